@@ -55,13 +55,35 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
     "best_plain": ("best recipe without augmentation",
                    ["--recipe", "best", "--augment", "none",
                     "--data_dir", "{synth},{real},{real},{real}"]),
+    # Levers explored for issue 9 (1 seed, judged on the real validation partition).
+    "best_r8_1500": ("synthetic + real x8, room_spec, 1,500 steps",
+                     ["--recipe", "best", "--how_many_training_steps", "1500",
+                      "--data_dir", "{synth}" + ",{real}" * 8]),
+    "quick_600": ("quick recipe at the demo's 600 steps (room_spec)",
+                  ["--recipe", "quick", "--how_many_training_steps", "600",
+                   "--data_dir", "{synth}"]),
+    "quick_600_voice": ("quick, 600 steps, voice_spec (speed 0.8-1.25, wider SpecAugment)",
+                        ["--recipe", "quick", "--how_many_training_steps", "600",
+                         "--augment", "voice_spec", "--data_dir", "{synth}"]),
+    "quick_600_ls_unk": ("quick, 600 steps, label smoothing 0.1, unknown 25%",
+                         ["--recipe", "quick", "--how_many_training_steps", "600",
+                          "--label_smoothing", "0.1", "--unknown_percentage", "25",
+                          "--data_dir", "{synth}"]),
+    "quick_600_mfcc20": ("quick, 600 steps, 20 MFCC coefficients instead of 40",
+                         ["--recipe", "quick", "--how_many_training_steps", "600",
+                          "--feature_bin_count", "20", "--data_dir", "{synth}"]),
+    "best_ft_q600_1000": ("fine-tune the quick_600 model of the same seed for 1,000 steps on "
+                          "synthetic + real x8 (room_spec)",
+                          ["--recipe", "best", "--how_many_training_steps", "1000",
+                           "--init_checkpoint", "{out}/quick_600-s{seed}",
+                           "--data_dir", "{synth}" + ",{real}" * 8]),
 }
 
 
-def _flags(name: str) -> list[str]:
+def _flags(name: str, seed: int) -> list[str]:
     if name not in LEVERS:
         raise SystemExit(f"unknown lever '{name}': one of {', '.join(LEVERS)}")
-    return [f.format(synth=SYNTH, real=SAMPLE) for f in LEVERS[name][1]]
+    return [f.format(synth=SYNTH, real=SAMPLE, out=OUT, seed=seed) for f in LEVERS[name][1]]
 
 
 def evaluate(train_dir: Path) -> dict:
@@ -83,7 +105,7 @@ def evaluate(train_dir: Path) -> dict:
 
 def cmd_train(args, extra: list[str]) -> None:
     name_dir = OUT / f"{args.name}-s{args.seed}"
-    flags = [*_flags(args.name), *SPLIT, "--data_url", "", "--seed", str(args.seed),
+    flags = [*_flags(args.name, args.seed), *SPLIT, "--data_url", "", "--seed", str(args.seed),
              "--train_dir", str(name_dir), "--summaries_dir", str(name_dir / "logs"),
              "--progress", "false", *extra]
     OUT.mkdir(parents=True, exist_ok=True)

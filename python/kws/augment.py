@@ -68,12 +68,17 @@ _ROOM = dict(reverb_probability=0.6, eq_probability=0.8, compress_probability=0.
              speed_probability=0.6, gain_db=(-12.0, 6.0))
 _SPEC = dict(time_masks=2, time_mask_frames=10, freq_masks=2, freq_mask_bins=5)
 
+# Wider voice variety (speed/pitch 0.8-1.25 on most clips) and wider SpecAugment masks.
+_VOICE = dict(_ROOM, speed_probability=0.8, speed_range=(0.8, 1.25))
+_SPEC_WIDE = dict(time_masks=2, time_mask_frames=15, freq_masks=2, freq_mask_bins=8)
+
 # Named presets for `kws train --augment NAME`.
 PRESETS: dict[str, AugmentConfig] = {
     "none": AugmentConfig(),
     "room": AugmentConfig(**_ROOM),
     "spec": AugmentConfig(**_SPEC),
     "room_spec": AugmentConfig(**_ROOM, **_SPEC),
+    "voice_spec": AugmentConfig(**_VOICE, **_SPEC_WIDE),
 }
 
 

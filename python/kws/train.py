@@ -100,6 +100,8 @@ class TrainConfig:
     seed: int = 0
     progress: bool = True
     augment: str = "none"  # kws.augment preset for training audio/features
+    label_smoothing: float = 0.0
+    init_checkpoint: str = ""  # fine-tune: model weights from here, fresh optimizer/step
 
     # derived, filled by validate()
     steps_list: list[int] = field(default_factory=list, repr=False)
@@ -216,6 +218,11 @@ _FLAG_HELP = {
                   "cluster from TF_CONFIG); implied when TF_CONFIG is set",
     "seed": "seed of weights and data order (0: random)",
     "progress": "show a progress bar",
+    "init_checkpoint": "fine-tune: start from this checkpoint's model weights (a train_dir "
+                       "or <arch>.ckpt-<step> prefix) with a fresh optimizer at step 0; "
+                       "ignored when resuming",
+    "label_smoothing": "cross-entropy target smoothing: the true label gets 1 - e, the "
+                       "others share e (0: off)",
     "augment": "realistic-audio augmentation preset (kws.augment.PRESETS: none, room, spec, "
                "room_spec)",
 }
@@ -322,6 +329,8 @@ def validate(config: TrainConfig) -> None:
     if not 0 <= config.background_frequency <= 1:
         raise ValueError(
             f"--background_frequency must be in [0, 1], got {config.background_frequency}")
+    if not 0 <= config.label_smoothing < 1:
+        raise ValueError(f"--label_smoothing must be in [0, 1), got {config.label_smoothing}")
     if config.background_volume < 0 or config.time_shift_ms < 0:
         raise ValueError("--background_volume and --time_shift_ms must be >= 0")
     config.model_settings(12)  # validates the front-end flags
@@ -344,6 +353,18 @@ def validate(config: TrainConfig) -> None:
                 f"'{meta['architecture']}' model, not --model_architecture "
                 f"'{config.model_architecture}'"
             )
+    if config.init_checkpoint:
+        init = _resolve_checkpoint(config.init_checkpoint, "--init_checkpoint")
+        meta = _read_model_json_for(init)
+        if meta["architecture"] != config.model_architecture:
+            raise ValueError(
+                f"--init_checkpoint {config.init_checkpoint} holds a '{meta['architecture']}' "
+                f"model, not --model_architecture '{config.model_architecture}'")
+        settings = config.model_settings(len(meta["labels"]))
+        if ModelSettings.from_dict(meta["settings"]) != settings:
+            raise ValueError(
+                f"--init_checkpoint {config.init_checkpoint}: its front end/settings "
+                f"{meta['settings']} differ from this run's {settings.to_dict()}")
     if os.environ.get("TF_CONFIG"):
         try:
             tf_config = json.loads(os.environ["TF_CONFIG"])
@@ -382,6 +403,20 @@ def _atomic_write_text(path: Path, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _resolve_checkpoint(path: str, flag: str) -> str:
+    """A checkpoint prefix from a prefix or a train_dir (its latest checkpoint)."""
+    if os.path.isdir(path):
+        import tensorflow as tf
+
+        latest = tf.train.latest_checkpoint(path)
+        if latest is None:
+            raise ValueError(f"{flag} {path}: no checkpoint in this folder")
+        return latest
+    if not os.path.isfile(path + ".index"):
+        raise ValueError(f"{flag} {path}: no such checkpoint ({path}.index not found)")
+    return path
 
 
 def _checkpoint_architecture(checkpoint: str) -> str | None:
@@ -696,6 +731,20 @@ def train(config: TrainConfig) -> TrainResult:
         start = tf.train.latest_checkpoint(str(train_dir)) or ""
         if not start:
             LOG.info("--resume: no checkpoint in %s, starting from scratch", train_dir)
+    if config.init_checkpoint and not start:
+        init = _resolve_checkpoint(config.init_checkpoint, "--init_checkpoint")
+        meta = _read_model_json_for(init)
+        if list(meta["labels"]) != labels:
+            raise ValueError(f"--init_checkpoint {init}: labels {meta['labels']} differ from "
+                             f"this dataset's {labels}")
+        status = tf.train.Checkpoint(model=model).restore(init)
+        status.expect_partial()
+        try:
+            status.assert_existing_objects_matched()
+        except AssertionError as e:
+            raise TrainingError(f"{init}: does not match this '{architecture}' model: {e}") \
+                from None
+        LOG.info("fine-tuning from the weights of %s", init)
     if start:
         status = checkpoint.restore(start)
         try:
@@ -736,7 +785,8 @@ def train(config: TrainConfig) -> TrainResult:
     train_data = strategy.distribute_datasets_from_function(dataset_fn)
     train_iter = iter(train_data)
 
-    step_fn = _make_train_step(model, optimizer, strategy, config.batch_size, config.check_nans)
+    step_fn = _make_train_step(model, optimizer, strategy, config.batch_size, config.check_nans,
+                               config.label_smoothing)
     predict = tf.function(lambda x: model(x, training=False))
 
     def evaluate(partition: str):
@@ -833,12 +883,29 @@ def _nan_message(error, step: int) -> str:
     return f"--check_nans: NaN or Inf at step {step} in {where}"
 
 
-def _make_train_step(model, optimizer, strategy, global_batch: int, check_nans: bool):
+def make_loss(label_smoothing: float = 0.0):
+    """Per-example cross entropy `loss(labels [batch] int, logits [batch, K])`; with
+    smoothing e the target is 1 - e + e/K for the true label and e/K for the others."""
     import keras
     import tensorflow as tf
 
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(
-        from_logits=True, reduction="none")
+    if label_smoothing <= 0:
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="none")
+    smoothed = keras.losses.CategoricalCrossentropy(
+        from_logits=True, label_smoothing=label_smoothing, reduction="none")
+
+    def loss(labels, logits):
+        return smoothed(tf.one_hot(tf.cast(labels, tf.int32), tf.shape(logits)[-1]), logits)
+
+    return loss
+
+
+def _make_train_step(model, optimizer, strategy, global_batch: int, check_nans: bool,
+                     label_smoothing: float = 0.0):
+    import keras
+    import tensorflow as tf
+
+    loss_fn = make_loss(label_smoothing)
     if check_nans:
         # The same layers (same weights), exposing every layer's output to check it.
         probe = keras.Model(model.inputs, [layer.output for layer in model.layers[1:]])
