@@ -22,12 +22,12 @@ def test_quick_and_best_set_what_they_claim(tmp_path):
     assert (quick.model_architecture, quick.optimizer, quick.lr_schedule, quick.batch_size,
             quick.feature_bin_count, quick.window_stride_ms) == (
         "tc_resnet", "adam", "cosine", 100, 40, 10.0)
-    assert quick.steps_list == [2000]
+    assert quick.steps_list == [600]
     assert quick.augment == kws_train.RECIPES["quick"].get("augment", "none")
     best = kws_train.parse_config(["--recipe", "best", "--data_dir", str(tmp_path)])
     assert (best.model_architecture, best.optimizer, best.lr_schedule, best.augment) == (
         "tc_resnet", "adam", "cosine", "room_spec")
-    assert best.steps_list == [8000] and best.rates_list == [0.002]
+    assert best.steps_list == [1000] and best.rates_list == [0.002]
     assert best.model_settings(12).spectrogram_length == 98
     # Every recipe's augmentation preset exists and the default is none.
     for recipe in kws_train.RECIPES.values():

@@ -141,10 +141,13 @@ RECIPES: dict[str, dict] = {
         "how_many_training_steps": "15000,3000",
         "learning_rate": "0.001,0.0001",
     },
-    # A useful model in a few minutes on 2 cores (what `kws demo` uses): TC-ResNet8 on
-    # 98 x 40 MFCC, Adam with a cosine-decaying rate. Picked over ds_cnn because its
+    # A useful model in a few minutes on 2 cores from synthetic speech alone (what `kws
+    # demo` uses): TC-ResNet8 on 98 x 40 MFCC, Adam with a cosine-decaying rate, 600 steps
+    # with realistic-audio augmentation (kws.augment room_spec). tc_resnet over ds_cnn: its
     # training step is about 7x faster on a CPU (TensorFlow's depthwise-convolution
-    # gradients are slow there; see BENCHMARKS.md), so the input pipeline sets the pace.
+    # gradients are slow there). Measured on real voices in BENCHMARKS.md "Accuracy on
+    # real voices" (3 seeds); wider voice augmentation (voice_spec) and label smoothing with
+    # more unknown words were tried there and did not beat it.
     "quick": {
         "model_architecture": "tc_resnet",
         "window_size_ms": 30.0,
@@ -152,19 +155,19 @@ RECIPES: dict[str, dict] = {
         "feature_bin_count": 40,
         "optimizer": "adam",
         "learning_rate": "0.002",
-        "how_many_training_steps": "2000",
+        "how_many_training_steps": "600",
         "lr_schedule": "cosine",
         "batch_size": 100,
-        # Realistic-audio augmentation (kws.augment): on real voices it measured 61.5%
-        # vs 57.1% without at step 500 (one seed; BENCHMARKS.md "Accuracy on real voices").
         "augment": "room_spec",
-        "eval_step_interval": 500,
-        "save_step_interval": 500,
+        "eval_step_interval": 300,
+        "save_step_interval": 300,
     },
-    # Synthetic speech plus the user's real clips (list the real folder in --data_dir,
-    # repeated to oversample it), realistic-audio augmentation (kws.augment: simulated
-    # rooms, microphone colouration, speed and level variety, SpecAugment) and a
-    # schedule long enough for it; about an hour on 2 cores. See BENCHMARKS.md.
+    # Synthetic speech plus the user's real clips: fine-tune a `quick` model
+    # (--init_checkpoint QUICK_TRAIN_DIR) for 1,000 steps on the synthetic folder plus the
+    # real folder listed 8 times (--data_dir SYNTH,REAL,...,REAL: a repeated folder
+    # oversamples its training clips only), same model and augmentation. Without
+    # --init_checkpoint it trains from scratch (then give it more steps). About 15 minutes
+    # on 2 cores including the quick run. See BENCHMARKS.md "Accuracy on real voices".
     "best": {
         "model_architecture": "tc_resnet",
         "window_size_ms": 30.0,
@@ -172,12 +175,12 @@ RECIPES: dict[str, dict] = {
         "feature_bin_count": 40,
         "optimizer": "adam",
         "learning_rate": "0.002",
-        "how_many_training_steps": "8000",
+        "how_many_training_steps": "1000",
         "lr_schedule": "cosine",
         "batch_size": 100,
         "augment": "room_spec",
-        "eval_step_interval": 1000,
-        "save_step_interval": 1000,
+        "eval_step_interval": 500,
+        "save_step_interval": 500,
     },
 }
 
