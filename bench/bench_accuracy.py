@@ -169,7 +169,7 @@ def _steps(record: dict) -> str:
 def _short(command: str) -> str:
     """The command with the data paths named SYNTH and REAL, run folders relative."""
     return (command.replace(str(SAMPLE), "REAL").replace(str(SYNTH), "SYNTH")
-            .replace(str(OUT), "bench/out/acc"))
+            .replace(str(OUT), "bench/out/acc").replace("--data_url  ", "--data_url '' "))
 
 
 def cmd_report(_args) -> None:
@@ -192,14 +192,22 @@ def cmd_report(_args) -> None:
             "wall-clock under `nice -n 19` on the shared 2-core machine while other jobs ran "
             "(load average in the tables): upper bounds for an idle machine.", ""]
     for name in RECIPE_RUNS:
-        rs = [r for r in records if r["name"] == name]
+        rs = sorted((r for r in records if r["name"] == name), key=lambda r: r["seed"])
         if not rs:
             continue
         rows += [f"### `{name}`: {LEVERS[name][0]}", "",
                  "| seed | training time | load | synthetic test | real validation "
                  "| real test |", "|---|---|---|---|---|---|"]
         for r in rs:
-            rows.append(f"| {r['seed']} | {r['train_seconds'] / 60:.1f} min "
+            seed = str(r["seed"])
+            if r.get("reused_from"):  # the same flags, run earlier under a lever's name
+                seed += f" (the `{r['reused_from']}` run)"
+            minutes = f"{r['train_seconds'] / 60:.1f} min"
+            base = [q for q in records if q["name"] == "quick" and q["seed"] == r["seed"]]
+            if name == "best" and base:  # best fine-tunes the quick run of its seed
+                total = (r["train_seconds"] + base[0]["train_seconds"]) / 60
+                minutes += f" (+ quick {base[0]['train_seconds'] / 60:.1f} = {total:.1f} min)"
+            rows.append(f"| {seed} | {minutes} "
                         f"| {r['load_average']:.0f} "
                         f"| {_pct(r['synthetic_testing']['accuracy'])} "
                         f"| {_pct(r['real_validation']['accuracy'])} "
@@ -226,6 +234,8 @@ def cmd_report(_args) -> None:
              "| run | what | seeds | steps | training time | load | synthetic test "
              "| real validation | real test |", "|---|---|---|---|---|---|---|---|---|"]
     for name in names:
+        if name in RECIPE_RUNS:
+            continue
         rs = [r for r in records if r["name"] == name]
         rows.append(
             f"| {name} | {LEVERS.get(name, ('',))[0]} | {', '.join(str(r['seed']) for r in rs)} "
@@ -236,6 +246,8 @@ def cmd_report(_args) -> None:
             f"| {_mean_spread([r['real_testing']['accuracy'] for r in rs])} |")
     rows += ["", "Lever commands:", ""]
     for name in names:
+        if name in RECIPE_RUNS:
+            continue
         r = [r for r in records if r["name"] == name][0]
         rows.append(f"- `{name}`: `{_short(r['command'])}`")
     notes = REPO / "bench" / "accuracy_notes.md"
