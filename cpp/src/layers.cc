@@ -365,11 +365,28 @@ void ComputeAll(const Op& op, const std::vector<const float*>& inputs, float* ou
       // Accumulate every filter over its memory in time order (vectorised over filters),
       // then sum each unit's `rank` filters in order.
       const float* tf = op.weights.data();  // (M, F)
-      for (int f = 0; f < F; ++f) aux[f] = 0.0f;
-      for (int k = 0; k < M; ++k) {
+      int f_done = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+      // 64 filters at a time kept in registers over the whole memory (the same fused
+      // multiply-add per step, in the same order, as the loop below compiles to).
+      for (; f_done + 64 <= F; f_done += 64) {
+        __m256 acc[8];
+        for (int g = 0; g < 8; ++g) acc[g] = _mm256_setzero_ps();
+        for (int k = 0; k < M; ++k) {
+          const float* wk = tf + static_cast<size_t>(k) * F + f_done;
+          const float* xk = in + static_cast<size_t>(T - M + k) * F + f_done;
+          for (int g = 0; g < 8; ++g)
+            acc[g] = _mm256_fmadd_ps(_mm256_loadu_ps(wk + 8 * g), _mm256_loadu_ps(xk + 8 * g),
+                                     acc[g]);
+        }
+        for (int g = 0; g < 8; ++g) _mm256_storeu_ps(aux + f_done + 8 * g, acc[g]);
+      }
+#endif
+      for (int f = f_done; f < F; ++f) aux[f] = 0.0f;
+      for (int k = 0; k < M && f_done < F; ++k) {
         const float* wk = tf + static_cast<size_t>(k) * F;
         const float* xk = in + static_cast<size_t>(T - M + k) * F;
-        for (int f = 0; f < F; ++f) aux[f] += wk[f] * xk[f];
+        for (int f = f_done; f < F; ++f) aux[f] += wk[f] * xk[f];
       }
       for (int u = 0; u < op.units; ++u) {
         float sum = 0.0f;

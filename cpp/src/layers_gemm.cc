@@ -161,7 +161,41 @@ void TileOneRow(const float* const* a_ptrs, int segments, int seg_len, const flo
   _mm256_storeu_ps(acc, c0);
   _mm256_storeu_ps(acc + 8, c1);
 }
+
+// One row against kPanels consecutive panels at once: 2 x kPanels independent
+// accumulators hide the FMA latency of a matrix-vector product, while each column is
+// still accumulated over k in increasing order (the same bits as TileOneRow).
+constexpr int kPanelsAtOnce = 4;
+void TileOneRowPanels(const float* const* a_ptrs, int segments, int seg_len,
+                      const float* panel0, size_t panel_stride, const float* zero_row,
+                      float* acc) {
+  __m256 c[kPanelsAtOnce][2];
+  for (int q = 0; q < kPanelsAtOnce; ++q) c[q][0] = c[q][1] = _mm256_setzero_ps();
+  size_t offset = 0;
+  for (int s = 0; s < segments; ++s) {
+    const float* a0 = a_ptrs[s * kGemmRows];
+    if (a0 == zero_row) {
+      offset += static_cast<size_t>(seg_len) * 16;
+      continue;
+    }
+    for (int k = 0; k < seg_len; ++k, offset += 16) {
+      const __m256 av = _mm256_broadcast_ss(a0 + k);
+      for (int q = 0; q < kPanelsAtOnce; ++q) {
+        const float* bp = panel0 + q * panel_stride + offset;
+        c[q][0] = _mm256_fmadd_ps(av, _mm256_loadu_ps(bp), c[q][0]);
+        c[q][1] = _mm256_fmadd_ps(av, _mm256_loadu_ps(bp + 8), c[q][1]);
+      }
+    }
+  }
+  for (int q = 0; q < kPanelsAtOnce; ++q) {
+    _mm256_storeu_ps(acc + q * 16, c[q][0]);
+    _mm256_storeu_ps(acc + q * 16 + 8, c[q][1]);
+  }
+}
 #else
+constexpr int kPanelsAtOnce = 1;  // no multi-panel kernel without AVX2
+void TileOneRowPanels(const float* const*, int, int, const float*, size_t, const float*,
+                      float*) {}
 void Tile(const float* const* a_ptrs, int segments, int seg_len, const float* panel,
           const float* zero_row, float* acc) {
   float c[kGemmRows][16] = {};
@@ -212,7 +246,18 @@ void GemmBlock(const float** a_ptrs, int rows, int segments, int seg_len,
   // Rows past `rows` repeat row 0 (computed, not stored).
   for (int s = 0; s < segments; ++s)
     for (int i = rows; i < kGemmRows; ++i) a_ptrs[s * kGemmRows + i] = a_ptrs[s * kGemmRows];
-  for (int p = panel_begin; p < panel_end; ++p) {
+  int p = panel_begin;
+  if (rows == 1 && kPanelsAtOnce > 1) {
+    alignas(32) float wide[kPanelsAtOnce * 16];
+    for (; p + kPanelsAtOnce <= panel_end; p += kPanelsAtOnce) {
+      TileOneRowPanels(a_ptrs, segments, seg_len, b.panel(p),
+                       static_cast<size_t>(b.k) * 16, zero_row, wide);
+      for (int q = 0; q < kPanelsAtOnce; ++q)
+        StoreTile(wide + q * 16, 1, std::min(16, b.n - (p + q) * 16), bias, (p + q) * 16, act,
+                  c, ldc);
+    }
+  }
+  for (; p < panel_end; ++p) {
     if (rows == 1)
       TileOneRow(a_ptrs, segments, seg_len, b.panel(p), zero_row, acc);
     else
