@@ -5,6 +5,8 @@ the audio library or PortAudio the command says what to install. No audio device
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 import time
@@ -151,9 +153,10 @@ def test_bad_input(capsys, models, tmp_path):
     assert "--model is required" in capsys.readouterr().err
 
 
-def test_microphone_without_audio_library_says_what_to_install(models):
+def test_microphone_path_or_what_to_install(models, tmp_path):
     """Without the sounddevice package (or without PortAudio under it) the microphone
-    path fails with one line naming what to install, never a traceback."""
+    path fails with one line naming what to install, never a traceback. With PortAudio
+    (Linux), the real microphone path runs on ALSA's null capture device (silence)."""
     hidden = ("import sys; sys.modules['sounddevice'] = None; from kws.cli import main; "
               f"sys.exit(main(['listen', '--model', {str(models['fc'])!r}]))")
     out = subprocess.run([sys.executable, "-c", hidden], capture_output=True, text=True)
@@ -167,6 +170,19 @@ def test_microphone_without_audio_library_says_what_to_install(models):
                          capture_output=True, text=True)
     if probe.returncode == 0:
         assert out.returncode == 0, out.stderr
+        if sys.platform.startswith("linux"):
+            conf = tmp_path / "asound.conf"
+            conf.write_text("pcm.kwsnull {\n    type null\n}\n")
+            env = dict(os.environ, ALSA_CONFIG_PATH=f"/usr/share/alsa/alsa.conf:{conf}")
+            out = subprocess.run(
+                [sys.executable, "-m", "kws.cli", "listen", "--model", str(models["fc"]),
+                 "--device", "kwsnull", "--device_rate", "44100", "--duration", "1"],
+                capture_output=True, text=True, env=env)
+            assert out.returncode == 0, out.stderr
+            assert "microphone 'kwsnull': 44100 Hz, 1 channel(s)" in out.stderr
+            assert "resampled 44100 -> 16000 Hz" in out.stderr
+            received = re.search(r"\(([0-9.]+) s of audio received", out.stderr)
+            assert received and float(received[1]) > 0, out.stderr
     elif "PortAudio library not found" in probe.stderr:
         assert out.returncode == 1 and "Traceback" not in out.stderr
         assert "apt-get install libportaudio2" in out.stderr, out.stderr

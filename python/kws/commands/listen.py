@@ -25,6 +25,9 @@ def build_parser() -> Parser:
     p.add_argument("--device", default=None,
                    help="input device, a number or part of a name (see --list_devices)")
     p.add_argument("--list_devices", action="store_true", help="list audio devices and exit")
+    p.add_argument("--device_rate", type=int, default=0,
+                   help="open the microphone at this sample rate and resample (default: the "
+                        "model's rate when the device takes it, else the device's own rate)")
     p.add_argument("--block_ms", type=float, default=100,
                    help="audio per callback block, as a microphone buffer (default 100)")
     p.add_argument("--duration", type=float, default=0,
@@ -64,10 +67,9 @@ def _describe(listener, source: str, rate: int, channels: int, block: int) -> st
 
 
 def _run_wav(args) -> int:
+    import kws
     from kws.listen import consume, feed_blocks, make_callback, wav_blocks
     from kws.wav_io import read_wav
-
-    import kws
 
     model = kws.Model.load(args.model)
     samples, rate = read_wav(args.wav, mono=False)
@@ -115,8 +117,10 @@ def _listen(args, sd) -> int:
     info = sd.query_devices(device, "input")
     # Ask for the model's rate and one channel (ALSA/PulseAudio convert); if the device
     # refuses, take its own rate and channels and let the Listener convert.
-    for rate, channels in ((model.sample_rate, 1), (int(info["default_samplerate"]), 1),
-                           (int(info["default_samplerate"]), int(info["max_input_channels"]))):
+    device_rate = int(info["default_samplerate"])
+    rates = [args.device_rate] if args.device_rate > 0 else [model.sample_rate, device_rate]
+    for rate, channels in [*((r, 1) for r in rates),
+                           (rates[-1], int(info["max_input_channels"]))]:
         try:
             sd.check_input_settings(device=device, samplerate=rate, channels=channels,
                                     dtype="float32")
@@ -140,8 +144,8 @@ def _listen(args, sd) -> int:
                         dtype="float32", callback=make_callback(chunks, dropped)):
         count = consume(chunks, listener, _print_detection, stop=stop)
     note = f", {dropped[0]} blocks with overflow" if dropped[0] else ""
-    print(f"kws listen: {count} commands in {time.monotonic() - started:.1f} s{note}",
-          file=sys.stderr)
+    print(f"kws listen: {count} commands in {time.monotonic() - started:.1f} s "
+          f"({listener.samples_in / rate:.1f} s of audio received{note})", file=sys.stderr)
     return 0
 
 
