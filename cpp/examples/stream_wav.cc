@@ -145,7 +145,7 @@ int StreamAndPrint(const kws::Model& model, const kws::WavData& wav, const Flags
   std::unique_ptr<kws::Stream> stream =
       model.CreateStream(static_cast<int>(flags.clip_stride_ms * rate / 1000));
   kws::RecognizeCommands decoder(model.labels(), flags.decoder);
-  const size_t chunk = static_cast<size_t>(flags.chunk_ms * rate / 1000);
+  const size_t chunk = static_cast<size_t>(std::max<int64_t>(1, flags.chunk_ms * rate / 1000));
   int printed = 0;
   auto decode_ready_windows = [&]() {
     while (stream->IsReady()) {
