@@ -90,6 +90,10 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                                   "--label_smoothing", "0.1", "--unknown_percentage", "20",
                                   "--init_checkpoint", "{out}/quick_600-s{seed}",
                                   "--data_dir", "{synth}" + ",{real}" * 8]),
+    "best_ft_q600_1500_r16": ("as best_ft_q600_1000 but 1,500 fine-tuning steps and real x16",
+                              ["--recipe", "best", "--how_many_training_steps", "1500",
+                               "--init_checkpoint", "{out}/quick_600-s{seed}",
+                               "--data_dir", "{synth}" + ",{real}" * 16]),
 }
 
 
