@@ -62,22 +62,31 @@ def test_export_writes_every_format(exported, clips):
     assert native.architecture == "tiny_conv" and native.labels == LABELS
     np.testing.assert_allclose(native.predict(audio), reference, atol=1e-4, rtol=0)
 
+    # The SavedModel's signatures as TensorFlow reads them: audio in, labels_softmax out.
     saved = tf.saved_model.load(str(out / "saved_model"))
+    assert set(saved.signatures) == {"serving_default", "single_clip"}
+    for key, batch in (("serving_default", None), ("single_clip", 1)):
+        fn = saved.signatures[key]
+        spec = fn.structured_input_signature[1]
+        assert list(spec) == ["samples"] and spec["samples"].shape.as_list() == [batch, 16000]
+        assert list(fn.structured_outputs) == ["labels_softmax"]
+        assert fn.structured_outputs["labels_softmax"].shape.as_list() == [batch, len(LABELS)]
     got = saved.signatures["serving_default"](samples=tf.constant(audio))["labels_softmax"]
     np.testing.assert_allclose(got.numpy(), reference, atol=1e-5, rtol=0)
+    got = saved.signatures["single_clip"](samples=tf.constant(audio[:1]))["labels_softmax"]
+    np.testing.assert_allclose(got.numpy(), reference[:1], atol=1e-5, rtol=0)
 
     def tflite_scores(name: str) -> np.ndarray:
+        """Scores through the file's serving signature, read by name."""
         interpreter = tf.lite.Interpreter(model_path=str(out / name), num_threads=1)
-        interpreter.allocate_tensors()
-        inp = interpreter.get_input_details()[0]
-        outp = interpreter.get_output_details()[0]
+        assert interpreter.get_signature_list() == {
+            "serving_default": {"inputs": ["samples"], "outputs": ["labels_softmax"]}}
+        runner = interpreter.get_signature_runner("serving_default")
+        inp = runner.get_input_details()["samples"]
+        outp = runner.get_output_details()["labels_softmax"]
         assert list(inp["shape"]) == [1, 16000] and inp["dtype"] == np.float32
-        scores = []
-        for clip in audio:
-            interpreter.set_tensor(inp["index"], clip[None])
-            interpreter.invoke()
-            scores.append(interpreter.get_tensor(outp["index"])[0])
-        return np.stack(scores)
+        assert list(outp["shape"]) == [1, len(LABELS)] and outp["dtype"] == np.float32
+        return np.stack([runner(samples=clip[None])["labels_softmax"][0] for clip in audio])
 
     np.testing.assert_allclose(tflite_scores("model_float.tflite"), reference, atol=1e-4,
                                rtol=0)

@@ -348,18 +348,28 @@ def tflite_bytes(model: Any, settings: ModelSettings,
     """A TFLite flatbuffer of front end + model (audio_model's `serve_clip`): float, or
     with int8 weights and activations calibrated on `representative` clips (the front
     end's custom kernels stay float, so input samples and output scores are float in
-    both). Signature `serving_default`: input `samples` (1, clip) -> one output, the
-    `labels_softmax` scores (1, labels) (TFLite names signature outputs `output_0`)."""
+    both). Signature `serving_default`: input `samples` (1, clip) -> output
+    `labels_softmax` (1, labels)."""
     import tensorflow as tf
     from tensorflow.python.framework.convert_to_constants import (
         convert_variables_to_constants_v2,
     )
 
     module = audio_model(model, settings)
-    # Weights as constants: TFLite's calibrator cannot read resource variables.
+    # Weights as constants: TFLite's calibrator cannot read resource variables. Freezing
+    # drops the structured (named) outputs, so a thin function around the frozen graph
+    # names its output again; the converter takes signature names from that function.
     frozen = convert_variables_to_constants_v2(module.serve_clip.get_concrete_function())
 
-    conv = tf.lite.TFLiteConverter.from_concrete_functions([frozen], module)
+    class FrozenAudioModel(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([1, settings.desired_samples],
+                                                    tf.float32, name="samples")])
+        def serve(self, samples):
+            return {"labels_softmax": frozen(samples)[0]}
+
+    holder = FrozenAudioModel()
+    conv = tf.lite.TFLiteConverter.from_concrete_functions(
+        [holder.serve.get_concrete_function()], holder)
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     conv.allow_custom_ops = True  # AudioSpectrogram, Mfcc: TFLite custom kernels
     if representative is not None:
