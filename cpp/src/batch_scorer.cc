@@ -55,6 +55,7 @@ struct ValuePlan {
   std::vector<char> read_by_collapse;  // clean rows a collapsing op reads
   bool has_edges = false;      // some rows are recomputed per window
   bool window_buffer = false;  // needs a per-window tensor (edges or copied-in rows)
+  bool in_strips = false;      // an SVDF feature filter's output: no timeline kept
   int timeline_rows = 0;       // rows per phase timeline
   std::vector<int> phases;     // phases some window of a chunk uses
   bool matrix = false;         // vector value stored for every window of a chunk
@@ -66,6 +67,11 @@ struct OpPlan {
   int fused_dense = -1;          // flatten: the dense op computed straight from its rows
   bool fused = false;            // dense computed by its flatten
   bool all_clean = false;        // collapsing op that reads only clean rows
+  // SVDF fusion: the time filter (svdf_feature >= 0) reads its feature filter's outputs
+  // from a strip computed a few channel panels at a time (feeds_svdf: no timeline).
+  int svdf_feature = -1;
+  bool feeds_svdf = false;
+  std::vector<float> tf16;       // time filter by 16-channel block: [block][k][16]
 };
 
 struct Scratch {
@@ -78,7 +84,13 @@ struct Scratch {
   std::vector<float> aux;
   std::vector<float> svdf_acc;
   std::vector<const float*> svdf_rows;
+  std::vector<float> strip;
 };
+
+// Channel panels (16 channels each) of an SVDF feature filter computed per strip.
+constexpr int kSvdfPanels = 2;
+
+void SvdfUnits(const Op& op, const float* acc_all, int count, float* out, size_t out_stride);
 
 // Writes out[c] for each channel block: the SVDF time filter of `count` windows whose M
 // memory rows are `rows[w * M + k]`, accumulated over k in increasing order with fused
@@ -140,8 +152,90 @@ void SvdfTimeWindows(const Op& op, const float* const* rows, int count, float* a
       acc[static_cast<size_t>(w) * F + f0] = a;
     }
   }
+  SvdfUnits(op, acc, count, out, out_stride);
+}
+
+// The SVDF time filter of 16 channels for `count` windows whose memory rows are rows
+// first_row + w * hop + k (k < M) of `strip` (row stride `width` floats): the same sums
+// as SvdfTimeWindows, from a contiguous strip of feature-filter outputs. `tf16` holds
+// the 16 channels' time filter, M rows of 16. The 16 channels are units unit0 ... of
+// rank op.rank (16 % rank == 0): writes those units of window w to out + w * out_stride.
+void SvdfStripWindows(const float* tf16, int M, const float* strip, int width, int first_row,
+                      int hop, int count, const Op& op, int unit0, float* out,
+                      size_t out_stride) {
+  const int units = 16 / op.rank;
+  // One window's 16 accumulators -> its units unit0 .. unit0 + units (as SvdfUnits).
+  auto finish = [&](const float* a, float* o) {
+    for (int j = 0; j < units; ++j) {
+      float sum = 0.0f;
+      for (int r = 0; r < op.rank; ++r) sum += a[j * op.rank + r];
+      const float v = op.bias.empty() ? sum : sum + op.bias[unit0 + j];
+      o[unit0 + j] = op.activation == layers::Activation::kRelu ? (v > 0.0f ? v : 0.0f) : v;
+    }
+  };
+#ifdef KWS_BATCH_AVX2
+  for (int w0 = 0; w0 < count; w0 += 6) {
+    const int n = std::min(6, count - w0);
+    const float* r[6];
+    for (int k = 0; k < 6; ++k)
+      r[k] = strip + static_cast<size_t>(first_row + (w0 + std::min(k, n - 1)) * hop) * width;
+    __m256 a00 = _mm256_setzero_ps(), a01 = _mm256_setzero_ps();
+    __m256 a10 = _mm256_setzero_ps(), a11 = _mm256_setzero_ps();
+    __m256 a20 = _mm256_setzero_ps(), a21 = _mm256_setzero_ps();
+    __m256 a30 = _mm256_setzero_ps(), a31 = _mm256_setzero_ps();
+    __m256 a40 = _mm256_setzero_ps(), a41 = _mm256_setzero_ps();
+    __m256 a50 = _mm256_setzero_ps(), a51 = _mm256_setzero_ps();
+    for (int k = 0; k < M; ++k) {
+      const __m256 t0 = _mm256_loadu_ps(tf16 + k * 16), t1 = _mm256_loadu_ps(tf16 + k * 16 + 8);
+      const size_t off = static_cast<size_t>(k) * width;
+      a00 = _mm256_fmadd_ps(t0, _mm256_loadu_ps(r[0] + off), a00);
+      a01 = _mm256_fmadd_ps(t1, _mm256_loadu_ps(r[0] + off + 8), a01);
+      a10 = _mm256_fmadd_ps(t0, _mm256_loadu_ps(r[1] + off), a10);
+      a11 = _mm256_fmadd_ps(t1, _mm256_loadu_ps(r[1] + off + 8), a11);
+      a20 = _mm256_fmadd_ps(t0, _mm256_loadu_ps(r[2] + off), a20);
+      a21 = _mm256_fmadd_ps(t1, _mm256_loadu_ps(r[2] + off + 8), a21);
+      a30 = _mm256_fmadd_ps(t0, _mm256_loadu_ps(r[3] + off), a30);
+      a31 = _mm256_fmadd_ps(t1, _mm256_loadu_ps(r[3] + off + 8), a31);
+      a40 = _mm256_fmadd_ps(t0, _mm256_loadu_ps(r[4] + off), a40);
+      a41 = _mm256_fmadd_ps(t1, _mm256_loadu_ps(r[4] + off + 8), a41);
+      a50 = _mm256_fmadd_ps(t0, _mm256_loadu_ps(r[5] + off), a50);
+      a51 = _mm256_fmadd_ps(t1, _mm256_loadu_ps(r[5] + off + 8), a51);
+    }
+    alignas(32) float tile[6][16];
+    _mm256_store_ps(tile[0], a00);
+    _mm256_store_ps(tile[0] + 8, a01);
+    _mm256_store_ps(tile[1], a10);
+    _mm256_store_ps(tile[1] + 8, a11);
+    _mm256_store_ps(tile[2], a20);
+    _mm256_store_ps(tile[2] + 8, a21);
+    _mm256_store_ps(tile[3], a30);
+    _mm256_store_ps(tile[3] + 8, a31);
+    _mm256_store_ps(tile[4], a40);
+    _mm256_store_ps(tile[4] + 8, a41);
+    _mm256_store_ps(tile[5], a50);
+    _mm256_store_ps(tile[5] + 8, a51);
+    for (int k = 0; k < n; ++k) finish(tile[k], out + static_cast<size_t>(w0 + k) * out_stride);
+  }
+#else
   for (int w = 0; w < count; ++w) {
-    const float* a = acc + static_cast<size_t>(w) * F;
+    const float* r = strip + static_cast<size_t>(first_row + w * hop) * width;
+    float tile[16];
+    for (int c = 0; c < 16; ++c) {
+      float a = 0.0f;
+      for (int k = 0; k < M; ++k) a += tf16[k * 16 + c] * r[static_cast<size_t>(k) * width + c];
+      tile[c] = a;
+    }
+    finish(tile, out + static_cast<size_t>(w) * out_stride);
+  }
+#endif
+}
+
+// Sums each unit's rank filters of `count` windows' accumulators (F floats each), adds
+// the bias and applies the activation, as layers::ComputeAll does.
+void SvdfUnits(const Op& op, const float* acc_all, int count, float* out, size_t out_stride) {
+  const int F = op.in_dims[1];
+  for (int w = 0; w < count; ++w) {
+    const float* a = acc_all + static_cast<size_t>(w) * F;
     float* o = out + static_cast<size_t>(w) * out_stride;
     for (int u = 0; u < op.units; ++u) {
       float sum = 0.0f;
@@ -188,6 +282,7 @@ struct BatchScorer::Plan {
   std::string Build();
   void ScoreChunk(const float* samples, size_t n, size_t first_window, int count,
                   float* scores, Scratch& s) const;
+  void SvdfFused(size_t i, int count, Scratch& s) const;
   const float* Row(const Scratch& s, int v, int slot, int frame, int t) const {
     const ValuePlan& vp = values[v];
     if (t >= vp.clean_begin && t < vp.clean_end) {
@@ -320,6 +415,30 @@ std::string BatchScorer::Plan::Build() {
     }
   }
 
+  // An SVDF whose feature filter (a per-row dense on stride-1 rows) feeds nothing else:
+  // computed together, channel panel by channel panel (no feature-filter timeline).
+  for (size_t i = 0; i < mi.ops.size(); ++i) {
+    const Op& op = mi.ops[i];
+    if (ops[i].kind != OpKind::kCollapse || op.type != OpType::kSvdfTime || !ops[i].all_clean)
+      continue;
+    const int u = op.inputs[0], a = u - 1;
+    const int F = op.in_dims[1], M = op.memory_size;
+    if (a < 0 || ops[a].kind != OpKind::kRows || mi.ops[a].type != OpType::kDense) continue;
+    if (consumers[u] != 1 || values[u].stride != 1 || F % 16 != 0 || 16 % op.rank != 0 ||
+        mi.ops[a].packed.n != F || values[mi.ops[a].inputs[0]].stride != 1 ||
+        mi.ops[a].inputs.size() != 1)
+      continue;
+    ops[i].svdf_feature = a;
+    ops[a].feeds_svdf = true;
+    values[u].in_strips = true;
+    ops[i].tf16.resize(static_cast<size_t>(F) * M);
+    for (int b = 0; b < F / 16; ++b)
+      for (int k = 0; k < M; ++k)
+        for (int c = 0; c < 16; ++c)
+          ops[i].tf16[(static_cast<size_t>(b) * M + k) * 16 + c] =
+              op.weights[static_cast<size_t>(k) * F + b * 16 + c];
+  }
+
   // Chunks of windows and timeline sizes.
   const int h = hop_frames;
   chunk_windows = std::max(1, (kChunkFrames - T) / h + 1);
@@ -432,7 +551,7 @@ void BatchScorer::Plan::ScoreChunk(const float* samples, size_t n, size_t first_
   }
   // The timelines, op by op, in runs of needed rows.
   for (size_t i = 0; i < mi.ops.size(); ++i) {
-    if (ops[i].kind != OpKind::kRows) continue;
+    if (ops[i].kind != OpKind::kRows || ops[i].feeds_svdf) continue;
     const Op& op = mi.ops[i];
     const ValuePlan& o = values[i + 1];
     for (int p_out : o.phases) {
@@ -540,6 +659,10 @@ void BatchScorer::Plan::ScoreChunk(const float* samples, size_t n, size_t first_
       continue;
     const int u = op.inputs[0];
     const ValuePlan& in = values[u];
+    if (ops[i].svdf_feature >= 0) {
+      SvdfFused(i, count, s);
+      continue;
+    }
     const float** rows = s.svdf_rows.data();
     for (int w = 0; w < count; ++w)
       for (int t = 0; t < op.memory_size; ++t)
@@ -558,6 +681,13 @@ void BatchScorer::Plan::ScoreChunk(const float* samples, size_t n, size_t first_
                    s.pointers.data());
       continue;
     }
+    if (op.type == OpType::kRelu) {  // as ComputeAll, without its per-element size call
+      const float* in = s.matrices[op.inputs[0]].data();
+      float* out = s.matrices[i + 1].data();
+      for (size_t j = 0, e = static_cast<size_t>(count) * o.row_floats; j < e; ++j)
+        out[j] = in[j] > 0.0f ? in[j] : 0.0f;
+      continue;
+    }
     for (int w = 0; w < count; ++w) {
       s.inputs.clear();
       for (int v : op.inputs)
@@ -572,6 +702,41 @@ void BatchScorer::Plan::ScoreChunk(const float* samples, size_t n, size_t first_
     float* dst = scores + static_cast<size_t>(w) * labels;
     std::copy(logits.begin() + w * labels, logits.begin() + (w + 1) * labels, dst);
     layers::Softmax(dst, static_cast<int>(labels));
+  }
+}
+
+// The SVDF time filter of op i and its feature filter, fused: for each group of channel
+// panels, the feature filter of every frame the chunk's windows read goes into a
+// contiguous strip, and the time filter of all windows reads it from there.
+void BatchScorer::Plan::SvdfFused(size_t i, int count, Scratch& s) const {
+  const Model::Impl& mi = *m;
+  const Op& op = mi.ops[i];
+  const int u = op.inputs[0];
+  const Op& ff = mi.ops[ops[i].svdf_feature];
+  const ValuePlan& fv = values[u];
+  const int F = op.in_dims[1], M = op.memory_size, K = ff.packed.k;
+  const std::vector<char>& mask = s.needed[u][0];
+  int lo = 0, hi = fv.timeline_rows;
+  while (lo < hi && !mask[lo]) ++lo;
+  while (hi > lo && !mask[hi - 1]) --hi;
+  const float* in = s.timelines[ff.inputs[0]][0].data();
+  const float* bias = ff.bias.empty() ? nullptr : ff.bias.data();
+  const float** ptrs = s.pointers.data();
+  float* base = s.strip.data() + F;  // strip row r holds feature-filter row lo + r
+  for (int pb = 0; pb < ff.packed.panels; pb += kSvdfPanels) {
+    const int pe = std::min(ff.packed.panels, pb + kSvdfPanels);
+    const int width = (pe - pb) * 16;
+    float* c = base - pb * 16;  // GemmBlock writes column p * 16 of row r at c + r * width
+    for (int r0 = lo; r0 < hi; r0 += layers::kGemmRows) {
+      const int rows = std::min(layers::kGemmRows, hi - r0);
+      for (int k = 0; k < rows; ++k) ptrs[k] = in + static_cast<size_t>(r0 + k) * K;
+      layers::GemmBlock(ptrs, rows, 1, K, ff.packed, bias, ff.activation,
+                        c + static_cast<size_t>(r0 - lo) * width, width, pb, pe);
+    }
+    for (int b = pb; b < pe; ++b)
+      SvdfStripWindows(ops[i].tf16.data() + static_cast<size_t>(b) * M * 16, M,
+                       base + (b - pb) * 16, width, fv.window_rows - M - lo, hop_frames, count,
+                       op, b * 16 / op.rank, s.matrices[i + 1].data(), values[i + 1].row_floats);
   }
 }
 
@@ -613,9 +778,13 @@ void BatchScorer::Score(const float* samples, size_t n, size_t first, size_t las
       s.timelines[v].resize(vp.stride);
       s.needed[v].resize(vp.stride);
       for (int ph : vp.phases) {
-        s.timelines[v][ph].assign(static_cast<size_t>(vp.timeline_rows) * vp.row_floats, 0.0f);
+        if (!vp.in_strips)
+          s.timelines[v][ph].assign(static_cast<size_t>(vp.timeline_rows) * vp.row_floats, 0.0f);
         s.needed[v][ph].assign(vp.timeline_rows, 0);
       }
+      if (vp.in_strips)
+        s.strip.assign(vp.row_floats + static_cast<size_t>(vp.timeline_rows) * 16 * kSvdfPanels,
+                       0.0f);
     } else if (vp.matrix) {
       s.matrices[v].assign(static_cast<size_t>(chunk) * vp.row_floats, 0.0f);
     }
