@@ -15,6 +15,7 @@
 #include "batch_scorer.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <numeric>
 #include <sstream>
@@ -39,6 +40,15 @@ using layers::OpType;
 constexpr int kGroup = layers::kGemmRows;
 // Feature frames per chunk of windows (bounds the timelines' memory).
 constexpr int kChunkFrames = 1024;
+
+// The first 64-byte aligned float of `v` (which holds 16 spare floats for this).
+inline float* Aligned64(std::vector<float>& v) {
+  const uintptr_t p = reinterpret_cast<uintptr_t>(v.data());
+  return reinterpret_cast<float*>((p + 63) & ~uintptr_t{63});
+}
+inline const float* Aligned64(const std::vector<float>& v) {
+  return Aligned64(const_cast<std::vector<float>&>(v));
+}
 
 int FloorDiv(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 int CeilDiv(int a, int b) { return -FloorDiv(-a, b); }
@@ -71,7 +81,8 @@ struct OpPlan {
   // from a strip computed a few channel panels at a time (feeds_svdf: no timeline).
   int svdf_feature = -1;
   bool feeds_svdf = false;
-  std::vector<float> tf16;       // time filter by 16-channel block: [block][k][16]
+  std::vector<float> tf16;       // time filter by 16-channel block: [block][k][16],
+                                 // from its first 64-byte aligned float
 };
 
 struct Scratch {
@@ -431,11 +442,12 @@ std::string BatchScorer::Plan::Build() {
     ops[i].svdf_feature = a;
     ops[a].feeds_svdf = true;
     values[u].in_strips = true;
-    ops[i].tf16.resize(static_cast<size_t>(F) * M);
+    ops[i].tf16.assign(static_cast<size_t>(F) * M + 16, 0.0f);
+    float* tf16 = Aligned64(ops[i].tf16);
     for (int b = 0; b < F / 16; ++b)
       for (int k = 0; k < M; ++k)
         for (int c = 0; c < 16; ++c)
-          ops[i].tf16[(static_cast<size_t>(b) * M + k) * 16 + c] =
+          tf16[(static_cast<size_t>(b) * M + k) * 16 + c] =
               op.weights[static_cast<size_t>(k) * F + b * 16 + c];
   }
 
@@ -722,7 +734,7 @@ void BatchScorer::Plan::SvdfFused(size_t i, int count, Scratch& s) const {
   const float* in = s.timelines[ff.inputs[0]][0].data();
   const float* bias = ff.bias.empty() ? nullptr : ff.bias.data();
   const float** ptrs = s.pointers.data();
-  float* base = s.strip.data() + F;  // strip row r holds feature-filter row lo + r
+  float* base = Aligned64(s.strip) + F;  // strip row r holds feature-filter row lo + r
   for (int pb = 0; pb < ff.packed.panels; pb += kSvdfPanels) {
     const int pe = std::min(ff.packed.panels, pb + kSvdfPanels);
     const int width = (pe - pb) * 16;
@@ -734,7 +746,7 @@ void BatchScorer::Plan::SvdfFused(size_t i, int count, Scratch& s) const {
                         c + static_cast<size_t>(r0 - lo) * width, width, pb, pe);
     }
     for (int b = pb; b < pe; ++b)
-      SvdfStripWindows(ops[i].tf16.data() + static_cast<size_t>(b) * M * 16, M,
+      SvdfStripWindows(Aligned64(ops[i].tf16) + static_cast<size_t>(b) * M * 16, M,
                        base + (b - pb) * 16, width, fv.window_rows - M - lo, hop_frames, count,
                        op, b * 16 / op.rank, s.matrices[i + 1].data(), values[i + 1].row_floats);
   }
@@ -783,8 +795,8 @@ void BatchScorer::Score(const float* samples, size_t n, size_t first, size_t las
         s.needed[v][ph].assign(vp.timeline_rows, 0);
       }
       if (vp.in_strips)
-        s.strip.assign(vp.row_floats + static_cast<size_t>(vp.timeline_rows) * 16 * kSvdfPanels,
-                       0.0f);
+        s.strip.assign(vp.row_floats + static_cast<size_t>(vp.timeline_rows) * 16 * kSvdfPanels +
+                           16, 0.0f);
     } else if (vp.matrix) {
       s.matrices[v].assign(static_cast<size_t>(chunk) * vp.row_floats, 0.0f);
     }
