@@ -38,8 +38,11 @@ using layers::OpType;
 
 // Windows whose edge rows are kept at the same time (one GEMM block of windows).
 constexpr int kGroup = layers::kGemmRows;
-// Feature frames per chunk of windows (bounds the timelines' memory).
+// Feature frames per chunk of windows: at least kChunkFrames, more (up to
+// kMaxChunkFrames) while the timelines and per-window vectors stay within kTimelineBytes.
 constexpr int kChunkFrames = 1024;
+constexpr int kMaxChunkFrames = 8192;
+constexpr double kTimelineBytes = 8e6;
 
 // The first 64-byte aligned float of `v` (which holds 16 spare floats for this).
 inline float* Aligned64(std::vector<float>& v) {
@@ -262,7 +265,7 @@ void SvdfUnits(const Op& op, const float* acc_all, int count, float* out, size_t
 void DenseWindows(const Op& op, const float* in, int count, float* out, const float** ptrs) {
   const int K = op.packed.k, N = op.packed.n;
   const float* bias = op.bias.empty() ? nullptr : op.bias.data();
-  const int per_pass = std::max(1, static_cast<int>((128 << 10) / (static_cast<size_t>(K) * 64)));
+  const int per_pass = std::max(1, static_cast<int>((256 << 10) / (static_cast<size_t>(K) * 64)));
   for (int pb = 0; pb < op.packed.panels; pb += per_pass) {
     const int pe = std::min(op.packed.panels, pb + per_pass);
     for (int r0 = 0; r0 < count; r0 += layers::kGemmRows) {
@@ -451,9 +454,19 @@ std::string BatchScorer::Plan::Build() {
               op.weights[static_cast<size_t>(k) * F + b * 16 + c];
   }
 
-  // Chunks of windows and timeline sizes.
+  // Chunks of windows: each recomputes one window of frames at its start, so chunks are
+  // long, within a memory budget (about kTimelineBytes of timelines and vectors).
   const int h = hop_frames;
-  chunk_windows = std::max(1, (kChunkFrames - T) / h + 1);
+  double bytes_per_frame = 0;
+  for (size_t v = 0; v < num_values; ++v) {
+    if (values[v].rows && !values[v].in_strips)
+      bytes_per_frame += static_cast<double>(values[v].row_floats) * sizeof(float);
+    if (values[v].matrix)  // one vector per window, a window every h frames
+      bytes_per_frame += static_cast<double>(values[v].row_floats) * sizeof(float) / h;
+  }
+  const int frames_budget = static_cast<int>(std::min<double>(
+      kMaxChunkFrames, std::max<double>(kChunkFrames, kTimelineBytes / bytes_per_frame)));
+  chunk_windows = std::max(1, (frames_budget - T) / h + 1);
   chunk_frames = (chunk_windows - 1) * h + T;
   for (size_t v = 0; v < num_values; ++v) {
     ValuePlan& vp = values[v];
