@@ -36,6 +36,25 @@ std::shared_ptr<const kws::Model> ResidualModel() {
   return kws::Model::LoadFromMemory(bytes.data(), bytes.size(), "residual_test.kws");
 }
 
+// Time rows after a collapse (flatten, reshape back to rows, per-row dense, flatten,
+// dense 3): a graph the batch planner does not take, scored by cached streams.
+std::shared_ptr<const kws::Model> RowsAfterCollapseModel() {
+  const std::string meta =
+      kws_test::Preamble() +
+      R"({"name": "flat", "type": "flatten", "inputs": [0], "output_shape": [980]},)"
+      R"({"name": "back", "type": "reshape", "inputs": [1], "attrs": {"target_shape": [98, 10]}, "output_shape": [98, 10]},)"
+      R"({"name": "rowdense", "type": "dense", "inputs": [2], "attrs": {"units": 4, "activation": "relu"},)"
+      R"( "tensors": {"kernel": "rd.kernel", "bias": "rd.bias"}, "output_shape": [98, 4]},)"
+      R"({"name": "flat2", "type": "flatten", "inputs": [3], "output_shape": [392]},)"
+      R"({"name": "dense", "type": "dense", "inputs": [4], "attrs": {"units": 3, "activation": "linear"},)"
+      R"( "tensors": {"kernel": "dense.kernel", "bias": "dense.bias"}, "output_shape": [3]}]})";
+  const auto bytes = kws_test::SafetensorsImage(
+      meta, {{"rd.kernel", {10, 4}}, {"rd.bias", {4}}, {"dense.kernel", {392, 3}},
+             {"dense.bias", {3}}},
+      14);
+  return kws::Model::LoadFromMemory(bytes.data(), bytes.size(), "rows_after_collapse.kws");
+}
+
 // 13 s of a chirp with noise bursts: more than one chunk of windows at any hop.
 std::vector<float> Signal() {
   std::mt19937 gen(5);
@@ -65,13 +84,15 @@ std::vector<float> LiveScores(const kws::Model& model, const std::vector<float>&
   return scores;
 }
 
-void CheckModel(const std::shared_ptr<const kws::Model>& model) {
+void CheckModel(const std::shared_ptr<const kws::Model>& model, bool batched = true) {
   const std::vector<float> x = Signal();
   for (int stride_ms : {30, 20, 10, 50}) {
     kws::StreamingOptions o;
     o.clip_stride_ms = stride_ms;
     kws::StreamingEvaluator ev(model, o);
-    KWS_CHECK(ev.batched());
+    KWS_CHECK(ev.batched() == batched);
+    KWS_CHECK(ev.scoring_method().find(batched ? "batched" : "not batched") !=
+              std::string::npos);
     const std::vector<float> live = LiveScores(*model, x, ev.hop_samples());
     for (int threads : {1, 3}) {
       kws::WindowScores w = ev.ComputeScores(x.data(), x.size(), threads);
@@ -85,6 +106,11 @@ void CheckModel(const std::shared_ptr<const kws::Model>& model) {
 KWS_TEST(BatchedConvScoresEqualTheLiveStream) { CheckModel(kws_test::ConvModel()); }
 KWS_TEST(BatchedSvdfScoresEqualTheLiveStream) { CheckModel(kws_test::SvdfModel()); }
 KWS_TEST(BatchedResidualScoresEqualTheLiveStream) { CheckModel(ResidualModel()); }
+KWS_TEST(UnplannableGraphFallsBackToCachedStreams) {
+  CheckModel(RowsAfterCollapseModel(), /*batched=*/false);
+  kws::StreamingEvaluator ev(RowsAfterCollapseModel(), kws::StreamingOptions());
+  KWS_CHECK(ev.scoring_method().find("time rows after a collapsing layer") != std::string::npos);
+}
 
 }  // namespace
 
