@@ -15,6 +15,7 @@
 #include "batch_scorer.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <numeric>
@@ -51,6 +52,16 @@ inline float* Aligned64(std::vector<float>& v) {
 }
 inline const float* Aligned64(const std::vector<float>& v) {
   return Aligned64(const_cast<std::vector<float>&>(v));
+}
+
+// a * b + c as the runtime's element-wise loops compute it: one fused multiply-add when
+// the target has FMA (the compiler contracts those loops), else a multiply and an add.
+inline float MulAdd(float a, float b, float c) {
+#ifdef __FMA__
+  return std::fma(a, b, c);
+#else
+  return a * b + c;
+#endif
 }
 
 int FloorDiv(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
@@ -162,7 +173,7 @@ void SvdfTimeWindows(const Op& op, const float* const* rows, int count, float* a
     for (int w = 0; w < count; ++w) {
       const float* const* r = rows + static_cast<size_t>(w) * M;
       float a = 0.0f;
-      for (int k = 0; k < M; ++k) a += tf[static_cast<size_t>(k) * F + f0] * r[k][f0];
+      for (int k = 0; k < M; ++k) a = MulAdd(tf[static_cast<size_t>(k) * F + f0], r[k][f0], a);
       acc[static_cast<size_t>(w) * F + f0] = a;
     }
   }
@@ -236,7 +247,7 @@ void SvdfStripWindows(const float* tf16, int M, const float* strip, int width, i
     float tile[16];
     for (int c = 0; c < 16; ++c) {
       float a = 0.0f;
-      for (int k = 0; k < M; ++k) a += tf16[k * 16 + c] * r[static_cast<size_t>(k) * width + c];
+      for (int k = 0; k < M; ++k) a = MulAdd(tf16[k * 16 + c], r[static_cast<size_t>(k) * width + c], a);
       tile[c] = a;
     }
     finish(tile, out + static_cast<size_t>(w) * out_stride);

@@ -55,6 +55,22 @@ std::shared_ptr<const kws::Model> RowsAfterCollapseModel() {
   return kws::Model::LoadFromMemory(bytes.data(), bytes.size(), "rows_after_collapse.kws");
 }
 
+// SVDF with 24 filters (12 units, rank 2, memory 60): not a whole number of 16-channel
+// panels, so its time filter reads rows in place instead of from fused strips.
+std::shared_ptr<const kws::Model> OddSvdfModel() {
+  const std::string meta =
+      kws_test::Preamble() +
+      R"({"name": "svdf", "type": "svdf", "inputs": [0], "attrs": {"units": 12, "rank": 2, "memory_size": 60, "activation": "relu"},)"
+      R"( "tensors": {"feature_filter": "svdf.ff", "time_filter": "svdf.tf", "bias": "svdf.bias"}, "output_shape": [12]},)"
+      R"({"name": "dense", "type": "dense", "inputs": [1], "attrs": {"units": 3, "activation": "linear"},)"
+      R"( "tensors": {"kernel": "dense.kernel", "bias": "dense.bias"}, "output_shape": [3]}]})";
+  const auto bytes = kws_test::SafetensorsImage(
+      meta, {{"svdf.ff", {10, 24}}, {"svdf.tf", {60, 24}}, {"svdf.bias", {12}},
+             {"dense.kernel", {12, 3}}, {"dense.bias", {3}}},
+      15);
+  return kws::Model::LoadFromMemory(bytes.data(), bytes.size(), "odd_svdf_test.kws");
+}
+
 // 13 s of a chirp with noise bursts: more than one chunk of windows at any hop.
 std::vector<float> Signal() {
   std::mt19937 gen(5);
@@ -106,6 +122,7 @@ void CheckModel(const std::shared_ptr<const kws::Model>& model, bool batched = t
 KWS_TEST(BatchedConvScoresEqualTheLiveStream) { CheckModel(kws_test::ConvModel()); }
 KWS_TEST(BatchedSvdfScoresEqualTheLiveStream) { CheckModel(kws_test::SvdfModel()); }
 KWS_TEST(BatchedResidualScoresEqualTheLiveStream) { CheckModel(ResidualModel()); }
+KWS_TEST(BatchedUnfusedSvdfScoresEqualTheLiveStream) { CheckModel(OddSvdfModel()); }
 KWS_TEST(UnplannableGraphFallsBackToCachedStreams) {
   CheckModel(RowsAfterCollapseModel(), /*batched=*/false);
   kws::StreamingEvaluator ev(RowsAfterCollapseModel(), kws::StreamingOptions());
