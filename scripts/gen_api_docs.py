@@ -24,6 +24,7 @@ PY_MODULES = [
     ("kws.export", "Export to model.kws, SavedModel and TFLite (train extra)"),
     ("kws.settings", "Model and front-end settings"),
     ("kws.spectrogram", "Spectrogram pictures"),
+    ("kws.listen", "Live recognition from audio chunks (the microphone needs the listen extra)"),
 ]
 
 

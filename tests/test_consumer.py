@@ -1,6 +1,7 @@
 """The installed C++ package works for a native app: cpp/examples is configured with
-find_package(kws) against the install prefix, built, and its wav_info program reads real
-WAV files exactly as kws.read_wav does.
+find_package(kws) against the install prefix, built, and its programs run: wav_info reads
+real WAV files exactly as kws.read_wav does; stream_wav streams a WAV through a model in
+microphone-sized chunks and prints the same detections as kws.Model + kws.RecognizeCommands.
 
 scripts/test.sh installs the library into KWS_INSTALL_PREFIX; without it, this test builds
 and installs the root project into a temporary prefix itself.
@@ -9,6 +10,7 @@ and installs the root project into a temporary prefix itself.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import wave
@@ -53,8 +55,8 @@ def install_prefix(repo_root, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def wav_info(repo_root, install_prefix, tmp_path_factory) -> Path:
-    """The consumer project built against the installed package; returns wav_info."""
+def examples(repo_root, install_prefix, tmp_path_factory) -> Path:
+    """The consumer project built against the installed package; returns its build folder."""
     cmake = _cmake()
     assert (install_prefix / "include" / "kws" / "wav_io.h").is_file()
     build = tmp_path_factory.mktemp("kws_examples_build")
@@ -67,7 +69,12 @@ def wav_info(repo_root, install_prefix, tmp_path_factory) -> Path:
                    if line.startswith("kws_DIR:"))
     assert Path(kws_dir).resolve().is_relative_to(install_prefix.resolve()), kws_dir
     _run([cmake, "--build", str(build), "-j", "2"])
-    program = build / "wav_info"
+    return build
+
+
+@pytest.fixture(scope="session")
+def wav_info(examples) -> Path:
+    program = examples / "wav_info"
     assert program.is_file()
     return program
 
@@ -131,3 +138,114 @@ def test_consumer_multichannel_and_bad_file(wav_info, tmp_path):
     assert record["sample_rate"] == "48000" and record["bits_per_sample"] == "24"
     assert float(record["peak"]) == 1.0
     assert f"wav_info: {bad}: missing fmt chunk" in out.stderr
+
+
+# ---- stream_wav: a live-style native app --------------------------------------------------
+
+from test_stream_eval import models  # noqa: E402,F401  (fixture: single_fc fitted on the sample)
+
+DETECTION = re.compile(r"^(\d+)ms: (\S+) \(([0-9.]+)\)$")
+
+
+def python_detections(model_path: Path, samples: np.ndarray, hop_ms: int = 30,
+                      **decoder) -> list[tuple[int, str, float]]:
+    """What the Python API says for the same audio: kws.Model's stream, every window's
+    scores into kws.RecognizeCommands at the window's start time, new non-silence labels."""
+    model = kws.Model.load(str(model_path))
+    stream = model.create_stream(hop_ms=hop_ms)
+    recognizer = kws.RecognizeCommands(list(model.labels), **decoder)
+    windows = stream.accept_waveform(samples)  # every window that fits, in one call
+    found = []
+    for start, scores in windows:
+        time_ms = start * 1000 // model.sample_rate
+        result = recognizer.process(scores, time_ms)
+        if result.is_new and result.label != "_silence_":
+            found.append((time_ms, result.label, result.score))
+    return found
+
+
+def _parse_detections(stdout: str) -> list[tuple[int, str, float]]:
+    found = []
+    for line in stdout.splitlines():
+        match = DETECTION.match(line)
+        assert match, f"not a detection line: {line!r}"
+        found.append((int(match[1]), match[2], float(match[3])))
+    return found
+
+
+def _assert_same_detections(got, expected) -> None:
+    assert [(t, label) for t, label, _ in got] == [(t, label) for t, label, _ in expected]
+    np.testing.assert_allclose([s for *_, s in got], [s for *_, s in expected], atol=1e-5, rtol=0)
+
+
+@pytest.fixture(scope="module")
+def word_stream(sample_dir, tmp_path_factory) -> tuple[Path, list[tuple[str, int]]]:
+    """30 s of real words over real noise (kws gen-stream) and its ground truth."""
+    out = tmp_path_factory.mktemp("stream_wav")
+    wav, truth = out / "words.wav", out / "words.txt"
+    kws._core.generate_stream(str(sample_dir), str(wav), str(truth), duration_seconds=30, seed=3)
+    words = []
+    for line in truth.read_text().splitlines():
+        word, time_ms = line.split(",")
+        words.append((word.strip(), int(float(time_ms))))
+    return wav, words
+
+
+@pytest.mark.parametrize("flags,hop_ms,decoder", [
+    ([], 30, {}),  # the classic RecognizeCommands defaults, 100 ms chunks
+    (["--clip_stride_ms", "20", "--chunk_ms", "37", "--average_window_ms", "500",
+      "--detection_threshold", "0.3", "--suppression_ms", "1000", "--minimum_count", "4"], 20,
+     dict(average_window_duration_ms=500, detection_threshold=0.3, suppression_ms=1000,
+          minimum_count=4)),
+])
+def test_stream_wav_detections_equal_python(examples, models, word_stream, flags, hop_ms,
+                                            decoder):
+    wav, words = word_stream
+    out = subprocess.run([str(examples / "stream_wav"), *flags, str(models["fc"]), str(wav)],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    got = _parse_detections(out.stdout)
+    samples, rate = kws.read_wav(str(wav))
+    expected = python_detections(models["fc"], samples, hop_ms, **decoder)
+    _assert_same_detections(got, expected)
+    # The model hears real words: detections happen, and several near a spoken word.
+    assert len(got) >= 5
+    near = [t for t, label, _ in got if any(abs(t - w) <= 750 for _, w in words)]
+    assert len(near) >= 3, (got, words)
+    assert f"stream_wav: {len(got)} commands" in out.stderr
+
+
+def test_stream_wav_bad_files(examples, models, word_stream, tmp_path):
+    program = str(examples / "stream_wav")
+    wav, _ = word_stream
+    bad_wav = tmp_path / "broken.wav"
+    bad_wav.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt ")
+    out = subprocess.run([program, str(models["fc"]), str(bad_wav)], capture_output=True,
+                         text=True)
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr.startswith(f"stream_wav: {bad_wav}"), out.stderr
+
+    missing = tmp_path / "missing.wav"
+    out = subprocess.run([program, str(models["fc"]), str(missing)], capture_output=True,
+                         text=True)
+    assert out.returncode == 1 and str(missing) in out.stderr
+
+    bad_model = tmp_path / "model.kws"
+    bad_model.write_bytes(models["fc"].read_bytes()[:100])
+    out = subprocess.run([program, str(bad_model), str(wav)], capture_output=True, text=True)
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr.startswith("stream_wav: ") and str(bad_model) in out.stderr
+
+    slow = tmp_path / "8k.wav"
+    kws.write_wav(str(slow), np.zeros(8000, np.float32), 8000)
+    out = subprocess.run([program, str(models["fc"]), str(slow)], capture_output=True, text=True)
+    assert out.returncode == 1
+    assert f"stream_wav: {slow}: sample rate 8000 Hz, the model takes 16000 Hz" in out.stderr
+
+    # Bad flags: a hop that is not whole feature frames is the model's InvalidArgument.
+    out = subprocess.run([program, "--clip_stride_ms", "25", str(models["fc"]), str(wav)],
+                         capture_output=True, text=True)
+    assert out.returncode == 1 and "whole number" in out.stderr, out.stderr
+    out = subprocess.run([program, "--chunk_ms", "x", str(models["fc"]), str(wav)],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "--chunk_ms: 'x' is not a valid value" in out.stderr

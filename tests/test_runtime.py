@@ -79,27 +79,30 @@ def test_whole_clip_and_stream_match_tensorflow(architecture, audio, tmp_path):
     assert model.clip_samples == 16000 and model.sample_rate == 16000
 
     for name, signal in audio.items():
-        hop = 480  # 30 ms, the classic stream stride
-        starts, clips = windows(signal, hop)
-        reference = tf_scores(keras_model, clips)
-        # The comparison means something only if the scores are not all saturated.
-        assert reference.max(axis=1).mean() < 0.99, (architecture, name)
+        for hop_ms in (30, 20):  # 30 ms: 3 frames, out of phase with stride-2 layers
+            hop = hop_ms * 16
+            starts, clips = windows(signal, hop)
+            reference = tf_scores(keras_model, clips)
+            # The comparison means something only if the scores are not all saturated.
+            assert reference.max(axis=1).mean() < 0.99, (architecture, name)
 
-        whole = model.predict(clips)
-        assert whole.shape == reference.shape
-        np.testing.assert_allclose(whole, reference, atol=1e-4, rtol=0,
-                                   err_msg=f"{architecture} whole clip vs TF on {name}")
+            whole = model.predict(clips)
+            assert whole.shape == reference.shape
+            np.testing.assert_allclose(whole, reference, atol=1e-4, rtol=0,
+                                       err_msg=f"{architecture} whole clip vs TF on {name}")
 
-        stream = model.create_stream(hop_ms=30)
-        results = []
-        for i in range(0, len(signal), 1000):  # chunks unrelated to the hop
-            results += stream.accept_waveform(signal[i:i + 1000])
-        assert [s for s, _ in results] == starts
-        streamed = np.stack([scores for _, scores in results])
-        np.testing.assert_allclose(streamed, whole, atol=1e-5, rtol=0,
-                                   err_msg=f"{architecture} stream vs whole clip on {name}")
-        np.testing.assert_allclose(streamed, reference, atol=1e-4, rtol=0,
-                                   err_msg=f"{architecture} stream vs TF on {name}")
+            stream = model.create_stream(hop_ms=hop_ms)
+            results = []
+            for i in range(0, len(signal), 1000):  # chunks unrelated to the hop
+                results += stream.accept_waveform(signal[i:i + 1000])
+            assert [s for s, _ in results] == starts
+            streamed = np.stack([scores for _, scores in results])
+            np.testing.assert_allclose(
+                streamed, whole, atol=1e-5, rtol=0,
+                err_msg=f"{architecture} stream vs whole clip on {name}, {hop_ms} ms hop")
+            np.testing.assert_allclose(
+                streamed, reference, atol=1e-4, rtol=0,
+                err_msg=f"{architecture} stream vs TF on {name}, {hop_ms} ms hop")
 
 
 @pytest.mark.parametrize("architecture", ["conv", "low_latency_svdf", "tc_resnet", "ds_cnn"])
@@ -133,6 +136,30 @@ def test_stream_caches_save_work(tmp_path):
     assert stream.last_decode_flops == model.flops_per_window  # first window: everything
     stream.accept_waveform(rng.normal(0, 0.1, 480).astype(np.float32))
     assert stream.last_decode_flops < model.flops_per_window / 8
+
+
+@pytest.mark.parametrize("architecture", ["conv", "tiny_conv", "ds_cnn"])
+def test_stream_caches_out_of_phase_hops(architecture, tmp_path):
+    """A 30 ms hop (3 frames) against a stride-2 layer reuses the rows of the window two
+    hops back (same phase): from the third window on, a hop costs a fraction of the
+    window, about as little as an in-phase 20 ms hop per frame of audio."""
+    _, model = build_exported(architecture, tmp_path / "model.kws")
+    rng = np.random.default_rng(4)
+    signal = rng.normal(0, 0.1, 16000 + 6 * 480).astype(np.float32)
+    per_hop = {}
+    for hop_ms in (20, 30):
+        stream = model.create_stream(hop_ms=hop_ms)
+        stream.accept_waveform(signal[:16000])
+        flops = []
+        for i in range(16000, len(signal) - hop_ms * 16 + 1, hop_ms * 16):
+            assert len(stream.accept_waveform(signal[i:i + hop_ms * 16])) == 1
+            flops.append(stream.last_decode_flops)
+        per_hop[hop_ms] = flops
+    window = model.flops_per_window
+    # Window 1 has no same-phase window yet for the strided layer's outputs.
+    assert per_hop[30][0] > per_hop[30][1]
+    assert max(per_hop[30][1:]) < 0.9 * window, per_hop
+    assert max(per_hop[30][1:]) < 1.6 * max(per_hop[20][1:]), per_hop
 
 
 def test_bad_arguments(tmp_path):

@@ -118,8 +118,10 @@ def test_kill_and_resume(tones, tmp_path):
              "--save_step_interval", "10", "--train_dir", str(train_dir),
              "--summaries_dir", str(tmp_path / "logs"), "--progress", "false"]
     env = {**os.environ, "PYTHONPATH": KWS_PATH}
-    proc = subprocess.Popen([sys.executable, "-m", "kws.cli", "train", *flags],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    first_log = tmp_path / "first_run.log"
+    with open(first_log, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "kws.cli", "train", *flags],
+                                stdout=subprocess.DEVNULL, stderr=log, env=env)
     state = train_dir / "checkpoint"
     deadline = time.time() + 120
     try:
@@ -153,7 +155,12 @@ def test_kill_and_resume(tones, tmp_path):
     # The learning-rate phase follows the step, not the restart.
     for step, rate, _, _ in steps:
         assert rate == (0.01 if step <= 60 else 0.002)
-    assert steps[0][3] < 1.0  # continues from trained weights, not from scratch
+    # Continues from trained weights, not from scratch: its first loss is well below the
+    # interrupted run's loss at step 1 (compared with that run rather than a fixed number,
+    # since how far it got before the kill depends on the machine's load).
+    first_steps = _step_lines(first_log.read_text(errors="replace"))
+    assert first_steps and first_steps[0][0] == 1
+    assert steps[0][3] < 0.8 * first_steps[0][3], (steps[0], first_steps[0])
     accuracy, _ = _final_accuracy(out.stderr)
     assert accuracy >= 0.8
     assert tf.train.latest_checkpoint(str(train_dir)).endswith("tiny_conv.ckpt-80")

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stream-eval": ("kws.commands.stream_eval", "streaming accuracy of a model on long WAVs"),
     "spectrogram": ("kws.commands.spectrogram", "draw a WAV file's spectrogram as a PNG"),
     "train": ("kws.commands.train", "train a model (classic flags, recipes, resume)"),
+    "listen": ("kws.commands.listen", "live recognition from the microphone (or --wav FILE)"),
 }
 
 

@@ -1,0 +1,206 @@
+// stream_wav: keyword spotting on a WAV file the way a live app does it. The file is
+// fed to a kws::Stream in fixed-size chunks (as a microphone callback would deliver
+// them); every hop the stream scores the last clip of audio, RecognizeCommands averages
+// the scores and reports new commands, printed as they are found:
+//
+//   1230ms: yes (0.912345)
+//
+// The time is the start of the window that triggered the command (as in the streaming
+// accuracy test and its ground truth files). `_silence_` is never printed.
+//
+//   stream_wav [flags] MODEL.kws FILE.wav
+//     --clip_stride_ms N       hop between windows (default 30; whole feature frames)
+//     --chunk_ms N             audio handed over per call, like a microphone buffer
+//                              (default 100)
+//     --average_window_ms N    decoder averaging window (default 1000)
+//     --detection_threshold X  averaged score needed for a command (default 0.2)
+//     --suppression_ms N       no new command this soon after the last (default 1500)
+//     --minimum_count N        fewer results in the window: no decision (default 3)
+//
+// Decoder defaults are the classic RecognizeCommands ones (kws::RecognizeCommandsOptions).
+// A WAV with several channels is averaged to mono; its rate must be the model's.
+// Exit status: 0 on success, 1 for a bad model or WAV file, 2 for bad flags.
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kws/error.h"
+#include "kws/model.h"
+#include "kws/recognize_commands.h"
+#include "kws/wav_io.h"
+
+namespace {
+
+struct Flags {
+  std::string model_path;
+  std::string wav_path;
+  int64_t clip_stride_ms = 30;
+  int64_t chunk_ms = 100;
+  kws::RecognizeCommandsOptions decoder;  // the classic defaults
+};
+
+void PrintUsage(const char* program) {
+  std::fprintf(stderr,
+               "usage: %s [--clip_stride_ms N] [--chunk_ms N] [--average_window_ms N]\n"
+               "          [--detection_threshold X] [--suppression_ms N] [--minimum_count N]\n"
+               "          MODEL.kws FILE.wav\n",
+               program);
+}
+
+// Parses a whole-string number; false if `text` is not one.
+bool ParseInt(const char* text, int64_t* value) {
+  errno = 0;
+  char* end = nullptr;
+  const long long v = std::strtoll(text, &end, 10);
+  if (errno != 0 || end == text || *end != '\0') return false;
+  *value = v;
+  return true;
+}
+
+bool ParseFloat(const char* text, float* value) {
+  errno = 0;
+  char* end = nullptr;
+  const float v = std::strtof(text, &end);
+  if (errno != 0 || end == text || *end != '\0') return false;
+  *value = v;
+  return true;
+}
+
+// Fills `flags` from argv; prints what is wrong and returns false on a bad command line.
+bool ParseFlags(int argc, char** argv, Flags* flags) {
+  std::vector<std::string> positional;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.rfind("--", 0) != 0) {
+      positional.push_back(arg);
+      continue;
+    }
+    std::string value;
+    const size_t eq = arg.find('=');
+    if (eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      std::fprintf(stderr, "stream_wav: %s needs a value\n", arg.c_str());
+      return false;
+    }
+    int64_t number = 0;
+    bool ok = true;
+    if (arg == "--clip_stride_ms") {
+      ok = ParseInt(value.c_str(), &flags->clip_stride_ms);
+    } else if (arg == "--chunk_ms") {
+      ok = ParseInt(value.c_str(), &flags->chunk_ms);
+    } else if (arg == "--average_window_ms") {
+      ok = ParseInt(value.c_str(), &flags->decoder.average_window_duration_ms);
+    } else if (arg == "--detection_threshold") {
+      ok = ParseFloat(value.c_str(), &flags->decoder.detection_threshold);
+    } else if (arg == "--suppression_ms") {
+      ok = ParseInt(value.c_str(), &flags->decoder.suppression_ms);
+    } else if (arg == "--minimum_count") {
+      ok = ParseInt(value.c_str(), &number) && number >= 0 && number <= 1000000;
+      flags->decoder.minimum_count = static_cast<int>(number);
+    } else {
+      std::fprintf(stderr, "stream_wav: unknown flag %s\n", arg.c_str());
+      return false;
+    }
+    if (!ok) {
+      std::fprintf(stderr, "stream_wav: %s: '%s' is not a valid value\n", arg.c_str(),
+                   value.c_str());
+      return false;
+    }
+  }
+  if (positional.size() != 2) {
+    std::fprintf(stderr, "stream_wav: expected MODEL.kws and FILE.wav, got %zu arguments\n",
+                 positional.size());
+    return false;
+  }
+  if (flags->chunk_ms <= 0 || flags->chunk_ms > 60000) {
+    std::fprintf(stderr, "stream_wav: --chunk_ms must be in [1, 60000], got %lld\n",
+                 static_cast<long long>(flags->chunk_ms));
+    return false;
+  }
+  if (flags->clip_stride_ms <= 0 || flags->clip_stride_ms > 60000) {
+    std::fprintf(stderr, "stream_wav: --clip_stride_ms must be in [1, 60000], got %lld\n",
+                 static_cast<long long>(flags->clip_stride_ms));
+    return false;
+  }
+  flags->model_path = positional[0];
+  flags->wav_path = positional[1];
+  return true;
+}
+
+// Streams `wav` through `model` chunk by chunk and prints each new command; returns the
+// number of commands printed.
+int StreamAndPrint(const kws::Model& model, const kws::WavData& wav, const Flags& flags) {
+  const int rate = model.sample_rate();
+  // The model checks that the hop is a whole number of feature frames.
+  std::unique_ptr<kws::Stream> stream =
+      model.CreateStream(static_cast<int>(flags.clip_stride_ms * rate / 1000));
+  kws::RecognizeCommands decoder(model.labels(), flags.decoder);
+  const size_t chunk = static_cast<size_t>(std::max<int64_t>(1, flags.chunk_ms * rate / 1000));
+  int printed = 0;
+  auto decode_ready_windows = [&]() {
+    while (stream->IsReady()) {
+      stream->Decode();
+      const kws::StreamResult& window = stream->GetResult();
+      const int64_t time_ms = window.start_sample * 1000 / rate;
+      const kws::RecognizeResult result = decoder.Process(window.scores, time_ms);
+      if (result.is_new && result.label != "_silence_") {
+        std::printf("%lldms: %s (%.6f)\n", static_cast<long long>(time_ms),
+                    result.label.c_str(), result.score);
+        std::fflush(stdout);  // a live app shows each command as it happens
+        ++printed;
+      }
+    }
+  };
+  const std::vector<float>& samples = wav.samples;
+  for (size_t offset = 0; offset < samples.size(); offset += chunk) {
+    const size_t n = std::min(chunk, samples.size() - offset);
+    stream->AcceptWaveform(samples.data() + offset, n);
+    decode_ready_windows();
+  }
+  stream->InputFinished();
+  decode_ready_windows();
+  return printed;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags flags;
+  if (!ParseFlags(argc, argv, &flags)) {
+    PrintUsage(argv[0]);
+    return 2;
+  }
+  try {
+    flags.decoder.Validate();
+    const std::shared_ptr<const kws::Model> model = kws::Model::Load(flags.model_path);
+    const kws::WavData wav = kws::ReadWav(flags.wav_path, /*mono=*/true);
+    if (wav.sample_rate != model->sample_rate()) {
+      throw kws::WavError(flags.wav_path + ": sample rate " + std::to_string(wav.sample_rate) +
+                          " Hz, the model takes " + std::to_string(model->sample_rate()) +
+                          " Hz (resample the file first)");
+    }
+    std::fprintf(stderr,
+                 "stream_wav: %s (%s, %d labels), %s (%.2f s), hop %lld ms, chunks of %lld ms, "
+                 "%s\n",
+                 flags.model_path.c_str(), model->architecture().c_str(), model->num_labels(),
+                 flags.wav_path.c_str(), static_cast<double>(wav.frames()) / wav.sample_rate,
+                 static_cast<long long>(flags.clip_stride_ms),
+                 static_cast<long long>(flags.chunk_ms), flags.decoder.ToString().c_str());
+    const int commands = StreamAndPrint(*model, wav, flags);
+    std::fprintf(stderr, "stream_wav: %d commands\n", commands);
+  } catch (const kws::Error& e) {
+    std::fprintf(stderr, "stream_wav: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

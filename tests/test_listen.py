@@ -1,0 +1,191 @@
+"""`kws listen`: WAV files played through the microphone's callback path (callback ->
+queue -> Listener.process, in callback-sized blocks) give the detections of the Python
+stream + decoder on the same audio; channels are averaged, other rates resampled; without
+the audio library or PortAudio the command says what to install. No audio device is used."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import kws
+from kws.cli import main as kws_main
+from kws.listen import Listener, StreamResampler
+from test_consumer import _assert_same_detections, _parse_detections, python_detections
+from test_stream_eval import models  # noqa: F401  (fixture: single_fc fitted on the sample)
+
+
+@pytest.fixture(scope="module")
+def words(sample_dir, tmp_path_factory) -> tuple[Path, np.ndarray]:
+    """30 s of real words over real noise (kws gen-stream): the file and its samples."""
+    out = tmp_path_factory.mktemp("listen")
+    wav = out / "words.wav"
+    kws._core.generate_stream(str(sample_dir), str(wav), str(out / "words.txt"),
+                              duration_seconds=30, seed=4)
+    return wav, kws.read_wav(str(wav))[0]
+
+
+def _listen(capsys, *args: str) -> list[tuple[int, str, float]]:
+    assert kws_main(["listen", *args]) == 0
+    return _parse_detections(capsys.readouterr().out)
+
+
+def _write_pcm16(path: Path, channels: np.ndarray, rate: int) -> None:
+    """(frames, channels) float samples as 16-bit PCM (exactly representable inputs)."""
+    pcm = np.round(channels * 32768).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels.shape[1])
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+
+
+@pytest.mark.parametrize("flags,hop_ms,decoder", [
+    ([], 30, {}),  # classic decoder defaults, 100 ms blocks
+    (["--block_ms", "23", "--clip_stride_ms", "20", "--average_window_ms", "500",
+      "--detection_threshold", "0.3", "--suppression_ms", "1000", "--minimum_count", "4"], 20,
+     dict(average_window_duration_ms=500, detection_threshold=0.3, suppression_ms=1000,
+          minimum_count=4)),
+])
+def test_wav_through_callback_equals_python_stream(capsys, models, words, flags, hop_ms,
+                                                   decoder):
+    wav, samples = words
+    got = _listen(capsys, "--model", str(models["fc"]), "--wav", str(wav), *flags)
+    expected = python_detections(models["fc"], samples, hop_ms, **decoder)
+    _assert_same_detections(got, expected)
+    assert len(got) >= 5
+
+
+def test_channels_are_averaged(capsys, models, words, tmp_path):
+    _, samples = words
+    stereo = tmp_path / "stereo.wav"
+    _write_pcm16(stereo, np.stack([samples, np.zeros_like(samples)], axis=1), 16000)
+    got = _listen(capsys, "--model", str(models["fc"]), "--wav", str(stereo))
+    # The average of the voice and a silent channel is the voice at half volume.
+    expected = python_detections(models["fc"], samples / 2)
+    _assert_same_detections(got, expected)
+    assert len(got) >= 5
+
+
+def test_other_rates_are_resampled(capsys, models, words, tmp_path):
+    import soxr
+
+    _, samples = words
+    high = soxr.resample(samples, 16000, 48000).astype(np.float32)
+    path48 = tmp_path / "48k.wav"
+    kws.write_wav(str(path48), high, 48000, float32=True)
+    high, _ = kws.read_wav(str(path48))  # as stored: clipped to [-1, 1]
+    # soxr, streamed block by block, equals soxr on the whole signal.
+    got = _listen(capsys, "--model", str(models["fc"]), "--wav", str(path48), "--resample", "soxr")
+    expected = python_detections(models["fc"], soxr.resample(high, 48000, 16000))
+    _assert_same_detections(got, expected)
+    # ... and hears what the 16 kHz original says.
+    original = python_detections(models["fc"], samples)
+    assert [label for _, label, _ in got] == [label for _, label, _ in original]
+    assert all(abs(a[0] - b[0]) <= 60 for a, b in zip(got, original))
+    # Linear interpolation from 48 kHz lands exactly on every third sample.
+    got = _listen(capsys, "--model", str(models["fc"]), "--wav", str(path48), "--resample",
+                  "linear", "--block_ms", "17")
+    _assert_same_detections(got, python_detections(models["fc"], high[::3].copy()))
+    assert len(got) >= 5
+
+
+def test_linear_resampler_is_exact_and_chunk_independent():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, 44100).astype(np.float32)
+    for from_rate, to_rate in [(44100, 16000), (16000, 48000), (48000, 16000), (8000, 16000)]:
+        whole = StreamResampler(from_rate, to_rate, "linear").process(x, last=True)
+        assert len(whole) == -(-len(x) * to_rate // from_rate)
+        pieces = StreamResampler(from_rate, to_rate, "linear")
+        cuts = np.sort(rng.integers(0, len(x), 40))
+        parts = [pieces.process(p) for p in np.split(x, cuts)] + [pieces.process(x[:0], True)]
+        np.testing.assert_array_equal(np.concatenate(parts), whole)
+    up = StreamResampler(16000, 48000, "linear").process(x[:100], last=True)
+    np.testing.assert_array_equal(up[::3], x[:100])
+    np.testing.assert_allclose(up[1:-3:3], (2 * x[:99] + x[1:100]) / 3, atol=1e-6)
+    # A 440 Hz tone from 44.1 kHz to 16 kHz is the same tone.
+    tone = np.sin(2 * np.pi * 440 * np.arange(44100) / 44100).astype(np.float32)
+    out = StreamResampler(44100, 16000, "linear").process(tone, last=True)
+    np.testing.assert_allclose(out, np.sin(2 * np.pi * 440 * np.arange(16000) / 16000),
+                               atol=2e-3)
+
+
+def test_listener_takes_int16_blocks(models, words):
+    _, samples = words
+    pcm = np.round(samples * 32768).astype(np.int16)
+    listener = Listener(kws.Model.load(str(models["fc"])))
+    got = []
+    for start in range(0, len(pcm), 1024):
+        got += listener.process(pcm[start:start + 1024].reshape(-1, 1))
+    got += listener.finish()
+    _assert_same_detections([(d.time_ms, d.label, d.score) for d in got],
+                            python_detections(models["fc"], samples))
+
+
+def test_realtime_plays_at_the_speed_of_audio(capsys, models, words, tmp_path):
+    _, samples = words
+    short = tmp_path / "short.wav"
+    kws.write_wav(str(short), samples[: 3 * 16000], 16000)
+    began = time.monotonic()
+    got = _listen(capsys, "--model", str(models["fc"]), "--wav", str(short), "--realtime")
+    assert time.monotonic() - began >= 2.8  # 3 s of audio, blocks paced like a microphone
+    _assert_same_detections(got, python_detections(models["fc"], samples[: 3 * 16000]))
+
+
+def test_bad_input(capsys, models, tmp_path):
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt ")
+    assert kws_main(["listen", "--model", str(models["fc"]), "--wav", str(broken)]) == 1
+    assert f"kws listen: error: {broken}" in capsys.readouterr().err
+    bad_model = tmp_path / "bad.kws"
+    bad_model.write_bytes(b"not a model")
+    assert kws_main(["listen", "--model", str(bad_model), "--wav", str(broken)]) == 1
+    assert str(bad_model) in capsys.readouterr().err
+    assert kws_main(["listen", "--wav", str(broken)]) == 1
+    assert "--model is required" in capsys.readouterr().err
+
+
+def test_microphone_path_or_what_to_install(models, tmp_path):
+    """Without the sounddevice package (or without PortAudio under it) the microphone
+    path fails with one line naming what to install, never a traceback. With PortAudio
+    (Linux), the real microphone path runs on ALSA's null capture device (silence)."""
+    hidden = ("import sys; sys.modules['sounddevice'] = None; from kws.cli import main; "
+              f"sys.exit(main(['listen', '--model', {str(models['fc'])!r}]))")
+    out = subprocess.run([sys.executable, "-c", hidden], capture_output=True, text=True)
+    assert out.returncode == 1, out.stderr
+    assert out.stderr == ("kws listen: the microphone needs the listen extra: pip install "
+                          "'kws[listen]' (--wav FILE works without it)\n")
+    # This machine as it is: sounddevice with or without the PortAudio library.
+    probe = subprocess.run([sys.executable, "-c", "import sounddevice"], capture_output=True,
+                           text=True)
+    out = subprocess.run([sys.executable, "-m", "kws.cli", "listen", "--list_devices"],
+                         capture_output=True, text=True)
+    if probe.returncode == 0:
+        assert out.returncode == 0, out.stderr
+        if sys.platform.startswith("linux"):
+            conf = tmp_path / "asound.conf"
+            conf.write_text("pcm.kwsnull {\n    type null\n}\n")
+            env = dict(os.environ, ALSA_CONFIG_PATH=f"/usr/share/alsa/alsa.conf:{conf}")
+            out = subprocess.run(
+                [sys.executable, "-m", "kws.cli", "listen", "--model", str(models["fc"]),
+                 "--device", "kwsnull", "--device_rate", "44100", "--duration", "1"],
+                capture_output=True, text=True, env=env)
+            assert out.returncode == 0, out.stderr
+            assert "microphone 'kwsnull': 44100 Hz, 1 channel(s)" in out.stderr
+            assert "resampled 44100 -> 16000 Hz" in out.stderr
+            received = re.search(r"\(([0-9.]+) s of audio received", out.stderr)
+            assert received and float(received[1]) > 0, out.stderr
+    elif "PortAudio library not found" in probe.stderr:
+        assert out.returncode == 1 and "Traceback" not in out.stderr
+        assert "apt-get install libportaudio2" in out.stderr, out.stderr
+    else:
+        assert "No module named 'sounddevice'" in probe.stderr, probe.stderr
+        assert out.returncode == 1 and "pip install 'kws[listen]'" in out.stderr
