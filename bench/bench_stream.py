@@ -214,7 +214,7 @@ def main() -> int:
     out = Path(args.output)
     text = out.read_text() if out.exists() else "# kws benchmarks\n"
     pattern = re.compile(r"## Streaming \(bench/bench_stream\.py\)\n.*?(?=\n## |\n<!-- |\Z)", re.S)
-    text = pattern.sub(lambda _: section.rstrip("\n"), text) if pattern.search(text) else \
+    text = pattern.sub(lambda _: section, text) if pattern.search(text) else \
         text.rstrip("\n") + "\n\n" + section
     out.write_text(text)
     return 0
