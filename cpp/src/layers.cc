@@ -94,7 +94,7 @@ void Conv2DRows(const Op& op, const float* in, float* out, int r0, int r1,
         }
       }
       GemmBlock(ptrs, rows, op.kh, seg_len, op.packed, bias, op.activation,
-                out + static_cast<size_t>(p0) * Co, Co, pb, pe);
+                out + static_cast<size_t>(p0) * Co, Co, pb, pe, zeros);
     }
   }
 }
@@ -112,13 +112,43 @@ void DenseRows(const Op& op, const float* in, float* out, int64_t first, int64_t
 }
 
 #if defined(__AVX2__) && defined(__FMA__)
-// Depthwise with multiplier 1 and channels a multiple of 8: each 8-channel slice of an
-// output pixel accumulates its taps in a register (taps in (dy, dx) order).
+// Up to G x 8 channels of one output pixel of a depthwise convolution with multiplier 1:
+// G independent accumulators (so the FMA latency overlaps), each element's taps
+// accumulated in (dy, dx) order from zero, then bias and activation.
+template <int G>
+// `in` and `kernel` point at the first in-range tap; ny x nx taps.
+inline void DepthwisePixelAvx2(const float* in, size_t row_stride, size_t col_stride,
+                               const float* kernel, size_t kernel_row, int ny, int nx,
+                               const float* bias, bool relu, float* o) {
+  __m256 acc[G];
+  for (int g = 0; g < G; ++g) acc[g] = _mm256_setzero_ps();
+  for (int dy = 0; dy < ny; ++dy) {
+    const float* src = in + static_cast<size_t>(dy) * row_stride;
+    const float* k = kernel + static_cast<size_t>(dy) * kernel_row;
+    for (int dx = 0; dx < nx; ++dx) {
+      const float* s = src + static_cast<size_t>(dx) * col_stride;
+      const float* kk = k + static_cast<size_t>(dx) * col_stride;
+      for (int g = 0; g < G; ++g)
+        acc[g] = _mm256_fmadd_ps(_mm256_loadu_ps(s + 8 * g), _mm256_loadu_ps(kk + 8 * g), acc[g]);
+    }
+  }
+  const __m256 zero = _mm256_setzero_ps();
+  for (int g = 0; g < G; ++g) {
+    __m256 v = acc[g];
+    if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + 8 * g));
+    if (relu) v = _mm256_max_ps(v, zero);
+    _mm256_storeu_ps(o + 8 * g, v);
+  }
+}
+
+// Depthwise with multiplier 1 and channels a multiple of 8: channels in blocks of up to
+// 64 per pixel (8 registers), taps in (dy, dx) order.
 void DepthwiseRowsAvx2(const Op& op, const float* in, float* out, int r0, int r1) {
   const int H = op.in_dims[0], W = op.in_dims[1], C = op.in_dims[2];
   const int Wo = op.out_dims[1];
   const float* bias = op.bias.empty() ? nullptr : op.bias.data();
-  const __m256 zero = _mm256_setzero_ps();
+  const bool relu = op.activation == Activation::kRelu;
+  const size_t row_stride = static_cast<size_t>(W) * C, kernel_row = static_cast<size_t>(op.kw) * C;
   for (int t = r0; t < r1; ++t) {
     const int y0 = t * op.sh - op.pad_top;
     const int dy_lo = std::max(0, -y0), dy_hi = std::min(op.kh, H - y0);
@@ -126,18 +156,26 @@ void DepthwiseRowsAvx2(const Op& op, const float* in, float* out, int r0, int r1
       const int x0 = w * op.sw - op.pad_left;
       const int dx_lo = std::max(0, -x0), dx_hi = std::min(op.kw, W - x0);
       float* o = out + (static_cast<size_t>(t) * Wo + w) * C;
-      for (int c = 0; c < C; c += 8) {
-        __m256 acc = zero;
-        for (int dy = dy_lo; dy < dy_hi; ++dy) {
-          const float* src = in + (static_cast<size_t>(y0 + dy) * W + x0) * C + c;
-          const float* k = op.weights.data() + static_cast<size_t>(dy * op.kw) * C + c;
-          for (int dx = dx_lo; dx < dx_hi; ++dx)
-            acc = _mm256_fmadd_ps(_mm256_loadu_ps(src + static_cast<size_t>(dx) * C),
-                                  _mm256_loadu_ps(k + static_cast<size_t>(dx) * C), acc);
+      const int ny = dy_hi - dy_lo, nx = dx_hi - dx_lo;
+      const float* first_in =
+          in + (static_cast<size_t>(y0 + dy_lo) * W + static_cast<size_t>(x0 + dx_lo)) * C;
+      const float* first_k =
+          op.weights.data() + (static_cast<size_t>(dy_lo) * op.kw + dx_lo) * C;
+      for (int c = 0; c < C; c += 64) {
+        const int groups = std::min(8, (C - c) / 8);
+        const float* b = bias ? bias + c : nullptr;
+        switch (groups) {
+#define KWS_DW_CASE(G)                                                                      \
+  case G:                                                                                   \
+    DepthwisePixelAvx2<G>(first_in + c, row_stride, C, first_k + c, kernel_row, ny, nx, b,  \
+                          relu, o + c);                                                     \
+    break;
+          KWS_DW_CASE(1) KWS_DW_CASE(2) KWS_DW_CASE(3) KWS_DW_CASE(4)
+          KWS_DW_CASE(5) KWS_DW_CASE(6) KWS_DW_CASE(7) KWS_DW_CASE(8)
+#undef KWS_DW_CASE
+          default:
+            break;
         }
-        if (bias) acc = _mm256_add_ps(acc, _mm256_loadu_ps(bias + c));
-        if (op.activation == Activation::kRelu) acc = _mm256_max_ps(acc, zero);
-        _mm256_storeu_ps(o + c, acc);
       }
     }
   }
@@ -269,7 +307,7 @@ void ComputeRows(const Op& op, const std::vector<const float*>& inputs, float* o
       return;
     case OpType::kAdd: {
       const float* b = inputs[1];
-      for (size_t i = r0 * out_row; i < r1 * out_row; ++i) out[i] = in[i] + b[i];
+      for (size_t i = r0 * out_row; i < r1 * out_row; ++i) out[i] = Act(in[i] + b[i], op.activation);
       return;
     }
     case OpType::kReshape:
@@ -305,7 +343,8 @@ void ComputeAll(const Op& op, const std::vector<const float*>& inputs, float* ou
       for (size_t i = 0; i < op.out_size(); ++i) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
       return;
     case OpType::kAdd:
-      for (size_t i = 0; i < op.out_size(); ++i) out[i] = in[i] + inputs[1][i];
+      for (size_t i = 0; i < op.out_size(); ++i)
+        out[i] = Act(in[i] + inputs[1][i], op.activation);
       return;
     case OpType::kFlatten:
     case OpType::kReshape:
@@ -326,11 +365,28 @@ void ComputeAll(const Op& op, const std::vector<const float*>& inputs, float* ou
       // Accumulate every filter over its memory in time order (vectorised over filters),
       // then sum each unit's `rank` filters in order.
       const float* tf = op.weights.data();  // (M, F)
-      for (int f = 0; f < F; ++f) aux[f] = 0.0f;
-      for (int k = 0; k < M; ++k) {
+      int f_done = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+      // 64 filters at a time kept in registers over the whole memory (the same fused
+      // multiply-add per step, in the same order, as the loop below compiles to).
+      for (; f_done + 64 <= F; f_done += 64) {
+        __m256 acc[8];
+        for (int g = 0; g < 8; ++g) acc[g] = _mm256_setzero_ps();
+        for (int k = 0; k < M; ++k) {
+          const float* wk = tf + static_cast<size_t>(k) * F + f_done;
+          const float* xk = in + static_cast<size_t>(T - M + k) * F + f_done;
+          for (int g = 0; g < 8; ++g)
+            acc[g] = _mm256_fmadd_ps(_mm256_loadu_ps(wk + 8 * g), _mm256_loadu_ps(xk + 8 * g),
+                                     acc[g]);
+        }
+        for (int g = 0; g < 8; ++g) _mm256_storeu_ps(aux + f_done + 8 * g, acc[g]);
+      }
+#endif
+      for (int f = f_done; f < F; ++f) aux[f] = 0.0f;
+      for (int k = 0; k < M && f_done < F; ++k) {
         const float* wk = tf + static_cast<size_t>(k) * F;
         const float* xk = in + static_cast<size_t>(T - M + k) * F;
-        for (int f = 0; f < F; ++f) aux[f] += wk[f] * xk[f];
+        for (int f = f_done; f < F; ++f) aux[f] += wk[f] * xk[f];
       }
       for (int u = 0; u < op.units; ++u) {
         float sum = 0.0f;

@@ -32,7 +32,7 @@ enum class OpType {
   kGlobalAvgPool2D,  // (T, W, C) -> (C)
   kFlatten,          // anything -> (n)
   kReshape,          // row-preserving when the time axis is kept, else collapsing
-  kAdd,              // two inputs of equal shape
+  kAdd,              // two inputs of equal shape, then the activation (a folded relu)
   kSvdfTime,         // SVDF time filter: (T, units*rank) -> (units)
 };
 
@@ -107,10 +107,11 @@ constexpr int kGemmRows = 6;
 // rows >= `rows` are overwritten. `ldc` is C's row stride. Every C element is
 // accumulated over k in increasing order with fused multiply-adds, whatever the block
 // size, so results do not depend on the blocking. Computes column panels
-// [panel_begin, panel_end) of 16 columns.
+// [panel_begin, panel_end) of 16 columns. Segments whose rows all point at `zero_row` (the
+// all-zero padding row, when given) are skipped: exact, they only add zeros.
 void GemmBlock(const float** a_ptrs, int rows, int segments, int seg_len,
                const PackedMatrix& b, const float* bias, Activation act, float* c, int ldc,
-               int panel_begin, int panel_end);
+               int panel_begin, int panel_end, const float* zero_row = nullptr);
 
 // Softmax in place (max-subtracted, float accumulation in double for the sum).
 void Softmax(float* x, int n);

@@ -66,12 +66,22 @@ inline void StoreTile(const float* acc, int rows, int cols, const float* bias, i
   }
 }
 
+// True when every row of a segment is the all-zero padding row: its products add exact
+// zeros (an accumulator started at +0 never becomes -0), so the segment can be skipped
+// without changing a single bit of the result.
+inline bool AllZeroRows(const float* const* row, const float* zero_row) {
+  if (zero_row == nullptr) return false;
+  for (int i = 0; i < kGemmRows; ++i)
+    if (row[i] != zero_row) return false;
+  return true;
+}
+
 // The 6 x 16 register tile: every row of the block is computed (rows past `rows` repeat
 // row 0 and are not stored), so each element sees the same instruction sequence whatever
 // the block size. Accumulators are named variables so they stay in registers.
 #ifdef KWS_GEMM_AVX2
 void Tile(const float* const* a_ptrs, int segments, int seg_len, const float* panel,
-          float* acc) {
+          const float* zero_row, float* acc) {
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
   __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -81,6 +91,10 @@ void Tile(const float* const* a_ptrs, int segments, int seg_len, const float* pa
   const float* bp = panel;
   for (int s = 0; s < segments; ++s) {
     const float* const* row = a_ptrs + s * kGemmRows;
+    if (AllZeroRows(row, zero_row)) {
+      bp += static_cast<size_t>(seg_len) * 16;
+      continue;
+    }
     const float* a0 = row[0];
     const float* a1 = row[1];
     const float* a2 = row[2];
@@ -128,11 +142,15 @@ void Tile(const float* const* a_ptrs, int segments, int seg_len, const float* pa
 // One row only (matrix-vector products): four independent accumulator pairs over
 // interleaved k would change the summation order, so keep one pair (exactness first).
 void TileOneRow(const float* const* a_ptrs, int segments, int seg_len, const float* panel,
-                float* acc) {
+                const float* zero_row, float* acc) {
   __m256 c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps();
   const float* bp = panel;
   for (int s = 0; s < segments; ++s) {
     const float* a0 = a_ptrs[s * kGemmRows];
+    if (a0 == zero_row) {
+      bp += static_cast<size_t>(seg_len) * 16;
+      continue;
+    }
     for (int k = 0; k < seg_len; ++k) {
       const __m256 av = _mm256_broadcast_ss(a0 + k);
       c0 = _mm256_fmadd_ps(av, _mm256_loadu_ps(bp), c0);
@@ -143,13 +161,51 @@ void TileOneRow(const float* const* a_ptrs, int segments, int seg_len, const flo
   _mm256_storeu_ps(acc, c0);
   _mm256_storeu_ps(acc + 8, c1);
 }
+
+// One row against kPanels consecutive panels at once: 2 x kPanels independent
+// accumulators hide the FMA latency of a matrix-vector product, while each column is
+// still accumulated over k in increasing order (the same bits as TileOneRow).
+constexpr int kPanelsAtOnce = 4;
+void TileOneRowPanels(const float* const* a_ptrs, int segments, int seg_len,
+                      const float* panel0, size_t panel_stride, const float* zero_row,
+                      float* acc) {
+  __m256 c[kPanelsAtOnce][2];
+  for (int q = 0; q < kPanelsAtOnce; ++q) c[q][0] = c[q][1] = _mm256_setzero_ps();
+  size_t offset = 0;
+  for (int s = 0; s < segments; ++s) {
+    const float* a0 = a_ptrs[s * kGemmRows];
+    if (a0 == zero_row) {
+      offset += static_cast<size_t>(seg_len) * 16;
+      continue;
+    }
+    for (int k = 0; k < seg_len; ++k, offset += 16) {
+      const __m256 av = _mm256_broadcast_ss(a0 + k);
+      for (int q = 0; q < kPanelsAtOnce; ++q) {
+        const float* bp = panel0 + q * panel_stride + offset;
+        c[q][0] = _mm256_fmadd_ps(av, _mm256_loadu_ps(bp), c[q][0]);
+        c[q][1] = _mm256_fmadd_ps(av, _mm256_loadu_ps(bp + 8), c[q][1]);
+      }
+    }
+  }
+  for (int q = 0; q < kPanelsAtOnce; ++q) {
+    _mm256_storeu_ps(acc + q * 16, c[q][0]);
+    _mm256_storeu_ps(acc + q * 16 + 8, c[q][1]);
+  }
+}
 #else
+constexpr int kPanelsAtOnce = 1;  // no multi-panel kernel without AVX2
+void TileOneRowPanels(const float* const*, int, int, const float*, size_t, const float*,
+                      float*) {}
 void Tile(const float* const* a_ptrs, int segments, int seg_len, const float* panel,
-          float* acc) {
+          const float* zero_row, float* acc) {
   float c[kGemmRows][16] = {};
   const float* bp = panel;
   for (int s = 0; s < segments; ++s) {
     const float* const* row = a_ptrs + s * kGemmRows;
+    if (AllZeroRows(row, zero_row)) {
+      bp += static_cast<size_t>(seg_len) * 16;
+      continue;
+    }
     for (int k = 0; k < seg_len; ++k) {
       for (int i = 0; i < kGemmRows; ++i) {
         const float av = row[i][k];
@@ -163,11 +219,15 @@ void Tile(const float* const* a_ptrs, int segments, int seg_len, const float* pa
 }
 
 void TileOneRow(const float* const* a_ptrs, int segments, int seg_len, const float* panel,
-                float* acc) {
+                const float* zero_row, float* acc) {
   float c[16] = {};
   const float* bp = panel;
   for (int s = 0; s < segments; ++s) {
     const float* a0 = a_ptrs[s * kGemmRows];
+    if (a0 == zero_row) {
+      bp += static_cast<size_t>(seg_len) * 16;
+      continue;
+    }
     for (int k = 0; k < seg_len; ++k) {
       for (int j = 0; j < 16; ++j) c[j] = std::fma(a0[k], bp[j], c[j]);
       bp += 16;
@@ -181,16 +241,27 @@ void TileOneRow(const float* const* a_ptrs, int segments, int seg_len, const flo
 
 void GemmBlock(const float** a_ptrs, int rows, int segments, int seg_len,
                const PackedMatrix& b, const float* bias, Activation act, float* c, int ldc,
-               int panel_begin, int panel_end) {
+               int panel_begin, int panel_end, const float* zero_row) {
   alignas(32) float acc[kGemmRows * 16];
   // Rows past `rows` repeat row 0 (computed, not stored).
   for (int s = 0; s < segments; ++s)
     for (int i = rows; i < kGemmRows; ++i) a_ptrs[s * kGemmRows + i] = a_ptrs[s * kGemmRows];
-  for (int p = panel_begin; p < panel_end; ++p) {
+  int p = panel_begin;
+  if (rows == 1 && kPanelsAtOnce > 1) {
+    alignas(32) float wide[kPanelsAtOnce * 16];
+    for (; p + kPanelsAtOnce <= panel_end; p += kPanelsAtOnce) {
+      TileOneRowPanels(a_ptrs, segments, seg_len, b.panel(p),
+                       static_cast<size_t>(b.k) * 16, zero_row, wide);
+      for (int q = 0; q < kPanelsAtOnce; ++q)
+        StoreTile(wide + q * 16, 1, std::min(16, b.n - (p + q) * 16), bias, (p + q) * 16, act,
+                  c, ldc);
+    }
+  }
+  for (; p < panel_end; ++p) {
     if (rows == 1)
-      TileOneRow(a_ptrs, segments, seg_len, b.panel(p), acc);
+      TileOneRow(a_ptrs, segments, seg_len, b.panel(p), zero_row, acc);
     else
-      Tile(a_ptrs, segments, seg_len, b.panel(p), acc);
+      Tile(a_ptrs, segments, seg_len, b.panel(p), zero_row, acc);
     StoreTile(acc, rows, std::min(16, b.n - p * 16), bias, p * 16, act, c, ldc);
   }
 }

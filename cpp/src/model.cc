@@ -132,6 +132,7 @@ class Loader {
         Fail(where + " ('" + m.ops.back().name + "'): declared output_shape " +
              DimsString(declared) + " but its input gives " + DimsString(dims.back()));
     }
+    FuseOps(m.ops, dims);
     const auto& last = dims.back();
     if (last.size() != 1)
       Fail("the last op's output has shape " + DimsString(last) + ", not a vector of scores");
@@ -154,6 +155,74 @@ class Loader {
       m.max_aux = std::max(m.max_aux, layers::AuxFloats(op));
       m.flops += op.flops;
     }
+  }
+
+  // Folds inference-time element-wise ops into the op that produces their input, as
+  // TFLite does: a scale_shift (folded batch norm) after a linear convolution, depthwise
+  // convolution or dense layer becomes its weights and bias; a relu after one of those
+  // (or after an add) becomes its activation. Only when the producer's output feeds
+  // nothing else. Saves a pass over memory per folded op; FLOPs are still counted.
+  static void FuseOps(std::vector<Op>& ops, std::vector<std::vector<int>>& dims) {
+    std::vector<int> uses(dims.size(), 0);
+    for (const Op& op : ops)
+      for (int v : op.inputs) ++uses[v];
+    std::vector<Op> fused;
+    std::vector<std::vector<int>> fused_dims = {dims[0]};
+    std::vector<int> remap(dims.size(), 0);  // old value -> new value
+    std::vector<int> origin = {0};           // new value -> the old value it holds now
+    for (size_t i = 0; i < ops.size(); ++i) {
+      Op op = std::move(ops[i]);
+      for (int& v : op.inputs) v = remap[v];
+      const int old_value = static_cast<int>(i) + 1;
+      const int src = op.inputs.empty() ? 0 : op.inputs[0];
+      Op* producer = src > 0 && op.inputs.size() == 1 ? &fused[src - 1] : nullptr;
+      const bool sole_use = producer && uses[origin[src]] == 1;
+      const bool weighted = producer && (producer->type == OpType::kConv2D ||
+                                         producer->type == OpType::kDepthwiseConv2D ||
+                                         producer->type == OpType::kDense);
+      const bool linear = producer && producer->activation == Activation::kLinear;
+      bool folded = false;
+      if (op.type == OpType::kScaleShift && sole_use && weighted && linear) {
+        FoldScaleShift(op, *producer);
+        folded = true;
+      } else if (op.type == OpType::kRelu && sole_use && linear &&
+                 (weighted || producer->type == OpType::kAdd)) {
+        producer->activation = Activation::kRelu;
+        folded = true;
+      }
+      if (folded) {
+        producer->name += "+" + op.name;
+        producer->flops += op.flops;
+        remap[old_value] = src;
+        origin[src] = old_value;
+        continue;
+      }
+      fused.push_back(std::move(op));
+      fused_dims.push_back(dims[old_value]);
+      remap[old_value] = static_cast<int>(fused.size());
+      origin.push_back(old_value);
+    }
+    ops = std::move(fused);
+    dims = std::move(fused_dims);
+  }
+
+  // y = (W x + b) * scale + shift as y = (W * scale) x + (b * scale + shift), per output
+  // channel (the last axis).
+  static void FoldScaleShift(const Op& ss, Op& producer) {
+    const size_t channels = ss.scale.size();
+    if (producer.type == OpType::kDepthwiseConv2D) {
+      for (size_t i = 0; i < producer.weights.size(); ++i)
+        producer.weights[i] *= ss.scale[i % channels];
+    } else {
+      layers::PackedMatrix& w = producer.packed;
+      for (int p = 0; p < w.panels; ++p)
+        for (int r = 0; r < w.k; ++r)
+          for (int j = 0; j < 16 && p * 16 + j < w.n; ++j)
+            w.data[(static_cast<size_t>(p) * w.k + r) * 16 + j] *= ss.scale[p * 16 + j];
+    }
+    if (producer.bias.empty()) producer.bias.assign(channels, 0.0f);
+    for (size_t c = 0; c < channels; ++c)
+      producer.bias[c] = producer.bias[c] * ss.scale[c] + ss.shift[c];
   }
 
   static std::string DimsString(const std::vector<int>& d) {

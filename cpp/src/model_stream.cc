@@ -36,6 +36,47 @@ struct ValueGrid {
   int interior_end = 0;
   int period = 1;          // windows between two windows on the same row grid
   int shift = 0;           // rows between those two windows
+  bool reuse = false;      // some interior rows can be kept from window - period
+};
+
+// A tensor of `rows` rows inside a longer buffer: moving the window forward by s rows
+// (row t + s becomes row t) advances the start instead of copying, and the rows are
+// moved back to the buffer's start only when the window reaches its end (amortised over
+// slack / s hops). A view wraps storage owned elsewhere and never slides.
+class SlidingTensor {
+ public:
+  static SlidingTensor Own(int rows, size_t row_floats, int slack_rows) {
+    SlidingTensor t;
+    t.rows_ = rows;
+    t.row_floats_ = row_floats;
+    t.storage_.assign(static_cast<size_t>(rows + std::max(slack_rows, 1)) * row_floats, 0.0f);
+    return t;
+  }
+  static SlidingTensor View(float* data) {
+    SlidingTensor t;
+    t.view_ = data;
+    return t;
+  }
+  float* data() {
+    return (view_ ? view_ : storage_.data()) + base_row * row_floats_;
+  }
+  // Row t + rows_moved becomes row t; rows past the old end are left for the caller.
+  void Slide(int rows_moved) {
+    const size_t capacity_rows = storage_.size() / row_floats_;
+    if (base_row + rows_moved + rows_ > capacity_rows) {
+      std::memmove(storage_.data(), data(),
+                   static_cast<size_t>(rows_) * row_floats_ * sizeof(float));
+      base_row = 0;
+    }
+    base_row += static_cast<size_t>(rows_moved);
+  }
+  size_t base_row = 0;
+
+ private:
+  float* view_ = nullptr;  // storage owned elsewhere (never slides)
+  std::vector<float> storage_;
+  int rows_ = 0;
+  size_t row_floats_ = 0;
 };
 
 class CachedStream : public Stream {
@@ -86,18 +127,19 @@ class CachedStream : public Stream {
     if (!IsReady()) throw InvalidArgument("Stream::Decode called before IsReady()");
     const int T = m_.num_frames;
     const size_t width = static_cast<size_t>(m_.num_coefficients);
-    float* features = ws_->values[0].data();
     hop_flops_ = 0;
+    SlidingTensor& features = slots_[0][0];
     if (windows_ == 0 || hop_frames_ >= T) {
       // A fresh window: skip frames between windows when the hop exceeds the window.
       if (windows_ > 0) frames_begin_ += static_cast<size_t>(hop_frames_ - T);
-      std::memcpy(features, frames_.data() + frames_begin_ * width, T * width * sizeof(float));
+      features.base_row = 0;
+      std::memcpy(features.data(), frames_.data() + frames_begin_ * width,
+                  T * width * sizeof(float));
       frames_begin_ += T;
     } else {
-      std::memmove(features, features + hop_frames_ * width,
-                   (T - hop_frames_) * width * sizeof(float));
-      std::memcpy(features + (T - hop_frames_) * width, frames_.data() + frames_begin_ * width,
-                  hop_frames_ * width * sizeof(float));
+      features.Slide(hop_frames_);
+      std::memcpy(features.data() + (T - hop_frames_) * width,
+                  frames_.data() + frames_begin_ * width, hop_frames_ * width * sizeof(float));
       frames_begin_ += hop_frames_;
     }
     RunOps();
@@ -158,23 +200,29 @@ class CachedStream : public Stream {
       g.interior_end = std::max(g.interior_end, g.interior_begin);
       g.period = g.step / std::gcd(hop_frames_, g.step);
       g.shift = g.period * hop_frames_ / g.step;
+      g.reuse = hop_frames_ < m_.num_frames && g.interior_end - g.shift > g.interior_begin;
+      if (!g.reuse) g.period = 1;  // nothing to keep: one tensor, recomputed every hop
     }
-    // Slot 0 of every value is the workspace's tensor; phases 1.. get their own.
-    size_t extra = 0;
-    for (size_t v = 0; v < n; ++v) extra += static_cast<size_t>(grids_[v].period - 1);
-    extra_.reserve(extra);
+    grids_[0].reuse = hop_frames_ < m_.num_frames;
+    // Values whose rows are reused get sliding tensors, one per phase; the others
+    // (collapsing ops' outputs) stay in the workspace.
     for (size_t v = 0; v < n; ++v) {
-      slots_[v].push_back(ws_->values[v].data());
-      for (int k = 1; k < grids_[v].period; ++k) {
-        extra_.emplace_back(m_.value_sizes[v], 0.0f);
-        slots_[v].push_back(extra_.back().data());
+      const ValueGrid& g = grids_[v];
+      if (!g.reuse) {
+        slots_[v].push_back(SlidingTensor::View(ws_->values[v].data()));
+        continue;
       }
+      const int rows = m_.value_rows[v];
+      const size_t row_floats = m_.value_sizes[v] / static_cast<size_t>(rows);
+      for (int k = 0; k < g.period; ++k)
+        slots_[v].push_back(SlidingTensor::Own(rows, row_floats, rows));  // shift < rows
+      std::vector<float>().swap(ws_->values[v]);  // unused: the slots hold this value
     }
   }
 
   // The tensor of value v for window `window`.
   float* Slot(int v, int64_t window) {
-    return slots_[v][static_cast<size_t>(window % grids_[v].period)];
+    return slots_[v][static_cast<size_t>(window % grids_[v].period)].data();
   }
 
   void RunOps() {
@@ -196,14 +244,15 @@ class CachedStream : public Stream {
       // `out` holds window - period (same phase): its interior rows [t + shift] are this
       // window's interior rows [t] when both are interior.
       int keep_begin = 0, keep_end = 0;
-      if (g.aligned && window >= g.period && hop_frames_ < m_.num_frames) {
+      if (g.reuse && window >= g.period) {
         keep_begin = g.interior_begin;
         keep_end = g.interior_end - g.shift;
       }
       if (keep_end > keep_begin) {
-        const size_t row_floats = op.out_size() / rows;
-        std::memmove(out + keep_begin * row_floats, out + (keep_begin + g.shift) * row_floats,
-                     (keep_end - keep_begin) * row_floats * sizeof(float));
+        // Row t + shift becomes row t: slide the tensor instead of copying the rows.
+        SlidingTensor& slot = slots_[i + 1][static_cast<size_t>(window % g.period)];
+        slot.Slide(g.shift);
+        out = slot.data();
         layers::ComputeRows(op, ws.inputs, out, 0, keep_begin, m_.zeros.data(),
                             ws.pointers.data(), ws.aux.data());
         layers::ComputeRows(op, ws.inputs, out, keep_end, rows, m_.zeros.data(),
@@ -224,8 +273,7 @@ class CachedStream : public Stream {
   std::unique_ptr<MfccStream> mfcc_;
   std::unique_ptr<Workspace> ws_;
   std::vector<ValueGrid> grids_;              // per value, for this hop
-  std::vector<std::vector<float*>> slots_;    // per value: one tensor per phase
-  std::vector<std::vector<float>> extra_;     // storage of phase slots 1..period-1
+  std::vector<std::vector<SlidingTensor>> slots_;  // per value: one tensor per phase
   std::vector<float> frames_;  // MFCC frames not yet consumed, from frames_begin_
   size_t frames_begin_ = 0;
   int64_t windows_ = 0;

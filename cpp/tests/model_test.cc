@@ -25,6 +25,7 @@ struct TinyModel {
   std::string window_size_ms = "30";
   std::string extra_op;  // appended raw op JSON (tampering)
   std::string dense_type = "dense";
+  std::string meta_override;  // metadata written instead of Meta() when not empty
 
   TinyModel() {
     std::mt19937 gen(7);
@@ -75,7 +76,8 @@ struct TinyModel {
 
   // The safetensors image; `offsets` may override a tensor's data_offsets text.
   std::vector<uint8_t> Bytes(const std::map<std::string, std::string>& offsets = {}) const {
-    std::string header = "{\"__metadata__\": {\"kws\": \"" + Escape(Meta()) + "\"}";
+    std::string header = "{\"__metadata__\": {\"kws\": \"" +
+                         Escape(meta_override.empty() ? Meta() : meta_override) + "\"}";
     size_t cursor = 0;
     std::vector<uint8_t> data;
     for (const auto& kv : tensors) {
@@ -122,6 +124,8 @@ std::vector<float> Reference(const TinyModel& t, const std::vector<float>& f) {
             if (yy < 0 || yy >= 8 || xx < 0 || xx >= 10) continue;
             s += f[yy * 10 + xx] * k[(dy * 3 + dx) * 4 + c];
           }
+        if (t.tensors.count("bn.scale"))  // conv (linear) -> batch norm -> relu
+          s = s * t.tensors.at("bn.scale")[c] + t.tensors.at("bn.shift")[c];
         conv[(y * 10 + x) * 4 + c] = s > 0 ? static_cast<float>(s) : 0.0f;
       }
   std::vector<float> pool(4 * 5 * 4);
@@ -287,6 +291,62 @@ KWS_TEST(InvalidFrontEnd) {
 
 KWS_TEST(MissingFileIsIoError) {
   KWS_CHECK_THROWS(kws::Model::Load("/nonexistent/model.kws"), kws::IoError, "model.kws");
+}
+
+// A linear conv followed by batch norm (scale_shift) and relu ops, as Keras exports them:
+// the loader folds both into the conv; scores, streaming and FLOP count are unchanged.
+KWS_TEST(BatchNormAndReluFoldIntoConv) {
+  TinyModel t;
+  t.tensors["bn.scale"] = {0.5f, -1.25f, 2.0f, 0.75f};
+  t.shapes["bn.scale"] = {4};
+  t.tensors["bn.shift"] = {0.1f, -0.2f, 0.05f, 0.3f};
+  t.shapes["bn.shift"] = {4};
+  std::string meta = t.Meta();
+  auto replace = [&meta](const std::string& from, const std::string& to) {
+    const size_t at = meta.find(from);
+    KWS_CHECK(at != std::string::npos);
+    meta.replace(at, from.size(), to);
+  };
+  replace(R"("padding": "same", "activation": "relu"})", R"("padding": "same", "activation": "linear"})");
+  replace(R"({"name": "pool", "type": "max_pool2d", "inputs": [2])",
+          R"({"name": "bn", "type": "scale_shift", "inputs": [2], "tensors": {"scale": "bn.scale",)"
+          R"( "shift": "bn.shift"}, "output_shape": [8, 10, 4]},)"
+          R"({"name": "relu", "type": "relu", "inputs": [3], "output_shape": [8, 10, 4]},)"
+          R"({"name": "pool", "type": "max_pool2d", "inputs": [4])");
+  replace(R"("type": "flatten", "inputs": [3])", R"("type": "flatten", "inputs": [5])");
+  replace(R"("type": "dense", "inputs": [4])", R"("type": "dense", "inputs": [6])");
+  t.meta_override = meta;
+  auto model = Load(t.Bytes());
+  const std::string summary = model->Summary();
+  KWS_CHECK(summary.find("conv+bn+relu") != std::string::npos);
+  KWS_CHECK(summary.find("[scale_shift]") == std::string::npos);
+  // FLOPs still count the folded ops: conv 2*8*10*4*9, scale_shift 2*320, pool 4*5*4*4,
+  // dense 2*80*3.
+  KWS_CHECK(model->flops_per_window() == 5760 + 640 + 320 + 480);
+
+  std::mt19937 gen(5);
+  std::normal_distribution<float> n(0.0f, 1.0f);
+  std::vector<float> f(80);
+  for (auto& x : f) x = n(gen);
+  std::vector<float> scores(3);
+  model->PredictFeatures(f.data(), scores.data());
+  const auto ref = Reference(t, f);
+  for (int i = 0; i < 3; ++i) KWS_CHECK_NEAR(scores[i], ref[i], 1e-5);
+
+  std::vector<float> audio(1600 + 12 * 160);
+  for (auto& x : audio) x = 0.1f * n(gen);
+  auto stream = model->CreateStream(480);
+  stream->AcceptWaveform(audio.data(), audio.size());
+  int windows = 0;
+  while (stream->IsReady()) {
+    stream->Decode();
+    const auto& r = stream->GetResult();
+    const auto whole = model->Predict(
+        std::vector<float>(audio.begin() + r.start_sample, audio.begin() + r.end_sample));
+    for (int k = 0; k < 3; ++k) KWS_CHECK(r.scores[k] == whole[k]);  // bit-identical
+    ++windows;
+  }
+  KWS_CHECK(windows == 5);
 }
 
 KWS_TEST_MAIN()
