@@ -218,7 +218,7 @@ def main() -> int:
         md = ROOT / "BENCHMARKS.md"
         old = md.read_text() if md.exists() else "# kws benchmarks\n"
         pattern = re.compile(re.escape(SECTION) + r"\n.*?(?=\n## |\Z)", re.S)
-        new = pattern.sub(body.rstrip("\n"), old) if pattern.search(old) else (
+        new = pattern.sub(lambda _: body.rstrip("\n") + "\n", old) if pattern.search(old) else (
             old.rstrip("\n") + "\n\n" + body)
         md.write_text(new if new.endswith("\n") else new + "\n")
     return 0
