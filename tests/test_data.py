@@ -249,3 +249,19 @@ def test_wav_roundtrip(tmp_path):
     info = read_wav_info(tmp_path / "a.wav")
     assert (info.sample_rate, info.frames, info.is_pcm16_mono) == (16000, 1001, True)
     assert os.path.getsize(tmp_path / "a.wav") == 44 + 2002
+
+
+def test_repeated_folder_oversamples_training_only(sample_dir):
+    """A real folder listed three times: its training clips three times each, its
+    validation and testing clips and noise files once (as when listed once)."""
+    split = dict(validation_percentage=12, testing_percentage=4)
+    once = DatasetIndex(sample_dir, ["yes", "no"], **split)
+    thrice = DatasetIndex(f"{sample_dir},{sample_dir},{sample_dir}", ["yes", "no"], **split)
+    for part in ("validation", "testing"):
+        assert sorted(map(str, once.data[part])) == sorted(map(str, thrice.data[part]))
+    words_once = [p for p, lab in once.data["training"] if lab >= 2]
+    words_thrice = [p for p, lab in thrice.data["training"] if lab >= 2]
+    assert len(words_once) > 50
+    assert sorted(words_thrice) == sorted(words_once * 3)
+    assert thrice.words == once.words
+    assert len(thrice.background_noise) == len(once.background_noise)

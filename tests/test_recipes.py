@@ -22,12 +22,12 @@ def test_quick_and_best_set_what_they_claim(tmp_path):
     assert (quick.model_architecture, quick.optimizer, quick.lr_schedule, quick.batch_size,
             quick.feature_bin_count, quick.window_stride_ms) == (
         "tc_resnet", "adam", "cosine", 100, 40, 10.0)
-    assert quick.steps_list == [2000]
+    assert quick.steps_list == [600]
     assert quick.augment == kws_train.RECIPES["quick"].get("augment", "none")
     best = kws_train.parse_config(["--recipe", "best", "--data_dir", str(tmp_path)])
     assert (best.model_architecture, best.optimizer, best.lr_schedule, best.augment) == (
         "tc_resnet", "adam", "cosine", "room_spec")
-    assert best.steps_list == [8000] and best.rates_list == [0.002]
+    assert best.steps_list == [1000] and best.rates_list == [0.002]
     assert best.model_settings(12).spectrogram_length == 98
     # Every recipe's augmentation preset exists and the default is none.
     for recipe in kws_train.RECIPES.values():
@@ -66,3 +66,47 @@ def test_best_recipe_trains_on_real_speech(sample_dir, tmp_path):
     assert len(losses) >= 6 and all(0 < v < 50 for v in losses), losses
     assert re.search(r"Final test accuracy = [\d.]+% \(N=\d+\)", text), text[-2000:]
     assert list((tmp_path / "t").glob("tc_resnet.ckpt-6*"))
+
+
+def test_label_smoothing_loss_is_the_smoothed_cross_entropy(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(6, 12)).astype(np.float32)
+    labels = rng.integers(0, 12, size=6)
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    target = np.full((6, 12), 0.1 / 12)
+    target[np.arange(6), labels] += 0.9
+    got = np.asarray(kws_train.make_loss(0.1)(labels, logits))
+    np.testing.assert_allclose(got, -(target * log_p).sum(axis=1), rtol=1e-5)
+    plain = np.asarray(kws_train.make_loss(0.0)(labels, logits))
+    np.testing.assert_allclose(plain, -log_p[np.arange(6), labels], rtol=1e-5)
+    with pytest.raises(ValueError, match="--label_smoothing must be in"):
+        kws_train.parse_config(["--data_dir", str(tmp_path), "--label_smoothing", "1"])
+
+
+def test_init_checkpoint_fine_tunes_from_weights_with_a_fresh_step(sample_dir, tmp_path):
+    """A model trained 2 steps, then fine-tuned with --init_checkpoint at a negligible
+    rate: the new run starts at step 0 (its checkpoint is ckpt-1) from the old weights."""
+    import numpy as np
+
+    common = dict(recipe="quick", data_dir=str(sample_dir), data_url="",
+                  wanted_words="yes,no", batch_size=8, augment="none",
+                  validation_percentage=12, testing_percentage=4, eval_step_interval=100,
+                  save_step_interval=100, progress=False, seed=5,
+                  summaries_dir=str(tmp_path / "s"))
+    first = kws_train.train(kws_train.make_config(
+        **common, how_many_training_steps="2", train_dir=str(tmp_path / "a")))
+    assert first.checkpoint.endswith("ckpt-2")
+    second = kws_train.train(kws_train.make_config(
+        **common, how_many_training_steps="1", learning_rate="1e-9",
+        init_checkpoint=str(tmp_path / "a"), train_dir=str(tmp_path / "b")))
+    assert second.final_step == 1 and second.checkpoint.endswith("ckpt-1")
+    a = kws_train.load_checkpoint(first.checkpoint, training_dropout=True)[0]
+    b = kws_train.load_checkpoint(second.checkpoint, training_dropout=True)[0]
+    for va, vb in zip(a.trainable_variables, b.trainable_variables):
+        np.testing.assert_allclose(va.numpy(), vb.numpy(), atol=1e-6)
+    with pytest.raises(ValueError, match="holds a 'tc_resnet' model"):
+        kws_train.make_config(**{**common, "model_architecture": "ds_cnn"},
+                              init_checkpoint=str(tmp_path / "a"),
+                              train_dir=str(tmp_path / "c"))

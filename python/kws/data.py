@@ -200,7 +200,9 @@ class DatasetIndex:
     (fixed `seed`), then the partition is shuffled. Recorded `_silence_/` clips (real
     examples of `_silence_`, augmented like word clips) fill up to half of the silence
     entries; the others (path None) are made from background noise.
-    Folders are merged by label; `data_dir` is a list or a comma-separated string.
+    Folders are merged by label; `data_dir` is a list or a comma-separated string. A folder
+    listed k times gives its training clips k times (oversampling scarce data) but its
+    validation and testing clips once.
     """
 
     def __init__(
@@ -290,10 +292,15 @@ class DatasetIndex:
         unknown: dict[str, list] = {p: [] for p in PARTITIONS}
         recorded_silence: dict[str, list] = {p: [] for p in PARTITIONS}
         words: dict[str, int] = {}
+        seen: set[str] = set()
         for word, path in self._find_wavs():
-            self._check_clip(path)
-            words[word] = words.get(word, 0) + 1
             part = which_set(path, self.validation_percentage, self.testing_percentage)
+            if path in seen and part != "training":
+                continue  # a repeated folder oversamples training only
+            if path not in seen:
+                self._check_clip(path)
+                words[word] = words.get(word, 0) + 1
+            seen.add(path)
             if word in wanted_index:
                 wanted[part].append((path, wanted_index[word]))
             elif word == SILENCE_DIR_NAME:
@@ -337,7 +344,7 @@ class DatasetIndex:
     def _load_background_noise(self) -> None:
         self.background_noise: list[np.ndarray] = []
         self.background_noise_files: list[str] = []
-        for d in self.data_dirs:
+        for d in dict.fromkeys(self.data_dirs):  # a repeated folder's noise once
             noise_dir = d / BACKGROUND_NOISE_DIR_NAME
             if not noise_dir.is_dir():
                 continue

@@ -100,6 +100,8 @@ class TrainConfig:
     seed: int = 0
     progress: bool = True
     augment: str = "none"  # kws.augment preset for training audio/features
+    label_smoothing: float = 0.0
+    init_checkpoint: str = ""  # fine-tune: model weights from here, fresh optimizer/step
 
     # derived, filled by validate()
     steps_list: list[int] = field(default_factory=list, repr=False)
@@ -139,10 +141,13 @@ RECIPES: dict[str, dict] = {
         "how_many_training_steps": "15000,3000",
         "learning_rate": "0.001,0.0001",
     },
-    # A useful model in a few minutes on 2 cores (what `kws demo` uses): TC-ResNet8 on
-    # 98 x 40 MFCC, Adam with a cosine-decaying rate. Picked over ds_cnn because its
+    # A useful model in a few minutes on 2 cores from synthetic speech alone (what `kws
+    # demo` uses): TC-ResNet8 on 98 x 40 MFCC, Adam with a cosine-decaying rate, 600 steps
+    # with realistic-audio augmentation (kws.augment room_spec). tc_resnet over ds_cnn: its
     # training step is about 7x faster on a CPU (TensorFlow's depthwise-convolution
-    # gradients are slow there; see BENCHMARKS.md), so the input pipeline sets the pace.
+    # gradients are slow there). Measured on real voices in BENCHMARKS.md "Accuracy on
+    # real voices" (3 seeds); wider voice augmentation (voice_spec) and label smoothing with
+    # more unknown words were tried there and did not beat it.
     "quick": {
         "model_architecture": "tc_resnet",
         "window_size_ms": 30.0,
@@ -150,19 +155,19 @@ RECIPES: dict[str, dict] = {
         "feature_bin_count": 40,
         "optimizer": "adam",
         "learning_rate": "0.002",
-        "how_many_training_steps": "2000",
+        "how_many_training_steps": "600",
         "lr_schedule": "cosine",
         "batch_size": 100,
-        # Realistic-audio augmentation (kws.augment): on real voices it measured 61.5%
-        # vs 57.1% without at step 500 (one seed; BENCHMARKS.md "Accuracy on real voices").
         "augment": "room_spec",
-        "eval_step_interval": 500,
-        "save_step_interval": 500,
+        "eval_step_interval": 300,
+        "save_step_interval": 300,
     },
-    # Synthetic speech plus the user's real clips (list the real folder in --data_dir,
-    # repeated to oversample it), realistic-audio augmentation (kws.augment: simulated
-    # rooms, microphone colouration, speed and level variety, SpecAugment) and a
-    # schedule long enough for it; about an hour on 2 cores. See BENCHMARKS.md.
+    # Synthetic speech plus the user's real clips: fine-tune a `quick` model
+    # (--init_checkpoint QUICK_TRAIN_DIR) for 1,000 steps on the synthetic folder plus the
+    # real folder listed 8 times (--data_dir SYNTH,REAL,...,REAL: a repeated folder
+    # oversamples its training clips only), same model and augmentation. Without
+    # --init_checkpoint it trains from scratch (then give it more steps). About 15 minutes
+    # on 2 cores including the quick run. See BENCHMARKS.md "Accuracy on real voices".
     "best": {
         "model_architecture": "tc_resnet",
         "window_size_ms": 30.0,
@@ -170,12 +175,12 @@ RECIPES: dict[str, dict] = {
         "feature_bin_count": 40,
         "optimizer": "adam",
         "learning_rate": "0.002",
-        "how_many_training_steps": "8000",
+        "how_many_training_steps": "1000",
         "lr_schedule": "cosine",
         "batch_size": 100,
         "augment": "room_spec",
-        "eval_step_interval": 1000,
-        "save_step_interval": 1000,
+        "eval_step_interval": 500,
+        "save_step_interval": 500,
     },
 }
 
@@ -216,6 +221,11 @@ _FLAG_HELP = {
                   "cluster from TF_CONFIG); implied when TF_CONFIG is set",
     "seed": "seed of weights and data order (0: random)",
     "progress": "show a progress bar",
+    "init_checkpoint": "fine-tune: start from this checkpoint's model weights (a train_dir "
+                       "or <arch>.ckpt-<step> prefix) with a fresh optimizer at step 0; "
+                       "ignored when resuming",
+    "label_smoothing": "cross-entropy target smoothing: the true label gets 1 - e, the "
+                       "others share e (0: off)",
     "augment": "realistic-audio augmentation preset (kws.augment.PRESETS: none, room, spec, "
                "room_spec)",
 }
@@ -322,6 +332,8 @@ def validate(config: TrainConfig) -> None:
     if not 0 <= config.background_frequency <= 1:
         raise ValueError(
             f"--background_frequency must be in [0, 1], got {config.background_frequency}")
+    if not 0 <= config.label_smoothing < 1:
+        raise ValueError(f"--label_smoothing must be in [0, 1), got {config.label_smoothing}")
     if config.background_volume < 0 or config.time_shift_ms < 0:
         raise ValueError("--background_volume and --time_shift_ms must be >= 0")
     config.model_settings(12)  # validates the front-end flags
@@ -344,6 +356,18 @@ def validate(config: TrainConfig) -> None:
                 f"'{meta['architecture']}' model, not --model_architecture "
                 f"'{config.model_architecture}'"
             )
+    if config.init_checkpoint:
+        init = _resolve_checkpoint(config.init_checkpoint, "--init_checkpoint")
+        meta = _read_model_json_for(init)
+        if meta["architecture"] != config.model_architecture:
+            raise ValueError(
+                f"--init_checkpoint {config.init_checkpoint} holds a '{meta['architecture']}' "
+                f"model, not --model_architecture '{config.model_architecture}'")
+        settings = config.model_settings(len(meta["labels"]))
+        if ModelSettings.from_dict(meta["settings"]) != settings:
+            raise ValueError(
+                f"--init_checkpoint {config.init_checkpoint}: its front end/settings "
+                f"{meta['settings']} differ from this run's {settings.to_dict()}")
     if os.environ.get("TF_CONFIG"):
         try:
             tf_config = json.loads(os.environ["TF_CONFIG"])
@@ -382,6 +406,20 @@ def _atomic_write_text(path: Path, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _resolve_checkpoint(path: str, flag: str) -> str:
+    """A checkpoint prefix from a prefix or a train_dir (its latest checkpoint)."""
+    if os.path.isdir(path):
+        import tensorflow as tf
+
+        latest = tf.train.latest_checkpoint(path)
+        if latest is None:
+            raise ValueError(f"{flag} {path}: no checkpoint in this folder")
+        return latest
+    if not os.path.isfile(path + ".index"):
+        raise ValueError(f"{flag} {path}: no such checkpoint ({path}.index not found)")
+    return path
 
 
 def _checkpoint_architecture(checkpoint: str) -> str | None:
@@ -696,6 +734,20 @@ def train(config: TrainConfig) -> TrainResult:
         start = tf.train.latest_checkpoint(str(train_dir)) or ""
         if not start:
             LOG.info("--resume: no checkpoint in %s, starting from scratch", train_dir)
+    if config.init_checkpoint and not start:
+        init = _resolve_checkpoint(config.init_checkpoint, "--init_checkpoint")
+        meta = _read_model_json_for(init)
+        if list(meta["labels"]) != labels:
+            raise ValueError(f"--init_checkpoint {init}: labels {meta['labels']} differ from "
+                             f"this dataset's {labels}")
+        status = tf.train.Checkpoint(model=model).restore(init)
+        status.expect_partial()
+        try:
+            status.assert_existing_objects_matched()
+        except AssertionError as e:
+            raise TrainingError(f"{init}: does not match this '{architecture}' model: {e}") \
+                from None
+        LOG.info("fine-tuning from the weights of %s", init)
     if start:
         status = checkpoint.restore(start)
         try:
@@ -736,7 +788,8 @@ def train(config: TrainConfig) -> TrainResult:
     train_data = strategy.distribute_datasets_from_function(dataset_fn)
     train_iter = iter(train_data)
 
-    step_fn = _make_train_step(model, optimizer, strategy, config.batch_size, config.check_nans)
+    step_fn = _make_train_step(model, optimizer, strategy, config.batch_size, config.check_nans,
+                               config.label_smoothing)
     predict = tf.function(lambda x: model(x, training=False))
 
     def evaluate(partition: str):
@@ -833,12 +886,29 @@ def _nan_message(error, step: int) -> str:
     return f"--check_nans: NaN or Inf at step {step} in {where}"
 
 
-def _make_train_step(model, optimizer, strategy, global_batch: int, check_nans: bool):
+def make_loss(label_smoothing: float = 0.0):
+    """Per-example cross entropy `loss(labels [batch] int, logits [batch, K])`; with
+    smoothing e the target is 1 - e + e/K for the true label and e/K for the others."""
     import keras
     import tensorflow as tf
 
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(
-        from_logits=True, reduction="none")
+    if label_smoothing <= 0:
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="none")
+    smoothed = keras.losses.CategoricalCrossentropy(
+        from_logits=True, label_smoothing=label_smoothing, reduction="none")
+
+    def loss(labels, logits):
+        return smoothed(tf.one_hot(tf.cast(labels, tf.int32), tf.shape(logits)[-1]), logits)
+
+    return loss
+
+
+def _make_train_step(model, optimizer, strategy, global_batch: int, check_nans: bool,
+                     label_smoothing: float = 0.0):
+    import keras
+    import tensorflow as tf
+
+    loss_fn = make_loss(label_smoothing)
     if check_nans:
         # The same layers (same weights), exposing every layer's output to check it.
         probe = keras.Model(model.inputs, [layer.output for layer in model.layers[1:]])
