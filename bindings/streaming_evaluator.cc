@@ -108,23 +108,33 @@ void BindStreamingEvaluator(py::module_& m) {
           "compute_scores",
           [](const StreamingEvaluator& self,
              py::array_t<float, py::array::c_style | py::array::forcecast> samples,
-             int threads) {
+             int threads, const std::string& method) {
             if (samples.ndim() != 1)
               throw InvalidArgument("StreamingEvaluator.compute_scores: samples must be 1-D");
+            if (method != "auto" && method != "stream")
+              throw InvalidArgument("StreamingEvaluator.compute_scores: method '" + method +
+                                    "' is not 'auto' or 'stream'");
             WindowScores w;
             {
               py::gil_scoped_release release;
-              w = self.ComputeScores(samples.data(), static_cast<size_t>(samples.shape(0)),
-                                    threads);
+              const size_t n = static_cast<size_t>(samples.shape(0));
+              w = method == "stream" ? self.ComputeScoresWithStream(samples.data(), n, threads)
+                                     : self.ComputeScores(samples.data(), n, threads);
             }
             py::array_t<int64_t> times(w.times_ms.size(), w.times_ms.data());
             py::array_t<float> scores({w.times_ms.size(), static_cast<size_t>(w.num_labels)});
             std::copy(w.scores.begin(), w.scores.end(), scores.mutable_data());
             return py::make_tuple(times, scores);
           },
-          py::arg("samples"), py::arg("threads") = 1,
+          py::arg("samples"), py::arg("threads") = 1, py::arg("method") = "auto",
           "Scores of every window (start 0, then every hop): (times_ms [n], scores [n, labels]); "
-          "threads > 1 splits the windows across threads (identical scores).")
+          "threads > 1 splits the windows across threads (identical scores). method 'auto' "
+          "batches hops when the model allows (see batched), 'stream' feeds cached-state "
+          "streams hop by hop, as a live application does.")
+      .def_property_readonly("batched", &StreamingEvaluator::batched,
+                             "True when compute_scores batches the work of many hops.")
+      .def_property_readonly("scoring_method", &StreamingEvaluator::scoring_method,
+                             "How scores are computed for this model (and why not batched).")
       .def(
           "evaluate",
           [](const StreamingEvaluator& self, const std::string& wav,

@@ -191,7 +191,9 @@ def test_cli_single_verbose_and_json(models, streams, tmp_path, capsys):
     out_json = tmp_path / "r.json"
     assert kws_main(["stream-eval", "--wav", str(wav), "--ground_truth", str(gt),
                      "--model", str(models["fc"]), "--verbose", "--json", str(out_json)]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert "scoring: batched" in captured.err  # --verbose says how windows are scored
     data = json.loads(out_json.read_text())
     dets = data["files"][0]["detections"]
     verbose = [ln for ln in lines if re.fullmatch(

@@ -6,6 +6,7 @@
 #include <thread>
 #include <utility>
 
+#include "batch_scorer.h"
 #include "kws/error.h"
 #include "kws/streaming_evaluator.h"
 #include "kws/wav_io.h"
@@ -39,6 +40,10 @@ StreamingEvaluator::StreamingEvaluator(std::shared_ptr<const Model> model,
                           " labels given, the model has " +
                           std::to_string(model_->labels().size()));
   }
+  std::string reason;
+  batch_ = BatchScorer::Create(model_, hop_samples_ / frame, &reason);
+  scoring_method_ = batch_ ? batch_->description()
+                           : "cached streams, hop by hop (not batched: " + reason + ")";
 }
 
 namespace {
@@ -79,6 +84,46 @@ void ScoreWindowRange(const Model& model, int hop, const float* samples, size_t 
 
 WindowScores StreamingEvaluator::ComputeScores(const float* samples, size_t n,
                                                int threads) const {
+  if (!batch_) return ComputeScoresWithStream(samples, n, threads);
+  const size_t clip = static_cast<size_t>(model_->clip_samples());
+  const size_t num_labels = static_cast<size_t>(model_->num_labels());
+  WindowScores out;
+  out.num_labels = static_cast<int>(num_labels);
+  out.audio_duration_ms = static_cast<double>(n) * 1000.0 / model_->sample_rate();
+  const size_t windows = n >= clip ? (n - clip) / hop_samples_ + 1 : 0;
+  if (windows == 0) return out;
+  out.times_ms.resize(windows);
+  for (size_t w = 0; w < windows; ++w)
+    out.times_ms[w] = static_cast<int64_t>(w) * hop_samples_ * 1000 / model_->sample_rate();
+  out.scores.resize(windows * num_labels);
+  // Each part recomputes one clip of frames at its start, as every chunk does.
+  const size_t min_windows_per_part = 2 * clip / hop_samples_ + 1;
+  size_t parts = std::max(1, threads);
+  parts = std::min(parts, std::max<size_t>(1, windows / min_windows_per_part));
+  std::vector<std::exception_ptr> errors(parts);
+  auto run = [&](size_t p) {
+    const size_t first = windows * p / parts, last = windows * (p + 1) / parts;
+    try {
+      batch_->Score(samples, n, first, last, out.scores.data() + first * num_labels);
+    } catch (...) {
+      errors[p] = std::current_exception();
+    }
+  };
+  if (parts == 1) {
+    run(0);
+  } else {
+    std::vector<std::thread> pool;
+    for (size_t p = 1; p < parts; ++p) pool.emplace_back(run, p);
+    run(0);
+    for (std::thread& t : pool) t.join();
+  }
+  for (const std::exception_ptr& e : errors)
+    if (e) std::rethrow_exception(e);
+  return out;
+}
+
+WindowScores StreamingEvaluator::ComputeScoresWithStream(const float* samples, size_t n,
+                                                         int threads) const {
   const size_t clip = static_cast<size_t>(model_->clip_samples());
   const size_t num_labels = static_cast<size_t>(model_->num_labels());
   WindowScores out;

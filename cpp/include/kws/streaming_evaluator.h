@@ -17,6 +17,8 @@
 
 namespace kws {
 
+class BatchScorer;  // internal: batched scoring of every window of a long signal
+
 // Options of the streaming test; defaults are the classic test_streaming_accuracy ones.
 struct StreamingOptions {
   int clip_duration_ms = 1000;      // must match the model's clip
@@ -92,10 +94,18 @@ class StreamingEvaluator {
   int hop_samples() const { return hop_samples_; }
 
   // Scores of every window (the first at sample 0, then every hop, while a whole clip
-  // fits) of mono samples at the model's rate, equal to the model's live Stream. With
-  // threads > 1, contiguous runs of windows go to separate streams started at their first
-  // window (the runtime's cached state is bit-exact, so the scores are identical).
+  // fits) of mono samples at the model's rate, equal to the model's live Stream. Batched
+  // (see batched()) when the model allows, else by cached Streams. With threads > 1,
+  // contiguous runs of windows are scored on separate threads (identical scores).
   WindowScores ComputeScores(const float* samples, size_t n, int threads = 1) const;
+  // The same scores computed the live way: cached-state Streams fed the audio hop by hop
+  // (contiguous runs of windows on separate threads, each stream started at its first).
+  WindowScores ComputeScoresWithStream(const float* samples, size_t n, int threads = 1) const;
+  // True when ComputeScores batches the work of many hops (whole-file MFCC, row layers
+  // once per frame, dense layers over many windows); false when it uses cached Streams.
+  bool batched() const { return batch_ != nullptr; }
+  // How ComputeScores works for this model, and why it is not batched when it is not.
+  const std::string& scoring_method() const { return scoring_method_; }
 
   // Reads a mono WAV (at the model's sample rate) and its ground truth and evaluates it.
   StreamEvaluation Evaluate(const std::string& wav_path, const std::string& ground_truth_path,
@@ -113,6 +123,8 @@ class StreamingEvaluator {
   StreamingOptions opts_;
   std::vector<std::string> labels_;
   int hop_samples_ = 0;
+  std::shared_ptr<const BatchScorer> batch_;
+  std::string scoring_method_;
 };
 
 }  // namespace kws

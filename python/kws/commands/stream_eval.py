@@ -117,6 +117,8 @@ def main(argv: list[str]) -> int:
         time_tolerance_ms=args.time_tolerance_ms,
         minimum_count=args.minimum_count,
     )
+    if args.verbose:  # how the windows are scored (batched, or why not)
+        print(f"scoring: {evaluator.scoring_method}", file=sys.stderr)
     report = evaluator.evaluate_many(args.wav, args.ground_truth, threads=args.threads,
                                      sweep=sweep)
     many = len(report["files"]) > 1

@@ -1,0 +1,134 @@
+// The streaming evaluator's batched scoring against the model's live Stream, on small
+// models built in memory (conv + strided pool, SVDF, and a strided residual block with a
+// depthwise conv, an add and global pooling): identical scores at several hops, over
+// several chunks of windows and thread splits. Runs under ASan/UBSan in scripts/test.sh.
+#include <cmath>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kws/model.h"
+#include "kws/streaming_evaluator.h"
+#include "reliability_models.h"
+#include "test_util.h"
+
+namespace {
+
+// conv 4 @ 3x3 stride 2 SAME, depthwise 3x3 SAME, add, relu, global pool, dense 3.
+std::shared_ptr<const kws::Model> ResidualModel() {
+  const std::string meta =
+      kws_test::Preamble() +
+      R"({"name": "reshape", "type": "reshape", "inputs": [0], "attrs": {"target_shape": [98, 10, 1]}, "output_shape": [98, 10, 1]},)"
+      R"({"name": "conv", "type": "conv2d", "inputs": [1], "attrs": {"filters": 8, "kernel_size": [3, 3], "strides": [2, 2], "padding": "same", "activation": "relu"},)"
+      R"( "tensors": {"kernel": "conv.kernel", "bias": "conv.bias"}, "output_shape": [49, 5, 8]},)"
+      R"({"name": "dw", "type": "depthwise_conv2d", "inputs": [2], "attrs": {"kernel_size": [3, 3], "strides": [1, 1], "padding": "same", "depth_multiplier": 1},)"
+      R"( "tensors": {"kernel": "dw.kernel", "bias": "dw.bias"}, "output_shape": [49, 5, 8]},)"
+      R"({"name": "add", "type": "add", "inputs": [2, 3], "output_shape": [49, 5, 8]},)"
+      R"({"name": "relu", "type": "relu", "inputs": [4], "output_shape": [49, 5, 8]},)"
+      R"({"name": "pool", "type": "global_avg_pool2d", "inputs": [5], "output_shape": [8]},)"
+      R"({"name": "dense", "type": "dense", "inputs": [6], "attrs": {"units": 3, "activation": "linear"},)"
+      R"( "tensors": {"kernel": "dense.kernel", "bias": "dense.bias"}, "output_shape": [3]}]})";
+  const auto bytes = kws_test::SafetensorsImage(
+      meta, {{"conv.kernel", {3, 3, 1, 8}}, {"conv.bias", {8}}, {"dw.kernel", {3, 3, 8, 1}},
+             {"dw.bias", {8}}, {"dense.kernel", {8, 3}}, {"dense.bias", {3}}},
+      13);
+  return kws::Model::LoadFromMemory(bytes.data(), bytes.size(), "residual_test.kws");
+}
+
+// Time rows after a collapse (flatten, reshape back to rows, per-row dense, flatten,
+// dense 3): a graph the batch planner does not take, scored by cached streams.
+std::shared_ptr<const kws::Model> RowsAfterCollapseModel() {
+  const std::string meta =
+      kws_test::Preamble() +
+      R"({"name": "flat", "type": "flatten", "inputs": [0], "output_shape": [980]},)"
+      R"({"name": "back", "type": "reshape", "inputs": [1], "attrs": {"target_shape": [98, 10]}, "output_shape": [98, 10]},)"
+      R"({"name": "rowdense", "type": "dense", "inputs": [2], "attrs": {"units": 4, "activation": "relu"},)"
+      R"( "tensors": {"kernel": "rd.kernel", "bias": "rd.bias"}, "output_shape": [98, 4]},)"
+      R"({"name": "flat2", "type": "flatten", "inputs": [3], "output_shape": [392]},)"
+      R"({"name": "dense", "type": "dense", "inputs": [4], "attrs": {"units": 3, "activation": "linear"},)"
+      R"( "tensors": {"kernel": "dense.kernel", "bias": "dense.bias"}, "output_shape": [3]}]})";
+  const auto bytes = kws_test::SafetensorsImage(
+      meta, {{"rd.kernel", {10, 4}}, {"rd.bias", {4}}, {"dense.kernel", {392, 3}},
+             {"dense.bias", {3}}},
+      14);
+  return kws::Model::LoadFromMemory(bytes.data(), bytes.size(), "rows_after_collapse.kws");
+}
+
+// SVDF with 24 filters (12 units, rank 2, memory 60): not a whole number of 16-channel
+// panels, so its time filter reads rows in place instead of from fused strips.
+std::shared_ptr<const kws::Model> OddSvdfModel() {
+  const std::string meta =
+      kws_test::Preamble() +
+      R"({"name": "svdf", "type": "svdf", "inputs": [0], "attrs": {"units": 12, "rank": 2, "memory_size": 60, "activation": "relu"},)"
+      R"( "tensors": {"feature_filter": "svdf.ff", "time_filter": "svdf.tf", "bias": "svdf.bias"}, "output_shape": [12]},)"
+      R"({"name": "dense", "type": "dense", "inputs": [1], "attrs": {"units": 3, "activation": "linear"},)"
+      R"( "tensors": {"kernel": "dense.kernel", "bias": "dense.bias"}, "output_shape": [3]}]})";
+  const auto bytes = kws_test::SafetensorsImage(
+      meta, {{"svdf.ff", {10, 24}}, {"svdf.tf", {60, 24}}, {"svdf.bias", {12}},
+             {"dense.kernel", {12, 3}}, {"dense.bias", {3}}},
+      15);
+  return kws::Model::LoadFromMemory(bytes.data(), bytes.size(), "odd_svdf_test.kws");
+}
+
+// 13 s of a chirp with noise bursts: more than one chunk of windows at any hop.
+std::vector<float> Signal() {
+  std::mt19937 gen(5);
+  std::normal_distribution<float> noise(0.0f, 1.0f);
+  std::vector<float> x(13 * 16000);
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double t = static_cast<double>(i) / 16000;
+    const double burst = std::fmod(t, 1.7) < 0.4 ? 0.3 : 0.02;
+    x[i] = static_cast<float>(0.3 * std::sin(2 * M_PI * (200 + 150 * t) * t) +
+                              burst * noise(gen));
+  }
+  return x;
+}
+
+// Scores of a live Stream fed 100 ms at a time.
+std::vector<float> LiveScores(const kws::Model& model, const std::vector<float>& x, int hop) {
+  auto stream = model.CreateStream(hop);
+  std::vector<float> scores;
+  for (size_t i = 0; i < x.size(); i += 1600) {
+    stream->AcceptWaveform(x.data() + i, std::min<size_t>(1600, x.size() - i));
+    while (stream->IsReady()) {
+      stream->Decode();
+      const auto& r = stream->GetResult();
+      scores.insert(scores.end(), r.scores.begin(), r.scores.end());
+    }
+  }
+  return scores;
+}
+
+void CheckModel(const std::shared_ptr<const kws::Model>& model, bool batched = true) {
+  const std::vector<float> x = Signal();
+  for (int stride_ms : {30, 20, 10, 50}) {
+    kws::StreamingOptions o;
+    o.clip_stride_ms = stride_ms;
+    kws::StreamingEvaluator ev(model, o);
+    KWS_CHECK(ev.batched() == batched);
+    KWS_CHECK(ev.scoring_method().find(batched ? "batched" : "not batched") !=
+              std::string::npos);
+    const std::vector<float> live = LiveScores(*model, x, ev.hop_samples());
+    for (int threads : {1, 3}) {
+      kws::WindowScores w = ev.ComputeScores(x.data(), x.size(), threads);
+      KWS_CHECK(w.num_windows() == (x.size() - 16000) / ev.hop_samples() + 1);
+      KWS_CHECK(w.scores == live);  // bit for bit
+    }
+    KWS_CHECK(ev.ComputeScoresWithStream(x.data(), x.size()).scores == live);
+  }
+}
+
+KWS_TEST(BatchedConvScoresEqualTheLiveStream) { CheckModel(kws_test::ConvModel()); }
+KWS_TEST(BatchedSvdfScoresEqualTheLiveStream) { CheckModel(kws_test::SvdfModel()); }
+KWS_TEST(BatchedResidualScoresEqualTheLiveStream) { CheckModel(ResidualModel()); }
+KWS_TEST(BatchedUnfusedSvdfScoresEqualTheLiveStream) { CheckModel(OddSvdfModel()); }
+KWS_TEST(UnplannableGraphFallsBackToCachedStreams) {
+  CheckModel(RowsAfterCollapseModel(), /*batched=*/false);
+  kws::StreamingEvaluator ev(RowsAfterCollapseModel(), kws::StreamingOptions());
+  KWS_CHECK(ev.scoring_method().find("time rows after a collapsing layer") != std::string::npos);
+}
+
+}  // namespace
+
+KWS_TEST_MAIN()
