@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <exception>
+#include <functional>
 #include <thread>
 #include <utility>
 
@@ -47,6 +48,25 @@ StreamingEvaluator::StreamingEvaluator(std::shared_ptr<const Model> model,
 }
 
 namespace {
+
+// Runs work(0) .. work(parts - 1), parts after the first on their own threads, and rethrows
+// the first part's exception (in part order) once all have finished.
+void RunParts(size_t parts, const std::function<void(size_t)>& work) {
+  std::vector<std::exception_ptr> errors(parts);
+  auto run = [&](size_t p) {
+    try {
+      work(p);
+    } catch (...) {
+      errors[p] = std::current_exception();
+    }
+  };
+  std::vector<std::thread> pool;
+  for (size_t p = 1; p < parts; ++p) pool.emplace_back(run, p);
+  run(0);
+  for (std::thread& t : pool) t.join();
+  for (const std::exception_ptr& e : errors)
+    if (e) std::rethrow_exception(e);
+}
 
 // Appends the scores of windows [first, last) to `times`/`scores`, computed by one fresh
 // stream fed from the first window's start.
@@ -100,25 +120,10 @@ WindowScores StreamingEvaluator::ComputeScores(const float* samples, size_t n,
   const size_t min_windows_per_part = 2 * clip / hop_samples_ + 1;
   size_t parts = std::max(1, threads);
   parts = std::min(parts, std::max<size_t>(1, windows / min_windows_per_part));
-  std::vector<std::exception_ptr> errors(parts);
-  auto run = [&](size_t p) {
+  RunParts(parts, [&](size_t p) {
     const size_t first = windows * p / parts, last = windows * (p + 1) / parts;
-    try {
-      batch_->Score(samples, n, first, last, out.scores.data() + first * num_labels);
-    } catch (...) {
-      errors[p] = std::current_exception();
-    }
-  };
-  if (parts == 1) {
-    run(0);
-  } else {
-    std::vector<std::thread> pool;
-    for (size_t p = 1; p < parts; ++p) pool.emplace_back(run, p);
-    run(0);
-    for (std::thread& t : pool) t.join();
-  }
-  for (const std::exception_ptr& e : errors)
-    if (e) std::rethrow_exception(e);
+    batch_->Score(samples, n, first, last, out.scores.data() + first * num_labels);
+  });
   return out;
 }
 
@@ -137,27 +142,12 @@ WindowScores StreamingEvaluator::ComputeScoresWithStream(const float* samples, s
   parts = std::min(parts, std::max<size_t>(1, windows / min_windows_per_part));
   std::vector<std::vector<int64_t>> times(parts);
   std::vector<std::vector<float>> scores(parts);
-  std::vector<std::exception_ptr> errors(parts);
-  auto run = [&](size_t p) {
+  RunParts(parts, [&](size_t p) {
     const size_t first = windows * p / parts, last = windows * (p + 1) / parts;
-    try {
-      times[p].reserve(last - first);
-      scores[p].reserve((last - first) * num_labels);
-      ScoreWindowRange(*model_, hop_samples_, samples, first, last, &times[p], &scores[p]);
-    } catch (...) {
-      errors[p] = std::current_exception();
-    }
-  };
-  if (parts == 1) {
-    run(0);
-  } else {
-    std::vector<std::thread> pool;
-    for (size_t p = 1; p < parts; ++p) pool.emplace_back(run, p);
-    run(0);
-    for (std::thread& t : pool) t.join();
-  }
-  for (const std::exception_ptr& e : errors)
-    if (e) std::rethrow_exception(e);
+    times[p].reserve(last - first);
+    scores[p].reserve((last - first) * num_labels);
+    ScoreWindowRange(*model_, hop_samples_, samples, first, last, &times[p], &scores[p]);
+  });
   out.times_ms.reserve(windows);
   out.scores.reserve(windows * num_labels);
   for (size_t p = 0; p < parts; ++p) {
