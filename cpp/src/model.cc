@@ -388,6 +388,7 @@ class Loader {
       const int cin = in[2];
       auto kernel = Tensor(spec, where, "kernel", {op.kh, op.kw, cin, filters});
       op.packed.Pack(kernel.data(), op.kh * op.kw * cin, filters);
+      op.row_partials = op.kh > 1 && op.kw * cin >= layers::kRowPartialsMinSegment;
       op.bias = Tensor(spec, where, "bias", {filters}, false);
       op.out_dims[2] = filters;
       op.flops = 2LL * op.out_dims[0] * op.out_dims[1] * filters * op.kh * op.kw * cin;
