@@ -53,13 +53,20 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
     "quick": ("synthetic speech only: TC-ResNet8, 98 x 40 MFCC, room_spec augmentation, "
               "600 steps of 100 clips",
               ["--recipe", "quick", "--data_dir", "{synth}"]),
-    "best": ("the quick model of the same seed fine-tuned for 1,000 steps on synthetic + the "
-             "sample's real training clips x8 (room_spec); time = quick + fine-tuning",
-             ["--recipe", "best", "--init_checkpoint", "{out}/quick-s{seed}",
-              "--data_dir", "{synth}" + ",{real}" * 8]),
+    "best": ("the quick model of the same seed fine-tuned for 1,500 steps on synthetic + the "
+             "sample's real training clips (--folder_balance 2.5: real x16; room_spec); "
+             "time = quick + fine-tuning",
+             ["--recipe", "best", "--init_checkpoint", "{out}/quick_600-s{seed}",
+              "--data_dir", "{synth},{real}"]),
+    "best_ft_1000_r8": ("the previous best recipe: the quick model fine-tuned for 1,000 "
+                        "steps on synthetic + real x8 (room_spec)",
+                        ["--recipe", "best", "--how_many_training_steps", "1000",
+                         "--folder_balance", "0", "--init_checkpoint", "{out}/quick-s{seed}",
+                         "--data_dir", "{synth}" + ",{real}" * 8]),
     # Levers explored for issue 9 (1 seed, judged on the real validation partition).
     "best_r8_1500": ("synthetic + real x8, room_spec, 1,500 steps",
-                     ["--recipe", "best", "--how_many_training_steps", "1500",
+                     ["--recipe", "best", "--folder_balance", "0",
+                      "--how_many_training_steps", "1500",
                       "--data_dir", "{synth}" + ",{real}" * 8]),
     "quick_600": ("quick recipe at the demo's 600 steps (room_spec)",
                   ["--recipe", "quick", "--how_many_training_steps", "600",
@@ -76,18 +83,21 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                           "--feature_bin_count", "20", "--data_dir", "{synth}"]),
     "best_ft_q600_1000": ("fine-tune the quick_600 model of the same seed for 1,000 steps on "
                           "synthetic + real x8 (room_spec)",
-                          ["--recipe", "best", "--how_many_training_steps", "1000",
+                          ["--recipe", "best", "--folder_balance", "0",
+                           "--how_many_training_steps", "1000",
                            "--init_checkpoint", "{out}/quick_600-s{seed}",
                            "--data_dir", "{synth}" + ",{real}" * 8]),
     "best_ft_q600_1000_spec": ("as best_ft_q600_1000 but SpecAugment only while fine-tuning "
                                "(no room/mic/speed on the real clips)",
-                               ["--recipe", "best", "--how_many_training_steps", "1000",
+                               ["--recipe", "best", "--folder_balance", "0",
+                                "--how_many_training_steps", "1000",
                                 "--augment", "spec",
                                 "--init_checkpoint", "{out}/quick_600-s{seed}",
                                 "--data_dir", "{synth}" + ",{real}" * 8]),
     "best_ft_q600_1000_ls_unk": ("as best_ft_q600_1000 plus label smoothing 0.1 and "
                                  "unknown 20%",
-                                 ["--recipe", "best", "--how_many_training_steps", "1000",
+                                 ["--recipe", "best", "--folder_balance", "0",
+                                  "--how_many_training_steps", "1000",
                                   "--label_smoothing", "0.1", "--unknown_percentage", "20",
                                   "--init_checkpoint", "{out}/quick_600-s{seed}",
                                   "--data_dir", "{synth}" + ",{real}" * 8]),
@@ -108,9 +118,15 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                        ["--recipe", "quick", "--how_many_training_steps", "600",
                         "--data_dir", "{synth_wide}"]),
     "best_ft_q600_1500_r16": ("as best_ft_q600_1000 but 1,500 fine-tuning steps and real x16",
-                              ["--recipe", "best", "--how_many_training_steps", "1500",
+                              ["--recipe", "best", "--folder_balance", "0",
+                               "--how_many_training_steps", "1500",
                                "--init_checkpoint", "{out}/quick_600-s{seed}",
                                "--data_dir", "{synth}" + ",{real}" * 16]),
+    # One command, no quick run first: from scratch on synthetic + real (x16).
+    "best_scratch_3000_r16": ("from scratch (no --init_checkpoint), 3,000 steps on synthetic "
+                              "+ real x16 (room_spec)",
+                              ["--recipe", "best", "--how_many_training_steps", "3000",
+                               "--data_dir", "{synth},{real}"]),
 }
 
 

@@ -265,3 +265,36 @@ def test_repeated_folder_oversamples_training_only(sample_dir):
     assert sorted(words_thrice) == sorted(words_once * 3)
     assert thrice.words == once.words
     assert len(thrice.background_noise) == len(once.background_noise)
+
+
+def test_folder_balance_oversamples_the_small_folder(tmp_path, sample_dir):
+    """--folder_balance F: the real sample (the smaller folder) is used round(F x the
+    synthetic folder's wanted-word training clips / its own) times, as if listed that many
+    times; the larger folder once; listing a folder twice changes nothing."""
+    split = dict(validation_percentage=12, testing_percentage=4)
+    synth = make_layout(tmp_path / "synth", {"yes": 250, "no": 250, "cat": 20})
+    wanted = ["yes", "no"]
+
+    def training_words(folder: Path) -> int:
+        return sum(1 for p in folder.glob("*/*.wav") if p.parent.name in wanted
+                   and spec_partition(str(p), 12, 4) == "training")
+
+    n_synth, n_real = training_words(synth), training_words(sample_dir)
+    assert n_synth > 2 * n_real > 100
+    k = round(1.5 * n_synth / n_real)
+    balanced = DatasetIndex(f"{synth},{sample_dir}", wanted, folder_balance=1.5, **split)
+    listed = DatasetIndex(f"{synth}" + f",{sample_dir}" * k, wanted, **split)
+    assert balanced.folder_repeats == {str(synth): 1, str(sample_dir): k}
+    assert balanced.data == listed.data
+    assert f"{sample_dir} x{k}" in balanced.summary()
+    twice = DatasetIndex(f"{sample_dir},{synth},{sample_dir}", wanted, folder_balance=1.5,
+                         **split)
+    assert twice.folder_repeats == balanced.folder_repeats
+    plain = DatasetIndex(f"{synth},{sample_dir}", wanted, **split)
+    for part in ("validation", "testing"):
+        assert sorted(map(str, balanced.data[part])) == sorted(map(str, plain.data[part]))
+    real_train = [p for p, lab in balanced.data["training"] if lab >= 2 and p.startswith(
+        str(sample_dir))]
+    assert len(real_train) == k * n_real
+    with pytest.raises(ValueError, match="--folder_balance must be >= 0"):
+        DatasetIndex(str(sample_dir), wanted, folder_balance=-1)

@@ -27,7 +27,8 @@ def test_quick_and_best_set_what_they_claim(tmp_path):
     best = kws_train.parse_config(["--recipe", "best", "--data_dir", str(tmp_path)])
     assert (best.model_architecture, best.optimizer, best.lr_schedule, best.augment) == (
         "tc_resnet", "adam", "cosine", "room_spec")
-    assert best.steps_list == [1000] and best.rates_list == [0.002]
+    assert best.steps_list == [1500] and best.rates_list == [0.002]
+    assert best.folder_balance == 2.5 and quick.folder_balance == 0
     assert best.model_settings(12).spectrogram_length == 98
     # Every recipe's augmentation preset exists and the default is none.
     for recipe in kws_train.RECIPES.values():
@@ -48,12 +49,14 @@ def test_explicit_flags_override_recipes(tmp_path):
 
 def test_best_recipe_trains_on_real_speech(sample_dir, tmp_path):
     """A few steps of `--recipe best` (augmentation on) through the CLI on the real sample
-    listed twice (oversampling by repetition): finite loss, a checkpoint, a test figure."""
+    listed twice with --folder_balance 0 (oversampling by repetition): finite loss, a
+    checkpoint, a test figure."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([KWS_PATH, env.get("PYTHONPATH", "")])
     data = f"{sample_dir},{sample_dir}"
     r = subprocess.run(
         [sys.executable, "-m", "kws.cli", "train", "--recipe", "best", "--data_dir", data,
+         "--folder_balance", "0",
          "--data_url", "", "--wanted_words", "yes,no", "--how_many_training_steps", "6",
          "--batch_size", "16", "--eval_step_interval", "6", "--save_step_interval", "6",
          "--validation_percentage", "12", "--testing_percentage", "4", "--seed", "3",
@@ -66,6 +69,7 @@ def test_best_recipe_trains_on_real_speech(sample_dir, tmp_path):
     assert len(losses) >= 6 and all(0 < v < 50 for v in losses), losses
     assert re.search(r"Final test accuracy = [\d.]+% \(N=\d+\)", text), text[-2000:]
     assert list((tmp_path / "t").glob("tc_resnet.ckpt-6*"))
+    assert f"training clips repeated: {sample_dir} x2" in text
 
 
 def test_label_smoothing_loss_is_the_smoothed_cross_entropy(tmp_path):
@@ -110,3 +114,25 @@ def test_init_checkpoint_fine_tunes_from_weights_with_a_fresh_step(sample_dir, t
         kws_train.make_config(**{**common, "model_architecture": "ds_cnn"},
                               init_checkpoint=str(tmp_path / "a"),
                               train_dir=str(tmp_path / "c"))
+
+
+def test_folder_balance_flag_reaches_the_training_index(sample_dir, tmp_path):
+    """--folder_balance (set by `best`) oversamples the smaller of two distinct folders in
+    the index `kws train` builds; 0 keeps each listed folder once; bad values are refused."""
+    other = tmp_path / "yes_only"
+    (other / "yes").mkdir(parents=True)
+    for p in sorted((sample_dir / "yes").glob("*.wav"))[:6]:
+        (other / "yes" / p.name).symlink_to(p)
+    common = ["--data_dir", f"{sample_dir},{other}", "--wanted_words", "yes,no",
+              "--validation_percentage", "12", "--testing_percentage", "4"]
+    cfg = kws_train.parse_config(["--recipe", "best", *common])
+    index = kws_train._make_index(cfg)
+    repeats = index.folder_repeats[str(other)]
+    assert index.folder_repeats[str(sample_dir)] == 1 and repeats > 10
+    own = [p for p, lab in index.data["training"] if p and p.startswith(str(other))]
+    assert len(own) == repeats * len(set(own)) and len(set(own)) > 0
+    off = kws_train._make_index(kws_train.parse_config(
+        ["--recipe", "best", "--folder_balance", "0", *common]))
+    assert set(off.folder_repeats.values()) == {1}
+    with pytest.raises(ValueError, match="--folder_balance must be >= 0"):
+        kws_train.parse_config(["--folder_balance", "-0.5", *common])

@@ -203,6 +203,12 @@ class DatasetIndex:
     Folders are merged by label; `data_dir` is a list or a comma-separated string. A folder
     listed k times gives its training clips k times (oversampling scarce data) but its
     validation and testing clips once.
+
+    `folder_balance` F > 0 oversamples small folders automatically instead: with n_max the
+    most wanted-word training clips of any one folder and n its own, every other folder
+    is used round(F * n_max / n) times (at least once) and the largest once; each
+    distinct folder counts once, however often it is listed. `folder_repeats` says how
+    often each distinct folder was used.
     """
 
     def __init__(
@@ -217,6 +223,7 @@ class DatasetIndex:
         clip_duration_ms: float = 1000.0,
         resample: bool = False,
         seed: int = RANDOM_SEED,
+        folder_balance: float = 0.0,
     ) -> None:
         for name, value in (
             ("silence_percentage", silence_percentage),
@@ -247,6 +254,12 @@ class DatasetIndex:
         self.validation_percentage = validation_percentage
         self.testing_percentage = testing_percentage
         self.converted: set[str] = set()
+        if not (folder_balance >= 0 and math.isfinite(folder_balance)):
+            raise ValueError(f"--folder_balance must be >= 0, got {folder_balance}")
+        if folder_balance > 0:
+            self.data_dirs = self._balanced_dirs(folder_balance)
+        self.folder_repeats = {str(d): self.data_dirs.count(d)
+                               for d in dict.fromkeys(self.data_dirs)}
         self._index_clips()
         self._load_background_noise()
 
@@ -268,6 +281,28 @@ class DatasetIndex:
                     if name.lower().endswith(".wav"):
                         found.append((word, str(sub / name)))
         return found
+
+    def _balanced_dirs(self, balance: float) -> list[Path]:
+        """The distinct data folders, each repeated as `folder_balance` asks."""
+        counts: dict[Path, int] = {}
+        for d in dict.fromkeys(self.data_dirs):
+            if not d.is_dir():
+                raise ValueError(f"dataset folder {d} does not exist or is not a folder")
+            n = 0
+            for sub in d.iterdir():
+                if sub.is_dir() and sub.name.lower() in self.wanted_words:
+                    n += sum(1 for name in os.listdir(sub) if name.lower().endswith(".wav")
+                             and which_set(str(sub / name), self.validation_percentage,
+                                           self.testing_percentage) == "training")
+            counts[d] = n
+        largest = max(counts, key=lambda d: counts[d])
+        dirs: list[Path] = []
+        for d, n in counts.items():
+            repeats = 1
+            if d != largest and n > 0:
+                repeats = max(1, round(balance * counts[largest] / n))
+            dirs.extend([d] * repeats)
+        return dirs
 
     def _check_clip(self, path: str) -> None:
         info = read_wav_info(path)
@@ -398,7 +433,9 @@ class DatasetIndex:
 
     def summary(self) -> str:
         parts = ", ".join(f"{p} {self.set_size(p)}" for p in PARTITIONS)
+        repeated = ", ".join(f"{d} x{k}" for d, k in self.folder_repeats.items() if k > 1)
         return (
             f"{len(self.labels)} labels ({', '.join(self.labels)}); {parts}; "
             f"{len(self.background_noise)} noise files"
+            + (f"; training clips repeated: {repeated}" if repeated else "")
         )
