@@ -40,6 +40,10 @@ SAMPLE = Path(os.environ.get("KWS_SAMPLE_DIR", REPO.parent / "shared" / "data" /
 OUT = REPO / "bench" / "out" / "acc"
 SYNTH = Path(os.environ.get("KWS_SYNTH_DIR", REPO / "bench" / "out" / "synth"))
 SYNTH_WIDE = Path(os.environ.get("KWS_SYNTH_WIDE_DIR", REPO / "bench" / "out" / "synth_wide"))
+# SYNTH plus the real sample's _background_noise_ recordings (what `kws make-dataset
+# --noise_dir REAL/_background_noise_` adds; here a folder of links to both).
+SYNTH_REALNOISE = Path(os.environ.get("KWS_SYNTH_REALNOISE_DIR",
+                                      REPO / "bench" / "out" / "synth_realnoise"))
 SPLIT = ["--validation_percentage", "12", "--testing_percentage", "4"]
 SECTION_START = "<!-- bench_accuracy start -->"
 SECTION_END = "<!-- bench_accuracy end -->"
@@ -113,6 +117,10 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                        "0.88-1.12 on 60% of clips)",
                        ["--recipe", "quick", "--how_many_training_steps", "600",
                         "--augment", "room_vtlp_spec", "--data_dir", "{synth}"]),
+    "quick_600_realnoise": ("quick, 600 steps, the real sample's 6 background-noise "
+                            "recordings (no speech) added to the synthetic noise pool",
+                            ["--recipe", "quick", "--how_many_training_steps", "600",
+                             "--data_dir", "{synth_realnoise}"]),
     "quick_600_wide": ("quick, 600 steps, on a `--variety wide` synthetic set (wider "
                        "rate/pitch/range, intonation)",
                        ["--recipe", "quick", "--how_many_training_steps", "600",
@@ -133,7 +141,8 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
 def _flags(name: str, seed: int) -> list[str]:
     if name not in LEVERS:
         raise SystemExit(f"unknown lever '{name}': one of {', '.join(LEVERS)}")
-    return [f.format(synth=SYNTH, synth_wide=SYNTH_WIDE, real=SAMPLE, out=OUT, seed=seed)
+    return [f.format(synth=SYNTH, synth_wide=SYNTH_WIDE, synth_realnoise=SYNTH_REALNOISE,
+                     real=SAMPLE, out=OUT, seed=seed)
             for f in LEVERS[name][1]]
 
 
