@@ -160,9 +160,9 @@ class Loader {
   // Folds inference-time element-wise ops into the op that produces their input, as
   // TFLite does: a scale_shift (folded batch norm) after a linear convolution, depthwise
   // convolution or dense layer becomes its weights and bias; a relu after one of those
-  // (or after an add) becomes its activation; a dense layer on a vector after a linear
-  // one is merged into it (MergeDense). Only when the producer's output feeds nothing
-  // else. Saves a pass over memory per folded op; the model's FLOPs are still counted as
+  // (or after an add or an SVDF time filter) becomes its activation; a dense layer on a
+  // vector after a linear one is merged into it (MergeDense). Only when the producer's
+  // output feeds nothing else. Saves a pass over memory per folded op; the model's FLOPs are still counted as
   // the file's layers define them.
   static void FuseOps(std::vector<Op>& ops, std::vector<std::vector<int>>& dims) {
     std::vector<int> uses(dims.size(), 0);
@@ -188,7 +188,8 @@ class Loader {
         FoldScaleShift(op, *producer);
         folded = true;
       } else if (op.type == OpType::kRelu && sole_use && linear &&
-                 (weighted || producer->type == OpType::kAdd)) {
+                 (weighted || producer->type == OpType::kAdd ||
+                  producer->type == OpType::kSvdfTime)) {
         producer->activation = Activation::kRelu;
         folded = true;
       } else if (op.type == OpType::kDense && !op.row_structured && sole_use && linear &&
