@@ -110,6 +110,10 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                               "+ real x16 (room_spec)",
                               ["--recipe", "best", "--how_many_training_steps", "3000",
                                "--data_dir", "{synth},{real}"]),
+    "best_ft_1500_fb5": ("as best_ft_q600_1500_r16 but --folder_balance 5 (real x32)",
+                         ["--recipe", "best", "--how_many_training_steps", "1500",
+                          "--folder_balance", "5", "--init_checkpoint", "{out}/quick_600-s{seed}",
+                          "--data_dir", "{synth},{real}"]),
 }
 
 
