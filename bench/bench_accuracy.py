@@ -39,6 +39,11 @@ SAMPLE = Path(os.environ.get("KWS_SAMPLE_DIR", REPO.parent / "shared" / "data" /
                              "speech_commands_sample"))
 OUT = REPO / "bench" / "out" / "acc"
 SYNTH = Path(os.environ.get("KWS_SYNTH_DIR", REPO / "bench" / "out" / "synth"))
+SYNTH_WIDE = Path(os.environ.get("KWS_SYNTH_WIDE_DIR", REPO / "bench" / "out" / "synth_wide"))
+# SYNTH plus the real sample's _background_noise_ recordings (what `kws make-dataset
+# --noise_dir REAL/_background_noise_` adds; here a folder of links to both).
+SYNTH_REALNOISE = Path(os.environ.get("KWS_SYNTH_REALNOISE_DIR",
+                                      REPO / "bench" / "out" / "synth_realnoise"))
 SPLIT = ["--validation_percentage", "12", "--testing_percentage", "4"]
 SECTION_START = "<!-- bench_accuracy start -->"
 SECTION_END = "<!-- bench_accuracy end -->"
@@ -98,6 +103,26 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                                   "--label_smoothing", "0.1", "--unknown_percentage", "20",
                                   "--init_checkpoint", "{out}/quick_600-s{seed}",
                                   "--data_dir", "{synth}" + ",{real}" * 8]),
+    # Levers for the synthetic-only `quick` recipe (second round; 1 seed, judged on the
+    # real validation partition). SYNTH_WIDE is a set made with `--variety wide`.
+    "quick_1200": ("quick, 1,200 steps (room_spec)",
+                   ["--recipe", "quick", "--how_many_training_steps", "1200",
+                    "--data_dir", "{synth}"]),
+    "quick_600_bg03": ("quick, 600 steps, background noise volume up to 0.3 (0.1)",
+                       ["--recipe", "quick", "--how_many_training_steps", "600",
+                        "--background_volume", "0.3", "--data_dir", "{synth}"]),
+    "quick_600_vtlp": ("quick, 600 steps, room_vtlp_spec (+ vocal-tract-length warp "
+                       "0.88-1.12 on 60% of clips)",
+                       ["--recipe", "quick", "--how_many_training_steps", "600",
+                        "--augment", "room_vtlp_spec", "--data_dir", "{synth}"]),
+    "quick_600_realnoise": ("quick, 600 steps, the real sample's 6 background-noise "
+                            "recordings (no speech) added to the synthetic noise pool",
+                            ["--recipe", "quick", "--how_many_training_steps", "600",
+                             "--data_dir", "{synth_realnoise}"]),
+    "quick_600_wide": ("quick, 600 steps, on a `--variety wide` synthetic set (wider "
+                       "rate/pitch/range, intonation)",
+                       ["--recipe", "quick", "--how_many_training_steps", "600",
+                        "--data_dir", "{synth_wide}"]),
     "best_ft_q600_1500_r16": ("as best_ft_q600_1000 but 1,500 fine-tuning steps and real x16",
                               ["--recipe", "best", "--folder_balance", "0",
                                "--how_many_training_steps", "1500",
@@ -118,7 +143,9 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
 def _flags(name: str, seed: int) -> list[str]:
     if name not in LEVERS:
         raise SystemExit(f"unknown lever '{name}': one of {', '.join(LEVERS)}")
-    return [f.format(synth=SYNTH, real=SAMPLE, out=OUT, seed=seed) for f in LEVERS[name][1]]
+    return [f.format(synth=SYNTH, synth_wide=SYNTH_WIDE, synth_realnoise=SYNTH_REALNOISE,
+                     real=SAMPLE, out=OUT, seed=seed)
+            for f in LEVERS[name][1]]
 
 
 def evaluate(train_dir: Path) -> dict:
@@ -138,6 +165,13 @@ def evaluate(train_dir: Path) -> dict:
     return out
 
 
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def cmd_train(args, extra: list[str]) -> None:
     name_dir = OUT / f"{args.name}-s{args.seed}"
     flags = [*_flags(args.name, args.seed), *SPLIT, "--data_url", "", "--seed", str(args.seed),
@@ -146,11 +180,16 @@ def cmd_train(args, extra: list[str]) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYTHONPATH=str(REPO / "python"))
     start = time.time()
+    cpu_start = _children_cpu()
     with open(name_dir.with_suffix(".log"), "w") as log:
         subprocess.run([sys.executable, "-m", "kws.cli", "train", *flags], check=True,
                        stdout=log, stderr=subprocess.STDOUT, env=env)
     seconds = time.time() - start
+    # CPU time of the training process (user + system, all its threads): unlike the
+    # wall-clock it does not grow while other jobs compete or /work/quiet.sh pauses it.
+    cpu_seconds = _children_cpu() - cpu_start
     record = {"name": args.name, "seed": args.seed, "train_seconds": round(seconds, 1),
+              "train_cpu_seconds": round(cpu_seconds, 1),
               "command": "kws train " + " ".join(flags),
               "load_average": os.getloadavg()[0], **evaluate(name_dir)}
     with open(OUT / "results.jsonl", "a") as f:

@@ -27,7 +27,7 @@ def _band_energy(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return spec[:, (f >= lo) & (f < hi)].sum(axis=-1)
 
 
-@pytest.mark.parametrize("op", [A.reverb, A.random_eq, A.compress, A.speed])
+@pytest.mark.parametrize("op", [A.reverb, A.random_eq, A.compress, A.speed, A.vtlp])
 def test_samples_ops_shape_determinism_finite(op, speech):
     x = tf.constant(speech)
     a = op(x, [1, 2]).numpy()
@@ -42,7 +42,7 @@ def test_samples_ops_shape_determinism_finite(op, speech):
 
 def test_probability_zero_is_identity(speech):
     x = tf.constant(speech)
-    for op in (A.reverb, A.random_eq, A.compress, A.speed):
+    for op in (A.reverb, A.random_eq, A.compress, A.speed, A.vtlp):
         np.testing.assert_array_equal(op(x, [5, 6], probability=0.0).numpy(), speech)
 
 
@@ -86,6 +86,48 @@ def test_speed_changes_pitch_by_the_factor():
     mid = out[4000:12000]
     f = np.fft.rfftfreq(len(mid), 1 / RATE)[np.argmax(np.abs(np.fft.rfft(mid)))]
     assert f == pytest.approx(1100, abs=5)
+
+
+def test_vtlp_moves_frequencies_by_the_factor_keeps_timing():
+    t = np.arange(RATE) / RATE
+    burst = (0.5 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
+    burst[:4000] = 0.0
+    burst[12000:] = 0.0  # a 1 kHz tone from 0.25 s to 0.75 s
+    x = tf.constant(np.stack([burst, burst]))
+    for alpha in (0.9, 1.1):
+        out = A.vtlp(x, [1, 1], warp_range=(alpha, alpha + 1e-6)).numpy()
+        mid = out[0, 5000:11000]
+        f = np.fft.rfftfreq(len(mid), 1 / RATE)[np.argmax(np.abs(np.fft.rfft(mid)))]
+        assert f == pytest.approx(1000 * alpha, abs=15)
+        assert np.abs(out).max() == pytest.approx(0.5, rel=1e-4)  # peak level kept
+        # The timing is unchanged (unlike speed): the tone still starts and ends there.
+        env = np.convolve(np.abs(out[0]), np.ones(160) / 160, mode="same")
+        on = np.flatnonzero(env > 0.5 * env.max())
+        assert abs(on[0] - 4000) < 300 and abs(on[-1] - 12000) < 300
+
+
+def test_vtlp_warp_is_piecewise_linear_and_keeps_nyquist():
+    out_hz = tf.linspace(0.0, 8000.0, 801)[None, :]
+    for alpha in (0.88, 1.12):
+        src = A.vtlp_source_hz(out_hz, tf.constant([[alpha]])).numpy()[0]
+        assert src[0] == pytest.approx(0.0) and src[-1] == pytest.approx(8000.0, abs=1e-2)
+        assert src[100] == pytest.approx(1000.0 / alpha, rel=1e-5)  # below the knee
+        assert (np.diff(src) > 0).all()  # monotonic: no folded spectrum
+        assert np.diff(src).max() < 10.0 * 1.2  # no jump at the knee (10 Hz steps)
+        back = A.vtlp_warped_hz(tf.constant(src[None, :]), tf.constant([[alpha]])).numpy()
+        np.testing.assert_allclose(back[0], out_hz.numpy()[0], atol=0.05)  # inverse warps
+
+
+def test_vtlp_preset_keeps_other_draws(speech):
+    # room_vtlp_spec adds vtlp with its own key: with vtlp off the room ops draw as before.
+    x = tf.constant(speech)
+    room = A.PRESETS["room_spec"]
+    off = A.AugmentConfig(**{**room.__dict__, "vtlp_probability": 0.0})
+    np.testing.assert_array_equal(A.augment_samples(x, [3, 4], room).numpy(),
+                                  A.augment_samples(x, [3, 4], off).numpy())
+    with_vtlp = A.augment_samples(x, [3, 4], A.PRESETS["room_vtlp_spec"]).numpy()
+    assert np.isfinite(with_vtlp).all() and not np.allclose(
+        with_vtlp, A.augment_samples(x, [3, 4], room).numpy())
 
 
 def test_compress_raises_quiet_parts_keeps_peak(speech):

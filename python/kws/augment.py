@@ -15,6 +15,8 @@ Samples ops take a batch `[batch, samples]` float32:
   - `speed`: speed perturbation (tempo and pitch together, like tape speed) by linear
     interpolation, about the clip centre; the length is kept.
   - `random_gain`: level variety in dB.
+  - `vtlp`: vocal-tract-length perturbation: the short-time spectrum's frequency axis
+    is warped by a factor per clip (formants and harmonics move, duration does not).
 Features op takes `[batch, frames, width]`:
   - `spec_augment`: time and frequency masks filled with each example's mean.
 
@@ -47,6 +49,8 @@ class AugmentConfig:
     speed_probability: float = 0.0
     speed_range: tuple[float, float] = (0.88, 1.12)
     gain_db: tuple[float, float] = (0.0, 0.0)
+    vtlp_probability: float = 0.0
+    vtlp_range: tuple[float, float] = (0.9, 1.1)  # frequency warp factors
     time_masks: int = 0
     time_mask_frames: int = 0  # maximum width of each time mask
     freq_masks: int = 0
@@ -56,7 +60,7 @@ class AugmentConfig:
     def augments_samples(self) -> bool:
         return (self.reverb_probability > 0 or self.eq_probability > 0
                 or self.compress_probability > 0 or self.speed_probability > 0
-                or self.gain_db != (0.0, 0.0))
+                or self.gain_db != (0.0, 0.0) or self.vtlp_probability > 0)
 
     @property
     def augments_features(self) -> bool:
@@ -79,6 +83,9 @@ PRESETS: dict[str, AugmentConfig] = {
     "spec": AugmentConfig(**_SPEC),
     "room_spec": AugmentConfig(**_ROOM, **_SPEC),
     "voice_spec": AugmentConfig(**_VOICE, **_SPEC_WIDE),
+    # room_spec plus vocal-tract-length perturbation (warp 0.88-1.12 on 60% of clips).
+    "room_vtlp_spec": AugmentConfig(**_ROOM, **_SPEC, vtlp_probability=0.6,
+                                    vtlp_range=(0.88, 1.12)),
 }
 
 
@@ -256,6 +263,92 @@ def random_gain(samples, seed, *, gain_db=(-12.0, 6.0)):
     return tf.clip_by_value(samples * tf.pow(10.0, g / 20.0), -1.0, 1.0)
 
 
+def _vtlp_knee(alpha, boundary_hz: float):
+    """Source and output frequency of the warp's knee."""
+    import tensorflow as tf
+
+    knee = boundary_hz * tf.minimum(alpha, 1.0) / alpha
+    return knee, alpha * knee
+
+
+def vtlp_source_hz(out_hz, alpha, *, boundary_hz: float = 4800.0,
+                   sample_rate: int = SAMPLE_RATE):
+    """The source frequency that the warp with factor `alpha` moves to `out_hz`.
+
+    The warp is piecewise linear (Jaitly and Hinton's VTLP): f -> alpha f up to
+    boundary_hz min(alpha, 1) / alpha, then a straight line to Nyquist -> Nyquist.
+    `alpha` [batch, 1] broadcasts against `out_hz` [..., bins]."""
+    import tensorflow as tf
+
+    nyquist = sample_rate / 2.0
+    knee, knee_out = _vtlp_knee(alpha, boundary_hz)
+    high = knee + (out_hz - knee_out) * (nyquist - knee) / (nyquist - knee_out)
+    return tf.where(out_hz <= knee_out, out_hz / alpha, high)
+
+
+def vtlp_warped_hz(src_hz, alpha, *, boundary_hz: float = 4800.0,
+                   sample_rate: int = SAMPLE_RATE):
+    """The forward warp: where frequency `src_hz` goes (inverse of `vtlp_source_hz`)."""
+    import tensorflow as tf
+
+    nyquist = sample_rate / 2.0
+    knee, knee_out = _vtlp_knee(alpha, boundary_hz)
+    high = knee_out + (src_hz - knee) * (nyquist - knee_out) / (nyquist - knee)
+    return tf.where(src_hz <= knee, src_hz * alpha, high)
+
+
+def vtlp(samples, seed, *, probability: float = 1.0, warp_range=(0.9, 1.1),
+         boundary_hz: float = 4800.0, frame: int = 512, hop: int = 128,
+         sample_rate: int = SAMPLE_RATE):
+    """Vocal-tract-length perturbation on a fraction `probability` of the clips: each
+    clip's spectrum is warped along frequency by a factor alpha drawn from `warp_range`
+    (alpha > 1 moves energy up, like a shorter vocal tract) with a phase vocoder: STFT
+    magnitudes resampled at the source frequencies, instantaneous frequencies warped and
+    integrated into new phases, overlap-add. Length, timing and peak level are kept."""
+    import tensorflow as tf
+
+    batch = tf.shape(samples)[0]
+    n = int(samples.shape[-1])
+    k_pick, k_a = _split(seed, 2)
+    alpha = tf.random.stateless_uniform([batch, 1], k_a, *warp_range)
+    bins = frame // 2 + 1
+    window = tf.signal.hann_window
+    stft = tf.signal.stft(samples, frame, hop, frame, window_fn=window, pad_end=True)
+    mag = tf.abs(stft)  # [batch, frames, bins]
+    phase = tf.math.angle(stft)
+    # Instantaneous frequency of each bin from its phase advance over one hop.
+    k = tf.range(bins, dtype=tf.float32)
+    expected = 2.0 * math.pi * k * hop / frame
+    advance = phase[:, 1:, :] - phase[:, :-1, :] - expected
+    advance = tf.math.floormod(advance + math.pi, 2.0 * math.pi) - math.pi
+    inst_bin = k + advance * frame / (2.0 * math.pi * hop)
+    inst_bin = tf.concat([tf.broadcast_to(k, tf.shape(mag[:, :1, :])), inst_bin], axis=1)
+    inst_hz = inst_bin * (sample_rate / frame)
+    # Read each output bin from its (fractional) source bin.
+    out_hz = tf.linspace(0.0, sample_rate / 2.0, bins)[None, :]
+    src = vtlp_source_hz(out_hz, alpha, boundary_hz=boundary_hz, sample_rate=sample_rate)
+    pos = tf.clip_by_value(src * (frame / sample_rate), 0.0, bins - 1.0)  # [batch, bins]
+    lo = tf.minimum(tf.cast(tf.floor(pos), tf.int32), bins - 2)
+    frac = (pos - tf.cast(lo, tf.float32))[:, None, :]
+
+    def read(v):
+        a = tf.gather(v, lo, axis=2, batch_dims=1)
+        b = tf.gather(v, lo + 1, axis=2, batch_dims=1)
+        return (1.0 - frac) * a + frac * b
+
+    warped_mag = read(mag)
+    warped_hz = vtlp_warped_hz(read(inst_hz), alpha[:, :, None], boundary_hz=boundary_hz,
+                               sample_rate=sample_rate)
+    new_phase = tf.cumsum(2.0 * math.pi * warped_hz * (hop / sample_rate), axis=1)
+    out_stft = tf.complex(warped_mag * tf.cos(new_phase), warped_mag * tf.sin(new_phase))
+    out = tf.signal.inverse_stft(out_stft, frame, hop, frame,
+                                 window_fn=tf.signal.inverse_stft_window_fn(hop, window))
+    out = out[:, :n]
+    out = out * _peak(samples) / tf.maximum(_peak(out), 1e-9)
+    chosen = tf.random.stateless_uniform([batch], k_pick) < probability
+    return _apply_where(chosen, out, samples)
+
+
 def _masks(key, batch, size: int, count: int, max_width: int):
     """[batch, size] bool: union of `count` random intervals of width 0..max_width."""
     import tensorflow as tf
@@ -288,12 +381,18 @@ def spec_augment(features, seed, *, time_masks: int = 2, time_mask_frames: int =
 
 
 def augment_samples(samples, seed, config: AugmentConfig):
-    """All enabled samples ops of `config` in order: speed, eq, reverb, compress, gain."""
+    """All enabled samples ops of `config` in order: speed, vtlp, eq, reverb, compress,
+    gain."""
+    import tensorflow as tf
+
     k = _split(seed, 5)
     c = config
     x = samples
     if c.speed_probability > 0:
         x = speed(x, k[0], probability=c.speed_probability, speed_range=c.speed_range)
+    if c.vtlp_probability > 0:  # its own key, so the other ops draw as without it
+        k_vtlp = tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), 6)
+        x = vtlp(x, k_vtlp, probability=c.vtlp_probability, warp_range=c.vtlp_range)
     if c.eq_probability > 0:
         x = random_eq(x, k[1], probability=c.eq_probability, gain_db=c.eq_gain_db,
                       highpass_hz=c.highpass_hz, lowpass_hz=c.lowpass_hz)

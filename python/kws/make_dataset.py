@@ -50,6 +50,11 @@ ENGLISH_VOICES = [
 # Variants left out: deliberately robotic or distorted voices.
 EXCLUDED_VARIANTS = {"demonic", "unirobot", "anikarobot"}
 MANIFEST_NAME = "kws_make_dataset.json"
+# --variety: "standard" (the original ranges) or "wide" (wider rate, pitch and pitch range
+# per speaker, larger per-repetition jitter, and a random clause intonation per clip:
+# the word said as a statement, question, exclamation or mid-sentence).
+VARIETIES = ("standard", "wide")
+_INTONATIONS = ("", ".", "?", "!", ",")
 NOISE_KINDS = ("white", "pink", "brown", "hum_50hz", "hum_60hz", "fan", "babble")
 
 # espeak-ng C API constants (speak_lib.h)
@@ -200,11 +205,16 @@ class Speaker:
         return hashlib.sha1(key.encode()).hexdigest()[:8]
 
 
-def make_speakers(count: int, seed: int, espeak: Espeak | None = None) -> list[Speaker]:
+def make_speakers(count: int, seed: int, espeak: Espeak | None = None,
+                  variety: str = "standard") -> list[Speaker]:
     """`count` distinct speakers drawn from the seed: every (accent, variant) pair is
-    used before any repeats (then with other rates and pitches)."""
+    used before any repeats (then with other rates and pitches). `variety` "wide" draws
+    rate 105-270 words/min, pitch 5-95 and range 5-100 (standard: 125-215, 20-80, 15-85)."""
     if count <= 0:
         raise ValueError(f"--speakers must be positive, got {count}")
+    _check_variety(variety)
+    rate_range, pitch_range, range_range = (
+        ((105, 271), (5, 96), (5, 101)) if variety == "wide" else ((125, 215), (20, 81), (15, 86)))
     espeak = espeak or Espeak.get()
     voices = espeak.english_voices()
     variants = [""] + espeak.variants()
@@ -220,9 +230,9 @@ def make_speakers(count: int, seed: int, espeak: Espeak | None = None) -> list[S
         s = Speaker(
             voice=voice,
             variant=variant,
-            rate=int(rng.integers(125, 215)),
-            pitch=int(rng.integers(20, 81)),
-            pitch_range=int(rng.integers(15, 86)),
+            rate=int(rng.integers(*rate_range)),
+            pitch=int(rng.integers(*pitch_range)),
+            pitch_range=int(rng.integers(*range_range)),
             level_db=float(rng.uniform(-30.0, -4.0)),
             floor_db=0.0,
         )
@@ -232,6 +242,11 @@ def make_speakers(count: int, seed: int, espeak: Espeak | None = None) -> list[S
             ids.add(s.id)
             speakers.append(s)
     return speakers
+
+
+def _check_variety(variety: str) -> None:
+    if variety not in VARIETIES:
+        raise ValueError(f"--variety '{variety}' is not one of {', '.join(VARIETIES)}")
 
 
 # --------------------------------------------------------------------------- clips
@@ -262,14 +277,16 @@ def _to_16k(x: np.ndarray, rate: int) -> np.ndarray:
 
 
 def speak(text: str, speaker: Speaker, rng: np.random.Generator, max_samples: int,
-          espeak: Espeak | None = None, jitter: bool = True) -> np.ndarray:
+          espeak: Espeak | None = None, jitter: bool | float = True) -> np.ndarray:
     """`text` spoken by `speaker` as float32 at 16 kHz, trimmed, at most `max_samples`
     long (faster speech if needed), with small per-repetition variation of rate, pitch
-    and range when `jitter`."""
+    and range when `jitter` (a number scales the variation; True is 1)."""
     espeak = espeak or Espeak.get()
-    rate = speaker.rate * (1.0 + (rng.uniform(-0.07, 0.07) if jitter else 0.0))
-    pitch = speaker.pitch + (int(rng.integers(-4, 5)) if jitter else 0)
-    pitch_range = speaker.pitch_range + (int(rng.integers(-6, 7)) if jitter else 0)
+    j = float(jitter)
+    rate = speaker.rate * (1.0 + (rng.uniform(-0.07 * j, 0.07 * j) if j else 0.0))
+    pitch = speaker.pitch + (int(rng.integers(-round(4 * j), round(4 * j) + 1)) if j else 0)
+    pitch_range = speaker.pitch_range + (
+        int(rng.integers(-round(6 * j), round(6 * j) + 1)) if j else 0)
     for _ in range(8):
         raw = espeak.synth(text, speaker.espeak_name, int(rate), pitch, pitch_range)
         x = _trim(raw.astype(np.float32) / 32768.0, espeak.sample_rate)
@@ -281,10 +298,15 @@ def speak(text: str, speaker: Speaker, rng: np.random.Generator, max_samples: in
 
 
 def make_clip(word: str, speaker: Speaker, repetition: int, seed: int,
-              espeak: Espeak | None = None) -> np.ndarray:
-    """One second of int16 audio: `word` by `speaker` at a random offset and level."""
+              espeak: Espeak | None = None, variety: str = "standard") -> np.ndarray:
+    """One second of int16 audio: `word` by `speaker` at a random offset and level
+    (`variety` "wide": a random clause intonation and twice the repetition jitter)."""
     rng = np.random.default_rng([seed, _stable_int(word), _stable_int(speaker.id), repetition])
-    x = speak(word, speaker, rng, int(0.96 * CLIP_SAMPLES), espeak)
+    if variety == "wide":
+        text = word + _INTONATIONS[int(rng.integers(len(_INTONATIONS)))]
+        x = speak(text, speaker, rng, int(0.96 * CLIP_SAMPLES), espeak, jitter=2.0)
+    else:
+        x = speak(word, speaker, rng, int(0.96 * CLIP_SAMPLES), espeak)
     peak = float(np.max(np.abs(x))) if len(x) else 0.0
     clip = np.zeros(CLIP_SAMPLES, np.float64)
     if peak > 0:
@@ -427,14 +449,14 @@ def word_folder(word: str) -> str:
 
 def _run_task(task: tuple) -> int:
     """One unit of work in a fresh worker process: ("clips", speakers, seed, out, [(word,
-    k)...]) or ("noise", speakers, seed, out, ([kind...], seconds, words))."""
-    what, speakers, seed, out, payload = task
+    k)...], variety) or ("noise", speakers, seed, out, ([kind...], seconds, words), _)."""
+    what, speakers, seed, out, payload, variety = task
     espeak = Espeak.get()
     if what == "clips":
         for word, k in payload:
             speaker = speakers[k % len(speakers)]
             rep = k // len(speakers)
-            clip = make_clip(word, speaker, rep, seed, espeak)
+            clip = make_clip(word, speaker, rep, seed, espeak, variety)
             path = Path(out) / word_folder(word) / f"{speaker.id}_nohash_{rep}.wav"
             write_wav_file(path, clip, SAMPLE_RATE)
         return len(payload)
@@ -457,11 +479,13 @@ def make_dataset(
     jobs: int = 2,
     overwrite: bool = False,
     progress: bool = True,
+    variety: str = "standard",
 ) -> dict:
     """Writes a synthetic Speech Commands layout folder at `out`; returns its manifest.
 
     Clip k of a word is spoken by speaker k mod `speakers`, repetition k div `speakers`.
     The manifest (also written as kws_make_dataset.json) lists the speakers.
+    `variety` is one of VARIETIES ("wide": wider voices and intonation, see there).
     """
     out = Path(out)
     word_list = parse_words(words)
@@ -469,6 +493,7 @@ def make_dataset(
         raise ValueError(f"--clips_per_word must be positive, got {clips_per_word}")
     if jobs <= 0:
         raise ValueError(f"--jobs must be positive, got {jobs}")
+    _check_variety(variety)
     if noise_seconds < 1:
         raise ValueError(f"--noise_seconds must be at least 1, got {noise_seconds}")
     kinds = list(noise_kinds)
@@ -478,7 +503,7 @@ def make_dataset(
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise ValueError(f"--out {out} exists and is not empty (pass --overwrite to write into it)")
     espeak = Espeak.get()
-    speaker_list = make_speakers(speakers, seed, espeak)
+    speaker_list = make_speakers(speakers, seed, espeak, variety)
     for w in word_list:
         (out / word_folder(w)).mkdir(parents=True, exist_ok=True)
     noise_out = out / BACKGROUND_NOISE_DIR_NAME
@@ -487,11 +512,11 @@ def make_dataset(
     # Speaker-major order: consecutive tasks share a voice (switching voices is costly).
     tasks = [(w, k) for k in range(clips_per_word) for w in word_list]
     chunk = 100
-    units = [("clips", speaker_list, seed, str(out), tasks[i : i + chunk])
+    units = [("clips", speaker_list, seed, str(out), tasks[i : i + chunk], variety)
              for i in range(0, len(tasks), chunk)]
     # Babble (the slowest noise, made of speech) first, the other noises in one unit.
     groups = [[k] for k in kinds if k == "babble"] + [[k for k in kinds if k != "babble"]]
-    units = [("noise", speaker_list, seed, str(out), (g, noise_seconds, word_list))
+    units = [("noise", speaker_list, seed, str(out), (g, noise_seconds, word_list), variety)
              for g in groups if g] + units
     bar = None
     if progress:
@@ -515,6 +540,7 @@ def make_dataset(
         "seed": seed,
         "words": word_list,
         "clips_per_word": clips_per_word,
+        "variety": variety,
         "sample_rate": SAMPLE_RATE,
         "noise": [f"{k}.wav" for k in kinds] + copied,
         "speakers": [{"id": s.id, **asdict(s)} for s in speaker_list],

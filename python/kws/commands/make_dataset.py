@@ -29,6 +29,9 @@ def main(argv: list[str]) -> int:
                    help="distinct speakers (voice, variant, rate, pitch, range); a speaker "
                    "says each word clips_per_word/speakers times")
     p.add_argument("--seed", type=int, default=0, help="same seed, same bytes")
+    p.add_argument("--variety", default="standard", choices=md.VARIETIES,
+                   help="voice variety: standard, or wide (wider rate/pitch/range per "
+                   "speaker, more jitter between repetitions, random clause intonation)")
     p.add_argument("--noise_dir", default="", help="a folder of your own noise WAVs to copy in")
     p.add_argument("--noise_seconds", type=float, default=60.0,
                    help="length of each generated noise file")
@@ -49,6 +52,7 @@ def main(argv: list[str]) -> int:
             jobs=args.jobs,
             overwrite=args.overwrite,
             progress=not args.quiet,
+            variety=args.variety,
         )
     except ValueError as e:
         print(f"kws make-dataset: error: {e}", file=sys.stderr)
