@@ -85,6 +85,11 @@ def main() -> int:
     p.add_argument("--strides", default="30,20")
     p.add_argument("--many_files", type=int, default=4)
     p.add_argument("--many_architectures", default="low_latency_svdf,tc_resnet")
+    p.add_argument("--many_threads", default="",
+                   help="thread counts for the many-file run (default: 1 and all cores)")
+    p.add_argument("--parts", default="rows,many,extras",
+                   help="rows (per-architecture table), many (many files, 1 thread vs all "
+                        "cores), extras (decoder, generator, --quick_model)")
     p.add_argument("--output", default=str(Path(__file__).resolve().parents[1] / "BENCHMARKS.md"))
     p.add_argument("--quick_model", default="", help="a trained model.kws to record accuracy of")
     args = p.parse_args()
@@ -98,9 +103,10 @@ def main() -> int:
     prefix_n = int(args.classic_seconds * 16000)
     prefix = samples[:prefix_n]
     gt_text = gt.read_text()
+    parts = set(args.parts.split(","))
     rows = []
     archs = [a for a in args.architectures.split(",") if a]
-    for k, arch in enumerate(archs):
+    for k, arch in enumerate(archs if "rows" in parts else []):
         model_path, tflite = build_models(arch, work, seed=k)
         for stride in (int(s) for s in args.strides.split(",")):
             ev = _core.StreamingEvaluator(str(model_path), clip_stride_ms=stride)
@@ -137,26 +143,46 @@ def main() -> int:
                   f"classic [{classic_fig}]; max score diff vs TFLite {row['max_diff']:.2g}; "
                   f"load {load_average()}", flush=True)
 
-    # Many files, one shared model: 1 thread, then all cores (a file per thread).
+    # Many files, one shared model: 1 thread, then all cores (a file per thread). The
+    # files are copies of the stream (so every thread reads its own file).
     many = []
-    wavs, gts = [str(wav)] * args.many_files, [str(gt)] * args.many_files
-    for arch in (a for a in args.many_architectures.split(",") if a):
-        ev = _core.StreamingEvaluator(str(work / f"{arch}.kws"))
-        rates = {}
-        for threads in (1, os.cpu_count() or 1):
-            _, wall, _ = timed(lambda: ev.evaluate_many(wavs, gts, threads=threads))
-            rates[threads] = args.many_files * args.duration_seconds / wall
-        many.append((arch, rates))
-        print(f"many files {arch}: {rates}; load {load_average()}", flush=True)
+    many_threads = ([int(t) for t in args.many_threads.split(",") if t] if args.many_threads
+                    else sorted({1, os.cpu_count() or 1}))
+    wavs, gts = [], []
+    if "many" in parts:
+        for i in range(args.many_files):
+            wavs.append(str(work / f"many_{i}.wav"))
+            gts.append(str(gt))
+            Path(wavs[-1]).write_bytes(wav.read_bytes())
+    for k, arch in enumerate(a for a in args.many_architectures.split(",") if a and
+                             "many" in parts):
+        model_path = work / f"{arch}.kws"
+        if not model_path.exists():
+            model_path, _ = build_models(arch, work, seed=k)
+        ev = _core.StreamingEvaluator(str(model_path))
+        ev.evaluate_many(wavs[:1], gts[:1], threads=1)  # warm-up (page cache, allocator)
+        walls = {}
+        for threads in many_threads:
+            results, wall, _ = timed(lambda: ev.evaluate_many(wavs, gts, threads=threads))
+            walls[threads] = wall
+        many.append((arch, walls))
+        print(f"many files {arch}: " + ", ".join(
+            f"{t} thread(s) {w:.2f} s ({args.many_files / w:.2f} files/s, "
+            f"{args.many_files * args.duration_seconds / w:.0f}x real time)"
+            for t, w in walls.items()) + f"; load {load_average()}", flush=True)
 
-    # Decoder alone: RecognizeCommands + scoring on precomputed scores.
-    ev = _core.StreamingEvaluator(str(work / f"{archs[0]}.kws"))
-    times, scores = ev.compute_scores(samples)
-    _, decode, _ = timed(lambda: _core.evaluate_window_scores(
-        times, scores, LABELS, gt_text, len(samples) / 16.0))
-
+    times, decode = [], 0.0
     quick = ""
-    if args.quick_model:
+    if "extras" in parts:
+        # Decoder alone: RecognizeCommands + scoring on precomputed scores.
+        first = work / f"{archs[0]}.kws"
+        if not first.exists():
+            first, _ = build_models(archs[0], work, seed=0)
+        ev = _core.StreamingEvaluator(str(first))
+        times, scores = ev.compute_scores(samples)
+        _, decode, _ = timed(lambda: _core.evaluate_window_scores(
+            times, scores, LABELS, gt_text, len(samples) / 16.0))
+    if args.quick_model and "extras" in parts:
         r = _core.StreamingEvaluator(args.quick_model).evaluate(str(wav), str(gt))["accuracy"]
         quick = (f"{r['summary']}; {r['false_positives_per_hour']:.0f} false positives per "
                  f"hour, miss rate {100 * r['miss_rate']:.1f}%")
@@ -181,11 +207,14 @@ def main() -> int:
         "wall second; the CPU columns divide by process CPU time instead (steadier on a "
         "shared machine).",
         "",
-        "| architecture | stride | native wall for the whole file (s) | native x RT (CPU) | "
-        "live stream x RT | classic TFLite x RT (CPU) | native / classic (CPU) | "
-        "figures on the prefix (native; classic) | max score diff vs TFLite |",
-        "|---|---|---|---|---|---|---|---|---|",
     ]
+    if rows:
+        lines += [
+            "| architecture | stride | native wall for the whole file (s) | native x RT (CPU) | "
+            "live stream x RT | classic TFLite x RT (CPU) | native / classic (CPU) | "
+            "figures on the prefix (native; classic) | max score diff vs TFLite |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
     for r in rows:
         figs = (f"same: {r['native_fig']}" if r["native_fig"] == r["classic_fig"] else
                 f"{r['native_fig']}; {r['classic_fig']}")
@@ -195,18 +224,22 @@ def main() -> int:
             f"{r['live_rt']:.0f}x | {r['classic_rt']:.1f}x ({r['classic_rt_cpu']:.1f}x) | "
             f"{r['ratio']:.1f}x ({r['ratio_cpu']:.1f}x) | {figs} | {r['max_diff']:.1g} |")
     lines.append("")
-    for arch, rates in many:
+    for arch, walls in many:
+        audio = args.many_files * args.duration_seconds
         lines.append(
             f"- Many files ({args.many_files} x {args.duration_seconds:.0f} s, {arch}, 30 ms, "
-            "`evaluate_many`, one shared model): "
-            + ", ".join(f"{t} thread(s) {v:.0f}x real time" for t, v in rates.items())
-            + f" ({max(rates.values()) / rates[1]:.2f}x from the second core).")
-    lines += [
-        f"- Decoder + scoring alone: {len(times)} windows in {decode * 1000:.1f} ms "
-        f"({len(times) / decode / 1e6:.2f} M windows/s).",
-        f"- Generator: {args.duration_seconds:.0f} s stream in {gen_time:.2f} s "
-        f"({args.duration_seconds / gen_time:.0f}x real time).",
-    ]
+            "`evaluate_many`, one shared model, a file per thread): "
+            + ", ".join(f"{t} thread(s) {w:.2f} s = {args.many_files / w:.2f} files/s = "
+                        f"{audio / w:.0f}x real time" for t, w in walls.items())
+            + (f" ({walls[1] / min(walls.values()):.2f}x from the other core(s))."
+               if 1 in walls and len(walls) > 1 else "."))
+    if "extras" in parts:
+        lines += [
+            f"- Decoder + scoring alone: {len(times)} windows in {decode * 1000:.1f} ms "
+            f"({len(times) / decode / 1e6:.2f} M windows/s).",
+            f"- Generator: {args.duration_seconds:.0f} s stream in {gen_time:.2f} s "
+            f"({args.duration_seconds / gen_time:.0f}x real time).",
+        ]
     if quick:
         lines.append(f"- Trained model `{args.quick_model}` on this stream: {quick}.")
     section = "\n".join(lines) + "\n"

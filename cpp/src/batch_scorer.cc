@@ -97,6 +97,13 @@ struct OpPlan {
   bool feeds_svdf = false;
   std::vector<float> tf16;       // time filter by 16-channel block: [block][k][16],
                                  // from its first 64-byte aligned float
+  // Row-partials convolution with edge rows: a timeline of kernel-row partial sums per
+  // input row ([dy][row][output row floats]), from which clean rows and the shared part
+  // of edge rows are summed; partials of a window's own input rows are computed fresh
+  // (fresh_runs[dy]: runs [r0, r1) of window input rows some edge row reads with dy).
+  bool partials = false;
+  std::vector<layers::PackedMatrix> kernel_rows;
+  std::vector<std::vector<std::pair<int, int>>> fresh_runs;
 };
 
 struct Scratch {
@@ -110,7 +117,15 @@ struct Scratch {
   std::vector<float> svdf_acc;
   std::vector<const float*> svdf_rows;
   std::vector<float> strip;
+  std::vector<std::vector<std::vector<float>>> partials;   // [value][phase]
+  std::vector<float> fresh;                                // [dy][window row][floats]
+  std::vector<float> padded;
+  std::vector<const float*> row_ptrs;
+  std::vector<const float*> parts;
 };
+
+// Input rows per ConvRowPartials call on a timeline.
+constexpr int kPartialRowsBlock = 32;
 
 // Channel panels (16 channels each) of an SVDF feature filter computed per strip.
 constexpr int kSvdfPanels = 2;
@@ -308,6 +323,8 @@ struct BatchScorer::Plan {
   void ScoreChunk(const float* samples, size_t n, size_t first_window, int count,
                   float* scores, Scratch& s) const;
   void SvdfFused(size_t i, int count, Scratch& s) const;
+  void PartialTimelines(size_t i, Scratch& s) const;
+  void PartialEdgeRows(size_t i, int slot, int frame, Scratch& s) const;
   const float* Row(const Scratch& s, int v, int slot, int frame, int t) const {
     const ValuePlan& vp = values[v];
     if (t >= vp.clean_begin && t < vp.clean_end) {
@@ -465,10 +482,47 @@ std::string BatchScorer::Plan::Build() {
               op.weights[static_cast<size_t>(k) * F + b * 16 + c];
   }
 
+  // Convolutions with row partials whose windows have edge rows: partial-sum timelines.
+  for (size_t i = 0; i < mi.ops.size(); ++i) {
+    const Op& op = mi.ops[i];
+    const ValuePlan& o = values[i + 1];
+    if (ops[i].kind != OpKind::kRows || op.type != OpType::kConv2D || !op.row_partials ||
+        !o.has_edges || op.time_stride != 1 || op.inputs.size() != 1)
+      continue;
+    const ValuePlan& in = values[op.inputs[0]];
+    OpPlan& pl = ops[i];
+    pl.partials = true;
+    for (int dy = 0; dy < op.kh; ++dy) pl.kernel_rows.push_back(layers::KernelRow(op, dy));
+    pl.fresh_runs.assign(op.kh, {});
+    for (int dy = 0; dy < op.kh; ++dy) {
+      std::vector<char> need(in.window_rows, 0);
+      for (int t = 0; t < o.window_rows; ++t) {
+        if (t >= o.clean_begin && t < o.clean_end) continue;
+        const int r = t - op.time_pad + dy;
+        if (r < 0 || r >= in.window_rows || (r >= in.clean_begin && r < in.clean_end)) continue;
+        need[r] = 1;
+      }
+      for (int r = 0; r < in.window_rows;) {
+        if (!need[r]) {
+          ++r;
+          continue;
+        }
+        int r1 = r;
+        while (r1 < in.window_rows && need[r1]) ++r1;
+        pl.fresh_runs[dy].push_back({r, r1});
+        r = r1;
+      }
+    }
+  }
+
   // Chunks of windows: each recomputes one window of frames at its start, so chunks are
   // long, within a memory budget (about kTimelineBytes of timelines and vectors).
   const int h = hop_frames;
   double bytes_per_frame = 0;
+  for (size_t i = 0; i < mi.ops.size(); ++i)
+    if (ops[i].partials)
+      bytes_per_frame += static_cast<double>(mi.ops[i].kh) * values[i + 1].row_floats *
+                         sizeof(float);
   for (size_t v = 0; v < num_values; ++v) {
     if (values[v].rows && !values[v].in_strips)
       bytes_per_frame += static_cast<double>(values[v].row_floats) * sizeof(float);
@@ -531,6 +585,11 @@ std::string BatchScorer::Plan::Build() {
     d << ", " << row_ops << " row layer(s) once per frame (timelines), edge rows per window "
       << (row_flops > 0 ? 100.0 * static_cast<double>(edge_flops) / row_flops : 0.0)
       << "% of their window FLOPs";
+  int partial_ops = 0;
+  for (const OpPlan& op : ops) partial_ops += op.partials ? 1 : 0;
+  if (partial_ops > 0)
+    d << ", " << partial_ops << " convolution(s) by kernel-row partial sums (edge rows sum "
+      << "the shared partials of clean rows)";
   d << ", collapsing and dense layers over " << chunk_windows << " windows at a time";
   description = d.str();
   return "";
@@ -588,6 +647,10 @@ void BatchScorer::Plan::ScoreChunk(const float* samples, size_t n, size_t first_
   // The timelines, op by op, in runs of needed rows.
   for (size_t i = 0; i < mi.ops.size(); ++i) {
     if (ops[i].kind != OpKind::kRows || ops[i].feeds_svdf) continue;
+    if (ops[i].partials) {
+      PartialTimelines(i, s);
+      continue;
+    }
     const Op& op = mi.ops[i];
     const ValuePlan& o = values[i + 1];
     for (int p_out : o.phases) {
@@ -632,6 +695,10 @@ void BatchScorer::Plan::ScoreChunk(const float* samples, size_t n, size_t first_
         if (ops[i].kind != OpKind::kRows || !values[i + 1].has_edges) continue;
         const Op& op = mi.ops[i];
         const ValuePlan& o = values[i + 1];
+        if (ops[i].partials) {
+          PartialEdgeRows(i, k, frame, s);
+          continue;
+        }
         s.inputs.clear();
         for (int v : op.inputs) s.inputs.push_back(s.windows[k][v].data());
         float* out = s.windows[k][i + 1].data();
@@ -776,6 +843,91 @@ void BatchScorer::Plan::SvdfFused(size_t i, int count, Scratch& s) const {
   }
 }
 
+// Op i (a row-partials convolution, time stride 1): for every phase, the kernel-row
+// partial sums of every needed input row, then its needed output rows as their sums.
+void BatchScorer::Plan::PartialTimelines(size_t i, Scratch& s) const {
+  const Op& op = m->ops[i];
+  const int v = op.inputs[0];
+  const ValuePlan& in = values[v];
+  const ValuePlan& o = values[i + 1];
+  const size_t rf = o.row_floats;
+  const size_t plane = static_cast<size_t>(in.timeline_rows) * rf;
+  const float* bias = op.bias.empty() ? nullptr : op.bias.data();
+  const int channels = op.out_dims[2];
+  for (int p : o.phases) {
+    const std::vector<char>& in_mask = s.needed[v][p];
+    const float* in_line = s.timelines[v][p].data();
+    float* pt = s.partials[i + 1][p].data();
+    for (int r = 0; r < in.timeline_rows;) {
+      if (!in_mask[r]) {
+        ++r;
+        continue;
+      }
+      int r1 = r;
+      while (r1 < in.timeline_rows && in_mask[r1] && r1 - r < kPartialRowsBlock) ++r1;
+      for (int j = r; j < r1; ++j) s.row_ptrs[j - r] = in_line + static_cast<size_t>(j) * in.row_floats;
+      layers::ConvRowPartials(op, ops[i].kernel_rows, 0, op.kh, s.row_ptrs.data(), r1 - r,
+                              pt + static_cast<size_t>(r) * rf, plane, s.pointers.data(),
+                              s.padded.data());
+      r = r1;
+    }
+    const std::vector<char>& mask = s.needed[i + 1][p];
+    float* out = s.timelines[i + 1][p].data();
+    for (int j = 0; j < o.timeline_rows; ++j) {
+      if (!mask[j]) continue;
+      int n = 0;
+      for (int dy = 0; dy < op.kh; ++dy) {
+        const int r = j - op.time_pad + dy;
+        if (r < 0 || r >= in.timeline_rows) continue;
+        s.parts[n++] = pt + dy * plane + static_cast<size_t>(r) * rf;
+      }
+      layers::SumPartials(s.parts.data(), n, bias, channels, op.activation,
+                          out + static_cast<size_t>(j) * rf, rf);
+    }
+  }
+}
+
+// The edge rows of op i (a row-partials convolution) in window slot `slot` starting at
+// feature frame `frame`: partial sums of the window's own input rows computed fresh, the
+// others read from the partial timelines, summed in kernel-row order.
+void BatchScorer::Plan::PartialEdgeRows(size_t i, int slot, int frame, Scratch& s) const {
+  const Op& op = m->ops[i];
+  const int v = op.inputs[0];
+  const ValuePlan& in = values[v];
+  const ValuePlan& o = values[i + 1];
+  const size_t rf = o.row_floats;
+  const size_t fresh_plane = static_cast<size_t>(in.window_rows) * rf;
+  const size_t plane = static_cast<size_t>(in.timeline_rows) * rf;
+  const float* window_in = s.windows[slot][v].data();
+  for (int dy = 0; dy < op.kh; ++dy) {
+    for (const auto& run : ops[i].fresh_runs[dy]) {
+      for (int r = run.first; r < run.second; ++r)
+        s.row_ptrs[r - run.first] = window_in + static_cast<size_t>(r) * in.row_floats;
+      layers::ConvRowPartials(op, ops[i].kernel_rows, dy, dy + 1, s.row_ptrs.data(),
+                              run.second - run.first,
+                              s.fresh.data() + dy * fresh_plane + static_cast<size_t>(run.first) * rf,
+                              fresh_plane, s.pointers.data(), s.padded.data());
+    }
+  }
+  const int phase = frame % o.stride, base = frame / o.stride;
+  const float* pt = s.partials[i + 1][phase].data();
+  const float* bias = op.bias.empty() ? nullptr : op.bias.data();
+  float* out = s.windows[slot][i + 1].data();
+  for (int t = 0; t < o.window_rows; ++t) {
+    if (t >= o.clean_begin && t < o.clean_end) continue;
+    int n = 0;
+    for (int dy = 0; dy < op.kh; ++dy) {
+      const int r = t - op.time_pad + dy;
+      if (r < 0 || r >= in.window_rows) continue;
+      s.parts[n++] = r >= in.clean_begin && r < in.clean_end
+                         ? pt + dy * plane + static_cast<size_t>(base + r) * rf
+                         : s.fresh.data() + dy * fresh_plane + static_cast<size_t>(r) * rf;
+    }
+    layers::SumPartials(s.parts.data(), n, bias, op.out_dims[2], op.activation,
+                        out + static_cast<size_t>(t) * rf, rf);
+  }
+}
+
 BatchScorer::BatchScorer() : plan_(std::make_unique<Plan>()) {}
 BatchScorer::~BatchScorer() = default;
 
@@ -842,6 +994,29 @@ void BatchScorer::Score(const float* samples, size_t n, size_t first, size_t las
       svdf_floats = std::max(svdf_floats, static_cast<size_t>(chunk) * op.in_dims[1]);
       svdf_rows = std::max(svdf_rows, static_cast<size_t>(chunk) * op.memory_size);
     }
+  s.partials.resize(num_values);
+  size_t fresh_floats = 0, padded_floats = 0, row_ptrs = 0, parts = 0;
+  for (size_t i = 0; i < mi.ops.size(); ++i) {
+    if (!p.ops[i].partials) continue;
+    const Op& op = mi.ops[i];
+    const ValuePlan& in = p.values[op.inputs[0]];
+    const ValuePlan& o = p.values[i + 1];
+    s.partials[i + 1].resize(o.stride);
+    for (int ph : o.phases)
+      s.partials[i + 1][ph].assign(
+          static_cast<size_t>(op.kh) * in.timeline_rows * o.row_floats, 0.0f);
+    fresh_floats = std::max(fresh_floats,
+                            static_cast<size_t>(op.kh) * in.window_rows * o.row_floats);
+    padded_floats = std::max(padded_floats,
+                             layers::ConvPartialAuxFloats(
+                                 op, std::max(kPartialRowsBlock, in.window_rows)));
+    row_ptrs = std::max<size_t>(row_ptrs, std::max(kPartialRowsBlock, in.window_rows));
+    parts = std::max<size_t>(parts, op.kh);
+  }
+  s.fresh.assign(fresh_floats, 0.0f);
+  s.padded.assign(padded_floats, 0.0f);
+  s.row_ptrs.assign(row_ptrs, nullptr);
+  s.parts.assign(parts, nullptr);
   s.svdf_acc.assign(svdf_floats, 0.0f);
   s.svdf_rows.assign(svdf_rows, nullptr);
   s.inputs.reserve(4);

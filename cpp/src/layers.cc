@@ -94,10 +94,90 @@ void Conv2DRows(const Op& op, const float* in, float* out, int r0, int r1,
         }
       }
       GemmBlock(ptrs, rows, op.kh, seg_len, op.packed, bias, op.activation,
-                out + static_cast<size_t>(p0) * Co, Co, pb, pe, zeros);
+                out + static_cast<size_t>(p0) * Co, Co, pb, pe, zeros, op.row_partials);
     }
   }
 }
+
+}  // namespace
+
+size_t ConvPartialAuxFloats(const Op& op, int count) {
+  return static_cast<size_t>(count) * PaddedWidth(op) * op.in_dims[2];
+}
+
+PackedMatrix KernelRow(const Op& op, int dy) {
+  const int seg = op.kw * op.in_dims[2], n = op.packed.n;
+  std::vector<float> w(static_cast<size_t>(seg) * n);
+  for (int r = 0; r < seg; ++r)
+    for (int c = 0; c < n; ++c)
+      w[static_cast<size_t>(r) * n + c] =
+          op.packed.data[(static_cast<size_t>(c / 16) * op.packed.k + dy * seg + r) * 16 + c % 16];
+  PackedMatrix m;
+  m.Pack(w.data(), seg, n);
+  return m;
+}
+
+void ConvRowPartials(const Op& op, const std::vector<PackedMatrix>& kernel_rows, int dy0,
+                     int dy1, const float* const* in_rows, int count, float* out,
+                     size_t dy_stride, const float** ptrs, float* padded) {
+  const int W = op.in_dims[1], C = op.in_dims[2];
+  const int Wo = op.out_dims[1], Co = op.out_dims[2];
+  const int Wp = PaddedWidth(op);
+  const size_t row = static_cast<size_t>(Wp) * C;
+  std::vector<const float*> rows_in(static_cast<size_t>(count));
+  for (int i = 0; i < count; ++i) {
+    if (Wp == W) {
+      rows_in[i] = in_rows[i];
+      continue;
+    }
+    float* dst = padded + i * row;
+    std::fill(dst, dst + static_cast<size_t>(op.pad_left) * C, 0.0f);
+    std::memcpy(dst + static_cast<size_t>(op.pad_left) * C, in_rows[i],
+                static_cast<size_t>(W) * C * sizeof(float));
+    std::fill(dst + static_cast<size_t>(op.pad_left + W) * C, dst + row, 0.0f);
+    rows_in[i] = dst;
+  }
+  const int seg_len = op.kw * C;
+  const int64_t pixels = static_cast<int64_t>(count) * Wo;
+  for (int dy = dy0; dy < dy1; ++dy) {
+    const PackedMatrix& k = kernel_rows[dy];
+    float* o = out + static_cast<size_t>(dy - dy0) * dy_stride;
+    for (int64_t p0 = 0; p0 < pixels; p0 += kGemmRows) {
+      const int rows = static_cast<int>(std::min<int64_t>(kGemmRows, pixels - p0));
+      for (int i = 0; i < rows; ++i) {
+        const int64_t p = p0 + i;
+        ptrs[i] = rows_in[p / Wo] + static_cast<size_t>(p % Wo) * op.sw * C;
+      }
+      GemmBlock(ptrs, rows, 1, seg_len, k, nullptr, Activation::kLinear,
+                o + static_cast<size_t>(p0) * Co, Co, 0, k.panels);
+    }
+  }
+}
+
+void SumPartials(const float* const* parts, int num_parts, const float* bias, int channels,
+                 Activation act, float* out, size_t n) {
+  size_t j = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+  const __m256 zero = _mm256_setzero_ps();
+  if (channels % 8 == 0) {
+    for (; j < n; j += 8) {
+      __m256 s = zero;
+      for (int p = 0; p < num_parts; ++p) s = _mm256_add_ps(s, _mm256_loadu_ps(parts[p] + j));
+      s = _mm256_add_ps(s, bias ? _mm256_loadu_ps(bias + j % channels) : zero);
+      if (act == Activation::kRelu) s = _mm256_max_ps(s, zero);
+      _mm256_storeu_ps(out + j, s);
+    }
+  }
+#endif
+  for (; j < n; ++j) {
+    float s = 0.0f;
+    for (int p = 0; p < num_parts; ++p) s += parts[p][j];
+    s += bias ? bias[j % channels] : 0.0f;
+    out[j] = Act(s, act);
+  }
+}
+
+namespace {
 
 // Dense on the last axis of each row element: pixels are independent vectors.
 void DenseRows(const Op& op, const float* in, float* out, int64_t first, int64_t last,

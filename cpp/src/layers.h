@@ -69,6 +69,14 @@ struct Op {
 
   int64_t flops = 0;            // multiply-adds x 2 for one whole window
 
+  // Conv2D arithmetic: when set, each output element is the sum, in kernel-row order, of
+  // one partial sum per kernel row (each accumulated from zero over the row's (dx, c) in
+  // order), then the bias. Set at load for convolutions whose kernel rows are long
+  // (kRowPartialsMinSegment floats or more), where it costs nothing measurable; it lets the
+  // batched evaluator compute a window's edge rows from the kernel-row partial sums of
+  // rows it shares with other windows (see batch_scorer.cc) with the same bits.
+  bool row_partials = false;
+
   // Row structure (valid when row_structured): output row t reads input rows
   // [t * time_stride - time_pad, t * time_stride - time_pad + time_kernel).
   bool row_structured = false;
@@ -101,6 +109,27 @@ size_t ScratchPointers(const Op& op);
 // Rows per GEMM block (the micro-kernel's register tile is kGemmRows x 16).
 constexpr int kGemmRows = 6;
 
+// Conv2D kernel rows of at least this many floats (kw x input channels) use row_partials.
+constexpr int kRowPartialsMinSegment = 64;
+
+// Kernel-row partial sums of a Conv2D with row_partials: for each input row i < count
+// (W x C floats at in_rows[i]) and each kernel row dy in [dy0, dy1), writes the partial
+// sums of the outputs at every width position (Wo x Co floats, as the convolution
+// accumulates them) to out + (dy - dy0) * dy_stride + i * Wo * Co. `kernel_rows[dy]`
+// holds kernel row dy packed (kw * C rows). `ptrs` holds kGemmRows pointers; `padded`
+// holds count * PaddedWidth * C floats (see ConvPartialAuxFloats).
+void ConvRowPartials(const Op& op, const std::vector<PackedMatrix>& kernel_rows, int dy0,
+                     int dy1, const float* const* in_rows, int count, float* out,
+                     size_t dy_stride, const float** ptrs, float* padded);
+// Floats of `padded` ConvRowPartials needs for `count` rows.
+size_t ConvPartialAuxFloats(const Op& op, int count);
+// Kernel row dy of a Conv2D's packed weights as its own packed matrix.
+PackedMatrix KernelRow(const Op& op, int dy);
+// out[j] = activation(sum over parts p, in order, of parts[p][j], then + bias[j % Co]):
+// an output row of a row_partials convolution from its kernel rows' partial sums.
+void SumPartials(const float* const* parts, int num_parts, const float* bias, int channels,
+                 Activation act, float* out, size_t n);
+
 // C[rows x n] = A * B (+ bias, activation) for one block of rows <= kGemmRows, where
 // row i of A is the concatenation of `segments` pieces of `seg_len` floats starting at
 // a_ptrs[s * kGemmRows + i] (an implicit im2col: no copy of the patches); entries for
@@ -109,9 +138,13 @@ constexpr int kGemmRows = 6;
 // size, so results do not depend on the blocking. Computes column panels
 // [panel_begin, panel_end) of 16 columns. Segments whose rows all point at `zero_row` (the
 // all-zero padding row, when given) are skipped: exact, they only add zeros.
+// With `segment_sums`, each segment is instead accumulated on its own from zero (over k
+// in increasing order) and the segments' partial sums are added in segment order: the
+// arithmetic of a convolution with row_partials (see Op).
 void GemmBlock(const float** a_ptrs, int rows, int segments, int seg_len,
                const PackedMatrix& b, const float* bias, Activation act, float* c, int ldc,
-               int panel_begin, int panel_end, const float* zero_row = nullptr);
+               int panel_begin, int panel_end, const float* zero_row = nullptr,
+               bool segment_sums = false);
 
 // Softmax in place (max-subtracted, float accumulation in double for the sum).
 void Softmax(float* x, int n);

@@ -80,8 +80,12 @@ inline bool AllZeroRows(const float* const* row, const float* zero_row) {
 // row 0 and are not stored), so each element sees the same instruction sequence whatever
 // the block size. Accumulators are named variables so they stay in registers.
 #ifdef KWS_GEMM_AVX2
+// kSums: each segment is accumulated on its own from zero, and the segments' partial sums
+// are added in segment order into `acc` (GemmBlock's segment_sums).
+template <bool kSums>
 void Tile(const float* const* a_ptrs, int segments, int seg_len, const float* panel,
           const float* zero_row, float* acc) {
+  if (kSums) std::memset(acc, 0, sizeof(float) * kGemmRows * 16);
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
   __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
   __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -124,7 +128,18 @@ void Tile(const float* const* a_ptrs, int segments, int seg_len, const float* pa
       c50 = _mm256_fmadd_ps(av, b0, c50);
       c51 = _mm256_fmadd_ps(av, b1, c51);
     }
+    if (kSums) {
+#define KWS_ADD_PARTIAL(reg, j)                                                       \
+  _mm256_storeu_ps(acc + 8 * (j), _mm256_add_ps(_mm256_loadu_ps(acc + 8 * (j)), reg)); \
+  reg = _mm256_setzero_ps();
+      KWS_ADD_PARTIAL(c00, 0) KWS_ADD_PARTIAL(c01, 1) KWS_ADD_PARTIAL(c10, 2)
+      KWS_ADD_PARTIAL(c11, 3) KWS_ADD_PARTIAL(c20, 4) KWS_ADD_PARTIAL(c21, 5)
+      KWS_ADD_PARTIAL(c30, 6) KWS_ADD_PARTIAL(c31, 7) KWS_ADD_PARTIAL(c40, 8)
+      KWS_ADD_PARTIAL(c41, 9) KWS_ADD_PARTIAL(c50, 10) KWS_ADD_PARTIAL(c51, 11)
+#undef KWS_ADD_PARTIAL
+    }
   }
+  if (kSums) return;
   _mm256_storeu_ps(acc + 0, c00);
   _mm256_storeu_ps(acc + 8, c01);
   _mm256_storeu_ps(acc + 16, c10);
@@ -196,9 +211,11 @@ void TileOneRowPanels(const float* const* a_ptrs, int segments, int seg_len,
 constexpr int kPanelsAtOnce = 1;  // no multi-panel kernel without AVX2
 void TileOneRowPanels(const float* const*, int, int, const float*, size_t, const float*,
                       float*) {}
+template <bool kSums>
 void Tile(const float* const* a_ptrs, int segments, int seg_len, const float* panel,
           const float* zero_row, float* acc) {
   float c[kGemmRows][16] = {};
+  if (kSums) std::memset(acc, 0, sizeof(float) * kGemmRows * 16);
   const float* bp = panel;
   for (int s = 0; s < segments; ++s) {
     const float* const* row = a_ptrs + s * kGemmRows;
@@ -213,7 +230,15 @@ void Tile(const float* const* a_ptrs, int segments, int seg_len, const float* pa
       }
       bp += 16;
     }
+    if (kSums) {
+      for (int i = 0; i < kGemmRows; ++i)
+        for (int j = 0; j < 16; ++j) {
+          acc[i * 16 + j] += c[i][j];
+          c[i][j] = 0.0f;
+        }
+    }
   }
+  if (kSums) return;
   for (int i = 0; i < kGemmRows; ++i)
     for (int j = 0; j < 16; ++j) acc[i * 16 + j] = c[i][j];
 }
@@ -241,12 +266,20 @@ void TileOneRow(const float* const* a_ptrs, int segments, int seg_len, const flo
 
 void GemmBlock(const float** a_ptrs, int rows, int segments, int seg_len,
                const PackedMatrix& b, const float* bias, Activation act, float* c, int ldc,
-               int panel_begin, int panel_end, const float* zero_row) {
+               int panel_begin, int panel_end, const float* zero_row, bool segment_sums) {
   alignas(32) float acc[kGemmRows * 16];
   // Rows past `rows` repeat row 0 (computed, not stored).
   for (int s = 0; s < segments; ++s)
     for (int i = rows; i < kGemmRows; ++i) a_ptrs[s * kGemmRows + i] = a_ptrs[s * kGemmRows];
   int p = panel_begin;
+  if (segment_sums && segments > 1) {
+    // Every element is computed independently in Tile, so one row gets the same bits.
+    for (; p < panel_end; ++p) {
+      Tile<true>(a_ptrs, segments, seg_len, b.panel(p), zero_row, acc);
+      StoreTile(acc, rows, std::min(16, b.n - p * 16), bias, p * 16, act, c, ldc);
+    }
+    return;
+  }
   if (rows == 1 && kPanelsAtOnce > 1) {
     alignas(32) float wide[kPanelsAtOnce * 16];
     for (; p + kPanelsAtOnce <= panel_end; p += kPanelsAtOnce) {
@@ -261,7 +294,7 @@ void GemmBlock(const float** a_ptrs, int rows, int segments, int seg_len,
     if (rows == 1)
       TileOneRow(a_ptrs, segments, seg_len, b.panel(p), zero_row, acc);
     else
-      Tile(a_ptrs, segments, seg_len, b.panel(p), zero_row, acc);
+      Tile<false>(a_ptrs, segments, seg_len, b.panel(p), zero_row, acc);
     StoreTile(acc, rows, std::min(16, b.n - p * 16), bias, p * 16, act, c, ldc);
   }
 }

@@ -160,8 +160,10 @@ class Loader {
   // Folds inference-time element-wise ops into the op that produces their input, as
   // TFLite does: a scale_shift (folded batch norm) after a linear convolution, depthwise
   // convolution or dense layer becomes its weights and bias; a relu after one of those
-  // (or after an add) becomes its activation. Only when the producer's output feeds
-  // nothing else. Saves a pass over memory per folded op; FLOPs are still counted.
+  // (or after an add) becomes its activation; a dense layer on a vector after a linear
+  // one is merged into it (MergeDense). Only when the producer's output feeds nothing
+  // else. Saves a pass over memory per folded op; the model's FLOPs are still counted as
+  // the file's layers define them.
   static void FuseOps(std::vector<Op>& ops, std::vector<std::vector<int>>& dims) {
     std::vector<int> uses(dims.size(), 0);
     for (const Op& op : ops)
@@ -189,6 +191,11 @@ class Loader {
                  (weighted || producer->type == OpType::kAdd)) {
         producer->activation = Activation::kRelu;
         folded = true;
+      } else if (op.type == OpType::kDense && !op.row_structured && sole_use && linear &&
+                 producer->type == OpType::kDense && !producer->row_structured) {
+        MergeDense(op, *producer);
+        fused_dims[src] = dims[old_value];
+        folded = true;
       }
       if (folded) {
         producer->name += "+" + op.name;
@@ -204,6 +211,45 @@ class Loader {
     }
     ops = std::move(fused);
     dims = std::move(fused_dims);
+  }
+
+  // Two dense layers on a vector with no activation between them, as one:
+  // W2 (W1 x + b1) + b2 = (W1 W2)' x + (W2 b1 + b2), products summed in double and
+  // rounded once. The function is the same; the rounding differs from running both
+  // (about 1e-7 relative), and every path (whole clip, Stream, batched evaluator) runs
+  // the merged layer, so they still agree bit for bit.
+  static void MergeDense(const Op& second, Op& first) {
+    const layers::PackedMatrix& a = first.packed;   // K x N1
+    const layers::PackedMatrix& b = second.packed;  // N1 x N2
+    auto at = [](const layers::PackedMatrix& m, int r, int c) {
+      return static_cast<double>(m.data[(static_cast<size_t>(c / 16) * m.k + r) * 16 + c % 16]);
+    };
+    const int K = a.k, N1 = a.n, N2 = b.n;
+    std::vector<float> w(static_cast<size_t>(K) * N2);
+    std::vector<double> row(N2);
+    for (int r = 0; r < K; ++r) {
+      std::fill(row.begin(), row.end(), 0.0);
+      for (int j = 0; j < N1; ++j) {
+        const double x = at(a, r, j);
+        if (x == 0.0) continue;
+        for (int c = 0; c < N2; ++c) row[c] += x * at(b, j, c);
+      }
+      for (int c = 0; c < N2; ++c) w[static_cast<size_t>(r) * N2 + c] = static_cast<float>(row[c]);
+    }
+    std::vector<float> bias;
+    if (!first.bias.empty() || !second.bias.empty()) {
+      bias.assign(N2, 0.0f);
+      for (int c = 0; c < N2; ++c) {
+        double v = second.bias.empty() ? 0.0 : second.bias[c];
+        if (!first.bias.empty())
+          for (int j = 0; j < N1; ++j) v += static_cast<double>(first.bias[j]) * at(b, j, c);
+        bias[c] = static_cast<float>(v);
+      }
+    }
+    first.packed.Pack(w.data(), K, N2);
+    first.bias = std::move(bias);
+    first.activation = second.activation;
+    first.out_dims = second.out_dims;
   }
 
   // y = (W x + b) * scale + shift as y = (W * scale) x + (b * scale + shift), per output
@@ -342,6 +388,7 @@ class Loader {
       const int cin = in[2];
       auto kernel = Tensor(spec, where, "kernel", {op.kh, op.kw, cin, filters});
       op.packed.Pack(kernel.data(), op.kh * op.kw * cin, filters);
+      op.row_partials = op.kh > 1 && op.kw * cin >= layers::kRowPartialsMinSegment;
       op.bias = Tensor(spec, where, "bias", {filters}, false);
       op.out_dims[2] = filters;
       op.flops = 2LL * op.out_dims[0] * op.out_dims[1] * filters * op.kh * op.kw * cin;

@@ -71,6 +71,32 @@ std::shared_ptr<const kws::Model> OddSvdfModel() {
   return kws::Model::LoadFromMemory(bytes.data(), bytes.size(), "odd_svdf_test.kws");
 }
 
+// conv 24 @ 5x3 SAME, max pool 2x2, conv 4 @ 5x3 SAME (kernel rows of 3 x 24 floats: row
+// partials, with edge rows at every hop), flatten, dense 6 linear, dense 3 (merged into
+// one layer at load).
+std::shared_ptr<const kws::Model> TwoConvModel() {
+  const std::string meta =
+      kws_test::Preamble() +
+      R"({"name": "reshape", "type": "reshape", "inputs": [0], "attrs": {"target_shape": [98, 10, 1]}, "output_shape": [98, 10, 1]},)"
+      R"({"name": "conv1", "type": "conv2d", "inputs": [1], "attrs": {"filters": 24, "kernel_size": [5, 3], "strides": [1, 1], "padding": "same", "activation": "relu"},)"
+      R"( "tensors": {"kernel": "conv1.kernel", "bias": "conv1.bias"}, "output_shape": [98, 10, 24]},)"
+      R"({"name": "pool", "type": "max_pool2d", "inputs": [2], "attrs": {"pool_size": [2, 2], "strides": [2, 2], "padding": "valid"}, "output_shape": [49, 5, 24]},)"
+      R"({"name": "conv2", "type": "conv2d", "inputs": [3], "attrs": {"filters": 4, "kernel_size": [5, 3], "strides": [1, 1], "padding": "same", "activation": "relu"},)"
+      R"( "tensors": {"kernel": "conv2.kernel", "bias": "conv2.bias"}, "output_shape": [49, 5, 4]},)"
+      R"({"name": "flatten", "type": "flatten", "inputs": [4], "output_shape": [980]},)"
+      R"({"name": "hidden", "type": "dense", "inputs": [5], "attrs": {"units": 6, "activation": "linear"},)"
+      R"( "tensors": {"kernel": "hidden.kernel", "bias": "hidden.bias"}, "output_shape": [6]},)"
+      R"({"name": "dense", "type": "dense", "inputs": [6], "attrs": {"units": 3, "activation": "linear"},)"
+      R"( "tensors": {"kernel": "dense.kernel", "bias": "dense.bias"}, "output_shape": [3]}]})";
+  const auto bytes = kws_test::SafetensorsImage(
+      meta, {{"conv1.kernel", {5, 3, 1, 24}}, {"conv1.bias", {24}},
+             {"conv2.kernel", {5, 3, 24, 4}}, {"conv2.bias", {4}},
+             {"hidden.kernel", {980, 6}}, {"hidden.bias", {6}},
+             {"dense.kernel", {6, 3}}, {"dense.bias", {3}}},
+      16);
+  return kws::Model::LoadFromMemory(bytes.data(), bytes.size(), "two_conv_test.kws");
+}
+
 // 13 s of a chirp with noise bursts: more than one chunk of windows at any hop.
 std::vector<float> Signal() {
   std::mt19937 gen(5);
@@ -123,6 +149,13 @@ KWS_TEST(BatchedConvScoresEqualTheLiveStream) { CheckModel(kws_test::ConvModel()
 KWS_TEST(BatchedSvdfScoresEqualTheLiveStream) { CheckModel(kws_test::SvdfModel()); }
 KWS_TEST(BatchedResidualScoresEqualTheLiveStream) { CheckModel(ResidualModel()); }
 KWS_TEST(BatchedUnfusedSvdfScoresEqualTheLiveStream) { CheckModel(OddSvdfModel()); }
+KWS_TEST(BatchedRowPartialConvScoresEqualTheLiveStream) {
+  const auto model = TwoConvModel();
+  KWS_CHECK(model->Summary().find("hidden+dense") != std::string::npos);  // merged
+  kws::StreamingEvaluator ev(model, kws::StreamingOptions());
+  KWS_CHECK(ev.scoring_method().find("kernel-row partial sums") != std::string::npos);
+  CheckModel(model);
+}
 KWS_TEST(UnplannableGraphFallsBackToCachedStreams) {
   CheckModel(RowsAfterCollapseModel(), /*batched=*/false);
   kws::StreamingEvaluator ev(RowsAfterCollapseModel(), kws::StreamingOptions());
