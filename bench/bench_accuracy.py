@@ -40,6 +40,9 @@ SAMPLE = Path(os.environ.get("KWS_SAMPLE_DIR", REPO.parent / "shared" / "data" /
 OUT = REPO / "bench" / "out" / "acc"
 SYNTH = Path(os.environ.get("KWS_SYNTH_DIR", REPO / "bench" / "out" / "synth"))
 SYNTH_WIDE = Path(os.environ.get("KWS_SYNTH_WIDE_DIR", REPO / "bench" / "out" / "synth_wide"))
+# `kws make-dataset --clips_per_word 500 --speakers 250 --seed 0 --voices US_HALF`
+# (en-US listed 7 times, the other 7 accents once: half the speakers American).
+SYNTH_US = Path(os.environ.get("KWS_SYNTH_US_DIR", REPO / "bench" / "out" / "synth_us"))
 # SYNTH plus the real sample's _background_noise_ recordings (what `kws make-dataset
 # --noise_dir REAL/_background_noise_` adds; here a folder of links to both).
 SYNTH_REALNOISE = Path(os.environ.get("KWS_SYNTH_REALNOISE_DIR",
@@ -119,6 +122,10 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                             "recordings (no speech) added to the synthetic noise pool",
                             ["--recipe", "quick", "--how_many_training_steps", "600",
                              "--data_dir", "{synth_realnoise}"]),
+    "quick_600_us": ("quick, 600 steps, on a set half of whose speakers are American "
+                     "(`--voices` en-US x7 + the other 7 accents once)",
+                     ["--recipe", "quick", "--how_many_training_steps", "600",
+                      "--data_dir", "{synth_us}"]),
     "quick_600_wide": ("quick, 600 steps, on a `--variety wide` synthetic set (wider "
                        "rate/pitch/range, intonation)",
                        ["--recipe", "quick", "--how_many_training_steps", "600",
@@ -150,6 +157,7 @@ def _flags(name: str, seed: int) -> list[str]:
     if name not in LEVERS:
         raise SystemExit(f"unknown lever '{name}': one of {', '.join(LEVERS)}")
     return [f.format(synth=SYNTH, synth_wide=SYNTH_WIDE, synth_realnoise=SYNTH_REALNOISE,
+                     synth_us=SYNTH_US,
                      real=SAMPLE, out=OUT, seed=seed)
             for f in LEVERS[name][1]]
 

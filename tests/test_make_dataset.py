@@ -181,13 +181,36 @@ def test_wide_variety_speakers_intonation_and_cli(tmp_path):
     assert length_spread("wide") > max(1000, 1.4 * length_spread("standard"))
     rc = cli.main(["make-dataset", "--out", str(tmp_path / "w"), "--words", "go",
                    "--clips_per_word", "2", "--speakers", "2", "--noise_seconds", "1",
-                   "--jobs", "1", "--quiet", "--variety", "wide", "--seed", "3"])
+                   "--jobs", "1", "--quiet", "--variety", "wide", "--seed", "3",
+                   "--voices", "en-US,en-GB-x-rp"])
     assert rc == 0
     manifest = json.loads((tmp_path / "w" / "kws_make_dataset.json").read_text())
     assert manifest["variety"] == "wide" and len(list((tmp_path / "w" / "go").iterdir())) == 2
+    assert manifest["voices"] == ["gmw/en-US", "gmw/en-GB-x-rp"]
+    assert {s["voice"] for s in manifest["speakers"]} <= {"gmw/en-US", "gmw/en-GB-x-rp"}
     with pytest.raises(ValueError, match="--variety 'huge' is not one of standard, wide"):
         make_dataset(tmp_path / "z", words="go", clips_per_word=1, variety="huge",
                      progress=False)
+
+
+def test_voices_pick_and_weight_accents():
+    from kws.make_dataset import ENGLISH_VOICES, make_speakers, parse_voices
+
+    assert parse_voices(None) == ENGLISH_VOICES
+    assert parse_voices("en-US, gmw/en-GB-x-rp,en-US") == ["gmw/en-US", "gmw/en-GB-x-rp",
+                                                             "gmw/en-US"]
+    # en-US listed 7 times beside the other 7 accents once: about half the speakers.
+    weighted = ["en-US"] * 7 + [v[4:] for v in ENGLISH_VOICES if v != "gmw/en-US"]
+    speakers = make_speakers(280, seed=2, voices=weighted)
+    share = np.mean([s.voice == "gmw/en-US" for s in speakers])
+    assert 0.4 < share < 0.6
+    assert {s.voice for s in speakers} == set(ENGLISH_VOICES)
+    assert np.mean([s.voice == "gmw/en-US" for s in make_speakers(280, seed=2)]) < 0.2
+    assert {s.voice for s in make_speakers(20, seed=2, voices="en-029")} == {"gmw/en-029"}
+    with pytest.raises(ValueError, match="--voices: 'en-AU' is not one of"):
+        parse_voices("en-US,en-AU")
+    with pytest.raises(ValueError, match="--voices is empty"):
+        parse_voices(" , ")
 
 
 def test_parse_words():

@@ -205,18 +205,42 @@ class Speaker:
         return hashlib.sha1(key.encode()).hexdigest()[:8]
 
 
+def parse_voices(voices: str | Iterable[str] | None, espeak: Espeak | None = None) -> list[str]:
+    """English accents to draw speakers from: None for all of ENGLISH_VOICES, or a comma
+    list (or list) of them, `gmw/` optional; a voice listed n times gets n times the
+    speakers (e.g. 'en-US,en-US,en-US,en' is 3/4 American)."""
+    espeak = espeak or Espeak.get()
+    have = espeak.english_voices()
+    if voices is None:
+        return have
+    items = voices.split(",") if isinstance(voices, str) else list(voices)
+    out = []
+    for v in (x.strip() for x in items):
+        if not v:
+            continue
+        name = v if v.startswith("gmw/") else f"gmw/{v}"
+        if name not in have:
+            raise ValueError(f"--voices: '{v}' is not one of {', '.join(have)}")
+        out.append(name)
+    if not out:
+        raise ValueError("--voices is empty")
+    return out
+
+
 def make_speakers(count: int, seed: int, espeak: Espeak | None = None,
-                  variety: str = "standard") -> list[Speaker]:
+                  variety: str = "standard", voices: str | Iterable[str] | None = None,
+                  ) -> list[Speaker]:
     """`count` distinct speakers drawn from the seed: every (accent, variant) pair is
     used before any repeats (then with other rates and pitches). `variety` "wide" draws
-    rate 105-270 words/min, pitch 5-95 and range 5-100 (standard: 125-215, 20-80, 15-85)."""
+    rate 105-270 words/min, pitch 5-95 and range 5-100 (standard: 125-215, 20-80, 15-85).
+    `voices` (see parse_voices) picks and weights the accents."""
     if count <= 0:
         raise ValueError(f"--speakers must be positive, got {count}")
     _check_variety(variety)
     rate_range, pitch_range, range_range = (
         ((105, 271), (5, 96), (5, 101)) if variety == "wide" else ((125, 215), (20, 81), (15, 86)))
     espeak = espeak or Espeak.get()
-    voices = espeak.english_voices()
+    voices = parse_voices(voices, espeak)
     variants = [""] + espeak.variants()
     combos = [(v, var) for v in voices for var in variants]
     rng = np.random.default_rng([seed, 1])
@@ -480,12 +504,14 @@ def make_dataset(
     overwrite: bool = False,
     progress: bool = True,
     variety: str = "standard",
+    voices: str | Iterable[str] | None = None,
 ) -> dict:
     """Writes a synthetic Speech Commands layout folder at `out`; returns its manifest.
 
     Clip k of a word is spoken by speaker k mod `speakers`, repetition k div `speakers`.
     The manifest (also written as kws_make_dataset.json) lists the speakers.
-    `variety` is one of VARIETIES ("wide": wider voices and intonation, see there).
+    `variety` is one of VARIETIES ("wide": wider voices and intonation, see there);
+    `voices` picks and weights the English accents (see parse_voices; None: all once).
     """
     out = Path(out)
     word_list = parse_words(words)
@@ -503,7 +529,7 @@ def make_dataset(
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise ValueError(f"--out {out} exists and is not empty (pass --overwrite to write into it)")
     espeak = Espeak.get()
-    speaker_list = make_speakers(speakers, seed, espeak, variety)
+    speaker_list = make_speakers(speakers, seed, espeak, variety, voices)
     for w in word_list:
         (out / word_folder(w)).mkdir(parents=True, exist_ok=True)
     noise_out = out / BACKGROUND_NOISE_DIR_NAME
@@ -541,6 +567,7 @@ def make_dataset(
         "words": word_list,
         "clips_per_word": clips_per_word,
         "variety": variety,
+        "voices": parse_voices(voices, espeak),
         "sample_rate": SAMPLE_RATE,
         "noise": [f"{k}.wav" for k in kinds] + copied,
         "speakers": [{"id": s.id, **asdict(s)} for s in speaker_list],

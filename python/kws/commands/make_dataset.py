@@ -32,6 +32,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--variety", default="standard", choices=md.VARIETIES,
                    help="voice variety: standard, or wide (wider rate/pitch/range per "
                    "speaker, more jitter between repetitions, random clause intonation)")
+    p.add_argument("--voices", default="",
+                   help="English accents to use, comma-separated (gmw/ optional; default all "
+                   "8 once); repeat one to weight it, e.g. en-US,en-US,en-US,en-GB-x-rp")
     p.add_argument("--noise_dir", default="", help="a folder of your own noise WAVs to copy in")
     p.add_argument("--noise_seconds", type=float, default=60.0,
                    help="length of each generated noise file")
@@ -53,6 +56,7 @@ def main(argv: list[str]) -> int:
             overwrite=args.overwrite,
             progress=not args.quiet,
             variety=args.variety,
+            voices=args.voices or None,
         )
     except ValueError as e:
         print(f"kws make-dataset: error: {e}", file=sys.stderr)
