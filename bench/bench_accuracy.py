@@ -144,6 +144,12 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                          ["--recipe", "best", "--how_many_training_steps", "1500",
                           "--folder_balance", "5", "--init_checkpoint", "{out}/quick_600-s{seed}",
                           "--data_dir", "{synth},{real}"]),
+    "best_ft_1500_unk20": ("as best_ft_q600_1500_r16 but unknown 20% (the weakest real class "
+                           "is _unknown_)",
+                           ["--recipe", "best", "--how_many_training_steps", "1500",
+                            "--unknown_percentage", "20",
+                            "--init_checkpoint", "{out}/quick_600-s{seed}",
+                            "--data_dir", "{synth},{real}"]),
 }
 
 
