@@ -45,6 +45,21 @@ constexpr int kChunkFrames = 1024;
 constexpr int kMaxChunkFrames = 8192;
 constexpr double kTimelineBytes = 8e6;
 
+// Calls fn(begin, end) for each maximal run of nonzero entries of mask[0, n).
+template <typename Fn>
+void ForEachRun(const std::vector<char>& mask, int n, Fn fn) {
+  for (int b = 0; b < n;) {
+    if (!mask[b]) {
+      ++b;
+      continue;
+    }
+    int e = b;
+    while (e < n && mask[e]) ++e;
+    fn(b, e);
+    b = e;
+  }
+}
+
 // The first 64-byte aligned float of `v` (which holds 16 spare floats for this).
 inline float* Aligned64(std::vector<float>& v) {
   const uintptr_t p = reinterpret_cast<uintptr_t>(v.data());
@@ -502,16 +517,8 @@ std::string BatchScorer::Plan::Build() {
         if (r < 0 || r >= in.window_rows || (r >= in.clean_begin && r < in.clean_end)) continue;
         need[r] = 1;
       }
-      for (int r = 0; r < in.window_rows;) {
-        if (!need[r]) {
-          ++r;
-          continue;
-        }
-        int r1 = r;
-        while (r1 < in.window_rows && need[r1]) ++r1;
-        pl.fresh_runs[dy].push_back({r, r1});
-        r = r1;
-      }
+      ForEachRun(need, in.window_rows,
+                 [&](int r0, int r1) { pl.fresh_runs[dy].push_back({r0, r1}); });
     }
   }
 
@@ -663,17 +670,10 @@ void BatchScorer::Plan::ScoreChunk(const float* samples, size_t n, size_t first_
       }
       const Op& top = ops[i].timeline_ops[q];
       float* out = s.timelines[i + 1][p_out].data();
-      for (int j = 0; j < o.timeline_rows;) {
-        if (!mask[j]) {
-          ++j;
-          continue;
-        }
-        int j1 = j;
-        while (j1 < o.timeline_rows && mask[j1]) ++j1;
-        layers::ComputeRows(top, s.inputs, out, j, j1, mi.zeros.data(), s.pointers.data(),
+      ForEachRun(mask, o.timeline_rows, [&](int j0, int j1) {
+        layers::ComputeRows(top, s.inputs, out, j0, j1, mi.zeros.data(), s.pointers.data(),
                             s.aux.data());
-        j = j1;
-      }
+      });
     }
   }
 
