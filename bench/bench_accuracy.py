@@ -43,6 +43,9 @@ SYNTH_WIDE = Path(os.environ.get("KWS_SYNTH_WIDE_DIR", REPO / "bench" / "out" / 
 # `kws make-dataset --clips_per_word 500 --speakers 250 --seed 0 --voices US_HALF`
 # (en-US listed 7 times, the other 7 accents once: half the speakers American).
 SYNTH_US = Path(os.environ.get("KWS_SYNTH_US_DIR", REPO / "bench" / "out" / "synth_us"))
+# `kws make-dataset --clips_per_word 500 --speakers 250 --seed 0 --voices espeak,flite,flite`
+# (half the speakers on flite's four voices of recorded speakers, half on espeak-ng).
+SYNTH_FLITE = Path(os.environ.get("KWS_SYNTH_FLITE_DIR", REPO / "bench" / "out" / "synth_flite"))
 # SYNTH plus the real sample's _background_noise_ recordings (what `kws make-dataset
 # --noise_dir REAL/_background_noise_` adds; here a folder of links to both).
 SYNTH_REALNOISE = Path(os.environ.get("KWS_SYNTH_REALNOISE_DIR",
@@ -126,6 +129,9 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                      "(`--voices` en-US x7 + the other 7 accents once)",
                      ["--recipe", "quick", "--how_many_training_steps", "600",
                       "--data_dir", "{synth_us}"]),
+    "quick_flite": ("quick on a set half of whose speakers are flite voices of recorded "
+                    "speakers (`--voices espeak,flite,flite`; formant warp 0.88-1.14)",
+                    ["--recipe", "quick", "--data_dir", "{synth_flite}"]),
     "quick_600_wide": ("quick, 600 steps, on a `--variety wide` synthetic set (wider "
                        "rate/pitch/range, intonation)",
                        ["--recipe", "quick", "--how_many_training_steps", "600",
@@ -160,7 +166,7 @@ def _flags(name: str, seed: int) -> list[str]:
     if name not in LEVERS:
         raise SystemExit(f"unknown lever '{name}': one of {', '.join(LEVERS)}")
     return [f.format(synth=SYNTH, synth_wide=SYNTH_WIDE, synth_realnoise=SYNTH_REALNOISE,
-                     synth_us=SYNTH_US,
+                     synth_us=SYNTH_US, synth_flite=SYNTH_FLITE,
                      real=SAMPLE, out=OUT, seed=seed)
             for f in LEVERS[name][1]]
 

@@ -43,7 +43,7 @@ def bench_make_dataset(out: Path, jobs: int) -> dict:
         res[f"jobs{j}_s"] = time.perf_counter() - t
     # Reference: espeak-ng synthesis alone (no resampling, levels, files), one process.
     espeak = Espeak.get()
-    speakers = make_speakers(100, 1, espeak)
+    speakers = make_speakers(100, 1, espeak, voices="espeak")
     rng = np.random.default_rng(0)
     n = 600
     t = time.perf_counter()

@@ -22,3 +22,18 @@ else
   echo "[kws] building and installing kws from $KWS_ROOT"
   python -m pip install --quiet --no-deps --no-build-isolation "$KWS_ROOT"
 fi
+# flite (CMU's small synthesizer with voices made from recorded speakers): half the
+# speakers of `kws make-dataset`'s default voices, so the demo and the tests need it.
+# Installed from the system's packages when missing and possible.
+if ! command -v flite >/dev/null; then
+  kws_sudo=()
+  if [ "$(id -u)" != "0" ]; then kws_sudo=(sudo -n); fi
+  if command -v apt-get >/dev/null && "${kws_sudo[@]}" true 2>/dev/null; then
+    echo "[kws] installing flite (apt-get)"
+    "${kws_sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${kws_sudo[@]}" apt-get install -y -qq flite >/dev/null
+  else
+    echo "[kws] flite is not installed and cannot be installed here: install it (apt-get" \
+         "install flite, brew install flite) or make datasets with --voices espeak" >&2
+  fi
+fi

@@ -11,7 +11,8 @@ import pytest
 
 from kws import cli
 from kws.data import DatasetIndex, read_wav_file, read_wav_info, which_set, write_wav_file
-from kws.make_dataset import SPEECH_COMMANDS_WORDS, make_dataset, parse_words
+from kws.make_dataset import (ENGLISH_VOICES, FLITE_VOICES, SPEECH_COMMANDS_WORDS, make_dataset,
+                              parse_words)
 
 WORDS = "yes,no,hey computer"
 
@@ -38,7 +39,11 @@ def test_layout_speakers_and_split(made):
               for s in manifest["speakers"]}
     assert len(combos) == 8
     assert len({s["voice"] for s in manifest["speakers"]}) >= 3  # several accents
-    assert all(s["voice"].startswith("gmw/en") for s in manifest["speakers"])
+    # The default voices: espeak-ng accents and flite voices of recorded speakers.
+    engines = [s["voice"].split("/")[0] for s in manifest["speakers"]]
+    assert set(engines) == {"gmw", "flite"}
+    assert manifest["voices"][:8] == ENGLISH_VOICES and manifest["voices"][8:] == [
+        f"flite/{v}" for v in FLITE_VOICES] * 2
     assert sorted(p.name for p in made.iterdir()) == [
         "_background_noise_", "hey_computer", "kws_make_dataset.json", "no", "yes"]
     for word in ("yes", "no", "hey_computer"):
@@ -60,6 +65,8 @@ def test_layout_speakers_and_split(made):
 
 
 def test_clip_audio(made):
+    manifest = json.loads((made / "kws_make_dataset.json").read_text())
+    floor_db = {s["id"]: s["floor_db"] for s in manifest["speakers"]}
     peaks, onsets, lengths = [], [], []
     for path in sorted((made / "yes").glob("*.wav")) + sorted((made / "no").glob("*.wav")):
         info = read_wav_info(path)
@@ -73,7 +80,11 @@ def test_clip_audio(made):
         lengths.append(loud[-1] - loud[0])
         peaks.append(20 * np.log10(np.abs(x).max()))
         floor = np.median(np.abs(x[:800])) if loud[0] > 1600 else np.median(np.abs(x[-800:]))
-        assert floor < 10 ** (-50 / 20)  # quiet around the word
+        # Around the word: only the speaker's microphone floor (drawn +-2 dB per clip; the
+        # median of |gaussian| is 3.4 dB under its rms), far under the word's peak.
+        spk_floor = floor_db[path.name.split("_nohash_")[0]]
+        assert spk_floor - 8 < 20 * np.log10(floor) < spk_floor
+        assert 20 * np.log10(floor) < 20 * np.log10(np.abs(x).max()) - 30
         assert 1600 < lengths[-1] < 15500  # a word, not a click or a full second of noise
     peaks = np.array(peaks)
     assert peaks.max() < -1 and peaks.min() > -40
@@ -194,9 +205,10 @@ def test_wide_variety_speakers_intonation_and_cli(tmp_path):
 
 
 def test_voices_pick_and_weight_accents():
-    from kws.make_dataset import ENGLISH_VOICES, make_speakers, parse_voices
+    from kws.make_dataset import DEFAULT_VOICES, ENGLISH_VOICES, make_speakers, parse_voices
 
-    assert parse_voices(None) == ENGLISH_VOICES
+    assert parse_voices("espeak") == ENGLISH_VOICES
+    assert parse_voices(None) == parse_voices(DEFAULT_VOICES)
     assert parse_voices("en-US, gmw/en-GB-x-rp,en-US") == ["gmw/en-US", "gmw/en-GB-x-rp",
                                                              "gmw/en-US"]
     # en-US listed 7 times beside the other 7 accents once: about half the speakers.
@@ -237,3 +249,58 @@ def test_synthetic_plus_real_through_the_pipeline(made, sample_dir):
     f, _ = next(iter(make_tf_dataset(only_synth, "training", ModelSettings(label_count=4), 32,
                                      augment=False, seed=1)))
     assert f.numpy()[..., 0].min() > -60
+
+
+def test_flite_voices_join_espeak_speakers():
+    from kws.make_dataset import ENGLISH_VOICES, FLITE_VOICES, make_speakers, parse_voices
+
+    flite = [f"flite/{v}" for v in FLITE_VOICES]
+    assert parse_voices("espeak,flite") == ENGLISH_VOICES + flite
+    assert parse_voices("flite/slt,en-US") == ["flite/slt", "gmw/en-US"]
+    with pytest.raises(ValueError, match="'flite/bogus' is not a flite voice"):
+        parse_voices("flite/bogus")
+    speakers = make_speakers(300, seed=4, voices="espeak,flite")
+    on_flite = [s for s in speakers if s.engine == "flite"]
+    # 4 flite voices beside 8 accents, each weighing the same: a third of the speakers.
+    assert 0.25 < len(on_flite) / len(speakers) < 0.42
+    assert {s.voice for s in on_flite} == set(flite)
+    assert all(0.88 <= s.warp <= 1.14 and s.variant == "" for s in on_flite)
+    assert all(s.warp == 1.0 for s in speakers if s.engine == "espeak")
+    assert len({s.id for s in speakers}) == len(speakers)
+    # Adding the engine did not change espeak-only speaker draws (same ids as before).
+    assert [s.id for s in make_speakers(5, seed=0)] == [
+        s.id for s in make_speakers(5, seed=0, voices=None)]
+
+
+def _centroid_hz(x):
+    spec = np.abs(np.fft.rfft(x.astype(np.float64)))
+    freqs = np.fft.rfftfreq(len(x), 1 / 16000)
+    return float((spec * freqs).sum() / spec.sum())
+
+
+def test_flite_clips_are_speech_and_warp_moves_the_spectrum():
+    from dataclasses import replace
+
+    from kws.make_dataset import make_clip, make_speakers, speak
+
+    speaker = make_speakers(1, seed=0, voices="flite/rms")[0]
+    clip = make_clip("stop", speaker, 0, seed=1)
+    assert clip.dtype == np.int16 and clip.shape == (16000,)
+    assert np.array_equal(clip, make_clip("stop", speaker, 0, seed=1))  # same seed, same bytes
+    loud = np.abs(clip.astype(np.float64))
+    assert loud.max() > 1000 and (loud > 0.1 * loud.max()).mean() > 0.05  # speech, not a click
+    low, high = replace(speaker, warp=0.9), replace(speaker, warp=1.12)
+    a = speak("seven", low, np.random.default_rng(0), 16000, jitter=False)
+    b = speak("seven", high, np.random.default_rng(0), 16000, jitter=False)
+    # A shorter vocal tract: the same words faster and every frequency higher.
+    assert abs(len(b) / len(a) - 0.9 / 1.12) < 0.03
+    assert _centroid_hz(b) > 1.1 * _centroid_hz(a)
+
+
+def test_flite_missing_program_is_a_clear_error(monkeypatch, tmp_path):
+    from kws.make_dataset import Flite, parse_voices
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(Flite, "_instance", None)
+    with pytest.raises(RuntimeError, match="flite voices need the `flite` program on PATH"):
+        parse_voices("en-US,flite")

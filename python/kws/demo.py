@@ -80,7 +80,7 @@ class Demo:
 
     def make_dataset(self) -> Path:
         data = self.out / "data"
-        self.header("Making a synthetic speech dataset with espeak-ng")
+        self.header("Making a synthetic speech dataset with espeak-ng and flite")
         if (data / "yes").is_dir() and (data / "_background_noise_").is_dir():
             print(f"{data} already exists: reusing it")
         else:

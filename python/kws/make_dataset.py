@@ -24,6 +24,8 @@ import json
 import multiprocessing
 import os
 import shutil
+import subprocess
+import wave
 import zlib
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -47,6 +49,16 @@ ENGLISH_VOICES = [
     "gmw/en-US", "gmw/en", "gmw/en-029", "gmw/en-GB-scotland", "gmw/en-GB-x-gbclan",
     "gmw/en-GB-x-gbcwmd", "gmw/en-GB-x-rp", "gmw/en-US-nyc",
 ]
+# Flite (CMU's small synthesizer, `flite` on PATH, e.g. Debian's package) voices made from
+# recordings of real speakers: slt (US female), rms (US male), awb (Scottish male), kal16
+# (US male, diphones). In --voices they are "flite/NAME"; "flite" alone means all four.
+FLITE_VOICES = ["slt", "rms", "awb", "kal16"]
+# What make-dataset uses when --voices is not given: every espeak-ng accent once and
+# the flite voices twice, so half the speakers are flite voices of recorded speakers
+# (measured to lift accuracy on real voices by about 8 points, bench/accuracy_notes.md).
+DEFAULT_VOICES = "espeak,flite,flite"
+# Their typical voicing pitch in Hz (measured), the centre of a speaker's f0 draw.
+_FLITE_F0 = {"slt": 170.0, "rms": 100.0, "awb": 135.0, "kal16": 105.0}
 # Variants left out: deliberately robotic or distorted voices.
 EXCLUDED_VARIANTS = {"demonic", "unirobot", "anikarobot"}
 MANIFEST_NAME = "kws_make_dataset.json"
@@ -180,12 +192,68 @@ class Espeak:
         return np.concatenate(self._chunks).astype(np.int16)
 
 
+class Flite:
+    """The `flite` command line synthesizer: `synth(...)` returns int16 samples at 16 kHz.
+
+    Each call runs `flite` once (about 30 ms); rate, pitch and pitch range map to its
+    duration_stretch, int_f0_target_mean and int_f0_target_stddev features.
+    """
+
+    _instance: "Flite | None" = None
+
+    def __init__(self, binary: str | None = None) -> None:
+        self.binary = binary or shutil.which("flite")
+        if not self.binary:
+            raise RuntimeError(
+                "flite voices need the `flite` program on PATH (Debian/Ubuntu: apt-get install "
+                "flite; macOS: brew install flite), or leave flite out of --voices")
+        out = subprocess.run([self.binary, "-lv"], capture_output=True, text=True, check=False)
+        listed = out.stdout.split(":", 1)[-1].split()
+        self.voices = [v for v in FLITE_VOICES if v in listed]
+        self.sample_rate = SAMPLE_RATE
+
+    @classmethod
+    def get(cls) -> "Flite":
+        if cls._instance is None:
+            cls._instance = Flite()
+        return cls._instance
+
+    def synth(self, text: str, voice: str, rate: float, f0_mean: float, f0_std: float,
+              ) -> np.ndarray:
+        """`text` spoken by flite voice `voice` at `rate` words/min (175 is flite's own
+        pace) with the given voicing pitch (Hz); int16 at 16 kHz."""
+        import tempfile
+
+        if voice not in self.voices:
+            raise ValueError(f"flite has no voice '{voice}' (it has {', '.join(self.voices)})")
+        with tempfile.TemporaryDirectory(prefix="kws_flite_") as tmp:
+            path = os.path.join(tmp, "out.wav")
+            cmd = [self.binary, "-voice", voice,
+                   "--setf", f"duration_stretch={175.0 / max(rate, 40.0):.4f}",
+                   "--setf", f"int_f0_target_mean={f0_mean:.2f}",
+                   "--setf", f"int_f0_target_stddev={f0_std:.2f}",
+                   "-t", text, "-o", path]
+            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if done.returncode != 0 or not os.path.exists(path):
+                raise RuntimeError(f"flite failed to synthesize '{text}' with voice {voice}: "
+                                   f"{done.stderr.strip()[:200]}")
+            with wave.open(path, "rb") as w:
+                if w.getframerate() != SAMPLE_RATE or w.getsampwidth() != 2:
+                    raise RuntimeError(f"flite voice {voice} wrote {w.getframerate()} Hz, "
+                                       f"{8 * w.getsampwidth()}-bit audio; kws needs 16 kHz 16-bit")
+                return np.frombuffer(w.readframes(w.getnframes()), np.int16).copy()
+
+
 # --------------------------------------------------------------------------- speakers
 
 
 @dataclass(frozen=True)
 class Speaker:
-    """A stable voice: accent, variant, rate (words/min), pitch and pitch range (0-100)."""
+    """A stable voice: accent, variant, rate (words/min), pitch and pitch range (0-100).
+
+    `voice` is an espeak-ng accent (gmw/...) or a flite voice (flite/NAME); `warp` scales
+    the whole spectrum (formants and pitch together, as a shorter or longer vocal tract
+    would; 1 for espeak-ng voices, whose variants already differ in formants)."""
 
     voice: str
     variant: str
@@ -194,6 +262,11 @@ class Speaker:
     pitch_range: int
     level_db: float  # typical peak level of this speaker's recordings, dBFS
     floor_db: float  # noise floor of this speaker's "microphone", dBFS
+    warp: float = 1.0
+
+    @property
+    def engine(self) -> str:
+        return "flite" if self.voice.startswith("flite/") else "espeak"
 
     @property
     def espeak_name(self) -> str:
@@ -202,25 +275,42 @@ class Speaker:
     @property
     def id(self) -> str:
         key = f"{self.espeak_name}|{self.rate}|{self.pitch}|{self.pitch_range}"
+        if self.warp != 1.0:
+            key += f"|{self.warp:.4f}"
         return hashlib.sha1(key.encode()).hexdigest()[:8]
 
 
 def parse_voices(voices: str | Iterable[str] | None, espeak: Espeak | None = None) -> list[str]:
-    """English accents to draw speakers from: None for all of ENGLISH_VOICES, or a comma
-    list (or list) of them, `gmw/` optional; a voice listed n times gets n times the
-    speakers (e.g. 'en-US,en-US,en-US,en' is 3/4 American)."""
+    """Voices to draw speakers from: None for DEFAULT_VOICES, or a comma list (or
+    list) of espeak-ng accents (`gmw/` optional), flite voices ("flite/slt", ...) and the
+    shorthands "espeak" (every espeak-ng accent) and "flite" (every flite voice); a voice
+    listed n times gets n times the speakers (e.g. 'en-US,en-US,en-US,en' is 3/4 American;
+    'espeak,flite' is 8 espeak-ng accents and 4 flite voices, a third flite)."""
     espeak = espeak or Espeak.get()
     have = espeak.english_voices()
     if voices is None:
-        return have
+        voices = DEFAULT_VOICES
     items = voices.split(",") if isinstance(voices, str) else list(voices)
     out = []
     for v in (x.strip() for x in items):
         if not v:
             continue
+        if v == "espeak":
+            out.extend(have)
+            continue
+        if v == "flite" or v.startswith("flite/"):
+            flite = Flite.get()
+            names = flite.voices if v == "flite" else [v[len("flite/"):]]
+            for n in names:
+                if n not in flite.voices:
+                    raise ValueError(f"--voices: '{v}' is not a flite voice "
+                                     f"({', '.join('flite/' + x for x in flite.voices)})")
+                out.append(f"flite/{n}")
+            continue
         name = v if v.startswith("gmw/") else f"gmw/{v}"
         if name not in have:
-            raise ValueError(f"--voices: '{v}' is not one of {', '.join(have)}")
+            raise ValueError(f"--voices: '{v}' is not one of {', '.join(have)}, "
+                             "espeak, flite or flite/NAME")
         out.append(name)
     if not out:
         raise ValueError("--voices is empty")
@@ -242,7 +332,9 @@ def make_speakers(count: int, seed: int, espeak: Espeak | None = None,
     espeak = espeak or Espeak.get()
     voices = parse_voices(voices, espeak)
     variants = [""] + espeak.variants()
-    combos = [(v, var) for v in voices for var in variants]
+    # A flite voice has no variants: it is repeated so that each listed voice, of either
+    # engine, weighs the same.
+    combos = [(v, var if not v.startswith("flite/") else "") for v in voices for var in variants]
     rng = np.random.default_rng([seed, 1])
     speakers: list[Speaker] = []
     ids: set[str] = set()
@@ -262,6 +354,8 @@ def make_speakers(count: int, seed: int, espeak: Espeak | None = None,
         )
         # Noise floor 38-60 dB under the speech peak level.
         s = replace(s, floor_db=s.level_db - float(rng.uniform(38.0, 60.0)))
+        if s.engine == "flite":  # a few recorded voices: spread them over tract lengths
+            s = replace(s, warp=round(float(rng.uniform(0.88, 1.14)), 4))
         if s.id not in ids:
             ids.add(s.id)
             speakers.append(s)
@@ -312,9 +406,17 @@ def speak(text: str, speaker: Speaker, rng: np.random.Generator, max_samples: in
     pitch_range = speaker.pitch_range + (
         int(rng.integers(-round(6 * j), round(6 * j) + 1)) if j else 0)
     for _ in range(8):
-        raw = espeak.synth(text, speaker.espeak_name, int(rate), pitch, pitch_range)
-        x = _trim(raw.astype(np.float32) / 32768.0, espeak.sample_rate)
-        x = _to_16k(x, espeak.sample_rate)
+        if speaker.engine == "flite":
+            name = speaker.voice[len("flite/"):]
+            f0 = _FLITE_F0.get(name, 120.0) * 2.0 ** ((pitch - 50) / 100)
+            raw = Flite.get().synth(text, name, rate, f0, f0 * 0.12 * max(pitch_range, 0) / 50)
+            # Played back `warp` times faster: formants and pitch move up together.
+            x = _trim(raw.astype(np.float32) / 32768.0, SAMPLE_RATE)
+            x = _to_16k(x, int(round(SAMPLE_RATE * speaker.warp)))
+        else:
+            raw = espeak.synth(text, speaker.espeak_name, int(rate), pitch, pitch_range)
+            x = _trim(raw.astype(np.float32) / 32768.0, espeak.sample_rate)
+            x = _to_16k(x, espeak.sample_rate)
         if len(x) <= max_samples or rate >= 450:
             break
         rate *= 1.2 * len(x) / max_samples

@@ -33,8 +33,11 @@ def main(argv: list[str]) -> int:
                    help="voice variety: standard, or wide (wider rate/pitch/range per "
                    "speaker, more jitter between repetitions, random clause intonation)")
     p.add_argument("--voices", default="",
-                   help="English accents to use, comma-separated (gmw/ optional; default all "
-                   "8 once); repeat one to weight it, e.g. en-US,en-US,en-US,en-GB-x-rp")
+                   help="voices to use, comma-separated: espeak-ng English accents (gmw/ "
+                   "optional), 'espeak' for all 8 of them, flite voices (flite/slt, flite/rms, "
+                   "flite/awb, flite/kal16; needs the flite program) or 'flite' for all four; "
+                   "repeat one to weight it, e.g. en-US,en-US,en-GB-x-rp (default: "
+                   f"{md.DEFAULT_VOICES}, half the speakers on flite)")
     p.add_argument("--noise_dir", default="", help="a folder of your own noise WAVs to copy in")
     p.add_argument("--noise_seconds", type=float, default=60.0,
                    help="length of each generated noise file")
