@@ -15,9 +15,13 @@ voices" section of BENCHMARKS.md (mean and spread over the seeds that were run).
 The real sample holds only speakers of the Speech Commands test set (hash in [10, 20)),
 so it is split with --validation_percentage 12 --testing_percentage 4: hash [10, 12)
 validates (develop on it), [12, 16) tests (report it), [16, 20) trains (used only by
-runs that add the sample to --data_dir). Synthetic data (KWS_SYNTH_DIR, default
-bench/out/synth) is made with
-`kws make-dataset --out DIR --clips_per_word 500 --speakers 250 --seed 0`.
+runs that add the sample to --data_dir). Synthetic data: SYNTH_FLITE (KWS_SYNTH_FLITE_DIR,
+default bench/out/synth_flite), what the recipes train on, is made with make-dataset's
+default voices (half espeak-ng, half flite):
+`kws make-dataset --out DIR --clips_per_word 500 --speakers 250 --seed 0`;
+SYNTH (KWS_SYNTH_DIR, default bench/out/synth), espeak-ng alone, the same with
+`--voices espeak` (the levers before flite; its testing partition is the "synthetic
+test" column of every run).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -46,6 +51,9 @@ SYNTH_US = Path(os.environ.get("KWS_SYNTH_US_DIR", REPO / "bench" / "out" / "syn
 # `kws make-dataset --clips_per_word 500 --speakers 250 --seed 0 --voices espeak,flite,flite`
 # (half the speakers on flite's four voices of recorded speakers, half on espeak-ng).
 SYNTH_FLITE = Path(os.environ.get("KWS_SYNTH_FLITE_DIR", REPO / "bench" / "out" / "synth_flite"))
+# The same with `--voices espeak,flite,flite,flite,flite` (two thirds flite).
+SYNTH_FLITE2 = Path(os.environ.get("KWS_SYNTH_FLITE2_DIR",
+                                   REPO / "bench" / "out" / "synth_flite2"))
 # SYNTH plus the real sample's _background_noise_ recordings (what `kws make-dataset
 # --noise_dir REAL/_background_noise_` adds; here a folder of links to both).
 SYNTH_REALNOISE = Path(os.environ.get("KWS_SYNTH_REALNOISE_DIR",
@@ -60,9 +68,12 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                     ["--recipe", "quick", "--augment", "none", "--data_dir", "{synth}"]),
     "quick_room_spec": ("quick + room/mic/speed/level + SpecAugment",
                         ["--recipe", "quick", "--augment", "room_spec", "--data_dir", "{synth}"]),
-    "quick": ("synthetic speech only: TC-ResNet8, 98 x 40 MFCC, room_spec augmentation, "
-              "600 steps of 100 clips",
-              ["--recipe", "quick", "--data_dir", "{synth}"]),
+    "quick": ("synthetic speech only (make-dataset's default voices: half espeak-ng, half "
+              "flite): TC-ResNet8, 98 x 40 MFCC, room_spec augmentation, 600 steps of 100 clips",
+              ["--recipe", "quick", "--data_dir", "{synth_flite}"]),
+    "quick_espeak": ("the quick recipe on espeak-ng speech alone (the recipe's data before "
+                     "flite voices)",
+                     ["--recipe", "quick", "--data_dir", "{synth}"]),
     "best": ("synthetic + the sample's real training clips (--folder_balance 2.5: real x16), "
              "from scratch, 3,000 steps (room_spec); one command",
              ["--recipe", "best", "--data_dir", "{synth},{real}"]),
@@ -132,6 +143,17 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
     "quick_flite": ("quick on a set half of whose speakers are flite voices of recorded "
                     "speakers (`--voices espeak,flite,flite`; formant warp 0.88-1.14)",
                     ["--recipe", "quick", "--data_dir", "{synth_flite}"]),
+    "quick_flite2": ("quick on a set two thirds of whose speakers are flite voices "
+                     "(`--voices espeak,flite,flite,flite,flite`)",
+                     ["--recipe", "quick", "--data_dir", "{synth_flite2}"]),
+    "quick_flite_900": ("quick_flite with 900 steps",
+                        ["--recipe", "quick", "--how_many_training_steps", "900",
+                         "--data_dir", "{synth_flite}"]),
+    "best_flite_6000": ("best, 6,000 steps, on the half-flite synthetic set + real x16",
+                        ["--recipe", "best", "--how_many_training_steps", "6000",
+                         "--data_dir", "{synth_flite},{real}"]),
+    "best_flite_3000": ("best (3,000 steps) on the half-flite synthetic set + real x16",
+                        ["--recipe", "best", "--data_dir", "{synth_flite},{real}"]),
     "quick_600_wide": ("quick, 600 steps, on a `--variety wide` synthetic set (wider "
                        "rate/pitch/range, intonation)",
                        ["--recipe", "quick", "--how_many_training_steps", "600",
@@ -167,6 +189,7 @@ def _flags(name: str, seed: int) -> list[str]:
         raise SystemExit(f"unknown lever '{name}': one of {', '.join(LEVERS)}")
     return [f.format(synth=SYNTH, synth_wide=SYNTH_WIDE, synth_realnoise=SYNTH_REALNOISE,
                      synth_us=SYNTH_US, synth_flite=SYNTH_FLITE,
+                     synth_flite2=SYNTH_FLITE2,
                      real=SAMPLE, out=OUT, seed=seed)
             for f in LEVERS[name][1]]
 
@@ -251,9 +274,11 @@ def _steps(record: dict) -> str:
 
 
 def _short(command: str) -> str:
-    """The command with the data paths named SYNTH and REAL, run folders relative."""
-    return (command.replace(str(SAMPLE), "REAL").replace(str(SYNTH), "SYNTH")
-            .replace(str(OUT), "bench/out/acc").replace("--data_url  ", "--data_url '' "))
+    """The command with the data paths named SYNTH, SYNTH_FLITE, ... and REAL, run folders
+    relative (whichever checkout the run was made in)."""
+    command = command.replace(str(SAMPLE), "REAL").replace("--data_url  ", "--data_url '' ")
+    command = re.sub(r"[^\s,]*/bench/out/(synth\w*)", lambda m: m.group(1).upper(), command)
+    return re.sub(r"[^\s,]*/bench/out/acc", "bench/out/acc", command)
 
 
 def cmd_report(_args) -> None:
@@ -268,8 +293,11 @@ def cmd_report(_args) -> None:
             "`../shared/data/speech_commands_sample`, split with `--validation_percentage 12 "
             "--testing_percentage 4` (the sample holds only Speech Commands test-set "
             "speakers; its [16, 20) part, 753 entries, is the real training data of `best`). "
-            "Synthetic data: `kws make-dataset --clips_per_word 500 --speakers 250 --seed 0` "
-            "(30 words; its test partition under the same split, N=288). "
+            "Synthetic data: SYNTH_FLITE is `kws make-dataset --clips_per_word 500 --speakers "
+            "250 --seed 0` (30 words, make-dataset's default voices: half the speakers on "
+            "espeak-ng, half on flite), what the recipes train on; SYNTH is the same with "
+            "`--voices espeak` (espeak-ng alone, the levers' data before flite), and the "
+            "synthetic test column is its test partition under the same split (N=288). "
             "`python bench/bench_accuracy.py train NAME --seed S` trains and evaluates one run, "
             "`report` writes this section from bench/out/acc/results.jsonl (commands below name "
             "the synthetic folder SYNTH and the real sample REAL). Training times are "

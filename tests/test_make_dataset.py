@@ -297,10 +297,16 @@ def test_flite_clips_are_speech_and_warp_moves_the_spectrum():
     assert _centroid_hz(b) > 1.1 * _centroid_hz(a)
 
 
-def test_flite_missing_program_is_a_clear_error(monkeypatch, tmp_path):
+def test_flite_missing_program_is_a_clear_error(monkeypatch, tmp_path, capsys):
     from kws.make_dataset import Flite, parse_voices
 
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr(Flite, "_instance", None)
     with pytest.raises(RuntimeError, match="flite voices need the `flite` program on PATH"):
         parse_voices("en-US,flite")
+    # The command line (default voices include flite): one line naming the fix, no folder.
+    assert cli.main(["make-dataset", "--out", str(tmp_path / "d"), "--words", "go",
+                     "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "kws make-dataset: error: flite voices need the `flite` program" in err
+    assert "--voices espeak" in err and not (tmp_path / "d").exists()

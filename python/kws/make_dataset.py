@@ -206,7 +206,8 @@ class Flite:
         if not self.binary:
             raise RuntimeError(
                 "flite voices need the `flite` program on PATH (Debian/Ubuntu: apt-get install "
-                "flite; macOS: brew install flite), or leave flite out of --voices")
+                "flite; macOS: brew install flite), or leave flite out of --voices "
+                "(e.g. --voices espeak)")
         out = subprocess.run([self.binary, "-lv"], capture_output=True, text=True, check=False)
         listed = out.stdout.split(":", 1)[-1].split()
         self.voices = [v for v in FLITE_VOICES if v in listed]

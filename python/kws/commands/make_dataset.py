@@ -61,7 +61,7 @@ def main(argv: list[str]) -> int:
             variety=args.variety,
             voices=args.voices or None,
         )
-    except ValueError as e:
+    except (ValueError, RuntimeError) as e:  # bad flags; flite or espeak-ng unusable
         print(f"kws make-dataset: error: {e}", file=sys.stderr)
         return 2
     n = len(manifest["words"]) * manifest["clips_per_word"]
