@@ -54,6 +54,10 @@ SYNTH_FLITE = Path(os.environ.get("KWS_SYNTH_FLITE_DIR", REPO / "bench" / "out" 
 # The same with `--voices espeak,flite,flite,flite,flite` (two thirds flite).
 SYNTH_FLITE2 = Path(os.environ.get("KWS_SYNTH_FLITE2_DIR",
                                    REPO / "bench" / "out" / "synth_flite2"))
+# SYNTH_FLITE plus the 5 words Speech Commands v0.02 added (backward, follow, forward,
+# learn, visual; same seed, speakers and voices), as links: a 35-word set.
+SYNTH_FLITE35 = Path(os.environ.get("KWS_SYNTH_FLITE35_DIR",
+                                    REPO / "bench" / "out" / "synth_flite35"))
 # SYNTH plus the real sample's _background_noise_ recordings (what `kws make-dataset
 # --noise_dir REAL/_background_noise_` adds; here a folder of links to both).
 SYNTH_REALNOISE = Path(os.environ.get("KWS_SYNTH_REALNOISE_DIR",
@@ -74,9 +78,10 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
     "quick_espeak": ("the quick recipe on espeak-ng speech alone (the recipe's data before "
                      "flite voices)",
                      ["--recipe", "quick", "--data_dir", "{synth}"]),
-    "best": ("synthetic + the sample's real training clips (--folder_balance 2.5: real x16), "
-             "from scratch, 3,000 steps (room_spec); one command",
-             ["--recipe", "best", "--data_dir", "{synth},{real}"]),
+    "best": ("synthetic (default voices: half espeak-ng, half flite) + the sample's real "
+             "training clips (--folder_balance 2.5: real x16), from scratch, 6,000 steps "
+             "(room_spec); one command",
+             ["--recipe", "best", "--data_dir", "{synth_flite},{real}"]),
     "best_ft_1000_r8": ("the previous best recipe: the quick model fine-tuned for 1,000 "
                         "steps on synthetic + real x8 (room_spec)",
                         ["--recipe", "best", "--how_many_training_steps", "1000",
@@ -149,6 +154,9 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
     "quick_flite_900": ("quick_flite with 900 steps",
                         ["--recipe", "quick", "--how_many_training_steps", "900",
                          "--data_dir", "{synth_flite}"]),
+    "quick_flite35": ("quick_flite on 35 words: the 5 words v0.02 added (backward, "
+                      "follow, forward, learn, visual) join the unknown words",
+                      ["--recipe", "quick", "--data_dir", "{synth_flite35}"]),
     "best_flite_6000": ("best, 6,000 steps, on the half-flite synthetic set + real x16",
                         ["--recipe", "best", "--how_many_training_steps", "6000",
                          "--data_dir", "{synth_flite},{real}"]),
@@ -189,7 +197,7 @@ def _flags(name: str, seed: int) -> list[str]:
         raise SystemExit(f"unknown lever '{name}': one of {', '.join(LEVERS)}")
     return [f.format(synth=SYNTH, synth_wide=SYNTH_WIDE, synth_realnoise=SYNTH_REALNOISE,
                      synth_us=SYNTH_US, synth_flite=SYNTH_FLITE,
-                     synth_flite2=SYNTH_FLITE2,
+                     synth_flite2=SYNTH_FLITE2, synth_flite35=SYNTH_FLITE35,
                      real=SAMPLE, out=OUT, seed=seed)
             for f in LEVERS[name][1]]
 

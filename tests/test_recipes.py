@@ -27,7 +27,7 @@ def test_quick_and_best_set_what_they_claim(tmp_path):
     best = kws_train.parse_config(["--recipe", "best", "--data_dir", str(tmp_path)])
     assert (best.model_architecture, best.optimizer, best.lr_schedule, best.augment) == (
         "tc_resnet", "adam", "cosine", "room_spec")
-    assert best.steps_list == [3000] and best.rates_list == [0.002]
+    assert best.steps_list == [6000] and best.rates_list == [0.002]
     assert best.folder_balance == 2.5 and quick.folder_balance == 0
     assert best.model_settings(12).spectrogram_length == 98
     # Every recipe's augmentation preset exists and the default is none.

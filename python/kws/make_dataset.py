@@ -1,9 +1,12 @@
-"""Synthetic speech datasets in the Speech Commands layout, made with espeak-ng.
+"""Synthetic speech datasets in the Speech Commands layout, made with espeak-ng and flite.
 
 espeak-ng comes from the `espeakng-loader` wheel (library and voice data, no system
-package) and is driven through its C API with ctypes. Each *speaker* is a stable
-combination of English voice (accent), voice variant, speaking rate, pitch and pitch
-range; its id (a short hash of the combination) is the `<speaker>` part of
+package) and is driven through its C API with ctypes. flite (CMU's small synthesizer,
+the `flite` program from the system's packages) adds four voices built from recordings
+of real speakers; by default half the speakers use it (DEFAULT_VOICES), because models
+trained on espeak-ng's formant synthesis alone transfer poorly to real voices. Each
+*speaker* is a stable combination of voice (accent), voice variant, speaking rate, pitch,
+pitch range and (flite) formant warp; its id (a short hash of the combination) is the `<speaker>` part of
 `<speaker>_nohash_<n>.wav`, so the classic hash split keeps a speaker in one partition.
 
 Clips are 16 kHz mono 16-bit, one second, the word at a random offset and a varied
