@@ -145,23 +145,15 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                      "(`--voices` en-US x7 + the other 7 accents once)",
                      ["--recipe", "quick", "--how_many_training_steps", "600",
                       "--data_dir", "{synth_us}"]),
-    "quick_flite": ("quick on a set half of whose speakers are flite voices of recorded "
-                    "speakers (`--voices espeak,flite,flite`; formant warp 0.88-1.14)",
-                    ["--recipe", "quick", "--data_dir", "{synth_flite}"]),
     "quick_flite2": ("quick on a set two thirds of whose speakers are flite voices "
                      "(`--voices espeak,flite,flite,flite,flite`)",
                      ["--recipe", "quick", "--data_dir", "{synth_flite2}"]),
-    "quick_flite_900": ("quick_flite with 900 steps",
+    "quick_flite_900": ("quick (half-flite set) with 900 steps",
                         ["--recipe", "quick", "--how_many_training_steps", "900",
                          "--data_dir", "{synth_flite}"]),
-    "quick_flite35": ("quick_flite on 35 words: the 5 words v0.02 added (backward, "
+    "quick_flite35": ("quick (half-flite set) on 35 words: the 5 words v0.02 added (backward, "
                       "follow, forward, learn, visual) join the unknown words",
                       ["--recipe", "quick", "--data_dir", "{synth_flite35}"]),
-    "best_flite_6000": ("best, 6,000 steps, on the half-flite synthetic set + real x16",
-                        ["--recipe", "best", "--how_many_training_steps", "6000",
-                         "--data_dir", "{synth_flite},{real}"]),
-    "best_flite_3000": ("best (3,000 steps) on the half-flite synthetic set + real x16",
-                        ["--recipe", "best", "--data_dir", "{synth_flite},{real}"]),
     "quick_600_wide": ("quick, 600 steps, on a `--variety wide` synthetic set (wider "
                        "rate/pitch/range, intonation)",
                        ["--recipe", "quick", "--how_many_training_steps", "600",

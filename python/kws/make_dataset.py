@@ -6,8 +6,9 @@ the `flite` program from the system's packages) adds four voices built from reco
 of real speakers; by default half the speakers use it (DEFAULT_VOICES), because models
 trained on espeak-ng's formant synthesis alone transfer poorly to real voices. Each
 *speaker* is a stable combination of voice (accent), voice variant, speaking rate, pitch,
-pitch range and (flite) formant warp; its id (a short hash of the combination) is the `<speaker>` part of
-`<speaker>_nohash_<n>.wav`, so the classic hash split keeps a speaker in one partition.
+pitch range and (flite) formant warp; its id (a short hash of the combination) is the
+`<speaker>` part of `<speaker>_nohash_<n>.wav`, so the classic hash split keeps a speaker
+in one partition.
 
 Clips are 16 kHz mono 16-bit, one second, the word at a random offset and a varied
 level, with small variation between a speaker's repetitions, a low noise floor and
