@@ -99,7 +99,19 @@ _SYNTH_CALLBACK = ctypes.CFUNCTYPE(
 )
 
 
-class Espeak:
+class _OnePerProcess:
+    """`get()` returns the process's one instance, made on first use."""
+
+    _instance = None
+
+    @classmethod
+    def get(cls):
+        if cls._instance is None:
+            cls._instance = cls()
+        return cls._instance
+
+
+class Espeak(_OnePerProcess):
     """espeak-ng in synchronous mode: `synth(text, ...)` returns int16 samples.
 
     One instance per process (espeak-ng keeps global state); use `Espeak.get()`.
@@ -147,12 +159,6 @@ class Espeak:
         lib.espeak_SetSynthCallback(self._callback)
         self._voice = None
 
-    @classmethod
-    def get(cls) -> "Espeak":
-        if cls._instance is None:
-            cls._instance = Espeak()
-        return cls._instance
-
     def _list(self, spec: _EspeakVoice | None) -> list[_EspeakVoice]:
         arr = self.lib.espeak_ListVoices(ctypes.byref(spec) if spec is not None else None)
         out, i = [], 0
@@ -196,7 +202,7 @@ class Espeak:
         return np.concatenate(self._chunks).astype(np.int16)
 
 
-class Flite:
+class Flite(_OnePerProcess):
     """The `flite` command line synthesizer: `synth(...)` returns int16 samples at 16 kHz.
 
     Each call runs `flite` once (about 30 ms); rate, pitch and pitch range map to its
@@ -216,12 +222,6 @@ class Flite:
         listed = out.stdout.split(":", 1)[-1].split()
         self.voices = [v for v in FLITE_VOICES if v in listed]
         self.sample_rate = SAMPLE_RATE
-
-    @classmethod
-    def get(cls) -> "Flite":
-        if cls._instance is None:
-            cls._instance = Flite()
-        return cls._instance
 
     def synth(self, text: str, voice: str, rate: float, f0_mean: float, f0_std: float,
               ) -> np.ndarray:
