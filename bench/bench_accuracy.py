@@ -3,6 +3,7 @@
     python bench/bench_accuracy.py train NAME [--seed S] [-- extra kws train flags]
     python bench/bench_accuracy.py eval TRAIN_DIR     # evaluate a train_dir or checkpoint
     python bench/bench_accuracy.py report             # write the BENCHMARKS.md section
+    python bench/bench_accuracy.py ensemble DIR...    # mean-probability ensemble of runs
     python bench/bench_accuracy.py speed              # augmentation cost per batch
 
 NAME is a key of LEVERS (a `kws train` flag list). Each run trains into
@@ -385,6 +386,32 @@ def cmd_report(_args) -> None:
     print(section)
 
 
+def cmd_ensemble(args) -> None:
+    """Real validation and test accuracy of the mean of several runs' probabilities: what
+    distilling an ensemble into one model could aim for (the runtime runs one model)."""
+    import tensorflow as tf
+
+    from kws.data import DatasetIndex
+    from kws.train import evaluate_model, load_checkpoint
+
+    loaded = [load_checkpoint(d) for d in args.train_dirs]
+    models = [m for m, *_ in loaded]
+    settings, labels = loaded[0][1], loaded[0][3]
+    if any(lab != labels for *_, lab in loaded):
+        raise SystemExit("the runs do not share their labels")
+    index = DatasetIndex(str(SAMPLE), labels[2:], validation_percentage=12,
+                         testing_percentage=4, sample_rate=settings.sample_rate,
+                         clip_duration_ms=settings.clip_duration_ms)
+
+    def mean_probability(x):
+        probs = [tf.nn.softmax(m(x, training=False)) for m in models]
+        return tf.math.log(tf.add_n(probs) / len(probs))
+
+    for partition in ("validation", "testing"):
+        acc, count, _ = evaluate_model(mean_probability, settings, index, partition)
+        print(f"ensemble of {len(models)}, real {partition}: {acc * 100:.1f}% of {count}")
+
+
 def cmd_speed(_args) -> None:
     """Cost of the augmentation hooks per training batch (100 real clips) against the MFCC
     front end on the same batch, measured in the same run."""
@@ -431,6 +458,8 @@ def main() -> None:
     e.add_argument("train_dir")
     sub.add_parser("report")
     sub.add_parser("speed")
+    en = sub.add_parser("ensemble")
+    en.add_argument("train_dirs", nargs="+")
     args = p.parse_args(argv)
     if args.command == "train":
         cmd_train(args, extra)
@@ -439,6 +468,8 @@ def main() -> None:
         print({k: (v["accuracy"], v["count"]) for k, v in r.items()})
     elif args.command == "speed":
         cmd_speed(args)
+    elif args.command == "ensemble":
+        cmd_ensemble(args)
     else:
         cmd_report(args)
 
