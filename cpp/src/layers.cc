@@ -110,8 +110,7 @@ PackedMatrix KernelRow(const Op& op, int dy) {
   std::vector<float> w(static_cast<size_t>(seg) * n);
   for (int r = 0; r < seg; ++r)
     for (int c = 0; c < n; ++c)
-      w[static_cast<size_t>(r) * n + c] =
-          op.packed.data[(static_cast<size_t>(c / 16) * op.packed.k + dy * seg + r) * 16 + c % 16];
+      w[static_cast<size_t>(r) * n + c] = op.packed.at(dy * seg + r, c);
   PackedMatrix m;
   m.Pack(w.data(), seg, n);
   return m;

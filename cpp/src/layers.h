@@ -45,6 +45,10 @@ struct PackedMatrix {
   std::vector<float> data;
   void Pack(const float* w, int k_rows, int n_cols);  // w is K x N row-major
   const float* panel(int p) const { return data.data() + static_cast<size_t>(p) * k * 16; }
+  // Element (row r, column c) of the K x N matrix that was packed.
+  float at(int r, int c) const {
+    return data[(static_cast<size_t>(c / 16) * k + r) * 16 + c % 16];
+  }
 };
 
 struct Op {

@@ -222,18 +222,15 @@ class Loader {
   static void MergeDense(const Op& second, Op& first) {
     const layers::PackedMatrix& a = first.packed;   // K x N1
     const layers::PackedMatrix& b = second.packed;  // N1 x N2
-    auto at = [](const layers::PackedMatrix& m, int r, int c) {
-      return static_cast<double>(m.data[(static_cast<size_t>(c / 16) * m.k + r) * 16 + c % 16]);
-    };
     const int K = a.k, N1 = a.n, N2 = b.n;
     std::vector<float> w(static_cast<size_t>(K) * N2);
     std::vector<double> row(N2);
     for (int r = 0; r < K; ++r) {
       std::fill(row.begin(), row.end(), 0.0);
       for (int j = 0; j < N1; ++j) {
-        const double x = at(a, r, j);
+        const double x = a.at(r, j);
         if (x == 0.0) continue;
-        for (int c = 0; c < N2; ++c) row[c] += x * at(b, j, c);
+        for (int c = 0; c < N2; ++c) row[c] += x * static_cast<double>(b.at(j, c));
       }
       for (int c = 0; c < N2; ++c) w[static_cast<size_t>(r) * N2 + c] = static_cast<float>(row[c]);
     }
@@ -243,7 +240,7 @@ class Loader {
       for (int c = 0; c < N2; ++c) {
         double v = second.bias.empty() ? 0.0 : second.bias[c];
         if (!first.bias.empty())
-          for (int j = 0; j < N1; ++j) v += static_cast<double>(first.bias[j]) * at(b, j, c);
+          for (int j = 0; j < N1; ++j) v += static_cast<double>(first.bias[j]) * b.at(j, c);
         bias[c] = static_cast<float>(v);
       }
     }
