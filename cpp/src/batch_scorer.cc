@@ -858,19 +858,16 @@ void BatchScorer::Plan::PartialTimelines(size_t i, Scratch& s) const {
     const std::vector<char>& in_mask = s.needed[v][p];
     const float* in_line = s.timelines[v][p].data();
     float* pt = s.partials[i + 1][p].data();
-    for (int r = 0; r < in.timeline_rows;) {
-      if (!in_mask[r]) {
-        ++r;
-        continue;
+    ForEachRun(in_mask, in.timeline_rows, [&](int b, int e) {
+      for (int r = b; r < e; r += kPartialRowsBlock) {  // blocks of kPartialRowsBlock rows
+        const int r1 = std::min(e, r + kPartialRowsBlock);
+        for (int j = r; j < r1; ++j)
+          s.row_ptrs[j - r] = in_line + static_cast<size_t>(j) * in.row_floats;
+        layers::ConvRowPartials(op, ops[i].kernel_rows, 0, op.kh, s.row_ptrs.data(), r1 - r,
+                                pt + static_cast<size_t>(r) * rf, plane, s.pointers.data(),
+                                s.padded.data());
       }
-      int r1 = r;
-      while (r1 < in.timeline_rows && in_mask[r1] && r1 - r < kPartialRowsBlock) ++r1;
-      for (int j = r; j < r1; ++j) s.row_ptrs[j - r] = in_line + static_cast<size_t>(j) * in.row_floats;
-      layers::ConvRowPartials(op, ops[i].kernel_rows, 0, op.kh, s.row_ptrs.data(), r1 - r,
-                              pt + static_cast<size_t>(r) * rf, plane, s.pointers.data(),
-                              s.padded.data());
-      r = r1;
-    }
+    });
     const std::vector<char>& mask = s.needed[i + 1][p];
     float* out = s.timelines[i + 1][p].data();
     for (int j = 0; j < o.timeline_rows; ++j) {
