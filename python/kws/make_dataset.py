@@ -412,16 +412,18 @@ def speak(text: str, speaker: Speaker, rng: np.random.Generator, max_samples: in
         int(rng.integers(-round(6 * j), round(6 * j) + 1)) if j else 0)
     for _ in range(8):
         if speaker.engine == "flite":
+            flite = Flite.get()
             name = speaker.voice[len("flite/"):]
             f0 = _FLITE_F0.get(name, 120.0) * 2.0 ** ((pitch - 50) / 100)
-            raw = Flite.get().synth(text, name, rate, f0, f0 * 0.12 * max(pitch_range, 0) / 50)
-            # Played back `warp` times faster: formants and pitch move up together.
-            x = _trim(raw.astype(np.float32) / 32768.0, SAMPLE_RATE)
-            x = _to_16k(x, int(round(SAMPLE_RATE * speaker.warp)))
+            raw = flite.synth(text, name, rate, f0, f0 * 0.12 * max(pitch_range, 0) / 50)
+            sr = flite.sample_rate
         else:
             raw = espeak.synth(text, speaker.espeak_name, int(rate), pitch, pitch_range)
-            x = _trim(raw.astype(np.float32) / 32768.0, espeak.sample_rate)
-            x = _to_16k(x, espeak.sample_rate)
+            sr = espeak.sample_rate
+        x = _trim(raw.astype(np.float32) / 32768.0, sr)
+        # Played back `warp` times faster (1 for espeak-ng speakers): formants and pitch
+        # move up together.
+        x = _to_16k(x, int(round(sr * speaker.warp)))
         if len(x) <= max_samples or rate >= 450:
             break
         rate *= 1.2 * len(x) / max_samples
