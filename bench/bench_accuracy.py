@@ -172,6 +172,10 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
     "best_scratch_6000_r16": ("as best_scratch_3000_r16 but 6,000 steps",
                               ["--recipe", "best", "--how_many_training_steps", "6000",
                                "--data_dir", "{synth},{real}"]),
+    "best_peers3": ("best with mutual distillation: 3 TC-ResNet8 peers trained together on "
+                    "the same batches, each also fitting the mean softmax of the other two "
+                    "(--peers 3 --peer_weight 1); the first peer is the model evaluated",
+                    ["--recipe", "best", "--peers", "3", "--data_dir", "{synth_flite},{real}"]),
     "best_ft_1500_fb5": ("as best_ft_q600_1500_r16 but --folder_balance 5 (real x32)",
                          ["--recipe", "best", "--how_many_training_steps", "1500",
                           "--folder_balance", "5", "--init_checkpoint", "{out}/quick_600-s{seed}",

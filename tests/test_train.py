@@ -281,3 +281,76 @@ def test_missing_data_dir_is_downloaded_from_data_url(tones, tmp_path):
                                      "--progress", "false"])
     with pytest.raises(ValueError, match="does not exist and downloading --data_url"):
         kws_train.maybe_download(config)
+
+
+def test_peer_distillation_loss_is_cross_entropy_plus_kl_to_the_other_peers():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(3)
+    logits = [tf.constant(rng.normal(0, 2, (4, 5)), tf.float32) for _ in range(3)]
+    labels = tf.constant([0, 3, 1, 4])
+    loss_fn = kws_train.make_loss()
+
+    def softmax(x):
+        e = np.exp(x - x.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    probs = [softmax(x.numpy().astype(np.float64)) for x in logits]
+    expected = np.zeros(4)
+    for i, p in enumerate(probs):
+        target = (sum(probs) - p) / 2
+        cross_entropy = -np.log(p[np.arange(4), labels.numpy()])
+        expected += cross_entropy + 0.5 * np.sum(target * np.log(target / p), axis=1)
+    got = kws_train.peer_distillation_loss(logits, labels, loss_fn, 0.5).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    # Identical peers: every KL term is 0, so the loss is the peers' cross entropies.
+    same = kws_train.peer_distillation_loss([logits[0]] * 3, labels, loss_fn, 1.0)
+    np.testing.assert_allclose(same.numpy(), 3 * loss_fn(labels, logits[0]).numpy(), rtol=1e-6)
+    # The targets are constants: a peer's gradient comes only from its own two terms.
+    variables = [tf.Variable(x) for x in logits]
+    with tf.GradientTape() as tape:
+        total = tf.reduce_sum(kws_train.peer_distillation_loss(variables, labels, loss_fn, 0.5))
+    grads = tape.gradient(total, variables)
+    target0 = tf.constant(((probs[1] + probs[2]) / 2).astype(np.float32))
+    onehot = tf.one_hot(labels, 5)
+    own = (probs[0] - onehot.numpy()) + 0.5 * (probs[0] - target0.numpy())
+    np.testing.assert_allclose(grads[0].numpy(), own, atol=1e-5)
+
+
+def test_peers_train_together_and_the_first_is_exported(tones, tmp_path):
+    import tensorflow as tf
+
+    train_dir = tmp_path / "train"
+    flags = [*COMMON, "--data_dir", str(tones), "--how_many_training_steps", "40",
+             "--learning_rate", "0.01", "--eval_step_interval", "1000",
+             "--save_step_interval", "20", "--peers", "2", "--train_dir", str(train_dir),
+             "--summaries_dir", str(tmp_path / "logs"), "--progress", "false", "--seed", "4"]
+    out = run_kws(flags)
+    assert out.returncode == 0, out.stderr[-3000:]
+    accuracy, n = _final_accuracy(out.stderr)
+    assert accuracy >= 0.8
+    # The checkpoint holds both peers (different weights, both trained) and both Adam
+    # states; load_checkpoint, and so export, takes the first.
+    from kws.models import build_model
+
+    model, settings, _, _ = kws_train.load_checkpoint(train_dir)
+    first, second = (build_model("tiny_conv", settings, training_dropout=True) for _ in "12")
+    status = tf.train.Checkpoint(model=first, peers=[second]).restore(
+        str(train_dir / "tiny_conv.ckpt-40"))
+    status.assert_existing_objects_matched()
+    assert len(model.get_weights()) == len(second.get_weights()) > 0
+    for exported, a, b in zip(model.get_weights(), first.get_weights(), second.get_weights()):
+        np.testing.assert_array_equal(exported, a)
+        assert not np.allclose(a, b)
+    reloaded = kws_train.evaluate_checkpoint(train_dir / "tiny_conv.ckpt-40", str(tones))
+    assert reloaded["count"] == n and reloaded["accuracy"] == pytest.approx(accuracy, abs=0.0015)
+    # --resume restores the peers too and carries on.
+    out = run_kws([*flags[:flags.index("40")], "60", *flags[flags.index("40") + 1:],
+                   "--resume"])
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "restored" in out.stderr and _step_lines(out.stderr)[0][0] == 41
+    # Bad values are refused before any work.
+    for extra, message in [(["--peers", "0"], "--peers must be >= 1"),
+                           (["--peer_weight", "-1"], "--peer_weight must be >= 0")]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            kws_train.parse_config(["--data_dir", str(tones), *extra])

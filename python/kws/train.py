@@ -103,6 +103,8 @@ class TrainConfig:
     label_smoothing: float = 0.0
     init_checkpoint: str = ""  # fine-tune: model weights from here, fresh optimizer/step
     folder_balance: float = 0.0  # oversample small --data_dir folders (kws.data.DatasetIndex)
+    peers: int = 1  # models trained together, each distilled from the others (1: off)
+    peer_weight: float = 1.0  # weight of the distillation term of each peer's loss
 
     # derived, filled by validate()
     steps_list: list[int] = field(default_factory=list, repr=False)
@@ -238,6 +240,11 @@ _FLAG_HELP = {
                       "k times is used k times)",
     "augment": "realistic-audio augmentation preset (kws.augment.PRESETS: none, room, spec, "
                "room_spec)",
+    "peers": "mutual distillation: train N models of the architecture together on the same "
+             "batches, each also learning the mean prediction of the others; the first is "
+             "the one saved for export (1: off)",
+    "peer_weight": "weight of each peer's distillation term (KL divergence from the mean "
+                   "softmax of the other peers) beside its cross entropy",
 }
 
 _BOOL_FLAGS = {"check_nans", "resume", "distribute", "progress"}
@@ -344,6 +351,10 @@ def validate(config: TrainConfig) -> None:
             f"--background_frequency must be in [0, 1], got {config.background_frequency}")
     if not (config.folder_balance >= 0 and math.isfinite(config.folder_balance)):
         raise ValueError(f"--folder_balance must be >= 0, got {config.folder_balance}")
+    if config.peers < 1:
+        raise ValueError(f"--peers must be >= 1, got {config.peers}")
+    if not (config.peer_weight >= 0 and math.isfinite(config.peer_weight)):
+        raise ValueError(f"--peer_weight must be >= 0, got {config.peer_weight}")
     if not 0 <= config.label_smoothing < 1:
         raise ValueError(f"--label_smoothing must be in [0, 1), got {config.label_smoothing}")
     if config.background_volume < 0 or config.time_shift_ms < 0:
@@ -732,9 +743,14 @@ def train(config: TrainConfig) -> TrainResult:
 
     with strategy.scope():
         model = build_model(architecture, settings, training_dropout=True)
+        # --peers: the other models of mutual distillation (trained, checkpointed for
+        # --resume, never exported).
+        peer_models = [build_model(architecture, settings, training_dropout=True)
+                       for _ in range(config.peers - 1)]
         optimizer = _make_optimizer(config)
-        optimizer.build(model.trainable_variables)
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
+        optimizer.build(_trainable(model, peer_models))
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer,
+                                     **({"peers": peer_models} if peer_models else {}))
 
     # Non-chief workers must also save (collective reads), into a private scratch folder.
     save_dir = train_dir if chief else Path(tempfile.mkdtemp(prefix="kws-worker-ckpt-"))
@@ -802,7 +818,7 @@ def train(config: TrainConfig) -> TrainResult:
     train_iter = iter(train_data)
 
     step_fn = _make_train_step(model, optimizer, strategy, config.batch_size, config.check_nans,
-                               config.label_smoothing)
+                               config.label_smoothing, peer_models, config.peer_weight)
     predict = tf.function(lambda x: model(x, training=False))
 
     def evaluate(partition: str):
@@ -916,12 +932,36 @@ def make_loss(label_smoothing: float = 0.0):
     return loss
 
 
+def _trainable(model, peer_models=()) -> list:
+    return [v for m in (model, *peer_models) for v in m.trainable_variables]
+
+
+def peer_distillation_loss(logits: list, labels, loss_fn, weight: float):
+    """Per-example mutual-distillation loss of peers' `logits` (a list of [batch, K]):
+    the sum over peers of cross entropy plus `weight` x KL(mean softmax of the other
+    peers || this peer's softmax), the targets held constant (no gradient)."""
+    import tensorflow as tf
+
+    probs = [tf.nn.softmax(x) for x in logits]
+    total = 0.0
+    for i, x in enumerate(logits):
+        others = [p for j, p in enumerate(probs) if j != i]
+        target = tf.stop_gradient(tf.add_n(others) / len(others))
+        log_target = tf.math.log(tf.maximum(target, 1e-12))
+        kl = tf.reduce_sum(target * (log_target - tf.nn.log_softmax(x)), axis=-1)
+        total = total + loss_fn(labels, x) + weight * kl
+    return total
+
+
 def _make_train_step(model, optimizer, strategy, global_batch: int, check_nans: bool,
-                     label_smoothing: float = 0.0):
+                     label_smoothing: float = 0.0, peer_models=(), peer_weight: float = 1.0):
+    """One training step; returns (cross entropy of `model`, correct count of `model`).
+    With `peer_models` all are trained on the batch with `peer_distillation_loss`."""
     import keras
     import tensorflow as tf
 
     loss_fn = make_loss(label_smoothing)
+    peer_models = list(peer_models)
     if check_nans:
         # The same layers (same weights), exposing every layer's output to check it.
         probe = keras.Model(model.inputs, [layer.output for layer in model.layers[1:]])
@@ -944,10 +984,16 @@ def _make_train_step(model, optimizer, strategy, global_batch: int, check_nans: 
                 logits = model(features, training=True)
             per_example = loss_fn(labels, logits)
             loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
-        variables = model.trainable_variables
-        grads = tape.gradient(loss, variables)
+            objective = loss
+            if peer_models:
+                all_logits = [logits] + [p(features, training=True) for p in peer_models]
+                objective = tf.nn.compute_average_loss(
+                    peer_distillation_loss(all_logits, labels, loss_fn, peer_weight),
+                    global_batch_size=global_batch)
+        variables = _trainable(model, peer_models)
+        grads = tape.gradient(objective, variables)
         if check_nans:
-            tf.debugging.check_numerics(loss, "NaN/Inf in cross entropy")
+            tf.debugging.check_numerics(objective, "NaN/Inf in cross entropy")
             grads = [tf.debugging.check_numerics(g, f"NaN/Inf in gradient of '{v.path}'")
                      for g, v in zip(grads, variables)]
         optimizer.apply_gradients(zip(grads, variables))
