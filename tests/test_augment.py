@@ -196,3 +196,37 @@ def test_pipeline_with_hooks_gives_finite_features(sample_dir):
     assert np.isfinite(batches[0]).all()
     np.testing.assert_array_equal(batches[0], batches[1])
     assert not np.allclose(batches[0], plain)
+
+
+def test_fused_eq_and_reverb_equal_the_two_ops_in_turn(speech):
+    # augment_samples runs eq then reverb as one FFT pair; on real speech it must match the
+    # two ops applied one after the other with the same seeds, for every mix of picks.
+    x = tf.constant(np.tile(speech, (4, 1)))  # 16 clips: all four pick combinations occur
+    for seeds in ([1, 2], [7, 9], [11, 3]):
+        eq_seed, reverb_seed = A._split(seeds, 2)
+        fused = A.eq_then_reverb(x, eq_seed, reverb_seed, eq_probability=0.5,
+                                 reverb_probability=0.5).numpy()
+        apart = A.reverb(A.random_eq(x, eq_seed, probability=0.5), reverb_seed,
+                         probability=0.5).numpy()
+        assert np.isfinite(fused).all()
+        peak = np.abs(apart).max(axis=1)
+        assert np.abs(fused - apart).max(axis=1).max() < 2e-3 * peak.max()
+        np.testing.assert_allclose(np.abs(fused).max(axis=1), peak, rtol=1e-5)
+        # Energy per band matches to a few percent (the EQ's response is sampled on a
+        # different FFT grid).
+        for lo, hi in ((0, 500), (500, 2000), (2000, 8000)):
+            np.testing.assert_allclose(_band_energy(fused, lo, hi), _band_energy(apart, lo, hi),
+                                       rtol=0.03, atol=1e-6)
+
+
+def test_smooth_fft_size():
+    assert A._smooth_fft_size(22400) == 22500
+    assert A._smooth_fft_size(32768) == 32768
+    assert A._smooth_fft_size(17) == 18
+    for n in range(1, 300):
+        m = A._smooth_fft_size(n)
+        assert m >= n and m < 2 * n + 1
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        assert m == 1

@@ -146,22 +146,53 @@ def convolve(samples, responses):
     return tf.signal.irfft(spec, [size])[:, :n]
 
 
-def reverb(samples, seed, *, probability: float = 1.0, rt60_range=(0.15, 0.8),
-           direct_to_reverb_db=(-3.0, 12.0), sample_rate: int = SAMPLE_RATE):
-    """Room reverberation on a fraction `probability` of the clips; peak level kept."""
+def _smooth_fft_size(n: int) -> int:
+    """The smallest 2^a 3^b 5^c >= n (fast FFT lengths; a power of two can be 1.5x
+    longer)."""
+    best = _fft_size(n)
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            m = p35
+            while m < n:
+                m *= 2
+            best = min(best, m)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+def _reverb_draw(seed, batch, *, rt60_range, direct_to_reverb_db, sample_rate: int):
+    """`(chosen [batch] bool, impulse responses [batch, length])` of `reverb`."""
     import tensorflow as tf
 
-    batch = tf.shape(samples)[0]
     k_pick, k_rt, k_drr, k_rir = _split(seed, 4)
     rt60 = tf.random.stateless_uniform([batch], k_rt, *rt60_range)
     drr = tf.random.stateless_uniform([batch], k_drr, *direct_to_reverb_db)
     length = int(rt60_range[1] * sample_rate / 2)  # tail down 30 dB at the end
     rir = simulated_rir(k_rir, batch, rt60, length=length, sample_rate=sample_rate,
                         direct_to_reverb_db=drr)
+    return _pick(k_pick, batch), rir
+
+
+def _pick(key, batch):
+    import tensorflow as tf
+
+    return tf.random.stateless_uniform([batch], key)
+
+
+def reverb(samples, seed, *, probability: float = 1.0, rt60_range=(0.15, 0.8),
+           direct_to_reverb_db=(-3.0, 12.0), sample_rate: int = SAMPLE_RATE):
+    """Room reverberation on a fraction `probability` of the clips; peak level kept."""
+    import tensorflow as tf
+
+    batch = tf.shape(samples)[0]
+    pick, rir = _reverb_draw(seed, batch, rt60_range=rt60_range,
+                             direct_to_reverb_db=direct_to_reverb_db, sample_rate=sample_rate)
     wet = convolve(samples, rir)
     wet = wet * _peak(samples) / tf.maximum(_peak(wet), 1e-9)
-    chosen = tf.random.stateless_uniform([batch], k_pick) < probability
-    return _apply_where(chosen, wet, samples)
+    return _apply_where(pick < probability, wet, samples)
 
 
 def eq_response(seed, batch: int, bins: int, *, gain_db: float = 6.0,
@@ -189,6 +220,22 @@ def eq_response(seed, batch: int, bins: int, *, gain_db: float = 6.0,
     return tf.pow(10.0, shape_db / 20.0) * highpass * lowpass
 
 
+def _eq_draw(seed, batch, bins: int, *, gain_db, highpass_hz, lowpass_hz, sample_rate: int):
+    """`(pick [batch] uniform, magnitude response [batch, bins] over 0..Nyquist)` of
+    `random_eq`."""
+    import tensorflow as tf
+
+    k_pick, k_eq = _split(seed, 2)
+    # The response is smooth: drawn on a coarse grid (cheap) and linearly interpolated
+    # to the FFT's bins.
+    coarse = eq_response(k_eq, batch, EQ_GRID_BINS, gain_db=gain_db,
+                         highpass_hz=highpass_hz, lowpass_hz=lowpass_hz,
+                         sample_rate=sample_rate)
+    response = tf.image.resize(coarse[:, None, :, None], [1, bins],
+                               method="bilinear")[:, 0, :, 0]
+    return _pick(k_pick, batch), response
+
+
 def random_eq(samples, seed, *, probability: float = 1.0, gain_db: float = 6.0,
               highpass_hz=(40.0, 400.0), lowpass_hz=(3000.0, 8000.0),
               sample_rate: int = SAMPLE_RATE):
@@ -198,19 +245,45 @@ def random_eq(samples, seed, *, probability: float = 1.0, gain_db: float = 6.0,
     batch = tf.shape(samples)[0]
     n = int(samples.shape[-1])
     size = _fft_size(2 * n)
-    k_pick, k_eq = _split(seed, 2)
-    # The response is smooth: drawn on a coarse grid (cheap) and linearly interpolated
-    # to the FFT's bins.
-    coarse = eq_response(k_eq, batch, EQ_GRID_BINS, gain_db=gain_db,
-                         highpass_hz=highpass_hz, lowpass_hz=lowpass_hz,
-                         sample_rate=sample_rate)
-    response = tf.image.resize(coarse[:, None, :, None], [1, size // 2 + 1],
-                               method="bilinear")[:, 0, :, 0]
+    pick, response = _eq_draw(seed, batch, size // 2 + 1, gain_db=gain_db,
+                              highpass_hz=highpass_hz, lowpass_hz=lowpass_hz,
+                              sample_rate=sample_rate)
     spec = tf.signal.rfft(samples, [size]) * tf.cast(response, tf.complex64)
     out = tf.signal.irfft(spec, [size])[:, :n]
     out = out * _peak(samples) / tf.maximum(_peak(out), 1e-9)
-    chosen = tf.random.stateless_uniform([batch], k_pick) < probability
-    return _apply_where(chosen, out, samples)
+    return _apply_where(pick < probability, out, samples)
+
+
+def eq_then_reverb(samples, eq_seed, reverb_seed, *, eq_probability: float = 1.0,
+                   reverb_probability: float = 1.0, gain_db: float = 6.0,
+                   highpass_hz=(40.0, 400.0), lowpass_hz=(3000.0, 8000.0),
+                   rt60_range=(0.15, 0.8), direct_to_reverb_db=(-3.0, 12.0),
+                   sample_rate: int = SAMPLE_RATE):
+    """`reverb(random_eq(samples, eq_seed, ...), reverb_seed, ...)` with one FFT pair
+    instead of two: both are linear filters and each keeps the peak of its input, so the
+    product of their responses, then one peak match, is the same (same draws; equal up to
+    rounding and the EQ's response sampled on this FFT's bins)."""
+    import tensorflow as tf
+
+    batch = tf.shape(samples)[0]
+    n = int(samples.shape[-1])
+    rev_pick, rir = _reverb_draw(reverb_seed, batch, rt60_range=rt60_range,
+                                 direct_to_reverb_db=direct_to_reverb_db,
+                                 sample_rate=sample_rate)
+    # Linear (not circular) for the room's causal tail and the EQ's short, two-sided
+    # impulse response.
+    size = _smooth_fft_size(n + int(rir.shape[-1]))
+    bins = size // 2 + 1
+    eq_pick, eq = _eq_draw(eq_seed, batch, bins, gain_db=gain_db, highpass_hz=highpass_hz,
+                           lowpass_hz=lowpass_hz, sample_rate=sample_rate)
+    eq = tf.where((eq_pick < eq_probability)[:, None], eq, tf.ones_like(eq))
+    room = tf.signal.rfft(rir, [size])
+    room = tf.where((rev_pick < reverb_probability)[:, None], room, tf.ones_like(room))
+    spec = tf.signal.rfft(samples, [size]) * room * tf.cast(eq, tf.complex64)
+    out = tf.signal.irfft(spec, [size])[:, :n]
+    out = out * _peak(samples) / tf.maximum(_peak(out), 1e-9)
+    either = (eq_pick < eq_probability) | (rev_pick < reverb_probability)
+    return _apply_where(either, out, samples)
 
 
 def compress(samples, seed, *, probability: float = 1.0, drive=(1.0, 6.0)):
@@ -393,10 +466,15 @@ def augment_samples(samples, seed, config: AugmentConfig):
     if c.vtlp_probability > 0:  # its own key, so the other ops draw as without it
         k_vtlp = tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), 6)
         x = vtlp(x, k_vtlp, probability=c.vtlp_probability, warp_range=c.vtlp_range)
-    if c.eq_probability > 0:
+    if c.eq_probability > 0 and c.reverb_probability > 0:
+        x = eq_then_reverb(x, k[1], k[2], eq_probability=c.eq_probability,
+                           reverb_probability=c.reverb_probability, gain_db=c.eq_gain_db,
+                           highpass_hz=c.highpass_hz, lowpass_hz=c.lowpass_hz,
+                           rt60_range=c.rt60_range, direct_to_reverb_db=c.direct_to_reverb_db)
+    elif c.eq_probability > 0:
         x = random_eq(x, k[1], probability=c.eq_probability, gain_db=c.eq_gain_db,
                       highpass_hz=c.highpass_hz, lowpass_hz=c.lowpass_hz)
-    if c.reverb_probability > 0:
+    elif c.reverb_probability > 0:
         x = reverb(x, k[2], probability=c.reverb_probability, rt60_range=c.rt60_range,
                    direct_to_reverb_db=c.direct_to_reverb_db)
     if c.compress_probability > 0:
