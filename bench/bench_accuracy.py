@@ -176,6 +176,9 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                     "the same batches, each also fitting the mean softmax of the other two "
                     "(--peers 3 --peer_weight 1); the first peer is the model evaluated",
                     ["--recipe", "best", "--peers", "3", "--data_dir", "{synth_flite},{real}"]),
+    "best_peers3_9000": ("best_peers3 with 9,000 steps",
+                         ["--recipe", "best", "--peers", "3", "--how_many_training_steps",
+                          "9000", "--data_dir", "{synth_flite},{real}"]),
     "best_ft_1500_fb5": ("as best_ft_q600_1500_r16 but --folder_balance 5 (real x32)",
                          ["--recipe", "best", "--how_many_training_steps", "1500",
                           "--folder_balance", "5", "--init_checkpoint", "{out}/quick_600-s{seed}",
@@ -433,16 +436,29 @@ def cmd_speed(_args) -> None:
     x = tf.constant(x)
     settings = ModelSettings(label_count=4)
     s_hook, f_hook = augment.make_hooks("room_spec", seed=1)
+    c = augment.PRESETS["room_spec"]
+    eq_key, reverb_key = augment._split([1, 2], 2)
+
+    def eq_reverb_apart(v):
+        v = augment.random_eq(v, eq_key, probability=c.eq_probability)
+        return augment.reverb(v, reverb_key, probability=c.reverb_probability)
+
+    def eq_reverb_fused(v):
+        return augment.eq_then_reverb(v, eq_key, reverb_key, eq_probability=c.eq_probability,
+                                      reverb_probability=c.reverb_probability)
+
     runs = {"mfcc": tf.function(lambda v: tf_features(v, settings)),
             "room (samples hook)": tf.function(s_hook),
+            "eq then reverb, two FFT pairs (before)": tf.function(eq_reverb_apart),
+            "eq then reverb, one FFT pair (eq_then_reverb)": tf.function(eq_reverb_fused),
             "spec (features hook)": tf.function(lambda v: f_hook(tf_features(v, settings)))}
     times = {}
     for name, fn in runs.items():
         fn(x)
         start = time.perf_counter()
-        for _ in range(5):
+        for _ in range(20):
             fn(x)
-        times[name] = (time.perf_counter() - start) / 5
+        times[name] = (time.perf_counter() - start) / 20
     for name, t in times.items():
         print(f"{name}: {t * 1000:.1f} ms per batch of 100 ({t / times['mfcc']:.1f}x mfcc)")
 
