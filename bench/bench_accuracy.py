@@ -179,6 +179,8 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
     "best_peers3_9000": ("best_peers3 with 9,000 steps",
                          ["--recipe", "best", "--peers", "3", "--how_many_training_steps",
                           "9000", "--data_dir", "{synth_flite},{real}"]),
+    "best_peers5": ("best_peers3 with 5 peers (each fits the mean softmax of the other four)",
+                    ["--recipe", "best", "--peers", "5", "--data_dir", "{synth_flite},{real}"]),
     "best_ft_1500_fb5": ("as best_ft_q600_1500_r16 but --folder_balance 5 (real x32)",
                          ["--recipe", "best", "--how_many_training_steps", "1500",
                           "--folder_balance", "5", "--init_checkpoint", "{out}/quick_600-s{seed}",
@@ -246,6 +248,9 @@ def cmd_train(args, extra: list[str]) -> None:
               "train_cpu_seconds": round(cpu_seconds, 1),
               "command": "kws train " + " ".join(flags),
               "load_average": os.getloadavg()[0], **evaluate(name_dir)}
+    resumed = re.search(r"restored \S+ at step (\d+)", name_dir.with_suffix(".log").read_text())
+    if resumed:  # extra has --resume: the times above cover only the steps after this one
+        record["resumed_from_step"] = int(resumed.group(1))
     with open(OUT / "results.jsonl", "a") as f:
         f.write(json.dumps(record) + "\n")
     print(json.dumps({k: record[k] for k in ("name", "seed", "train_seconds")}),
@@ -279,6 +284,13 @@ def _steps(record: dict) -> str:
 
     recipe = cmd[cmd.index("--recipe") + 1] if "--recipe" in cmd else ""
     return RECIPES.get(recipe, {}).get("how_many_training_steps", "")
+
+
+def _minutes(rs: list[dict]) -> str:
+    """Mean training time of the runs that trained from step 0 (a run resumed with --resume
+    after an interruption has a record of its last part only)."""
+    whole = [r["train_seconds"] for r in rs if not r.get("resumed_from_step")]
+    return f"{statistics.mean(whole) / 60:.1f} min" if whole else "(resumed)"
 
 
 def _short(command: str) -> str:
@@ -323,6 +335,8 @@ def cmd_report(_args) -> None:
             if r.get("reused_from"):  # the same flags, run earlier under a lever's name
                 seed += f" (the `{r['reused_from']}` run)"
             minutes = f"{r['train_seconds'] / 60:.1f} min"
+            if r.get("resumed_from_step"):
+                minutes = f"resumed at step {r['resumed_from_step']}"
             base = [q for q in records if q["name"] == "quick" and q["seed"] == r["seed"]]
             if name == "best" and base and "--init_checkpoint" in r["command"]:
                 total = (r["train_seconds"] + base[0]["train_seconds"]) / 60
@@ -333,11 +347,12 @@ def cmd_report(_args) -> None:
                         f"| {_pct(r['real_validation']['accuracy'])} "
                         f"| {_pct(r['real_testing']['accuracy'])} |")
         rows.append(
-            f"| **mean ± sd** | {statistics.mean(r['train_seconds'] for r in rs) / 60:.1f} min "
+            f"| **mean ± sd** | {_minutes(rs)} "
             f"| | {_mean_spread([r['synthetic_testing']['accuracy'] for r in rs])} "
             f"| {_mean_spread([r['real_validation']['accuracy'] for r in rs])} "
             f"| **{_mean_spread([r['real_testing']['accuracy'] for r in rs])}** |")
-        cpu = [(r["seed"], r.get("train_cpu_seconds") or r.get("cpu_seconds")) for r in rs]
+        cpu = [(r["seed"], r.get("train_cpu_seconds") or r.get("cpu_seconds")) for r in rs
+               if not r.get("resumed_from_step")]
         cpu = [(seed, c) for seed, c in cpu if c]
         if cpu:  # wall-clock above is shared-machine time; the process's own CPU time
             rows += ["", "Process CPU time of the training (`kws train`, all threads; "
@@ -365,7 +380,7 @@ def cmd_report(_args) -> None:
         rs = [r for r in records if r["name"] == name]
         rows.append(
             f"| {name} | {LEVERS.get(name, ('',))[0]} | {', '.join(str(r['seed']) for r in rs)} "
-            f"| {_steps(rs[0])} | {statistics.mean(r['train_seconds'] for r in rs) / 60:.1f} min "
+            f"| {_steps(rs[0])} | {_minutes(rs)} "
             f"| {statistics.mean(r['load_average'] for r in rs):.0f} "
             f"| {_mean_spread([r['synthetic_testing']['accuracy'] for r in rs])} "
             f"| {_mean_spread([r['real_validation']['accuracy'] for r in rs])} "
