@@ -29,6 +29,7 @@ def test_quick_and_best_set_what_they_claim(tmp_path):
         "tc_resnet", "adam", "cosine", "room_spec")
     assert best.steps_list == [6000] and best.rates_list == [0.002]
     assert best.folder_balance == 2.5 and quick.folder_balance == 0
+    assert best.peers == 3 and quick.peers == 1
     assert best.model_settings(12).spectrogram_length == 98
     # Every recipe's augmentation preset exists and the default is none.
     for recipe in kws_train.RECIPES.values():
@@ -48,9 +49,9 @@ def test_explicit_flags_override_recipes(tmp_path):
 
 
 def test_best_recipe_trains_on_real_speech(sample_dir, tmp_path):
-    """A few steps of `--recipe best` (augmentation on) through the CLI on the real sample
-    listed twice with --folder_balance 0 (oversampling by repetition): finite loss, a
-    checkpoint, a test figure."""
+    """A few steps of `--recipe best` (augmentation on, 3 peers) through the CLI on the real
+    sample listed twice with --folder_balance 0 (oversampling by repetition): finite loss, a
+    checkpoint with the peers, a test figure."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([KWS_PATH, env.get("PYTHONPATH", "")])
     data = f"{sample_dir},{sample_dir}"
@@ -70,6 +71,12 @@ def test_best_recipe_trains_on_real_speech(sample_dir, tmp_path):
     assert re.search(r"Final test accuracy = [\d.]+% \(N=\d+\)", text), text[-2000:]
     assert list((tmp_path / "t").glob("tc_resnet.ckpt-6*"))
     assert f"training clips repeated: {sample_dir} x2" in text
+    # The recipe's --peers 3: the checkpoint holds the two other peers beside the model.
+    import tensorflow as tf
+
+    names = {name.split("/")[:2][-1] for name, _ in tf.train.list_variables(str(tmp_path / "t"))
+             if name.startswith("peers/")}
+    assert names == {"0", "1"}
 
 
 def test_label_smoothing_loss_is_the_smoothed_cross_entropy(tmp_path):
