@@ -81,8 +81,11 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                      ["--recipe", "quick", "--data_dir", "{synth}"]),
     "best": ("synthetic (default voices: half espeak-ng, half flite) + the sample's real "
              "training clips (--folder_balance 2.5: real x16), from scratch, 6,000 steps "
-             "(room_spec); one command",
+             "(room_spec), 3 TC-ResNet8 peers trained together, each also fitting the mean "
+             "softmax of the other two (--peers 3); the first peer is the model; one command",
              ["--recipe", "best", "--data_dir", "{synth_flite},{real}"]),
+    "best_single": ("the best recipe before --peers 3: one model (--peers 1)",
+                    ["--recipe", "best", "--peers", "1", "--data_dir", "{synth_flite},{real}"]),
     "best_ft_1000_r8": ("the previous best recipe: the quick model fine-tuned for 1,000 "
                         "steps on synthetic + real x8 (room_spec)",
                         ["--recipe", "best", "--how_many_training_steps", "1000",
@@ -172,14 +175,10 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
     "best_scratch_6000_r16": ("as best_scratch_3000_r16 but 6,000 steps",
                               ["--recipe", "best", "--how_many_training_steps", "6000",
                                "--data_dir", "{synth},{real}"]),
-    "best_peers3": ("best with mutual distillation: 3 TC-ResNet8 peers trained together on "
-                    "the same batches, each also fitting the mean softmax of the other two "
-                    "(--peers 3 --peer_weight 1); the first peer is the model evaluated",
-                    ["--recipe", "best", "--peers", "3", "--data_dir", "{synth_flite},{real}"]),
-    "best_peers3_9000": ("best_peers3 with 9,000 steps",
+    "best_peers3_9000": ("best with 9,000 steps",
                          ["--recipe", "best", "--peers", "3", "--how_many_training_steps",
                           "9000", "--data_dir", "{synth_flite},{real}"]),
-    "best_peers5": ("best_peers3 with 5 peers (each fits the mean softmax of the other four)",
+    "best_peers5": ("best with 5 peers (each fits the mean softmax of the other four)",
                     ["--recipe", "best", "--peers", "5", "--data_dir", "{synth_flite},{real}"]),
     "best_ft_1500_fb5": ("as best_ft_q600_1500_r16 but --folder_balance 5 (real x32)",
                          ["--recipe", "best", "--how_many_training_steps", "1500",
