@@ -80,20 +80,24 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                      "flite voices)",
                      ["--recipe", "quick", "--data_dir", "{synth}"]),
     "best": ("synthetic (default voices: half espeak-ng, half flite) + the sample's real "
-             "training clips (--folder_balance 2.5: real x16), from scratch, 6,000 steps "
+             "training clips (--folder_balance 2.5: real x16), from scratch, 9,000 steps "
              "(room_spec), 3 TC-ResNet8 peers trained together, each also fitting the mean "
              "softmax of the other two (--peers 3); the first peer is the model; one command",
              ["--recipe", "best", "--data_dir", "{synth_flite},{real}"]),
-    "best_single": ("the best recipe before --peers 3: one model (--peers 1)",
-                    ["--recipe", "best", "--peers", "1", "--data_dir", "{synth_flite},{real}"]),
+    "best_single": ("one model (--peers 1) for 6,000 steps: the best recipe before peers",
+                    ["--recipe", "best", "--peers", "1", "--how_many_training_steps", "6000",
+                     "--data_dir", "{synth_flite},{real}"]),
+    "best_peers3_6000": ("best with 6,000 steps",
+                         ["--recipe", "best", "--how_many_training_steps", "6000",
+                          "--data_dir", "{synth_flite},{real}"]),
     "best_ft_1000_r8": ("the previous best recipe: the quick model fine-tuned for 1,000 "
                         "steps on synthetic + real x8 (room_spec)",
-                        ["--recipe", "best", "--how_many_training_steps", "1000",
+                        ["--recipe", "best", "--peers", "1", "--how_many_training_steps", "1000",
                          "--folder_balance", "0", "--init_checkpoint", "{out}/quick-s{seed}",
                          "--data_dir", "{synth}" + ",{real}" * 8]),
     # Levers explored for issue 9 (1 seed, judged on the real validation partition).
     "best_r8_1500": ("synthetic + real x8, room_spec, 1,500 steps",
-                     ["--recipe", "best", "--folder_balance", "0",
+                     ["--recipe", "best", "--peers", "1", "--folder_balance", "0",
                       "--how_many_training_steps", "1500",
                       "--data_dir", "{synth}" + ",{real}" * 8]),
     "quick_600": ("quick recipe at the demo's 600 steps (room_spec)",
@@ -111,20 +115,20 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                           "--feature_bin_count", "20", "--data_dir", "{synth}"]),
     "best_ft_q600_1000": ("fine-tune the quick_600 model of the same seed for 1,000 steps on "
                           "synthetic + real x8 (room_spec)",
-                          ["--recipe", "best", "--folder_balance", "0",
+                          ["--recipe", "best", "--peers", "1", "--folder_balance", "0",
                            "--how_many_training_steps", "1000",
                            "--init_checkpoint", "{out}/quick_600-s{seed}",
                            "--data_dir", "{synth}" + ",{real}" * 8]),
     "best_ft_q600_1000_spec": ("as best_ft_q600_1000 but SpecAugment only while fine-tuning "
                                "(no room/mic/speed on the real clips)",
-                               ["--recipe", "best", "--folder_balance", "0",
+                               ["--recipe", "best", "--peers", "1", "--folder_balance", "0",
                                 "--how_many_training_steps", "1000",
                                 "--augment", "spec",
                                 "--init_checkpoint", "{out}/quick_600-s{seed}",
                                 "--data_dir", "{synth}" + ",{real}" * 8]),
     "best_ft_q600_1000_ls_unk": ("as best_ft_q600_1000 plus label smoothing 0.1 and "
                                  "unknown 20%",
-                                 ["--recipe", "best", "--folder_balance", "0",
+                                 ["--recipe", "best", "--peers", "1", "--folder_balance", "0",
                                   "--how_many_training_steps", "1000",
                                   "--label_smoothing", "0.1", "--unknown_percentage", "20",
                                   "--init_checkpoint", "{out}/quick_600-s{seed}",
@@ -163,30 +167,31 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                        ["--recipe", "quick", "--how_many_training_steps", "600",
                         "--data_dir", "{synth_wide}"]),
     "best_ft_q600_1500_r16": ("as best_ft_q600_1000 but 1,500 fine-tuning steps and real x16",
-                              ["--recipe", "best", "--folder_balance", "0",
+                              ["--recipe", "best", "--peers", "1", "--folder_balance", "0",
                                "--how_many_training_steps", "1500",
                                "--init_checkpoint", "{out}/quick_600-s{seed}",
                                "--data_dir", "{synth}" + ",{real}" * 16]),
     # One command, no quick run first: from scratch on synthetic + real (x16).
     "best_scratch_3000_r16": ("from scratch (no --init_checkpoint), 3,000 steps on synthetic "
                               "+ real x16 (room_spec)",
-                              ["--recipe", "best", "--how_many_training_steps", "3000",
+                              ["--recipe", "best", "--peers", "1",
+                               "--how_many_training_steps", "3000",
                                "--data_dir", "{synth},{real}"]),
     "best_scratch_6000_r16": ("as best_scratch_3000_r16 but 6,000 steps",
-                              ["--recipe", "best", "--how_many_training_steps", "6000",
+                              ["--recipe", "best", "--peers", "1",
+                               "--how_many_training_steps", "6000",
                                "--data_dir", "{synth},{real}"]),
-    "best_peers3_9000": ("best with 9,000 steps",
-                         ["--recipe", "best", "--peers", "3", "--how_many_training_steps",
-                          "9000", "--data_dir", "{synth_flite},{real}"]),
-    "best_peers5": ("best with 5 peers (each fits the mean softmax of the other four)",
-                    ["--recipe", "best", "--peers", "5", "--data_dir", "{synth_flite},{real}"]),
+    "best_peers5": ("best with 5 peers (each fits the mean softmax of the other four) and "
+                    "6,000 steps",
+                    ["--recipe", "best", "--peers", "5", "--how_many_training_steps", "6000",
+                     "--data_dir", "{synth_flite},{real}"]),
     "best_ft_1500_fb5": ("as best_ft_q600_1500_r16 but --folder_balance 5 (real x32)",
-                         ["--recipe", "best", "--how_many_training_steps", "1500",
+                         ["--recipe", "best", "--peers", "1", "--how_many_training_steps", "1500",
                           "--folder_balance", "5", "--init_checkpoint", "{out}/quick_600-s{seed}",
                           "--data_dir", "{synth},{real}"]),
     "best_ft_1500_unk20": ("as best_ft_q600_1500_r16 but unknown 20% (the weakest real class "
                            "is _unknown_)",
-                           ["--recipe", "best", "--how_many_training_steps", "1500",
+                           ["--recipe", "best", "--peers", "1", "--how_many_training_steps", "1500",
                             "--unknown_percentage", "20",
                             "--init_checkpoint", "{out}/quick_600-s{seed}",
                             "--data_dir", "{synth},{real}"]),
@@ -335,7 +340,7 @@ def cmd_report(_args) -> None:
                 seed += f" (the `{r['reused_from']}` run)"
             minutes = f"{r['train_seconds'] / 60:.1f} min"
             if r.get("resumed_from_step"):
-                minutes = f"resumed at step {r['resumed_from_step']}"
+                minutes = f"resumed at step {r['resumed_from_step']}, then {minutes}"
             base = [q for q in records if q["name"] == "quick" and q["seed"] == r["seed"]]
             if name == "best" and base and "--init_checkpoint" in r["command"]:
                 total = (r["train_seconds"] + base[0]["train_seconds"]) / 60
@@ -367,7 +372,9 @@ def cmd_report(_args) -> None:
             matrix, labels, f"{name}, real test, seeds {', '.join(str(r['seed']) for r in rs)}"))
         rows += ["", f"Real test per class (all seeds pooled): {per}. Confusion matrix "
                  f"(rows truth, pooled over the seeds): [docs/{png.name}](docs/{png.name}).",
-                 "", f"Command (seed {rs[0]['seed']}): `{_short(rs[0]['command'])}`", ""]
+                 ""]
+        shown = next((r for r in rs if not r.get("resumed_from_step")), rs[0])
+        rows += [f"Command (seed {shown['seed']}): `{_short(shown['command'])}`", ""]
     rows += ["### What each lever changed", "",
              "One seed each unless stated; judge by the real validation column (the testing "
              "column is shown for completeness, it was not used to choose).", "",
