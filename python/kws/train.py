@@ -168,15 +168,15 @@ RECIPES: dict[str, dict] = {
         "save_step_interval": 300,
     },
     # Synthetic speech plus the user's real clips, one command (--data_dir SYNTH,REAL):
-    # the quick model and augmentation trained from scratch for 6,000 steps (3,000
-    # measured 1.3 points lower on real test) with the smaller (real) folder oversampled
-    # by --folder_balance 2.5 (the sample's 630 wanted-word training clips are used 16
-    # times beside the 3,980 synthetic ones), as 3 peers that also learn each other's
-    # mean prediction (--peers 3: +0.8 on real test over one model, for about 1.3x the
-    # CPU time, since the augmented input pipeline dominates a step; about 23 minutes on
+    # the quick model and augmentation trained from scratch with the smaller (real)
+    # folder oversampled by --folder_balance 2.5 (the sample's 630 wanted-word training
+    # clips are used 16 times beside the 3,980 synthetic ones), as 3 peers that also learn
+    # each other's mean prediction (--peers 3: +0.9 on real test over one model at 6,000
+    # steps, for about 1.3x the CPU time, since the augmented input pipeline dominates a
+    # step), for 9,000 steps (+1.1 validation, +0.4 test over 6,000; about 30 minutes on
     # 2 cores). The first peer is the model exported. Fine-tuning a `quick` model instead
     # (--init_checkpoint QUICK_TRAIN_DIR --how_many_training_steps 1500) measured about
-    # the same as 3,000 steps. See BENCHMARKS.md "Accuracy on real voices".
+    # the same as 3,000 steps of one model. See BENCHMARKS.md "Accuracy on real voices".
     "best": {
         "model_architecture": "tc_resnet",
         "window_size_ms": 30.0,
@@ -184,7 +184,7 @@ RECIPES: dict[str, dict] = {
         "feature_bin_count": 40,
         "optimizer": "adam",
         "learning_rate": "0.002",
-        "how_many_training_steps": "6000",
+        "how_many_training_steps": "9000",
         "lr_schedule": "cosine",
         "batch_size": 100,
         "augment": "room_spec",
