@@ -185,6 +185,9 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                     "6,000 steps",
                     ["--recipe", "best", "--peers", "5", "--how_many_training_steps", "6000",
                      "--data_dir", "{synth_flite},{real}"]),
+    "best_mixup": ("best with --mixup 0.3 (features mixed with the batch's mirror, Beta(0.3, "
+                   "0.3) weights, labels mixed alike)",
+                   ["--recipe", "best", "--mixup", "0.3", "--data_dir", "{synth_flite},{real}"]),
     "best_ft_1500_fb5": ("as best_ft_q600_1500_r16 but --folder_balance 5 (real x32)",
                          ["--recipe", "best", "--peers", "1", "--how_many_training_steps", "1500",
                           "--folder_balance", "5", "--init_checkpoint", "{out}/quick_600-s{seed}",

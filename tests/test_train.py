@@ -317,6 +317,67 @@ def test_peer_distillation_loss_is_cross_entropy_plus_kl_to_the_other_peers():
     np.testing.assert_allclose(grads[0].numpy(), own, atol=1e-5)
 
 
+def test_mixup_mixes_each_example_with_its_mirror_and_its_own_label_dominates():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(5)
+    features = tf.constant(rng.normal(size=(7, 4, 3)), tf.float32)
+    labels = tf.constant([0, 1, 2, 3, 4, 5, 6])
+    mixed, partner, lam = kws_train.mixup_batch(features, labels, 0.4, tf.constant([9, 2]))
+    lam, f = lam.numpy(), features.numpy()
+    assert np.all((lam >= 0.5) & (lam <= 1)) and np.ptp(lam) > 0.01
+    np.testing.assert_array_equal(partner.numpy(), [6, 5, 4, 3, 2, 1, 0])
+    expected = lam[:, None, None] * f + (1 - lam[:, None, None]) * f[::-1]
+    np.testing.assert_allclose(mixed.numpy(), expected, rtol=1e-6, atol=1e-6)
+    # The same seed draws the same weights; another seed others.
+    again = kws_train.mixup_batch(features, labels, 0.4, tf.constant([9, 2]))[2].numpy()
+    other = kws_train.mixup_batch(features, labels, 0.4, tf.constant([9, 4]))[2].numpy()
+    np.testing.assert_array_equal(again, lam)
+    assert not np.allclose(other, lam)
+    # A small alpha draws weights near 0 or 1, so examples stay near themselves.
+    sharp = kws_train.mixup_batch(features, labels, 0.05, tf.constant([1, 0]))[2].numpy()
+    assert np.median(sharp) > 0.95
+
+
+def test_the_train_step_learns_the_mixed_batch_with_the_mixed_labels():
+    import keras
+    import tensorflow as tf
+
+    from kws.models import build_model
+    from kws.settings import ModelSettings
+
+    settings = ModelSettings(label_count=4, window_stride_ms=20.0, feature_bin_count=20)
+    model = build_model("single_fc", settings)
+    rng = np.random.default_rng(2)
+    features = tf.constant(rng.normal(size=(6, settings.spectrogram_length, 20)), tf.float32)
+    labels = tf.constant([0, 1, 2, 3, 0, 1])
+    step = kws_train._make_train_step(model, keras.optimizers.SGD(0.0),
+                                      tf.distribute.get_strategy(), 6, False, mixup=0.5, seed=3)
+    loss, _ = step(features, labels)
+    # The step's draw: seed 3, step 0 (the optimizer's iterations), replica 0.
+    mixed, partner, lam = kws_train.mixup_batch(features, labels, 0.5, tf.constant([3, 0]))
+    ce = kws_train.make_loss()
+    logits = model(mixed, training=True)
+    expected = tf.reduce_mean(lam * ce(labels, logits) + (1 - lam) * ce(partner, logits))
+    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+    plain = float(tf.reduce_mean(ce(labels, model(features, training=True))))
+    assert abs(float(loss) - plain) > 1e-3
+
+
+def test_mixup_trains_and_bad_values_are_refused(tones, tmp_path):
+    flags = [*COMMON, "--data_dir", str(tones), "--how_many_training_steps", "40",
+             "--learning_rate", "0.01", "--eval_step_interval", "1000", "--mixup", "0.3",
+             "--peers", "2", "--train_dir", str(tmp_path / "train"),
+             "--summaries_dir", str(tmp_path / "logs"), "--progress", "false", "--seed", "4"]
+    out = run_kws(flags)
+    assert out.returncode == 0, out.stderr[-3000:]
+    accuracy, _ = _final_accuracy(out.stderr)
+    assert accuracy >= 0.8
+    for value in ("-0.1", "nan"):
+        with pytest.raises(ValueError, match="--mixup must be >= 0"):
+            kws_train.parse_config(["--data_dir", str(tones), "--mixup", value])
+
+
 def test_peers_train_together_and_the_first_is_exported(tones, tmp_path):
     import tensorflow as tf
 

@@ -105,6 +105,7 @@ class TrainConfig:
     folder_balance: float = 0.0  # oversample small --data_dir folders (kws.data.DatasetIndex)
     peers: int = 1  # models trained together, each distilled from the others (1: off)
     peer_weight: float = 1.0  # weight of the distillation term of each peer's loss
+    mixup: float = 0.0  # Beta(a, a) mixing of each batch with itself reversed (0: off)
 
     # derived, filled by validate()
     steps_list: list[int] = field(default_factory=list, repr=False)
@@ -248,6 +249,9 @@ _FLAG_HELP = {
              "the one saved for export (1: off)",
     "peer_weight": "weight of each peer's distillation term (KL divergence from the mean "
                    "softmax of the other peers) beside its cross entropy",
+    "mixup": "mixup on the features: each training example is mixed with the batch's "
+             "example at the mirrored position, weight max(l, 1 - l) for l ~ Beta(a, a), and "
+             "learns the same mix of the two labels' cross entropies (0: off)",
 }
 
 _BOOL_FLAGS = {"check_nans", "resume", "distribute", "progress"}
@@ -358,6 +362,8 @@ def validate(config: TrainConfig) -> None:
         raise ValueError(f"--peers must be >= 1, got {config.peers}")
     if not (config.peer_weight >= 0 and math.isfinite(config.peer_weight)):
         raise ValueError(f"--peer_weight must be >= 0, got {config.peer_weight}")
+    if not (config.mixup >= 0 and math.isfinite(config.mixup)):
+        raise ValueError(f"--mixup must be >= 0, got {config.mixup}")
     if not 0 <= config.label_smoothing < 1:
         raise ValueError(f"--label_smoothing must be in [0, 1), got {config.label_smoothing}")
     if config.background_volume < 0 or config.time_shift_ms < 0:
@@ -821,7 +827,8 @@ def train(config: TrainConfig) -> TrainResult:
     train_iter = iter(train_data)
 
     step_fn = _make_train_step(model, optimizer, strategy, config.batch_size, config.check_nans,
-                               config.label_smoothing, peer_models, config.peer_weight)
+                               config.label_smoothing, peer_models, config.peer_weight,
+                               config.mixup, base_seed)
     predict = tf.function(lambda x: model(x, training=False))
 
     def evaluate(partition: str):
@@ -956,10 +963,30 @@ def peer_distillation_loss(logits: list, labels, loss_fn, weight: float):
     return total
 
 
+def mixup_batch(features, labels, alpha: float, seed):
+    """Mixup of a batch with itself reversed: example i becomes l_i x features[i] +
+    (1 - l_i) x features[n - 1 - i], l_i = max(g, 1 - g) for g ~ Beta(alpha, alpha) (so its
+    own label dominates), drawn from the stateless `seed` (2 ints). Returns (mixed
+    features, partner labels, l)."""
+    import tensorflow as tf
+
+    n = tf.shape(features)[0]
+    a = tf.random.stateless_gamma([n], seed=seed, alpha=alpha)
+    b = tf.random.stateless_gamma([n], seed=tf.stack([seed[0], seed[1] + 1]), alpha=alpha)
+    g = a / tf.maximum(a + b, 1e-12)
+    lam = tf.maximum(g, 1.0 - g)
+    shape = tf.concat([[n], tf.ones([tf.rank(features) - 1], tf.int32)], 0)
+    w = tf.cast(tf.reshape(lam, shape), features.dtype)
+    mixed = w * features + (1.0 - w) * tf.reverse(features, [0])
+    return mixed, tf.reverse(labels, [0]), lam
+
+
 def _make_train_step(model, optimizer, strategy, global_batch: int, check_nans: bool,
-                     label_smoothing: float = 0.0, peer_models=(), peer_weight: float = 1.0):
+                     label_smoothing: float = 0.0, peer_models=(), peer_weight: float = 1.0,
+                     mixup: float = 0.0, seed: int = 0):
     """One training step; returns (cross entropy of `model`, correct count of `model`).
-    With `peer_models` all are trained on the batch with `peer_distillation_loss`."""
+    With `peer_models` all are trained on the batch with `peer_distillation_loss`; with
+    `mixup` > 0 on `mixup_batch` of it (seeded by `seed`, the step and the replica)."""
     import keras
     import tensorflow as tf
 
@@ -971,6 +998,16 @@ def _make_train_step(model, optimizer, strategy, global_batch: int, check_nans: 
         probe_names = [layer.name for layer in model.layers[1:]]
 
     def replica_step(features, labels):
+        ce = loss_fn
+        if mixup > 0:
+            replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+            draw = tf.stack([tf.cast(seed % 2**31, tf.int64),
+                             tf.cast(optimizer.iterations, tf.int64) * 64
+                             + tf.cast(replica, tf.int64) * 2])
+            features, partner, lam = mixup_batch(features, labels, mixup, draw)
+
+            def ce(y, logits):
+                return lam * loss_fn(y, logits) + (1.0 - lam) * loss_fn(partner, logits)
         with tf.GradientTape() as tape:
             if check_nans:
                 features = tf.debugging.check_numerics(
@@ -985,13 +1022,13 @@ def _make_train_step(model, optimizer, strategy, global_batch: int, check_nans: 
                 logits = checked
             else:
                 logits = model(features, training=True)
-            per_example = loss_fn(labels, logits)
+            per_example = ce(labels, logits)
             loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
             objective = loss
             if peer_models:
                 all_logits = [logits] + [p(features, training=True) for p in peer_models]
                 objective = tf.nn.compute_average_loss(
-                    peer_distillation_loss(all_logits, labels, loss_fn, peer_weight),
+                    peer_distillation_loss(all_logits, labels, ce, peer_weight),
                     global_batch_size=global_batch)
         variables = _trainable(model, peer_models)
         grads = tape.gradient(objective, variables)
