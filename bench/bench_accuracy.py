@@ -76,6 +76,9 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
     "quick": ("synthetic speech only (make-dataset's default voices: half espeak-ng, half "
               "flite): TC-ResNet8, 98 x 40 MFCC, room_spec augmentation, 600 steps of 100 clips",
               ["--recipe", "quick", "--data_dir", "{synth_flite}"]),
+    "quick_ism": ("quick with --augment ism_spec: the reverberation of 256 image-source rooms "
+                  "(pyroomacoustics) instead of the noise-tail model",
+                  ["--recipe", "quick", "--augment", "ism_spec", "--data_dir", "{synth_flite}"]),
     "quick_espeak": ("the quick recipe on espeak-ng speech alone (the recipe's data before "
                      "flite voices)",
                      ["--recipe", "quick", "--data_dir", "{synth}"]),

@@ -8,7 +8,11 @@ int): the same seed gives the same output.
 Samples ops take a batch `[batch, samples]` float32:
   - `reverb`: convolve with a simulated room impulse response (a direct path plus an
     exponentially decaying noise tail, RT60 drawn per clip), mixed at a random
-    direct-to-reverberant ratio; the peak level is kept.
+    direct-to-reverberant ratio; the peak level is kept. With `room_bank` N > 0 the
+    response is instead one of N image-source rooms (`image_source_rirs`, computed once
+    with pyroomacoustics): shoebox rooms of random size and RT60 with the talker at a
+    random distance, so early reflections and the direct-to-reverberant ratio follow
+    from the geometry.
   - `random_eq`: microphone/channel colouration: smooth random gains on a log-frequency
     axis, a random high-pass (band low edge) and low-pass (band high edge).
   - `compress`: light soft-knee compression (tanh) at a random drive.
@@ -40,6 +44,7 @@ class AugmentConfig:
     reverb_probability: float = 0.0
     rt60_range: tuple[float, float] = (0.15, 0.8)  # seconds
     direct_to_reverb_db: tuple[float, float] = (-3.0, 12.0)
+    room_bank: int = 0  # > 0: draw responses from this many image-source rooms instead
     eq_probability: float = 0.0
     eq_gain_db: float = 6.0  # std of each random log-frequency bump
     highpass_hz: tuple[float, float] = (40.0, 400.0)
@@ -86,7 +91,16 @@ PRESETS: dict[str, AugmentConfig] = {
     # room_spec plus vocal-tract-length perturbation (warp 0.88-1.12 on 60% of clips).
     "room_vtlp_spec": AugmentConfig(**_ROOM, **_SPEC, vtlp_probability=0.6,
                                     vtlp_range=(0.88, 1.12)),
+    # room_spec with the reverberation of 256 image-source rooms (pyroomacoustics).
+    "ism_spec": AugmentConfig(**_ROOM, **_SPEC, room_bank=256),
 }
+
+# Image-source rooms: size ranges (metres), the talker's distance from the microphone,
+# and the gap kept between either of them and a wall.
+ROOM_SIZE_M = ((3.0, 10.0), (3.0, 8.0), (2.4, 4.0))
+TALKER_DISTANCE_M = (0.3, 3.0)
+WALL_GAP_M = 0.3
+SPEED_OF_SOUND = 343.0
 
 
 def _split(seed, n: int):
@@ -134,6 +148,69 @@ def simulated_rir(seed, batch: int, rt60, *, length: int, sample_rate: int = SAM
     return direct + tail
 
 
+def _rir_length(rt60_range, sample_rate: int) -> int:
+    return int(rt60_range[1] * sample_rate / 2)  # the longest tail is down 30 dB at the end
+
+
+_ROOM_BANKS: dict = {}
+
+
+def image_source_rirs(count: int, *, seed: int = 0, rt60_range=(0.15, 0.8), length=None,
+                      sample_rate: int = SAMPLE_RATE):
+    """`count` room impulse responses [count, length] float32 by the image-source method
+    (pyroomacoustics): shoebox rooms of random size (ROOM_SIZE_M) whose wall absorption
+    gives an RT60 drawn from `rt60_range` (Sabine), a microphone anywhere in the room and
+    the talker TALKER_DISTANCE_M from it. Each response starts at its direct path and is
+    scaled so the direct path's peak is 1. Deterministic in `seed`; cached."""
+    import numpy as np
+
+    length = length or _rir_length(rt60_range, sample_rate)
+    key = (count, seed, tuple(rt60_range), length, sample_rate)
+    if key in _ROOM_BANKS:
+        return _ROOM_BANKS[key]
+    try:
+        import pyroomacoustics as pra
+    except ImportError as e:
+        raise ImportError("image-source room responses (room_bank > 0, --augment ism_spec) "
+                          "need pyroomacoustics: pip install 'kws[train]'") from e
+    rng = np.random.default_rng(seed)
+    out = np.zeros([count, length], np.float32)
+    # The fractional-delay filter centres each arrival this many samples late.
+    lead = pra.constants.get("frac_delay_length") // 2
+    i = 0
+    while i < count:
+        dims = np.array([rng.uniform(*r) for r in ROOM_SIZE_M])
+        rt60 = rng.uniform(*rt60_range)
+        try:
+            absorption, order = pra.inverse_sabine(rt60, dims)
+        except ValueError:  # this room cannot ring that long or that briefly
+            continue
+        gap = np.full(3, WALL_GAP_M)
+        mic = rng.uniform(gap, dims - gap)
+        direction = rng.normal(size=3)
+        direction /= np.linalg.norm(direction)
+        talker = mic + direction * rng.uniform(*TALKER_DISTANCE_M)
+        if np.any(talker < gap) or np.any(talker > dims - gap):
+            continue
+        # Images farther than the response's length cannot arrive inside it.
+        reach = SPEED_OF_SOUND * length / sample_rate
+        order = min(order, int(math.ceil(reach / dims.min())) + 1)
+        room = pra.ShoeBox(dims, fs=sample_rate, materials=pra.Material(absorption),
+                           max_order=order)
+        room.add_source(talker)
+        room.add_microphone(mic)
+        room.compute_rir()
+        h = np.asarray(room.rir[0][0], np.float64)
+        direct = int(round(np.linalg.norm(talker - mic) / SPEED_OF_SOUND * sample_rate))
+        start = direct  # where the direct path's delay filter starts (its peak is `lead` on)
+        h = h[start:start + length]
+        peak = np.max(np.abs(h[:2 * lead + 1]))
+        out[i, :len(h)] = h / peak
+        i += 1
+    _ROOM_BANKS[key] = out
+    return out
+
+
 def convolve(samples, responses):
     """Linear convolution of each clip [batch, n] with its response [batch, m], cropped to
     n samples (FFT based)."""
@@ -163,14 +240,20 @@ def _smooth_fft_size(n: int) -> int:
     return best
 
 
-def _reverb_draw(seed, batch, *, rt60_range, direct_to_reverb_db, sample_rate: int):
-    """`(chosen [batch] bool, impulse responses [batch, length])` of `reverb`."""
+def _reverb_draw(seed, batch, *, rt60_range, direct_to_reverb_db, sample_rate: int,
+                 room_bank: int = 0):
+    """`(pick [batch] uniform, impulse responses [batch, length])` of `reverb`."""
     import tensorflow as tf
 
     k_pick, k_rt, k_drr, k_rir = _split(seed, 4)
+    length = _rir_length(rt60_range, sample_rate)
+    if room_bank > 0:
+        bank = tf.constant(image_source_rirs(room_bank, rt60_range=rt60_range, length=length,
+                                             sample_rate=sample_rate))
+        which = tf.random.stateless_uniform([batch], k_rir, 0, room_bank, tf.int32)
+        return _pick(k_pick, batch), tf.gather(bank, which)
     rt60 = tf.random.stateless_uniform([batch], k_rt, *rt60_range)
     drr = tf.random.stateless_uniform([batch], k_drr, *direct_to_reverb_db)
-    length = int(rt60_range[1] * sample_rate / 2)  # tail down 30 dB at the end
     rir = simulated_rir(k_rir, batch, rt60, length=length, sample_rate=sample_rate,
                         direct_to_reverb_db=drr)
     return _pick(k_pick, batch), rir
@@ -183,13 +266,16 @@ def _pick(key, batch):
 
 
 def reverb(samples, seed, *, probability: float = 1.0, rt60_range=(0.15, 0.8),
-           direct_to_reverb_db=(-3.0, 12.0), sample_rate: int = SAMPLE_RATE):
-    """Room reverberation on a fraction `probability` of the clips; peak level kept."""
+           direct_to_reverb_db=(-3.0, 12.0), sample_rate: int = SAMPLE_RATE,
+           room_bank: int = 0):
+    """Room reverberation on a fraction `probability` of the clips; peak level kept.
+    `room_bank` > 0 draws the responses from that many image-source rooms."""
     import tensorflow as tf
 
     batch = tf.shape(samples)[0]
     pick, rir = _reverb_draw(seed, batch, rt60_range=rt60_range,
-                             direct_to_reverb_db=direct_to_reverb_db, sample_rate=sample_rate)
+                             direct_to_reverb_db=direct_to_reverb_db, sample_rate=sample_rate,
+                             room_bank=room_bank)
     wet = convolve(samples, rir)
     wet = wet * _peak(samples) / tf.maximum(_peak(wet), 1e-9)
     return _apply_where(pick < probability, wet, samples)
@@ -258,7 +344,7 @@ def eq_then_reverb(samples, eq_seed, reverb_seed, *, eq_probability: float = 1.0
                    reverb_probability: float = 1.0, gain_db: float = 6.0,
                    highpass_hz=(40.0, 400.0), lowpass_hz=(3000.0, 8000.0),
                    rt60_range=(0.15, 0.8), direct_to_reverb_db=(-3.0, 12.0),
-                   sample_rate: int = SAMPLE_RATE):
+                   sample_rate: int = SAMPLE_RATE, room_bank: int = 0):
     """`reverb(random_eq(samples, eq_seed, ...), reverb_seed, ...)` with one FFT pair
     instead of two: both are linear filters and each keeps the peak of its input, so the
     product of their responses, then one peak match, is the same (same draws; equal up to
@@ -269,7 +355,7 @@ def eq_then_reverb(samples, eq_seed, reverb_seed, *, eq_probability: float = 1.0
     n = int(samples.shape[-1])
     rev_pick, rir = _reverb_draw(reverb_seed, batch, rt60_range=rt60_range,
                                  direct_to_reverb_db=direct_to_reverb_db,
-                                 sample_rate=sample_rate)
+                                 sample_rate=sample_rate, room_bank=room_bank)
     # Linear (not circular) for the room's causal tail and the EQ's short, two-sided
     # impulse response.
     size = _smooth_fft_size(n + int(rir.shape[-1]))
@@ -470,13 +556,14 @@ def augment_samples(samples, seed, config: AugmentConfig):
         x = eq_then_reverb(x, k[1], k[2], eq_probability=c.eq_probability,
                            reverb_probability=c.reverb_probability, gain_db=c.eq_gain_db,
                            highpass_hz=c.highpass_hz, lowpass_hz=c.lowpass_hz,
-                           rt60_range=c.rt60_range, direct_to_reverb_db=c.direct_to_reverb_db)
+                           rt60_range=c.rt60_range, direct_to_reverb_db=c.direct_to_reverb_db,
+                           room_bank=c.room_bank)
     elif c.eq_probability > 0:
         x = random_eq(x, k[1], probability=c.eq_probability, gain_db=c.eq_gain_db,
                       highpass_hz=c.highpass_hz, lowpass_hz=c.lowpass_hz)
     elif c.reverb_probability > 0:
         x = reverb(x, k[2], probability=c.reverb_probability, rt60_range=c.rt60_range,
-                   direct_to_reverb_db=c.direct_to_reverb_db)
+                   direct_to_reverb_db=c.direct_to_reverb_db, room_bank=c.room_bank)
     if c.compress_probability > 0:
         x = compress(x, k[3], probability=c.compress_probability, drive=c.compress_drive)
     if c.gain_db != (0.0, 0.0):

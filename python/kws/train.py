@@ -243,7 +243,7 @@ _FLAG_HELP = {
                       "largest once; validation/testing clips once (0: off, a folder listed "
                       "k times is used k times)",
     "augment": "realistic-audio augmentation preset (kws.augment.PRESETS: none, room, spec, "
-               "room_spec)",
+               "room_spec, voice_spec, room_vtlp_spec, ism_spec)",
     "peers": "mutual distillation: train N models of the architecture together on the same "
              "batches, each also learning the mean prediction of the others; the first is "
              "the one saved for export (1: off)",
