@@ -74,14 +74,15 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
     "quick_room_spec": ("quick + room/mic/speed/level + SpecAugment",
                         ["--recipe", "quick", "--augment", "room_spec", "--data_dir", "{synth}"]),
     "quick": ("synthetic speech only (make-dataset's default voices: half espeak-ng, half "
-              "flite): TC-ResNet8, 98 x 40 MFCC, room_spec augmentation, 600 steps of 100 clips",
+              "flite): TC-ResNet8, 98 x 40 MFCC, ism_spec augmentation (room_spec with the "
+              "reverberation of 256 image-source rooms), 600 steps of 100 clips",
               ["--recipe", "quick", "--data_dir", "{synth_flite}"]),
-    "quick_ism": ("quick with --augment ism_spec: the reverberation of 256 image-source rooms "
-                  "(pyroomacoustics) instead of the noise-tail model",
-                  ["--recipe", "quick", "--augment", "ism_spec", "--data_dir", "{synth_flite}"]),
+    "quick_room": ("quick with room_spec (the noise-tail reverberation model): the recipe "
+                   "before ism_spec",
+                   ["--recipe", "quick", "--augment", "room_spec", "--data_dir", "{synth_flite}"]),
     "quick_espeak": ("the quick recipe on espeak-ng speech alone (the recipe's data before "
                      "flite voices)",
-                     ["--recipe", "quick", "--data_dir", "{synth}"]),
+                     ["--recipe", "quick", "--augment", "room_spec", "--data_dir", "{synth}"]),
     "best": ("synthetic (default voices: half espeak-ng, half flite) + the sample's real "
              "training clips (--folder_balance 2.5: real x16), from scratch, 9,000 steps "
              "(room_spec), 3 TC-ResNet8 peers trained together, each also fitting the mean "
@@ -96,7 +97,7 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
     "best_ft_1000_r8": ("the previous best recipe: the quick model fine-tuned for 1,000 "
                         "steps on synthetic + real x8 (room_spec)",
                         ["--recipe", "best", "--peers", "1", "--how_many_training_steps", "1000",
-                         "--folder_balance", "0", "--init_checkpoint", "{out}/quick-s{seed}",
+                         "--folder_balance", "0", "--init_checkpoint", "{out}/quick_room-s{seed}",
                          "--data_dir", "{synth}" + ",{real}" * 8]),
     # Levers explored for issue 9 (1 seed, judged on the real validation partition).
     "best_r8_1500": ("synthetic + real x8, room_spec, 1,500 steps",
@@ -104,17 +105,20 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                       "--how_many_training_steps", "1500",
                       "--data_dir", "{synth}" + ",{real}" * 8]),
     "quick_600": ("quick recipe at the demo's 600 steps (room_spec)",
-                  ["--recipe", "quick", "--how_many_training_steps", "600",
+                  ["--recipe", "quick", "--augment", "room_spec",
+                   "--how_many_training_steps", "600",
                    "--data_dir", "{synth}"]),
     "quick_600_voice": ("quick, 600 steps, voice_spec (speed 0.8-1.25, wider SpecAugment)",
                         ["--recipe", "quick", "--how_many_training_steps", "600",
                          "--augment", "voice_spec", "--data_dir", "{synth}"]),
     "quick_600_ls_unk": ("quick, 600 steps, label smoothing 0.1, unknown 25%",
-                         ["--recipe", "quick", "--how_many_training_steps", "600",
+                         ["--recipe", "quick", "--augment", "room_spec",
+                          "--how_many_training_steps", "600",
                           "--label_smoothing", "0.1", "--unknown_percentage", "25",
                           "--data_dir", "{synth}"]),
     "quick_600_mfcc20": ("quick, 600 steps, 20 MFCC coefficients instead of 40",
-                         ["--recipe", "quick", "--how_many_training_steps", "600",
+                         ["--recipe", "quick", "--augment", "room_spec",
+                          "--how_many_training_steps", "600",
                           "--feature_bin_count", "20", "--data_dir", "{synth}"]),
     "best_ft_q600_1000": ("fine-tune the quick_600 model of the same seed for 1,000 steps on "
                           "synthetic + real x8 (room_spec)",
@@ -139,10 +143,12 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
     # Levers for the synthetic-only `quick` recipe (second round; 1 seed, judged on the
     # real validation partition). SYNTH_WIDE is a set made with `--variety wide`.
     "quick_1200": ("quick, 1,200 steps (room_spec)",
-                   ["--recipe", "quick", "--how_many_training_steps", "1200",
+                   ["--recipe", "quick", "--augment", "room_spec",
+                    "--how_many_training_steps", "1200",
                     "--data_dir", "{synth}"]),
     "quick_600_bg03": ("quick, 600 steps, background noise volume up to 0.3 (0.1)",
-                       ["--recipe", "quick", "--how_many_training_steps", "600",
+                       ["--recipe", "quick", "--augment", "room_spec",
+                        "--how_many_training_steps", "600",
                         "--background_volume", "0.3", "--data_dir", "{synth}"]),
     "quick_600_vtlp": ("quick, 600 steps, room_vtlp_spec (+ vocal-tract-length warp "
                        "0.88-1.12 on 60% of clips)",
@@ -150,24 +156,30 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                         "--augment", "room_vtlp_spec", "--data_dir", "{synth}"]),
     "quick_600_realnoise": ("quick, 600 steps, the real sample's 6 background-noise "
                             "recordings (no speech) added to the synthetic noise pool",
-                            ["--recipe", "quick", "--how_many_training_steps", "600",
+                            ["--recipe", "quick", "--augment", "room_spec",
+                             "--how_many_training_steps", "600",
                              "--data_dir", "{synth_realnoise}"]),
     "quick_600_us": ("quick, 600 steps, on a set half of whose speakers are American "
                      "(`--voices` en-US x7 + the other 7 accents once)",
-                     ["--recipe", "quick", "--how_many_training_steps", "600",
+                     ["--recipe", "quick", "--augment", "room_spec",
+                      "--how_many_training_steps", "600",
                       "--data_dir", "{synth_us}"]),
     "quick_flite2": ("quick on a set two thirds of whose speakers are flite voices "
                      "(`--voices espeak,flite,flite,flite,flite`)",
-                     ["--recipe", "quick", "--data_dir", "{synth_flite2}"]),
+                     ["--recipe", "quick", "--augment", "room_spec",
+                      "--data_dir", "{synth_flite2}"]),
     "quick_flite_900": ("quick (half-flite set) with 900 steps",
-                        ["--recipe", "quick", "--how_many_training_steps", "900",
+                        ["--recipe", "quick", "--augment", "room_spec",
+                         "--how_many_training_steps", "900",
                          "--data_dir", "{synth_flite}"]),
     "quick_flite35": ("quick (half-flite set) on 35 words: the 5 words v0.02 added (backward, "
                       "follow, forward, learn, visual) join the unknown words",
-                      ["--recipe", "quick", "--data_dir", "{synth_flite35}"]),
+                      ["--recipe", "quick", "--augment", "room_spec",
+                       "--data_dir", "{synth_flite35}"]),
     "quick_600_wide": ("quick, 600 steps, on a `--variety wide` synthetic set (wider "
                        "rate/pitch/range, intonation)",
-                       ["--recipe", "quick", "--how_many_training_steps", "600",
+                       ["--recipe", "quick", "--augment", "room_spec",
+                        "--how_many_training_steps", "600",
                         "--data_dir", "{synth_wide}"]),
     "best_ft_q600_1500_r16": ("as best_ft_q600_1000 but 1,500 fine-tuning steps and real x16",
                               ["--recipe", "best", "--peers", "1", "--folder_balance", "0",
@@ -191,6 +203,9 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
     "best_mixup": ("best with --mixup 0.3 (features mixed with the batch's mirror, Beta(0.3, "
                    "0.3) weights, labels mixed alike)",
                    ["--recipe", "best", "--mixup", "0.3", "--data_dir", "{synth_flite},{real}"]),
+    "best_ism": ("best with --augment ism_spec (reverberation of 256 image-source rooms)",
+                 ["--recipe", "best", "--augment", "ism_spec",
+                  "--data_dir", "{synth_flite},{real}"]),
     "best_ft_1500_fb5": ("as best_ft_q600_1500_r16 but --folder_balance 5 (real x32)",
                          ["--recipe", "best", "--peers", "1", "--how_many_training_steps", "1500",
                           "--folder_balance", "5", "--init_checkpoint", "{out}/quick_600-s{seed}",
