@@ -93,6 +93,16 @@ def test_cli_training_run(tones, tmp_path):
     reloaded = kws_train.evaluate_checkpoint(train_dir / "tiny_conv.ckpt-60", str(tones))
     assert reloaded["count"] == n and reloaded["accuracy"] == pytest.approx(accuracy, abs=0.0015)
     assert reloaded["confusion_matrix"].sum() == n
+    # The training partition too: one plain pass over its entries (not the endless,
+    # augmented stream training reads), the same figures twice.
+    from kws.data import DatasetIndex
+
+    on_train = [kws_train.evaluate_checkpoint(train_dir, str(tones), "training")
+                for _ in range(2)]
+    index = DatasetIndex(str(tones), labels[2:], sample_rate=settings.sample_rate,
+                         clip_duration_ms=settings.clip_duration_ms)
+    assert on_train[0]["count"] == index.set_size("training") > n
+    assert on_train[0]["accuracy"] == on_train[1]["accuracy"] >= 0.8
     # TensorBoard: train scalars incl. learning rate, validation accuracy and the matrix.
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

@@ -552,13 +552,17 @@ def evaluate_model(model, settings: ModelSettings, index, partition: str,
                    batch_size: int = 100) -> tuple[float | None, int, np.ndarray | None]:
     """(accuracy, count, confusion matrix) of `model` (features -> logits) on a partition
     of a `kws.data.DatasetIndex`; (None, 0, None) when the partition is empty."""
-    from kws.pipeline import make_dataset
+    from kws.pipeline import DEFAULT_EVAL_SEED, make_dataset
 
     if index.set_size(partition) == 0:
         return None, 0, None
     labels = index.labels
     matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
-    for feats, truth in make_dataset(index, partition, settings, batch_size):
+    # One plain, deterministic pass whatever the partition: the training partition's
+    # defaults (augmented, shuffled, repeated forever, fresh seed) would never end.
+    for feats, truth in make_dataset(index, partition, settings, batch_size, augment=False,
+                                     shuffle=False, repeat=False, drop_remainder=False,
+                                     seed=DEFAULT_EVAL_SEED):
         logits = model(feats)
         pred = np.argmax(np.asarray(logits), axis=1)
         np.add.at(matrix, (truth.numpy(), pred), 1)
