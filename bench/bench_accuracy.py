@@ -71,19 +71,23 @@ SECTION_END = "<!-- bench_accuracy end -->"
 # name -> (what it measures, kws train flags; {synth} and {real} are filled in)
 LEVERS: dict[str, tuple[str, list[str]]] = {
     "quick_plain": ("quick recipe without augmentation (synthetic only)",
-                    ["--recipe", "quick", "--augment", "none", "--data_dir", "{synth}"]),
+                    ["--recipe", "quick", "--how_many_training_steps", "600", "--augment", "none",
+                     "--data_dir", "{synth}"]),
     "quick_room_spec": ("quick + room/mic/speed/level + SpecAugment",
-                        ["--recipe", "quick", "--augment", "room_spec", "--data_dir", "{synth}"]),
+                        ["--recipe", "quick", "--how_many_training_steps", "600",
+                         "--augment", "room_spec", "--data_dir", "{synth}"]),
     "quick": ("synthetic speech only (make-dataset's default voices: half espeak-ng, half "
               "flite): TC-ResNet8, 98 x 40 MFCC, ism_spec augmentation (room_spec with the "
-              "reverberation of 256 image-source rooms), 600 steps of 100 clips",
+              "reverberation of 256 image-source rooms), 1,200 steps of 100 clips",
               ["--recipe", "quick", "--data_dir", "{synth_flite}"]),
     "quick_room": ("quick with room_spec (the noise-tail reverberation model): the recipe "
                    "before ism_spec",
-                   ["--recipe", "quick", "--augment", "room_spec", "--data_dir", "{synth_flite}"]),
+                   ["--recipe", "quick", "--how_many_training_steps", "600",
+                    "--augment", "room_spec", "--data_dir", "{synth_flite}"]),
     "quick_espeak": ("the quick recipe on espeak-ng speech alone (the recipe's data before "
                      "flite voices)",
-                     ["--recipe", "quick", "--augment", "room_spec", "--data_dir", "{synth}"]),
+                     ["--recipe", "quick", "--how_many_training_steps", "600",
+                      "--augment", "room_spec", "--data_dir", "{synth}"]),
     "best": ("synthetic (default voices: half espeak-ng, half flite) + the sample's real "
              "training clips (--folder_balance 2.5: real x16), from scratch, 9,000 steps "
              "(room_spec), 3 TC-ResNet8 peers trained together, each also fitting the mean "
@@ -167,7 +171,8 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                       "--data_dir", "{synth_us}"]),
     "quick_flite2": ("quick on a set two thirds of whose speakers are flite voices "
                      "(`--voices espeak,flite,flite,flite,flite`)",
-                     ["--recipe", "quick", "--augment", "room_spec",
+                     ["--recipe", "quick", "--how_many_training_steps", "600",
+                      "--augment", "room_spec",
                       "--data_dir", "{synth_flite2}"]),
     "quick_flite_900": ("quick (half-flite set) with 900 steps",
                         ["--recipe", "quick", "--augment", "room_spec",
@@ -175,7 +180,8 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                          "--data_dir", "{synth_flite}"]),
     "quick_flite35": ("quick (half-flite set) on 35 words: the 5 words v0.02 added (backward, "
                       "follow, forward, learn, visual) join the unknown words",
-                      ["--recipe", "quick", "--augment", "room_spec",
+                      ["--recipe", "quick", "--how_many_training_steps", "600",
+                       "--augment", "room_spec",
                        "--data_dir", "{synth_flite35}"]),
     "quick_600_wide": ("quick, 600 steps, on a `--variety wide` synthetic set (wider "
                        "rate/pitch/range, intonation)",
@@ -207,6 +213,9 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
     "quick_900": ("quick (ism_spec) with 900 steps instead of 600",
                   ["--recipe", "quick", "--how_many_training_steps", "900",
                    "--data_dir", "{synth_flite}"]),
+    "quick_600_ism": ("quick (ism_spec) with 600 steps: the recipe before 1,200 steps",
+                      ["--recipe", "quick", "--how_many_training_steps", "600",
+                       "--data_dir", "{synth_flite}"]),
     "best_ism": ("best with --augment ism_spec (reverberation of 256 image-source rooms)",
                  ["--recipe", "best", "--augment", "ism_spec",
                   "--data_dir", "{synth_flite},{real}"]),
@@ -480,7 +489,9 @@ def cmd_heldout(args) -> None:
             if str(SAMPLE) in r["command"]:
                 raise SystemExit(f"{name} seed {r['seed']} trained on {SAMPLE}: its [16, 20) "
                                  "partition is not held out")
-            train_dir = OUT / f"{name}-s{r['seed']}"
+            cmd = r["command"].split()  # an earlier run kept under another name has its own
+            train_dir = (Path(cmd[cmd.index("--train_dir") + 1]) if "--train_dir" in cmd
+                         else OUT / f"{name}-s{r['seed']}")
             if not train_dir.is_dir():
                 raise SystemExit(f"{train_dir}: the run's folder is missing")
             e = evaluate_checkpoint(str(train_dir), str(SAMPLE), "training",

@@ -22,7 +22,7 @@ def test_quick_and_best_set_what_they_claim(tmp_path):
     assert (quick.model_architecture, quick.optimizer, quick.lr_schedule, quick.batch_size,
             quick.feature_bin_count, quick.window_stride_ms) == (
         "tc_resnet", "adam", "cosine", 100, 40, 10.0)
-    assert quick.steps_list == [600]
+    assert quick.steps_list == [1200]
     assert quick.augment == "ism_spec"
     best = kws_train.parse_config(["--recipe", "best", "--data_dir", str(tmp_path)])
     assert (best.model_architecture, best.optimizer, best.lr_schedule, best.augment) == (

@@ -231,7 +231,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--out", default="kws-demo", help="folder for everything the demo makes")
     p.add_argument("--clips_per_word", type=int, default=150,
                    help="synthetic clips per word")
-    p.add_argument("--steps", default="600",
+    p.add_argument("--steps", default="",
                    help="training steps (the quick recipe's own count if empty)")
     p.add_argument("--stream_seconds", type=int, default=300, help="length of each test stream")
     p.add_argument("--wanted_words", default=DEFAULT_WANTED_WORDS)
