@@ -102,7 +102,7 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
     "best_ft_1000_r8": ("the previous best recipe: the quick model fine-tuned for 1,000 "
                         "steps on synthetic + real x8 (room_spec)",
                         ["--recipe", "best", "--peers", "1", "--how_many_training_steps", "1000",
-                         "--folder_balance", "0", "--init_checkpoint", "{out}/quick_room-s{seed}",
+                         "--folder_balance", "0", "--init_checkpoint", "{out}/quick_espeak-s{seed}",
                          "--data_dir", "{synth}" + ",{real}" * 8]),
     # Levers explored for issue 9 (1 seed, judged on the real validation partition).
     "best_r8_1500": ("synthetic + real x8, room_spec, 1,500 steps",
@@ -296,9 +296,12 @@ def cmd_train(args, extra: list[str]) -> None:
                                                "synthetic_testing")})
 
 
-def _load() -> list[dict]:
-    path = OUT / "results.jsonl"
+def _read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _load() -> list[dict]:
+    return _read_jsonl(OUT / "results.jsonl")
 
 
 def _mean_spread(values: list[float]) -> str:
@@ -466,9 +469,7 @@ def cmd_report(_args) -> None:
 
 def _load_heldout() -> list[dict]:
     path = OUT / "heldout.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return _read_jsonl(path) if path.exists() else []
 
 
 def cmd_heldout(args) -> None:
