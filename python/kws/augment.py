@@ -177,6 +177,9 @@ def image_source_rirs(count: int, *, seed: int = 0, rt60_range=(0.15, 0.8), leng
     out = np.zeros([count, length], np.float32)
     # The fractional-delay filter centres each arrival this many samples late.
     lead = pra.constants.get("frac_delay_length") // 2
+    gap = np.full(3, WALL_GAP_M)
+    # Images farther than the response's length cannot arrive inside it.
+    reach = SPEED_OF_SOUND * length / sample_rate
     i = 0
     while i < count:
         dims = np.array([rng.uniform(*r) for r in ROOM_SIZE_M])
@@ -185,15 +188,12 @@ def image_source_rirs(count: int, *, seed: int = 0, rt60_range=(0.15, 0.8), leng
             absorption, order = pra.inverse_sabine(rt60, dims)
         except ValueError:  # this room cannot ring that long or that briefly
             continue
-        gap = np.full(3, WALL_GAP_M)
         mic = rng.uniform(gap, dims - gap)
         direction = rng.normal(size=3)
         direction /= np.linalg.norm(direction)
         talker = mic + direction * rng.uniform(*TALKER_DISTANCE_M)
         if np.any(talker < gap) or np.any(talker > dims - gap):
             continue
-        # Images farther than the response's length cannot arrive inside it.
-        reach = SPEED_OF_SOUND * length / sample_rate
         order = min(order, int(math.ceil(reach / dims.min())) + 1)
         room = pra.ShoeBox(dims, fs=sample_rate, materials=pra.Material(absorption),
                            max_order=order)
@@ -202,8 +202,8 @@ def image_source_rirs(count: int, *, seed: int = 0, rt60_range=(0.15, 0.8), leng
         room.compute_rir()
         h = np.asarray(room.rir[0][0], np.float64)
         direct = int(round(np.linalg.norm(talker - mic) / SPEED_OF_SOUND * sample_rate))
-        start = direct  # where the direct path's delay filter starts (its peak is `lead` on)
-        h = h[start:start + length]
+        # The direct path's delay filter starts at `direct` (its peak is `lead` on).
+        h = h[direct:direct + length]
         peak = np.max(np.abs(h[:2 * lead + 1]))
         out[i, :len(h)] = h / peak
         i += 1
