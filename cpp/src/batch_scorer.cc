@@ -23,13 +23,9 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/kernels.h"
 #include "kws/error.h"
 #include "model_impl.h"
-
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#define KWS_BATCH_AVX2 1
-#endif
 
 namespace kws {
 namespace batch_internal {
@@ -67,16 +63,6 @@ inline float* Aligned64(std::vector<float>& v) {
 }
 inline const float* Aligned64(const std::vector<float>& v) {
   return Aligned64(const_cast<std::vector<float>&>(v));
-}
-
-// a * b + c as the runtime's element-wise loops compute it: one fused multiply-add when
-// the target has FMA (the compiler contracts those loops), else a multiply and an add.
-inline float MulAdd(float a, float b, float c) {
-#ifdef __FMA__
-  return std::fma(a, b, c);
-#else
-  return a * b + c;
-#endif
 }
 
 int FloorDiv(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
@@ -153,60 +139,8 @@ void SvdfUnits(const Op& op, const float* acc_all, int count, float* out, size_t
 // filters, adds the bias and applies the activation.
 void SvdfTimeWindows(const Op& op, const float* const* rows, int count, float* acc,
                      float* out, size_t out_stride) {
-  const int F = op.in_dims[1], M = op.memory_size;
-  const float* tf = op.weights.data();
-  int f0 = 0;
-#ifdef KWS_BATCH_AVX2
-  for (; f0 + 16 <= F; f0 += 16) {
-    for (int w0 = 0; w0 < count; w0 += 6) {
-      const int n = std::min(6, count - w0);
-      const float* const* r[6];
-      for (int k = 0; k < 6; ++k) r[k] = rows + static_cast<size_t>(w0 + std::min(k, n - 1)) * M;
-      __m256 a00 = _mm256_setzero_ps(), a01 = _mm256_setzero_ps();
-      __m256 a10 = _mm256_setzero_ps(), a11 = _mm256_setzero_ps();
-      __m256 a20 = _mm256_setzero_ps(), a21 = _mm256_setzero_ps();
-      __m256 a30 = _mm256_setzero_ps(), a31 = _mm256_setzero_ps();
-      __m256 a40 = _mm256_setzero_ps(), a41 = _mm256_setzero_ps();
-      __m256 a50 = _mm256_setzero_ps(), a51 = _mm256_setzero_ps();
-      for (int k = 0; k < M; ++k) {
-        const float* wk = tf + static_cast<size_t>(k) * F + f0;
-        const __m256 t0 = _mm256_loadu_ps(wk), t1 = _mm256_loadu_ps(wk + 8);
-        const float* x0 = r[0][k] + f0;
-        const float* x1 = r[1][k] + f0;
-        const float* x2 = r[2][k] + f0;
-        const float* x3 = r[3][k] + f0;
-        const float* x4 = r[4][k] + f0;
-        const float* x5 = r[5][k] + f0;
-        a00 = _mm256_fmadd_ps(t0, _mm256_loadu_ps(x0), a00);
-        a01 = _mm256_fmadd_ps(t1, _mm256_loadu_ps(x0 + 8), a01);
-        a10 = _mm256_fmadd_ps(t0, _mm256_loadu_ps(x1), a10);
-        a11 = _mm256_fmadd_ps(t1, _mm256_loadu_ps(x1 + 8), a11);
-        a20 = _mm256_fmadd_ps(t0, _mm256_loadu_ps(x2), a20);
-        a21 = _mm256_fmadd_ps(t1, _mm256_loadu_ps(x2 + 8), a21);
-        a30 = _mm256_fmadd_ps(t0, _mm256_loadu_ps(x3), a30);
-        a31 = _mm256_fmadd_ps(t1, _mm256_loadu_ps(x3 + 8), a31);
-        a40 = _mm256_fmadd_ps(t0, _mm256_loadu_ps(x4), a40);
-        a41 = _mm256_fmadd_ps(t1, _mm256_loadu_ps(x4 + 8), a41);
-        a50 = _mm256_fmadd_ps(t0, _mm256_loadu_ps(x5), a50);
-        a51 = _mm256_fmadd_ps(t1, _mm256_loadu_ps(x5 + 8), a51);
-      }
-      const __m256 acc_regs[12] = {a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51};
-      for (int k = 0; k < n; ++k) {
-        float* dst = acc + static_cast<size_t>(w0 + k) * F + f0;
-        _mm256_storeu_ps(dst, acc_regs[2 * k]);
-        _mm256_storeu_ps(dst + 8, acc_regs[2 * k + 1]);
-      }
-    }
-  }
-#endif
-  for (; f0 < F; ++f0) {
-    for (int w = 0; w < count; ++w) {
-      const float* const* r = rows + static_cast<size_t>(w) * M;
-      float a = 0.0f;
-      for (int k = 0; k < M; ++k) a = MulAdd(tf[static_cast<size_t>(k) * F + f0], r[k][f0], a);
-      acc[static_cast<size_t>(w) * F + f0] = a;
-    }
-  }
+  kernels::Active().svdf_time(op.weights.data(), rows, count, op.memory_size, op.in_dims[1],
+                              acc);
   SvdfUnits(op, acc, count, out, out_stride);
 }
 
@@ -228,61 +162,12 @@ void SvdfStripWindows(const float* tf16, int M, const float* strip, int width, i
       o[unit0 + j] = op.activation == layers::Activation::kRelu ? (v > 0.0f ? v : 0.0f) : v;
     }
   };
-#ifdef KWS_BATCH_AVX2
-  for (int w0 = 0; w0 < count; w0 += 6) {
-    const int n = std::min(6, count - w0);
-    const float* r[6];
-    for (int k = 0; k < 6; ++k)
-      r[k] = strip + static_cast<size_t>(first_row + (w0 + std::min(k, n - 1)) * hop) * width;
-    __m256 a00 = _mm256_setzero_ps(), a01 = _mm256_setzero_ps();
-    __m256 a10 = _mm256_setzero_ps(), a11 = _mm256_setzero_ps();
-    __m256 a20 = _mm256_setzero_ps(), a21 = _mm256_setzero_ps();
-    __m256 a30 = _mm256_setzero_ps(), a31 = _mm256_setzero_ps();
-    __m256 a40 = _mm256_setzero_ps(), a41 = _mm256_setzero_ps();
-    __m256 a50 = _mm256_setzero_ps(), a51 = _mm256_setzero_ps();
-    for (int k = 0; k < M; ++k) {
-      const __m256 t0 = _mm256_loadu_ps(tf16 + k * 16), t1 = _mm256_loadu_ps(tf16 + k * 16 + 8);
-      const size_t off = static_cast<size_t>(k) * width;
-      a00 = _mm256_fmadd_ps(t0, _mm256_loadu_ps(r[0] + off), a00);
-      a01 = _mm256_fmadd_ps(t1, _mm256_loadu_ps(r[0] + off + 8), a01);
-      a10 = _mm256_fmadd_ps(t0, _mm256_loadu_ps(r[1] + off), a10);
-      a11 = _mm256_fmadd_ps(t1, _mm256_loadu_ps(r[1] + off + 8), a11);
-      a20 = _mm256_fmadd_ps(t0, _mm256_loadu_ps(r[2] + off), a20);
-      a21 = _mm256_fmadd_ps(t1, _mm256_loadu_ps(r[2] + off + 8), a21);
-      a30 = _mm256_fmadd_ps(t0, _mm256_loadu_ps(r[3] + off), a30);
-      a31 = _mm256_fmadd_ps(t1, _mm256_loadu_ps(r[3] + off + 8), a31);
-      a40 = _mm256_fmadd_ps(t0, _mm256_loadu_ps(r[4] + off), a40);
-      a41 = _mm256_fmadd_ps(t1, _mm256_loadu_ps(r[4] + off + 8), a41);
-      a50 = _mm256_fmadd_ps(t0, _mm256_loadu_ps(r[5] + off), a50);
-      a51 = _mm256_fmadd_ps(t1, _mm256_loadu_ps(r[5] + off + 8), a51);
-    }
-    alignas(32) float tile[6][16];
-    _mm256_store_ps(tile[0], a00);
-    _mm256_store_ps(tile[0] + 8, a01);
-    _mm256_store_ps(tile[1], a10);
-    _mm256_store_ps(tile[1] + 8, a11);
-    _mm256_store_ps(tile[2], a20);
-    _mm256_store_ps(tile[2] + 8, a21);
-    _mm256_store_ps(tile[3], a30);
-    _mm256_store_ps(tile[3] + 8, a31);
-    _mm256_store_ps(tile[4], a40);
-    _mm256_store_ps(tile[4] + 8, a41);
-    _mm256_store_ps(tile[5], a50);
-    _mm256_store_ps(tile[5] + 8, a51);
-    for (int k = 0; k < n; ++k) finish(tile[k], out + static_cast<size_t>(w0 + k) * out_stride);
+  float tile[kGroup * 16];
+  for (int w0 = 0; w0 < count; w0 += kGroup) {
+    const int n = std::min(kGroup, count - w0);
+    kernels::Active().svdf_strip(tf16, M, strip, width, first_row + w0 * hop, hop, n, tile);
+    for (int k = 0; k < n; ++k) finish(tile + k * 16, out + static_cast<size_t>(w0 + k) * out_stride);
   }
-#else
-  for (int w = 0; w < count; ++w) {
-    const float* r = strip + static_cast<size_t>(first_row + w * hop) * width;
-    float tile[16];
-    for (int c = 0; c < 16; ++c) {
-      float a = 0.0f;
-      for (int k = 0; k < M; ++k) a = MulAdd(tf16[k * 16 + c], r[static_cast<size_t>(k) * width + c], a);
-      tile[c] = a;
-    }
-    finish(tile, out + static_cast<size_t>(w) * out_stride);
-  }
-#endif
 }
 
 // Sums each unit's rank filters of `count` windows' accumulators (F floats each), adds

@@ -5,9 +5,7 @@
 #include <cstring>
 #include <limits>
 
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#endif
+#include "kernels/kernels.h"
 
 namespace kws {
 namespace layers {
@@ -78,7 +76,8 @@ void Conv2DRows(const Op& op, const float* in, float* out, int r0, int r1,
   const float* bias = op.bias.empty() ? nullptr : op.bias.data();
   // Panels of weights outermost (a few at a time) so they stay in cache while every
   // block of pixels streams past them.
-  const int panels_per_pass = std::max(1, static_cast<int>((96 << 10) / (op.packed.k * 64)));
+  const int panels_per_pass = std::max(kernels::Active().gemm_panels,
+                                       static_cast<int>((96 << 10) / (op.packed.k * 64)));
   for (int pb = 0; pb < op.packed.panels; pb += panels_per_pass) {
     const int pe = std::min(op.packed.panels, pb + panels_per_pass);
     for (int64_t p0 = first; p0 < last; p0 += kGemmRows) {
@@ -155,25 +154,7 @@ void ConvRowPartials(const Op& op, const std::vector<PackedMatrix>& kernel_rows,
 
 void SumPartials(const float* const* parts, int num_parts, const float* bias, int channels,
                  Activation act, float* out, size_t n) {
-  size_t j = 0;
-#if defined(__AVX2__) && defined(__FMA__)
-  const __m256 zero = _mm256_setzero_ps();
-  if (channels % 8 == 0) {
-    for (; j < n; j += 8) {
-      __m256 s = zero;
-      for (int p = 0; p < num_parts; ++p) s = _mm256_add_ps(s, _mm256_loadu_ps(parts[p] + j));
-      s = _mm256_add_ps(s, bias ? _mm256_loadu_ps(bias + j % channels) : zero);
-      if (act == Activation::kRelu) s = _mm256_max_ps(s, zero);
-      _mm256_storeu_ps(out + j, s);
-    }
-  }
-#endif
-  for (; j < n; ++j) {
-    float s = 0.0f;
-    for (int p = 0; p < num_parts; ++p) s += parts[p][j];
-    s += bias ? bias[j % channels] : 0.0f;
-    out[j] = Act(s, act);
-  }
+  kernels::Active().sum_partials(parts, num_parts, bias, channels, act, out, n);
 }
 
 namespace {
@@ -190,117 +171,23 @@ void DenseRows(const Op& op, const float* in, float* out, int64_t first, int64_t
   }
 }
 
-#if defined(__AVX2__) && defined(__FMA__)
-// Up to G x 8 channels of one output pixel of a depthwise convolution with multiplier 1:
-// G independent accumulators (so the FMA latency overlaps), each element's taps
-// accumulated in (dy, dx) order from zero, then bias and activation.
-template <int G>
-// `in` and `kernel` point at the first in-range tap; ny x nx taps.
-inline void DepthwisePixelAvx2(const float* in, size_t row_stride, size_t col_stride,
-                               const float* kernel, size_t kernel_row, int ny, int nx,
-                               const float* bias, bool relu, float* o) {
-  __m256 acc[G];
-  for (int g = 0; g < G; ++g) acc[g] = _mm256_setzero_ps();
-  for (int dy = 0; dy < ny; ++dy) {
-    const float* src = in + static_cast<size_t>(dy) * row_stride;
-    const float* k = kernel + static_cast<size_t>(dy) * kernel_row;
-    for (int dx = 0; dx < nx; ++dx) {
-      const float* s = src + static_cast<size_t>(dx) * col_stride;
-      const float* kk = k + static_cast<size_t>(dx) * col_stride;
-      for (int g = 0; g < G; ++g)
-        acc[g] = _mm256_fmadd_ps(_mm256_loadu_ps(s + 8 * g), _mm256_loadu_ps(kk + 8 * g), acc[g]);
-    }
-  }
-  const __m256 zero = _mm256_setzero_ps();
-  for (int g = 0; g < G; ++g) {
-    __m256 v = acc[g];
-    if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + 8 * g));
-    if (relu) v = _mm256_max_ps(v, zero);
-    _mm256_storeu_ps(o + 8 * g, v);
-  }
-}
-
-// Depthwise with multiplier 1 and channels a multiple of 8: channels in blocks of up to
-// 64 per pixel (8 registers), taps in (dy, dx) order.
-void DepthwiseRowsAvx2(const Op& op, const float* in, float* out, int r0, int r1) {
-  const int H = op.in_dims[0], W = op.in_dims[1], C = op.in_dims[2];
-  const int Wo = op.out_dims[1];
-  const float* bias = op.bias.empty() ? nullptr : op.bias.data();
-  const bool relu = op.activation == Activation::kRelu;
-  const size_t row_stride = static_cast<size_t>(W) * C, kernel_row = static_cast<size_t>(op.kw) * C;
-  for (int t = r0; t < r1; ++t) {
-    const int y0 = t * op.sh - op.pad_top;
-    const int dy_lo = std::max(0, -y0), dy_hi = std::min(op.kh, H - y0);
-    for (int w = 0; w < Wo; ++w) {
-      const int x0 = w * op.sw - op.pad_left;
-      const int dx_lo = std::max(0, -x0), dx_hi = std::min(op.kw, W - x0);
-      float* o = out + (static_cast<size_t>(t) * Wo + w) * C;
-      const int ny = dy_hi - dy_lo, nx = dx_hi - dx_lo;
-      const float* first_in =
-          in + (static_cast<size_t>(y0 + dy_lo) * W + static_cast<size_t>(x0 + dx_lo)) * C;
-      const float* first_k =
-          op.weights.data() + (static_cast<size_t>(dy_lo) * op.kw + dx_lo) * C;
-      for (int c = 0; c < C; c += 64) {
-        const int groups = std::min(8, (C - c) / 8);
-        const float* b = bias ? bias + c : nullptr;
-        switch (groups) {
-#define KWS_DW_CASE(G)                                                                      \
-  case G:                                                                                   \
-    DepthwisePixelAvx2<G>(first_in + c, row_stride, C, first_k + c, kernel_row, ny, nx, b,  \
-                          relu, o + c);                                                     \
-    break;
-          KWS_DW_CASE(1) KWS_DW_CASE(2) KWS_DW_CASE(3) KWS_DW_CASE(4)
-          KWS_DW_CASE(5) KWS_DW_CASE(6) KWS_DW_CASE(7) KWS_DW_CASE(8)
-#undef KWS_DW_CASE
-          default:
-            break;
-        }
-      }
-    }
-  }
-}
-#endif
-
 void DepthwiseRows(const Op& op, const float* in, float* out, int r0, int r1) {
-  const int H = op.in_dims[0], W = op.in_dims[1], C = op.in_dims[2];
-  const int Wo = op.out_dims[1], Co = op.out_dims[2];
-  const int mult = op.depth_multiplier;
-  const float* bias = op.bias.empty() ? nullptr : op.bias.data();
-#if defined(__AVX2__) && defined(__FMA__)
-  if (mult == 1 && C % 8 == 0) {
-    DepthwiseRowsAvx2(op, in, out, r0, r1);
-    return;
-  }
-#endif
-  for (int t = r0; t < r1; ++t) {
-    for (int w = 0; w < Wo; ++w) {
-      float* __restrict o = out + (static_cast<size_t>(t) * Wo + w) * Co;
-      for (int c = 0; c < Co; ++c) o[c] = 0.0f;
-      const int y0 = t * op.sh - op.pad_top, x0 = w * op.sw - op.pad_left;
-      for (int dy = 0; dy < op.kh; ++dy) {
-        const int y = y0 + dy;
-        if (y < 0 || y >= H) continue;
-        for (int dx = 0; dx < op.kw; ++dx) {
-          const int x = x0 + dx;
-          if (x < 0 || x >= W) continue;
-          const float* __restrict src = in + (static_cast<size_t>(y) * W + x) * C;
-          const float* __restrict k =
-              op.weights.data() + static_cast<size_t>(dy * op.kw + dx) * Co;
-          if (mult == 1) {
-            for (int c = 0; c < Co; ++c) o[c] += src[c] * k[c];
-          } else {
-            for (int c = 0; c < Co; ++c) o[c] += src[c / mult] * k[c];
-          }
-        }
-      }
-      if (bias) {
-        for (int c = 0; c < Co; ++c) o[c] += bias[c];
-      }
-      if (op.activation == Activation::kRelu) {
-        for (int c = 0; c < Co; ++c) o[c] = o[c] > 0.0f ? o[c] : 0.0f;
-      }
-    }
-  }
+  kernels::DepthwiseArgs a;
+  a.H = op.in_dims[0];
+  a.W = op.in_dims[1];
+  a.C = op.in_dims[2];
+  a.Wo = op.out_dims[1];
+  a.mult = op.depth_multiplier;
+  a.kh = op.kh;
+  a.kw = op.kw;
+  a.sh = op.sh;
+  a.sw = op.sw;
+  a.pad_top = op.pad_top;
+  a.pad_left = op.pad_left;
+  a.weights = op.weights.data();
+  a.bias = op.bias.empty() ? nullptr : op.bias.data();
+  a.relu = op.activation == Activation::kRelu;
+  kernels::Active().depthwise_rows(a, in, out, r0, r1);
 }
 
 void PoolRows(const Op& op, const float* in, float* out, int r0, int r1) {
@@ -342,6 +229,7 @@ void PoolRows(const Op& op, const float* in, float* out, int r0, int r1) {
 size_t ScratchPointers(const Op& op) {
   if (op.type == OpType::kConv2D) return static_cast<size_t>(op.kh) * kGemmRows;
   if (op.type == OpType::kDense) return kGemmRows;
+  if (op.type == OpType::kSvdfTime) return static_cast<size_t>(op.memory_size);
   return 0;
 }
 
@@ -441,32 +329,10 @@ void ComputeAll(const Op& op, const std::vector<const float*>& inputs, float* ou
     case OpType::kSvdfTime: {
       const int T = op.in_dims[0], F = op.in_dims[1];
       const int M = op.memory_size;
-      // Accumulate every filter over its memory in time order (vectorised over filters),
-      // then sum each unit's `rank` filters in order.
-      const float* tf = op.weights.data();  // (M, F)
-      int f_done = 0;
-#if defined(__AVX2__) && defined(__FMA__)
-      // 64 filters at a time kept in registers over the whole memory (the same fused
-      // multiply-add per step, in the same order, as the loop below compiles to).
-      for (; f_done + 64 <= F; f_done += 64) {
-        __m256 acc[8];
-        for (int g = 0; g < 8; ++g) acc[g] = _mm256_setzero_ps();
-        for (int k = 0; k < M; ++k) {
-          const float* wk = tf + static_cast<size_t>(k) * F + f_done;
-          const float* xk = in + static_cast<size_t>(T - M + k) * F + f_done;
-          for (int g = 0; g < 8; ++g)
-            acc[g] = _mm256_fmadd_ps(_mm256_loadu_ps(wk + 8 * g), _mm256_loadu_ps(xk + 8 * g),
-                                     acc[g]);
-        }
-        for (int g = 0; g < 8; ++g) _mm256_storeu_ps(aux + f_done + 8 * g, acc[g]);
-      }
-#endif
-      for (int f = f_done; f < F; ++f) aux[f] = 0.0f;
-      for (int k = 0; k < M && f_done < F; ++k) {
-        const float* wk = tf + static_cast<size_t>(k) * F;
-        const float* xk = in + static_cast<size_t>(T - M + k) * F;
-        for (int f = f_done; f < F; ++f) aux[f] += wk[f] * xk[f];
-      }
+      // Accumulate every filter over its memory in time order, then sum each unit's
+      // `rank` filters in order.
+      for (int k = 0; k < M; ++k) scratch[k] = in + static_cast<size_t>(T - M + k) * F;
+      kernels::Active().svdf_time(op.weights.data(), scratch, 1, M, F, aux);
       for (int u = 0; u < op.units; ++u) {
         float sum = 0.0f;
         for (int r = 0; r < op.rank; ++r) sum += aux[u * op.rank + r];

@@ -8,8 +8,9 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from kws import _core  # noqa: F401  (native core; built by `pip install .`)
+from kws._core import build_info  # noqa: E402  (kernel set in use, sets compiled in)
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "build_info"]
 
 # Streaming decoder (stream helper).
 from kws._core import RecognizeCommands, RecognizeResult  # noqa: E402

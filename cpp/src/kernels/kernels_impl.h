@@ -1,0 +1,338 @@
+// The kernels of one set, written once over simd.h's Vec and compiled by each set's
+// translation unit (scalar.cc, avx2.cc, avx512.cc, neon.cc) with its own flags. Include
+// after defining the set's macro and KWS_GEMM_TILE_PANELS / KWS_GEMM_ROW_PANELS (the
+// column panels of 16 the GEMM register tile covers for blocks of kGemmRows rows and for
+// one row). Everything is in an anonymous namespace: internal linkage per set.
+#ifndef KWS_SRC_KERNELS_KERNELS_IMPL_H_
+#define KWS_SRC_KERNELS_KERNELS_IMPL_H_
+
+#include <cstddef>
+#include <cstring>
+
+#include "kernels.h"
+#include "simd.h"
+
+#ifndef KWS_GEMM_TILE_PANELS
+#error "define KWS_GEMM_TILE_PANELS"
+#endif
+#ifndef KWS_GEMM_ROW_PANELS
+#error "define KWS_GEMM_ROW_PANELS"
+#endif
+
+#define KWS_UNROLL _Pragma("GCC unroll 64")
+
+namespace kws {
+namespace kernels {
+namespace {
+
+using layers::Activation;
+
+constexpr int kRows = layers::kGemmRows;
+constexpr int kVecPerPanel = 16 / kWidth;
+constexpr int kTilePanels = KWS_GEMM_TILE_PANELS;
+constexpr int kRowPanels = KWS_GEMM_ROW_PANELS;
+constexpr int kMaxPanels = kTilePanels > kRowPanels ? kTilePanels : kRowPanels;
+static_assert(16 % kWidth == 0, "a panel is a whole number of vectors");
+
+static inline float Relu(float v) { return v > 0.0f ? v : 0.0f; }
+
+// True when every row of a segment is the all-zero padding row: its products add exact
+// zeros (an accumulator started at +0 never becomes -0), so the segment can be skipped
+// without changing a single bit of the result.
+template <int RR>
+static inline bool AllZeroRows(const float* const* row, const float* zero_row) {
+  if (zero_row == nullptr) return false;
+  for (int i = 0; i < RR; ++i)
+    if (row[i] != zero_row) return false;
+  return true;
+}
+
+// RR rows x NP panels register tile. Every element is accumulated over k in increasing
+// order from zero (kSums: each segment from zero, the segments' sums then added in
+// order into acc), so the tile shape never changes the bits. acc is RR x (NP * 16).
+template <int RR, int NP, bool kSums>
+static inline void Tile(const float* const* a_ptrs, int segments, int seg_len,
+                        const float* panel0, size_t panel_stride, const float* zero_row,
+                        float* acc) {
+  constexpr int V = NP * kVecPerPanel;
+  constexpr int ld = NP * 16;
+  Vec c[RR][V];
+  KWS_UNROLL for (int i = 0; i < RR; ++i)
+    KWS_UNROLL for (int j = 0; j < V; ++j) c[i][j] = Zero();
+  if (kSums) std::memset(acc, 0, sizeof(float) * RR * ld);
+  size_t off = 0;
+  for (int s = 0; s < segments; ++s) {
+    const float* const* row = a_ptrs + s * kRows;
+    if (AllZeroRows<RR>(row, zero_row)) {
+      off += static_cast<size_t>(seg_len) * 16;
+      continue;
+    }
+    const float* a[RR];
+    KWS_UNROLL for (int i = 0; i < RR; ++i) a[i] = row[i];
+    for (int k = 0; k < seg_len; ++k, off += 16) {
+      Vec b[V];
+      KWS_UNROLL for (int q = 0; q < NP; ++q)
+        KWS_UNROLL for (int v = 0; v < kVecPerPanel; ++v)
+          b[q * kVecPerPanel + v] = Load(panel0 + q * panel_stride + off + v * kWidth);
+      KWS_UNROLL for (int i = 0; i < RR; ++i) {
+        const Vec av = Splat(a[i][k]);
+        KWS_UNROLL for (int j = 0; j < V; ++j) c[i][j] = MulAdd(av, b[j], c[i][j]);
+      }
+    }
+    if (kSums) {
+      KWS_UNROLL for (int i = 0; i < RR; ++i)
+        KWS_UNROLL for (int j = 0; j < V; ++j) {
+          float* d = acc + i * ld + j * kWidth;
+          Store(d, Add(Load(d), c[i][j]));
+          c[i][j] = Zero();
+        }
+    }
+  }
+  if (kSums) return;
+  KWS_UNROLL for (int i = 0; i < RR; ++i)
+    KWS_UNROLL for (int j = 0; j < V; ++j) Store(acc + i * ld + j * kWidth, c[i][j]);
+}
+
+// Writes `rows` rows of an accumulator tile of NP panels (acc row stride NP * 16) to C,
+// panel p0 first: adds the bias, applies the activation.
+template <int NP>
+static inline void StoreTile(const float* acc, int rows, const PackedView& b, int p0,
+                             const float* bias, Activation act, float* c, int ldc) {
+  const bool relu = act == Activation::kRelu;
+  const Vec zero = Zero();
+  for (int q = 0; q < NP; ++q) {
+    const int col0 = (p0 + q) * 16;
+    const int cols = MinInt(16, b.n - col0);
+    for (int i = 0; i < rows; ++i) {
+      const float* src = acc + i * NP * 16 + q * 16;
+      float* dst = c + static_cast<size_t>(i) * ldc + col0;
+      if (cols == 16) {
+        KWS_UNROLL for (int v = 0; v < kVecPerPanel; ++v) {
+          Vec x = Load(src + v * kWidth);
+          if (bias) x = Add(x, Load(bias + col0 + v * kWidth));
+          if (relu) x = Max(x, zero);
+          Store(dst + v * kWidth, x);
+        }
+      } else {
+        for (int j = 0; j < cols; ++j) {
+          float x = src[j];
+          if (bias) x += bias[col0 + j];
+          dst[j] = relu ? Relu(x) : x;
+        }
+      }
+    }
+  }
+}
+
+template <int RR, int NP, bool kSums>
+static inline void TileAndStore(const float** a_ptrs, int rows, int segments, int seg_len,
+                                const PackedView& b, int p, const float* bias,
+                                Activation act, float* c, int ldc, const float* zero_row,
+                                float* acc) {
+  const size_t panel_stride = static_cast<size_t>(b.k) * 16;
+  Tile<RR, NP, kSums>(a_ptrs, segments, seg_len, b.data + p * panel_stride, panel_stride,
+                      zero_row, acc);
+  StoreTile<NP>(acc, rows, b, p, bias, act, c, ldc);
+}
+
+void GemmBlockImpl(const float** a_ptrs, int rows, int segments, int seg_len,
+                   const PackedView& b, const float* bias, Activation act, float* c, int ldc,
+                   int panel_begin, int panel_end, const float* zero_row, bool segment_sums) {
+  alignas(64) float acc[kRows * kMaxPanels * 16];
+  // Rows past `rows` repeat row 0 (computed, not stored).
+  for (int s = 0; s < segments; ++s)
+    for (int i = rows; i < kRows; ++i) a_ptrs[s * kRows + i] = a_ptrs[s * kRows];
+  int p = panel_begin;
+  if (segment_sums && segments > 1) {
+    for (; p + kTilePanels <= panel_end; p += kTilePanels)
+      TileAndStore<kRows, kTilePanels, true>(a_ptrs, rows, segments, seg_len, b, p, bias, act,
+                                            c, ldc, zero_row, acc);
+    for (; p < panel_end; ++p)
+      TileAndStore<kRows, 1, true>(a_ptrs, rows, segments, seg_len, b, p, bias, act, c, ldc,
+                                   zero_row, acc);
+    return;
+  }
+  if (rows == 1) {
+    for (; p + kRowPanels <= panel_end; p += kRowPanels)
+      TileAndStore<1, kRowPanels, false>(a_ptrs, rows, segments, seg_len, b, p, bias, act, c,
+                                         ldc, zero_row, acc);
+    for (; p < panel_end; ++p)
+      TileAndStore<1, 1, false>(a_ptrs, rows, segments, seg_len, b, p, bias, act, c, ldc,
+                                zero_row, acc);
+    return;
+  }
+  for (; p + kTilePanels <= panel_end; p += kTilePanels)
+    TileAndStore<kRows, kTilePanels, false>(a_ptrs, rows, segments, seg_len, b, p, bias, act,
+                                            c, ldc, zero_row, acc);
+  if (kTilePanels > 2 && p + 2 <= panel_end) {
+    TileAndStore<kRows, 2, false>(a_ptrs, rows, segments, seg_len, b, p, bias, act, c, ldc,
+                                  zero_row, acc);
+    p += 2;
+  }
+  for (; p < panel_end; ++p)
+    TileAndStore<kRows, 1, false>(a_ptrs, rows, segments, seg_len, b, p, bias, act, c, ldc,
+                                  zero_row, acc);
+}
+
+void SumPartialsImpl(const float* const* parts, int num_parts, const float* bias,
+                     int channels, Activation act, float* out, size_t n) {
+  const bool relu = act == Activation::kRelu;
+  size_t j = 0;
+  if (channels % kWidth == 0) {
+    const Vec zero = Zero();
+    for (; j + kWidth <= n; j += kWidth) {
+      Vec s = zero;
+      for (int p = 0; p < num_parts; ++p) s = Add(s, Load(parts[p] + j));
+      s = Add(s, bias ? Load(bias + j % channels) : zero);
+      if (relu) s = Max(s, zero);
+      Store(out + j, s);
+    }
+  }
+  for (; j < n; ++j) {
+    float s = 0.0f;
+    for (int p = 0; p < num_parts; ++p) s += parts[p][j];
+    s += bias ? bias[j % channels] : 0.0f;
+    out[j] = relu ? Relu(s) : s;
+  }
+}
+
+// G vectors of channels of one depthwise output pixel (multiplier 1). `in` and `kernel`
+// point at the first in-range tap; ny x nx taps.
+template <int G>
+static inline void DepthwisePixel(const float* in, size_t row_stride, size_t col_stride,
+                                  const float* kernel, size_t kernel_row, int ny, int nx,
+                                  const float* bias, bool relu, float* o) {
+  Vec acc[G];
+  KWS_UNROLL for (int g = 0; g < G; ++g) acc[g] = Zero();
+  for (int dy = 0; dy < ny; ++dy) {
+    const float* src = in + static_cast<size_t>(dy) * row_stride;
+    const float* k = kernel + static_cast<size_t>(dy) * kernel_row;
+    for (int dx = 0; dx < nx; ++dx) {
+      const float* s = src + static_cast<size_t>(dx) * col_stride;
+      const float* kk = k + static_cast<size_t>(dx) * col_stride;
+      KWS_UNROLL for (int g = 0; g < G; ++g)
+        acc[g] = MulAdd(Load(s + kWidth * g), Load(kk + kWidth * g), acc[g]);
+    }
+  }
+  const Vec zero = Zero();
+  KWS_UNROLL for (int g = 0; g < G; ++g) {
+    Vec v = acc[g];
+    if (bias) v = Add(v, Load(bias + kWidth * g));
+    if (relu) v = Max(v, zero);
+    Store(o + kWidth * g, v);
+  }
+}
+
+void DepthwiseRowsImpl(const DepthwiseArgs& a, const float* in, float* out, int r0, int r1) {
+  const int H = a.H, W = a.W, C = a.C, Wo = a.Wo, mult = a.mult, Co = C * mult;
+  const size_t row_stride = static_cast<size_t>(W) * C;
+  const size_t kernel_row = static_cast<size_t>(a.kw) * Co;
+  for (int t = r0; t < r1; ++t) {
+    const int y0 = t * a.sh - a.pad_top;
+    const int dy_lo = MaxInt(0, -y0), dy_hi = MinInt(a.kh, H - y0);
+    const int ny = MaxInt(0, dy_hi - dy_lo);
+    for (int w = 0; w < Wo; ++w) {
+      const int x0 = w * a.sw - a.pad_left;
+      const int dx_lo = MaxInt(0, -x0), dx_hi = MinInt(a.kw, W - x0);
+      const int nx = MaxInt(0, dx_hi - dx_lo);
+      float* o = out + (static_cast<size_t>(t) * Wo + w) * Co;
+      const float* first_in =
+          in + (static_cast<ptrdiff_t>(y0 + dy_lo) * W + (x0 + dx_lo)) * static_cast<ptrdiff_t>(C);
+      const float* first_k = a.weights + (static_cast<size_t>(dy_lo) * a.kw + dx_lo) * Co;
+      int c = 0;
+      if (mult == 1) {
+        for (; c + 4 * kWidth <= C; c += 4 * kWidth)
+          DepthwisePixel<4>(first_in + c, row_stride, C, first_k + c, kernel_row, ny, nx,
+                            a.bias ? a.bias + c : nullptr, a.relu, o + c);
+        for (; c + kWidth <= C; c += kWidth)
+          DepthwisePixel<1>(first_in + c, row_stride, C, first_k + c, kernel_row, ny, nx,
+                            a.bias ? a.bias + c : nullptr, a.relu, o + c);
+      }
+      // Remaining output channels (all of them with a multiplier): the same sums.
+      for (; c < Co; ++c) {
+        float acc = 0.0f;
+        for (int dy = 0; dy < ny; ++dy)
+          for (int dx = 0; dx < nx; ++dx)
+            acc = MulAddScalar(first_in[static_cast<size_t>(dy) * row_stride +
+                                        static_cast<size_t>(dx) * C + c / mult],
+                               first_k[static_cast<size_t>(dy) * kernel_row +
+                                       static_cast<size_t>(dx) * Co + c],
+                               acc);
+        if (a.bias) acc += a.bias[c];
+        o[c] = a.relu ? Relu(acc) : acc;
+      }
+    }
+  }
+}
+
+void SvdfTimeImpl(const float* w_time, const float* const* rows, int count, int M, int F,
+                  float* acc) {
+  int f0 = 0;
+  for (; f0 + 2 * kWidth <= F; f0 += 2 * kWidth) {
+    for (int w0 = 0; w0 < count; w0 += kRows) {
+      const int n = MinInt(kRows, count - w0);
+      const float* const* r[kRows];
+      KWS_UNROLL for (int i = 0; i < kRows; ++i)
+        r[i] = rows + static_cast<size_t>(w0 + MinInt(i, n - 1)) * M;
+      Vec a[kRows][2];
+      KWS_UNROLL for (int i = 0; i < kRows; ++i) a[i][0] = a[i][1] = Zero();
+      for (int k = 0; k < M; ++k) {
+        const float* wk = w_time + static_cast<size_t>(k) * F + f0;
+        const Vec t0 = Load(wk), t1 = Load(wk + kWidth);
+        KWS_UNROLL for (int i = 0; i < kRows; ++i) {
+          const float* x = r[i][k] + f0;
+          a[i][0] = MulAdd(t0, Load(x), a[i][0]);
+          a[i][1] = MulAdd(t1, Load(x + kWidth), a[i][1]);
+        }
+      }
+      for (int i = 0; i < n; ++i) {
+        float* dst = acc + static_cast<size_t>(w0 + i) * F + f0;
+        Store(dst, a[i][0]);
+        Store(dst + kWidth, a[i][1]);
+      }
+    }
+  }
+  for (; f0 < F; ++f0) {
+    for (int w = 0; w < count; ++w) {
+      const float* const* r = rows + static_cast<size_t>(w) * M;
+      float s = 0.0f;
+      for (int k = 0; k < M; ++k) s = MulAddScalar(w_time[static_cast<size_t>(k) * F + f0], r[k][f0], s);
+      acc[static_cast<size_t>(w) * F + f0] = s;
+    }
+  }
+}
+
+void SvdfStripImpl(const float* tf16, int M, const float* strip, int width, int first_row,
+                   int hop, int count, float* acc) {
+  for (int w0 = 0; w0 < count; w0 += kRows) {
+    const int n = MinInt(kRows, count - w0);
+    const float* r[kRows];
+    KWS_UNROLL for (int i = 0; i < kRows; ++i)
+      r[i] = strip + static_cast<size_t>(first_row + (w0 + MinInt(i, n - 1)) * hop) * width;
+    Vec a[kRows][kVecPerPanel];
+    KWS_UNROLL for (int i = 0; i < kRows; ++i)
+      KWS_UNROLL for (int v = 0; v < kVecPerPanel; ++v) a[i][v] = Zero();
+    for (int k = 0; k < M; ++k) {
+      Vec t[kVecPerPanel];
+      KWS_UNROLL for (int v = 0; v < kVecPerPanel; ++v) t[v] = Load(tf16 + k * 16 + v * kWidth);
+      const size_t off = static_cast<size_t>(k) * width;
+      KWS_UNROLL for (int i = 0; i < kRows; ++i)
+        KWS_UNROLL for (int v = 0; v < kVecPerPanel; ++v)
+          a[i][v] = MulAdd(t[v], Load(r[i] + off + v * kWidth), a[i][v]);
+    }
+    for (int i = 0; i < n; ++i)
+      KWS_UNROLL for (int v = 0; v < kVecPerPanel; ++v)
+        Store(acc + static_cast<size_t>(w0 + i) * 16 + v * kWidth, a[i][v]);
+  }
+}
+
+}  // namespace
+
+#define KWS_KERNEL_TABLE(set_name)                                                     \
+  {set_name, &GemmBlockImpl, kTilePanels, &SumPartialsImpl, &DepthwiseRowsImpl,         \
+   &SvdfTimeImpl, &SvdfStripImpl}
+
+}  // namespace kernels
+}  // namespace kws
+
+#endif  // KWS_SRC_KERNELS_KERNELS_IMPL_H_
