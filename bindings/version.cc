@@ -10,6 +10,10 @@ namespace bindings {
 
 void BindVersion(py::module_& m) {
   m.def("version", &kws::Version, "Version of the native core.");
+  m.def("_use_kernel_set", &kws::UseKernelSet, py::arg("name"),
+        "Switch to kernel set `name` (one of build_info()['supported_sets']) for everything "
+        "that runs afterwards; False (and no change) when this CPU cannot run it. For "
+        "benchmarks and tests: do not switch while a Stream or evaluation is running.");
   m.def(
       "build_info",
       [] {

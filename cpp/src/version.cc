@@ -8,6 +8,8 @@ const char* Version() { return "0.1.0"; }
 
 std::string ActiveKernelSet() { return kernels::Active().name; }
 
+bool UseKernelSet(const std::string& name) { return kernels::UseSet(name); }
+
 BuildInfo GetBuildInfo() {
   BuildInfo info;
   info.version = Version();

@@ -16,6 +16,12 @@ const char* Version();
 // stderr and the best available set is used instead).
 std::string ActiveKernelSet();
 
+// Switches every later computation to kernel set `name` (one of GetBuildInfo()'s
+// supported_sets); returns false and changes nothing otherwise. Meant for benchmarks and
+// tests that compare sets in one process: a Stream, batched evaluation or inference
+// running while the set changes mixes two sets' rounding.
+bool UseKernelSet(const std::string& name);
+
 struct BuildInfo {
   std::string version;                      // Version()
   std::string kernel_set;                   // ActiveKernelSet()

@@ -1,5 +1,6 @@
 // Chooses the kernel set once, when the library loads, from the CPU's features and the
 // KWS_ISA environment variable.
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -118,14 +119,28 @@ const Choice& TheChoice() {
   return choice;
 }
 
+std::atomic<const KernelSet*>& ActivePointer() {
+  static std::atomic<const KernelSet*> active{TheChoice().set};
+  return active;
+}
+
 // Choose when the library loads, not at the first inference.
-[[maybe_unused]] const KernelSet* const kChosenAtLoad = TheChoice().set;
+[[maybe_unused]] const bool kChosenAtLoad = ActivePointer().load() != nullptr;
 
 }  // namespace
 
-const KernelSet& Active() {
-  static const KernelSet* const active = TheChoice().set;
-  return *active;
+const KernelSet& Active() { return *ActivePointer().load(std::memory_order_relaxed); }
+
+bool UseSet(const std::string& name) {
+  for (const KernelSet* set : {ScalarSet(), NeonSet(), Avx2Set(), Avx512Set()}) {
+    if (set == nullptr || name != set->name) continue;
+    for (const std::string& s : TheChoice().supported)
+      if (s == name) {
+        ActivePointer().store(set);
+        return true;
+      }
+  }
+  return false;
 }
 
 std::vector<std::string> CompiledSets() { return TheChoice().compiled; }

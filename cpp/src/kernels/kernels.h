@@ -76,6 +76,10 @@ const KernelSet& Active();
 // of preference (best last).
 std::vector<std::string> CompiledSets();
 std::vector<std::string> SupportedSets();
+// Switches to the named set when this CPU runs it (true), else changes nothing (false).
+// For benchmarks and tests comparing sets in one process: a Stream or evaluation
+// running across a switch mixes two sets' rounding.
+bool UseSet(const std::string& name);
 // The KWS_ISA value read at load ("" when unset).
 std::string RequestedSet();
 

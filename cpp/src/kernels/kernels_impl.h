@@ -19,7 +19,13 @@
 #error "define KWS_GEMM_ROW_PANELS"
 #endif
 
+// Register tiles: fully unrolled so the accumulators live in registers. The scalar set
+// leaves its 16-float rows to the compiler's vectoriser (baseline SSE2/NEON/...).
+#if defined(KWS_KERNELS_SCALAR)
+#define KWS_UNROLL
+#else
 #define KWS_UNROLL _Pragma("GCC unroll 64")
+#endif
 
 namespace kws {
 namespace kernels {
