@@ -202,71 +202,122 @@ void SumPartialsImpl(const float* const* parts, int num_parts, const float* bias
   }
 }
 
-// G vectors of channels of one depthwise output pixel (multiplier 1). `in` and `kernel`
-// point at the first in-range tap; ny x nx taps.
-template <int G>
-static inline void DepthwisePixel(const float* in, size_t row_stride, size_t col_stride,
-                                  const float* kernel, size_t kernel_row, int ny, int nx,
-                                  const float* bias, bool relu, float* o) {
-  Vec acc[G];
-  KWS_UNROLL for (int g = 0; g < G; ++g) acc[g] = Zero();
+// Output pixels computed together by the depthwise kernel (they share each tap's kernel
+// vectors): as many as the registers hold next to 4 vectors of channels per pixel.
+#if defined(KWS_KERNELS_AVX512) || defined(KWS_KERNELS_NEON)
+constexpr int kDwPixels = 4;
+#elif defined(KWS_KERNELS_AVX2)
+constexpr int kDwPixels = 2;
+#else
+constexpr int kDwPixels = 1;
+#endif
+
+// G vectors of channels of P depthwise output pixels (multiplier 1), `pixel_step` floats
+// apart in the input. `in` and `kernel` point at pixel 0's first in-range tap; ny x nx
+// taps, each accumulated in (dy, dx) order from zero; then bias, then activation.
+template <int P, int G>
+static inline void DepthwisePixels(const float* in, size_t pixel_step, size_t row_stride,
+                                   size_t col_stride, const float* kernel, size_t kernel_row,
+                                   int ny, int nx, const float* bias, bool relu, float* o,
+                                   size_t out_step) {
+  Vec acc[P][G];
+  KWS_UNROLL for (int p = 0; p < P; ++p)
+    KWS_UNROLL for (int g = 0; g < G; ++g) acc[p][g] = Zero();
   for (int dy = 0; dy < ny; ++dy) {
     const float* src = in + static_cast<size_t>(dy) * row_stride;
     const float* k = kernel + static_cast<size_t>(dy) * kernel_row;
     for (int dx = 0; dx < nx; ++dx) {
       const float* s = src + static_cast<size_t>(dx) * col_stride;
       const float* kk = k + static_cast<size_t>(dx) * col_stride;
-      KWS_UNROLL for (int g = 0; g < G; ++g)
-        acc[g] = MulAdd(Load(s + kWidth * g), Load(kk + kWidth * g), acc[g]);
+      Vec kv[G];
+      KWS_UNROLL for (int g = 0; g < G; ++g) kv[g] = Load(kk + kWidth * g);
+      KWS_UNROLL for (int p = 0; p < P; ++p)
+        KWS_UNROLL for (int g = 0; g < G; ++g)
+          acc[p][g] = MulAdd(Load(s + p * pixel_step + kWidth * g), kv[g], acc[p][g]);
     }
   }
   const Vec zero = Zero();
-  KWS_UNROLL for (int g = 0; g < G; ++g) {
-    Vec v = acc[g];
-    if (bias) v = Add(v, Load(bias + kWidth * g));
-    if (relu) v = Max(v, zero);
-    Store(o + kWidth * g, v);
+  KWS_UNROLL for (int p = 0; p < P; ++p)
+    KWS_UNROLL for (int g = 0; g < G; ++g) {
+      Vec v = acc[p][g];
+      if (bias) v = Add(v, Load(bias + kWidth * g));
+      if (relu) v = Max(v, zero);
+      Store(o + p * out_step + kWidth * g, v);
+    }
+}
+
+// Output channels [c, Co) of one pixel, one at a time: the same sums as DepthwisePixels.
+static inline void DepthwiseChannels(const float* in, size_t row_stride, int C,
+                                     const float* kernel, size_t kernel_row, int Co, int mult,
+                                     int ny, int nx, const float* bias, bool relu, float* o,
+                                     int c) {
+  for (; c < Co; ++c) {
+    float acc = 0.0f;
+    for (int dy = 0; dy < ny; ++dy)
+      for (int dx = 0; dx < nx; ++dx)
+        acc = MulAddScalar(in[static_cast<size_t>(dy) * row_stride +
+                              static_cast<size_t>(dx) * C + c / mult],
+                           kernel[static_cast<size_t>(dy) * kernel_row +
+                                  static_cast<size_t>(dx) * Co + c],
+                           acc);
+    if (bias) acc += bias[c];
+    o[c] = relu ? Relu(acc) : acc;
   }
+}
+
+// P pixels (multiplier 1), every channel.
+template <int P>
+static inline void DepthwiseRun(const float* in, size_t pixel_step, size_t row_stride, int C,
+                                const float* kernel, size_t kernel_row, int ny, int nx,
+                                const float* bias, bool relu, float* o) {
+  int c = 0;
+  for (; c + 4 * kWidth <= C; c += 4 * kWidth)
+    DepthwisePixels<P, 4>(in + c, pixel_step, row_stride, C, kernel + c, kernel_row, ny, nx,
+                          bias ? bias + c : nullptr, relu, o + c, C);
+  for (; c + kWidth <= C; c += kWidth)
+    DepthwisePixels<P, 1>(in + c, pixel_step, row_stride, C, kernel + c, kernel_row, ny, nx,
+                          bias ? bias + c : nullptr, relu, o + c, C);
+  if (c < C)
+    for (int p = 0; p < P; ++p)
+      DepthwiseChannels(in + p * pixel_step, row_stride, C, kernel, kernel_row, C, 1, ny, nx,
+                        bias, relu, o + static_cast<size_t>(p) * C, c);
 }
 
 void DepthwiseRowsImpl(const DepthwiseArgs& a, const float* in, float* out, int r0, int r1) {
   const int H = a.H, W = a.W, C = a.C, Wo = a.Wo, mult = a.mult, Co = C * mult;
   const size_t row_stride = static_cast<size_t>(W) * C;
   const size_t kernel_row = static_cast<size_t>(a.kw) * Co;
+  const size_t pixel_step = static_cast<size_t>(a.sw) * C;
   for (int t = r0; t < r1; ++t) {
     const int y0 = t * a.sh - a.pad_top;
     const int dy_lo = MaxInt(0, -y0), dy_hi = MinInt(a.kh, H - y0);
     const int ny = MaxInt(0, dy_hi - dy_lo);
-    for (int w = 0; w < Wo; ++w) {
+    const float* row_k = a.weights + static_cast<size_t>(dy_lo) * kernel_row;
+    for (int w = 0; w < Wo;) {
       const int x0 = w * a.sw - a.pad_left;
+      float* o = out + (static_cast<size_t>(t) * Wo + w) * Co;
+      // kDwPixels pixels whose taps all lie inside the width.
+      if (kDwPixels > 1 && mult == 1 && w + kDwPixels <= Wo && x0 >= 0 &&
+          (w + kDwPixels - 1) * a.sw - a.pad_left + a.kw <= W) {
+        const float* first_in =
+            in + (static_cast<ptrdiff_t>(y0 + dy_lo) * W + x0) * static_cast<ptrdiff_t>(C);
+        DepthwiseRun<kDwPixels>(first_in, pixel_step, row_stride, C, row_k, kernel_row, ny,
+                                a.kw, a.bias, a.relu, o);
+        w += kDwPixels;
+        continue;
+      }
       const int dx_lo = MaxInt(0, -x0), dx_hi = MinInt(a.kw, W - x0);
       const int nx = MaxInt(0, dx_hi - dx_lo);
-      float* o = out + (static_cast<size_t>(t) * Wo + w) * Co;
       const float* first_in =
           in + (static_cast<ptrdiff_t>(y0 + dy_lo) * W + (x0 + dx_lo)) * static_cast<ptrdiff_t>(C);
-      const float* first_k = a.weights + (static_cast<size_t>(dy_lo) * a.kw + dx_lo) * Co;
-      int c = 0;
-      if (mult == 1) {
-        for (; c + 4 * kWidth <= C; c += 4 * kWidth)
-          DepthwisePixel<4>(first_in + c, row_stride, C, first_k + c, kernel_row, ny, nx,
-                            a.bias ? a.bias + c : nullptr, a.relu, o + c);
-        for (; c + kWidth <= C; c += kWidth)
-          DepthwisePixel<1>(first_in + c, row_stride, C, first_k + c, kernel_row, ny, nx,
-                            a.bias ? a.bias + c : nullptr, a.relu, o + c);
-      }
-      // Remaining output channels (all of them with a multiplier): the same sums.
-      for (; c < Co; ++c) {
-        float acc = 0.0f;
-        for (int dy = 0; dy < ny; ++dy)
-          for (int dx = 0; dx < nx; ++dx)
-            acc = MulAddScalar(first_in[static_cast<size_t>(dy) * row_stride +
-                                        static_cast<size_t>(dx) * C + c / mult],
-                               first_k[static_cast<size_t>(dy) * kernel_row +
-                                       static_cast<size_t>(dx) * Co + c],
-                               acc);
-        if (a.bias) acc += a.bias[c];
-        o[c] = a.relu ? Relu(acc) : acc;
-      }
+      const float* first_k = row_k + static_cast<size_t>(dx_lo) * Co;
+      if (mult == 1)
+        DepthwiseRun<1>(first_in, pixel_step, row_stride, C, first_k, kernel_row, ny, nx,
+                        a.bias, a.relu, o);
+      else
+        DepthwiseChannels(first_in, row_stride, C, first_k, kernel_row, Co, mult, ny, nx,
+                          a.bias, a.relu, o, 0);
+      ++w;
     }
   }
 }
