@@ -110,8 +110,9 @@ size_t AuxFloats(const Op& op);
 // Pointer-table entries an op needs in `scratch`.
 size_t ScratchPointers(const Op& op);
 
-// Rows per GEMM block (the micro-kernel's register tile is kGemmRows x 16).
-constexpr int kGemmRows = 6;
+// Rows per GEMM block: the kernel sets' register tiles cover 12 or 6 rows of it at once
+// (see kernels/).
+constexpr int kGemmRows = 12;
 
 // Conv2D kernel rows of at least this many floats (kw x input channels) use row_partials.
 constexpr int kRowPartialsMinSegment = 64;

@@ -1,8 +1,8 @@
 // The kernels of one set, written once over simd.h's Vec and compiled by each set's
 // translation unit (scalar.cc, avx2.cc, avx512.cc, neon.cc) with its own flags. Include
-// after defining the set's macro and KWS_GEMM_TILE_PANELS / KWS_GEMM_ROW_PANELS (the
-// column panels of 16 the GEMM register tile covers for blocks of kGemmRows rows and for
-// one row). Everything is in an anonymous namespace: internal linkage per set.
+// after defining the set's macro, KWS_GEMM_TILE_ROWS (rows of the GEMM register tile: all
+// kGemmRows of a block, or half of them), KWS_GEMM_TILE_PANELS and KWS_GEMM_ROW_PANELS
+// (the column panels of 16 it covers for a block and for a single row). Everything is in an anonymous namespace: internal linkage per set.
 #ifndef KWS_SRC_KERNELS_KERNELS_IMPL_H_
 #define KWS_SRC_KERNELS_KERNELS_IMPL_H_
 
@@ -12,6 +12,9 @@
 #include "kernels.h"
 #include "simd.h"
 
+#ifndef KWS_GEMM_TILE_ROWS
+#error "define KWS_GEMM_TILE_ROWS"
+#endif
 #ifndef KWS_GEMM_TILE_PANELS
 #error "define KWS_GEMM_TILE_PANELS"
 #endif
@@ -34,6 +37,10 @@ namespace {
 using layers::Activation;
 
 constexpr int kRows = layers::kGemmRows;
+constexpr int kTileRows = KWS_GEMM_TILE_ROWS;
+static_assert(kRows % kTileRows == 0, "a block is a whole number of tiles");
+// Windows of the SVDF time filter processed together.
+constexpr int kWindows = 6;
 constexpr int kVecPerPanel = 16 / kWidth;
 constexpr int kTilePanels = KWS_GEMM_TILE_PANELS;
 constexpr int kRowPanels = KWS_GEMM_ROW_PANELS;
@@ -141,24 +148,34 @@ static inline void TileAndStore(const float** a_ptrs, int rows, int segments, in
   StoreTile<NP>(acc, rows, b, p, bias, act, c, ldc);
 }
 
+// Rows [r0, r0 + kTileRows) of a block, panels [p, panel_end).
+template <bool kSums>
+static inline void TileRows(const float** a_ptrs, int rows, int segments, int seg_len,
+                            const PackedView& b, int p, int panel_end, const float* bias,
+                            Activation act, float* c, int ldc, const float* zero_row,
+                            float* acc) {
+  for (; p + kTilePanels <= panel_end; p += kTilePanels)
+    TileAndStore<kTileRows, kTilePanels, kSums>(a_ptrs, rows, segments, seg_len, b, p, bias,
+                                                act, c, ldc, zero_row, acc);
+  if (kTilePanels > 2 && p + 2 <= panel_end) {
+    TileAndStore<kTileRows, 2, kSums>(a_ptrs, rows, segments, seg_len, b, p, bias, act, c,
+                                      ldc, zero_row, acc);
+    p += 2;
+  }
+  for (; p < panel_end; ++p)
+    TileAndStore<kTileRows, 1, kSums>(a_ptrs, rows, segments, seg_len, b, p, bias, act, c,
+                                      ldc, zero_row, acc);
+}
+
 void GemmBlockImpl(const float** a_ptrs, int rows, int segments, int seg_len,
                    const PackedView& b, const float* bias, Activation act, float* c, int ldc,
                    int panel_begin, int panel_end, const float* zero_row, bool segment_sums) {
-  alignas(64) float acc[kRows * kMaxPanels * 16];
+  alignas(64) float acc[kTileRows * kMaxPanels * 16];
   // Rows past `rows` repeat row 0 (computed, not stored).
   for (int s = 0; s < segments; ++s)
     for (int i = rows; i < kRows; ++i) a_ptrs[s * kRows + i] = a_ptrs[s * kRows];
-  int p = panel_begin;
-  if (segment_sums && segments > 1) {
-    for (; p + kTilePanels <= panel_end; p += kTilePanels)
-      TileAndStore<kRows, kTilePanels, true>(a_ptrs, rows, segments, seg_len, b, p, bias, act,
-                                            c, ldc, zero_row, acc);
-    for (; p < panel_end; ++p)
-      TileAndStore<kRows, 1, true>(a_ptrs, rows, segments, seg_len, b, p, bias, act, c, ldc,
-                                   zero_row, acc);
-    return;
-  }
-  if (rows == 1) {
+  if (rows == 1 && !(segment_sums && segments > 1)) {
+    int p = panel_begin;
     for (; p + kRowPanels <= panel_end; p += kRowPanels)
       TileAndStore<1, kRowPanels, false>(a_ptrs, rows, segments, seg_len, b, p, bias, act, c,
                                          ldc, zero_row, acc);
@@ -167,17 +184,17 @@ void GemmBlockImpl(const float** a_ptrs, int rows, int segments, int seg_len,
                                 zero_row, acc);
     return;
   }
-  for (; p + kTilePanels <= panel_end; p += kTilePanels)
-    TileAndStore<kRows, kTilePanels, false>(a_ptrs, rows, segments, seg_len, b, p, bias, act,
-                                            c, ldc, zero_row, acc);
-  if (kTilePanels > 2 && p + 2 <= panel_end) {
-    TileAndStore<kRows, 2, false>(a_ptrs, rows, segments, seg_len, b, p, bias, act, c, ldc,
-                                  zero_row, acc);
-    p += 2;
+  // Tiles of kTileRows rows; a tile whose rows are all past `rows` is not computed.
+  for (int r0 = 0; r0 < rows; r0 += kTileRows) {
+    const int n = MinInt(kTileRows, rows - r0);
+    float* cr = c + static_cast<size_t>(r0) * ldc;
+    if (segment_sums && segments > 1)
+      TileRows<true>(a_ptrs + r0, n, segments, seg_len, b, panel_begin, panel_end, bias, act,
+                     cr, ldc, zero_row, acc);
+    else
+      TileRows<false>(a_ptrs + r0, n, segments, seg_len, b, panel_begin, panel_end, bias, act,
+                      cr, ldc, zero_row, acc);
   }
-  for (; p < panel_end; ++p)
-    TileAndStore<kRows, 1, false>(a_ptrs, rows, segments, seg_len, b, p, bias, act, c, ldc,
-                                  zero_row, acc);
 }
 
 void SumPartialsImpl(const float* const* parts, int num_parts, const float* bias,
@@ -326,17 +343,17 @@ void SvdfTimeImpl(const float* w_time, const float* const* rows, int count, int 
                   float* acc) {
   int f0 = 0;
   for (; f0 + 2 * kWidth <= F; f0 += 2 * kWidth) {
-    for (int w0 = 0; w0 < count; w0 += kRows) {
-      const int n = MinInt(kRows, count - w0);
-      const float* const* r[kRows];
-      KWS_UNROLL for (int i = 0; i < kRows; ++i)
+    for (int w0 = 0; w0 < count; w0 += kWindows) {
+      const int n = MinInt(kWindows, count - w0);
+      const float* const* r[kWindows];
+      KWS_UNROLL for (int i = 0; i < kWindows; ++i)
         r[i] = rows + static_cast<size_t>(w0 + MinInt(i, n - 1)) * M;
-      Vec a[kRows][2];
-      KWS_UNROLL for (int i = 0; i < kRows; ++i) a[i][0] = a[i][1] = Zero();
+      Vec a[kWindows][2];
+      KWS_UNROLL for (int i = 0; i < kWindows; ++i) a[i][0] = a[i][1] = Zero();
       for (int k = 0; k < M; ++k) {
         const float* wk = w_time + static_cast<size_t>(k) * F + f0;
         const Vec t0 = Load(wk), t1 = Load(wk + kWidth);
-        KWS_UNROLL for (int i = 0; i < kRows; ++i) {
+        KWS_UNROLL for (int i = 0; i < kWindows; ++i) {
           const float* x = r[i][k] + f0;
           a[i][0] = MulAdd(t0, Load(x), a[i][0]);
           a[i][1] = MulAdd(t1, Load(x + kWidth), a[i][1]);
@@ -361,19 +378,19 @@ void SvdfTimeImpl(const float* w_time, const float* const* rows, int count, int 
 
 void SvdfStripImpl(const float* tf16, int M, const float* strip, int width, int first_row,
                    int hop, int count, float* acc) {
-  for (int w0 = 0; w0 < count; w0 += kRows) {
-    const int n = MinInt(kRows, count - w0);
-    const float* r[kRows];
-    KWS_UNROLL for (int i = 0; i < kRows; ++i)
+  for (int w0 = 0; w0 < count; w0 += kWindows) {
+    const int n = MinInt(kWindows, count - w0);
+    const float* r[kWindows];
+    KWS_UNROLL for (int i = 0; i < kWindows; ++i)
       r[i] = strip + static_cast<size_t>(first_row + (w0 + MinInt(i, n - 1)) * hop) * width;
-    Vec a[kRows][kVecPerPanel];
-    KWS_UNROLL for (int i = 0; i < kRows; ++i)
+    Vec a[kWindows][kVecPerPanel];
+    KWS_UNROLL for (int i = 0; i < kWindows; ++i)
       KWS_UNROLL for (int v = 0; v < kVecPerPanel; ++v) a[i][v] = Zero();
     for (int k = 0; k < M; ++k) {
       Vec t[kVecPerPanel];
       KWS_UNROLL for (int v = 0; v < kVecPerPanel; ++v) t[v] = Load(tf16 + k * 16 + v * kWidth);
       const size_t off = static_cast<size_t>(k) * width;
-      KWS_UNROLL for (int i = 0; i < kRows; ++i)
+      KWS_UNROLL for (int i = 0; i < kWindows; ++i)
         KWS_UNROLL for (int v = 0; v < kVecPerPanel; ++v)
           a[i][v] = MulAdd(t[v], Load(r[i] + off + v * kWidth), a[i][v]);
     }

@@ -2,6 +2,7 @@
 #if defined(__aarch64__)
 #define KWS_KERNELS_NEON 1
 // 6 rows x 16 columns: 24 accumulators of the 32 q registers.
+#define KWS_GEMM_TILE_ROWS 6
 #define KWS_GEMM_TILE_PANELS 1
 #define KWS_GEMM_ROW_PANELS 4
 #include "kernels_impl.h"
