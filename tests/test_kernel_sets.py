@@ -16,8 +16,8 @@ import pytest
 import kws
 from kernel_sets import kernel_sets
 from kws import _core
-from kws import models as kws_models
-from kws.settings import ModelSettings
+from kws.train import models as kws_models
+from kws.train.settings import ModelSettings
 
 ALL_SETS = ["scalar", "avx2", "avx512", "neon"]
 
@@ -49,7 +49,7 @@ def _in_fresh_process(code: str, isa: str | None) -> subprocess.CompletedProcess
 
 @pytest.fixture(scope="module")
 def conv_model(tmp_path_factory) -> Path:
-    from kws import export
+    from kws.train import export
 
     settings = ModelSettings(label_count=4)
     model = kws_models.build_model("conv", settings, training_dropout=False)
