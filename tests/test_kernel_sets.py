@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from kernel_sets import kernel_sets
 
 import kws
-from kernel_sets import kernel_sets
 from kws import _core
 from kws.train import models as kws_models
 from kws.train.settings import ModelSettings

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from kernel_sets import kernel_sets
 
 import kws
-from kernel_sets import kernel_sets
 from kws.labels import parse_wanted_words, prepare_words_list
 from kws.train.settings import ModelSettings
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from kernel_sets import kernel_sets
 
 import kws
 from kws import _core
-from kernel_sets import kernel_sets
 from kws.labels import parse_wanted_words, prepare_words_list
 from kws.train import models as kws_models
 from kws.train.settings import ModelSettings
