@@ -4,6 +4,7 @@ runtime), or a .tflite file or SavedModel folder (through TensorFlow)."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
@@ -59,9 +60,9 @@ def scores_for(graph: str, wav: str, labels_path: str | None) -> tuple[np.ndarra
     if labels_path is None:
         raise ValueError(f"{graph}: TFLite and SavedModel graphs need --labels")
     labels = _read_labels(labels_path)
+    # kws.train first: it imports TensorFlow without its start-up log lines.
+    importlib.import_module("kws.train")
     import tensorflow as tf
-
-    from kws import train  # noqa: F401  (TensorFlow, imported without its start-up log lines)
 
     if g.is_file():
         interpreter = tf.lite.Interpreter(model_path=str(g))
