@@ -63,18 +63,23 @@ void BindStreamGenerator(py::module_& m) {
         GeneratedStream s;
         {
           py::gil_scoped_release release;
-          s = GenerateStream(o);
           if (!output_wav.empty() || !output_ground_truth.empty()) {
             if (output_wav.empty() || output_ground_truth.empty())
               throw InvalidArgument("generate_stream: give both output_wav and "
                                     "output_ground_truth, or neither");
-            WriteGeneratedStream(s, output_wav, output_ground_truth);
+            s = GenerateStreamToFiles(o, output_wav, output_ground_truth);
+          } else {
+            s = GenerateStream(o);
           }
         }
         py::list truth;
         for (const GroundTruthEntry& e : s.truth) truth.append(py::make_tuple(e.label, e.time_ms));
         py::dict d;
-        d["samples"] = py::array_t<float>(s.samples.size(), s.samples.data());
+        if (output_wav.empty())
+          d["samples"] = py::array_t<float>(s.samples.size(), s.samples.data());
+        else
+          d["samples"] = py::none();
+        d["num_samples"] = s.num_samples;
         d["sample_rate"] = s.sample_rate;
         d["ground_truth"] = truth;
         d["word_offsets"] = s.word_offsets;
@@ -91,9 +96,10 @@ void BindStreamGenerator(py::module_& m) {
       py::arg("validation_percentage") = 10.0, py::arg("testing_percentage") = 10.0,
       py::arg("sample_rate") = 16000, py::arg("seed") = 0,
       "Generates the classic synthetic streaming test (SPEC.md) from the testing partition "
-      "of a dataset; writes the WAV and ground truth when paths are given. Returns a dict "
-      "with samples, sample_rate, ground_truth [(word, ms)], word_offsets, word_files, "
-      "testing_clips.");
+      "of a dataset. With output paths, writes the WAV and ground truth block by block "
+      "(memory flat in the duration) and returns samples None; otherwise returns the "
+      "samples. The dict also has num_samples, sample_rate, ground_truth [(word, ms)], "
+      "word_offsets, word_files, testing_clips.");
 }
 
 }  // namespace bindings

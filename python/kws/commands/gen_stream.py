@@ -60,7 +60,7 @@ def main(argv: list[str]) -> int:
     )
     words = result["ground_truth"]
     unknown = sum(1 for w, _ in words if w == "_unknown_")
-    print(f"wrote {args.output_wav}: {len(result['samples']) / result['sample_rate']:.1f} s, "
+    print(f"wrote {args.output_wav}: {result['num_samples'] / result['sample_rate']:.1f} s, "
           f"{len(words)} words ({unknown} unknown) from {result['testing_clips']} testing clips")
     print(f"wrote {ground_truth}")
     return 0
