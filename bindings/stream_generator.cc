@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "fs_path.h"
 #include "kws/error.h"
 #include "kws/ground_truth.h"
 
@@ -22,7 +23,7 @@ void BindStreamGenerator(py::module_& m) {
 
   m.def(
       "read_ground_truth",
-      [](const std::string& path) {
+      [](const FsPath& path) {
         GroundTruth gt = ReadGroundTruth(path);
         py::list entries;
         for (const GroundTruthEntry& e : gt.entries) entries.append(py::make_tuple(e.label, e.time_ms));
@@ -38,9 +39,9 @@ void BindStreamGenerator(py::module_& m) {
 
   m.def(
       "generate_stream",
-      [](const std::string& data_dir, const std::string& output_wav,
-         const std::string& output_ground_truth, std::vector<std::string> wanted_words,
-         const std::string& background_dir, double duration_seconds, int clip_duration_ms,
+      [](const FsPath& data_dir, const FsPath& output_wav,
+         const FsPath& output_ground_truth, std::vector<std::string> wanted_words,
+         const FsPath& background_dir, double duration_seconds, int clip_duration_ms,
          int word_gap_ms, double unknown_percentage, double word_volume, int word_ramp_samples,
          double background_volume, int background_crossover_ms, double validation_percentage,
          double testing_percentage, int sample_rate, uint64_t seed) {
@@ -63,8 +64,8 @@ void BindStreamGenerator(py::module_& m) {
         GeneratedStream s;
         {
           py::gil_scoped_release release;
-          if (!output_wav.empty() || !output_ground_truth.empty()) {
-            if (output_wav.empty() || output_ground_truth.empty())
+          if (!output_wav.value.empty() || !output_ground_truth.value.empty()) {
+            if (output_wav.value.empty() || output_ground_truth.value.empty())
               throw InvalidArgument("generate_stream: give both output_wav and "
                                     "output_ground_truth, or neither");
             s = GenerateStreamToFiles(o, output_wav, output_ground_truth);
@@ -75,7 +76,7 @@ void BindStreamGenerator(py::module_& m) {
         py::list truth;
         for (const GroundTruthEntry& e : s.truth) truth.append(py::make_tuple(e.label, e.time_ms));
         py::dict d;
-        if (output_wav.empty())
+        if (output_wav.value.empty())
           d["samples"] = py::array_t<float>(s.samples.size(), s.samples.data());
         else
           d["samples"] = py::none();
@@ -83,7 +84,9 @@ void BindStreamGenerator(py::module_& m) {
         d["sample_rate"] = s.sample_rate;
         d["ground_truth"] = truth;
         d["word_offsets"] = s.word_offsets;
-        d["word_files"] = s.word_files;
+        py::list files;
+        for (const std::string& f : s.word_files) files.append(PathStr(f));
+        d["word_files"] = files;
         d["testing_clips"] = s.testing_clips;
         return d;
       },

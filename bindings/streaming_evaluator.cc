@@ -1,10 +1,13 @@
 // Python bindings of kws/streaming_evaluator.h.
 #include "kws/streaming_evaluator.h"
 
+#include <utility>
+
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "fs_path.h"
 #include "kws/error.h"
 
 namespace py = pybind11;
@@ -33,8 +36,8 @@ py::dict AccuracyDict(const StreamingAccuracy& a) {
 
 py::dict EvaluationDict(const StreamEvaluation& e, const std::vector<float>& sweep) {
   py::dict d;
-  d["wav"] = e.wav_path;
-  d["ground_truth"] = e.ground_truth_path;
+  d["wav"] = PathStr(e.wav_path);
+  d["ground_truth"] = PathStr(e.ground_truth_path);
   py::list detections;
   for (const Detection& det : e.detections) {
     py::dict x;
@@ -59,17 +62,34 @@ py::dict EvaluationDict(const StreamEvaluation& e, const std::vector<float>& swe
   return d;
 }
 
-StreamingOptions MakeOptions(int clip_duration_ms, int clip_stride_ms, int64_t average_window_ms,
-                             int64_t suppression_ms, float detection_threshold,
-                             int64_t time_tolerance_ms, int minimum_count) {
+// Python ints of any size arrive as int64 and are checked against the bounds before they
+// are narrowed, so that a huge value gets the bound's message, not a type error.
+int CheckedInt(int64_t value, int64_t low, int64_t high, const char* name) {
+  if (value < low || value > high)
+    throw InvalidArgument("streaming options: " + std::string(name) + " must be in [" +
+                          std::to_string(low) + ", " + std::to_string(high) + "], got " +
+                          std::to_string(value));
+  return static_cast<int>(value);
+}
+
+StreamingOptions MakeOptions(int64_t clip_duration_ms, int64_t clip_stride_ms,
+                             int64_t average_window_ms, int64_t suppression_ms,
+                             float detection_threshold, int64_t time_tolerance_ms,
+                             int64_t minimum_count) {
   StreamingOptions o;
-  o.clip_duration_ms = clip_duration_ms;
-  o.clip_stride_ms = clip_stride_ms;
+  for (auto [value, name] : {std::pair<int64_t, const char*>{clip_duration_ms, "clip_duration_ms"},
+                              {clip_stride_ms, "clip_stride_ms"}})
+    if (value <= 0 || value > kMaxStreamingClipMs)  // the words of StreamingOptions::Validate
+      throw InvalidArgument("streaming options: " + std::string(name) + " must be in (0, " +
+                            std::to_string(kMaxStreamingClipMs) + "] ms, got " +
+                            std::to_string(value) + " ms");
+  o.clip_duration_ms = static_cast<int>(clip_duration_ms);
+  o.clip_stride_ms = static_cast<int>(clip_stride_ms);
   o.average_window_ms = average_window_ms;
   o.suppression_ms = suppression_ms;
   o.detection_threshold = detection_threshold;
   o.time_tolerance_ms = time_tolerance_ms;
-  o.minimum_count = minimum_count;
+  o.minimum_count = CheckedInt(minimum_count, 1, kMaxMinimumCount, "minimum_count");
   o.Validate();
   return o;
 }
@@ -80,10 +100,11 @@ void BindStreamingEvaluator(py::module_& m) {
   py::class_<StreamingEvaluator>(
       m, "StreamingEvaluator",
       "The streaming accuracy test on long WAVs with one shared model.kws (SPEC.md).")
-      .def(py::init([](const std::string& model_path, std::vector<std::string> labels,
-                       int clip_duration_ms, int clip_stride_ms, int64_t average_window_ms,
-                       int64_t suppression_ms, float detection_threshold,
-                       int64_t time_tolerance_ms, int minimum_count) {
+      .def(py::init([](const FsPath& model_path, std::vector<std::string> labels,
+                       int64_t clip_duration_ms, int64_t clip_stride_ms,
+                       int64_t average_window_ms, int64_t suppression_ms,
+                       float detection_threshold, int64_t time_tolerance_ms,
+                       int64_t minimum_count) {
              StreamingOptions o =
                  MakeOptions(clip_duration_ms, clip_stride_ms, average_window_ms,
                              suppression_ms, detection_threshold, time_tolerance_ms,
@@ -137,8 +158,7 @@ void BindStreamingEvaluator(py::module_& m) {
                              "How scores are computed for this model (and why not batched).")
       .def(
           "evaluate",
-          [](const StreamingEvaluator& self, const std::string& wav,
-             const std::string& ground_truth, std::vector<float> sweep, int threads) {
+          [](const StreamingEvaluator& self, const FsPath& wav, const FsPath& ground_truth, std::vector<float> sweep, int threads) {
             StreamEvaluation e;
             {
               py::gil_scoped_release release;
@@ -151,12 +171,15 @@ void BindStreamingEvaluator(py::module_& m) {
           "Evaluates one WAV against its ground truth; `sweep` thresholds reuse the scores.")
       .def(
           "evaluate_many",
-          [](const StreamingEvaluator& self, const std::vector<std::string>& wavs,
-             const std::vector<std::string>& ground_truths, int threads,
+          [](const StreamingEvaluator& self, const std::vector<FsPath>& wav_paths,
+             const std::vector<FsPath>& ground_truth_paths, int threads,
              std::vector<float> sweep) {
             StreamingReport r;
             {
               py::gil_scoped_release release;
+              std::vector<std::string> wavs, ground_truths;
+              for (const FsPath& p : wav_paths) wavs.push_back(p.value);
+              for (const FsPath& p : ground_truth_paths) ground_truths.push_back(p.value);
               r = self.EvaluateMany(wavs, ground_truths, threads, sweep);
             }
             py::dict d;

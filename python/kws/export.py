@@ -230,6 +230,22 @@ def model_kws_metadata(architecture: str, labels: Sequence[str], settings: Model
     }
 
 
+def model_kws_file_metadata(tensors: dict[str, np.ndarray], meta: dict) -> dict[str, str]:
+    """The safetensors metadata of a model.kws: the `kws` description and `kws_crc32c`,
+    the CRC-32C (8 hex digits) of that description's text followed by the tensor data
+    buffer, which the runtime verifies at load. The buffer's layout depends only on the
+    tensors, so it is taken from a serialization without the checksum."""
+    from safetensors.numpy import save
+
+    from kws import _core
+
+    text = json.dumps(meta, sort_keys=True)
+    image = save(tensors, metadata={"kws": text})
+    header_len = int.from_bytes(image[:8], "little")
+    crc = _core.crc32c(image[8 + header_len:], _core.crc32c(text.encode("utf-8")))
+    return {"kws": text, "kws_crc32c": f"{crc:08x}"}
+
+
 def write_model_kws(path: str | Path, model: Any, settings: ModelSettings, architecture: str,
                     labels: Sequence[str]) -> Path:
     """Write `model` as a model.kws file; returns the path."""
@@ -249,7 +265,7 @@ def write_model_kws(path: str | Path, model: Any, settings: ModelSettings, archi
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        save_file(tensors, str(tmp), metadata={"kws": json.dumps(meta, sort_keys=True)})
+        save_file(tensors, str(tmp), metadata=model_kws_file_metadata(tensors, meta))
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)

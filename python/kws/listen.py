@@ -165,7 +165,9 @@ _END = None  # queue sentinel: no more audio
 
 def make_callback(chunks: queue.Queue, dropped: list[int]) -> Callable[..., None]:
     """The audio callback (sounddevice's InputStream signature): copies each block into
-    `chunks` and never blocks. Status flags (input overflow) are counted in `dropped`."""
+    `chunks`; it never blocks on an unbounded queue (the microphone's), and waits for
+    room on a bounded one (a file played faster than real time). Status flags (input
+    overflow) are counted in `dropped`."""
 
     def callback(indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         if status:
@@ -217,6 +219,16 @@ def wav_blocks(samples: np.ndarray, block_frames: int) -> Iterable[np.ndarray]:
     """Cuts (frames, channels) audio into callback-sized blocks (the last may be short)."""
     for offset in range(0, len(samples), block_frames):
         yield samples[offset:offset + block_frames]
+
+
+def wav_file_blocks(reader: Any, block_frames: int) -> Iterable[np.ndarray]:
+    """Reads (frames, channels) blocks from a `kws._core.WavReader` as they are needed,
+    so a long file is never held in memory (the last block may be short)."""
+    while True:
+        block = reader.read(block_frames)
+        if len(block) == 0:
+            return
+        yield block
 
 
 # ---- microphone (sounddevice) ----------------------------------------------------------

@@ -67,25 +67,39 @@ def _describe(listener, source: str, rate: int, channels: int, block: int) -> st
 
 
 def _run_wav(args) -> int:
+    import os
+
     import kws
-    from kws.listen import consume, feed_blocks, make_callback, wav_blocks
-    from kws.wav_io import read_wav
+    from kws import _core
+    from kws.listen import consume, feed_blocks, make_callback, wav_file_blocks
 
     model = kws.Model.load(args.model)
-    samples, rate = read_wav(args.wav, mono=False)
+    reader = _core.WavReader(os.fsencode(args.wav))  # header checked; samples read as played
+    rate = reader.sample_rate
     listener = _listener(args, model, rate)
     block = max(1, int(round(args.block_ms * rate / 1000)))
-    print(_describe(listener, args.wav, rate, samples.shape[1], block), file=sys.stderr)
-    chunks: queue.Queue = queue.Queue()
+    print(_describe(listener, args.wav, rate, reader.channels, block), file=sys.stderr)
+    # A bounded queue: the player waits for the consumer, so memory stays flat however
+    # long the file is.
+    chunks: queue.Queue = queue.Queue(maxsize=64)
     dropped = [0]
     callback = make_callback(chunks, dropped)
-    player = threading.Thread(
-        target=feed_blocks, args=(wav_blocks(samples, block), callback, chunks, rate,
-                                  args.realtime), daemon=True)
+    errors: list[BaseException] = []
+
+    def play() -> None:
+        try:
+            feed_blocks(wav_file_blocks(reader, block), callback, chunks, rate, args.realtime)
+        except BaseException as e:  # a bad sample part-way: reported after the consumer ends
+            errors.append(e)
+            chunks.put(None)
+
+    player = threading.Thread(target=play, daemon=True)
     player.start()
     count = consume(chunks, listener, _print_detection)
     player.join()
-    print(f"kws listen: {count} commands in {len(samples) / rate:.2f} s of audio",
+    if errors:
+        raise errors[0]
+    print(f"kws listen: {count} commands in {reader.frames / rate:.2f} s of audio",
           file=sys.stderr)
     return 0
 
