@@ -11,6 +11,7 @@ No TensorFlow needed here; `kws.pipeline` turns an index into a `tf.data` pipeli
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 import random
@@ -28,6 +29,8 @@ from kws.settings import (
     parse_wanted_words,
     prepare_words_list,
 )
+
+LOG = logging.getLogger("kws.data")
 
 PARTITIONS = ("training", "validation", "testing")
 SILENCE_DIR_NAME = SILENCE_LABEL  # a `_silence_/` folder holds recorded silence clips
@@ -114,6 +117,26 @@ def read_wav_info(path: str | os.PathLike) -> WavInfo:
                 return WavInfo(tag, channels, rate, bits, size // block_align, data_offset)
             else:
                 f.seek(size + (size & 1), os.SEEK_CUR)
+
+
+def check_audio_file(path: str | os.PathLike) -> tuple[int, int]:
+    """Validates an audio file for training the way `kws.read_wav` reads it, without
+    keeping the samples: a regular file, a well-formed header, all the data its header
+    declares present and in whole frames, finite samples (32-bit files are read through
+    to check), at least one sample. Returns (sample_rate, frames); raises ValueError
+    naming the file and the problem."""
+    from kws import _core
+
+    try:
+        reader = _core.WavReader(path)
+        if reader.frames == 0:
+            raise ValueError(f"{os.fsdecode(path)}: the WAV file holds no samples")
+        if reader.bits_per_sample == 32:  # float data may hold NaN or Inf
+            while len(reader.read(1 << 16)):
+                pass
+    except OSError as e:
+        raise ValueError(str(e)) from None
+    return reader.sample_rate, reader.frames
 
 
 def read_wav_file(path: str | os.PathLike, sample_rate: int | None = None) -> np.ndarray:
@@ -224,6 +247,7 @@ class DatasetIndex:
         resample: bool = False,
         seed: int = RANDOM_SEED,
         folder_balance: float = 0.0,
+        skip_bad_clips: bool = False,
     ) -> None:
         for name, value in (
             ("silence_percentage", silence_percentage),
@@ -248,6 +272,8 @@ class DatasetIndex:
         self.clip_duration_ms = float(clip_duration_ms)
         self.desired_samples = int(self.sample_rate * self.clip_duration_ms / 1000)
         self.resample = bool(resample)
+        self.skip_bad_clips = bool(skip_bad_clips)
+        self.skipped: list[tuple[str, str]] = []  # (path, problem) with skip_bad_clips
         self.seed = seed
         self.silence_percentage = silence_percentage
         self.unknown_percentage = unknown_percentage
@@ -304,22 +330,35 @@ class DatasetIndex:
             dirs.extend([d] * repeats)
         return dirs
 
-    def _check_clip(self, path: str) -> None:
-        info = read_wav_info(path)
-        if info.is_pcm16_mono and info.sample_rate == self.sample_rate:
-            return
-        if not self.resample:
-            if info.sample_rate != self.sample_rate:
+    def _check_clip(self, path: str) -> bool:
+        """Validates a clip before any training step (check_audio_file, then the rate and
+        format). Returns False for a bad clip with skip_bad_clips (after a warning);
+        raises ValueError naming the file otherwise."""
+        try:
+            check_audio_file(path)
+            info = read_wav_info(path)
+            if info.is_pcm16_mono and info.sample_rate == self.sample_rate:
+                return True
+            if not self.resample:
+                if info.sample_rate != self.sample_rate:
+                    raise ValueError(
+                        f"{path}: sample rate {info.sample_rate} Hz, expected "
+                        f"{self.sample_rate} Hz (pass --resample to convert clips at other "
+                        "rates)"
+                    )
                 raise ValueError(
-                    f"{path}: sample rate {info.sample_rate} Hz, expected {self.sample_rate} Hz "
-                    "(pass --resample to convert clips at other rates)"
+                    f"{path}: {info.channels} channel(s), {info.bits_per_sample}-bit "
+                    f"(format {info.format_tag}); expected 16-bit PCM mono (pass --resample "
+                    "to convert)"
                 )
-            raise ValueError(
-                f"{path}: {info.channels} channel(s), {info.bits_per_sample}-bit "
-                f"(format {info.format_tag}); expected 16-bit PCM mono (pass --resample to "
-                "convert)"
-            )
+        except ValueError as e:
+            if not self.skip_bad_clips:
+                raise
+            self.skipped.append((path, str(e)))
+            LOG.warning("skipping a bad clip (--skip_bad_clips): %s", e)
+            return False
         self.converted.add(path)
+        return True
 
     def _index_clips(self) -> None:
         wanted_index = {w: i + 2 for i, w in enumerate(self.wanted_words)}
@@ -328,13 +367,19 @@ class DatasetIndex:
         recorded_silence: dict[str, list] = {p: [] for p in PARTITIONS}
         words: dict[str, int] = {}
         seen: set[str] = set()
+        bad: set[str] = set()
         for word, path in self._find_wavs():
             part = which_set(path, self.validation_percentage, self.testing_percentage)
             if path in seen and part != "training":
                 continue  # a repeated folder oversamples training only
             if path not in seen:
-                self._check_clip(path)
+                if not self._check_clip(path):
+                    seen.add(path)
+                    bad.add(path)
+                    continue
                 words[word] = words.get(word, 0) + 1
+            elif path in bad:
+                continue
             seen.add(path)
             if word in wanted_index:
                 wanted[part].append((path, wanted_index[word]))
@@ -389,6 +434,7 @@ class DatasetIndex:
             if not files:
                 raise ValueError(f"{noise_dir} holds no .wav noise files")
             for path in files:
+                check_audio_file(path)  # noise is never skipped: each file is needed
                 info = read_wav_info(path)
                 if info.sample_rate != self.sample_rate and not self.resample:
                     raise ValueError(

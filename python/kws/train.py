@@ -106,6 +106,8 @@ class TrainConfig:
     peers: int = 1  # models trained together, each distilled from the others (1: off)
     peer_weight: float = 1.0  # weight of the distillation term of each peer's loss
     mixup: float = 0.0  # Beta(a, a) mixing of each batch with itself reversed (0: off)
+    resample: bool = False  # clips at other rates or formats converted with soxr
+    skip_bad_clips: bool = False  # warn about and leave out clips that fail validation
 
     # derived, filled by validate()
     steps_list: list[int] = field(default_factory=list, repr=False)
@@ -253,12 +255,17 @@ _FLAG_HELP = {
              "the one saved for export (1: off)",
     "peer_weight": "weight of each peer's distillation term (KL divergence from the mean "
                    "softmax of the other peers) beside its cross entropy",
+    "resample": "convert clips and noise at other sample rates or formats (stereo, 24-bit, "
+                "float) with soxr instead of refusing them",
+    "skip_bad_clips": "leave out clips that fail validation (unreadable, truncated, NaN "
+                      "samples, empty) with a warning each, instead of stopping; noise files "
+                      "must always be valid",
     "mixup": "mixup on the features: each training example is mixed with the batch's "
              "example at the mirrored position, weight max(l, 1 - l) for l ~ Beta(a, a), and "
              "learns the same mix of the two labels' cross entropies (0: off)",
 }
 
-_BOOL_FLAGS = {"check_nans", "resume", "distribute", "progress"}
+_BOOL_FLAGS = {"check_nans", "resume", "distribute", "progress", "resample", "skip_bad_clips"}
 
 
 def build_parser(prog: str = "kws train") -> argparse.ArgumentParser:
@@ -668,6 +675,8 @@ def _make_index(config: TrainConfig):
         sample_rate=config.sample_rate,
         clip_duration_ms=config.clip_duration_ms,
         folder_balance=config.folder_balance,
+        resample=config.resample,
+        skip_bad_clips=config.skip_bad_clips,
     )
 
 
@@ -739,6 +748,56 @@ class TrainResult:
 def train(config: TrainConfig) -> TrainResult:
     """Run training as configured (already validated); returns the final figures."""
     _setup_logging(config.verbosity)
+    # Outputs first: an unwritable folder or a busy --train_dir is found before the
+    # download, the indexing and the steps, not after them.
+    for flag in ("train_dir", "summaries_dir"):
+        _check_writable_dir(getattr(config, flag), flag)
+    lock = None if config.distribute else _lock_train_dir(Path(config.train_dir))
+    try:
+        return _train(config, lock)
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _check_writable_dir(path: str, flag: str) -> None:
+    """Creates `path` if needed and checks a file can be made in it (ValueError if not)."""
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise ValueError(f"--{flag} {path}: cannot write there: "
+                         f"{e.strerror or e}") from None
+
+
+def _lock_train_dir(train_dir: Path):
+    """An exclusive lock on `train_dir` held for the run (released when the process
+    ends, even by SIGKILL). A second run on the same folder is refused with the holder's
+    pid, host and start time."""
+    import fcntl
+    import socket
+    import time
+
+    path = train_dir / ".kws-train.lock"
+    f = open(path, "a+")
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "an unknown process"
+        f.close()
+        raise ValueError(f"--train_dir {train_dir} is in use by another kws train ({holder}); "
+                         "wait for it to finish or choose another --train_dir") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"pid {os.getpid()} on {socket.gethostname()} since "
+            f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n")
+    f.flush()
+    return f
+
+
+def _train(config: TrainConfig, lock) -> TrainResult:
     maybe_download(config)
     index = _make_index(config)
     labels = list(index.labels)
@@ -754,6 +813,8 @@ def train(config: TrainConfig) -> TrainResult:
         tf.keras.utils.set_random_seed(config.seed)
     strategy = _make_strategy(config)
     chief = _is_chief(strategy)
+    if chief and lock is None:  # --distribute: the chief holds the train_dir lock
+        lock = _lock_train_dir(Path(config.train_dir))
     workers = strategy.num_replicas_in_sync
     architecture = config.model_architecture
     train_dir = Path(config.train_dir)
@@ -864,6 +925,11 @@ def train(config: TrainConfig) -> TrainResult:
                 raise TrainingError(_nan_message(e, step)) from None
             accuracy = float(correct) / config.batch_size
             loss = float(loss)
+            if not math.isfinite(loss):
+                raise TrainingError(
+                    f"the loss is {loss} at step {step}: training stopped before another "
+                    "checkpoint (the model diverged, or the data holds NaN/Inf); lower "
+                    "--learning_rate, or use --check_nans to find the first bad tensor")
             LOG.info("Step #%d: rate %f, accuracy %.1f%%, cross entropy %f",
                      step, rate, accuracy * 100, loss)
             if bar is not None:
@@ -889,6 +955,11 @@ def train(config: TrainConfig) -> TrainResult:
                                          tf.image.decode_png(png, channels=3)[tf.newaxis])
                     val_writer.flush()
             if step % config.save_step_interval == 0 or step == total:
+                bad = _non_finite_weights(model, peer_models)
+                if bad:
+                    raise TrainingError(
+                        f"weights became NaN/Inf by step {step} ({bad}): training stopped "
+                        "without saving them; lower --learning_rate, or use --check_nans")
                 saved = manager.save(checkpoint_number=step)
                 if chief:
                     last_saved = saved
@@ -918,6 +989,15 @@ def train(config: TrainConfig) -> TrainResult:
         labels=labels,
         checkpoint=last_saved or (manager.latest_checkpoint if chief else None),
     )
+
+
+def _non_finite_weights(model, peer_models) -> str:
+    """Names of the first weights holding NaN/Inf ('' when every weight is finite)."""
+    import tensorflow as tf
+
+    bad = [w.name for w in _trainable(model, peer_models)
+           if not bool(tf.reduce_all(tf.math.is_finite(w)))]
+    return ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
 
 
 def _iterations(optimizer) -> int:
