@@ -248,3 +248,53 @@ def test_long_files_take_flat_memory(sample_dir, model_path, tmp_path):
     print({k: f"{v / 1024:.1f} MiB" for k, v in peaks.items()})
     for command in ("gen-stream", "stream-eval", "listen"):
         assert peaks[command, 8] - peaks[command, 2] < 12 * 1024, (command, peaks)
+
+
+# ---- outputs: derived names, temporary files, checks before the work ----------------------
+
+def test_gen_stream_derives_the_ground_truth_name_from_the_file_name(sample_dir, tmp_path):
+    folder = tmp_path / "run.v1"
+    folder.mkdir()
+    precious = tmp_path / "run.txt"
+    precious.write_text("not the ground truth\n")
+    assert cli(["gen-stream", "--data_dir", str(sample_dir), "--output_wav",
+                str(folder / "stream"), "--duration_seconds", "10"]) == 0
+    assert (folder / "stream").is_file() and (folder / "stream.txt").is_file()
+    assert precious.read_text() == "not the ground truth\n"
+    assert cli(["gen-stream", "--data_dir", str(sample_dir), "--output_wav",
+                str(tmp_path / "same.txt"), "--duration_seconds", "10"]) == 1
+
+
+def test_spectrogram_failed_write_leaves_no_temporary_file(sample_dir, tmp_path, capsys):
+    wav = sorted((sample_dir / "yes").glob("*.wav"))[0]
+    target = tmp_path / "out.png"
+    target.mkdir()  # the rename onto a folder fails after the PNG is written
+    assert cli(["spectrogram", "--input_wav", str(wav), "--output_image", str(target)]) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+    assert list(target.iterdir()) == []
+    ok = tmp_path / "ok.png"
+    assert cli(["spectrogram", "--input_wav", str(wav), "--output_image", str(ok)]) == 0
+    assert ok.stat().st_mode & 0o777 == 0o666 & ~_umask()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ok.png", "out.png"]
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def test_stream_eval_checks_its_outputs_before_evaluating(model_path, stream, tmp_path, capsys):
+    wav, truth = stream
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    base = ["stream-eval", "--wav", str(wav), "--ground_truth", str(truth), "--model",
+            str(model_path)]
+    assert cli(base + ["--json", str(blocker / "out.json")]) == 1
+    captured = capsys.readouterr()
+    assert "--json" in captured.err and "cannot write there" in captured.err
+    assert "matched" not in captured.out  # nothing was evaluated
+    assert cli(base + ["--json", str(tmp_path)]) == 1
+    assert "is a folder" in capsys.readouterr().err
+    assert cli(base + ["--sweep", "--sweep_output", str(blocker / "sweep")]) == 1
+    assert "--sweep_output" in capsys.readouterr().err

@@ -68,7 +68,37 @@ def save_png(image: np.ndarray, path: str | Path) -> None:
         from PIL import Image
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise RuntimeError("writing PNG files needs Pillow: pip install 'kws[train]'") from e
+    import io
+    import os
+    import tempfile
+
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    Image.fromarray(np.asarray(image, dtype=np.uint8), mode="L").save(tmp, format="PNG")
-    tmp.replace(path)
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(image, dtype=np.uint8), mode="L").save(buffer, format="PNG")
+    # A unique temporary name (two runs never share it), removed whatever happens.
+    fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp",
+                                    dir=path.parent if str(path.parent) else ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(buffer.getvalue())
+        os.chmod(tmp_name, 0o666 & ~_umask())  # what a plain open() would have given
+        os.replace(tmp_name, path)
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (Linux), else set and restored."""
+    import os
+
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

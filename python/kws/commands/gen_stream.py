@@ -4,6 +4,8 @@ WAV and writes the ground truth (`word, time_ms` lines) beside it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from kws.flags import Parser
 from kws.settings import DEFAULT_WANTED_WORDS, parse_wanted_words
 
@@ -40,7 +42,12 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     from kws import _core
 
-    ground_truth = args.output_ground_truth or args.output_wav.rsplit(".", 1)[0] + ".txt"
+    # The default ground truth sits beside the WAV: its file name with .txt in place of
+    # the extension (a dot in a folder name is not an extension).
+    ground_truth = args.output_ground_truth or str(Path(args.output_wav).with_suffix(".txt"))
+    if Path(ground_truth).resolve() == Path(args.output_wav).resolve():
+        raise ValueError(f"--output_wav {args.output_wav} and the ground truth would be the same "
+                         "file: give --output_ground_truth")
     result = _core.generate_stream(
         args.data_dir,
         output_wav=args.output_wav,

@@ -118,8 +118,29 @@ def write_sweep(points: list[dict], prefix: str) -> tuple[Path, Path]:
     return csv_path, png_path
 
 
+def check_output(path: str, flag: str) -> None:
+    """Fails now, not after the evaluation, when `path` cannot be written: its folder is
+    created if needed and must take a new file; `path` must not be a folder."""
+    import tempfile
+
+    target = Path(path)
+    if target.is_dir():
+        raise ValueError(f"{flag} {path} is a folder, not a file")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=target.parent):
+            pass
+    except OSError as e:
+        raise ValueError(f"{flag} {path}: cannot write there: {e.strerror or e}") from None
+
+
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    if args.json:
+        check_output(args.json, "--json")
+    if args.sweep:
+        for ext in (".csv", ".png"):
+            check_output(args.sweep_output + ext, "--sweep_output")
     if len(args.wav) != len(args.ground_truth):
         print(f"kws stream-eval: {len(args.wav)} --wav files but {len(args.ground_truth)} "
               "--ground_truth files: give one ground truth per WAV", file=sys.stderr)
