@@ -148,6 +148,40 @@ def test_label_wav_errors(exported, tmp_path, capsys, clips):
     assert "2 labels" in capsys.readouterr().err
 
 
+def test_corrupt_tflite_is_one_line_never_a_crash(exported, tmp_path, capsys, clips):
+    """TensorFlow's TFLite loader segfaults or hangs on some truncated or bit-flipped
+    files: label-wav runs it in a child process, so each is a one-line error naming the
+    file (or, for a harmless flip, normal output), and this process survives."""
+    _, out = exported
+    paths, _ = clips
+    data = (out / "model_float.tflite").read_bytes()
+    rng = np.random.default_rng(5)
+    cases = {f"cut{k}.tflite": data[: len(data) * k // 10] for k in (1, 4, 7, 9)}
+    for i in range(3):
+        flipped = bytearray(data)
+        for offset in rng.integers(0, len(data), 8):
+            flipped[offset] ^= 0xFF
+        cases[f"flip{i}.tflite"] = bytes(flipped)
+    outcomes = {}
+    for name, content in cases.items():
+        bad = tmp_path / name
+        bad.write_bytes(content)
+        code = cli(["label-wav", "--graph", str(bad), "--labels", str(out / "labels.txt"),
+                    "--wav", str(paths[0])])
+        captured = capsys.readouterr()
+        outcomes[name] = code
+        if code == 1:
+            lines = [x for x in captured.err.splitlines() if x.strip()]
+            assert len(lines) == 1 and lines[0].startswith(f"kws label-wav: {bad}: "), lines
+        else:
+            assert code == 0 and len(_label_lines_from(captured.out)) == 3
+    assert all(outcomes[f"cut{k}.tflite"] == 1 for k in (1, 4, 7, 9)), outcomes
+
+
+def _label_lines_from(text: str) -> list[str]:
+    return [x for x in text.splitlines() if "(score = " in x]
+
+
 # ---- tampered model.kws files ---------------------------------------------------------
 
 def _split(data: bytes) -> tuple[dict, bytes]:
