@@ -16,7 +16,7 @@ import pytest
 import kws
 from kws import _core
 from kws.cli import main as cli
-from kws.settings import ModelSettings
+from kws.train.settings import ModelSettings
 
 from test_runtime import LABELS
 
@@ -26,8 +26,8 @@ SETTINGS = ModelSettings(label_count=len(LABELS))
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory) -> Path:
     """A single_fc model.kws with random weights, written by the exporter."""
-    from kws import export
-    from kws import models as kws_models
+    from kws.train import export
+    from kws.train import models as kws_models
 
     fc = kws_models.build_model("single_fc", SETTINGS, training_dropout=False)
     rng = np.random.default_rng(4)
@@ -148,9 +148,9 @@ def test_bytes_pathlike_and_non_utf8_paths_work_everywhere(tmp_path, model_path,
             f.write(src.read_bytes())
     ev = _core.StreamingEvaluator(model_b)
     result = ev.evaluate(odd_wav, os.fsdecode(odd_truth))
-    assert result["wav"] == os.fsdecode(odd_wav)
+    assert result.wav == os.fsdecode(odd_wav) == result.to_dict()["wav"]
     report = ev.evaluate_many([Path(os.fsdecode(odd_wav))], [odd_truth], threads=1)
-    assert report["files"][0]["accuracy"] == result["accuracy"]
+    assert report.files[0].accuracy.to_dict() == result.accuracy.to_dict()
     assert cli(["stream-eval", "--wav", os.fsdecode(odd_wav), "--ground_truth",
                 os.fsdecode(odd_truth), "--model", os.fsdecode(model_b)]) == 0
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import kws
-from kws import train as kws_train
-from kws.data import DatasetIndex, which_set
+from conftest import make_tone_dataset
+from kws.commands import train as train_command
+from kws.train import loop
+from kws.train.data import DatasetIndex, which_set
 
 from test_train import COMMON
-from train_fixtures import make_tone_dataset
 
 WORDS = "yes,no,up,down"
 
@@ -116,12 +116,12 @@ def test_bad_noise_file_is_an_error(tones, tmp_path):
 
 
 def test_resample_is_a_train_flag():
-    assert kws_train.parse_config(["--resample", "--skip_bad_clips"]).resample is True
-    assert kws_train.parse_config([]).resample is False
+    assert train_command.parse_config(["--resample", "--skip_bad_clips"]).resample is True
+    assert train_command.parse_config([]).resample is False
 
 
 def _train(args: list[str]) -> int:
-    return kws_train.main([*COMMON, "--progress", "false", *args])
+    return train_command.main([*COMMON, "--progress", "false", *args])
 
 
 def test_outputs_are_checked_before_the_work(tones, tmp_path, capsys):
@@ -140,7 +140,7 @@ def test_outputs_are_checked_before_the_work(tones, tmp_path, capsys):
 def test_a_busy_train_dir_is_refused_naming_its_holder(tones, tmp_path, capsys):
     train_dir = tmp_path / "t"
     train_dir.mkdir()
-    held = kws_train._lock_train_dir(train_dir)
+    held = loop.lock_train_dir(train_dir)
     try:
         assert _train(["--data_dir", str(tones), "--train_dir", str(train_dir),
                        "--summaries_dir", str(tmp_path / "s"),

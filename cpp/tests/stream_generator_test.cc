@@ -49,7 +49,7 @@ KWS_TEST(GeneratesWordsFromTheTestingPartitionAtTheirTimes) {
   KWS_CHECK(s.sample_rate == 16000);
   KWS_CHECK(s.samples.size() == 60u * 16000u);
   KWS_CHECK(s.truth.size() == 20);  // floor(60 s / 3 s)
-  KWS_CHECK(s.testing_clips > 100);
+  KWS_CHECK(s.testing_clips >= 20);  // the fixture set's word clips are all testing clips
   std::set<std::string> labels;
   for (size_t i = 0; i < s.truth.size(); ++i) {
     const int64_t t = s.truth[i].time_ms;
@@ -164,7 +164,7 @@ KWS_TEST(BlockRenderingKeepsTheSamplesBitForBit) {
   const std::vector<uint8_t> f32 =
       kws::EncodeWav(s.samples.data(), s.samples.size(), 16000, kws::WavSampleFormat::kFloat32);
   KWS_CHECK(kws::Sha1Hex(std::string(f32.begin(), f32.end())) ==
-            "bcab7cf61f51fc6648de7b4d9b51197375fb7bbf");
+            "b1719d42e5adf105f0f4c9093d129c1c04d12546");
   // Straight to files: the same WAV bytes and ground truth as writing the samples.
   const std::string dir = std::filesystem::temp_directory_path() / "kws_gen_files_test";
   std::filesystem::create_directories(dir);

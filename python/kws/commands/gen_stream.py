@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kws.flags import Parser
-from kws.settings import DEFAULT_WANTED_WORDS, parse_wanted_words
+from kws import _core, download
+from kws.commands.flags import Parser
+from kws.labels import DEFAULT_WANTED_WORDS, parse_wanted_words
 
 
 def build_parser() -> Parser:
@@ -35,19 +36,34 @@ def build_parser() -> Parser:
     p.add_argument("--testing_percentage", type=float, default=10.0)
     p.add_argument("--sample_rate", type=int, default=16000)
     p.add_argument("--seed", type=int, default=0, help="same seed, same stream")
+    p.add_argument("--data_url", default="",
+                   help="download and extract this archive into --data_dir when that folder "
+                        "does not exist (kws download; e.g. the test set, "
+                        "kws.download.TEST_SET_URL)")
+    for name, kind, default in (("background_frequency", float, 0.8),
+                                ("silence_percentage", float, 10.0),
+                                ("time_shift_ms", float, 100.0),
+                                ("window_size_ms", float, 30.0),
+                                ("window_stride_ms", float, 10.0),
+                                ("feature_bin_count", int, 40)):
+        p.add_argument(f"--{name}", type=kind, default=default,
+                       help="accepted for the classic flags; the stream does not depend on it")
     return p
 
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    from kws import _core
-
     # The default ground truth sits beside the WAV: its file name with .txt in place of
     # the extension (a dot in a folder name is not an extension).
     ground_truth = args.output_ground_truth or str(Path(args.output_wav).with_suffix(".txt"))
     if Path(ground_truth).resolve() == Path(args.output_wav).resolve():
         raise ValueError(f"--output_wav {args.output_wav} and the ground truth would be the same "
                          "file: give --output_ground_truth")
+    if args.data_url and not Path(args.data_dir).is_dir():
+        try:
+            download.maybe_download_and_extract(args.data_url, args.data_dir)
+        except download.DownloadError as e:
+            raise ValueError(f"--data_url {args.data_url}: {e}") from None
     result = _core.generate_stream(
         args.data_dir,
         output_wav=args.output_wav,
