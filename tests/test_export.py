@@ -311,3 +311,39 @@ def tf_scores_for(keras_model, clips: np.ndarray, settings: ModelSettings) -> np
 
     feats = tf_features(tf.constant(clips), settings)
     return tf.nn.softmax(keras_model(feats, training=False)).numpy()
+
+
+def test_failed_export_leaves_the_previous_one_whole(exported, tmp_path, monkeypatch, capsys):
+    """The new set is built beside --output_dir and moved in only when complete; files the
+    export does not write (a user's saved_model.old/, notes) are never touched."""
+    import shutil
+
+    from kws.train import export as export_module
+
+    _, out = exported
+    prefix = str(next((out.parent / "train").glob("tiny_conv.ckpt-*.index"))).removesuffix(
+        ".index")
+    target = tmp_path / "exp"
+    shutil.copytree(out, target)
+    (target / "saved_model.old").mkdir()
+    (target / "saved_model.old" / "keep.txt").write_text("mine")
+    (target / "notes.txt").write_text("mine too")
+    before = {p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()}
+    args = ["export", "--start_checkpoint", prefix, "--model_architecture", "tiny_conv",
+            "--output_dir", str(target)]
+
+    def disk_full(*_args, **_kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(export_module, "tflite_bytes", disk_full)
+    assert cli(args) == 1
+    assert "No space left on device" in capsys.readouterr().err
+    after = {p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()}
+    assert after == before  # the previous export, whole: no new model.kws beside old TFLite
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp"]  # no staging left behind
+    monkeypatch.undo()
+    assert cli(args + ["--native_only"]) == 0
+    assert (target / "saved_model.old" / "keep.txt").read_text() == "mine"
+    assert (target / "notes.txt").read_text() == "mine too"
+    assert kws.Model.load(target / "model.kws").labels == LABELS
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp"]
