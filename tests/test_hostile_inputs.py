@@ -12,13 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_runtime import LABELS
 
 import kws
 from kws import _core
 from kws.cli import main as cli
 from kws.train.settings import ModelSettings
-
-from test_runtime import LABELS
 
 SETTINGS = ModelSettings(label_count=len(LABELS))
 

@@ -12,13 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import make_tone_dataset
+from test_train import COMMON
+
 from kws.commands import train as train_command
 from kws.train import loop
 from kws.train.data import DatasetIndex, which_set
-
-from test_train import COMMON
 
 WORDS = "yes,no,up,down"
 

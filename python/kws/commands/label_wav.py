@@ -113,8 +113,9 @@ def _child_main() -> None:
     """The child of score_in_child: argv is graph, input .npy, output .npy."""
     graph, inp, out = sys.argv[1:4]
     samples = np.load(inp)
-    import kws.train  # noqa: F401  (TensorFlow, imported without its start-up log lines)
     import tensorflow as tf
+
+    import kws.train  # noqa: F401  (TensorFlow, imported without its start-up log lines)
 
     if Path(graph).is_file():
         interpreter = tf.lite.Interpreter(model_path=graph)

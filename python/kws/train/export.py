@@ -243,8 +243,6 @@ def model_kws_file_metadata(tensors: dict[str, np.ndarray], meta: dict) -> dict[
     the CRC-32C (8 hex digits) of that description's text followed by the tensor data
     buffer, which the runtime verifies at load. The buffer's layout depends only on the
     tensors, so it is taken from a serialization without the checksum."""
-    from safetensors.numpy import save
-
     text = json.dumps(meta, sort_keys=True)
     image = save(tensors, metadata={"kws": text})
     header_len = int.from_bytes(image[:8], "little")
