@@ -19,6 +19,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from kws.model_ops import check_op
 from kws.settings import ModelSettings
 
 FORMAT_VERSION = 1
@@ -110,8 +111,13 @@ def _emit(layer: Any, node: Any, inputs: list[int], ops: list[dict],
         return name
 
     def op(op_type: str, attrs: dict | None = None, named: dict | None = None) -> None:
-        ops.append({"name": layer.name, "type": op_type, "inputs": inputs,
-                    "attrs": attrs or {}, "tensors": named or {}, "output_shape": out_shape})
+        entry = {"name": layer.name, "type": op_type, "inputs": inputs,
+                 "attrs": attrs or {}, "tensors": named or {}, "output_shape": out_shape}
+        try:
+            check_op(entry)  # the op table shared with the native runtime
+        except ValueError as e:
+            raise ExportError(str(e)) from None
+        ops.append(entry)
 
     if kind in _IDENTITY_LAYERS:
         return inputs[0]
