@@ -16,6 +16,7 @@
 
 #include "fs_path.h"
 #include "kws/error.h"
+#include "ops/op.h"
 
 namespace py = pybind11;
 
@@ -177,6 +178,22 @@ void BindModel(py::module_& m) {
       },
       py::arg("data"), py::arg("crc") = 0,
       "CRC-32C of bytes, continuing from `crc` (model.kws's kws_crc32c uses it).");
+  m.def(
+      "op_types",
+      []() {
+        py::dict out;
+        for (const ops::OpKernel* k : ops::Registry()) {
+          const ops::OpSignature sig = k->signature();
+          py::dict d;
+          d["attrs"] = sig.attrs;
+          d["tensors"] = sig.tensors;
+          d["optional_tensors"] = sig.optional_tensors;
+          out[k->type()] = d;
+        }
+        return out;
+      },
+      "The op types this runtime reads from model.kws (its op registry, cpp/src/ops): "
+      "{type: {'attrs': [...], 'tensors': [...], 'optional_tensors': [...]}}.");
   py::class_<PyStream>(m, "Stream",
                        "Per-caller streaming state of a Model: feed audio, get scores per hop.")
       .def("accept_waveform", &AcceptWaveform, py::arg("samples"),

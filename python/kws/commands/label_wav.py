@@ -4,6 +4,7 @@ runtime), or a .tflite file or SavedModel folder (through TensorFlow)."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
@@ -41,6 +42,15 @@ def _fit(samples: np.ndarray, n: int) -> np.ndarray:
     """Pad with zeros or crop to n samples (the classic decode_wav desired_samples)."""
     samples = samples[:n]
     return np.pad(samples, (0, n - len(samples))).astype(np.float32)
+
+
+def _tensorflow():
+    """TensorFlow (for .tflite and SavedModel graphs), imported through kws.train so that
+    its start-up log lines stay off the terminal."""
+    importlib.import_module("kws.train")
+    import tensorflow as tf
+
+    return tf
 
 
 def scores_for(graph: str, wav: str, labels_path: str | None) -> tuple[np.ndarray, list[str]]:
@@ -113,10 +123,7 @@ def _child_main() -> None:
     """The child of score_in_child: argv is graph, input .npy, output .npy."""
     graph, inp, out = sys.argv[1:4]
     samples = np.load(inp)
-    import tensorflow as tf
-
-    import kws.train  # noqa: F401  (TensorFlow, imported without its start-up log lines)
-
+    tf = _tensorflow()
     if Path(graph).is_file():
         interpreter = tf.lite.Interpreter(model_path=graph)
         interpreter.allocate_tensors()
