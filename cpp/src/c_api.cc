@@ -284,7 +284,9 @@ std::string BuildInfo() {
   std::string s = std::string("kws ") + kws::Version() + "; C API " +
                   std::to_string(KWS_C_API_VERSION) + "; compiler ";
 #if defined(__clang__)
-  s += std::string("clang ") + __clang_version__;
+  std::string clang = __clang_version__;
+  while (!clang.empty() && clang.back() == ' ') clang.pop_back();
+  s += "clang " + clang;
 #elif defined(__GNUC__)
   s += "gcc " + std::to_string(__GNUC__) + "." + std::to_string(__GNUC_MINOR__) + "." +
        std::to_string(__GNUC_PATCHLEVEL__);
