@@ -24,7 +24,8 @@ if ! command -v cmake >/dev/null && [ -x "$ROOT/.venv/bin/cmake" ]; then
 fi
 # Never download anything: Debian's prebuilt system libraries are the (frozen) cache.
 export EM_FROZEN_CACHE=1
-emcc --version | head -1
+version="$(emcc --version)"
+echo "[kws] wasm: ${version%%$'\n'*}"
 
 BUILD_DIR=build/wasm
 GENERATOR=()
