@@ -265,10 +265,14 @@ def main(argv: list[str]) -> int:
                 "mfcc": lambda: mfcc_seeds(args.sample_dir),
                 "model_loader": model_seeds,
                 "c_api_model": model_seeds}  # the same bytes, through the C API
+    built: dict[str, dict[str, bytes]] = {}  # model seeds are built once for both targets
     for target in targets:
         if target not in builders:
             raise SystemExit(f"make_seeds: no seeds for unknown target '{target}'")
-        write_seeds(args.out_dir / target, builders[target]())
+        key = "model_loader" if target == "c_api_model" else target
+        if key not in built:
+            built[key] = builders[key]()
+        write_seeds(args.out_dir / target, built[key])
     return 0
 
 
