@@ -27,8 +27,7 @@ import numpy as np
 import pytest
 
 import kws
-from test_consumer import python_detections
-from test_stream_eval import LABELS, models  # noqa: F401  (fixture: single_fc on the sample)
+from conftest import LABELS
 
 WEB_FILES = ["index.html", "app.js", "style.css", "capture-worklet.js", "kws.js", "kws.wasm"]
 
@@ -59,7 +58,8 @@ def _native_windows(model_path: Path, samples: np.ndarray, hop_ms: int):
     return stream.accept_waveform(samples)
 
 
-def test_wasm_in_node_equals_native(web_dir, repo_root, models, sample_dir, tmp_path):
+def test_wasm_in_node_equals_native(web_dir, repo_root, models, sample_dir, detections,
+                                    tmp_path):
     """kws.js on 12 s of real words: every window's scores and every detection equal the
     native runtime's (Python's kws) on the same samples; errors are KwsError messages."""
     clips = [kws.read_wav(str(sorted((sample_dir / w).glob("*.wav"))[i]))[0]
@@ -83,7 +83,7 @@ def test_wasm_in_node_equals_native(web_dir, repo_root, models, sample_dir, tmp_
         assert start == n_start
         np.testing.assert_allclose(scores, n_scores, atol=1e-5, rtol=0)
 
-    expected = python_detections(models["fc"], samples, 30, detection_threshold=0.3,
+    expected = detections.python(models["fc"], samples, 30, detection_threshold=0.3,
                                  average_window_duration_ms=800)
     assert len(expected) >= 3
     assert [(d["timeMs"], d["label"]) for d in got["detections"]] == \
@@ -212,7 +212,7 @@ def _chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def spoken_words(models, sample_dir, tmp_path_factory):
+def spoken_words(models, sample_dir, detections, tmp_path_factory):
     """A WAV of real spoken words over real background noise, 1 s apart, and its words in
     order: for each word, the first clip with which the model (natively) hears exactly the
     words so far plus this one."""
@@ -227,7 +227,7 @@ def spoken_words(models, sample_dir, tmp_path_factory):
             clip = np.pad(clip, (0, max(0, 16000 - len(clip))))[:16000].astype(np.float32)
             candidate = np.concatenate([samples, clip + noise[n:n + 16000],
                                         noise[n + 16000:n + 32000]])
-            heard = python_detections(models["fc"], candidate, 30, detection_threshold=0.3)
+            heard = detections.python(models["fc"], candidate, 30, detection_threshold=0.3)
             if [label for _, label, _ in heard] == words + [word]:
                 samples = candidate
                 words.append(word)
@@ -273,11 +273,11 @@ def _in_order(page, native) -> list[tuple[int, int]]:
 
 
 def test_page_hears_the_words_the_native_runtime_hears(web_dir, models, spoken_words,
-                                                      repo_root, tmp_path):
+                                                      detections, repo_root, tmp_path):
     wav, words = spoken_words
     samples, _ = kws.read_wav(str(wav))
     threshold = 0.3
-    native = python_detections(models["fc"], samples, 30, detection_threshold=threshold)
+    native = detections.python(models["fc"], samples, 30, detection_threshold=threshold)
     native_words = [label for _, label, _ in native]
     # The model hears the spoken words natively (the page must hear the same).
     assert native_words == words, (native, words)
@@ -370,7 +370,7 @@ def test_page_hears_the_words_the_native_runtime_hears(web_dir, models, spoken_w
     assert len(fed_audio) >= needed
     page = [(d["timeMs"], d["label"], d["score"]) for d in state["detections"]]
     # Exactly what the native runtime says on the audio the page fed to kws.
-    on_fed = python_detections(models["fc"], fed_audio, 30, detection_threshold=threshold)
+    on_fed = detections.python(models["fc"], fed_audio, 30, detection_threshold=threshold)
     assert [(t, label) for t, label, _ in page] == [(t, label) for t, label, _ in on_fed]
     np.testing.assert_allclose([s for *_, s in page], [s for *_, s in on_fed], atol=1e-4)
     # The spoken words the native runtime hears in the original WAV, heard by the page in
