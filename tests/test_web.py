@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import LABELS
 
 import kws
-from conftest import LABELS
 
 WEB_FILES = ["index.html", "app.js", "style.css", "capture-worklet.js", "kws.js", "kws.wasm"]
 
