@@ -98,10 +98,10 @@ function highlight(index, score) {
   tile.timer = setTimeout(() => tile.classList.remove('heard'), HIGHLIGHT_MS);
 }
 
-function onWindow(window, answer) {
+function onWindow(scored, answer) {
   // A thin live bar per word: its score in the latest window.
   for (const [index, tile] of tiles) {
-    tile.querySelector('.bar').style.width = `${Math.round(window.scores[index] * 100)}%`;
+    tile.querySelector('.bar').style.width = `${Math.round(scored.scores[index] * 100)}%`;
   }
   if (answer.isNew && answer.label !== '_silence_') highlight(answer.labelIndex, answer.score);
 }
