@@ -2,8 +2,8 @@
 # Coverage-guided fuzzing of kws's parsers with libFuzzer (clang, ASan + UBSan).
 #   bash scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   (default 60 s, all targets)
 #   bash scripts/fuzz.sh --ensure-clang                    (only install clang if missing)
-# Targets are fuzz/*_fuzzer.cc (wav_reader, mfcc, model_loader, c_api_model: the C API's
-# model-from-memory entry point, also fed model_loader's inputs). Each runs single-process for a bounded
+# Targets are fuzz/*_fuzzer.cc (wav_reader, mfcc, model_loader, ground_truth, c_api_model:
+# the C API's model-from-memory entry point, also fed model_loader's inputs). Each runs single-process for a bounded
 # time on a persistent corpus (build/fuzz/corpus/<target>) grown from the generated
 # seeds (build/fuzz/seeds/<target>, fuzz/make_seeds.py) and the committed regression
 # inputs (fuzz/regressions/<target>). Prints executions, coverage and findings per
