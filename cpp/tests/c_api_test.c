@@ -124,7 +124,7 @@ static void test_model_load_errors(void) {
   char name[64];
 
   CHECK_ERROR(kws_model_load("/nonexistent/model.kws", &model), KWS_ERROR_IO,
-              "kws_model_load: /nonexistent/model.kws: cannot open");
+              "/nonexistent/model.kws");
   CHECK(model == sentinel);
   CHECK_ERROR(kws_model_load(NULL, &model), KWS_ERROR_INVALID_ARGUMENT, "path is NULL");
   CHECK_ERROR(kws_model_load(g_model_path, NULL), KWS_ERROR_INVALID_ARGUMENT,
@@ -482,7 +482,7 @@ static void test_recognizer(void) {
   /* Bad options leave the recognizer as it was; good ones replace them and reset. */
   o.minimum_count = 0;
   CHECK_ERROR(kws_recognizer_set_options(r, &o), KWS_ERROR_INVALID_ARGUMENT,
-              "minimum_count must be >= 1");
+              "minimum_count must be in [1, ");
   CHECK_ERROR(kws_recognizer_set_options(r, NULL), KWS_ERROR_INVALID_ARGUMENT,
               "options is NULL");
   CHECK_OK(kws_recognizer_options_get(r, &got));
