@@ -19,5 +19,8 @@ export KWS_INSTALL_PREFIX="$ROOT/build/prefix"
 # ASan + UBSan build of the C++ tests (build/sanitize); KWS_SANITIZE_TESTS=0 skips it.
 if [ "${KWS_SANITIZE_TESTS:-1}" != "0" ]; then bash scripts/sanitize.sh; fi
 
+# aarch64 build + C++ tests under qemu (build/arm); KWS_ARM_TESTS=0 skips it locally.
+if [ "${KWS_ARM_TESTS:-1}" != "0" ] || [ -n "${CI:-}" ]; then bash scripts/test_arm.sh; fi
+
 echo "[kws] Python tests"
 python -m pytest -q "$@"
