@@ -54,7 +54,7 @@ if os.environ.get("KWS_WHEEL_TESTS") == "0":
 
 
 def _run(cmd: list, timeout: float = 1800, **kw) -> subprocess.CompletedProcess:
-    result = subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
+    result = subprocess.run([str(c) for c in cmd], check=False, capture_output=True, text=True,
                             timeout=timeout, **kw)
     if result.returncode != 0:
         raise AssertionError(
@@ -82,7 +82,7 @@ def tools() -> dict[str, str]:
                                f"{package} (scripts/test.sh installs it)")
         found[tool] = path
     probe = subprocess.run([sys.executable, "-m", "auditwheel", "--version"],
-                           capture_output=True, text=True)
+                           check=False, capture_output=True, text=True)
     if probe.returncode != 0:
         raise RuntimeError("auditwheel is needed by the wheel tests and is not installed in "
                            f"{sys.prefix}: pip install auditwheel (scripts/test.sh installs it)")
@@ -136,7 +136,7 @@ def request_file(sample_dir, tmp_path_factory) -> Path:
         randomize_weights(keras_model, seed=seed)
         paths[arch] = str(export.write_model_kws(out / f"{arch}.kws", keras_model, settings,
                                                  arch, LABELS))
-    wavs = [str(sorted((sample_dir / word).glob("*.wav"))[0]) for word in ("yes", "left")]
+    wavs = [str(min((sample_dir / word).glob("*.wav"))) for word in ("yes", "left")]
     request = out / "request.json"
     request.write_text(json.dumps({"models": paths, "wavs": wavs, "hop_ms": 20,
                                    "stream_models": ARCHITECTURES}))
@@ -156,7 +156,7 @@ def _probe(python: Path, request: Path, qemu: list[str] | None = None) -> dict:
     """Runs tests/wheel_probe.py with `python` (under qemu when given); returns its JSON."""
     cmd = (qemu or []) + [str(python), str(PROBE), str(request)]
     start, cpu_start = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=1800,
+    result = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=1800,
                             env=_clean_env(), cwd=request.parent)
     elapsed, cpu_end = time.monotonic() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (cpu_end.ru_utime + cpu_end.ru_stime) - (cpu_start.ru_utime + cpu_start.ru_stime)
