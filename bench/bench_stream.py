@@ -25,14 +25,15 @@ import numpy as np
 
 import kws
 from kws import _core
-from kws.settings import ModelSettings, parse_wanted_words, prepare_words_list
+from kws.labels import parse_wanted_words, prepare_words_list
+from kws.train.settings import ModelSettings
 
 LABELS = prepare_words_list(parse_wanted_words("yes,no,up,down,left,right,on,off,stop,go"))
 SETTINGS = ModelSettings(label_count=len(LABELS))
 
 
 def build_models(architecture: str, out: Path, seed: int) -> tuple[Path, bytes]:
-    from kws import export, models
+    from kws.train import export, models
 
     model = models.build_model(architecture, SETTINGS, training_dropout=False)
     models.randomize_weights(model, seed)
@@ -118,9 +119,9 @@ def main() -> int:
             if not np.array_equal(n_scores, live):
                 raise SystemExit(f"{arch} {stride} ms: batched scores differ from the live stream")
             classic_fig = _core.evaluate_window_scores(
-                times, scores, LABELS, gt_text, prefix_n / 16.0)["accuracy"]["summary"]
+                times, scores, LABELS, gt_text, prefix_n / 16.0).accuracy.summary
             native_fig = _core.evaluate_window_scores(
-                n_times, n_scores, LABELS, gt_text, prefix_n / 16.0)["accuracy"]["summary"]
+                n_times, n_scores, LABELS, gt_text, prefix_n / 16.0).accuracy.summary
             row = dict(
                 arch=arch, stride=stride, batched=ev.batched, native_wall=native_wall,
                 native_rt=args.duration_seconds / native_wall,
@@ -129,7 +130,7 @@ def main() -> int:
                 classic_rt=args.classic_seconds / classic_wall,
                 classic_rt_cpu=args.classic_seconds / classic_cpu,
                 native_fig=native_fig, classic_fig=classic_fig,
-                full_fig=result["accuracy"]["summary"],
+                full_fig=result.accuracy.summary,
                 max_diff=float(np.abs(n_scores - scores).max()))
             row["ratio"] = row["native_rt"] / row["classic_rt"]
             row["ratio_cpu"] = row["native_rt_cpu"] / row["classic_rt_cpu"]
@@ -183,7 +184,8 @@ def main() -> int:
         _, decode, _ = timed(lambda: _core.evaluate_window_scores(
             times, scores, LABELS, gt_text, len(samples) / 16.0))
     if args.quick_model and "extras" in parts:
-        r = _core.StreamingEvaluator(args.quick_model).evaluate(str(wav), str(gt))["accuracy"]
+        r = _core.StreamingEvaluator(args.quick_model).evaluate(
+            str(wav), str(gt)).accuracy.to_dict()
         quick = (f"{r['summary']}; {r['false_positives_per_hour']:.0f} false positives per "
                  f"hour, miss rate {100 * r['miss_rate']:.1f}%")
     load_end = load_average()

@@ -13,8 +13,8 @@ import pytest
 import tensorflow as tf
 
 import kws
-from kws.features import tf_features
-from kws.settings import ModelSettings
+from kws.train.features import tf_features
+from kws.train.settings import ModelSettings
 
 TOLERANCE = 1e-3
 FIXTURE = Path(__file__).resolve().parent / "data" / "mfcc_fixture.txt"
@@ -125,7 +125,7 @@ def test_matches_tensorflow_on_real_speech(setting_name: str, speech_clips) -> N
 
 
 def test_matches_the_training_front_end(speech_clips) -> None:
-    """kws.features.tf_features (what training feeds models) gives the same frames."""
+    """kws.train.features.tf_features (what training feeds models) gives the same frames."""
     settings = ModelSettings(window_size_ms=40.0, window_stride_ms=20.0, feature_bin_count=20)
     for name, x in list(speech_clips.items())[:6]:
         clip = np.zeros(settings.desired_samples, np.float32)

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 import kws
-from kws.settings import ModelSettings, prepare_words_list, parse_wanted_words
+from kws.labels import parse_wanted_words, prepare_words_list
+from kws.train.settings import ModelSettings
 
 LABELS = prepare_words_list(parse_wanted_words("yes,no,up,down,left,right,on,off,stop,go"))
 SETTINGS = ModelSettings(label_count=len(LABELS))
@@ -33,12 +34,12 @@ def read_wav_16bit(path: Path) -> np.ndarray:
     return (data.astype(np.float32) / 32768.0).astype(np.float32)
 
 
-from kws.models import randomize_weights  # noqa: E402  (also used by test_export)
+from kws.train.models import randomize_weights  # noqa: E402
 
 
 def build_exported(architecture: str, path: Path):
     """(keras model, native model) for a random `architecture` exported to `path`."""
-    from kws import export, models
+    from kws.train import export, models
 
     keras_model = models.build_model(architecture, SETTINGS, training_dropout=True)
     randomize_weights(keras_model, seed=ARCHITECTURES.index(architecture))
@@ -50,7 +51,7 @@ def tf_scores(keras_model, clips: np.ndarray) -> np.ndarray:
     """TensorFlow's own softmax on (batch, samples) clips: TF front end + Keras model."""
     import tensorflow as tf
 
-    from kws.features import tf_features
+    from kws.train.features import tf_features
 
     feats = tf_features(tf.constant(clips), SETTINGS)
     return tf.nn.softmax(keras_model(feats, training=False)).numpy()

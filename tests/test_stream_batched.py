@@ -12,8 +12,9 @@ import pytest
 
 import kws
 from kws import _core
-from kws import models as kws_models
-from kws.settings import ModelSettings, parse_wanted_words, prepare_words_list
+from kws.labels import parse_wanted_words, prepare_words_list
+from kws.train import models as kws_models
+from kws.train.settings import ModelSettings
 
 LABELS = prepare_words_list(parse_wanted_words("yes,no,up,down,left,right,on,off,stop,go"))
 ARCHITECTURES = list(kws_models.ARCHITECTURES)
@@ -22,7 +23,7 @@ ARCHITECTURES = list(kws_models.ARCHITECTURES)
 @pytest.fixture(scope="module")
 def arch_models(tmp_path_factory) -> dict[str, Path]:
     """Every architecture with random (non-flat) weights, exported as model.kws."""
-    from kws import export
+    from kws.train import export
 
     out = tmp_path_factory.mktemp("arch_models")
     settings = ModelSettings(label_count=len(LABELS))

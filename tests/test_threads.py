@@ -36,8 +36,8 @@ def _real_audio(sample_dir: Path, index: int, clips: int = 3) -> np.ndarray:
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory) -> Path:
     """A ds_cnn with random non-trivial weights, written by kws's exporter."""
-    from kws import export, models
-    from kws.settings import ModelSettings
+    from kws.train import export, models
+    from kws.train.settings import ModelSettings
 
     settings = ModelSettings(label_count=len(LABELS))
     keras_model = models.build_model("ds_cnn", settings, training_dropout=False)

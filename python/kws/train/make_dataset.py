@@ -29,16 +29,20 @@ import multiprocessing
 import os
 import shutil
 import subprocess
+import tempfile
 import wave
 import zlib
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Iterable
 
+import espeakng_loader
 import numpy as np
+import soxr
+from tqdm import tqdm
 
-from kws.data import read_wav_file, read_wav_info, write_wav_file
-from kws.settings import BACKGROUND_NOISE_DIR_NAME
+from kws.labels import BACKGROUND_NOISE_DIR_NAME
+from kws.wav_io import read_wav_at, wav_info, write_wav
 
 COMMAND_WORDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
 OTHER_WORDS = [
@@ -120,12 +124,6 @@ class Espeak(_OnePerProcess):
     _instance: "Espeak | None" = None
 
     def __init__(self) -> None:
-        try:
-            import espeakng_loader
-        except ImportError as e:  # pragma: no cover - the train extra installs it
-            raise RuntimeError(
-                "kws make-dataset needs the espeakng-loader package: pip install 'kws[train]'"
-            ) from e
         self.lib = ctypes.CDLL(espeakng_loader.get_library_path())
         data_path = espeakng_loader.get_data_path()
         lib = self.lib
@@ -227,8 +225,6 @@ class Flite(_OnePerProcess):
               ) -> np.ndarray:
         """`text` spoken by flite voice `voice` at `rate` words/min (175 is flite's own
         pace) with the given voicing pitch (Hz); int16 at 16 kHz."""
-        import tempfile
-
         if voice not in self.voices:
             raise ValueError(f"flite has no voice '{voice}' (it has {', '.join(self.voices)})")
         with tempfile.TemporaryDirectory(prefix="kws_flite_") as tmp:
@@ -392,8 +388,6 @@ def _trim(x: np.ndarray, rate: int) -> np.ndarray:
 
 
 def _to_16k(x: np.ndarray, rate: int) -> np.ndarray:
-    import soxr
-
     if rate == SAMPLE_RATE:
         return x.astype(np.float32)
     return soxr.resample(x.astype(np.float32), rate, SAMPLE_RATE, quality="MQ").astype(np.float32)
@@ -530,6 +524,11 @@ def make_noise(kind: str, seconds: float, seed: int, speakers: list[Speaker] | N
     return np.clip(np.round(x * 32767), -32768, 32767).astype(np.int16)
 
 
+def write_pcm16(path: Path, samples: np.ndarray) -> None:
+    """Writes int16 samples at SAMPLE_RATE as a 16-bit WAV file (exactly these values)."""
+    write_wav(path, samples.astype(np.float32) / 32768.0, SAMPLE_RATE)
+
+
 def copy_noise_dir(noise_dir: str | os.PathLike, dest: Path) -> list[str]:
     """Copies the user's noise WAVs into `dest`, converting them to 16 kHz mono 16-bit."""
     src = Path(noise_dir)
@@ -540,13 +539,13 @@ def copy_noise_dir(noise_dir: str | os.PathLike, dest: Path) -> list[str]:
         raise ValueError(f"--noise_dir {src} holds no .wav files")
     copied = []
     for p in files:
-        info = read_wav_info(p)
+        info = wav_info(p)
         target = dest / p.name
         if info.is_pcm16_mono and info.sample_rate == SAMPLE_RATE:
             shutil.copyfile(p, target)
         else:
-            write_wav_file(target, read_wav_file(p, sample_rate=SAMPLE_RATE), SAMPLE_RATE)
-        if read_wav_info(target).frames < CLIP_SAMPLES:
+            write_wav(target, read_wav_at(p, SAMPLE_RATE), SAMPLE_RATE)
+        if wav_info(target).frames < CLIP_SAMPLES:
             raise ValueError(f"{p}: noise file is shorter than one second")
         copied.append(p.name)
     return copied
@@ -591,12 +590,12 @@ def _run_task(task: tuple) -> int:
             rep = k // len(speakers)
             clip = make_clip(word, speaker, rep, seed, espeak, variety)
             path = Path(out) / word_folder(word) / f"{speaker.id}_nohash_{rep}.wav"
-            write_wav_file(path, clip, SAMPLE_RATE)
+            write_pcm16(path, clip)
         return len(payload)
     kinds, seconds, words = payload
     for kind in kinds:
         noise = make_noise(kind, seconds, seed, speakers, words, espeak)
-        write_wav_file(Path(out) / BACKGROUND_NOISE_DIR_NAME / f"{kind}.wav", noise, SAMPLE_RATE)
+        write_pcm16(Path(out) / BACKGROUND_NOISE_DIR_NAME / f"{kind}.wav", noise)
     return len(kinds)
 
 
@@ -655,14 +654,12 @@ def make_dataset(
              for g in groups if g] + units
     bar = None
     if progress:
-        from tqdm import tqdm
-
         bar = tqdm(total=len(tasks) + len(kinds), unit="clip", desc=f"kws make-dataset {out}")
     # espeak-ng carries state from one utterance to the next (even across re-initialisation),
     # so each unit of work runs in a fresh process forked from a pristine server: the bytes
     # then depend only on the seed, not on --jobs or scheduling.
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["kws.make_dataset", "soxr"])
+    ctx.set_forkserver_preload(["kws.train.make_dataset", "soxr"])
     with ctx.Pool(min(jobs, len(units)), maxtasksperchild=1) as pool:
         for done in pool.imap_unordered(_run_task, units):
             if bar:

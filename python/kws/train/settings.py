@@ -1,32 +1,14 @@
-"""Model and front-end settings derived from the classic flags (no TensorFlow needed)."""
+"""Model and front-end settings derived from the classic flags."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-SILENCE_LABEL = "_silence_"
-UNKNOWN_WORD_LABEL = "_unknown_"
-BACKGROUND_NOISE_DIR_NAME = "_background_noise_"
-DEFAULT_WANTED_WORDS = "yes,no,up,down,left,right,on,off,stop,go"
+from kws import MfccOptions
+
+_MFCC = MfccOptions()  # the front end's defaults, defined once in C++
+
 PREPROCESS_MODES = ("mfcc", "average", "micro")
-
-
-def parse_wanted_words(wanted_words: str | list[str]) -> list[str]:
-    if isinstance(wanted_words, str):
-        words = [w.strip().lower() for w in wanted_words.split(",")]
-    else:
-        words = [w.strip().lower() for w in wanted_words]
-    words = [w for w in words if w]
-    if not words:
-        raise ValueError("--wanted_words is empty: give at least one word")
-    if len(set(words)) != len(words):
-        raise ValueError(f"--wanted_words lists a word twice: {','.join(words)}")
-    return words
-
-
-def prepare_words_list(wanted_words: list[str]) -> list[str]:
-    """Labels in model output order: silence, unknown, then the wanted words."""
-    return [SILENCE_LABEL, UNKNOWN_WORD_LABEL, *wanted_words]
 
 
 def _next_power_of_two(n: int) -> int:
@@ -44,15 +26,15 @@ class ModelSettings:
     """
 
     label_count: int = 12
-    sample_rate: int = 16000
+    sample_rate: int = _MFCC.sample_rate
     clip_duration_ms: float = 1000.0
-    window_size_ms: float = 30.0
-    window_stride_ms: float = 10.0
-    feature_bin_count: int = 40
+    window_size_ms: float = _MFCC.window_size_ms
+    window_stride_ms: float = _MFCC.window_stride_ms
+    feature_bin_count: int = _MFCC.dct_coefficient_count
     preprocess: str = "mfcc"
-    filterbank_channel_count: int = 40
-    lower_frequency_limit: float = 20.0
-    upper_frequency_limit: float = 4000.0
+    filterbank_channel_count: int = _MFCC.filterbank_channel_count
+    lower_frequency_limit: float = _MFCC.lower_frequency_limit
+    upper_frequency_limit: float = _MFCC.upper_frequency_limit
 
     def __post_init__(self) -> None:
         if self.preprocess not in PREPROCESS_MODES:

@@ -2,7 +2,7 @@
 
 `make_dataset(index, partition, settings, batch_size)` yields
 `(features float32 [batch, frames, feature_width], labels int32 [batch])` with features
-from `kws.features.tf_features` (the TensorFlow reference of the native front end).
+from `kws.train.features.tf_features` (the TensorFlow reference of the native front end).
 
 Augmentation (training only), exactly the classic one:
   1. foreground volume 0 for silence entries made from noise, else 1;
@@ -25,9 +25,11 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+import tensorflow as tf
 
-from kws.data import DatasetIndex
-from kws.settings import ModelSettings
+from kws.train.data import DatasetIndex
+from kws.train.features import tf_features
+from kws.train.settings import ModelSettings
 
 DEFAULT_EVAL_SEED = 59185
 
@@ -37,8 +39,6 @@ FeaturesHook = Callable[..., object]  # (features [batch, frames, width]) -> sam
 
 def _noise_tensors(index: DatasetIndex):
     """Background noise as one flat float32 tensor plus per-file starts and lengths."""
-    import tensorflow as tf
-
     noises = index.background_noise
     if not noises:
         return None
@@ -112,8 +112,6 @@ def _pipeline(
 ):
     """The shared pipeline; `clip_fn` (e.g. the front end) runs per clip in the parallel
     map, before batching (much faster than a map over the batch)."""
-    import tensorflow as tf
-
     if partition not in index.data:
         raise ValueError(f"unknown partition '{partition}': training, validation or testing")
     entries = index.data[partition]
@@ -248,10 +246,6 @@ def make_dataset(
     `features_hook(features)` gets the features batch. Each returns a tensor of the same
     shape (e.g. reverb, speed perturbation, SpecAugment).
     """
-    import tensorflow as tf
-
-    from kws.features import tf_features
-
     _check_settings(index, settings)
     training = partition == "training"
     augment_on = training if augment is None else bool(augment)

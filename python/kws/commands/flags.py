@@ -26,3 +26,22 @@ def str2bool(value: str) -> bool:
     if v in ("0", "false", "no", "n", "off"):
         return False
     raise argparse.ArgumentTypeError(f"expected a boolean, got '{value}'")
+
+
+def option_default(options, field: str):
+    """A field of a bound options object as a flag default (float32 fields rounded to the
+    value they were written as, 0.7 rather than 0.699999988)."""
+    value = getattr(options, field)
+    return float(f"{value:.7g}") if isinstance(value, float) else value
+
+
+def add_option_flags(parser: argparse.ArgumentParser, options, flags: dict[str, str]) -> None:
+    """Adds `--flag` for each `field: flag` of a bound options object (kws.MfccOptions,
+    kws.RecognizeCommandsOptions, kws.StreamingOptions): its default and help come from the
+    C++ struct, where they are defined once."""
+    cls = type(options)
+    for field, flag in flags.items():
+        default = option_default(options, field)
+        doc = (getattr(cls, field).__doc__ or "").strip()
+        parser.add_argument(f"--{flag}", type=type(default), default=default,
+                            help=f"{doc} (default: {default})" if doc else None)

@@ -1,4 +1,4 @@
-"""Realistic-audio augmentation as TensorFlow ops for the `kws.pipeline` hooks.
+"""Realistic-audio augmentation as TensorFlow ops for the `kws.train.pipeline` hooks.
 
 Synthetic (espeak-ng) speech is clean, dry and flat; real recordings have rooms,
 microphones, channels, levels and speaking rates. These ops push training audio toward
@@ -25,13 +25,17 @@ Features op takes `[batch, frames, width]`:
   - `spec_augment`: time and frequency masks filled with each example's mean.
 
 `make_hooks(preset, seed)` returns `(samples_hook, features_hook)` for
-`kws.pipeline.make_dataset`; the preset names are the keys of `PRESETS`.
+`kws.train.pipeline.make_dataset`; the preset names are the keys of `PRESETS`.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+import numpy as np
+import pyroomacoustics as pra
+import tensorflow as tf
 
 SAMPLE_RATE = 16000
 EQ_GRID_BINS = 513  # frequency points the random EQ response is drawn on (then interpolated)
@@ -104,22 +108,16 @@ SPEED_OF_SOUND = 343.0
 
 
 def _split(seed, n: int):
-    import tensorflow as tf
-
     keys = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=n)
     return tf.unstack(keys, num=n)
 
 
 def _apply_where(chosen, new, old):
     """Per-example select: `chosen` [batch] bool."""
-    import tensorflow as tf
-
     return tf.where(chosen[:, None], new, old)
 
 
 def _peak(x):
-    import tensorflow as tf
-
     return tf.reduce_max(tf.abs(x), axis=-1, keepdims=True)
 
 
@@ -132,8 +130,6 @@ def simulated_rir(seed, batch: int, rt60, *, length: int, sample_rate: int = SAM
     """Room impulse responses [batch, length]: a unit direct path at 0, then a decaying
     Gaussian noise tail (amplitude falls 60 dB in `rt60` seconds, [batch]) starting
     1-5 ms later, scaled to the direct-to-reverberant ratio in dB ([batch], default 0)."""
-    import tensorflow as tf
-
     k_noise, k_delay = _split(seed, 2)
     t = tf.range(length, dtype=tf.float32) / float(sample_rate)
     decay = tf.exp(-math.log(1000.0) * t[None, :] / tf.reshape(rt60, [-1, 1]))
@@ -162,17 +158,10 @@ def image_source_rirs(count: int, *, seed: int = 0, rt60_range=(0.15, 0.8), leng
     gives an RT60 drawn from `rt60_range` (Sabine), a microphone anywhere in the room and
     the talker TALKER_DISTANCE_M from it. Each response starts at its direct path and is
     scaled so the direct path's peak is 1. Deterministic in `seed`; cached."""
-    import numpy as np
-
     length = length or _rir_length(rt60_range, sample_rate)
     key = (count, seed, tuple(rt60_range), length, sample_rate)
     if key in _ROOM_BANKS:
         return _ROOM_BANKS[key]
-    try:
-        import pyroomacoustics as pra
-    except ImportError as e:
-        raise ImportError("image-source room responses (room_bank > 0, --augment ism_spec) "
-                          "need pyroomacoustics: pip install 'kws[train]'") from e
     rng = np.random.default_rng(seed)
     out = np.zeros([count, length], np.float32)
     # The fractional-delay filter centres each arrival this many samples late.
@@ -214,8 +203,6 @@ def image_source_rirs(count: int, *, seed: int = 0, rt60_range=(0.15, 0.8), leng
 def convolve(samples, responses):
     """Linear convolution of each clip [batch, n] with its response [batch, m], cropped to
     n samples (FFT based)."""
-    import tensorflow as tf
-
     n = samples.shape[-1] or tf.shape(samples)[-1]
     m = responses.shape[-1]
     size = _fft_size(int(n) + int(m))
@@ -243,8 +230,6 @@ def _smooth_fft_size(n: int) -> int:
 def _reverb_draw(seed, batch, *, rt60_range, direct_to_reverb_db, sample_rate: int,
                  room_bank: int = 0):
     """`(pick [batch] uniform, impulse responses [batch, length])` of `reverb`."""
-    import tensorflow as tf
-
     k_pick, k_rt, k_drr, k_rir = _split(seed, 4)
     length = _rir_length(rt60_range, sample_rate)
     if room_bank > 0:
@@ -263,8 +248,6 @@ def _reverb_draw(seed, batch, *, rt60_range, direct_to_reverb_db, sample_rate: i
 
 
 def _pick(key, batch):
-    import tensorflow as tf
-
     return tf.random.stateless_uniform([batch], key)
 
 
@@ -273,8 +256,6 @@ def reverb(samples, seed, *, probability: float = 1.0, rt60_range=(0.15, 0.8),
            room_bank: int = 0):
     """Room reverberation on a fraction `probability` of the clips; peak level kept.
     `room_bank` > 0 draws the responses from that many image-source rooms."""
-    import tensorflow as tf
-
     batch = tf.shape(samples)[0]
     pick, rir = _reverb_draw(seed, batch, rt60_range=rt60_range,
                              direct_to_reverb_db=direct_to_reverb_db, sample_rate=sample_rate,
@@ -289,8 +270,6 @@ def eq_response(seed, batch: int, bins: int, *, gain_db: float = 6.0,
                 sample_rate: int = SAMPLE_RATE, bumps: int = 4):
     """Random magnitude responses [batch, bins] over 0..Nyquist: `bumps` Gaussian bumps on
     a log-frequency axis (gain std `gain_db`), a 2nd-order-like high-pass and low-pass."""
-    import tensorflow as tf
-
     k_c, k_g, k_w, k_hp, k_lp = _split(seed, 5)
     f = tf.linspace(0.0, sample_rate / 2.0, bins)
     logf = tf.math.log(tf.maximum(f, 20.0))[None, None, :]
@@ -312,8 +291,6 @@ def eq_response(seed, batch: int, bins: int, *, gain_db: float = 6.0,
 def _eq_draw(seed, batch, bins: int, *, gain_db, highpass_hz, lowpass_hz, sample_rate: int):
     """`(pick [batch] uniform, magnitude response [batch, bins] over 0..Nyquist)` of
     `random_eq`."""
-    import tensorflow as tf
-
     k_pick, k_eq = _split(seed, 2)
     # The response is smooth: drawn on a coarse grid (cheap) and linearly interpolated
     # to the FFT's bins.
@@ -329,8 +306,6 @@ def random_eq(samples, seed, *, probability: float = 1.0, gain_db: float = 6.0,
               highpass_hz=(40.0, 400.0), lowpass_hz=(3000.0, 8000.0),
               sample_rate: int = SAMPLE_RATE):
     """Microphone/channel colouration on a fraction `probability` of the clips; peak kept."""
-    import tensorflow as tf
-
     batch = tf.shape(samples)[0]
     n = int(samples.shape[-1])
     size = _fft_size(2 * n)
@@ -352,8 +327,6 @@ def eq_then_reverb(samples, eq_seed, reverb_seed, *, eq_probability: float = 1.0
     instead of two: both are linear filters and each keeps the peak of its input, so the
     product of their responses, then one peak match, is the same (same draws; equal up to
     rounding and the EQ's response sampled on this FFT's bins)."""
-    import tensorflow as tf
-
     batch = tf.shape(samples)[0]
     n = int(samples.shape[-1])
     rev_pick, rir = _reverb_draw(reverb_seed, batch, rt60_range=rt60_range,
@@ -377,8 +350,6 @@ def eq_then_reverb(samples, eq_seed, reverb_seed, *, eq_probability: float = 1.0
 
 def compress(samples, seed, *, probability: float = 1.0, drive=(1.0, 6.0)):
     """Soft-knee compression y = tanh(d x / peak) * peak / tanh(d); peak kept."""
-    import tensorflow as tf
-
     batch = tf.shape(samples)[0]
     k_pick, k_d = _split(seed, 2)
     d = tf.random.stateless_uniform([batch, 1], k_d, *drive)
@@ -391,8 +362,6 @@ def compress(samples, seed, *, probability: float = 1.0, drive=(1.0, 6.0)):
 def speed(samples, seed, *, probability: float = 1.0, speed_range=(0.88, 1.12)):
     """Speed perturbation by factor r (r > 1 faster and higher), about the clip centre,
     by linear interpolation; samples read from outside the clip are 0."""
-    import tensorflow as tf
-
     batch = tf.shape(samples)[0]
     n = int(samples.shape[-1])
     k_pick, k_r = _split(seed, 2)
@@ -418,8 +387,6 @@ def speed(samples, seed, *, probability: float = 1.0, speed_range=(0.88, 1.12)):
 
 def random_gain(samples, seed, *, gain_db=(-12.0, 6.0)):
     """Level variety: each clip times 10^(g/20), g uniform in `gain_db`; clipped to [-1, 1]."""
-    import tensorflow as tf
-
     batch = tf.shape(samples)[0]
     g = tf.random.stateless_uniform([batch, 1], tf.cast(seed, tf.int64), *gain_db)
     return tf.clip_by_value(samples * tf.pow(10.0, g / 20.0), -1.0, 1.0)
@@ -427,8 +394,6 @@ def random_gain(samples, seed, *, gain_db=(-12.0, 6.0)):
 
 def _vtlp_knee(alpha, boundary_hz: float):
     """Source and output frequency of the warp's knee."""
-    import tensorflow as tf
-
     knee = boundary_hz * tf.minimum(alpha, 1.0) / alpha
     return knee, alpha * knee
 
@@ -440,8 +405,6 @@ def vtlp_source_hz(out_hz, alpha, *, boundary_hz: float = 4800.0,
     The warp is piecewise linear (Jaitly and Hinton's VTLP): f -> alpha f up to
     boundary_hz min(alpha, 1) / alpha, then a straight line to Nyquist -> Nyquist.
     `alpha` [batch, 1] broadcasts against `out_hz` [..., bins]."""
-    import tensorflow as tf
-
     nyquist = sample_rate / 2.0
     knee, knee_out = _vtlp_knee(alpha, boundary_hz)
     high = knee + (out_hz - knee_out) * (nyquist - knee) / (nyquist - knee_out)
@@ -451,8 +414,6 @@ def vtlp_source_hz(out_hz, alpha, *, boundary_hz: float = 4800.0,
 def vtlp_warped_hz(src_hz, alpha, *, boundary_hz: float = 4800.0,
                    sample_rate: int = SAMPLE_RATE):
     """The forward warp: where frequency `src_hz` goes (inverse of `vtlp_source_hz`)."""
-    import tensorflow as tf
-
     nyquist = sample_rate / 2.0
     knee, knee_out = _vtlp_knee(alpha, boundary_hz)
     high = knee_out + (src_hz - knee) * (nyquist - knee_out) / (nyquist - knee)
@@ -467,8 +428,6 @@ def vtlp(samples, seed, *, probability: float = 1.0, warp_range=(0.9, 1.1),
     (alpha > 1 moves energy up, like a shorter vocal tract) with a phase vocoder: STFT
     magnitudes resampled at the source frequencies, instantaneous frequencies warped and
     integrated into new phases, overlap-add. Length, timing and peak level are kept."""
-    import tensorflow as tf
-
     batch = tf.shape(samples)[0]
     n = int(samples.shape[-1])
     k_pick, k_a = _split(seed, 2)
@@ -513,8 +472,6 @@ def vtlp(samples, seed, *, probability: float = 1.0, warp_range=(0.9, 1.1),
 
 def _masks(key, batch, size: int, count: int, max_width: int):
     """[batch, size] bool: union of `count` random intervals of width 0..max_width."""
-    import tensorflow as tf
-
     k_w, k_s = _split(key, 2)
     width = tf.random.stateless_uniform([batch, count, 1], k_w, 0, max_width + 1, tf.int32)
     start = tf.cast(tf.random.stateless_uniform([batch, count, 1], k_s) *
@@ -526,8 +483,6 @@ def _masks(key, batch, size: int, count: int, max_width: int):
 def spec_augment(features, seed, *, time_masks: int = 2, time_mask_frames: int = 10,
                  freq_masks: int = 2, freq_mask_bins: int = 5):
     """SpecAugment masks on [batch, frames, width]: masked cells get the example's mean."""
-    import tensorflow as tf
-
     batch = tf.shape(features)[0]
     frames, width = int(features.shape[1]), int(features.shape[2])
     k_t, k_f = _split(seed, 2)
@@ -545,8 +500,6 @@ def spec_augment(features, seed, *, time_masks: int = 2, time_mask_frames: int =
 def augment_samples(samples, seed, config: AugmentConfig):
     """All enabled samples ops of `config` in order: speed, vtlp, eq, reverb, compress,
     gain."""
-    import tensorflow as tf
-
     k = _split(seed, 5)
     c = config
     x = samples
@@ -577,14 +530,12 @@ def augment_samples(samples, seed, config: AugmentConfig):
 def _content_key(x, seed: int):
     """A stateless key from the seed and the batch content (the pipeline feeds a seeded
     stream, so the draws are reproducible and differ between batches)."""
-    import tensorflow as tf
-
     fingerprint = tf.bitcast(tf.reduce_sum(tf.abs(x)), tf.int32)
     return tf.stack([tf.constant(seed, tf.int64), tf.cast(fingerprint, tf.int64)])
 
 
 def make_hooks(preset: str | AugmentConfig, seed: int = 0):
-    """`(samples_hook, features_hook)` for `kws.pipeline.make_dataset` (None when the
+    """`(samples_hook, features_hook)` for `kws.train.pipeline.make_dataset` (None when the
     preset does not use that stage)."""
     if isinstance(preset, AugmentConfig):
         config = preset

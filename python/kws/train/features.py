@@ -5,7 +5,9 @@ Used by the training pipeline and inside exported SavedModel/TFLite models.
 
 from __future__ import annotations
 
-from kws.settings import ModelSettings
+import tensorflow as tf
+
+from kws.train.settings import ModelSettings
 
 
 def tf_features(samples, settings: ModelSettings):
@@ -14,8 +16,6 @@ def tf_features(samples, settings: ModelSettings):
     `samples` is a 1-D tensor (one clip) or 2-D (batch, samples); returns
     (frames, bins) or (batch, frames, bins) float32.
     """
-    import tensorflow as tf
-
     samples = tf.convert_to_tensor(samples, dtype=tf.float32)
     batched = samples.shape.rank == 2
     if not batched:

@@ -11,15 +11,22 @@ architecture built from the supported layers exports without special cases.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
+import sys
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
+import tensorflow as tf
+from safetensors.numpy import save_file
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-from kws.settings import ModelSettings
+from kws.files import atomic_dir, atomic_path, atomic_write
+from kws.labels import DEFAULT_WANTED_WORDS, parse_wanted_words, prepare_words_list
+from kws.train.checkpoint import load_checkpoint, restore_model
+from kws.train.data import DatasetIndex
+from kws.train.features import tf_features
+from kws.train.settings import ModelSettings
+from kws.wav_io import read_wav_at
 
 FORMAT_VERSION = 1
 
@@ -233,44 +240,14 @@ def model_kws_metadata(architecture: str, labels: Sequence[str], settings: Model
 def write_model_kws(path: str | Path, model: Any, settings: ModelSettings, architecture: str,
                     labels: Sequence[str]) -> Path:
     """Write `model` as a model.kws file; returns the path."""
-    from safetensors.numpy import save_file
-
     labels = list(labels)
     if len(labels) != settings.label_count:
         raise ExportError(f"{len(labels)} labels but the settings say {settings.label_count}")
     ops, tensors = keras_graph_to_ops(model)
     meta = model_kws_metadata(architecture, labels, settings, ops)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A unique temporary name in the same folder, renamed over `path` when complete, so a
-    # crash never leaves a half-written model under the final name (nor do two exports
-    # to the same path share a temporary file).
-    fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={"kws": json.dumps(meta, sort_keys=True)})
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Writes `data` to a unique temporary file beside `path`, then renames it over
-    `path`: a failure part-way leaves the previous file intact and no temporary file."""
-    path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return Path(path)
 
 
 def audio_model(model: Any, settings: ModelSettings):
@@ -279,10 +256,6 @@ def audio_model(model: Any, settings: ModelSettings):
     tf.map_fn), and `serve_clip`: one clip (1, clip) -> the same for TFLite, written without
     tf.map_fn so that AudioSpectrogram and Mfcc become TFLite's own custom kernels
     (registered in the standard op resolver) instead of TensorFlow select ops."""
-    import tensorflow as tf
-
-    from kws.features import tf_features
-
     if settings.preprocess != "mfcc":
         raise ExportError(f"TensorFlow export with the front end inside supports the mfcc "
                           f"front end only, not '{settings.preprocess}'")
@@ -320,27 +293,14 @@ def audio_model(model: Any, settings: ModelSettings):
 def save_saved_model(path: str | Path, model: Any, settings: ModelSettings) -> Path:
     """A SavedModel with signatures `serving_default` (a batch of clips) and
     `single_clip` (one clip, TFLite-friendly), both -> `labels_softmax`."""
-    import tensorflow as tf
-
     module = audio_model(model, settings)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     # Saved into a temporary folder beside `path`, then swapped in: an interrupted export
     # never leaves a half-written SavedModel under the final name.
-    tmp = Path(tempfile.mkdtemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent))
-    old = path.with_name(path.name + ".old")
-    try:
+    with atomic_dir(path) as tmp:
         tf.saved_model.save(module, str(tmp), signatures={
             "serving_default": module.serve.get_concrete_function(),
             "single_clip": module.serve_clip.get_concrete_function()})
-        if path.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            path.rename(old)
-        tmp.rename(path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
-    return path
+    return Path(path)
 
 
 def tflite_bytes(model: Any, settings: ModelSettings,
@@ -350,11 +310,6 @@ def tflite_bytes(model: Any, settings: ModelSettings,
     end's custom kernels stay float, so input samples and output scores are float in
     both). Signature `serving_default`: input `samples` (1, clip) -> output
     `labels_softmax` (1, labels)."""
-    import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2,
-    )
-
     module = audio_model(model, settings)
     # Weights as constants: TFLite's calibrator cannot read resource variables. Freezing
     # drops the structured (named) outputs, so a thin function around the frozen graph
@@ -391,10 +346,89 @@ def write_tensorflow(out_dir: str | Path, model: Any, settings: ModelSettings,
     saved = save_saved_model(out_dir / "saved_model", model, settings)
     written: dict[str, Path] = {"saved_model": saved}
     tflite_float = out_dir / "model_float.tflite"
-    atomic_write_bytes(tflite_float, tflite_bytes(model, settings))
+    atomic_write(tflite_float, tflite_bytes(model, settings))
     written["tflite_float"] = tflite_float
     if representative is not None:
         tflite_int8 = out_dir / "model_int8.tflite"
-        atomic_write_bytes(tflite_int8, tflite_bytes(model, settings, representative))
+        atomic_write(tflite_int8, tflite_bytes(model, settings, representative))
         written["tflite_int8"] = tflite_int8
     return written
+
+
+# Front-end settings that an export may state (the classic freeze flags); None means "from
+# the checkpoint's model JSON, else the classic default".
+FEATURE_FLAGS = ("sample_rate", "clip_duration_ms", "window_size_ms", "window_stride_ms",
+                 "feature_bin_count", "preprocess")
+
+
+def _read_model_json(checkpoint: Path) -> dict | None:
+    folder = checkpoint if checkpoint.is_dir() else checkpoint.parent
+    found = sorted(folder.glob("*_model.json"))
+    if not found:
+        return None
+    try:
+        return json.loads(found[0].read_text())
+    except ValueError as e:
+        raise ValueError(f"{found[0]}: not valid JSON ({e})") from None
+
+
+def load_for_export(start_checkpoint: str, *, model_architecture: str | None = None,
+                    wanted_words: str | None = None, **features
+                    ) -> tuple[Any, ModelSettings, str, list[str], dict | None]:
+    """(keras model without dropout, settings, architecture, labels, training JSON) of a
+    checkpoint prefix or train_dir. With the model JSON `kws train` writes beside it, the
+    given flags must agree with it; without, they describe the model (classic freeze)."""
+    ckpt = Path(start_checkpoint)
+    given = {k: v for k, v in features.items() if v is not None}
+    unknown = set(given) - set(FEATURE_FLAGS)
+    if unknown:
+        raise ValueError(f"unknown front-end setting(s): {', '.join(sorted(unknown))}")
+    meta = _read_model_json(ckpt)
+    if meta is not None:
+        model, settings, architecture, labels = load_checkpoint(ckpt)
+        for name, value in given.items():
+            if value != getattr(settings, name):
+                raise ValueError(f"--{name} {value} disagrees with the checkpoint's setting "
+                                 f"{getattr(settings, name)}")
+        if model_architecture and model_architecture != architecture:
+            raise ValueError(f"--model_architecture {model_architecture} disagrees with "
+                             f"the checkpoint's architecture {architecture}")
+        if wanted_words and prepare_words_list(parse_wanted_words(wanted_words)) != labels:
+            raise ValueError(f"--wanted_words {wanted_words} disagrees with the "
+                             f"checkpoint's labels {','.join(labels)}")
+        return model, settings, architecture, labels, meta
+
+    # No training JSON: everything comes from the flags, as in the classic freeze step.
+    architecture = model_architecture or "conv"
+    labels = prepare_words_list(parse_wanted_words(wanted_words or DEFAULT_WANTED_WORDS))
+    settings = ModelSettings(label_count=len(labels), **given)
+    prefix = str(ckpt)
+    if ckpt.is_dir():
+        prefix = tf.train.latest_checkpoint(str(ckpt))
+        if prefix is None:
+            raise ValueError(f"{ckpt}: no checkpoint in this folder")
+    if not Path(prefix + ".index").is_file():
+        raise ValueError(f"{prefix}: no such checkpoint ({prefix}.index not found)")
+    model = restore_model(prefix, architecture, settings)
+    return model, settings, architecture, labels, None
+
+
+def representative_clips(data_dir: str, labels: list[str], settings: ModelSettings,
+                         count: int) -> list[np.ndarray]:
+    """Up to `count` clips of the training partition (falling back to the other
+    partitions when it is empty), padded or cropped to the clip length."""
+    index = DatasetIndex(data_dir, labels[2:], sample_rate=settings.sample_rate,
+                         clip_duration_ms=settings.clip_duration_ms)
+    paths = [p for p, _ in index.data["training"] if p is not None][:count]
+    if not paths:
+        print(f"{data_dir}: no training clips; calibrating int8 on the validation and "
+              "testing clips", file=sys.stderr)
+        paths = [p for part in ("validation", "testing") for p, _ in index.data[part]
+                 if p is not None][:count]
+    clips = []
+    for path in paths:
+        x = read_wav_at(path, settings.sample_rate)[: settings.desired_samples]
+        clips.append(np.pad(x, (0, settings.desired_samples - len(x))).astype(np.float32))
+    if not clips:
+        raise ValueError(f"{data_dir}: no training clips for the int8 representative dataset")
+    return clips

@@ -1,10 +1,13 @@
 """`kws demo`: the whole workflow on a fresh machine, with no data and no network.
 
 Makes a synthetic speech dataset, trains the quick recipe, exports `model.kws`, generates
-streaming tests, evaluates them with the native `kws-stream-eval`, labels a few real clips
-(when `../shared/data/speech_commands_sample` or KWS_SAMPLE_DIR is there), then prints a
-short report and writes pictures (confusion matrices, detection curve, a spectrogram) to
+streaming tests, evaluates them with the native `kws-stream-eval`, then prints a short
+report and writes pictures (confusion matrices, detection curves, a spectrogram) to
 `--out`, which keeps everything it made so the README's next steps can use it.
+
+With real recordings in the Speech Commands layout (`--real_data DIR`, or KWS_SAMPLE_DIR;
+e.g. the official test set from `kws download --test_set --data_dir DIR`) the streaming
+test, the clip accuracy and a few labelled clips are also measured on real voices.
 """
 
 from __future__ import annotations
@@ -19,21 +22,24 @@ from pathlib import Path
 
 import numpy as np
 
-from kws.flags import Parser
-from kws.settings import DEFAULT_WANTED_WORDS
+import kws
+from kws.commands.flags import Parser
+from kws.files import atomic_write
+from kws.labels import DEFAULT_WANTED_WORDS
+from kws.train.data import DatasetIndex
+from kws.train.pipeline import load_clip_samples
+from kws.train.report import confusion_matrix, confusion_matrix_png
 
 
-def default_sample_dir() -> Path | None:
-    """The real Speech Commands sample, if present: KWS_SAMPLE_DIR, or ../shared/... from
-    the current folder or from the package's source checkout."""
-    env = os.environ.get("KWS_SAMPLE_DIR")
-    candidates = [Path(env)] if env else []
-    rel = Path("shared") / "data" / "speech_commands_sample"
-    candidates += [Path.cwd().parent / rel, Path(__file__).resolve().parents[3] / rel]
-    for c in candidates:
-        if (c / "yes").is_dir():
-            return c
-    return None
+def real_data_dir(given: str) -> Path | None:
+    """The real recordings to try: --real_data, else KWS_SAMPLE_DIR, else none."""
+    text = given or os.environ.get("KWS_SAMPLE_DIR", "")
+    if not text:
+        return None
+    folder = Path(text)
+    if not (folder / "yes").is_dir():
+        raise ValueError(f"--real_data {folder}: not a Speech Commands folder (no yes/ in it)")
+    return folder
 
 
 class Demo:
@@ -144,35 +150,28 @@ class Demo:
             self.report.append(f"stream ({name} voices): {summary[-1] if summary else '?'}{extra}")
 
     def evaluate_clips(self, model_path: Path, data: Path, sample_dir: Path | None) -> None:
-        """Accuracy and confusion matrices of the native model on test partitions."""
+        """Accuracy and confusion matrices of the native model on test partitions, silence
+        entries included (made from background noise as in training's evaluation)."""
         self.header("Accuracy of the native model on one-second test clips")
-        import kws
-        from kws.data import DatasetIndex
-
         model = kws.Model.load(str(model_path))
         sources = [("synthetic", data)] + ([("real", sample_dir)] if sample_dir else [])
         for name, src in sources:
             index = DatasetIndex(str(src), self.args.wanted_words)
-            entries = [(p, y) for p, y in index.data["testing"] if p is not None]
-            clips = np.stack([index.load_clip(p) for p, _ in entries])
-            truth = np.array([y for _, y in entries])
-            scores = np.asarray(model.predict(clips))
-            pred = scores.argmax(axis=1)
+            clips, truth = load_clip_samples(index, "testing")
+            pred = np.asarray(model.predict(clips)).argmax(axis=1)
             acc = float((pred == truth).mean())
-            n = len(index.labels)
-            cm = np.zeros((n, n), dtype=int)
-            for t, p in zip(truth, pred):
-                cm[t, p] += 1
+            cm = confusion_matrix(truth, pred, len(index.labels))
             self.report.append(
                 f"clips ({name} voices, testing partition): {100 * acc:.1f}% of {len(truth)} correct")
-            self._plot_confusion(cm, index.labels, f"{name} voices: {100 * acc:.1f}% correct",
-                                 self.out / f"confusion_{name}.png")
+            png = confusion_matrix_png(cm, index.labels, f"{name} voices: {100 * acc:.1f}% correct",
+                                       size_inches=7, dpi=100)
+            atomic_write(self.out / f"confusion_{name}.png", png)
             print(f"{name}: {100 * acc:.1f}% of {len(truth)} clips correct")
 
     def label_real(self, model_path: Path, sample_dir: Path | None) -> None:
         self.header("Labelling a few real clips with kws label-wav")
         if sample_dir is None:
-            print("no real sample found (set KWS_SAMPLE_DIR): skipped")
+            print("no --real_data: skipped")
             return
         for word in ("yes", "stop", "left"):
             wav = sorted((sample_dir / word).glob("*.wav"))[0]
@@ -180,34 +179,14 @@ class Demo:
             self.kws("label-wav", "--graph", str(model_path), "--wav", str(wav))
         wav = sorted((sample_dir / "yes").glob("*.wav"))[0]
         self.kws("spectrogram", "--input_wav", str(wav), "--output_image",
-                 str(self.out / "spectrogram_yes.png"), "--time_axis", "columns")
-
-    @staticmethod
-    def _plot_confusion(cm: np.ndarray, labels: list[str], title: str, path: Path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(7, 6))
-        ax.imshow(cm, cmap="Blues")
-        ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right")
-        ax.set_yticks(range(len(labels)), labels)
-        ax.set_xlabel("prediction")
-        ax.set_ylabel("truth")
-        for i in range(cm.shape[0]):
-            for j in range(cm.shape[1]):
-                if cm[i, j]:
-                    ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
-                            color="white" if cm[i, j] > cm.max() / 2 else "black")
-        ax.set_title(title)
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
+                 str(self.out / "spectrogram_yes.png"))
 
     def run(self) -> int:
         self.out.mkdir(parents=True, exist_ok=True)
-        sample_dir = Path(self.args.sample_dir) if self.args.sample_dir else default_sample_dir()
+        sample_dir = real_data_dir(self.args.real_data)
+        if sample_dir is None:
+            print("no --real_data (or KWS_SAMPLE_DIR): the steps on real voices are skipped; "
+                  "`kws download --test_set --data_dir DIR` fetches real recordings")
         data = self.make_dataset()
         train_dir = self.train(data)
         model = self.export(train_dir)
@@ -235,7 +214,9 @@ def main(argv: list[str]) -> int:
                    help="training steps (the quick recipe's own count if empty)")
     p.add_argument("--stream_seconds", type=int, default=300, help="length of each test stream")
     p.add_argument("--wanted_words", default=DEFAULT_WANTED_WORDS)
-    p.add_argument("--sample_dir", default="", help="real Speech Commands clips to try")
+    p.add_argument("--real_data", "--sample_dir", dest="real_data", default="",
+                   help="a folder of real recordings in the Speech Commands layout to try "
+                        "the model on (default: KWS_SAMPLE_DIR, else none)")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args(argv)
     return Demo(args).run()

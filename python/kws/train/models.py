@@ -28,10 +28,11 @@ from __future__ import annotations
 from typing import Callable
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from kws.settings import ModelSettings
+from kws.train.settings import ModelSettings
 
 DROPOUT_RATE = 0.5
 BATCH_NORM_MOMENTUM = 0.95
@@ -312,8 +313,6 @@ def build_model(
 def randomize_weights(model, seed: int) -> None:
     """Gives `model` non-trivial random weights (scaled normals, batch-norm statistics away
     from identity): parity checks and benchmarks need models whose outputs are not flat."""
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     for w in model.weights:
         shape = tuple(w.shape)

@@ -5,7 +5,7 @@ A dataset is a folder with one sub-folder per word holding 16-bit PCM mono WAV c
 recorded silence clips (used as real examples of `_silence_`). Several folders can be
 merged by label, e.g. a synthetic dataset made by `kws make-dataset` plus real speech.
 
-No TensorFlow needed here; `kws.pipeline` turns an index into a `tf.data` pipeline.
+`kws.train.pipeline` turns an index into a `tf.data` pipeline.
 """
 
 from __future__ import annotations
@@ -15,19 +15,18 @@ import math
 import os
 import random
 import re
-import struct
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from kws.settings import (
+from kws.labels import (
     BACKGROUND_NOISE_DIR_NAME,
     SILENCE_LABEL,
     UNKNOWN_WORD_LABEL,
     parse_wanted_words,
     prepare_words_list,
 )
+from kws.wav_io import read_wav_at, wav_info
 
 PARTITIONS = ("training", "validation", "testing")
 SILENCE_DIR_NAME = SILENCE_LABEL  # a `_silence_/` folder holds recorded silence clips
@@ -53,119 +52,6 @@ def which_set(filename: str, validation_percentage: float, testing_percentage: f
     if percentage_hash < testing_percentage + validation_percentage:
         return "testing"
     return "training"
-
-
-# --------------------------------------------------------------------------- WAV files
-
-
-@dataclass(frozen=True)
-class WavInfo:
-    """What a WAV header says: sample format, channels, rate, bits and frame count."""
-
-    format_tag: int  # 1 = integer PCM, 3 = IEEE float
-    channels: int
-    sample_rate: int
-    bits_per_sample: int
-    frames: int
-    data_offset: int
-
-    @property
-    def is_pcm16_mono(self) -> bool:
-        return self.format_tag == 1 and self.channels == 1 and self.bits_per_sample == 16
-
-
-def read_wav_info(path: str | os.PathLike) -> WavInfo:
-    """Parses a WAV header (RIFF chunks) without reading the samples.
-
-    Raises ValueError naming the file when it is not a WAV file kws can read.
-    """
-    path = os.fspath(path)
-    try:
-        f = open(path, "rb")
-    except OSError as e:
-        raise ValueError(f"{path}: cannot open WAV file: {e.strerror}") from e
-    with f:
-        head = f.read(12)
-        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-            raise ValueError(f"{path}: not a RIFF/WAVE file")
-        fmt = None
-        while True:
-            chunk = f.read(8)
-            if len(chunk) < 8:
-                raise ValueError(f"{path}: WAV file has no data chunk")
-            cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
-            if cid == b"fmt ":
-                body = f.read(size + (size & 1))
-                if len(body) < 16:
-                    raise ValueError(f"{path}: truncated WAV fmt chunk")
-                tag, channels, rate, _, block_align, bits = struct.unpack("<HHIIHH", body[:16])
-                if tag == 0xFFFE and len(body) >= 26:  # WAVE_FORMAT_EXTENSIBLE: sub-format
-                    tag = struct.unpack("<H", body[24:26])[0]
-                fmt = (tag, channels, rate, bits, block_align)
-            elif cid == b"data":
-                if fmt is None:
-                    raise ValueError(f"{path}: WAV data chunk before the fmt chunk")
-                tag, channels, rate, bits, block_align = fmt
-                if channels <= 0 or block_align <= 0 or rate <= 0:
-                    raise ValueError(f"{path}: invalid WAV fmt (channels {channels}, rate {rate})")
-                data_offset = f.tell()
-                file_size = os.fstat(f.fileno()).st_size
-                size = min(size, max(0, file_size - data_offset))  # streamed WAVs lie
-                return WavInfo(tag, channels, rate, bits, size // block_align, data_offset)
-            else:
-                f.seek(size + (size & 1), os.SEEK_CUR)
-
-
-def read_wav_file(path: str | os.PathLike, sample_rate: int | None = None) -> np.ndarray:
-    """Reads a WAV file as mono float32 samples in [-1, 1].
-
-    Integer PCM (8/16/24/32-bit) and 32/64-bit float are accepted; channels are averaged.
-    With `sample_rate` set, a file at another rate is resampled with soxr.
-    """
-    path = os.fspath(path)
-    info = read_wav_info(path)
-    with open(path, "rb") as f:
-        f.seek(info.data_offset)
-        raw = f.read(info.frames * info.channels * (info.bits_per_sample // 8))
-    bits = info.bits_per_sample
-    if info.format_tag == 1 and bits == 16:
-        x = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
-    elif info.format_tag == 1 and bits == 8:
-        x = (np.frombuffer(raw, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
-    elif info.format_tag == 1 and bits == 24:
-        b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
-        v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
-        v = np.where(v >= 1 << 23, v - (1 << 24), v)
-        x = v.astype(np.float32) / float(1 << 23)
-    elif info.format_tag == 1 and bits == 32:
-        x = (np.frombuffer(raw, dtype="<i4").astype(np.float64) / 2147483648.0).astype(np.float32)
-    elif info.format_tag == 3 and bits in (32, 64):
-        x = np.frombuffer(raw, dtype="<f4" if bits == 32 else "<f8").astype(np.float32)
-    else:
-        raise ValueError(
-            f"{path}: unsupported WAV sample format (format tag {info.format_tag}, {bits} bits)"
-        )
-    if info.channels > 1:
-        x = x[: len(x) // info.channels * info.channels].reshape(-1, info.channels).mean(axis=1)
-    if sample_rate is not None and info.sample_rate != sample_rate:
-        import soxr
-
-        x = soxr.resample(x, info.sample_rate, sample_rate, quality="HQ").astype(np.float32)
-    return np.ascontiguousarray(x, dtype=np.float32)
-
-
-def write_wav_file(path: str | os.PathLike, samples: np.ndarray, sample_rate: int) -> None:
-    """Writes mono float samples in [-1, 1] (or int16) as a 16-bit PCM WAV file."""
-    samples = np.asarray(samples)
-    if samples.dtype != np.int16:
-        samples = np.clip(np.round(samples.astype(np.float64) * 32767.0), -32768, 32767)
-        samples = samples.astype("<i2")
-    data = samples.astype("<i2").tobytes()
-    header = b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVE"
-    header += b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, sample_rate * 2, 2, 16)
-    header += b"data" + struct.pack("<I", len(data))
-    with open(path, "wb") as f:
-        f.write(header + data)
 
 
 # --------------------------------------------------------------------------- the index
@@ -305,7 +191,7 @@ class DatasetIndex:
         return dirs
 
     def _check_clip(self, path: str) -> None:
-        info = read_wav_info(path)
+        info = wav_info(path)
         if info.is_pcm16_mono and info.sample_rate == self.sample_rate:
             return
         if not self.resample:
@@ -315,9 +201,8 @@ class DatasetIndex:
                     "(pass --resample to convert clips at other rates)"
                 )
             raise ValueError(
-                f"{path}: {info.channels} channel(s), {info.bits_per_sample}-bit "
-                f"(format {info.format_tag}); expected 16-bit PCM mono (pass --resample to "
-                "convert)"
+                f"{path}: {info.channels} channel(s), {info.bits_per_sample}-bit; expected "
+                "16-bit PCM mono (pass --resample to convert)"
             )
         self.converted.add(path)
 
@@ -389,13 +274,13 @@ class DatasetIndex:
             if not files:
                 raise ValueError(f"{noise_dir} holds no .wav noise files")
             for path in files:
-                info = read_wav_info(path)
+                info = wav_info(path)
                 if info.sample_rate != self.sample_rate and not self.resample:
                     raise ValueError(
                         f"{path}: sample rate {info.sample_rate} Hz, expected "
                         f"{self.sample_rate} Hz (pass --resample to convert)"
                     )
-                noise = read_wav_file(path, sample_rate=self.sample_rate)
+                noise = read_wav_at(path, self.sample_rate)
                 if len(noise) < self.desired_samples:
                     raise ValueError(
                         f"{path}: noise file is shorter ({len(noise)} samples) than one clip "
@@ -427,7 +312,7 @@ class DatasetIndex:
         out = np.zeros(self.desired_samples, dtype=np.float32)
         if path is None:
             return out
-        x = read_wav_file(path, sample_rate=self.sample_rate)[: self.desired_samples]
+        x = read_wav_at(path, self.sample_rate)[: self.desired_samples]
         out[: len(x)] = x
         return out
 
