@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: lints the Python code (ruff), builds the C++ core, runs its unit tests
 # (ctest), installs it and builds the example consumer against the installed package,
-# then runs pytest (arguments are passed on, e.g. -m "not slow").
+# runs the C++ tests on aarch64 under qemu (scripts/test_arm.sh), then runs pytest
+# (arguments are passed on, e.g. -m "not slow").
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/bootstrap.sh"
