@@ -4,6 +4,7 @@ runtime), or a .tflite file or SavedModel folder (through TensorFlow)."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
@@ -43,6 +44,15 @@ def _fit(samples: np.ndarray, n: int) -> np.ndarray:
     return np.pad(samples, (0, n - len(samples))).astype(np.float32)
 
 
+def _tensorflow():
+    """TensorFlow (for .tflite and SavedModel graphs), imported through kws.train so that
+    its start-up log lines stay off the terminal."""
+    importlib.import_module("kws.train")
+    import tensorflow as tf
+
+    return tf
+
+
 def scores_for(graph: str, wav: str, labels_path: str | None) -> tuple[np.ndarray, list[str]]:
     samples, rate = kws.read_wav(wav)
     g = Path(graph)
@@ -59,9 +69,7 @@ def scores_for(graph: str, wav: str, labels_path: str | None) -> tuple[np.ndarra
     if labels_path is None:
         raise ValueError(f"{graph}: TFLite and SavedModel graphs need --labels")
     labels = _read_labels(labels_path)
-    import kws.train  # noqa: F401  (TensorFlow, imported without its start-up log lines)
-    import tensorflow as tf
-
+    tf = _tensorflow()
     if g.is_file():
         interpreter = tf.lite.Interpreter(model_path=str(g))
         interpreter.allocate_tensors()

@@ -299,9 +299,11 @@ def _check_choices(config: TrainConfig) -> None:
 
 def _check_ranges(config: TrainConfig) -> None:
     """Numbers that must be positive, percentages, fractions and weights."""
-    for name in ("batch_size", "eval_step_interval", "save_step_interval", "peers"):
+    for name in ("batch_size", "eval_step_interval", "save_step_interval"):
         if getattr(config, name) <= 0:
             raise ValueError(f"--{name} must be positive, got {getattr(config, name)}")
+    if config.peers < 1:
+        raise ValueError(f"--peers must be >= 1, got {config.peers}")
     for name in ("silence_percentage", "unknown_percentage", "testing_percentage",
                  "validation_percentage"):
         if not 0 <= getattr(config, name) <= 100:

@@ -22,6 +22,7 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 
 from kws.files import atomic_dir, atomic_path, atomic_write
 from kws.labels import DEFAULT_WANTED_WORDS, parse_wanted_words, prepare_words_list
+from kws.model_ops import check_op
 from kws.train.checkpoint import load_checkpoint, restore_model
 from kws.train.data import DatasetIndex
 from kws.train.features import tf_features
@@ -117,8 +118,13 @@ def _emit(layer: Any, node: Any, inputs: list[int], ops: list[dict],
         return name
 
     def op(op_type: str, attrs: dict | None = None, named: dict | None = None) -> None:
-        ops.append({"name": layer.name, "type": op_type, "inputs": inputs,
-                    "attrs": attrs or {}, "tensors": named or {}, "output_shape": out_shape})
+        entry = {"name": layer.name, "type": op_type, "inputs": inputs,
+                 "attrs": attrs or {}, "tensors": named or {}, "output_shape": out_shape}
+        try:
+            check_op(entry)  # the op table shared with the native runtime
+        except ValueError as e:
+            raise ExportError(str(e)) from None
+        ops.append(entry)
 
     if kind in _IDENTITY_LAYERS:
         return inputs[0]
