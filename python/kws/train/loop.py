@@ -223,7 +223,7 @@ class _Run:
                      self.start_step, total)
         elif self.config.progress:
             self.bar = tqdm(total=total, initial=self.start_step, unit="step",
-                            dynamic_ncols=True, file=sys.stderr,
+                            dynamic_ncols=True, file=sys.stderr, disable=None,
                             desc=self.config.model_architecture)
 
     def make_input(self) -> None:
