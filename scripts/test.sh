@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: lints the Python code (ruff), builds the C++ core, runs its unit tests
 # (ctest), installs it and builds the example consumer against the installed package,
-# then runs pytest (arguments are passed on, e.g. -m "not slow").
+# builds the WebAssembly module, then runs pytest (which includes the headless-Chromium web
+# demo test; arguments are passed on, e.g. -m "not slow").
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/bootstrap.sh"
@@ -22,6 +23,17 @@ export KWS_INSTALL_PREFIX="$ROOT/build/prefix"
 
 # ASan + UBSan build of the C++ tests (build/sanitize); KWS_SANITIZE_TESTS=0 skips it.
 if [ "${KWS_SANITIZE_TESTS:-1}" != "0" ]; then bash scripts/sanitize.sh; fi
+
+# WebAssembly build (web/kws.js + kws.wasm; incremental) and the browser for the web
+# demo test (tests/test_web.py): Debian's emscripten and chromium, installed when missing.
+bash scripts/build_wasm.sh
+if ! command -v chromium >/dev/null; then
+  echo "[kws] chromium is missing; installing Debian's chromium for the web demo test"
+  sudo=()
+  if [ "$(id -u)" != "0" ]; then sudo=(sudo -n); fi
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq chromium >/dev/null
+fi
 
 echo "[kws] Python tests"
 python -m pytest -q "$@"
