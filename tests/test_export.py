@@ -199,11 +199,16 @@ def _load(data: bytes, tmp_path: Path):
     return kws.Model.load(str(path))
 
 
-def _with_meta(data: bytes, edit) -> bytes:
+def _with_meta(data: bytes, edit, keep_checksum: bool = False) -> bytes:
+    """The file with its `kws` description edited. The checksum is dropped (a file without
+    one loads, as older files do), so the edit reaches the description's own checks,
+    unless keep_checksum: then the stale checksum must be what refuses it."""
     header, body = _split(data)
     meta = json.loads(header["__metadata__"]["kws"])
     edit(meta)
     header["__metadata__"]["kws"] = json.dumps(meta)
+    if not keep_checksum:
+        del header["__metadata__"]["kws_crc32c"]
     return _join(header, body)
 
 
@@ -223,6 +228,8 @@ def test_bad_model_files(exported, tmp_path):
     def version(meta):
         meta["format_version"] = 99
     cases["wrong version"] = (_with_meta(good, version), "format_version 99")
+    cases["stale checksum"] = (_with_meta(good, version, keep_checksum=True),
+                               "checksum mismatch")
 
     def fewer_labels(meta):
         meta["labels"] = meta["labels"][:-1]

@@ -17,11 +17,11 @@ from typing import Any, Sequence
 
 import numpy as np
 import tensorflow as tf
-from safetensors.numpy import save, save_file
+from safetensors.numpy import save
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from kws import _core
-from kws.files import atomic_dir, atomic_path, atomic_write
+from kws.files import atomic_dir, atomic_write
 from kws.labels import DEFAULT_WANTED_WORDS, parse_wanted_words, prepare_words_list
 from kws.model_ops import check_op
 from kws.train.checkpoint import load_checkpoint, restore_model
@@ -264,9 +264,21 @@ def write_model_kws(path: str | Path, model: Any, settings: ModelSettings, archi
         raise ExportError(f"{len(labels)} labels but the settings say {settings.label_count}")
     ops, tensors = keras_graph_to_ops(model)
     meta = model_kws_metadata(architecture, labels, settings, ops)
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=model_kws_file_metadata(tensors, meta))
+    atomic_write(path, model_kws_bytes(tensors, model_kws_file_metadata(tensors, meta)))
     return Path(path)
+
+
+def model_kws_bytes(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> bytes:
+    """The safetensors image of a model.kws with its metadata entries in sorted order, so
+    that the same model always gives the same bytes (the safetensors writer orders the
+    metadata of one call by a per-process hash)."""
+    image = save(tensors, metadata=metadata)
+    header_len = int.from_bytes(image[:8], "little")
+    header = json.loads(image[8:8 + header_len])
+    header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + image[8 + header_len:]
 
 
 def audio_model(model: Any, settings: ModelSettings):
