@@ -244,16 +244,21 @@ def model_kws_metadata(architecture: str, labels: Sequence[str], settings: Model
     }
 
 
-def model_kws_file_metadata(tensors: dict[str, np.ndarray], meta: dict) -> dict[str, str]:
-    """The safetensors metadata of a model.kws: the `kws` description and `kws_crc32c`,
-    the CRC-32C (8 hex digits) of that description's text followed by the tensor data
-    buffer, which the runtime verifies at load. The buffer's layout depends only on the
-    tensors, so it is taken from a serialization without the checksum."""
+def model_kws_bytes(tensors: dict[str, np.ndarray], meta: dict) -> bytes:
+    """The model.kws file image: the safetensors serialization of `tensors` with the `kws`
+    description and `kws_crc32c`, the CRC-32C (8 hex digits) of that description's text
+    followed by the tensor data buffer, which the runtime verifies at load. The header is
+    written with its keys in a fixed order, so the same model gives the same bytes."""
     text = json.dumps(meta, sort_keys=True)
     image = save(tensors, metadata={"kws": text})
     header_len = int.from_bytes(image[:8], "little")
-    crc = _core.crc32c(image[8 + header_len:], _core.crc32c(text.encode("utf-8")))
-    return {"kws": text, "kws_crc32c": f"{crc:08x}"}
+    data = image[8 + header_len:]
+    header = json.loads(image[8:8 + header_len])
+    crc = _core.crc32c(data, _core.crc32c(text.encode("utf-8")))
+    header["__metadata__"] = {"kws": text, "kws_crc32c": f"{crc:08x}"}
+    raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    raw += b" " * (-len(raw) % 8)  # the data buffer stays 8-byte aligned, as safetensors does
+    return len(raw).to_bytes(8, "little") + raw + data
 
 
 def write_model_kws(path: str | Path, model: Any, settings: ModelSettings, architecture: str,
@@ -264,21 +269,7 @@ def write_model_kws(path: str | Path, model: Any, settings: ModelSettings, archi
         raise ExportError(f"{len(labels)} labels but the settings say {settings.label_count}")
     ops, tensors = keras_graph_to_ops(model)
     meta = model_kws_metadata(architecture, labels, settings, ops)
-    atomic_write(path, model_kws_bytes(tensors, model_kws_file_metadata(tensors, meta)))
-    return Path(path)
-
-
-def model_kws_bytes(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> bytes:
-    """The safetensors image of a model.kws with its metadata entries in sorted order, so
-    that the same model always gives the same bytes (the safetensors writer orders the
-    metadata of one call by a per-process hash)."""
-    image = save(tensors, metadata=metadata)
-    header_len = int.from_bytes(image[:8], "little")
-    header = json.loads(image[8:8 + header_len])
-    header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
-    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    text += b" " * (-len(text) % 8)
-    return len(text).to_bytes(8, "little") + text + image[8 + header_len:]
+    return atomic_write(path, model_kws_bytes(tensors, meta))
 
 
 def audio_model(model: Any, settings: ModelSettings):
