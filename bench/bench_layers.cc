@@ -69,8 +69,8 @@ int main(int argc, char** argv) {
         ws->inputs.clear();
         for (int v : op.inputs) ws->inputs.push_back(ws->values[v].data());
         const double t = Best([&] {
-          kws::layers::ComputeAll(op, ws->inputs, ws->values[i + 1].data(), m.zeros.data(),
-                                  ws->pointers.data(), ws->aux.data());
+          op.kernel->ComputeAll(op, ws->inputs.data(), ws->values[i + 1].data(),
+                                m.ScratchOf(*ws));
         }, 15, inner);
         std::string shape;
         for (int d : op.out_dims) shape += (shape.empty() ? "" : "x") + std::to_string(d);

@@ -60,9 +60,9 @@ struct KernelSet {
   void (*depthwise_rows)(const DepthwiseArgs& a, const float* in, float* out, int r0,
                          int r1);
   // SVDF time filter of `count` windows: acc[w * F + f] = sum over k < M, in
-  // increasing k from zero, of w_time[k * F + f] * rows[w * M + k][f].
-  void (*svdf_time)(const float* w_time, const float* const* rows, int count, int M, int F,
-                    float* acc);
+  // increasing k from zero, of w_time[k * F + f] * rows[w * rows_per_window + k][f].
+  void (*svdf_time)(const float* w_time, const float* const* rows, int rows_per_window,
+                    int count, int M, int F, float* acc);
   // The same sums for 16 filters whose weights are tf16 (M rows of 16) and whose memory
   // rows for window w are strip + (first_row + w * hop + k) * width: writes 16 floats
   // per window to acc + w * 16.

@@ -339,15 +339,15 @@ void DepthwiseRowsImpl(const DepthwiseArgs& a, const float* in, float* out, int 
   }
 }
 
-void SvdfTimeImpl(const float* w_time, const float* const* rows, int count, int M, int F,
-                  float* acc) {
+void SvdfTimeImpl(const float* w_time, const float* const* rows, int rows_per_window,
+                  int count, int M, int F, float* acc) {
   int f0 = 0;
   for (; f0 + 2 * kWidth <= F; f0 += 2 * kWidth) {
     for (int w0 = 0; w0 < count; w0 += kWindows) {
       const int n = MinInt(kWindows, count - w0);
       const float* const* r[kWindows];
       KWS_UNROLL for (int i = 0; i < kWindows; ++i)
-        r[i] = rows + static_cast<size_t>(w0 + MinInt(i, n - 1)) * M;
+        r[i] = rows + static_cast<size_t>(w0 + MinInt(i, n - 1)) * rows_per_window;
       Vec a[kWindows][2];
       KWS_UNROLL for (int i = 0; i < kWindows; ++i) a[i][0] = a[i][1] = Zero();
       for (int k = 0; k < M; ++k) {
@@ -368,7 +368,7 @@ void SvdfTimeImpl(const float* w_time, const float* const* rows, int count, int 
   }
   for (; f0 < F; ++f0) {
     for (int w = 0; w < count; ++w) {
-      const float* const* r = rows + static_cast<size_t>(w) * M;
+      const float* const* r = rows + static_cast<size_t>(w) * rows_per_window;
       float s = 0.0f;
       for (int k = 0; k < M; ++k) s = MulAddScalar(w_time[static_cast<size_t>(k) * F + f0], r[k][f0], s);
       acc[static_cast<size_t>(w) * F + f0] = s;
