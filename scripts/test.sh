@@ -15,7 +15,7 @@ python -m ruff check .
 
 echo "[kws] C++ build and unit tests"
 cmake -S . -B build/cpp -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DKWS_BUILD_TESTS=ON -DKWS_BUILD_EXAMPLES=ON >/dev/null
+  -DKWS_BUILD_TESTS=ON -DKWS_BUILD_EXAMPLES=ON -DKWS_NATIVE_ARCH=OFF >/dev/null
 cmake --build build/cpp -j "$JOBS"
 ctest --test-dir build/cpp --output-on-failure -j "$JOBS"
 rm -rf build/prefix

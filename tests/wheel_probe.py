@@ -36,7 +36,7 @@ def main() -> None:
     import kws
 
     stage("kws imported")
-    info = kws.build_info() if hasattr(kws, "build_info") else None
+    info = kws.build_info()
     clips = []
     for path in request["wavs"]:
         samples, rate = kws.read_wav(path)

@@ -330,6 +330,7 @@ std::string BuildInfo() {
   any = true;
 #endif
   if (!any) s += " baseline";
+  s += "; kernels " + kws::ActiveKernelSet();
 #if defined(NDEBUG)
   s += "; release";
 #else

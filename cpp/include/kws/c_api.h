@@ -64,7 +64,8 @@ KWS_C_EXPORT const char* kws_last_error(void);
 KWS_C_EXPORT const char* kws_status_name(kws_status status);
 /* The library version, e.g. "0.1.0". */
 KWS_C_EXPORT const char* kws_version(void);
-/* One line: version, C API version, compiler, target, build flags. */
+/* One line: version, C API version, compiler, target, build flags, and the kernel set in
+ * use when first called. */
 KWS_C_EXPORT const char* kws_build_info(void);
 /* KWS_C_API_VERSION of the library actually linked. */
 KWS_C_EXPORT int kws_c_api_version(void);
