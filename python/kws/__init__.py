@@ -30,8 +30,14 @@ from kws._core import (
 )
 from kws.wav_io import read_wav, wav_info, write_wav
 
+from kws import bundled  # noqa: E402  (needs kws._core loaded)
+
+# Model.load takes a bundled model's name (`kws models`) or a model.kws path.
+Model.load = staticmethod(bundled.load)
+
 __all__ = [
     "__version__",
+    "bundled",
     "Model",
     "Stream",
     "RecognizeCommands",

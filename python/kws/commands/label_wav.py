@@ -1,6 +1,7 @@
 """`kws label-wav`: the top scores of a WAV clip under an exported model, printed as the
 classic label_wav does (`left (score = 0.81477)`). The graph is a model.kws (native
-runtime), or a .tflite file or SavedModel folder (through TensorFlow)."""
+runtime), a bundled model's name (`kws models`; default: the bundled speech_commands),
+or a .tflite file or SavedModel folder (through TensorFlow)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,16 @@ from pathlib import Path
 import numpy as np
 
 import kws
+from kws import bundled
 from kws.commands.flags import Parser
+from kws.commands.models import model_or_default
 
 
 def build_parser() -> Parser:
     p = Parser(prog="kws label-wav", description=__doc__)
-    p.add_argument("--graph", required=True, help="model.kws, a .tflite file or a SavedModel")
+    p.add_argument("--graph", default=None,
+                   help="model.kws, a bundled model's name (kws models), a .tflite file or a "
+                        f"SavedModel (default: the bundled '{bundled.DEFAULT_MODEL}')")
     p.add_argument("--labels", default=None,
                    help="labels file, one per line (optional for model.kws)")
     p.add_argument("--wav", required=True, help="the WAV clip to label")
@@ -46,8 +51,8 @@ def _fit(samples: np.ndarray, n: int) -> np.ndarray:
 def scores_for(graph: str, wav: str, labels_path: str | None) -> tuple[np.ndarray, list[str]]:
     samples, rate = kws.read_wav(wav)
     g = Path(graph)
-    if g.is_file() and g.suffix != ".tflite":
-        model = kws.Model.load(str(g))
+    if (g.is_file() and g.suffix != ".tflite") or (not g.exists() and graph in bundled.names()):
+        model = kws.Model.load(graph)
         if rate != model.sample_rate:
             raise ValueError(f"{wav}: sample rate {rate} Hz, the model expects "
                              f"{model.sample_rate} Hz")
@@ -76,7 +81,8 @@ def scores_for(graph: str, wav: str, labels_path: str | None) -> tuple[np.ndarra
         clip = int(fn.structured_input_signature[1]["samples"].shape[-1])
         scores = fn(samples=tf.constant(_fit(samples, clip)[None]))["labels_softmax"].numpy()[0]
     else:
-        raise ValueError(f"{graph}: no such model file or SavedModel folder")
+        raise ValueError(f"{graph}: no such model file or SavedModel folder, nor a bundled "
+                         f"model (bundled: {', '.join(bundled.names()) or 'none'})")
     if len(scores) != len(labels):
         raise ValueError(f"{labels_path}: {len(labels)} labels, the model has {len(scores)} "
                          "outputs")
@@ -89,7 +95,8 @@ def main(argv: list[str]) -> int:
         print("kws label-wav: --how_many_labels must be positive", file=sys.stderr)
         return 2
     try:
-        scores, labels = scores_for(args.graph, args.wav, args.labels)
+        graph = model_or_default(args.graph, "kws label-wav", "--graph")
+        scores, labels = scores_for(graph, args.wav, args.labels)
     except (ValueError, OSError) as e:
         print(f"kws label-wav: {e}", file=sys.stderr)
         return 1

@@ -24,6 +24,7 @@ import numpy as np
 
 import kws
 from kws.commands.flags import Parser, add_option_flags
+from kws.commands.models import model_or_default
 from kws.labels import SILENCE_LABEL, UNKNOWN_WORD_LABEL
 
 # RecognizeCommandsOptions field -> flag (the classic streaming flag names).
@@ -257,7 +258,9 @@ def import_sounddevice():
 
 def build_parser() -> Parser:
     p = Parser(prog="kws listen", description=__doc__)
-    p.add_argument("--model", required=False, help="a model.kws file (kws export)")
+    p.add_argument("--model", default=None,
+                   help="a model.kws file (kws export) or a bundled model's name (kws models; "
+                        f"default: the bundled '{kws.bundled.DEFAULT_MODEL}')")
     p.add_argument("--wav", default=None,
                    help="play this WAV file through the microphone path instead")
     p.add_argument("--realtime", action="store_true",
@@ -385,8 +388,7 @@ def main(argv: list[str]) -> int:
         if args.list_devices:
             print(import_sounddevice().query_devices())
             return 0
-        if not args.model:
-            raise ValueError("--model is required (a model.kws file)")
+        args.model = model_or_default(args.model, "kws listen")
         if args.block_ms <= 0:
             raise ValueError(f"--block_ms must be positive, got {args.block_ms}")
         if args.wav:
