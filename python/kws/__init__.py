@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from kws import bundled
 from kws._core import (
     Detection,
     MfccFrontend,
@@ -29,8 +30,6 @@ from kws._core import (
     mfcc,
 )
 from kws.wav_io import read_wav, wav_info, write_wav
-
-from kws import bundled  # noqa: E402  (needs kws._core loaded)
 
 # Model.load takes a bundled model's name (`kws models`) or a model.kws path.
 Model.load = staticmethod(bundled.load)

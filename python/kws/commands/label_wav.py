@@ -64,8 +64,9 @@ def scores_for(graph: str, wav: str, labels_path: str | None) -> tuple[np.ndarra
     if labels_path is None:
         raise ValueError(f"{graph}: TFLite and SavedModel graphs need --labels")
     labels = _read_labels(labels_path)
-    import kws.train  # noqa: F401  (TensorFlow, imported without its start-up log lines)
     import tensorflow as tf
+
+    from kws import train as _train  # noqa: F401  (TensorFlow without its start-up log lines)
 
     if g.is_file():
         interpreter = tf.lite.Interpreter(model_path=str(g))
