@@ -47,6 +47,7 @@ class Model : public std::enable_shared_from_this<Model> {
   // The bundled models' names, sorted (empty when the folder does not exist).
   static std::vector<std::string> BundledModelNames(const std::string& models_dir =
                                                         KWS_DETAIL_MODELS_DIR);
+  // The folder LoadBundled reads for this `models_dir` argument.
   static std::string BundledModelsDir(const std::string& models_dir = KWS_DETAIL_MODELS_DIR);
 
   const std::string& architecture() const;
