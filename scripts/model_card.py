@@ -360,7 +360,9 @@ def main() -> int:
                               args.allow_unfinished, args.any_recipe)
     check_recipe(args.sibling_train_dir, SPLIT, args.allow_unfinished, args.any_recipe)
     commit = git_commit()
-    provenance = (f"kws {kws.__version__} (git {commit}): recipe best, seed 1, step {step}, "
+    flags = meta["flags"]
+    provenance = (f"kws {kws.__version__} (git {commit}): recipe {flags.get('recipe')}, "
+                  f"seed {flags.get('seed')}, step {step}, "
                   "on kws make-dataset synthetic speech (500 clips/word, 250 speakers, seed 0) "
                   "+ every clip of the Speech Commands sample (CC BY 4.0); "
                   "scripts/train_bundled_models.sh")

@@ -304,7 +304,8 @@ def _describe(listener, source: str, rate: int, channels: int, block: int) -> st
     m = listener.model
     how = listener.resample_method
     resample = f", resampled {rate} -> {m.sample_rate} Hz ({how})" if how else ""
-    return (f"kws listen: {m.architecture} model, {len(m.labels)} labels; {source}: {rate} Hz, "
+    what = f"{m.name} ({m.architecture})" if m.name else m.architecture
+    return (f"kws listen: {what} model, {len(m.labels)} labels; {source}: {rate} Hz, "
             f"{channels} channel(s), blocks of {block} frames{resample}")
 
 

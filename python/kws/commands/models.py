@@ -48,8 +48,8 @@ def format_model(info: dict) -> str:
         sib = card.get("sibling", {})
         if "accuracy" in sib:
             lines.append(f"  accuracy: {100 * sib['accuracy']:.1f}% on {sib['count']} clips of "
-                         f"real speakers it never heard ({sib.get('evaluated_on', '')}; "
-                         "measured on a sibling trained without them, see docs/models.md)")
+                         "real speakers it never heard (its sibling's, trained without them: "
+                         "docs/models.md)")
         stream = card.get("stream", {})
         at = stream.get("at_recommended")
         if at:
