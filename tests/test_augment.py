@@ -15,9 +15,9 @@ RATE = 16000
 
 
 @pytest.fixture(scope="module")
-def speech(sample_dir) -> np.ndarray:
+def speech(speech_dir) -> np.ndarray:
     """Four real one-second clips [4, 16000] float32."""
-    clips = [kws.read_wav(sorted((sample_dir / w).glob("*.wav"))[0])[0]
+    clips = [kws.read_wav(sorted((speech_dir / w).glob("*.wav"))[0])[0]
              for w in ("yes", "stop", "left", "go")]
     return np.stack([np.asarray(c, np.float32).reshape(-1)[:RATE] for c in clips])
 

@@ -50,6 +50,7 @@ def test_explicit_flags_override_recipes(tmp_path):
                                 "--augment", "hall"])
 
 
+@pytest.mark.slow
 def test_best_recipe_trains_on_real_speech(sample_dir, tmp_path):
     """A few steps of `--recipe best` (augmentation on, 3 peers) through the CLI on the real
     sample listed twice with --folder_balance 0 (oversampling by repetition): finite loss, a
@@ -64,7 +65,7 @@ def test_best_recipe_trains_on_real_speech(sample_dir, tmp_path):
          "--batch_size", "16", "--eval_step_interval", "6", "--save_step_interval", "6",
          "--validation_percentage", "12", "--testing_percentage", "4", "--seed", "3",
          "--train_dir", str(tmp_path / "t"), "--summaries_dir", str(tmp_path / "s"),
-         "--progress", "false"],
+         "--progress", "false", "--verbose"],
         capture_output=True, text=True, timeout=600, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     text = r.stdout + r.stderr
@@ -121,6 +122,7 @@ def test_label_smoothing_loss_is_the_smoothed_cross_entropy(tmp_path):
         train_command.parse_config(["--data_dir", str(tmp_path), "--label_smoothing", "1"])
 
 
+@pytest.mark.slow
 def test_init_checkpoint_fine_tunes_from_weights_with_a_fresh_step(sample_dir, tmp_path):
     """A model trained 2 steps, then fine-tuned with --init_checkpoint at a negligible
     rate: the new run starts at step 0 (its checkpoint is ckpt-1) from the old weights."""

@@ -129,6 +129,7 @@ def test_cli_training_run(tones, tmp_path):
     assert len(val_events.Tensors("confusion_matrix")) == 3
 
 
+@pytest.mark.slow
 def test_kill_and_resume(tones, tmp_path):
     train_dir = tmp_path / "train"
     flags = [*COMMON, "--data_dir", str(tones), "--how_many_training_steps", "60,20",
@@ -383,6 +384,7 @@ def test_the_train_step_learns_the_mixed_batch_with_the_mixed_labels():
     assert abs(float(loss) - plain) > 0.1 * plain
 
 
+@pytest.mark.slow
 def test_mixup_trains_and_bad_values_are_refused(tones, tmp_path):
     flags = [*COMMON, "--data_dir", str(tones), "--how_many_training_steps", "40",
              "--learning_rate", "0.01", "--eval_step_interval", "1000", "--mixup", "0.3",
@@ -397,6 +399,7 @@ def test_mixup_trains_and_bad_values_are_refused(tones, tmp_path):
             train_command.parse_config(["--data_dir", str(tones), "--mixup", value])
 
 
+@pytest.mark.slow
 def test_peers_train_together_and_the_first_is_exported(tones, tmp_path):
     import tensorflow as tf
 

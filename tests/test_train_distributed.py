@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import kws
 from kws.commands import train as train_command
 from kws.train import loop
@@ -41,6 +43,7 @@ def _test_accuracy(checkpoint_dir: Path, data_dir: Path) -> float:
     return loop.evaluate_checkpoint(checkpoint_dir, str(data_dir))["accuracy"]
 
 
+@pytest.mark.slow
 def test_two_workers(tmp_path, tone_dataset):
     data = tone_dataset(tmp_path / "data", speakers=60)
     train_dir = tmp_path / "train"
@@ -58,7 +61,7 @@ def test_two_workers(tmp_path, tone_dataset):
     logs = []
     try:
         for p in procs:
-            logs.append(p.communicate(timeout=300)[0])
+            logs.append(p.communicate(timeout=900)[0])
     finally:
         for p in procs:
             if p.poll() is None:

@@ -19,6 +19,10 @@ namespace kws {
 
 class BatchScorer;  // internal: batched scoring of every window of a long signal
 
+// Bounds of the streaming test's options (StreamingOptions::Validate and the evaluator).
+constexpr int kMaxStreamingClipMs = 60000;  // clip_duration_ms and clip_stride_ms
+constexpr int kMaxSweepThresholds = 1000;   // thresholds in one sweep
+
 // Options of the streaming test; defaults are the classic test_streaming_accuracy ones.
 struct StreamingOptions {
   int clip_duration_ms = 1000;      // must match the model's clip
@@ -65,7 +69,8 @@ struct StreamEvaluation {
 };
 
 // Decodes and scores one stream's windows at the main threshold and at every sweep
-// threshold (the scores are reused: no model work).
+// threshold (the scores are reused: no model work; one averaging queue serves every
+// threshold). At most kMaxSweepThresholds thresholds, each in [0, 1].
 StreamEvaluation EvaluateWindowScores(const WindowScores& windows,
                                       const std::vector<std::string>& labels,
                                       const GroundTruth& truth, const StreamingOptions& opts,
@@ -84,7 +89,8 @@ class StreamingEvaluator {
  public:
   // `labels` overrides the model's label names (same count, else InvalidArgument); empty
   // keeps the model's. Throws InvalidArgument if the clip duration differs from the
-  // model's or the stride is not a whole number of feature frames.
+  // model's, the stride is not a whole number of feature frames or KWS_EVAL_SCORING is
+  // set to something else than auto, batched or stream.
   StreamingEvaluator(std::shared_ptr<const Model> model, const StreamingOptions& opts,
                      std::vector<std::string> labels = {});
 
@@ -95,7 +101,9 @@ class StreamingEvaluator {
 
   // Scores of every window (the first at sample 0, then every hop, while a whole clip
   // fits) of mono samples at the model's rate, equal to the model's live Stream. Batched
-  // (see batched()) when the model allows, else by cached Streams. With threads > 1,
+  // (see batched()) when the model allows and batching is expected to beat cached
+  // Streams, else by cached Streams; the environment variable KWS_EVAL_SCORING
+  // (auto, batched, stream; read at construction) forces either. With threads > 1,
   // contiguous runs of windows are scored on separate threads (identical scores).
   WindowScores ComputeScores(const float* samples, size_t n, int threads = 1) const;
   // The same scores computed the live way: cached-state Streams fed the audio hop by hop
@@ -108,6 +116,10 @@ class StreamingEvaluator {
   const std::string& scoring_method() const { return scoring_method_; }
 
   // Reads a mono WAV (at the model's sample rate) and its ground truth and evaluates it.
+  // The WAV is read, scored and decoded in blocks of about 2 M samples (all thresholds
+  // at once), so memory does not grow with the file's length; the scores and detections
+  // are those of ComputeScores on the whole file. At most kMaxSweepThresholds thresholds,
+  // each in [0, 1].
   StreamEvaluation Evaluate(const std::string& wav_path, const std::string& ground_truth_path,
                             const std::vector<float>& sweep_thresholds = {},
                             int threads = 1) const;
