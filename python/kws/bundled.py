@@ -50,22 +50,24 @@ def model_path(name: str) -> Path:
     raise ValueError(f"no bundled model '{name}' (bundled models: {_names_text()})")
 
 
-def resolve(name_or_path: str | os.PathLike) -> Path:
-    """A model.kws path for `name_or_path`: an existing file is itself, a bundled model's
-    name is its file; anything else is a ValueError that lists the bundled names."""
-    text = os.fspath(name_or_path)
-    p = Path(text)
-    if p.is_file():
-        return p
-    if text in names():
-        return models_dir() / f"{text}.kws"
-    raise ValueError(f"{text}: neither a model file nor a bundled model's name (bundled "
-                     f"models: {_names_text()})")
+def resolve(name_or_path: str | bytes | os.PathLike) -> str | bytes | os.PathLike:
+    """What to load for `name_or_path`: a path (anything that exists, a path object, bytes,
+    text with a folder separator or a .kws suffix) is itself, and the loader says what is
+    wrong with it; a bundled model's name is its file; any other name is a ValueError that
+    lists the bundled names."""
+    if not isinstance(name_or_path, str) or os.path.lexists(name_or_path):
+        return name_or_path
+    if os.sep in name_or_path or "/" in name_or_path or name_or_path.endswith(".kws"):
+        return name_or_path
+    if name_or_path in names():
+        return str(models_dir() / f"{name_or_path}.kws")
+    raise ValueError(f"{name_or_path}: neither a model file nor a bundled model's name "
+                     f"(bundled models: {_names_text()})")
 
 
-def load(name_or_path: str | os.PathLike) -> _core.Model:
+def load(name_or_path: str | bytes | os.PathLike) -> _core.Model:
     """Loads a model.kws file, or the bundled model of that name (see `kws models`)."""
-    return _load_file(str(resolve(name_or_path)))
+    return _load_file(resolve(name_or_path))
 
 
 def card(name: str) -> dict:
