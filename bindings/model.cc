@@ -239,7 +239,27 @@ void BindModel(py::module_& m) {
                   },
                   py::arg("data"), py::arg("name") = "<bytes>",
                   "Loads and validates a model.kws image held in memory.")
+      .def_static("load_bundled",
+                  [](const std::string& name, const std::string& models_dir) {
+                    py::gil_scoped_release release;
+                    return PyModel{Model::LoadBundled(name, models_dir)};
+                  },
+                  py::arg("name"), py::arg("models_dir"),
+                  "Loads the bundled model `name` (<models_dir>/<name>.kws; $KWS_MODELS_DIR "
+                  "overrides the folder).")
+      .def_static("bundled_model_names", &Model::BundledModelNames, py::arg("models_dir"),
+                  "Names of the *.kws models in the bundled models folder, sorted.")
       .def_property_readonly("labels", [](const PyModel& s) { return s.model->labels(); })
+      .def_property_readonly("name", [](const PyModel& s) { return s.model->name(); },
+                             "The model's name from its metadata ('' when it has none).")
+      .def_property_readonly("version", [](const PyModel& s) { return s.model->version(); },
+                             "The model's version from its metadata ('' when it has none).")
+      .def_property_readonly("provenance",
+                             [](const PyModel& s) { return s.model->provenance(); },
+                             "How the model was made, from its metadata ('' when absent).")
+      .def_property_readonly("num_parameters",
+                             [](const PyModel& s) { return s.model->num_parameters(); },
+                             "Floats stored in the file's tensors.")
       .def_property_readonly("architecture",
                              [](const PyModel& s) { return s.model->architecture(); })
       .def_property_readonly("sample_rate", [](const PyModel& s) { return s.model->sample_rate(); })
@@ -262,7 +282,8 @@ void BindModel(py::module_& m) {
            "A new Stream emitting scores every hop (default 30 ms); the hop must be a "
            "whole number of feature frames.")
       .def("__repr__", [](const PyModel& s) {
-        return "<kws.Model '" + s.model->architecture() + "' " +
+        const std::string name = s.model->name().empty() ? "" : s.model->name() + " ";
+        return "<kws.Model " + name + "'" + s.model->architecture() + "' " +
                std::to_string(s.model->num_labels()) + " labels>";
       });
 }

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 PY_MODULES = [
     ("kws", "The runtime: native core (kws._core), WAV and MFCC helpers; needs numpy only"),
+    ("kws.bundled", "Bundled models: trained models shipped in the package, by name"),
     ("kws.labels", "Label names and the wanted-words list"),
     ("kws.files", "Atomic file writing"),
     ("kws.download", "Download and safe extraction of dataset archives"),

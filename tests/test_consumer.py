@@ -260,3 +260,40 @@ def test_stream_wav_c_is_c_and_reports_bad_input(examples, models, word_stream, 
     out = subprocess.run([program, "--chunk_ms", "x", str(models["fc"]), str(wav)],
                          capture_output=True, text=True)
     assert out.returncode == 2 and "--chunk_ms: 'x' is not a valid value" in out.stderr
+
+
+# ---- the bundled models, installed with the library ------------------------------------------
+
+def test_installed_package_ships_the_bundled_models(install_prefix, repo_root):
+    shipped = sorted((repo_root / "python" / "kws" / "models").glob("*.kws"))
+    assert shipped, ("no bundled model in python/kws/models: run scripts/train_bundled_models.sh "
+                     "(docs/models.md)")
+    installed = install_prefix / "share" / "kws" / "models"
+    for path in shipped:
+        for f in (path, path.with_suffix(".json")):
+            assert (installed / f.name).read_bytes() == f.read_bytes(), f.name
+
+
+def test_stream_wav_uses_the_bundled_model_by_default(examples, install_prefix, word_stream,
+                                                      detections):
+    """No model argument: the installed speech_commands, found through the package's
+    KWS_MODELS_DIR compile definition (the environment variable is not set)."""
+    wav, words = word_stream
+    env = {k: v for k, v in os.environ.items() if k != "KWS_MODELS_DIR"}
+    out = subprocess.run([str(examples / "stream_wav"), str(wav)], capture_output=True,
+                         text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.startswith(
+        "stream_wav: no model given: using the bundled model 'speech_commands'\n"), out.stderr
+    installed = install_prefix / "share" / "kws" / "models" / "speech_commands.kws"
+    got = detections.parse(out.stdout)
+    samples, _ = kws.read_wav(str(wav))
+    detections.assert_same(got, detections.python(installed, samples, 30))
+    # By name, and a name that is no bundled model lists the bundled ones.
+    by_name = subprocess.run([str(examples / "stream_wav"), "speech_commands", str(wav)],
+                             capture_output=True, text=True, env=env)
+    assert by_name.returncode == 0 and by_name.stdout == out.stdout
+    bad = subprocess.run([str(examples / "stream_wav"), "no_such_model", str(wav)],
+                         capture_output=True, text=True, env=env)
+    assert bad.returncode == 1
+    assert "no bundled model 'no_such_model'" in bad.stderr and "speech_commands" in bad.stderr

@@ -319,6 +319,44 @@ def tf_scores_for(keras_model, clips: np.ndarray, settings: ModelSettings) -> np
     return tf.nn.softmax(keras_model(feats, training=False)).numpy()
 
 
+# ---- name, version and provenance in the metadata ---------------------------------------
+
+def test_export_writes_name_version_provenance(tmp_path, capsys):
+    import tensorflow as tf
+
+    trained = models.build_model("tiny_conv", SETTINGS, training_dropout=True)
+    models.randomize_weights(trained, seed=5)
+    prefix = tf.train.Checkpoint(model=trained).save(str(tmp_path / "train" / "tiny_conv.ckpt"))
+    out = tmp_path / "named.kws"
+    provenance = "recipe x, seed 3; data: the fixture clips (CC BY 4.0)"
+    assert cli(["export", "--start_checkpoint", prefix, "--model_architecture", "tiny_conv",
+                "--output_file", str(out), "--model_name", "tiny_words", "--model_version",
+                "2.1", "--provenance", provenance]) == 0
+    model = kws.Model.load(str(out))
+    assert (model.name, model.version, model.provenance) == ("tiny_words", "2.1", provenance)
+    assert model.summary().startswith("tiny_words version 2.1: kws model 'tiny_conv'")
+    assert model.summary().endswith(f"\n  provenance: {provenance}")
+    assert model.num_parameters == sum(int(np.prod(w.shape)) for w in trained.weights
+                                       if "dropout" not in w.name)
+    assert repr(model) == "<kws.Model tiny_words 'tiny_conv' 12 labels>"
+    # Without the flags the file has none of them.
+    plain = tmp_path / "plain.kws"
+    assert cli(["export", "--start_checkpoint", prefix, "--model_architecture", "tiny_conv",
+                "--output_file", str(plain)]) == 0
+    assert kws.Model.load(str(plain)).name == ""
+    capsys.readouterr()
+    # Bad values are refused before the checkpoint is read, naming the flag and the bound.
+    for flags, message in ((["--model_name", "../x"], "--model_name '../x': use 1 to 64"),
+                           (["--model_name", "a" * 65], "use 1 to 64 letters"),
+                           (["--model_version", "v" * 65], "--model_version"),
+                           (["--provenance", "p" * 1001], "--provenance is 1001 bytes long "
+                                                          "(at most 1000)")):
+        assert cli(["export", "--start_checkpoint", str(tmp_path / "nothing"),
+                    "--output_file", str(tmp_path / "bad.kws"), *flags]) == 1
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "bad.kws").exists()
+
+
 def test_failed_export_leaves_the_previous_one_whole(exported, tmp_path, monkeypatch, capsys):
     """The new set is built beside --output_dir and moved in only when complete; files the
     export does not write (a user's saved_model.old/, notes) are never touched."""

@@ -166,8 +166,15 @@ def test_bad_input(capsys, models, tmp_path):
     bad_model.write_bytes(b"not a model")
     assert kws_main(["listen", "--model", str(bad_model), "--wav", str(broken)]) == 1
     assert str(bad_model) in capsys.readouterr().err
+    # No --model: the bundled speech_commands, said in one line (then the broken WAV fails).
     assert kws_main(["listen", "--wav", str(broken)]) == 1
-    assert "--model is required" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("kws listen: no --model given: using the bundled model "
+                          "'speech_commands'"), err
+    # A name that is neither a file nor a bundled model lists the bundled ones.
+    assert kws_main(["listen", "--model", "no_such_model", "--wav", str(broken)]) == 1
+    assert ("no_such_model: neither a model file nor a bundled model's name (bundled "
+            "models: ") in capsys.readouterr().err
 
 
 def test_microphone_path_or_what_to_install(models, tmp_path):

@@ -8,7 +8,10 @@
 // The time is the start of the window that triggered the command (as in the streaming
 // accuracy test and its ground truth files). `_silence_` is never printed.
 //
-//   stream_wav [flags] MODEL.kws FILE.wav
+//   stream_wav [flags] [MODEL] FILE.wav
+//     MODEL                    a model.kws file or a bundled model's name (default: the
+//                              bundled speech_commands, from the installed share/kws/models
+//                              or $KWS_MODELS_DIR)
 //     --clip_stride_ms N       hop between windows (default 30; whole feature frames)
 //     --chunk_ms N             audio handed over per call, like a microphone buffer
 //                              (default 100)
@@ -26,6 +29,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,8 +41,10 @@
 
 namespace {
 
+constexpr char kDefaultModel[] = "speech_commands";
+
 struct Flags {
-  std::string model_path;
+  std::string model_path;  // a file, or a bundled model's name
   std::string wav_path;
   int64_t clip_stride_ms = 30;
   int64_t chunk_ms = 100;
@@ -49,7 +55,7 @@ void PrintUsage(const char* program) {
   std::fprintf(stderr,
                "usage: %s [--clip_stride_ms N] [--chunk_ms N] [--average_window_ms N]\n"
                "          [--detection_threshold X] [--suppression_ms N] [--minimum_count N]\n"
-               "          MODEL.kws FILE.wav\n",
+               "          [MODEL.kws | BUNDLED_NAME] FILE.wav\n",
                program);
 }
 
@@ -117,8 +123,13 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
       return false;
     }
   }
+  if (positional.size() == 1) {
+    std::fprintf(stderr, "stream_wav: no model given: using the bundled model '%s'\n",
+                 kDefaultModel);
+    positional.insert(positional.begin(), kDefaultModel);
+  }
   if (positional.size() != 2) {
-    std::fprintf(stderr, "stream_wav: expected MODEL.kws and FILE.wav, got %zu arguments\n",
+    std::fprintf(stderr, "stream_wav: expected [MODEL] FILE.wav, got %zu arguments\n",
                  positional.size());
     return false;
   }
@@ -182,7 +193,11 @@ int main(int argc, char** argv) {
   }
   try {
     flags.decoder.Validate();
-    const std::shared_ptr<const kws::Model> model = kws::Model::Load(flags.model_path);
+    // A path that exists is a file; a bare name is a bundled model.
+    std::ifstream probe(flags.model_path);
+    const bool bundled = !probe && flags.model_path.find('/') == std::string::npos;
+    const std::shared_ptr<const kws::Model> model =
+        bundled ? kws::Model::LoadBundled(flags.model_path) : kws::Model::Load(flags.model_path);
     const kws::WavData wav = kws::ReadWav(flags.wav_path, /*mono=*/true);
     if (wav.sample_rate != model->sample_rate()) {
       throw kws::WavError(flags.wav_path + ": sample rate " + std::to_string(wav.sample_rate) +

@@ -2,9 +2,12 @@
 #include "kws/model.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <numeric>
@@ -23,6 +26,19 @@ namespace {
 
 constexpr int kFormatVersion = 1;
 using ops::kMaxDim;
+constexpr size_t kMaxNameChars = 64;          // the model's name and version
+constexpr size_t kMaxProvenanceChars = 1000;  // the provenance string
+constexpr size_t kMaxBundledNameChars = 64;
+
+// A bundled model's name: letters, digits, '_', '-' and '.', not starting with '.', so
+// that it can never leave the models folder.
+bool IsBundledName(const std::string& name) {
+  if (name.empty() || name.size() > kMaxBundledNameChars || name[0] == '.') return false;
+  for (char c : name)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.'))
+      return false;
+  return true;
+}
 
 using json::Value;
 using layers::Activation;
@@ -53,11 +69,24 @@ class Loader {
     } catch (const json::JsonError& e) {
       Fail(std::string("metadata: ") + e.what());
     }
-    for (const auto& kv : file_.tensors)
+    for (const auto& kv : file_.tensors) {
       if (!used_.count(kv.first)) Fail("tensor '" + kv.first + "' is not used by any op");
+      m.num_parameters += kv.second.num_elements();
+    }
   }
 
  private:
+  // An optional string member of the metadata, at most `max_chars` bytes.
+  std::string OptionalString(const Value& meta, const std::string& key, size_t max_chars) const {
+    const Value* v = meta.Find(key);
+    if (v == nullptr) return std::string();
+    const std::string& s = v->AsString(key);
+    if (s.size() > max_chars)
+      Fail("metadata '" + key + "' is " + std::to_string(s.size()) + " bytes long (at most " +
+           std::to_string(max_chars) + ")");
+    return s;
+  }
+
   void LoadMeta(const Value& meta, Model::Impl& m) {
     if (!meta.is_object()) Fail("metadata 'kws' is not a JSON object");
     const Value& version = meta.Get("format_version", "metadata");
@@ -67,6 +96,9 @@ class Loader {
                                 : std::string("(not a number)")) +
            " (this kws reads version " + std::to_string(kFormatVersion) + ")");
     m.architecture = meta.Get("architecture", "metadata").AsString("architecture");
+    m.name = OptionalString(meta, "name", kMaxNameChars);
+    m.version = OptionalString(meta, "version", kMaxNameChars);
+    m.provenance = OptionalString(meta, "provenance", kMaxProvenanceChars);
     for (const auto& l : meta.Get("labels", "metadata").AsArray("labels"))
       m.labels.push_back(l.AsString("label"));
     if (m.labels.empty()) Fail("labels list is empty");
@@ -446,7 +478,58 @@ std::shared_ptr<const Model> Model::Load(const std::string& path) {
   return LoadFromMemory(bytes.data(), bytes.size(), path);
 }
 
+std::string Model::BundledModelsDir(const std::string& models_dir) {
+  const char* env = std::getenv("KWS_MODELS_DIR");
+  if (env != nullptr && *env != '\0') return env;
+  if (!models_dir.empty()) return models_dir;
+#ifdef KWS_INSTALLED_MODELS_DIR
+  return KWS_INSTALLED_MODELS_DIR;
+#else
+  return std::string();
+#endif
+}
+
+std::vector<std::string> Model::BundledModelNames(const std::string& models_dir) {
+  const std::string dir = BundledModelsDir(models_dir);
+  std::vector<std::string> names;
+  std::error_code ec;
+  if (dir.empty() || !std::filesystem::is_directory(dir, ec)) return names;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::filesystem::path& p = it->path();
+    if (p.extension() == ".kws" && IsBundledName(p.stem().string()) &&
+        std::filesystem::is_regular_file(p, ec))
+      names.push_back(p.stem().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::shared_ptr<const Model> Model::LoadBundled(const std::string& name,
+                                                const std::string& models_dir) {
+  const std::string dir = BundledModelsDir(models_dir);
+  if (!IsBundledName(name))
+    throw InvalidArgument("'" + name + "' is not a bundled model name (letters, digits, '_', "
+                          "'-', '.'; at most " + std::to_string(kMaxBundledNameChars) +
+                          " characters)");
+  if (dir.empty())
+    throw IoError("no bundled model '" + name + "': this kws has no models folder (set "
+                  "KWS_MODELS_DIR)");
+  const std::string path = (std::filesystem::path(dir) / (name + ".kws")).string();
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    std::string known;
+    for (const auto& n : BundledModelNames(dir)) known += (known.empty() ? "" : ", ") + n;
+    throw IoError("no bundled model '" + name + "' in " + dir + " (bundled: " +
+                  (known.empty() ? std::string("none") : known) + ")");
+  }
+  return Load(path);
+}
+
 const std::string& Model::architecture() const { return impl_->architecture; }
+const std::string& Model::name() const { return impl_->name; }
+const std::string& Model::version() const { return impl_->version; }
+const std::string& Model::provenance() const { return impl_->provenance; }
+int64_t Model::num_parameters() const { return impl_->num_parameters; }
 const std::vector<std::string>& Model::labels() const { return impl_->labels; }
 int Model::num_labels() const { return static_cast<int>(impl_->labels.size()); }
 const MfccOptions& Model::frontend_options() const { return impl_->frontend_options; }
@@ -459,6 +542,8 @@ int64_t Model::flops_per_window() const { return impl_->flops; }
 
 std::string Model::Summary() const {
   std::ostringstream s;
+  if (!impl_->name.empty())
+    s << impl_->name << (impl_->version.empty() ? "" : " version " + impl_->version) << ": ";
   s << "kws model '" << impl_->architecture << "' (" << impl_->labels.size() << " labels, "
     << impl_->clip_samples << " samples at " << impl_->sample_rate << " Hz -> "
     << impl_->num_frames << " x " << impl_->num_coefficients << " features)\n";
@@ -470,7 +555,9 @@ std::string Model::Summary() const {
     for (size_t i = 0; i < op.out_dims.size(); ++i) s << (i ? ", " : "") << op.out_dims[i];
     s << ")  params " << p << (op.row_structured ? "  (row-cached)" : "") << "\n";
   }
-  s << "  parameters " << params << ", model FLOPs per window " << impl_->flops;
+  s << "  parameters " << params << " after folding (" << impl_->num_parameters
+    << " in the file), model FLOPs per window " << impl_->flops;
+  if (!impl_->provenance.empty()) s << "\n  provenance: " << impl_->provenance;
   return s.str();
 }
 

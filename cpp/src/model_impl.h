@@ -50,6 +50,8 @@ struct ValueRows {
 struct Model::Impl {
   std::string path;  // for messages
   std::string architecture;
+  std::string name, version, provenance;  // optional identity (empty when absent)
+  int64_t num_parameters = 0;             // floats in the file's tensors
   std::vector<std::string> labels;
   MfccOptions frontend_options;
   std::shared_ptr<const MfccFrontend> frontend;

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
 #include <string>
@@ -31,6 +33,7 @@ struct TinyModel {
   std::string extra_op;  // appended raw op JSON (tampering)
   std::string dense_type = "dense";
   std::string meta_override;  // metadata written instead of Meta() when not empty
+  std::string identity;       // raw members after "architecture" (name, version, ...)
   bool checksum = false;      // write kws_crc32c (as kws export does)
   std::string crc_override;   // kws_crc32c text written instead of the right one
 
@@ -53,7 +56,7 @@ struct TinyModel {
 
   std::string Meta() const {
     return std::string(R"({"format_version": )") + version +
-           R"(, "architecture": "tiny", "labels": )" + labels +
+           R"(, "architecture": "tiny")" + identity + R"(, "labels": )" + labels +
            R"(, "sample_rate": 16000, "clip_duration_ms": 100, "clip_samples": 1600,)"
            R"( "frontend": {"type": "mfcc", "window_size_ms": )" + window_size_ms +
            R"(, "window_stride_ms": 10, "filterbank_channel_count": 40,)"
@@ -307,6 +310,74 @@ KWS_TEST(InvalidFrontEnd) {
   TinyModel t;
   t.window_size_ms = "0";
   KWS_CHECK_THROWS(Load(t.Bytes()), kws::ModelError, "front-end");
+}
+
+KWS_TEST(NameVersionProvenanceFromMetadata) {
+  TinyModel t;
+  auto plain = Load(t.Bytes());
+  KWS_CHECK(plain->name().empty() && plain->version().empty() && plain->provenance().empty());
+  KWS_CHECK(plain->Summary().find("provenance") == std::string::npos);
+  // 3x3x1x4 + 4 conv, 80x3 + 3 dense.
+  KWS_CHECK(plain->num_parameters() == 36 + 4 + 240 + 3);
+  t.identity = R"(, "name": "tiny_words", "version": "3", "provenance": "recipe x, seed 1")";
+  auto m = Load(t.Bytes());
+  KWS_CHECK(m->name() == "tiny_words");
+  KWS_CHECK(m->version() == "3");
+  KWS_CHECK(m->provenance() == "recipe x, seed 1");
+  const std::string summary = m->Summary();
+  KWS_CHECK(summary.rfind("tiny_words version 3: kws model 'tiny'", 0) == 0);
+  KWS_CHECK(summary.find("\n  provenance: recipe x, seed 1") != std::string::npos);
+  KWS_CHECK(summary.find("283 in the file") != std::string::npos);
+}
+
+KWS_TEST(BadNameVersionProvenance) {
+  TinyModel t;
+  t.identity = R"(, "name": 5)";
+  KWS_CHECK_THROWS(Load(t.Bytes()), kws::ModelError, "name");
+  t.identity = R"(, "version": ")" + std::string(65, '1') + "\"";
+  KWS_CHECK_THROWS(Load(t.Bytes()), kws::ModelError, "'version' is 65 bytes long (at most 64)");
+  t.identity = R"(, "provenance": ")" + std::string(1001, 'p') + "\"";
+  KWS_CHECK_THROWS(Load(t.Bytes()), kws::ModelError, "at most 1000");
+  t.identity = R"(, "provenance": ")" + std::string(1000, 'p') + "\"";
+  KWS_CHECK(Load(t.Bytes())->provenance().size() == 1000);
+}
+
+KWS_TEST(LoadBundledFindsModelsByName) {
+  namespace fs = std::filesystem;
+  unsetenv("KWS_MODELS_DIR");
+  const fs::path dir = fs::temp_directory_path() / ("kws_bundled_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "sub");
+  TinyModel t;
+  t.identity = R"(, "name": "tiny_words", "version": "1")";
+  const auto bytes = t.Bytes();
+  for (const char* name : {"tiny_words.kws", "other.kws"}) {
+    std::ofstream f(dir / name, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  }
+  { std::ofstream f(dir / "tiny_words.json"); f << "{}"; }  // the card's figures: not a model
+  KWS_CHECK((kws::Model::BundledModelNames(dir.string()) ==
+             std::vector<std::string>{"other", "tiny_words"}));
+  auto m = kws::Model::LoadBundled("tiny_words", dir.string());
+  KWS_CHECK(m->name() == "tiny_words" && m->num_labels() == 3);
+  KWS_CHECK_THROWS(kws::Model::LoadBundled("nope", dir.string()), kws::IoError,
+                   "no bundled model 'nope' in " + dir.string() + " (bundled: other, tiny_words)");
+  KWS_CHECK_THROWS(kws::Model::LoadBundled("../tiny_words", dir.string()), kws::InvalidArgument,
+                   "not a bundled model name");
+  KWS_CHECK_THROWS(kws::Model::LoadBundled("sub/x", dir.string()), kws::InvalidArgument,
+                   "not a bundled model name");
+  KWS_CHECK_THROWS(kws::Model::LoadBundled(std::string(65, 'a'), dir.string()),
+                   kws::InvalidArgument, "at most 64");
+  KWS_CHECK(kws::Model::BundledModelNames((dir / "missing").string()).empty());
+  // The environment variable overrides the folder.
+  setenv("KWS_MODELS_DIR", dir.string().c_str(), 1);
+  KWS_CHECK(kws::Model::BundledModelsDir("/elsewhere") == dir.string());
+  KWS_CHECK(kws::Model::LoadBundled("other", "/elsewhere")->name() == "tiny_words");
+  KWS_CHECK(kws::Model::LoadBundled("tiny_words")->num_labels() == 3);
+  setenv("KWS_MODELS_DIR", (dir / "sub").string().c_str(), 1);
+  KWS_CHECK_THROWS(kws::Model::LoadBundled("tiny_words"), kws::IoError, "(bundled: none)");
+  unsetenv("KWS_MODELS_DIR");
+  fs::remove_all(dir);
 }
 
 KWS_TEST(Crc32cMatchesTheStandardCheckValue) {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from kws import bundled
 from kws._core import (
     Detection,
     MfccFrontend,
@@ -31,9 +32,13 @@ from kws._core import (
 )
 from kws.wav_io import read_wav, wav_info, write_wav
 
+# Model.load takes a bundled model's name (`kws models`) or a model.kws path.
+Model.load = staticmethod(bundled.load)
+
 __all__ = [
     "__version__",
     "build_info",
+    "bundled",
     "Model",
     "Stream",
     "RecognizeCommands",

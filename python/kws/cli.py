@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "spectrogram": ("kws.commands.spectrogram", "draw a WAV file's spectrogram as a PNG"),
     "train": ("kws.commands.train", "train a model (classic flags, recipes, resume)"),
     "listen": ("kws.commands.listen", "live recognition from the microphone (or --wav FILE)"),
+    "models": ("kws.commands.models", "the bundled models: labels, size, FLOPs, accuracy"),
 }
 
 

@@ -11,6 +11,13 @@
 
 #include "kws/mfcc.h"
 
+// The models folder a user of the installed CMake package gets (see Model::LoadBundled).
+#ifdef KWS_MODELS_DIR
+#define KWS_DETAIL_MODELS_DIR KWS_MODELS_DIR
+#else
+#define KWS_DETAIL_MODELS_DIR ""
+#endif
+
 namespace kws {
 
 class Stream;
@@ -40,7 +47,30 @@ class Model : public std::enable_shared_from_this<Model> {
                                                      bool verify_checksum = true);
   ~Model();
 
+  // Bundled models: the trained models installed with kws as <models dir>/<name>.kws.
+  // The models dir is $KWS_MODELS_DIR when set, else `models_dir` when given, else the
+  // folder this library was configured to install them in (<prefix>/share/kws/models).
+  // The installed CMake package defines KWS_MODELS_DIR for its users (the relocated
+  // folder), which becomes the default argument here.
+  // LoadBundled throws InvalidArgument for a name that is not one (letters, digits, '_',
+  // '-', '.'; at most 64 characters) and IoError, listing the bundled names, when there
+  // is no such model.
+  static std::shared_ptr<const Model> LoadBundled(const std::string& name,
+                                                  const std::string& models_dir =
+                                                      KWS_DETAIL_MODELS_DIR);
+  // The bundled models' names, sorted (empty when the folder does not exist).
+  static std::vector<std::string> BundledModelNames(const std::string& models_dir =
+                                                        KWS_DETAIL_MODELS_DIR);
+  // The folder LoadBundled reads for this `models_dir` argument.
+  static std::string BundledModelsDir(const std::string& models_dir = KWS_DETAIL_MODELS_DIR);
+
   const std::string& architecture() const;
+  // Identity written by `kws export --model_name/--model_version/--provenance` (empty when
+  // the file has none; at most 64, 64 and 1000 bytes).
+  const std::string& name() const;
+  const std::string& version() const;
+  const std::string& provenance() const;
+  int64_t num_parameters() const;  // floats stored in the file's tensors
   const std::vector<std::string>& labels() const;
   int num_labels() const;
   const MfccOptions& frontend_options() const;
@@ -49,7 +79,7 @@ class Model : public std::enable_shared_from_this<Model> {
   int num_frames() const;          // feature frames in one clip (e.g. 98)
   int num_coefficients() const;    // features per frame (e.g. 40)
   int frame_stride_samples() const;
-  std::string Summary() const;     // layers, shapes, parameter count
+  std::string Summary() const;     // name, layers, shapes, parameter count, provenance
   // Multiply-adds x 2 of the layers (front end excluded) for one whole window.
   int64_t flops_per_window() const;
 

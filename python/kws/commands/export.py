@@ -49,6 +49,13 @@ def build_parser() -> Parser:
                         "run's --data_dir)")
     p.add_argument("--representative_clips", type=int, default=100,
                    help="training clips used to calibrate the int8 TFLite model")
+    p.add_argument("--model_name", default=None,
+                   help="the model's name, stored in model.kws (letters, digits, '_', '-', "
+                        "'.'; at most 64): a bundled model's name")
+    p.add_argument("--model_version", default=None,
+                   help="the model's version, stored in model.kws (at most 64 characters)")
+    p.add_argument("--provenance", default=None,
+                   help="how the model was made, stored in model.kws (at most 1000 bytes)")
     p.add_argument("--native_only", action="store_true",
                    help="write model.kws (and labels.txt) only")
     return p
@@ -62,10 +69,15 @@ def _calibration_clips(args, labels, settings, meta) -> list | None:
     return None
 
 
+def _identity(args) -> dict:
+    return {"name": args.model_name, "version": args.model_version,
+            "provenance": args.provenance}
+
+
 def _write_one_file(args, model, settings, architecture, labels, meta) -> None:
     out = Path(args.output_file)
     if out.suffix == ".kws":
-        export.write_model_kws(out, model, settings, architecture, labels)
+        export.write_model_kws(out, model, settings, architecture, labels, **_identity(args))
         print(f"wrote {out} ({architecture}, {len(labels)} labels)")
         return
     if out.suffix != ".tflite":
@@ -97,6 +109,7 @@ def _move_into(paths: list[Path], out: Path) -> None:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
+        export.check_identity(args.model_name, args.model_version, args.provenance)
         model, settings, architecture, labels, meta = export.load_for_export(
             args.start_checkpoint, model_architecture=args.model_architecture,
             wanted_words=args.wanted_words,
@@ -113,7 +126,7 @@ def main(argv: list[str]) -> int:
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-", dir=out.parent))
         try:
             written = [export.write_model_kws(staging / "model.kws", model, settings,
-                                              architecture, labels)]
+                                              architecture, labels, **_identity(args))]
             written.append(atomic_write(staging / "labels.txt", "\n".join(labels) + "\n"))
             kinds = {}
             if not args.native_only:

@@ -1,6 +1,7 @@
 """`kws label-wav`: the top scores of a WAV clip under an exported model, printed as the
 classic label_wav does (`left (score = 0.81477)`). The graph is a model.kws (native
-runtime), or a .tflite file or SavedModel folder (through TensorFlow)."""
+runtime), a bundled model's name (`kws models`; default: the bundled speech_commands),
+or a .tflite file or SavedModel folder (through TensorFlow)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,16 @@ from pathlib import Path
 import numpy as np
 
 import kws
+from kws import bundled
 from kws.commands.flags import Parser
+from kws.commands.models import model_or_default
 
 
 def build_parser() -> Parser:
     p = Parser(prog="kws label-wav", description=__doc__)
-    p.add_argument("--graph", required=True, help="model.kws, a .tflite file or a SavedModel")
+    p.add_argument("--graph", default=None,
+                   help="model.kws, a bundled model's name (kws models), a .tflite file or a "
+                        f"SavedModel (default: the bundled '{bundled.DEFAULT_MODEL}')")
     p.add_argument("--labels", default=None,
                    help="labels file, one per line (optional for model.kws)")
     p.add_argument("--wav", required=True, help="the WAV clip to label")
@@ -56,8 +61,8 @@ def _tensorflow():
 def scores_for(graph: str, wav: str, labels_path: str | None) -> tuple[np.ndarray, list[str]]:
     samples, rate = kws.read_wav(wav)
     g = Path(graph)
-    if g.is_file() and g.suffix != ".tflite":
-        model = kws.Model.load(str(g))
+    if (g.is_file() and g.suffix != ".tflite") or (not g.exists() and graph in bundled.names()):
+        model = kws.Model.load(graph)
         if rate != model.sample_rate:
             raise ValueError(f"{wav}: sample rate {rate} Hz, the model expects "
                              f"{model.sample_rate} Hz")
@@ -66,11 +71,12 @@ def scores_for(graph: str, wav: str, labels_path: str | None) -> tuple[np.ndarra
             raise ValueError(f"{labels_path}: {len(labels)} labels, the model has "
                              f"{len(model.labels)}")
         return model.predict(_fit(samples, model.clip_samples)), labels
+    if not (g.is_file() or g.is_dir()):
+        raise ValueError(f"{graph}: no such model file or SavedModel folder, nor a bundled "
+                         f"model (bundled: {', '.join(bundled.names()) or 'none'})")
     if labels_path is None:
         raise ValueError(f"{graph}: TFLite and SavedModel graphs need --labels")
     labels = _read_labels(labels_path)
-    if not (g.is_file() or g.is_dir()):
-        raise ValueError(f"{graph}: no such model file or SavedModel folder")
     scores = score_in_child(graph, samples)
     if len(scores) != len(labels):
         raise ValueError(f"{labels_path}: {len(labels)} labels, the model has {len(scores)} "
@@ -146,7 +152,8 @@ def main(argv: list[str]) -> int:
         print("kws label-wav: --how_many_labels must be positive", file=sys.stderr)
         return 2
     try:
-        scores, labels = scores_for(args.graph, args.wav, args.labels)
+        graph = model_or_default(args.graph, "kws label-wav", "--graph")
+        scores, labels = scores_for(graph, args.wav, args.labels)
     except (ValueError, OSError) as e:
         print(f"kws label-wav: {e}", file=sys.stderr)
         return 1

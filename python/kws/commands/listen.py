@@ -24,6 +24,7 @@ import numpy as np
 
 import kws
 from kws.commands.flags import Parser, add_option_flags
+from kws.commands.models import model_or_default
 from kws.labels import SILENCE_LABEL, UNKNOWN_WORD_LABEL
 
 # RecognizeCommandsOptions field -> flag (the classic streaming flag names).
@@ -269,7 +270,9 @@ def import_sounddevice():
 
 def build_parser() -> Parser:
     p = Parser(prog="kws listen", description=__doc__)
-    p.add_argument("--model", required=False, help="a model.kws file (kws export)")
+    p.add_argument("--model", default=None,
+                   help="a model.kws file (kws export) or a bundled model's name (kws models; "
+                        f"default: the bundled '{kws.bundled.DEFAULT_MODEL}')")
     p.add_argument("--wav", default=None,
                    help="play this WAV file through the microphone path instead")
     p.add_argument("--realtime", action="store_true",
@@ -313,7 +316,8 @@ def _describe(listener, source: str, rate: int, channels: int, block: int) -> st
     m = listener.model
     how = listener.resample_method
     resample = f", resampled {rate} -> {m.sample_rate} Hz ({how})" if how else ""
-    return (f"kws listen: {m.architecture} model, {len(m.labels)} labels; {source}: {rate} Hz, "
+    what = f"{m.name} ({m.architecture})" if m.name else m.architecture
+    return (f"kws listen: {what} model, {len(m.labels)} labels; {source}: {rate} Hz, "
             f"{channels} channel(s), blocks of {block} frames{resample}")
 
 
@@ -409,8 +413,7 @@ def main(argv: list[str]) -> int:
         if args.list_devices:
             print(import_sounddevice().query_devices())
             return 0
-        if not args.model:
-            raise ValueError("--model is required (a model.kws file)")
+        args.model = model_or_default(args.model, "kws listen")
         if args.block_ms <= 0:
             raise ValueError(f"--block_ms must be positive, got {args.block_ms}")
         if args.wav:

@@ -12,8 +12,9 @@ import math
 import sys
 from pathlib import Path
 
-from kws import StreamingEvaluator, StreamingOptions
+from kws import StreamingEvaluator, StreamingOptions, bundled
 from kws.commands.flags import Parser, add_option_flags, option_default
+from kws.commands.models import model_or_default
 from kws.files import atomic_write
 
 OPTION_FIELDS = ("clip_duration_ms", "clip_stride_ms", "average_window_ms", "suppression_ms",
@@ -25,8 +26,10 @@ def build_parser() -> Parser:
     p.add_argument("--wav", nargs="+", required=True, help="long mono WAV file(s)")
     p.add_argument("--ground_truth", nargs="+", required=True,
                    help="ground-truth file(s) of `word, time_ms` lines, one per WAV")
-    p.add_argument("--model", "--graph", dest="model", required=True,
-                   help="a model.kws file (kws export); --graph is the classic name")
+    p.add_argument("--model", "--graph", dest="model", default=None,
+                   help="a model.kws file (kws export) or a bundled model's name (kws models; "
+                        f"default: the bundled '{bundled.DEFAULT_MODEL}'); --graph is the "
+                        "classic name")
     p.add_argument("--labels", default=None,
                    help="labels file, one per line (default: the model's own labels)")
     defaults = StreamingOptions()
@@ -179,6 +182,7 @@ def main(argv: list[str]) -> int:
         return 2
     sweep = parse_thresholds(args.sweep_thresholds) if args.sweep else []
     options = StreamingOptions(**{k: getattr(args, k) for k in OPTION_FIELDS})
+    args.model = str(bundled.resolve(model_or_default(args.model, "kws stream-eval")))
     evaluator = StreamingEvaluator(
         args.model, labels=read_labels(args.labels) if args.labels else [], options=options)
     if args.verbose:  # how the windows are scored (batched, or why not)

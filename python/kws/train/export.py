@@ -217,9 +217,38 @@ def _emit(layer: Any, node: Any, inputs: list[int], ops: list[dict],
     raise ExportError(f"layer '{layer.name}' of type {kind} is not supported by model.kws")
 
 
+# Bounds of the identity strings (the native loader enforces the same).
+MAX_NAME_CHARS = 64
+MAX_PROVENANCE_CHARS = 1000
+
+
+def check_identity(name: str | None, version: str | None, provenance: str | None) -> dict:
+    """The optional identity members of the metadata, checked: name (letters, digits, '_',
+    '-', '.'; a bundled model's name), version (at most 64 characters) and a short
+    provenance string (at most 1000 bytes of UTF-8)."""
+    out = {}
+    if name is not None:
+        if (not name or len(name) > MAX_NAME_CHARS or name.startswith(".")
+                or not all(c.isascii() and (c.isalnum() or c in "_-.") for c in name)):
+            raise ExportError(f"--model_name '{name}': use 1 to {MAX_NAME_CHARS} letters, "
+                              "digits, '_', '-' or '.' (not starting with '.')")
+        out["name"] = name
+    if version is not None:
+        if not version or len(version.encode()) > MAX_NAME_CHARS:
+            raise ExportError(f"--model_version '{version}': 1 to {MAX_NAME_CHARS} bytes")
+        out["version"] = version
+    if provenance is not None:
+        if len(provenance.encode()) > MAX_PROVENANCE_CHARS:
+            raise ExportError(f"--provenance is {len(provenance.encode())} bytes long (at "
+                              f"most {MAX_PROVENANCE_CHARS})")
+        out["provenance"] = provenance
+    return out
+
+
 def model_kws_metadata(architecture: str, labels: Sequence[str], settings: ModelSettings,
-                       ops: list[dict]) -> dict:
-    """The JSON document stored under __metadata__["kws"]."""
+                       ops: list[dict], identity: dict | None = None) -> dict:
+    """The JSON document stored under __metadata__["kws"]; `identity` holds the optional
+    name, version and provenance (see `check_identity`)."""
     if settings.preprocess != "mfcc":
         raise ExportError(f"the native runtime supports the mfcc front end only, not "
                           f"'{settings.preprocess}'")
@@ -241,6 +270,7 @@ def model_kws_metadata(architecture: str, labels: Sequence[str], settings: Model
         },
         "input_shape": [settings.spectrogram_length, settings.fingerprint_width],
         "ops": ops,
+        **(identity or {}),
     }
 
 
@@ -262,13 +292,16 @@ def model_kws_bytes(tensors: dict[str, np.ndarray], meta: dict) -> bytes:
 
 
 def write_model_kws(path: str | Path, model: Any, settings: ModelSettings, architecture: str,
-                    labels: Sequence[str]) -> Path:
-    """Write `model` as a model.kws file; returns the path."""
+                    labels: Sequence[str], *, name: str | None = None,
+                    version: str | None = None, provenance: str | None = None) -> Path:
+    """Write `model` as a model.kws file, with the optional name, version and provenance
+    in its metadata; returns the path."""
+    identity = check_identity(name, version, provenance)
     labels = list(labels)
     if len(labels) != settings.label_count:
         raise ExportError(f"{len(labels)} labels but the settings say {settings.label_count}")
     ops, tensors = keras_graph_to_ops(model)
-    meta = model_kws_metadata(architecture, labels, settings, ops)
+    meta = model_kws_metadata(architecture, labels, settings, ops, identity)
     return atomic_write(path, model_kws_bytes(tensors, meta))
 
 

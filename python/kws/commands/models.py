@@ -1,0 +1,85 @@
+"""`kws models`: the bundled models (ready without training) with their labels, size,
+FLOPs per hop (measured on the model now) and measured accuracy (from the model card's
+figures; docs/models.md has the cards). `kws models NAME` also prints its layers."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from kws import bundled
+from kws.commands.flags import Parser
+
+
+def model_or_default(value: str | None, prog: str, flag: str = "--model") -> str:
+    """`value`, or the default bundled model's name, saying so in one line on stderr."""
+    if value:
+        return value
+    print(f"{prog}: no {flag} given: using the bundled model '{bundled.DEFAULT_MODEL}' "
+          "(kws models lists the bundled models)", file=sys.stderr)
+    return bundled.DEFAULT_MODEL
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="kws models", description=__doc__)
+    p.add_argument("names", nargs="*", help="only these models (default: all)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    return p
+
+
+def _mflops(n: int) -> str:
+    return f"{n / 1e6:.2f} MFLOPs"
+
+
+def format_model(info: dict) -> str:
+    """The lines `kws models` prints for one model (info from `bundled.describe`)."""
+    version = f" version {info['version']}" if info["version"] else ""
+    hops = ", ".join(f"{_mflops(f)} per {h} ms hop" for h, f in info["flops_per_hop"].items())
+    lines = [
+        f"{info['name']}{version}: {info['architecture']}, {len(info['labels'])} labels",
+        f"  labels: {', '.join(info['labels'])}",
+        f"  size: {info['file_bytes'] / 1024:.0f} KB, {info['parameters']:,} parameters",
+        f"  compute: {_mflops(info['flops_per_window'])} per window; {hops}",
+    ]
+    card = info.get("card")
+    if card is None:
+        lines.append(f"  accuracy: unknown ({info['card_error']})")
+    else:
+        sib = card.get("sibling", {})
+        if "accuracy" in sib:
+            lines.append(f"  accuracy: {100 * sib['accuracy']:.1f}% on {sib['count']} clips of "
+                         "real speakers it never heard (its sibling's, trained without them: "
+                         "docs/models.md)")
+        stream = card.get("stream", {})
+        at = stream.get("at_recommended")
+        if at:
+            lines.append(
+                f"  streaming at threshold {stream['recommended_threshold']:g}: "
+                f"{at['correct_percent']:.1f}% correct, {at['wrong_percent']:.1f}% wrong, "
+                f"{at['false_positives_per_hour']:.1f} false alarms per hour "
+                f"({stream.get('duration_s', 0) / 60:.0f} min of real speech over real noise)")
+    if info["provenance"]:
+        lines.append(f"  provenance: {info['provenance']}")
+    lines.append(f"  file: {info['file']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    names = args.names or bundled.names()
+    if not names:
+        print(f"kws models: no bundled models in {bundled.models_dir()}", file=sys.stderr)
+        return 1
+    infos = [bundled.describe(n) for n in names]
+    if args.json:
+        print(json.dumps(infos, indent=2))
+        return 0
+    for i, info in enumerate(infos):
+        if i:
+            print()
+        print(format_model(info))
+    if args.names:
+        for name in args.names:
+            print()
+            print(bundled.load(name).summary())
+    return 0

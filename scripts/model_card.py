@@ -1,0 +1,410 @@
+"""Export a bundled model and write its model card from measured figures.
+
+    python scripts/model_card.py --bundled_train_dir TRAIN --sibling_train_dir SIBLING \\
+        --sample_dir SAMPLE [--name speech_commands] [--version 1]
+
+TRAIN is the shipped model's `kws train` folder (every real clip of the sample in its
+training data), SIBLING the same recipe and seed trained on the sample's training partition
+only (--validation_percentage 12 --testing_percentage 4). Steps, each a `kws` command or
+the training tier's own evaluation:
+  1. `kws export --native_only --model_name NAME --model_version V --provenance ...` of both;
+     the shipped one is copied to python/kws/models/NAME.kws.
+  2. The sibling's accuracy per class and confusion matrix on the sample's testing
+     partition (hash [12, 16) of the 12/4 split: speakers neither model's sibling heard),
+     the picture to docs/models/NAME_confusion.png.
+  3. A stream of that testing partition's words over the sample's real background noise
+     (`kws gen-stream`), `kws stream-eval --sweep` of the sibling over thresholds, the
+     recommended threshold (the sweep's highest correct - wrong - false positive
+     percentage), its figures and detection-error-tradeoff picture
+     (docs/models/NAME_stream.png).
+  4. The shipped model's size, parameters and FLOPs (per window and per 20/30 ms hop,
+     from the native runtime) and its top-1 accuracy on the committed fixture clips
+     (tests/data/speech_commands), with the expectation the tests hold it to.
+Writes python/kws/models/NAME.json (what `kws models` and the tests read) and the model's
+section of docs/models.md. Rerun it after retraining; it changes nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+MODELS = REPO / "python" / "kws" / "models"
+DOCS = REPO / "docs"
+FIXTURES = REPO / "tests" / "data" / "speech_commands"
+
+# The exact commands of scripts/train_bundled_models.sh (SYNTH, SAMPLE, TRAIN and SIBLING
+# are its folders); the card quotes them and checks the train folders against them.
+MAKE_DATASET = ("kws make-dataset --out SYNTH --clips_per_word 500 --speakers 250 --seed 0")
+TRAIN = ("kws train --recipe best --data_dir SYNTH,SAMPLE --validation_percentage 0 "
+         "--testing_percentage 0 --seed 1 --train_dir TRAIN")
+SIBLING = ("kws train --recipe best --data_dir SYNTH,SAMPLE --validation_percentage 12 "
+           "--testing_percentage 4 --seed 1 --train_dir SIBLING")
+EXPECTED_FLAGS = {"recipe": "best", "seed": 1}
+SPLIT = {"validation_percentage": 12.0, "testing_percentage": 4.0}
+STREAM_THRESHOLDS = "0.1:0.9:0.05"
+CARD_HOPS_MS = (20, 30)
+
+
+def kws_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "kws.cli", *args]
+
+
+def run(cmd: list[str]) -> str:
+    print("+", " ".join(cmd[2:] if cmd[:3] == kws_cmd()[:3] else cmd), flush=True)
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"command failed ({out.returncode}): {' '.join(cmd)}\n{out.stderr[-3000:]}")
+    return out.stdout
+
+
+def train_meta(train_dir: Path) -> tuple[dict, int]:
+    """The folder's <arch>_model.json and the step of its latest checkpoint."""
+    metas = sorted(train_dir.glob("*_model.json"))
+    if len(metas) != 1:
+        sys.exit(f"{train_dir}: expected one *_model.json (a kws train folder)")
+    meta = json.loads(metas[0].read_text())
+    text = (train_dir / "checkpoint").read_text()
+    match = re.search(r'model_checkpoint_path: "[^"]*ckpt-(\d+)"', text)
+    if not match:
+        sys.exit(f"{train_dir}/checkpoint: no latest checkpoint")
+    return meta, int(match[1])
+
+
+def check_recipe(train_dir: Path, split: dict, allow_unfinished: bool,
+                 any_recipe: bool = False) -> tuple[dict, int]:
+    meta, step = train_meta(train_dir)
+    flags = meta["flags"]
+    wanted = {**({} if any_recipe else EXPECTED_FLAGS), **split}
+    wrong = {k: flags.get(k) for k, v in wanted.items() if flags.get(k) != v}
+    if wrong:
+        sys.exit(f"{train_dir}: not trained as scripts/train_bundled_models.sh does: {wrong} "
+                 f"(expected {wanted})")
+    steps = sum(int(s) for s in str(flags["how_many_training_steps"]).split(","))
+    if step != steps and not allow_unfinished:
+        sys.exit(f"{train_dir}: latest checkpoint is step {step} of {steps}: training has not "
+                 "finished (--allow_unfinished to card it anyway)")
+    return meta, step
+
+
+def git_commit() -> str:
+    out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True)
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+def export(train_dir: Path, out_dir: Path, name: str, version: str, provenance: str) -> Path:
+    run(kws_cmd("export", "--start_checkpoint", str(train_dir), "--native_only",
+                "--output_dir", str(out_dir), "--model_name", name, "--model_version", version,
+                "--provenance", provenance))
+    return out_dir / "model.kws"
+
+
+def sibling_accuracy(sibling_dir: Path, sample_dir: Path, png: Path, name: str) -> dict:
+    from kws.train.loop import evaluate_checkpoint
+    from kws.train.report import confusion_matrix_png
+
+    r = evaluate_checkpoint(str(sibling_dir), str(sample_dir), "testing", **SPLIT)
+    m = np.asarray(r["confusion_matrix"])
+    labels = list(r["labels"])
+    png.parent.mkdir(parents=True, exist_ok=True)
+    png.write_bytes(confusion_matrix_png(
+        m, labels, f"{name} sibling: real test speakers ({int(m.sum())} clips)"))
+    return {
+        "evaluated_on": "the sample's testing partition (hash [12, 16) of the 12/4 split)",
+        "accuracy": float(r["accuracy"]),
+        "count": int(r["count"]),
+        "per_class": {lab: {"accuracy": float(m[i, i] / max(m[i].sum(), 1)),
+                            "count": int(m[i].sum())} for i, lab in enumerate(labels)},
+        "confusion_matrix": m.tolist(),
+        "confusion_png": str(png.relative_to(REPO)),
+    }
+
+
+def recommended(points: list[dict]) -> dict:
+    """The sweep point with the highest correct - wrong - false positive percentage (ties:
+    the higher threshold)."""
+    return max(points, key=lambda p: (p["correct_percent"] - p["wrong_percent"]
+                                      - p["false_positive_percent"], p["threshold"]))
+
+
+def stream_figures(sibling_model: Path, sample_dir: Path, work: Path, seconds: float,
+                   png_prefix: Path) -> dict:
+    wav, truth = work / "stream.wav", work / "stream.txt"
+    gen = ["gen-stream", "--data_dir", str(sample_dir), "--validation_percentage", "12",
+           "--testing_percentage", "4", "--duration_seconds", f"{seconds:g}", "--seed", "0",
+           "--output_wav", str(wav), "--output_ground_truth", str(truth)]
+    run(kws_cmd(*gen))
+    sweep_json = work / "sweep.json"
+    evaluate = ["stream-eval", "--model", str(sibling_model), "--wav", str(wav),
+                "--ground_truth", str(truth), "--sweep", "--sweep_thresholds", STREAM_THRESHOLDS]
+    run(kws_cmd(*evaluate, "--sweep_output", str(work / "sweep"), "--json", str(sweep_json)))
+    points = json.loads(sweep_json.read_text())["sweep"]
+    best = recommended(points)
+    final_json = work / "stream.json"
+    png_prefix.parent.mkdir(parents=True, exist_ok=True)
+    run(kws_cmd(*evaluate, "--detection_threshold", f"{best['threshold']:g}",
+                "--sweep_output", str(png_prefix), "--json", str(final_json)))
+    final = json.loads(final_json.read_text())
+    keys = ("matched_percent", "correct_percent", "wrong_percent", "false_positive_percent",
+            "false_positives_per_hour", "miss_rate", "ground_truth_words",
+            "audio_duration_s")
+    return {
+        "commands": [
+            "kws " + " ".join(gen[:2]) + " SAMPLE " + " ".join(gen[3:-4])
+            + " --output_wav stream.wav",
+            "kws stream-eval --model SIBLING.kws --wav stream.wav --ground_truth stream.txt "
+            f"--sweep --sweep_thresholds {STREAM_THRESHOLDS}",
+        ],
+        "duration_s": float(final["audio_duration_s"]),
+        "words": int(final["ground_truth_words"]),
+        "recommended_threshold": float(best["threshold"]),
+        "rule": "the sweep's highest correct - wrong - false positive percentage",
+        "at_recommended": {k: final[k] for k in keys if k in final},
+        "options": final["options"],
+        "sweep": [{k: p[k] for k in ("threshold", "correct_percent", "wrong_percent",
+                                     "false_positive_percent", "false_positives_per_hour",
+                                     "miss_rate")} for p in points],
+        "sweep_png": str(png_prefix.with_suffix(".png").relative_to(REPO)),
+    }
+
+
+def fixture_accuracy(model, folder: Path) -> dict:
+    """Top-1 accuracy of `model` on the keyword clips of `folder` (one folder per word)."""
+    import kws
+
+    right, total = 0, 0
+    for word in model.labels[2:]:
+        for wav in sorted((folder / word).glob("*.wav")):
+            samples, _ = kws.read_wav(str(wav))
+            clip = np.zeros(model.clip_samples, np.float32)
+            clip[: min(len(samples), len(clip))] = samples[: len(clip)]
+            total += 1
+            right += int(model.labels[int(np.argmax(model.predict(clip)))] == word)
+    return {"accuracy": right / max(total, 1), "count": total}
+
+
+def model_figures(path: Path) -> dict:
+    import kws
+    from kws.bundled import flops_per_hop
+
+    model = kws.Model.load(str(path))
+    return {
+        "name": model.name, "version": model.version, "provenance": model.provenance,
+        "architecture": model.architecture, "labels": list(model.labels),
+        "file_bytes": path.stat().st_size, "parameters": int(model.num_parameters),
+        "flops_per_window": int(model.flops_per_window),
+        "flops_per_hop": {str(h): flops_per_hop(model, h) for h in CARD_HOPS_MS},
+        "fixtures": fixture_accuracy(model, FIXTURES),
+    }
+
+
+# ---- docs/models.md -------------------------------------------------------------------------
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _from_docs(path: str) -> str:
+    """A repository path as a link from docs/models.md."""
+    return str(Path(path).relative_to("docs"))
+
+
+def card_markdown(card: dict) -> str:
+    sib = card["sibling"]
+    st = card["stream"]
+    at = st["at_recommended"]
+    per_class = sib["per_class"]
+    rows = "\n".join(f"| {lab} | {_pct(v['accuracy'])} | {v['count']} |"
+                     for lab, v in per_class.items())
+    weakest = sorted(per_class.items(), key=lambda kv: kv[1]["accuracy"])[:3]
+    labels = list(per_class)
+    m = np.asarray(sib["confusion_matrix"])
+    off = m.copy()
+    np.fill_diagonal(off, 0)
+    confusions = []
+    for flat in np.argsort(-off, axis=None)[:3]:
+        i, j = divmod(int(flat), len(labels))
+        if off[i, j]:
+            confusions.append(f"{labels[i]} heard as {labels[j]} ({off[i, j]} of {m[i].sum()})")
+    hops = ", ".join(f"{f / 1e6:.2f} M per {h} ms hop" for h, f in card["flops_per_hop"].items())
+    sweep_rows = "\n".join(
+        f"| {p['threshold']:g} | {p['correct_percent']:.1f}% | {p['wrong_percent']:.1f}% | "
+        f"{p['false_positive_percent']:.1f}% | {p['false_positives_per_hour']:.1f} |"
+        for p in st["sweep"])
+    expect = card["expected"]["fixture_keyword_accuracy_min"]
+    return f"""\
+Version {card['version']}, {card['architecture']}, labels: {', '.join(card['labels'])}.
+Made with kws {card['kws_version']} (git {card['git_commit']}) by
+`scripts/train_bundled_models.sh`; provenance string in the file: "{card['provenance']}".
+
+**Data.** Synthetic speech made by kws (`{card['commands']['make_dataset']}`: espeak-ng and
+flite voices, 30 words) plus every clip of the Speech Commands sample
+(`{card['sample_name']}`: real speakers of the Speech Commands test set, with its
+background-noise recordings). Speech Commands is by Pete Warden (Google), "Speech Commands:
+A Dataset for Limited-Vocabulary Speech Recognition", arXiv:1804.03209, licensed under the
+Creative Commons Attribution 4.0 International License (CC BY 4.0,
+https://creativecommons.org/licenses/by/4.0/); the model's weights are derived from it.
+
+**Recipe.** `best` (TC-ResNet8 trained as 3 mutually distilled peers, one exported; Adam,
+cosine rate, room/mic augmentation, real folder oversampled), seed 1, step
+{card['step']}:
+
+    {card['commands']['train']}
+
+**Accuracy per class.** The shipped model trained on every real clip there is, so its
+accuracy cannot be measured on them. These figures are its **sibling**'s: the same recipe
+and seed trained on the sample's training partition only,
+
+    {card['commands']['sibling']}
+
+measured on {sib['evaluated_on']}: {sib['count']} clips of speakers it never heard,
+**{_pct(sib['accuracy'])}** overall.
+
+| label | accuracy | clips |
+|---|---|---|
+{rows}
+
+![confusion matrix of the sibling on real test speakers]({_from_docs(sib['confusion_png'])})
+
+**Streaming** (the sibling again): {st['duration_s'] / 60:.0f} minutes made by
+`{st['commands'][0]}` from the same testing partition's words (30% unknown words) over the
+sample's real background noise, {st['words']} words, evaluated with `kws stream-eval` (hop
+{st['options']['clip_stride_ms']} ms, average window {st['options']['average_window_ms']} ms,
+suppression {st['options']['suppression_ms']} ms). Recommended threshold
+**{st['recommended_threshold']:g}** ({st['rule']}): {at['correct_percent']:.1f}% correct,
+{at['wrong_percent']:.1f}% wrong, {at['false_positive_percent']:.1f}% false positives
+({at['false_positives_per_hour']:.1f} per hour), miss rate {_pct(at['miss_rate'])}.
+Use it with `kws listen --detection_threshold {st['recommended_threshold']:g}`.
+
+| threshold | correct | wrong | false positives | per hour |
+|---|---|---|---|---|
+{sweep_rows}
+
+![miss rate against false alarms per hour]({_from_docs(st['sweep_png'])})
+
+**Size and compute.** {card['file_bytes'] / 1024:.0f} KB, {card['parameters']:,} parameters;
+{card['flops_per_window'] / 1e6:.2f} MFLOPs per 1 s window; streaming with cached state
+{hops} (native runtime, `Stream.last_decode_flops`).
+
+**Checked by the tests** (`tests/test_bundled_models.py`, numpy only): labels and metadata as
+above; top-1 on the committed fixture clips (tests/data/speech_commands, which are in the
+sample and so in this model's training data: a sanity check, not an accuracy figure)
+{_pct(card['fixtures']['accuracy'])} of {card['fixtures']['count']} keyword clips (expected at
+least {_pct(expect)}); streaming scores identical to whole-clip scores.
+
+**Known weaknesses.**
+- Weakest classes on real speakers: {', '.join(f"{lab} ({_pct(v['accuracy'])})"
+                                              for lab, v in weakest)}; most frequent
+  confusions: {'; '.join(confusions) or 'none'}.
+- The real speakers are few (the sample's speakers of the Speech Commands test set):
+  accents, children's voices, far-field microphones and reverberant rooms are thinly
+  covered; the synthetic voices are English text-to-speech.
+- 12 classes only: any other word should come out as `_unknown_`, but words that sound
+  like a command (e.g. "four" for "for", "dog" for "down") trigger it.
+- 1 s windows at 16 kHz; other rates are resampled by `kws listen` but the model has not
+  heard telephone-band or heavily compressed audio.
+"""
+
+
+def write_docs(card: dict) -> None:
+    path = DOCS / "models.md"
+    text = path.read_text()
+    start = f"<!-- model_card {card['name']} start -->"
+    end = f"<!-- model_card {card['name']} end -->"
+    body = f"{start}\n{card_markdown(card)}{end}"
+    if start in text and end in text:
+        text = text[: text.index(start)] + body + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip("\n") + f"\n\n## {card['name']}\n\n{body}\n"
+    path.write_text(text)
+    print(f"wrote {path.relative_to(REPO)}")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--bundled_train_dir", required=True, type=Path)
+    p.add_argument("--sibling_train_dir", required=True, type=Path)
+    p.add_argument("--sample_dir", required=True, type=Path)
+    p.add_argument("--name", default="speech_commands")
+    p.add_argument("--version", default="1")
+    p.add_argument("--work_dir", type=Path, default=None,
+                   help="exports and the stream (default: build/model_card/NAME)")
+    p.add_argument("--stream_seconds", type=float, default=1200.0)
+    p.add_argument("--expect_fixture_accuracy", type=float, default=0.9,
+                   help="the fixture top-1 accuracy the tests require of the shipped model")
+    p.add_argument("--allow_unfinished", action="store_true",
+                   help="card train folders whose latest checkpoint is not the last step")
+    p.add_argument("--any_recipe", action="store_true",
+                   help="card runs of another recipe or seed (trying the script out; the "
+                        "card's text still quotes the bundled recipe)")
+    p.add_argument("--docs", default="true", choices=("true", "false"),
+                   help="also write the model's section of docs/models.md")
+    args = p.parse_args()
+
+    import kws
+
+    work = args.work_dir or REPO / "build" / "model_card" / args.name
+    work.mkdir(parents=True, exist_ok=True)
+    meta, step = check_recipe(args.bundled_train_dir, {"validation_percentage": 0.0,
+                                                       "testing_percentage": 0.0},
+                              args.allow_unfinished, args.any_recipe)
+    check_recipe(args.sibling_train_dir, SPLIT, args.allow_unfinished, args.any_recipe)
+    commit = git_commit()
+    flags = meta["flags"]
+    provenance = (f"kws {kws.__version__} (git {commit}): recipe {flags.get('recipe')}, "
+                  f"seed {flags.get('seed')}, step {step}, "
+                  "on kws make-dataset synthetic speech (500 clips/word, 250 speakers, seed 0) "
+                  "+ every clip of the Speech Commands sample (CC BY 4.0); "
+                  "scripts/train_bundled_models.sh")
+
+    shipped = export(args.bundled_train_dir, work / "bundled", args.name, args.version,
+                     provenance)
+    sibling = export(args.sibling_train_dir, work / "sibling", f"{args.name}_sibling",
+                     args.version, provenance.replace("every clip of", "the training "
+                                                      "partition (12/4 split) of"))
+    figures = model_figures(shipped)
+    if figures["fixtures"]["accuracy"] < args.expect_fixture_accuracy:
+        print(f"warning: {figures['fixtures']['accuracy']:.3f} top-1 on the fixture clips, "
+              f"below the expected {args.expect_fixture_accuracy}: the tests will fail",
+              file=sys.stderr)
+    card = {
+        **figures,
+        "step": step,
+        "kws_version": kws.__version__,
+        "git_commit": commit,
+        "sample_name": args.sample_dir.name,
+        "commands": {"make_dataset": MAKE_DATASET, "train": TRAIN, "sibling": SIBLING},
+        "training_flags": {k: meta["flags"].get(k) for k in (
+            "recipe", "seed", "model_architecture", "how_many_training_steps", "peers",
+            "augment", "folder_balance", "validation_percentage", "testing_percentage")},
+        "sibling": sibling_accuracy(args.sibling_train_dir, args.sample_dir,
+                                    DOCS / "models" / f"{args.name}_confusion.png", args.name),
+        "stream": stream_figures(sibling, args.sample_dir, work, args.stream_seconds,
+                                 DOCS / "models" / f"{args.name}_stream"),
+        "expected": {"fixture_keyword_accuracy_min": args.expect_fixture_accuracy},
+    }
+    MODELS.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(shipped, MODELS / f"{args.name}.kws")
+    (MODELS / f"{args.name}.json").write_text(json.dumps(card, indent=1) + "\n")
+    print(f"wrote {MODELS / args.name}.kws and .json")
+    # The sweep CSV stays in the work folder; only the picture goes into the docs.
+    csv = (DOCS / "models" / f"{args.name}_stream").with_suffix(".csv")
+    if csv.exists():
+        csv.unlink()
+    if args.docs == "true":
+        write_docs(card)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
