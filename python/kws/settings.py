@@ -8,7 +8,7 @@ SILENCE_LABEL = "_silence_"
 UNKNOWN_WORD_LABEL = "_unknown_"
 BACKGROUND_NOISE_DIR_NAME = "_background_noise_"
 DEFAULT_WANTED_WORDS = "yes,no,up,down,left,right,on,off,stop,go"
-PREPROCESS_MODES = ("mfcc", "average", "micro")
+PREPROCESS_MODES = ("mfcc", "log_mel", "average", "micro")
 
 
 def parse_wanted_words(wanted_words: str | list[str]) -> list[str]:
@@ -74,6 +74,12 @@ class ModelSettings:
             raise ValueError(
                 f"--feature_bin_count {self.feature_bin_count} exceeds the "
                 f"{self.filterbank_channel_count} mel channels"
+            )
+        if self.preprocess == "log_mel" and self.feature_bin_count != self.filterbank_channel_count:
+            raise ValueError(
+                f"--preprocess log_mel gives one feature per mel channel: --feature_bin_count "
+                f"{self.feature_bin_count} must equal the {self.filterbank_channel_count} mel "
+                f"channels"
             )
         if self.preprocess == "average" and self.feature_bin_count > self.spectrogram_bins:
             raise ValueError(

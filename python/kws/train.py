@@ -226,7 +226,8 @@ _FLAG_HELP = {
     "start_checkpoint": "resume from this checkpoint (prefix <arch>.ckpt-<step>)",
     "model_architecture": "architecture (see kws.models.ARCHITECTURES)",
     "check_nans": "stop at the first NaN/Inf, naming the layer or tensor",
-    "preprocess": "front end: mfcc, average or micro",
+    "preprocess": "front end: mfcc, log_mel (the mel bins the MFCC is computed from; "
+                  "--feature_bin_count = the mel channels), average or micro",
     "verbosity": "log level: DEBUG, INFO, WARN, ERROR or FATAL",
     "optimizer": "gradient_descent, momentum (0.9, Nesterov) or adam",
     "recipe": f"named preset of flags ({', '.join(RECIPES)}); explicit flags override",
@@ -346,7 +347,7 @@ def validate(config: TrainConfig) -> None:
             f"--preprocess '{config.preprocess}' is not one of {', '.join(PREPROCESS_MODES)}")
     if config.preprocess == "micro":
         raise ValueError("--preprocess micro is not implemented by kws's TensorFlow front end "
-                         "(kws.features): use mfcc or average")
+                         "(kws.features): use mfcc, log_mel or average")
     if config.verbosity.upper() not in ("DEBUG", "INFO", "WARN", "WARNING", "ERROR", "FATAL"):
         raise ValueError(f"--verbosity '{config.verbosity}' is not one of DEBUG, INFO, WARN, "
                          "ERROR, FATAL")
