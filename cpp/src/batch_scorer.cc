@@ -8,10 +8,12 @@
 // window at frame F reads its rows from phase F mod S, starting at row F div S.
 //
 // A window's row t is "clean" when everything it depends on lies inside the window and
-// away from its SAME padding; clean rows are the same in every window that contains them,
-// so they are read from the timelines. The other ("edge") rows are recomputed per window
-// from the window's own rows, by the same kernels the Stream uses. Only the timeline
-// rows some window actually reads are computed.
+// away from its SAME padding (ValueRows, computed at load and shared with the Stream);
+// clean rows are the same in every window that contains them, so they are read from the
+// timelines. The other ("edge") rows are recomputed per window from the window's own
+// rows. Every op runs its own compute forms (cpp/src/ops): the row form for timelines
+// and edge rows, the windows form for collapsing and vector ops, as the Stream does.
+// Only the timeline rows some window actually reads are computed.
 #include "batch_scorer.h"
 
 #include <algorithm>
@@ -25,11 +27,6 @@
 
 #include "kws/error.h"
 #include "model_impl.h"
-
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#define KWS_BATCH_AVX2 1
-#endif
 
 namespace kws {
 namespace batch_internal {
@@ -69,30 +66,14 @@ inline const float* Aligned64(const std::vector<float>& v) {
   return Aligned64(const_cast<std::vector<float>&>(v));
 }
 
-// a * b + c as the runtime's element-wise loops compute it: one fused multiply-add when
-// the target has FMA (the compiler contracts those loops), else a multiply and an add.
-inline float MulAdd(float a, float b, float c) {
-#ifdef __FMA__
-  return std::fma(a, b, c);
-#else
-  return a * b + c;
-#endif
-}
-
-int FloorDiv(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-int CeilDiv(int a, int b) { return -FloorDiv(-a, b); }
-
 enum class OpKind { kRows, kCollapse, kVector };
 
+// A value as the batch sees it: its ValueRows (rows, stride, clean rows) plus where
+// its rows live during a chunk.
 struct ValuePlan {
-  bool rows = false;           // a row value (else a vector, one per window)
-  int stride = 1;              // feature frames per row
-  int window_rows = 1;         // rows in one window
-  size_t row_floats = 0;       // floats per row (vectors: floats per window)
-  int clean_begin = 0, clean_end = 0;  // window rows read from the timelines
+  ValueRows r;                 // from the model (r.step is the stride S)
   std::vector<char> copy_in;   // clean rows that edge-row computations read
   std::vector<char> read_by_collapse;  // clean rows a collapsing op reads
-  bool has_edges = false;      // some rows are recomputed per window
   bool window_buffer = false;  // needs a per-window tensor (edges or copied-in rows)
   bool in_strips = false;      // an SVDF feature filter's output: no timeline kept
   int timeline_rows = 0;       // rows per phase timeline
@@ -105,7 +86,6 @@ struct OpPlan {
   std::vector<Op> timeline_ops;  // row ops: variant for input offset q in [0, time_stride)
   int fused_dense = -1;          // flatten: the dense op computed straight from its rows
   bool fused = false;            // dense computed by its flatten
-  bool all_clean = false;        // collapsing op that reads only clean rows
   // SVDF fusion: the time filter (svdf_feature >= 0) reads its feature filter's outputs
   // from a strip computed a few channel panels at a time (feeds_svdf: no timeline).
   int svdf_feature = -1;
@@ -130,7 +110,7 @@ struct Scratch {
   std::vector<const float*> inputs;
   std::vector<float> aux;
   std::vector<float> svdf_acc;
-  std::vector<const float*> svdf_rows;
+  std::vector<const float*> window_ptrs;                   // windows-form inputs
   std::vector<float> strip;
   std::vector<std::vector<std::vector<float>>> partials;   // [value][phase]
   std::vector<float> fresh;                                // [dy][window row][floats]
@@ -145,179 +125,6 @@ constexpr int kPartialRowsBlock = 32;
 // Channel panels (16 channels each) of an SVDF feature filter computed per strip.
 constexpr int kSvdfPanels = 2;
 
-void SvdfUnits(const Op& op, const float* acc_all, int count, float* out, size_t out_stride);
-
-// Writes out[c] for each channel block: the SVDF time filter of `count` windows whose M
-// memory rows are `rows[w * M + k]`, accumulated over k in increasing order with fused
-// multiply-adds, as layers::ComputeAll does for one window; then sums each unit's rank
-// filters, adds the bias and applies the activation.
-void SvdfTimeWindows(const Op& op, const float* const* rows, int count, float* acc,
-                     float* out, size_t out_stride) {
-  const int F = op.in_dims[1], M = op.memory_size;
-  const float* tf = op.weights.data();
-  int f0 = 0;
-#ifdef KWS_BATCH_AVX2
-  for (; f0 + 16 <= F; f0 += 16) {
-    for (int w0 = 0; w0 < count; w0 += 6) {
-      const int n = std::min(6, count - w0);
-      const float* const* r[6];
-      for (int k = 0; k < 6; ++k) r[k] = rows + static_cast<size_t>(w0 + std::min(k, n - 1)) * M;
-      __m256 a00 = _mm256_setzero_ps(), a01 = _mm256_setzero_ps();
-      __m256 a10 = _mm256_setzero_ps(), a11 = _mm256_setzero_ps();
-      __m256 a20 = _mm256_setzero_ps(), a21 = _mm256_setzero_ps();
-      __m256 a30 = _mm256_setzero_ps(), a31 = _mm256_setzero_ps();
-      __m256 a40 = _mm256_setzero_ps(), a41 = _mm256_setzero_ps();
-      __m256 a50 = _mm256_setzero_ps(), a51 = _mm256_setzero_ps();
-      for (int k = 0; k < M; ++k) {
-        const float* wk = tf + static_cast<size_t>(k) * F + f0;
-        const __m256 t0 = _mm256_loadu_ps(wk), t1 = _mm256_loadu_ps(wk + 8);
-        const float* x0 = r[0][k] + f0;
-        const float* x1 = r[1][k] + f0;
-        const float* x2 = r[2][k] + f0;
-        const float* x3 = r[3][k] + f0;
-        const float* x4 = r[4][k] + f0;
-        const float* x5 = r[5][k] + f0;
-        a00 = _mm256_fmadd_ps(t0, _mm256_loadu_ps(x0), a00);
-        a01 = _mm256_fmadd_ps(t1, _mm256_loadu_ps(x0 + 8), a01);
-        a10 = _mm256_fmadd_ps(t0, _mm256_loadu_ps(x1), a10);
-        a11 = _mm256_fmadd_ps(t1, _mm256_loadu_ps(x1 + 8), a11);
-        a20 = _mm256_fmadd_ps(t0, _mm256_loadu_ps(x2), a20);
-        a21 = _mm256_fmadd_ps(t1, _mm256_loadu_ps(x2 + 8), a21);
-        a30 = _mm256_fmadd_ps(t0, _mm256_loadu_ps(x3), a30);
-        a31 = _mm256_fmadd_ps(t1, _mm256_loadu_ps(x3 + 8), a31);
-        a40 = _mm256_fmadd_ps(t0, _mm256_loadu_ps(x4), a40);
-        a41 = _mm256_fmadd_ps(t1, _mm256_loadu_ps(x4 + 8), a41);
-        a50 = _mm256_fmadd_ps(t0, _mm256_loadu_ps(x5), a50);
-        a51 = _mm256_fmadd_ps(t1, _mm256_loadu_ps(x5 + 8), a51);
-      }
-      const __m256 acc_regs[12] = {a00, a01, a10, a11, a20, a21, a30, a31, a40, a41, a50, a51};
-      for (int k = 0; k < n; ++k) {
-        float* dst = acc + static_cast<size_t>(w0 + k) * F + f0;
-        _mm256_storeu_ps(dst, acc_regs[2 * k]);
-        _mm256_storeu_ps(dst + 8, acc_regs[2 * k + 1]);
-      }
-    }
-  }
-#endif
-  for (; f0 < F; ++f0) {
-    for (int w = 0; w < count; ++w) {
-      const float* const* r = rows + static_cast<size_t>(w) * M;
-      float a = 0.0f;
-      for (int k = 0; k < M; ++k) a = MulAdd(tf[static_cast<size_t>(k) * F + f0], r[k][f0], a);
-      acc[static_cast<size_t>(w) * F + f0] = a;
-    }
-  }
-  SvdfUnits(op, acc, count, out, out_stride);
-}
-
-// The SVDF time filter of 16 channels for `count` windows whose memory rows are rows
-// first_row + w * hop + k (k < M) of `strip` (row stride `width` floats): the same sums
-// as SvdfTimeWindows, from a contiguous strip of feature-filter outputs. `tf16` holds
-// the 16 channels' time filter, M rows of 16. The 16 channels are units unit0 ... of
-// rank op.rank (16 % rank == 0): writes those units of window w to out + w * out_stride.
-void SvdfStripWindows(const float* tf16, int M, const float* strip, int width, int first_row,
-                      int hop, int count, const Op& op, int unit0, float* out,
-                      size_t out_stride) {
-  const int units = 16 / op.rank;
-  // One window's 16 accumulators -> its units unit0 .. unit0 + units (as SvdfUnits).
-  auto finish = [&](const float* a, float* o) {
-    for (int j = 0; j < units; ++j) {
-      float sum = 0.0f;
-      for (int r = 0; r < op.rank; ++r) sum += a[j * op.rank + r];
-      const float v = op.bias.empty() ? sum : sum + op.bias[unit0 + j];
-      o[unit0 + j] = op.activation == layers::Activation::kRelu ? (v > 0.0f ? v : 0.0f) : v;
-    }
-  };
-#ifdef KWS_BATCH_AVX2
-  for (int w0 = 0; w0 < count; w0 += 6) {
-    const int n = std::min(6, count - w0);
-    const float* r[6];
-    for (int k = 0; k < 6; ++k)
-      r[k] = strip + static_cast<size_t>(first_row + (w0 + std::min(k, n - 1)) * hop) * width;
-    __m256 a00 = _mm256_setzero_ps(), a01 = _mm256_setzero_ps();
-    __m256 a10 = _mm256_setzero_ps(), a11 = _mm256_setzero_ps();
-    __m256 a20 = _mm256_setzero_ps(), a21 = _mm256_setzero_ps();
-    __m256 a30 = _mm256_setzero_ps(), a31 = _mm256_setzero_ps();
-    __m256 a40 = _mm256_setzero_ps(), a41 = _mm256_setzero_ps();
-    __m256 a50 = _mm256_setzero_ps(), a51 = _mm256_setzero_ps();
-    for (int k = 0; k < M; ++k) {
-      const __m256 t0 = _mm256_loadu_ps(tf16 + k * 16), t1 = _mm256_loadu_ps(tf16 + k * 16 + 8);
-      const size_t off = static_cast<size_t>(k) * width;
-      a00 = _mm256_fmadd_ps(t0, _mm256_loadu_ps(r[0] + off), a00);
-      a01 = _mm256_fmadd_ps(t1, _mm256_loadu_ps(r[0] + off + 8), a01);
-      a10 = _mm256_fmadd_ps(t0, _mm256_loadu_ps(r[1] + off), a10);
-      a11 = _mm256_fmadd_ps(t1, _mm256_loadu_ps(r[1] + off + 8), a11);
-      a20 = _mm256_fmadd_ps(t0, _mm256_loadu_ps(r[2] + off), a20);
-      a21 = _mm256_fmadd_ps(t1, _mm256_loadu_ps(r[2] + off + 8), a21);
-      a30 = _mm256_fmadd_ps(t0, _mm256_loadu_ps(r[3] + off), a30);
-      a31 = _mm256_fmadd_ps(t1, _mm256_loadu_ps(r[3] + off + 8), a31);
-      a40 = _mm256_fmadd_ps(t0, _mm256_loadu_ps(r[4] + off), a40);
-      a41 = _mm256_fmadd_ps(t1, _mm256_loadu_ps(r[4] + off + 8), a41);
-      a50 = _mm256_fmadd_ps(t0, _mm256_loadu_ps(r[5] + off), a50);
-      a51 = _mm256_fmadd_ps(t1, _mm256_loadu_ps(r[5] + off + 8), a51);
-    }
-    alignas(32) float tile[6][16];
-    _mm256_store_ps(tile[0], a00);
-    _mm256_store_ps(tile[0] + 8, a01);
-    _mm256_store_ps(tile[1], a10);
-    _mm256_store_ps(tile[1] + 8, a11);
-    _mm256_store_ps(tile[2], a20);
-    _mm256_store_ps(tile[2] + 8, a21);
-    _mm256_store_ps(tile[3], a30);
-    _mm256_store_ps(tile[3] + 8, a31);
-    _mm256_store_ps(tile[4], a40);
-    _mm256_store_ps(tile[4] + 8, a41);
-    _mm256_store_ps(tile[5], a50);
-    _mm256_store_ps(tile[5] + 8, a51);
-    for (int k = 0; k < n; ++k) finish(tile[k], out + static_cast<size_t>(w0 + k) * out_stride);
-  }
-#else
-  for (int w = 0; w < count; ++w) {
-    const float* r = strip + static_cast<size_t>(first_row + w * hop) * width;
-    float tile[16];
-    for (int c = 0; c < 16; ++c) {
-      float a = 0.0f;
-      for (int k = 0; k < M; ++k) a = MulAdd(tf16[k * 16 + c], r[static_cast<size_t>(k) * width + c], a);
-      tile[c] = a;
-    }
-    finish(tile, out + static_cast<size_t>(w) * out_stride);
-  }
-#endif
-}
-
-// Sums each unit's rank filters of `count` windows' accumulators (F floats each), adds
-// the bias and applies the activation, as layers::ComputeAll does.
-void SvdfUnits(const Op& op, const float* acc_all, int count, float* out, size_t out_stride) {
-  const int F = op.in_dims[1];
-  for (int w = 0; w < count; ++w) {
-    const float* a = acc_all + static_cast<size_t>(w) * F;
-    float* o = out + static_cast<size_t>(w) * out_stride;
-    for (int u = 0; u < op.units; ++u) {
-      float sum = 0.0f;
-      for (int r = 0; r < op.rank; ++r) sum += a[u * op.rank + r];
-      const float v = op.bias.empty() ? sum : sum + op.bias[u];
-      o[u] = op.activation == layers::Activation::kRelu ? (v > 0.0f ? v : 0.0f) : v;
-    }
-  }
-}
-
-// A dense layer on `count` vectors (rows of `in`, K floats each) into rows of `out`:
-// weight panels outermost so a few stay in cache while every window streams past.
-void DenseWindows(const Op& op, const float* in, int count, float* out, const float** ptrs) {
-  const int K = op.packed.k, N = op.packed.n;
-  const float* bias = op.bias.empty() ? nullptr : op.bias.data();
-  const int per_pass = std::max(1, static_cast<int>((256 << 10) / (static_cast<size_t>(K) * 64)));
-  for (int pb = 0; pb < op.packed.panels; pb += per_pass) {
-    const int pe = std::min(op.packed.panels, pb + per_pass);
-    for (int r0 = 0; r0 < count; r0 += layers::kGemmRows) {
-      const int rows = std::min(layers::kGemmRows, count - r0);
-      for (int i = 0; i < rows; ++i) ptrs[i] = in + static_cast<size_t>(r0 + i) * K;
-      layers::GemmBlock(ptrs, rows, 1, K, op.packed, bias, op.activation,
-                        out + static_cast<size_t>(r0) * N, N, pb, pe);
-    }
-  }
-}
-
 }  // namespace batch_internal
 
 using namespace batch_internal;  // NOLINT: this file's own helpers
@@ -330,7 +137,7 @@ struct BatchScorer::Plan {
   int chunk_frames = 0;  // feature frames of a full chunk
   std::vector<ValuePlan> values;
   std::vector<OpPlan> ops;
-  size_t max_pointers = 1, max_aux = 1;
+  size_t max_pointers = 1, max_aux = 1, max_window_ptrs = 1;
   std::string description;
 
   // Builds the plan; returns an empty string, or why the model cannot be batched.
@@ -342,11 +149,14 @@ struct BatchScorer::Plan {
   void PartialEdgeRows(size_t i, int slot, int frame, Scratch& s) const;
   const float* Row(const Scratch& s, int v, int slot, int frame, int t) const {
     const ValuePlan& vp = values[v];
-    if (t >= vp.clean_begin && t < vp.clean_end) {
-      const int phase = frame % vp.stride, base = frame / vp.stride;
-      return s.timelines[v][phase].data() + static_cast<size_t>(base + t) * vp.row_floats;
+    if (vp.r.clean(t)) {
+      const int phase = frame % vp.r.step, base = frame / vp.r.step;
+      return s.timelines[v][phase].data() + static_cast<size_t>(base + t) * vp.r.row_floats;
     }
-    return s.windows[slot][v].data() + static_cast<size_t>(t) * vp.row_floats;
+    return s.windows[slot][v].data() + static_cast<size_t>(t) * vp.r.row_floats;
+  }
+  ops::Scratch OpScratch(Scratch& s) const {
+    return ops::Scratch{m->zeros.data(), s.pointers.data(), s.aux.data()};
   }
 };
 
@@ -355,57 +165,33 @@ std::string BatchScorer::Plan::Build() {
   const size_t num_values = mi.value_sizes.size();
   values.assign(num_values, ValuePlan());
   ops.assign(mi.ops.size(), OpPlan());
+  for (size_t v = 0; v < num_values; ++v) values[v].r = mi.rows[v];
   const int T = mi.num_frames;
-  {
-    ValuePlan& v0 = values[0];
-    v0.rows = true;
-    v0.window_rows = T;
-    v0.row_floats = static_cast<size_t>(mi.num_coefficients);
-    v0.clean_begin = 0;
-    v0.clean_end = T;
-  }
   std::vector<int> consumers(num_values, 0);
   for (const Op& op : mi.ops)
     for (int v : op.inputs) ++consumers[v];
 
   for (size_t i = 0; i < mi.ops.size(); ++i) {
     const Op& op = mi.ops[i];
+    const ops::OpKernel& k = *op.kernel;
     const int out = static_cast<int>(i) + 1;
     ValuePlan& o = values[out];
     const std::string where = "layer '" + op.name + "' (" + op.type_name + ")";
     bool rows_in = true, vectors_in = true;
-    for (int v : op.inputs) (values[v].rows ? vectors_in : rows_in) = false;
+    for (int v : op.inputs) (values[v].r.rows ? vectors_in : rows_in) = false;
     if (!rows_in && !vectors_in) return where + " mixes time rows and vectors";
     if (op.row_structured) {
       if (!rows_in) return where + " has time rows after a collapsing layer";
-      const int stride_in = values[op.inputs[0]].stride;
-      int clean_begin = values[op.inputs[0]].clean_begin;
-      int clean_end = values[op.inputs[0]].clean_end;
-      for (int v : op.inputs) {
-        if (values[v].stride != stride_in) return where + " adds rows of different strides";
-        clean_begin = std::max(clean_begin, values[v].clean_begin);
-        clean_end = std::min(clean_end, values[v].clean_end);
-      }
-      o.rows = true;
-      o.stride = stride_in * op.time_stride;
-      o.window_rows = op.out_rows();
-      o.row_floats = mi.value_sizes[out] / o.window_rows;
-      if (clean_end > clean_begin) {
-        o.clean_begin = std::max(0, CeilDiv(clean_begin + op.time_pad, op.time_stride));
-        o.clean_end = std::min(o.window_rows, FloorDiv(clean_end + op.time_pad - op.time_kernel,
-                                                       op.time_stride) + 1);
-      }
-      if (o.clean_end <= o.clean_begin) o.clean_begin = o.clean_end = 0;
-      o.has_edges = o.clean_begin > 0 || o.clean_end < o.window_rows;
+      if (!o.r.rows) return where + " adds rows of different strides";
       // The rows that edge-row computations read from each input.
-      for (int t = 0; t < o.window_rows; ++t) {
-        if (t >= o.clean_begin && t < o.clean_end) continue;
+      for (int t = 0; t < o.r.window_rows; ++t) {
+        if (o.r.clean(t)) continue;
         for (int dy = 0; dy < op.time_kernel; ++dy) {
           const int r = t * op.time_stride - op.time_pad + dy;
           for (int v : op.inputs) {
             ValuePlan& in = values[v];
-            if (r < in.clean_begin || r >= in.clean_end) continue;
-            if (in.copy_in.empty()) in.copy_in.assign(in.window_rows, 0);
+            if (!in.r.clean(r)) continue;
+            if (in.copy_in.empty()) in.copy_in.assign(in.r.window_rows, 0);
             in.copy_in[r] = 1;
           }
         }
@@ -416,42 +202,19 @@ std::string BatchScorer::Plan::Build() {
     if (rows_in) {
       ValuePlan& in = values[op.inputs[0]];
       if (op.out_dims.size() != 1) return where + " reshapes time rows into another time axis";
-      int r0 = 0, r1 = in.window_rows;
-      switch (op.type) {
-        case OpType::kFlatten:
-        case OpType::kReshape:
-        case OpType::kGlobalAvgPool2D:
-          break;
-        case OpType::kSvdfTime:
-          r0 = in.window_rows - op.memory_size;
-          break;
-        default:
-          return where + " collapses time rows in a way this planner does not know";
-      }
+      if (!k.CollapsesRows(op))
+        return where + " collapses time rows in a way this planner does not know";
+      const auto [r0, r1] = k.CollapsedRows(op, in.r.window_rows);
       ops[i].kind = OpKind::kCollapse;
-      ops[i].all_clean = r0 >= in.clean_begin && r1 <= in.clean_end;
       for (int t = r0; t < r1; ++t) {
-        if (t < in.clean_begin || t >= in.clean_end) continue;
-        if (in.read_by_collapse.empty()) in.read_by_collapse.assign(in.window_rows, 0);
+        if (!in.r.clean(t)) continue;
+        if (in.read_by_collapse.empty()) in.read_by_collapse.assign(in.r.window_rows, 0);
         in.read_by_collapse[t] = 1;
       }
-      o.row_floats = mi.value_sizes[out];
       o.matrix = true;
       continue;
     }
-    switch (op.type) {
-      case OpType::kDense:
-      case OpType::kScaleShift:
-      case OpType::kRelu:
-      case OpType::kAdd:
-      case OpType::kFlatten:
-      case OpType::kReshape:
-        break;
-      default:
-        return where + " on vectors is not one this planner knows";
-    }
     ops[i].kind = OpKind::kVector;
-    o.row_floats = mi.value_sizes[out];
     o.matrix = true;
   }
   // A flatten (or collapsing reshape) whose only reader is a dense layer: the dense
@@ -472,17 +235,19 @@ std::string BatchScorer::Plan::Build() {
     }
   }
 
-  // An SVDF whose feature filter (a per-row dense on stride-1 rows) feeds nothing else:
-  // computed together, channel panel by channel panel (no feature-filter timeline).
+  // An SVDF whose feature filter (a per-row dense on stride-1 rows) feeds nothing else
+  // and whose memory rows are all clean: computed together, channel panel by channel
+  // panel (no feature-filter timeline).
   for (size_t i = 0; i < mi.ops.size(); ++i) {
     const Op& op = mi.ops[i];
-    if (ops[i].kind != OpKind::kCollapse || op.type != OpType::kSvdfTime || !ops[i].all_clean)
-      continue;
+    if (ops[i].kind != OpKind::kCollapse || op.type != OpType::kSvdfTime) continue;
     const int u = op.inputs[0], a = u - 1;
     const int F = op.in_dims[1], M = op.memory_size;
+    const ValueRows& fr = values[u].r;
+    if (!(fr.clean_begin <= fr.window_rows - M && fr.clean_end == fr.window_rows)) continue;
     if (a < 0 || ops[a].kind != OpKind::kRows || mi.ops[a].type != OpType::kDense) continue;
-    if (consumers[u] != 1 || values[u].stride != 1 || F % 16 != 0 || 16 % op.rank != 0 ||
-        mi.ops[a].packed.n != F || values[mi.ops[a].inputs[0]].stride != 1 ||
+    if (consumers[u] != 1 || fr.step != 1 || F % 16 != 0 || 16 % op.rank != 0 ||
+        mi.ops[a].packed.n != F || values[mi.ops[a].inputs[0]].r.step != 1 ||
         mi.ops[a].inputs.size() != 1)
       continue;
     ops[i].svdf_feature = a;
@@ -500,11 +265,11 @@ std::string BatchScorer::Plan::Build() {
   // Convolutions with row partials whose windows have edge rows: partial-sum timelines.
   for (size_t i = 0; i < mi.ops.size(); ++i) {
     const Op& op = mi.ops[i];
-    const ValuePlan& o = values[i + 1];
+    const ValueRows& o = values[i + 1].r;
     if (ops[i].kind != OpKind::kRows || op.type != OpType::kConv2D || !op.row_partials ||
-        !o.has_edges || op.time_stride != 1 || op.inputs.size() != 1)
+        !o.has_edges() || op.time_stride != 1 || op.inputs.size() != 1)
       continue;
-    const ValuePlan& in = values[op.inputs[0]];
+    const ValueRows& in = values[op.inputs[0]].r;
     OpPlan& pl = ops[i];
     pl.partials = true;
     for (int dy = 0; dy < op.kh; ++dy) pl.kernel_rows.push_back(layers::KernelRow(op, dy));
@@ -512,9 +277,9 @@ std::string BatchScorer::Plan::Build() {
     for (int dy = 0; dy < op.kh; ++dy) {
       std::vector<char> need(in.window_rows, 0);
       for (int t = 0; t < o.window_rows; ++t) {
-        if (t >= o.clean_begin && t < o.clean_end) continue;
+        if (o.clean(t)) continue;
         const int r = t - op.time_pad + dy;
-        if (r < 0 || r >= in.window_rows || (r >= in.clean_begin && r < in.clean_end)) continue;
+        if (r < 0 || r >= in.window_rows || in.clean(r)) continue;
         need[r] = 1;
       }
       ForEachRun(need, in.window_rows,
@@ -528,13 +293,13 @@ std::string BatchScorer::Plan::Build() {
   double bytes_per_frame = 0;
   for (size_t i = 0; i < mi.ops.size(); ++i)
     if (ops[i].partials)
-      bytes_per_frame += static_cast<double>(mi.ops[i].kh) * values[i + 1].row_floats *
+      bytes_per_frame += static_cast<double>(mi.ops[i].kh) * values[i + 1].r.row_floats *
                          sizeof(float);
   for (size_t v = 0; v < num_values; ++v) {
-    if (values[v].rows && !values[v].in_strips)
-      bytes_per_frame += static_cast<double>(values[v].row_floats) * sizeof(float);
+    if (values[v].r.rows && !values[v].in_strips)
+      bytes_per_frame += static_cast<double>(values[v].r.row_floats) * sizeof(float);
     if (values[v].matrix)  // one vector per window, a window every h frames
-      bytes_per_frame += static_cast<double>(values[v].row_floats) * sizeof(float) / h;
+      bytes_per_frame += static_cast<double>(values[v].r.row_floats) * sizeof(float) / h;
   }
   const int frames_budget = static_cast<int>(std::min<double>(
       kMaxChunkFrames, std::max<double>(kChunkFrames, kTimelineBytes / bytes_per_frame)));
@@ -542,18 +307,23 @@ std::string BatchScorer::Plan::Build() {
   chunk_frames = (chunk_windows - 1) * h + T;
   for (size_t v = 0; v < num_values; ++v) {
     ValuePlan& vp = values[v];
-    if (!vp.rows) continue;
-    vp.window_buffer = vp.has_edges || !vp.copy_in.empty();
-    vp.timeline_rows = (chunk_frames + vp.stride - 1) / vp.stride + 1;
-    std::vector<char> used(vp.stride, 0);
-    for (int w = 0; w < chunk_windows && w < vp.stride; ++w) used[(w * h) % vp.stride] = 1;
-    for (int p = 0; p < vp.stride; ++p)
+    if (!vp.r.rows) continue;
+    vp.window_buffer = vp.r.has_edges() || !vp.copy_in.empty();
+    vp.timeline_rows = (chunk_frames + vp.r.step - 1) / vp.r.step + 1;
+    // Window w starts at frame w * h, phase (w * h) mod step: the phases repeat every
+    // period windows.
+    std::vector<char> used(vp.r.step, 0);
+    for (int w = 0; w < chunk_windows && w < vp.r.period(h); ++w) used[(w * h) % vp.r.step] = 1;
+    for (int p = 0; p < vp.r.step; ++p)
       if (used[p]) vp.phases.push_back(p);
   }
   for (size_t i = 0; i < mi.ops.size(); ++i) {
     const Op& op = mi.ops[i];
-    max_pointers = std::max(max_pointers, layers::ScratchPointers(op));
-    max_aux = std::max(max_aux, layers::AuxFloats(op));
+    const ops::OpKernel& k = *op.kernel;
+    max_pointers = std::max(max_pointers, k.ScratchPointers(op));
+    // Windows forms run on up to a group of windows (or a chunk, for vector ops).
+    max_aux = std::max(max_aux, k.AuxFloats(op) * static_cast<size_t>(
+                                    ops[i].kind == OpKind::kVector ? chunk_windows : kGroup));
     if (ops[i].kind == OpKind::kRows) {
       for (int q = 0; q < op.time_stride; ++q) {
         Op t = op;
@@ -561,12 +331,18 @@ std::string BatchScorer::Plan::Build() {
         t.time_pad -= q;
         t.in_dims[0] = values[op.inputs[0]].timeline_rows;
         t.out_dims[0] = values[i + 1].timeline_rows;
-        max_aux = std::max(max_aux, layers::AuxFloats(t));
+        max_aux = std::max(max_aux, k.AuxFloats(t));
         ops[i].timeline_ops.push_back(std::move(t));
       }
+    } else if (ops[i].kind == OpKind::kCollapse) {  // a group's rows
+      max_window_ptrs = std::max(max_window_ptrs, static_cast<size_t>(kGroup) *
+                                                      values[op.inputs[0]].r.window_rows);
+    } else {  // a chunk's vectors
+      max_window_ptrs = std::max(max_window_ptrs,
+                                 static_cast<size_t>(chunk_windows) * op.inputs.size());
     }
     if (ops[i].fused_dense >= 0) {
-      const ValuePlan& in = values[op.inputs[0]];
+      const ValueRows& in = values[op.inputs[0]].r;
       max_pointers = std::max(max_pointers,
                               static_cast<size_t>(in.window_rows) * layers::kGemmRows);
       if (static_cast<size_t>(mi.ops[ops[i].fused_dense].packed.k) !=
@@ -580,7 +356,7 @@ std::string BatchScorer::Plan::Build() {
   int row_ops = 0;
   for (size_t i = 0; i < mi.ops.size(); ++i) {
     if (ops[i].kind != OpKind::kRows) continue;
-    const ValuePlan& o = values[i + 1];
+    const ValueRows& o = values[i + 1].r;
     ++row_ops;
     row_flops += mi.ops[i].flops;
     edge_flops += mi.ops[i].flops / o.window_rows *
@@ -606,6 +382,7 @@ void BatchScorer::Plan::ScoreChunk(const float* samples, size_t n, size_t first_
                                    int count, float* scores, Scratch& s) const {
   const Model::Impl& mi = *m;
   const int h = hop_frames;
+  const ops::Scratch scratch = OpScratch(s);
   const int frames = (count - 1) * h + mi.num_frames;
   const size_t stride_samples = static_cast<size_t>(mi.frame_stride);
   const size_t start = first_window * static_cast<size_t>(h) * stride_samples;
@@ -622,11 +399,11 @@ void BatchScorer::Plan::ScoreChunk(const float* samples, size_t n, size_t first_
     for (auto& mask : s.needed[v]) std::fill(mask.begin(), mask.end(), 0);
   for (size_t v = 0; v < values.size(); ++v) {
     const ValuePlan& vp = values[v];
-    if (!vp.rows) continue;
+    if (!vp.r.rows) continue;
     for (int w = 0; w < count; ++w) {
       const int frame = w * h;
-      char* mask = s.needed[v][frame % vp.stride].data() + frame / vp.stride;
-      for (int t = vp.clean_begin; t < vp.clean_end; ++t)
+      char* mask = s.needed[v][frame % vp.r.step].data() + frame / vp.r.step;
+      for (int t = vp.r.clean_begin; t < vp.r.clean_end; ++t)
         if ((!vp.copy_in.empty() && vp.copy_in[t]) ||
             (!vp.read_by_collapse.empty() && vp.read_by_collapse[t]))
           mask[t] = 1;
@@ -640,8 +417,8 @@ void BatchScorer::Plan::ScoreChunk(const float* samples, size_t n, size_t first_
       const std::vector<char>& mask = s.needed[i + 1][p_out];
       for (int v : op.inputs) {
         const ValuePlan& in = values[v];
-        const int q = p_out / in.stride;
-        std::vector<char>& in_mask = s.needed[v][p_out % in.stride];
+        const int q = p_out / in.r.step;
+        std::vector<char>& in_mask = s.needed[v][p_out % in.r.step];
         for (int j = 0; j < o.timeline_rows; ++j) {
           if (!mask[j]) continue;
           const int r0 = q + j * op.time_stride - op.time_pad;
@@ -665,14 +442,13 @@ void BatchScorer::Plan::ScoreChunk(const float* samples, size_t n, size_t first_
       s.inputs.clear();
       int q = 0;
       for (int v : op.inputs) {
-        q = p_out / values[v].stride;
-        s.inputs.push_back(s.timelines[v][p_out % values[v].stride].data());
+        q = p_out / values[v].r.step;
+        s.inputs.push_back(s.timelines[v][p_out % values[v].r.step].data());
       }
       const Op& top = ops[i].timeline_ops[q];
       float* out = s.timelines[i + 1][p_out].data();
       ForEachRun(mask, o.timeline_rows, [&](int j0, int j1) {
-        layers::ComputeRows(top, s.inputs, out, j0, j1, mi.zeros.data(), s.pointers.data(),
-                            s.aux.data());
+        op.kernel->ComputeRows(top, s.inputs.data(), out, j0, j1, scratch);
       });
     }
   }
@@ -686,15 +462,15 @@ void BatchScorer::Plan::ScoreChunk(const float* samples, size_t n, size_t first_
         const ValuePlan& vp = values[v];
         if (!vp.window_buffer || vp.copy_in.empty()) continue;
         float* dst = s.windows[k][v].data();
-        for (int t = 0; t < vp.window_rows; ++t)
+        for (int t = 0; t < vp.r.window_rows; ++t)
           if (vp.copy_in[t])
-            std::memcpy(dst + static_cast<size_t>(t) * vp.row_floats, Row(s, v, k, frame, t),
-                        vp.row_floats * sizeof(float));
+            std::memcpy(dst + static_cast<size_t>(t) * vp.r.row_floats, Row(s, v, k, frame, t),
+                        vp.r.row_floats * sizeof(float));
       }
       for (size_t i = 0; i < mi.ops.size(); ++i) {
-        if (ops[i].kind != OpKind::kRows || !values[i + 1].has_edges) continue;
+        const ValueRows& o = values[i + 1].r;
+        if (ops[i].kind != OpKind::kRows || !o.has_edges()) continue;
         const Op& op = mi.ops[i];
-        const ValuePlan& o = values[i + 1];
         if (ops[i].partials) {
           PartialEdgeRows(i, k, frame, s);
           continue;
@@ -702,102 +478,54 @@ void BatchScorer::Plan::ScoreChunk(const float* samples, size_t n, size_t first_
         s.inputs.clear();
         for (int v : op.inputs) s.inputs.push_back(s.windows[k][v].data());
         float* out = s.windows[k][i + 1].data();
-        layers::ComputeRows(op, s.inputs, out, 0, o.clean_begin, mi.zeros.data(),
-                            s.pointers.data(), s.aux.data());
-        layers::ComputeRows(op, s.inputs, out, std::max(o.clean_begin, o.clean_end),
-                            o.window_rows, mi.zeros.data(), s.pointers.data(), s.aux.data());
+        if (o.clean_begin > 0)
+          op.kernel->ComputeRows(op, s.inputs.data(), out, 0, o.clean_begin, scratch);
+        const int edge_end = std::max(o.clean_begin, o.clean_end);
+        if (edge_end < o.window_rows)
+          op.kernel->ComputeRows(op, s.inputs.data(), out, edge_end, o.window_rows, scratch);
       }
     }
+    // Collapsing ops of the group's windows, reading each window's rows in place.
     for (size_t i = 0; i < mi.ops.size(); ++i) {
-      if (ops[i].kind != OpKind::kCollapse) continue;
+      if (ops[i].kind != OpKind::kCollapse || ops[i].svdf_feature >= 0) continue;
       const Op& op = mi.ops[i];
       const int u = op.inputs[0];
-      const ValuePlan& in = values[u];
-      if (ops[i].fused_dense >= 0) {
-        const Op& dense = mi.ops[ops[i].fused_dense];
-        const float** ptrs = s.pointers.data();
-        for (int k = 0; k < gn; ++k)
-          for (int t = 0; t < in.window_rows; ++t)
-            ptrs[t * layers::kGemmRows + k] = Row(s, u, k, (g0 + k) * h, t);
-        const ValuePlan& dv = values[ops[i].fused_dense + 1];
-        layers::GemmBlock(ptrs, gn, in.window_rows, static_cast<int>(in.row_floats),
-                          dense.packed, dense.bias.empty() ? nullptr : dense.bias.data(),
-                          dense.activation,
-                          s.matrices[ops[i].fused_dense + 1].data() + g0 * dv.row_floats,
-                          static_cast<int>(dv.row_floats), 0, dense.packed.panels);
-        continue;
-      }
-      if (op.type == OpType::kSvdfTime && ops[i].all_clean) continue;  // per chunk, below
-      const ValuePlan& o = values[i + 1];
-      for (int k = 0; k < gn; ++k) {
-        const int frame = (g0 + k) * h;
-        float* dst = s.matrices[i + 1].data() + static_cast<size_t>(g0 + k) * o.row_floats;
-        if (op.type == OpType::kSvdfTime) {
-          const float** rows = s.svdf_rows.data();
-          for (int t = 0; t < op.memory_size; ++t)
-            rows[t] = Row(s, u, k, frame, in.window_rows - op.memory_size + t);
-          SvdfTimeWindows(op, rows, 1, s.svdf_acc.data(), dst, o.row_floats);
-        } else if (op.type == OpType::kGlobalAvgPool2D) {
-          const int W = op.in_dims[1], C = op.in_dims[2];
-          for (int c = 0; c < C; ++c) dst[c] = 0.0f;
-          for (int t = 0; t < in.window_rows; ++t) {
-            const float* row = Row(s, u, k, frame, t);
-            for (int p = 0; p < W; ++p)
-              for (int c = 0; c < C; ++c) dst[c] += row[static_cast<size_t>(p) * C + c];
-          }
-          const float inv = 1.0f / static_cast<float>(static_cast<size_t>(in.window_rows) * W);
-          for (int c = 0; c < C; ++c) dst[c] *= inv;
-        } else {  // flatten / reshape: the rows in order
-          for (int t = 0; t < in.window_rows; ++t)
-            std::memcpy(dst + static_cast<size_t>(t) * in.row_floats, Row(s, u, k, frame, t),
-                        in.row_floats * sizeof(float));
-        }
-      }
+      const int rows = values[u].r.window_rows;
+      const float** ptrs = s.window_ptrs.data();
+      for (int k = 0; k < gn; ++k)
+        for (int t = 0; t < rows; ++t) ptrs[k * rows + t] = Row(s, u, k, (g0 + k) * h, t);
+      ops::WindowInputs in;
+      in.in[0] = ptrs;
+      in.rows = rows;
+      in.count = gn;
+      // A flatten read by a dense layer: the dense layer's windows form takes the rows.
+      const int target = ops[i].fused_dense >= 0 ? ops[i].fused_dense : static_cast<int>(i);
+      const Op& run = mi.ops[target];
+      const size_t stride = values[target + 1].r.row_floats;
+      run.kernel->ComputeWindows(run, in,
+                                 s.matrices[target + 1].data() + static_cast<size_t>(g0) * stride,
+                                 stride, scratch);
     }
   }
-  // SVDF time filters over clean rows: all windows of the chunk together.
-  for (size_t i = 0; i < mi.ops.size(); ++i) {
-    const Op& op = mi.ops[i];
-    if (ops[i].kind != OpKind::kCollapse || op.type != OpType::kSvdfTime || !ops[i].all_clean)
-      continue;
-    const int u = op.inputs[0];
-    const ValuePlan& in = values[u];
-    if (ops[i].svdf_feature >= 0) {
-      SvdfFused(i, count, s);
-      continue;
-    }
-    const float** rows = s.svdf_rows.data();
-    for (int w = 0; w < count; ++w)
-      for (int t = 0; t < op.memory_size; ++t)
-        rows[static_cast<size_t>(w) * op.memory_size + t] =
-            Row(s, u, 0, w * h, in.window_rows - op.memory_size + t);
-    SvdfTimeWindows(op, rows, count, s.svdf_acc.data(), s.matrices[i + 1].data(),
-                    values[i + 1].row_floats);
-  }
+  // Fused SVDF time filters: all windows of the chunk together.
+  for (size_t i = 0; i < mi.ops.size(); ++i)
+    if (ops[i].svdf_feature >= 0) SvdfFused(i, count, s);
   // Vector layers over all windows of the chunk.
   for (size_t i = 0; i < mi.ops.size(); ++i) {
     if (ops[i].kind != OpKind::kVector || ops[i].fused) continue;
     const Op& op = mi.ops[i];
-    const ValuePlan& o = values[i + 1];
-    if (op.type == OpType::kDense) {
-      DenseWindows(op, s.matrices[op.inputs[0]].data(), count, s.matrices[i + 1].data(),
-                   s.pointers.data());
-      continue;
+    ops::WindowInputs in;
+    in.count = count;
+    const float** ptrs = s.window_ptrs.data();
+    for (size_t k = 0; k < op.inputs.size(); ++k) {
+      const int v = op.inputs[k];
+      for (int w = 0; w < count; ++w)
+        ptrs[w] = s.matrices[v].data() + static_cast<size_t>(w) * values[v].r.row_floats;
+      in.in[k] = ptrs;
+      ptrs += count;
     }
-    if (op.type == OpType::kRelu) {  // as ComputeAll, without its per-element size call
-      const float* in = s.matrices[op.inputs[0]].data();
-      float* out = s.matrices[i + 1].data();
-      for (size_t j = 0, e = static_cast<size_t>(count) * o.row_floats; j < e; ++j)
-        out[j] = in[j] > 0.0f ? in[j] : 0.0f;
-      continue;
-    }
-    for (int w = 0; w < count; ++w) {
-      s.inputs.clear();
-      for (int v : op.inputs)
-        s.inputs.push_back(s.matrices[v].data() + static_cast<size_t>(w) * values[v].row_floats);
-      layers::ComputeAll(op, s.inputs, s.matrices[i + 1].data() + static_cast<size_t>(w) * o.row_floats,
-                         mi.zeros.data(), s.pointers.data(), s.aux.data());
-    }
+    op.kernel->ComputeWindows(op, in, s.matrices[i + 1].data(), values[i + 1].r.row_floats,
+                              scratch);
   }
   const size_t labels = mi.labels.size();
   const std::vector<float>& logits = s.matrices.back();
@@ -818,10 +546,8 @@ void BatchScorer::Plan::SvdfFused(size_t i, int count, Scratch& s) const {
   const Op& ff = mi.ops[ops[i].svdf_feature];
   const ValuePlan& fv = values[u];
   const int F = op.in_dims[1], M = op.memory_size, K = ff.packed.k;
-  const std::vector<char>& mask = s.needed[u][0];
-  int lo = 0, hi = fv.timeline_rows;
-  while (lo < hi && !mask[lo]) ++lo;
-  while (hi > lo && !mask[hi - 1]) --hi;
+  // The memory rows of every window: rows [rows - M, rows) after each window's start.
+  const int lo = fv.r.window_rows - M, hi = (count - 1) * hop_frames + fv.r.window_rows;
   const float* in = s.timelines[ff.inputs[0]][0].data();
   const float* bias = ff.bias.empty() ? nullptr : ff.bias.data();
   const float** ptrs = s.pointers.data();
@@ -837,9 +563,10 @@ void BatchScorer::Plan::SvdfFused(size_t i, int count, Scratch& s) const {
                         c + static_cast<size_t>(r0 - lo) * width, width, pb, pe);
     }
     for (int b = pb; b < pe; ++b)
-      SvdfStripWindows(Aligned64(ops[i].tf16) + static_cast<size_t>(b) * M * 16, M,
-                       base + (b - pb) * 16, width, fv.window_rows - M - lo, hop_frames, count,
-                       op, b * 16 / op.rank, s.matrices[i + 1].data(), values[i + 1].row_floats);
+      ops::SvdfTimeStrip(op, Aligned64(ops[i].tf16) + static_cast<size_t>(b) * M * 16,
+                         base + (b - pb) * 16, width, 0, hop_frames, count, b * 16 / op.rank,
+                         s.svdf_acc.data(), s.matrices[i + 1].data(),
+                         values[i + 1].r.row_floats);
   }
 }
 
@@ -850,7 +577,7 @@ void BatchScorer::Plan::PartialTimelines(size_t i, Scratch& s) const {
   const int v = op.inputs[0];
   const ValuePlan& in = values[v];
   const ValuePlan& o = values[i + 1];
-  const size_t rf = o.row_floats;
+  const size_t rf = o.r.row_floats;
   const size_t plane = static_cast<size_t>(in.timeline_rows) * rf;
   const float* bias = op.bias.empty() ? nullptr : op.bias.data();
   const int channels = op.out_dims[2];
@@ -862,7 +589,7 @@ void BatchScorer::Plan::PartialTimelines(size_t i, Scratch& s) const {
       for (int r = b; r < e; r += kPartialRowsBlock) {  // blocks of kPartialRowsBlock rows
         const int r1 = std::min(e, r + kPartialRowsBlock);
         for (int j = r; j < r1; ++j)
-          s.row_ptrs[j - r] = in_line + static_cast<size_t>(j) * in.row_floats;
+          s.row_ptrs[j - r] = in_line + static_cast<size_t>(j) * in.r.row_floats;
         layers::ConvRowPartials(op, ops[i].kernel_rows, 0, op.kh, s.row_ptrs.data(), r1 - r,
                                 pt + static_cast<size_t>(r) * rf, plane, s.pointers.data(),
                                 s.padded.data());
@@ -892,31 +619,31 @@ void BatchScorer::Plan::PartialEdgeRows(size_t i, int slot, int frame, Scratch& 
   const int v = op.inputs[0];
   const ValuePlan& in = values[v];
   const ValuePlan& o = values[i + 1];
-  const size_t rf = o.row_floats;
-  const size_t fresh_plane = static_cast<size_t>(in.window_rows) * rf;
+  const size_t rf = o.r.row_floats;
+  const size_t fresh_plane = static_cast<size_t>(in.r.window_rows) * rf;
   const size_t plane = static_cast<size_t>(in.timeline_rows) * rf;
   const float* window_in = s.windows[slot][v].data();
   for (int dy = 0; dy < op.kh; ++dy) {
     for (const auto& run : ops[i].fresh_runs[dy]) {
       for (int r = run.first; r < run.second; ++r)
-        s.row_ptrs[r - run.first] = window_in + static_cast<size_t>(r) * in.row_floats;
+        s.row_ptrs[r - run.first] = window_in + static_cast<size_t>(r) * in.r.row_floats;
       layers::ConvRowPartials(op, ops[i].kernel_rows, dy, dy + 1, s.row_ptrs.data(),
                               run.second - run.first,
                               s.fresh.data() + dy * fresh_plane + static_cast<size_t>(run.first) * rf,
                               fresh_plane, s.pointers.data(), s.padded.data());
     }
   }
-  const int phase = frame % o.stride, base = frame / o.stride;
+  const int phase = frame % o.r.step, base = frame / o.r.step;
   const float* pt = s.partials[i + 1][phase].data();
   const float* bias = op.bias.empty() ? nullptr : op.bias.data();
   float* out = s.windows[slot][i + 1].data();
-  for (int t = 0; t < o.window_rows; ++t) {
-    if (t >= o.clean_begin && t < o.clean_end) continue;
+  for (int t = 0; t < o.r.window_rows; ++t) {
+    if (o.r.clean(t)) continue;
     int n = 0;
     for (int dy = 0; dy < op.kh; ++dy) {
       const int r = t - op.time_pad + dy;
-      if (r < 0 || r >= in.window_rows) continue;
-      s.parts[n++] = r >= in.clean_begin && r < in.clean_end
+      if (r < 0 || r >= in.r.window_rows) continue;
+      s.parts[n++] = in.r.clean(r)
                          ? pt + dy * plane + static_cast<size_t>(base + r) * rf
                          : s.fresh.data() + dy * fresh_plane + static_cast<size_t>(r) * rf;
     }
@@ -959,19 +686,21 @@ void BatchScorer::Score(const float* samples, size_t n, size_t first, size_t las
   const int chunk = static_cast<int>(std::min<size_t>(p.chunk_windows, last - first));
   for (size_t v = 0; v < num_values; ++v) {
     const ValuePlan& vp = p.values[v];
-    if (vp.rows) {
-      s.timelines[v].resize(vp.stride);
-      s.needed[v].resize(vp.stride);
+    if (vp.r.rows) {
+      s.timelines[v].resize(vp.r.step);
+      s.needed[v].resize(vp.r.step);
       for (int ph : vp.phases) {
         if (!vp.in_strips)
-          s.timelines[v][ph].assign(static_cast<size_t>(vp.timeline_rows) * vp.row_floats, 0.0f);
+          s.timelines[v][ph].assign(static_cast<size_t>(vp.timeline_rows) * vp.r.row_floats,
+                                    0.0f);
         s.needed[v][ph].assign(vp.timeline_rows, 0);
       }
       if (vp.in_strips)
-        s.strip.assign(vp.row_floats + static_cast<size_t>(vp.timeline_rows) * 16 * kSvdfPanels +
-                           16, 0.0f);
+        s.strip.assign(vp.r.row_floats +
+                           static_cast<size_t>(vp.timeline_rows) * 16 * kSvdfPanels + 16,
+                       0.0f);
     } else if (vp.matrix) {
-      s.matrices[v].assign(static_cast<size_t>(chunk) * vp.row_floats, 0.0f);
+      s.matrices[v].assign(static_cast<size_t>(chunk) * vp.r.row_floats, 0.0f);
     }
   }
   // Value 0's timeline is the chunk's MFCC frames (phase 0 of stride 1).
@@ -985,12 +714,8 @@ void BatchScorer::Score(const float* samples, size_t n, size_t first, size_t las
   }
   s.pointers.assign(p.max_pointers, nullptr);
   s.aux.assign(p.max_aux, 0.0f);
-  size_t svdf_floats = 1, svdf_rows = 1;
-  for (const Op& op : mi.ops)
-    if (op.type == OpType::kSvdfTime) {
-      svdf_floats = std::max(svdf_floats, static_cast<size_t>(chunk) * op.in_dims[1]);
-      svdf_rows = std::max(svdf_rows, static_cast<size_t>(chunk) * op.memory_size);
-    }
+  s.window_ptrs.assign(p.max_window_ptrs, nullptr);
+  s.svdf_acc.assign(static_cast<size_t>(chunk) * 16, 0.0f);
   s.partials.resize(num_values);
   size_t fresh_floats = 0, padded_floats = 0, row_ptrs = 0, parts = 0;
   for (size_t i = 0; i < mi.ops.size(); ++i) {
@@ -998,24 +723,22 @@ void BatchScorer::Score(const float* samples, size_t n, size_t first, size_t las
     const Op& op = mi.ops[i];
     const ValuePlan& in = p.values[op.inputs[0]];
     const ValuePlan& o = p.values[i + 1];
-    s.partials[i + 1].resize(o.stride);
+    s.partials[i + 1].resize(o.r.step);
     for (int ph : o.phases)
       s.partials[i + 1][ph].assign(
-          static_cast<size_t>(op.kh) * in.timeline_rows * o.row_floats, 0.0f);
+          static_cast<size_t>(op.kh) * in.timeline_rows * o.r.row_floats, 0.0f);
     fresh_floats = std::max(fresh_floats,
-                            static_cast<size_t>(op.kh) * in.window_rows * o.row_floats);
+                            static_cast<size_t>(op.kh) * in.r.window_rows * o.r.row_floats);
     padded_floats = std::max(padded_floats,
                              layers::ConvPartialAuxFloats(
-                                 op, std::max(kPartialRowsBlock, in.window_rows)));
-    row_ptrs = std::max<size_t>(row_ptrs, std::max(kPartialRowsBlock, in.window_rows));
+                                 op, std::max(kPartialRowsBlock, in.r.window_rows)));
+    row_ptrs = std::max<size_t>(row_ptrs, std::max(kPartialRowsBlock, in.r.window_rows));
     parts = std::max<size_t>(parts, op.kh);
   }
   s.fresh.assign(fresh_floats, 0.0f);
   s.padded.assign(padded_floats, 0.0f);
   s.row_ptrs.assign(row_ptrs, nullptr);
   s.parts.assign(parts, nullptr);
-  s.svdf_acc.assign(svdf_floats, 0.0f);
-  s.svdf_rows.assign(svdf_rows, nullptr);
   s.inputs.reserve(4);
 
   const size_t labels = mi.labels.size();

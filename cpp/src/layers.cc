@@ -32,77 +32,21 @@ int WindowPadBefore(int in, int kernel, int stride, bool same) {
 
 namespace {
 
-size_t RowSize(const std::vector<int>& dims) {
-  size_t n = 1;
-  for (size_t i = 1; i < dims.size(); ++i) n *= static_cast<size_t>(dims[i]);
-  return n;
-}
-
 inline float Act(float v, Activation a) {
   return a == Activation::kRelu ? (v > 0.0f ? v : 0.0f) : v;
 }
 
-// Width of the zero-padded input rows a convolution reads (W plus SAME padding).
-int PaddedWidth(const Op& op) {
+
+}  // namespace
+
+int ConvPaddedWidth(const Op& op) {
   const int W = op.in_dims[1], Wo = op.out_dims[1];
   const int pad_right = std::max(0, (Wo - 1) * op.sw + op.kw - W - op.pad_left);
   return W + op.pad_left + pad_right;
 }
 
-// Convolution as an implicit GEMM: blocks of kGemmRows output pixels; for each kernel
-// row dy, a pixel's patch row is kw * C contiguous floats of the width-padded input, so
-// the pointer table holds (dy, pixel) -> patch row (or the zero row for time padding).
-// When the width needs padding, the input rows used are first copied into `padded`.
-void Conv2DRows(const Op& op, const float* in, float* out, int r0, int r1,
-                const float* zeros, const float** ptrs, float* padded) {
-  const int H = op.in_dims[0], W = op.in_dims[1], C = op.in_dims[2];
-  const int Wo = op.out_dims[1], Co = op.out_dims[2];
-  const int Wp = PaddedWidth(op);
-  const float* base = in;
-  if (Wp != W) {
-    const int y_lo = std::max(0, r0 * op.sh - op.pad_top);
-    const int y_hi = std::min(H, (r1 - 1) * op.sh - op.pad_top + op.kh);
-    const size_t row = static_cast<size_t>(Wp) * C;
-    for (int y = y_lo; y < y_hi; ++y) {
-      float* dst = padded + y * row;
-      std::fill(dst, dst + static_cast<size_t>(op.pad_left) * C, 0.0f);
-      std::memcpy(dst + static_cast<size_t>(op.pad_left) * C, in + static_cast<size_t>(y) * W * C,
-                  static_cast<size_t>(W) * C * sizeof(float));
-      std::fill(dst + static_cast<size_t>(op.pad_left + W) * C, dst + row, 0.0f);
-    }
-    base = padded;
-  }
-  const size_t row_stride = static_cast<size_t>(Wp) * C;
-  const int seg_len = op.kw * C;
-  const int64_t first = static_cast<int64_t>(r0) * Wo, last = static_cast<int64_t>(r1) * Wo;
-  const float* bias = op.bias.empty() ? nullptr : op.bias.data();
-  // Panels of weights outermost (a few at a time) so they stay in cache while every
-  // block of pixels streams past them.
-  const int panels_per_pass = std::max(1, static_cast<int>((96 << 10) / (op.packed.k * 64)));
-  for (int pb = 0; pb < op.packed.panels; pb += panels_per_pass) {
-    const int pe = std::min(op.packed.panels, pb + panels_per_pass);
-    for (int64_t p0 = first; p0 < last; p0 += kGemmRows) {
-      const int rows = static_cast<int>(std::min<int64_t>(kGemmRows, last - p0));
-      for (int i = 0; i < rows; ++i) {
-        const int64_t p = p0 + i;
-        const int t = static_cast<int>(p / Wo), w = static_cast<int>(p % Wo);
-        const int y0 = t * op.sh - op.pad_top;
-        const float* col = base + static_cast<size_t>(w) * op.sw * C;
-        for (int dy = 0; dy < op.kh; ++dy) {
-          const int y = y0 + dy;
-          ptrs[dy * kGemmRows + i] = (y >= 0 && y < H) ? col + y * row_stride : zeros;
-        }
-      }
-      GemmBlock(ptrs, rows, op.kh, seg_len, op.packed, bias, op.activation,
-                out + static_cast<size_t>(p0) * Co, Co, pb, pe, zeros, op.row_partials);
-    }
-  }
-}
-
-}  // namespace
-
 size_t ConvPartialAuxFloats(const Op& op, int count) {
-  return static_cast<size_t>(count) * PaddedWidth(op) * op.in_dims[2];
+  return static_cast<size_t>(count) * ConvPaddedWidth(op) * op.in_dims[2];
 }
 
 PackedMatrix KernelRow(const Op& op, int dy) {
@@ -121,7 +65,7 @@ void ConvRowPartials(const Op& op, const std::vector<PackedMatrix>& kernel_rows,
                      size_t dy_stride, const float** ptrs, float* padded) {
   const int W = op.in_dims[1], C = op.in_dims[2];
   const int Wo = op.out_dims[1], Co = op.out_dims[2];
-  const int Wp = PaddedWidth(op);
+  const int Wp = ConvPaddedWidth(op);
   const size_t row = static_cast<size_t>(Wp) * C;
   std::vector<const float*> rows_in(static_cast<size_t>(count));
   for (int i = 0; i < count; ++i) {
@@ -177,18 +121,6 @@ void SumPartials(const float* const* parts, int num_parts, const float* bias, in
 }
 
 namespace {
-
-// Dense on the last axis of each row element: pixels are independent vectors.
-void DenseRows(const Op& op, const float* in, float* out, int64_t first, int64_t last,
-               const float** ptrs) {
-  const int K = op.packed.k, N = op.packed.n;
-  for (int64_t p0 = first; p0 < last; p0 += kGemmRows) {
-    const int rows = static_cast<int>(std::min<int64_t>(kGemmRows, last - p0));
-    for (int i = 0; i < rows; ++i) ptrs[i] = in + static_cast<size_t>(p0 + i) * K;
-    GemmBlock(ptrs, rows, 1, K, op.packed, op.bias.empty() ? nullptr : op.bias.data(),
-              op.activation, out + static_cast<size_t>(p0) * N, N, 0, op.packed.panels);
-  }
-}
 
 #if defined(__AVX2__) && defined(__FMA__)
 // Up to G x 8 channels of one output pixel of a depthwise convolution with multiplier 1:
@@ -261,6 +193,8 @@ void DepthwiseRowsAvx2(const Op& op, const float* in, float* out, int r0, int r1
 }
 #endif
 
+}  // namespace
+
 void DepthwiseRows(const Op& op, const float* in, float* out, int r0, int r1) {
   const int H = op.in_dims[0], W = op.in_dims[1], C = op.in_dims[2];
   const int Wo = op.out_dims[1], Co = op.out_dims[2];
@@ -303,180 +237,107 @@ void DepthwiseRows(const Op& op, const float* in, float* out, int r0, int r1) {
   }
 }
 
-void PoolRows(const Op& op, const float* in, float* out, int r0, int r1) {
-  const int H = op.in_dims[0], W = op.in_dims[1], C = op.in_dims[2];
-  const int Wo = op.out_dims[1];
-  const bool is_max = op.type == OpType::kMaxPool2D;
-  for (int t = r0; t < r1; ++t) {
-    for (int w = 0; w < Wo; ++w) {
-      float* o = out + (static_cast<size_t>(t) * Wo + w) * C;
-      const float init = is_max ? -std::numeric_limits<float>::infinity() : 0.0f;
-      for (int c = 0; c < C; ++c) o[c] = init;
-      int count = 0;
-      const int y0 = t * op.sh - op.pad_top, x0 = w * op.sw - op.pad_left;
-      for (int dy = 0; dy < op.kh; ++dy) {
-        const int y = y0 + dy;
-        if (y < 0 || y >= H) continue;
-        for (int dx = 0; dx < op.kw; ++dx) {
-          const int x = x0 + dx;
-          if (x < 0 || x >= W) continue;
-          const float* src = in + (static_cast<size_t>(y) * W + x) * C;
-          ++count;
-          if (is_max) {
-            for (int c = 0; c < C; ++c) o[c] = std::max(o[c], src[c]);
-          } else {
-            for (int c = 0; c < C; ++c) o[c] += src[c];
-          }
-        }
-      }
-      if (!is_max) {
-        const float inv = count > 0 ? 1.0f / static_cast<float>(count) : 0.0f;
-        for (int c = 0; c < C; ++c) o[c] *= inv;
-      }
+namespace {
+
+// a * b + c with one rounding when the target has FMA (as the vector paths compute it).
+inline float MulAdd(float a, float b, float c) {
+#ifdef __FMA__
+  return std::fma(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+
+// SVDF time filter sums of B blocks of 16 filters for N windows: acc[i * acc_stride + c]
+// = sum over k < memory of tf[k * tf_stride + c] * row(i, k)[c] (c < 16 * B), one fused
+// multiply-add per step, from zero.
+template <int N, int B, typename RowFn>
+inline void TimeFilterTile(const float* tf, size_t tf_stride, int memory, RowFn row,
+                           float* acc, size_t acc_stride) {
+#if defined(__AVX2__) && defined(__FMA__)
+  __m256 a[N][2 * B];
+#pragma GCC unroll 16
+  for (int i = 0; i < N; ++i)
+#pragma GCC unroll 16
+    for (int j = 0; j < 2 * B; ++j) a[i][j] = _mm256_setzero_ps();
+  for (int k = 0; k < memory; ++k) {
+    const float* w = tf + static_cast<size_t>(k) * tf_stride;
+    __m256 t[2 * B];
+#pragma GCC unroll 16
+    for (int j = 0; j < 2 * B; ++j) t[j] = _mm256_loadu_ps(w + 8 * j);
+#pragma GCC unroll 16
+    for (int i = 0; i < N; ++i) {
+      const float* x = row(i, k);
+#pragma GCC unroll 16
+      for (int j = 0; j < 2 * B; ++j)
+        a[i][j] = _mm256_fmadd_ps(t[j], _mm256_loadu_ps(x + 8 * j), a[i][j]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < N; ++i)
+#pragma GCC unroll 16
+    for (int j = 0; j < 2 * B; ++j) _mm256_storeu_ps(acc + i * acc_stride + 8 * j, a[i][j]);
+#else
+  for (int i = 0; i < N; ++i)
+    for (int c = 0; c < 16 * B; ++c) {
+      float s = 0.0f;
+      for (int k = 0; k < memory; ++k)
+        s = MulAdd(tf[static_cast<size_t>(k) * tf_stride + c], row(i, k)[c], s);
+      acc[i * acc_stride + c] = s;
+    }
+#endif
+}
+
+// 16 filters of `count` windows, in tiles of up to 6 windows (the tile's accumulators
+// stay in registers).
+template <typename RowFn>
+void TimeFilterTiles(const float* tf, size_t tf_stride, int memory, int count, RowFn row,
+                     float* acc, size_t acc_stride) {
+  for (int w0 = 0; w0 < count; w0 += 6) {
+    const int n = std::min(6, count - w0);
+    auto tile_row = [&](int i, int k) { return row(w0 + i, k); };
+    float* a = acc + static_cast<size_t>(w0) * acc_stride;
+    switch (n) {
+      case 1: TimeFilterTile<1, 1>(tf, tf_stride, memory, tile_row, a, acc_stride); break;
+      case 2: TimeFilterTile<2, 1>(tf, tf_stride, memory, tile_row, a, acc_stride); break;
+      case 3: TimeFilterTile<3, 1>(tf, tf_stride, memory, tile_row, a, acc_stride); break;
+      case 4: TimeFilterTile<4, 1>(tf, tf_stride, memory, tile_row, a, acc_stride); break;
+      case 5: TimeFilterTile<5, 1>(tf, tf_stride, memory, tile_row, a, acc_stride); break;
+      default: TimeFilterTile<6, 1>(tf, tf_stride, memory, tile_row, a, acc_stride); break;
     }
   }
 }
 
 }  // namespace
 
-size_t ScratchPointers(const Op& op) {
-  if (op.type == OpType::kConv2D) return static_cast<size_t>(op.kh) * kGemmRows;
-  if (op.type == OpType::kDense) return kGemmRows;
-  return 0;
-}
-
-size_t ZeroFloats(const Op& op) {
-  if (op.type == OpType::kConv2D) return static_cast<size_t>(op.kw) * op.in_dims[2];
-  return 0;
-}
-
-void ComputeRows(const Op& op, const std::vector<const float*>& inputs, float* out, int r0,
-                 int r1, const float* zeros, const float** scratch, float* aux) {
-  if (r1 <= r0) return;
-  const float* in = inputs[0];
-  const size_t out_row = RowSize(op.out_dims);
-  const size_t in_row = RowSize(op.in_dims);
-  switch (op.type) {
-    case OpType::kConv2D:
-      Conv2DRows(op, in, out, r0, r1, zeros, scratch, aux);
-      return;
-    case OpType::kDepthwiseConv2D:
-      DepthwiseRows(op, in, out, r0, r1);
-      return;
-    case OpType::kMaxPool2D:
-    case OpType::kAvgPool2D:
-      PoolRows(op, in, out, r0, r1);
-      return;
-    case OpType::kDense: {
-      const int64_t per_row = static_cast<int64_t>(in_row / op.packed.k);
-      DenseRows(op, in, out, r0 * per_row, r1 * per_row, scratch);
-      return;
-    }
-    case OpType::kScaleShift: {
-      const size_t C = op.scale.size();
-      for (size_t i = r0 * out_row; i < r1 * out_row; i += C) {
-        const float* s = in + i;
-        float* o = out + i;
-        for (size_t c = 0; c < C; ++c) o[c] = s[c] * op.scale[c] + op.shift[c];
-      }
-      return;
-    }
-    case OpType::kRelu:
-      for (size_t i = r0 * out_row; i < r1 * out_row; ++i) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
-      return;
-    case OpType::kAdd: {
-      const float* b = inputs[1];
-      for (size_t i = r0 * out_row; i < r1 * out_row; ++i) out[i] = Act(in[i] + b[i], op.activation);
-      return;
-    }
-    case OpType::kReshape:
-      std::memcpy(out + r0 * out_row, in + r0 * out_row, (r1 - r0) * out_row * sizeof(float));
-      return;
-    default:
-      return;  // collapsing ops never reach here (checked at load)
+void TimeFilterRows(const float* tf, int memory, int filters, const float* const* rows,
+                    int rows_per_window, int count, float* acc) {
+  const size_t F = static_cast<size_t>(filters);
+  int f0 = 0;
+  auto row_of = [&](int w, int k) { return rows[static_cast<size_t>(w) * rows_per_window + k]; };
+  if (count == 1) {  // one window (a live stream): 64 filters at a time
+    for (; f0 + 64 <= filters; f0 += 64)
+      TimeFilterTile<1, 4>(tf + f0, F, memory, [&](int, int k) { return row_of(0, k) + f0; },
+                           acc + f0, F);
   }
+  for (; f0 + 16 <= filters; f0 += 16)
+    TimeFilterTiles(tf + f0, F, memory, count,
+                    [&](int w, int k) { return row_of(w, k) + f0; }, acc + f0, F);
+  for (; f0 < filters; ++f0)
+    for (int w = 0; w < count; ++w) {
+      float a = 0.0f;
+      for (int k = 0; k < memory; ++k) a = MulAdd(tf[k * F + f0], row_of(w, k)[f0], a);
+      acc[w * F + f0] = a;
+    }
 }
 
-size_t AuxFloats(const Op& op) {
-  if (op.type == OpType::kSvdfTime) return static_cast<size_t>(op.in_dims[1]);
-  if (op.type == OpType::kConv2D && PaddedWidth(op) != op.in_dims[1])
-    return static_cast<size_t>(op.in_dims[0]) * PaddedWidth(op) * op.in_dims[2];
-  return 0;
-}
-
-void ComputeAll(const Op& op, const std::vector<const float*>& inputs, float* out,
-                const float* zeros, const float** scratch, float* aux) {
-  if (op.row_structured) {
-    ComputeRows(op, inputs, out, 0, op.out_rows(), zeros, scratch, aux);
-    return;
-  }
-  const float* in = inputs[0];
-  switch (op.type) {
-    case OpType::kDense:  // rank-1 input
-      DenseRows(op, in, out, 0, 1, scratch);
-      return;
-    case OpType::kScaleShift:
-      for (size_t c = 0; c < op.scale.size(); ++c) out[c] = in[c] * op.scale[c] + op.shift[c];
-      return;
-    case OpType::kRelu:
-      for (size_t i = 0; i < op.out_size(); ++i) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
-      return;
-    case OpType::kAdd:
-      for (size_t i = 0; i < op.out_size(); ++i)
-        out[i] = Act(in[i] + inputs[1][i], op.activation);
-      return;
-    case OpType::kFlatten:
-    case OpType::kReshape:
-      std::memcpy(out, in, op.out_size() * sizeof(float));
-      return;
-    case OpType::kGlobalAvgPool2D: {
-      const int T = op.in_dims[0], W = op.in_dims[1], C = op.in_dims[2];
-      for (int c = 0; c < C; ++c) out[c] = 0.0f;
-      for (size_t p = 0; p < static_cast<size_t>(T) * W; ++p)
-        for (int c = 0; c < C; ++c) out[c] += in[p * C + c];
-      const float inv = 1.0f / static_cast<float>(static_cast<size_t>(T) * W);
-      for (int c = 0; c < C; ++c) out[c] *= inv;
-      return;
-    }
-    case OpType::kSvdfTime: {
-      const int T = op.in_dims[0], F = op.in_dims[1];
-      const int M = op.memory_size;
-      // Accumulate every filter over its memory in time order (vectorised over filters),
-      // then sum each unit's `rank` filters in order.
-      const float* tf = op.weights.data();  // (M, F)
-      int f_done = 0;
-#if defined(__AVX2__) && defined(__FMA__)
-      // 64 filters at a time kept in registers over the whole memory (the same fused
-      // multiply-add per step, in the same order, as the loop below compiles to).
-      for (; f_done + 64 <= F; f_done += 64) {
-        __m256 acc[8];
-        for (int g = 0; g < 8; ++g) acc[g] = _mm256_setzero_ps();
-        for (int k = 0; k < M; ++k) {
-          const float* wk = tf + static_cast<size_t>(k) * F + f_done;
-          const float* xk = in + static_cast<size_t>(T - M + k) * F + f_done;
-          for (int g = 0; g < 8; ++g)
-            acc[g] = _mm256_fmadd_ps(_mm256_loadu_ps(wk + 8 * g), _mm256_loadu_ps(xk + 8 * g),
-                                     acc[g]);
-        }
-        for (int g = 0; g < 8; ++g) _mm256_storeu_ps(aux + f_done + 8 * g, acc[g]);
-      }
-#endif
-      for (int f = f_done; f < F; ++f) aux[f] = 0.0f;
-      for (int k = 0; k < M && f_done < F; ++k) {
-        const float* wk = tf + static_cast<size_t>(k) * F;
-        const float* xk = in + static_cast<size_t>(T - M + k) * F;
-        for (int f = f_done; f < F; ++f) aux[f] += wk[f] * xk[f];
-      }
-      for (int u = 0; u < op.units; ++u) {
-        float sum = 0.0f;
-        for (int r = 0; r < op.rank; ++r) sum += aux[u * op.rank + r];
-        out[u] = Act(op.bias.empty() ? sum : sum + op.bias[u], op.activation);
-      }
-      return;
-    }
-    default:
-      return;
-  }
+void TimeFilterStrip(const float* tf16, int memory, const float* strip, int width,
+                     int first_row, int hop, int count, float* acc) {
+  TimeFilterTiles(tf16, 16, memory, count,
+                  [&](int w, int k) {
+                    return strip + static_cast<size_t>(first_row + w * hop + k) * width;
+                  },
+                  acc, 16);
 }
 
 void Softmax(float* x, int n) {

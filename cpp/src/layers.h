@@ -19,6 +19,9 @@
 #include <vector>
 
 namespace kws {
+namespace ops {
+class OpKernel;
+}  // namespace ops
 namespace layers {
 
 enum class OpType {
@@ -51,7 +54,10 @@ struct PackedMatrix {
   }
 };
 
+// One op of a loaded model: its attributes and weights. What it does is its kernel's
+// (cpp/src/ops/<op>.cc, one file per op type).
 struct Op {
+  const ops::OpKernel* kernel = nullptr;
   OpType type = OpType::kRelu;
   std::string name;             // for messages and Summary()
   std::string type_name;        // the op type as written in the file
@@ -94,22 +100,6 @@ struct Op {
 int WindowOutputSize(int in, int kernel, int stride, bool same);
 int WindowPadBefore(int in, int kernel, int stride, bool same);
 
-// Computes output rows [r0, r1) of a row-structured op. `inputs[i]` are the whole input
-// tensors; `out` is the whole output tensor. `zeros` must hold at least ZeroFloats(op)
-// zeros; `scratch` holds ScratchPointers(op) pointers and `aux` AuxFloats(op) floats.
-void ComputeRows(const Op& op, const std::vector<const float*>& inputs, float* out, int r0,
-                 int r1, const float* zeros, const float** scratch, float* aux);
-// Zeros an op reads for padding.
-size_t ZeroFloats(const Op& op);
-// Computes a whole op (collapsing or not) from its whole inputs; `aux` holds
-// AuxFloats(op) floats of scratch.
-void ComputeAll(const Op& op, const std::vector<const float*>& inputs, float* out,
-                const float* zeros, const float** scratch, float* aux);
-// Float scratch an op needs in ComputeAll.
-size_t AuxFloats(const Op& op);
-// Pointer-table entries an op needs in `scratch`.
-size_t ScratchPointers(const Op& op);
-
 // Rows per GEMM block (the micro-kernel's register tile is kGemmRows x 16).
 constexpr int kGemmRows = 6;
 
@@ -127,6 +117,8 @@ void ConvRowPartials(const Op& op, const std::vector<PackedMatrix>& kernel_rows,
                      size_t dy_stride, const float** ptrs, float* padded);
 // Floats of `padded` ConvRowPartials needs for `count` rows.
 size_t ConvPartialAuxFloats(const Op& op, int count);
+// Width of the zero-padded input rows a Conv2D reads (W plus SAME padding).
+int ConvPaddedWidth(const Op& op);
 // Kernel row dy of a Conv2D's packed weights as its own packed matrix.
 PackedMatrix KernelRow(const Op& op, int dy);
 // out[j] = activation(sum over parts p, in order, of parts[p][j], then + bias[j % Co]):
@@ -149,6 +141,21 @@ void GemmBlock(const float** a_ptrs, int rows, int segments, int seg_len,
                const PackedMatrix& b, const float* bias, Activation act, float* c, int ldc,
                int panel_begin, int panel_end, const float* zero_row = nullptr,
                bool segment_sums = false);
+
+// Output rows [r0, r1) of a depthwise convolution (op: kDepthwiseConv2D) from its whole
+// input: each element's taps accumulated from zero in (dy, dx) order, then the bias and
+// the activation.
+void DepthwiseRows(const Op& op, const float* in, float* out, int r0, int r1);
+
+// SVDF time filter accumulators of `count` windows: acc[w * filters + f] is the sum over
+// k < memory, in increasing k, of one fused multiply-add tf[k * filters + f] * x[f] with
+// x = rows[w * rows_per_window + k] (window w's memory rows).
+void TimeFilterRows(const float* tf, int memory, int filters, const float* const* rows,
+                    int rows_per_window, int count, float* acc);
+// The same sums for 16 filters, window w's memory row k at strip + (first_row + w * hop +
+// k) * width; tf16 holds the 16 filters' time filter (memory rows of 16); acc[w * 16 + c].
+void TimeFilterStrip(const float* tf16, int memory, const float* strip, int width,
+                     int first_row, int hop, int count, float* acc);
 
 // Softmax in place (max-subtracted, float accumulation in double for the sum).
 void Softmax(float* x, int n);

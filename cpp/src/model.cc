@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <numeric>
 #include <set>
 #include <sstream>
 
@@ -19,7 +20,7 @@ namespace kws {
 namespace {
 
 constexpr int kFormatVersion = 1;
-constexpr int kMaxDim = 1 << 20;
+using ops::kMaxDim;
 
 using json::Value;
 using layers::Activation;
@@ -148,22 +149,63 @@ class Loader {
       m.value_rows.push_back(d.size() >= 2 ? d[0] : 1);
       longest_row = std::max(longest_row, d.size() >= 2 ? n / d[0] : n);
     }
-    for (const auto& op : m.ops) longest_row = std::max(longest_row, layers::ZeroFloats(op));
+    for (const auto& op : m.ops) longest_row = std::max(longest_row, op.kernel->ZeroFloats(op));
     m.zeros.assign(longest_row, 0.0f);
     for (const auto& op : m.ops) {
-      m.max_pointers = std::max(m.max_pointers, layers::ScratchPointers(op));
-      m.max_aux = std::max(m.max_aux, layers::AuxFloats(op));
+      m.max_pointers = std::max(m.max_pointers, op.kernel->ScratchPointers(op));
+      m.max_aux = std::max(m.max_aux, op.kernel->AuxFloats(op));
       m.flops += op.flops;
     }
+    AnalyseRows(m);
   }
 
+  // The row analysis (see ValueRows): which values follow the feature frames row by
+  // row, their step, and their clean rows. Output row t of a row-structured op reads
+  // input rows [t * stride - pad, t * stride - pad + kernel): it is clean when all of
+  // those exist and are clean in every input.
+  static void AnalyseRows(Model::Impl& m) {
+    m.rows.assign(m.value_sizes.size(), ValueRows());
+    ValueRows& v0 = m.rows[0];
+    v0.rows = true;
+    v0.window_rows = m.num_frames;
+    v0.row_floats = static_cast<size_t>(m.num_coefficients);
+    v0.clean_end = m.num_frames;
+    for (size_t i = 0; i < m.ops.size(); ++i) {
+      const Op& op = m.ops[i];
+      ValueRows& o = m.rows[i + 1];
+      o.window_rows = m.value_rows[i + 1];
+      o.row_floats = m.value_sizes[i + 1] / static_cast<size_t>(o.window_rows);
+      if (!op.row_structured) continue;
+      const ValueRows& first = m.rows[op.inputs[0]];
+      bool aligned = true;
+      int lo = first.clean_begin, hi = first.clean_end;
+      for (int u : op.inputs) {
+        const ValueRows& in = m.rows[u];
+        aligned = aligned && in.rows && in.step == first.step;
+        lo = std::max(lo, in.clean_begin);
+        hi = std::min(hi, in.clean_end);
+      }
+      if (!aligned) continue;
+      o.rows = true;
+      o.step = first.step * op.time_stride;
+      if (hi > lo) {
+        o.clean_begin = std::max(0, CeilDiv(lo + op.time_pad, op.time_stride));
+        o.clean_end = std::min(o.window_rows,
+                               FloorDiv(hi + op.time_pad - op.time_kernel, op.time_stride) + 1);
+      }
+      if (o.clean_end <= o.clean_begin) o.clean_begin = o.clean_end = 0;
+    }
+  }
+  static int FloorDiv(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+  static int CeilDiv(int a, int b) { return -FloorDiv(-a, b); }
+
   // Folds inference-time element-wise ops into the op that produces their input, as
-  // TFLite does: a scale_shift (folded batch norm) after a linear convolution, depthwise
-  // convolution or dense layer becomes its weights and bias; a relu after one of those
-  // (or after an add or an SVDF time filter) becomes its activation; a dense layer on a
-  // vector after a linear one is merged into it (MergeDense). Only when the producer's
-  // output feeds nothing else. Saves a pass over memory per folded op; the model's FLOPs are still counted as
-  // the file's layers define them.
+  // TFLite does: a scale_shift (folded batch norm) after a linear op that can absorb it
+  // (convolution, depthwise convolution, dense) becomes its weights and bias; a relu
+  // after an op that takes an activation becomes it; a dense layer on a vector after a
+  // linear one is merged into it. Only when the producer's output feeds nothing else.
+  // Saves a pass over memory per folded op; the model's FLOPs are still counted as the
+  // file's layers define them.
   static void FuseOps(std::vector<Op>& ops, std::vector<std::vector<int>>& dims) {
     std::vector<int> uses(dims.size(), 0);
     for (const Op& op : ops)
@@ -178,25 +220,19 @@ class Loader {
       const int old_value = static_cast<int>(i) + 1;
       const int src = op.inputs.empty() ? 0 : op.inputs[0];
       Op* producer = src > 0 && op.inputs.size() == 1 ? &fused[src - 1] : nullptr;
-      const bool sole_use = producer && uses[origin[src]] == 1;
-      const bool weighted = producer && (producer->type == OpType::kConv2D ||
-                                         producer->type == OpType::kDepthwiseConv2D ||
-                                         producer->type == OpType::kDense);
-      const bool linear = producer && producer->activation == Activation::kLinear;
       bool folded = false;
-      if (op.type == OpType::kScaleShift && sole_use && weighted && linear) {
-        FoldScaleShift(op, *producer);
-        folded = true;
-      } else if (op.type == OpType::kRelu && sole_use && linear &&
-                 (weighted || producer->type == OpType::kAdd ||
-                  producer->type == OpType::kSvdfTime)) {
-        producer->activation = Activation::kRelu;
-        folded = true;
-      } else if (op.type == OpType::kDense && !op.row_structured && sole_use && linear &&
-                 producer->type == OpType::kDense && !producer->row_structured) {
-        MergeDense(op, *producer);
-        fused_dims[src] = dims[old_value];
-        folded = true;
+      if (producer && uses[origin[src]] == 1) {
+        const ops::OpKernel& k = *producer->kernel;
+        const bool linear = producer->activation == Activation::kLinear;
+        if (op.type == OpType::kScaleShift) {
+          folded = linear && k.FoldScaleShift(*producer, op);
+        } else if (op.type == OpType::kRelu) {
+          folded = linear && k.TakesActivation();
+          if (folded) producer->activation = Activation::kRelu;
+        } else if (op.kernel == producer->kernel) {
+          folded = k.MergeNext(*producer, op);
+          if (folded) fused_dims[src] = dims[old_value];
+        }
       }
       if (folded) {
         producer->name += "+" + op.name;
@@ -212,61 +248,6 @@ class Loader {
     }
     ops = std::move(fused);
     dims = std::move(fused_dims);
-  }
-
-  // Two dense layers on a vector with no activation between them, as one:
-  // W2 (W1 x + b1) + b2 = (W1 W2)' x + (W2 b1 + b2), products summed in double and
-  // rounded once. The function is the same; the rounding differs from running both
-  // (about 1e-7 relative), and every path (whole clip, Stream, batched evaluator) runs
-  // the merged layer, so they still agree bit for bit.
-  static void MergeDense(const Op& second, Op& first) {
-    const layers::PackedMatrix& a = first.packed;   // K x N1
-    const layers::PackedMatrix& b = second.packed;  // N1 x N2
-    const int K = a.k, N1 = a.n, N2 = b.n;
-    std::vector<float> w(static_cast<size_t>(K) * N2);
-    std::vector<double> row(N2);
-    for (int r = 0; r < K; ++r) {
-      std::fill(row.begin(), row.end(), 0.0);
-      for (int j = 0; j < N1; ++j) {
-        const double x = a.at(r, j);
-        if (x == 0.0) continue;
-        for (int c = 0; c < N2; ++c) row[c] += x * static_cast<double>(b.at(j, c));
-      }
-      for (int c = 0; c < N2; ++c) w[static_cast<size_t>(r) * N2 + c] = static_cast<float>(row[c]);
-    }
-    std::vector<float> bias;
-    if (!first.bias.empty() || !second.bias.empty()) {
-      bias.assign(N2, 0.0f);
-      for (int c = 0; c < N2; ++c) {
-        double v = second.bias.empty() ? 0.0 : second.bias[c];
-        if (!first.bias.empty())
-          for (int j = 0; j < N1; ++j) v += static_cast<double>(first.bias[j]) * b.at(j, c);
-        bias[c] = static_cast<float>(v);
-      }
-    }
-    first.packed.Pack(w.data(), K, N2);
-    first.bias = std::move(bias);
-    first.activation = second.activation;
-    first.out_dims = second.out_dims;
-  }
-
-  // y = (W x + b) * scale + shift as y = (W * scale) x + (b * scale + shift), per output
-  // channel (the last axis).
-  static void FoldScaleShift(const Op& ss, Op& producer) {
-    const size_t channels = ss.scale.size();
-    if (producer.type == OpType::kDepthwiseConv2D) {
-      for (size_t i = 0; i < producer.weights.size(); ++i)
-        producer.weights[i] *= ss.scale[i % channels];
-    } else {
-      layers::PackedMatrix& w = producer.packed;
-      for (int p = 0; p < w.panels; ++p)
-        for (int r = 0; r < w.k; ++r)
-          for (int j = 0; j < 16 && p * 16 + j < w.n; ++j)
-            w.data[(static_cast<size_t>(p) * w.k + r) * 16 + j] *= ss.scale[p * 16 + j];
-    }
-    if (producer.bias.empty()) producer.bias.assign(channels, 0.0f);
-    for (size_t c = 0; c < channels; ++c)
-      producer.bias[c] = producer.bias[c] * ss.scale[c] + ss.shift[c];
   }
 
   static std::string DimsString(const std::vector<int>& d) {
@@ -307,54 +288,8 @@ class Loader {
     return out;
   }
 
-  static Activation ParseActivation(const Value& attrs, const std::string& where, Loader& self) {
-    const Value* a = attrs.Find("activation");
-    if (!a) return Activation::kLinear;
-    const std::string& s = a->AsString(where + " activation");
-    if (s == "linear") return Activation::kLinear;
-    if (s == "relu") return Activation::kRelu;
-    self.Fail(where + " has unsupported activation '" + s + "'");
-  }
-
-  std::pair<int, int> Pair(const Value& attrs, const std::string& key, const std::string& where) {
-    const auto& a = attrs.Get(key, where).AsArray(where + " " + key);
-    if (a.size() != 2) Fail(where + " " + key + " must have 2 entries");
-    return {static_cast<int>(a[0].AsInt(where + " " + key, 1, kMaxDim)),
-            static_cast<int>(a[1].AsInt(where + " " + key, 1, kMaxDim))};
-  }
-
-  bool Padding(const Value& attrs, const std::string& where) {
-    const std::string& p = attrs.Get("padding", where).AsString(where + " padding");
-    if (p == "same") return true;
-    if (p == "valid") return false;
-    Fail(where + " has unknown padding '" + p + "'");
-  }
-
-  void SpatialAttrs(Op& op, const Value& attrs, const std::string& where, const std::string& k) {
-    std::tie(op.kh, op.kw) = Pair(attrs, k, where);
-    std::tie(op.sh, op.sw) = Pair(attrs, "strides", where);
-    const bool same = Padding(attrs, where);
-    const int H = op.in_dims[0], W = op.in_dims[1];
-    const int Ho = layers::WindowOutputSize(H, op.kh, op.sh, same);
-    const int Wo = layers::WindowOutputSize(W, op.kw, op.sw, same);
-    if (Ho <= 0 || Wo <= 0)
-      Fail(where + ": window " + std::to_string(op.kh) + "x" + std::to_string(op.kw) +
-           " is larger than its input " + DimsString(op.in_dims));
-    op.pad_top = layers::WindowPadBefore(H, op.kh, op.sh, same);
-    op.pad_left = layers::WindowPadBefore(W, op.kw, op.sw, same);
-    op.out_dims = {Ho, Wo, op.in_dims[2]};
-    op.row_structured = true;
-    op.time_kernel = op.kh;
-    op.time_stride = op.sh;
-    op.time_pad = op.pad_top;
-  }
-
-  void RequireRank(const Op& op, size_t rank, const std::string& where) {
-    if (op.in_dims.size() != rank)
-      Fail(where + " ('" + op.type_name + "') needs a rank-" + std::to_string(rank) +
-           " input, got " + DimsString(op.in_dims));
-  }
-
+  // One op of the file through its kernel (ops/<type>.cc): the kernel parses its
+  // attributes and tensors; this checks the inputs and records the output.
   void BuildOp(const Value& spec, const std::string& where_base, const std::vector<int>& inputs,
                std::vector<std::vector<int>>& dims, Model::Impl& m) {
     Op op;
@@ -362,141 +297,34 @@ class Loader {
     const std::string where = where_base + " ('" + op.name + "')";
     const std::string type = spec.Get("type", where).AsString(where + " type");
     op.type_name = type;
+    op.kernel = ops::Find(type);
+    if (!op.kernel) Fail(where + " has unknown op type '" + type + "'");
     const Value* attrs_ptr = spec.Find("attrs");
     static const Value kEmpty = Value::MakeObject({});
     const Value& attrs = attrs_ptr ? *attrs_ptr : kEmpty;
     attrs.AsObject(where + " attrs");
-    const size_t want_inputs = type == "add" ? 2 : 1;
+    const size_t want_inputs = static_cast<size_t>(op.kernel->num_inputs());
     if (inputs.size() != want_inputs)
       Fail(where + " has " + std::to_string(inputs.size()) + " inputs, expected " +
            std::to_string(want_inputs));
     op.inputs = inputs;
     op.in_dims = dims[inputs[0]];
-    const std::vector<int>& in = op.in_dims;
-    const bool rows_in = in.size() >= 2;
-    size_t in_size = 1;
-    for (int d : in) in_size *= d;
-
-    if (type == "conv2d") {
-      op.type = OpType::kConv2D;
-      RequireRank(op, 3, where);
-      SpatialAttrs(op, attrs, where, "kernel_size");
-      const int filters = static_cast<int>(attrs.Get("filters", where).AsInt(where + " filters", 1, kMaxDim));
-      op.activation = ParseActivation(attrs, where, *this);
-      const int cin = in[2];
-      auto kernel = Tensor(spec, where, "kernel", {op.kh, op.kw, cin, filters});
-      op.packed.Pack(kernel.data(), op.kh * op.kw * cin, filters);
-      op.row_partials = op.kh > 1 && op.kw * cin >= layers::kRowPartialsMinSegment;
-      op.bias = Tensor(spec, where, "bias", {filters}, false);
-      op.out_dims[2] = filters;
-      op.flops = 2LL * op.out_dims[0] * op.out_dims[1] * filters * op.kh * op.kw * cin;
-    } else if (type == "depthwise_conv2d") {
-      op.type = OpType::kDepthwiseConv2D;
-      RequireRank(op, 3, where);
-      SpatialAttrs(op, attrs, where, "kernel_size");
-      op.depth_multiplier = static_cast<int>(
-          attrs.Get("depth_multiplier", where).AsInt(where + " depth_multiplier", 1, 4096));
-      op.activation = ParseActivation(attrs, where, *this);
-      const int co = in[2] * op.depth_multiplier;
-      op.weights = Tensor(spec, where, "kernel", {op.kh, op.kw, in[2], op.depth_multiplier});
-      op.bias = Tensor(spec, where, "bias", {co}, false);
-      op.out_dims[2] = co;
-      op.flops = 2LL * op.out_dims[0] * op.out_dims[1] * co * op.kh * op.kw;
-    } else if (type == "max_pool2d" || type == "avg_pool2d") {
-      op.type = type == "max_pool2d" ? OpType::kMaxPool2D : OpType::kAvgPool2D;
-      RequireRank(op, 3, where);
-      SpatialAttrs(op, attrs, where, "pool_size");
-      op.flops = static_cast<int64_t>(op.out_dims[0]) * op.out_dims[1] * in[2] * op.kh * op.kw;
-    } else if (type == "dense") {
-      op.type = OpType::kDense;
-      const int units = static_cast<int>(attrs.Get("units", where).AsInt(where + " units", 1, kMaxDim));
-      op.activation = ParseActivation(attrs, where, *this);
-      const int k = in.back();
-      auto kernel = Tensor(spec, where, "kernel", {k, units});
-      op.packed.Pack(kernel.data(), k, units);
-      op.bias = Tensor(spec, where, "bias", {units}, false);
-      op.out_dims = in;
-      op.out_dims.back() = units;
-      op.row_structured = rows_in;
-      op.flops = 2LL * static_cast<int64_t>(in_size / k) * k * units;
-    } else if (type == "scale_shift") {
-      op.type = OpType::kScaleShift;
-      const int c = in.back();
-      op.scale = Tensor(spec, where, "scale", {c});
-      op.shift = Tensor(spec, where, "shift", {c});
-      op.out_dims = in;
-      op.row_structured = rows_in;
-      op.flops = 2LL * static_cast<int64_t>(in_size);
-    } else if (type == "relu") {
-      op.type = OpType::kRelu;
-      op.out_dims = in;
-      op.row_structured = rows_in;
-    } else if (type == "add") {
-      op.type = OpType::kAdd;
-      if (dims[inputs[1]] != in)
-        Fail(where + " adds shapes " + DimsString(in) + " and " + DimsString(dims[inputs[1]]));
-      op.out_dims = in;
-      op.row_structured = rows_in;
-      op.flops = static_cast<int64_t>(in_size);
-    } else if (type == "global_avg_pool2d") {
-      op.type = OpType::kGlobalAvgPool2D;
-      RequireRank(op, 3, where);
-      op.out_dims = {in[2]};
-      op.flops = static_cast<int64_t>(in_size);
-    } else if (type == "flatten") {
-      op.type = OpType::kFlatten;
-      op.out_dims = {static_cast<int>(in_size)};
-    } else if (type == "reshape") {
-      op.type = OpType::kReshape;
-      size_t n = 1;
-      for (const auto& d : attrs.Get("target_shape", where).AsArray(where + " target_shape")) {
-        op.out_dims.push_back(static_cast<int>(d.AsInt(where + " target_shape", 1, kMaxDim)));
-        n *= op.out_dims.back();
-      }
-      if (op.out_dims.empty() || op.out_dims.size() > 3 || n != in_size)
-        Fail(where + " cannot reshape " + DimsString(in) + " to " + DimsString(op.out_dims));
-      // Keeping the time axis keeps rows intact (row-major): a row-structured copy.
-      op.row_structured = rows_in && op.out_dims.size() >= 2 && op.out_dims[0] == in[0];
-    } else if (type == "svdf") {
-      RequireRank(op, 2, where);
-      const int units = static_cast<int>(attrs.Get("units", where).AsInt(where + " units", 1, kMaxDim));
-      const int rank = static_cast<int>(attrs.Get("rank", where).AsInt(where + " rank", 1, 1024));
-      const int memory = static_cast<int>(
-          attrs.Get("memory_size", where).AsInt(where + " memory_size", 1, kMaxDim));
-      if (memory > in[0])
-        Fail(where + " memory_size " + std::to_string(memory) + " exceeds the " +
-             std::to_string(in[0]) + " input frames");
-      const int filters = units * rank;
-      // Split into the per-frame feature filter (a row-structured dense without bias)
-      // and the time filter over the last `memory` rows (collapsing).
-      Op feature;
-      feature.type = OpType::kDense;
-      feature.type_name = "svdf_feature_filter";
-      feature.name = op.name + "/feature_filter";
-      feature.inputs = inputs;
-      feature.in_dims = in;
-      auto ff = Tensor(spec, where, "feature_filter", {in[1], filters});
-      feature.packed.Pack(ff.data(), in[1], filters);
-      feature.out_dims = {in[0], filters};
-      feature.row_structured = true;
-      feature.flops = 2LL * in[0] * in[1] * filters;
-      m.ops.push_back(std::move(feature));
-      dims.push_back({in[0], filters});
-      op.type = OpType::kSvdfTime;
-      op.type_name = "svdf_time_filter";
-      op.inputs = {static_cast<int>(dims.size()) - 1};
-      op.in_dims = {in[0], filters};
-      op.units = units;
-      op.rank = rank;
-      op.memory_size = memory;
-      op.activation = ParseActivation(attrs, where, *this);
-      op.weights = Tensor(spec, where, "time_filter", {memory, filters});
-      op.bias = Tensor(spec, where, "bias", {units}, false);
-      op.out_dims = {units};
-      op.flops = 2LL * memory * filters;
-    } else {
-      Fail(where + " has unknown op type '" + type + "'");
-    }
+    std::vector<std::vector<int>> input_dims;
+    for (int v : inputs) input_dims.push_back(dims[v]);
+    ops::ParseContext ctx(
+        attrs, where, std::move(input_dims),
+        [&](const std::string& role, const std::vector<int64_t>& shape, bool required) {
+          return Tensor(spec, where, role, shape, required);
+        },
+        [&](Op added) {
+          for (int d : added.out_dims)
+            if (d <= 0) Fail(where + " produces an empty tensor " + DimsString(added.out_dims));
+          dims.push_back(added.out_dims);
+          m.ops.push_back(std::move(added));
+          return static_cast<int>(dims.size()) - 1;
+        },
+        [&](const std::string& msg) { Fail(msg); });
+    op.kernel->Parse(ctx, op);
     for (int d : op.out_dims)
       if (d <= 0) Fail(where + " produces an empty tensor " + DimsString(op.out_dims));
     dims.push_back(op.out_dims);
@@ -509,6 +337,8 @@ class Loader {
 };
 
 }  // namespace
+
+int ValueRows::period(int hop) const { return step / std::gcd(hop, step); }
 
 std::unique_ptr<Workspace> Model::Impl::NewWorkspace() const {
   auto ws = std::make_unique<Workspace>();
@@ -526,8 +356,7 @@ void Model::Impl::RunWholeWindow(Workspace& ws) const {
     const layers::Op& op = ops[i];
     ws.inputs.clear();
     for (int v : op.inputs) ws.inputs.push_back(ws.values[v].data());
-    layers::ComputeAll(op, ws.inputs, ws.values[i + 1].data(), zeros.data(), ws.pointers.data(),
-                       ws.aux.data());
+    op.kernel->ComputeAll(op, ws.inputs.data(), ws.values[i + 1].data(), ScratchOf(ws));
   }
   Finish(ws);
 }
@@ -598,8 +427,7 @@ std::string Model::Summary() const {
     << impl_->num_frames << " x " << impl_->num_coefficients << " features)\n";
   size_t params = 0;
   for (const auto& op : impl_->ops) {
-    size_t p = static_cast<size_t>(op.packed.k) * op.packed.n + op.weights.size() +
-               op.bias.size() + op.scale.size() + op.shift.size();
+    const size_t p = op.kernel->Parameters(op);
     params += p;
     s << "  " << op.name << " [" << op.type_name << "] -> (";
     for (size_t i = 0; i < op.out_dims.size(); ++i) s << (i ? ", " : "") << op.out_dims[i];

@@ -10,6 +10,7 @@
 #include "kws/mfcc.h"
 #include "kws/model.h"
 #include "layers.h"
+#include "ops/op.h"
 
 namespace kws {
 
@@ -22,6 +23,28 @@ struct Workspace {
   std::vector<float> aux;                  // per-op float scratch
   std::vector<float> scores;               // softmax output
   std::vector<const float*> inputs;        // argument list for one op
+};
+
+// How one value's time rows relate to the feature frames; computed once at load and
+// shared by the cached Stream and the batched evaluator. A row value's row t of the
+// window starting at feature frame F is computed from frames F + t * step + (a fixed
+// range). Its "clean" rows [clean_begin, clean_end) read no SAME time padding anywhere
+// up the chain, so they are the same in every window that contains them (the Stream
+// keeps them from an earlier window; the evaluator reads them from a shared timeline);
+// the others are its edge rows, recomputed per window.
+struct ValueRows {
+  bool rows = false;       // a row value: axis 0 follows the features' time axis
+  int step = 1;            // feature frames between consecutive rows
+  int window_rows = 1;     // rows in one window (1 for vectors)
+  size_t row_floats = 0;   // floats per row (vectors: the whole vector)
+  int clean_begin = 0, clean_end = 0;  // empty as [0, 0)
+  bool clean(int t) const { return t >= clean_begin && t < clean_end; }
+  bool has_edges() const { return clean_begin > 0 || clean_end < window_rows; }
+  // With windows every `hop` frames, the windows whose rows lie on the same grid come
+  // every period() windows, `shift(hop)` rows apart; phase of a window at frame F:
+  // F mod step.
+  int period(int hop) const;
+  int shift(int hop) const { return period(hop) * hop / step; }
 };
 
 struct Model::Impl {
@@ -38,11 +61,15 @@ struct Model::Impl {
   std::vector<int> value_rows;          // time rows per value (1 for vectors)
   std::vector<size_t> value_sizes;      // floats per value
   std::vector<layers::Op> ops;          // op i writes value i + 1
+  std::vector<ValueRows> rows;          // per value (see ValueRows)
   std::vector<float> zeros;             // a zero row as long as the longest input row
   size_t max_pointers = 0, max_aux = 0;
   int64_t flops = 0;                    // model multiply-adds x 2 per window
 
   std::unique_ptr<Workspace> NewWorkspace() const;
+  ops::Scratch ScratchOf(Workspace& ws) const {
+    return ops::Scratch{zeros.data(), ws.pointers.data(), ws.aux.data()};
+  }
   // Runs every op on the whole window in `ws.values[0]`; leaves softmax in ws.scores.
   void RunWholeWindow(Workspace& ws) const;
   void Finish(Workspace& ws) const;  // softmax of the last value into ws.scores

@@ -4,19 +4,18 @@
 // A row-structured value (the features, then every convolution, pooling, per-row dense or
 // element-wise op on them) has row t of window n computed from the feature frames
 // n * hop + R(t), where R(t + 1) = R(t) + step (step = product of the time strides up to
-// it). Rows whose receptive field lies wholly inside the window ("interior" rows: no SAME
-// padding in time anywhere up the chain) therefore equal row t + shift of window n - period,
-// where period = step / gcd(hop, step) windows and shift = period * hop / step rows: the
-// earlier window on the same grid. Each such value keeps its last `period` tensors (one
-// slot per phase); a hop moves the interior rows of the slot holding window n - period
-// into place (memmove) and recomputes the others: the new rows at the end and the
-// padded rows at the edges. With hops that line up with every stride, period is 1.
-// Collapsing ops (flatten, global pooling, SVDF time filter, dense on a vector) run on the
-// whole window. Results are bit-identical to whole-clip inference (the kernels accumulate
+// it). Rows whose receptive field lies wholly inside the window (its clean rows: no SAME
+// padding in time anywhere up the chain; see ValueRows, computed at load) therefore equal
+// row t + shift of window n - period, where period = step / gcd(hop, step) windows and
+// shift = period * hop / step rows: the earlier window on the same grid. Each such value
+// keeps its last `period` tensors (one slot per phase); a hop moves the clean rows of the
+// slot holding window n - period into place (memmove) and recomputes the others (the
+// op's row form): the new rows at the end and the padded rows at the edges. With hops that line up with every stride, period is 1.
+// Collapsing ops (flatten, global pooling, SVDF time filter, dense on a vector) run their
+// whole form on the window. Results are bit-identical to whole-clip inference (the kernels accumulate
 // every element in the same order whatever range of rows they compute).
 #include <algorithm>
 #include <cstring>
-#include <numeric>
 
 #include "kws/error.h"
 #include "model_impl.h"
@@ -24,19 +23,11 @@
 namespace kws {
 namespace {
 
-// Floor division for possibly negative numerators.
-int FloorDiv(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-int CeilDiv(int a, int b) { return -FloorDiv(-a, b); }
-
-// How one value's rows relate to the feature frames, for a given hop.
+// What one value does at this stream's hop (from its ValueRows, computed at load).
 struct ValueGrid {
-  bool aligned = false;    // rows follow the time axis of the features
-  int step = 1;            // feature frames between consecutive rows
-  int interior_begin = 0;  // rows [interior_begin, interior_end) read no time padding
-  int interior_end = 0;
-  int period = 1;          // windows between two windows on the same row grid
-  int shift = 0;           // rows between those two windows
-  bool reuse = false;      // some interior rows can be kept from window - period
+  int period = 1;       // windows between two windows on the same row grid
+  int shift = 0;        // rows between those two windows
+  bool reuse = false;   // some clean rows can be kept from window - period
 };
 
 // A tensor of `rows` rows inside a longer buffer: moving the window forward by s rows
@@ -171,39 +162,21 @@ class CachedStream : public Stream {
     return frames_.size() / static_cast<size_t>(m_.num_coefficients) - frames_begin_;
   }
 
-  // Static row bookkeeping of every value for this hop, and the extra phase slots.
+  // Which values keep rows from an earlier window at this hop, and their phase slots.
   void PlanGrids() {
     const size_t n = m_.value_sizes.size();
     grids_.assign(n, ValueGrid());
     slots_.assign(n, {});
-    grids_[0] = ValueGrid{true, 1, 0, m_.num_frames, 1, hop_frames_};
-    for (size_t i = 0; i < m_.ops.size(); ++i) {
-      const layers::Op& op = m_.ops[i];
-      ValueGrid& g = grids_[i + 1];
-      if (!op.row_structured) continue;
-      const ValueGrid& first = grids_[op.inputs[0]];
-      bool aligned = first.aligned;
-      int lo = first.interior_begin, hi = first.interior_end;
-      for (int u : op.inputs) {
-        aligned = aligned && grids_[u].aligned && grids_[u].step == first.step;
-        lo = std::max(lo, grids_[u].interior_begin);
-        hi = std::min(hi, grids_[u].interior_end);
-      }
-      if (!aligned) continue;
-      const int rows = op.out_rows();
-      g.aligned = true;
-      g.step = first.step * op.time_stride;
-      // Output row t reads input rows [t * stride - pad, t * stride - pad + kernel).
-      g.interior_begin = std::min(rows, std::max(0, CeilDiv(lo + op.time_pad, op.time_stride)));
-      g.interior_end = std::min(
-          rows, FloorDiv(hi + op.time_pad - op.time_kernel, op.time_stride) + 1);
-      g.interior_end = std::max(g.interior_end, g.interior_begin);
-      g.period = g.step / std::gcd(hop_frames_, g.step);
-      g.shift = g.period * hop_frames_ / g.step;
-      g.reuse = hop_frames_ < m_.num_frames && g.interior_end - g.shift > g.interior_begin;
+    for (size_t v = 0; v < n; ++v) {
+      const ValueRows& r = m_.rows[v];
+      ValueGrid& g = grids_[v];
+      if (!r.rows) continue;
+      g.period = r.period(hop_frames_);
+      g.shift = r.shift(hop_frames_);
+      g.reuse = hop_frames_ < m_.num_frames &&
+                (v == 0 || r.clean_end - g.shift > r.clean_begin);
       if (!g.reuse) g.period = 1;  // nothing to keep: one tensor, recomputed every hop
     }
-    grids_[0].reuse = hop_frames_ < m_.num_frames;
     // Values whose rows are reused get sliding tensors, one per phase; the others
     // (collapsing ops' outputs) stay in the workspace.
     for (size_t v = 0; v < n; ++v) {
@@ -227,40 +200,39 @@ class CachedStream : public Stream {
 
   void RunOps() {
     Workspace& ws = *ws_;
+    const ops::Scratch scratch = m_.ScratchOf(ws);
     const int64_t window = windows_;
     for (size_t i = 0; i < m_.ops.size(); ++i) {
       const layers::Op& op = m_.ops[i];
+      const ops::OpKernel& k = *op.kernel;
       ws.inputs.clear();
       for (int v : op.inputs) ws.inputs.push_back(Slot(v, window));
       const ValueGrid& g = grids_[i + 1];
+      const ValueRows& r = m_.rows[i + 1];
       float* out = Slot(static_cast<int>(i + 1), window);
       if (!op.row_structured) {
-        layers::ComputeAll(op, ws.inputs, out, m_.zeros.data(), ws.pointers.data(),
-                           ws.aux.data());
+        k.ComputeAll(op, ws.inputs.data(), out, scratch);
         hop_flops_ += op.flops;
         continue;
       }
       const int rows = op.out_rows();
-      // `out` holds window - period (same phase): its interior rows [t + shift] are this
-      // window's interior rows [t] when both are interior.
+      // `out` holds window - period (same phase): its clean rows [t + shift] are this
+      // window's clean rows [t] when both are clean.
       int keep_begin = 0, keep_end = 0;
       if (g.reuse && window >= g.period) {
-        keep_begin = g.interior_begin;
-        keep_end = g.interior_end - g.shift;
+        keep_begin = r.clean_begin;
+        keep_end = r.clean_end - g.shift;
       }
       if (keep_end > keep_begin) {
         // Row t + shift becomes row t: slide the tensor instead of copying the rows.
         SlidingTensor& slot = slots_[i + 1][static_cast<size_t>(window % g.period)];
         slot.Slide(g.shift);
         out = slot.data();
-        layers::ComputeRows(op, ws.inputs, out, 0, keep_begin, m_.zeros.data(),
-                            ws.pointers.data(), ws.aux.data());
-        layers::ComputeRows(op, ws.inputs, out, keep_end, rows, m_.zeros.data(),
-                            ws.pointers.data(), ws.aux.data());
+        if (keep_begin > 0) k.ComputeRows(op, ws.inputs.data(), out, 0, keep_begin, scratch);
+        if (keep_end < rows) k.ComputeRows(op, ws.inputs.data(), out, keep_end, rows, scratch);
         hop_flops_ += op.flops / rows * (rows - (keep_end - keep_begin));
       } else {
-        layers::ComputeRows(op, ws.inputs, out, 0, rows, m_.zeros.data(), ws.pointers.data(),
-                            ws.aux.data());
+        k.ComputeRows(op, ws.inputs.data(), out, 0, rows, scratch);
         hop_flops_ += op.flops;
       }
     }
