@@ -245,7 +245,8 @@ def _emit_sub_spectral_norm(layer: Any, node: Any, op: Any, tensor: Any) -> None
     scale = layer.gamma.numpy().astype(np.float64) / np.sqrt(var + float(layer.epsilon))
     shift = layer.beta.numpy().astype(np.float64) - mean * scale
     per_band = bins // layer.sub_bands
-    op("scale_shift", {}, {"scale": tensor("scale", np.repeat(scale, per_band, axis=0)),
+    op("scale_shift", {"per_column": 1},
+       {"scale": tensor("scale", np.repeat(scale, per_band, axis=0)),
                            "shift": tensor("shift", np.repeat(shift, per_band, axis=0))})
     return None
 
