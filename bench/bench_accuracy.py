@@ -261,7 +261,7 @@ def _flags(name: str, seed: int) -> list[str]:
 
 
 def evaluate(train_dir: Path) -> dict:
-    from kws.train import evaluate_checkpoint
+    from kws.train.loop import evaluate_checkpoint
 
     out = {}
     for key, data_dir, partition in [("real_validation", SAMPLE, "validation"),
@@ -339,7 +339,7 @@ def _steps(record: dict) -> str:
     cmd = record["command"].split()
     if "--how_many_training_steps" in cmd:
         return cmd[cmd.index("--how_many_training_steps") + 1]
-    from kws.train import RECIPES
+    from kws.train.config import RECIPES
 
     recipe = cmd[cmd.index("--recipe") + 1] if "--recipe" in cmd else ""
     return RECIPES.get(recipe, {}).get("how_many_training_steps", "")
@@ -361,7 +361,7 @@ def _short(command: str) -> str:
 
 
 def cmd_report(_args) -> None:
-    from kws.train import confusion_matrix_png
+    from kws.train.report import confusion_matrix_png
 
     records = _load()
     names = list(dict.fromkeys(r["name"] for r in records))
@@ -496,7 +496,7 @@ def cmd_heldout(args) -> None:
     validation set (N=753) beside the 304 clips of the validation partition, so that a
     choice between synthetic-only levers need not lean on the testing partition. Runs whose
     command names the real sample are refused (that partition is their training data)."""
-    from kws.train import evaluate_checkpoint
+    from kws.train.loop import evaluate_checkpoint
 
     records = _load()
     kept = [h for h in _load_heldout() if h["name"] not in args.names]
@@ -526,8 +526,8 @@ def cmd_ensemble(args) -> None:
     distilling an ensemble into one model could aim for (the runtime runs one model)."""
     import tensorflow as tf
 
-    from kws.data import DatasetIndex
-    from kws.train import evaluate_model, load_checkpoint
+    from kws.train.data import DatasetIndex
+    from kws.train.loop import evaluate_model, load_checkpoint
 
     loaded = [load_checkpoint(d) for d in args.train_dirs]
     models = [m for m, *_ in loaded]
@@ -552,11 +552,11 @@ def cmd_speed(_args) -> None:
     front end on the same batch, measured in the same run."""
     import tensorflow as tf
 
-    from kws import augment
-    from kws.features import tf_features
-    from kws.pipeline import load_clip_samples
-    from kws.data import DatasetIndex
-    from kws.settings import ModelSettings
+    from kws.train import augment
+    from kws.train.data import DatasetIndex
+    from kws.train.features import tf_features
+    from kws.train.pipeline import load_clip_samples
+    from kws.train.settings import ModelSettings
 
     index = DatasetIndex(str(SAMPLE), ["yes", "no"], validation_percentage=12,
                          testing_percentage=4)

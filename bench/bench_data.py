@@ -27,9 +27,9 @@ SECTION = "## Data pipeline and make-dataset"
 
 
 def bench_make_dataset(out: Path, jobs: int) -> dict:
-    from kws.make_dataset import COMMAND_WORDS, Espeak, make_dataset, make_speakers, speak
-
     import numpy as np
+
+    from kws.train.make_dataset import COMMAND_WORDS, Espeak, make_dataset, make_speakers, speak
 
     words = COMMAND_WORDS
     clips_per_word = 200
@@ -61,10 +61,10 @@ def bench_pipeline(data_dirs: list[Path], batches: int, batch_size: int) -> dict
     import numpy as np
     import tensorflow as tf
 
-    from kws.data import DatasetIndex
-    from kws.features import tf_features
-    from kws.pipeline import make_dataset
-    from kws.settings import ModelSettings
+    from kws.train.data import DatasetIndex
+    from kws.train.features import tf_features
+    from kws.train.pipeline import make_dataset
+    from kws.train.settings import ModelSettings
 
     idx = DatasetIndex([str(d) for d in data_dirs], "yes,no,up,down,left,right,on,off,stop,go",
                        validation_percentage=10, testing_percentage=10)

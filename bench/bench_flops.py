@@ -28,8 +28,8 @@ SECTION = "## Parameters and FLOPs"
 
 def measure(arch: str, workdir: Path, preprocess: str = "mfcc") -> dict:
     import kws
-    from kws import export, models
-    from kws.settings import ModelSettings
+    from kws.train import export, models
+    from kws.train.settings import ModelSettings
 
     settings = ModelSettings(preprocess=preprocess)
     labels = [f"label{i}" for i in range(settings.label_count)]
@@ -67,7 +67,7 @@ def table(rows: list[dict]) -> str:
 def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.path.insert(0, str(ROOT / "python"))
-    from kws.models import ARCHITECTURES
+    from kws.train.models import ARCHITECTURES
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arch", default=",".join(ARCHITECTURES))

@@ -57,8 +57,8 @@ def bench_arch(arch: str, signal: np.ndarray, workdir: Path) -> dict:
     import tensorflow as tf
 
     import kws
-    from kws import export, models
-    from kws.settings import ModelSettings
+    from kws.train import export, models
+    from kws.train.settings import ModelSettings
 
     settings = ModelSettings()
     labels = [f"label{i}" for i in range(settings.label_count)]
@@ -128,8 +128,8 @@ def bench_frontend(signal: np.ndarray) -> dict:
     import tensorflow as tf
 
     import kws
-    from kws.features import tf_features
-    from kws.settings import ModelSettings
+    from kws.train.features import tf_features
+    from kws.train.settings import ModelSettings
 
     clip = signal[:16000].copy()
     fn = tf.function(lambda x: tf_features(x, ModelSettings()))

@@ -67,9 +67,9 @@ def model_steps_per_second(architecture: str, steps: int) -> float:
     import keras
     import tensorflow as tf
 
-    from kws.models import build_model
-    from kws.settings import ModelSettings
-    from kws.train import _make_train_step
+    from kws.train.loop import _make_train_step
+    from kws.train.models import build_model
+    from kws.train.settings import ModelSettings
 
     settings = ModelSettings()
     model = build_model(architecture, settings)
@@ -92,12 +92,12 @@ def run_train(flags: list[str]) -> tuple[float, str]:
     import contextlib
     import io
 
-    from kws import train as kws_train
+    from kws.commands import train as train_command
 
     buf = io.StringIO()
     start = time.perf_counter()
     with contextlib.redirect_stderr(buf):
-        code = kws_train.main(flags)
+        code = train_command.main(flags)
     seconds = time.perf_counter() - start
     if code != 0:
         raise RuntimeError(f"kws train {' '.join(flags)} failed:\n{buf.getvalue()[-3000:]}")
@@ -112,7 +112,7 @@ def final_accuracy(log: str) -> str:
 
 
 def make_synthetic(out: Path) -> Path:
-    from kws.make_dataset import make_dataset
+    from kws.train.make_dataset import make_dataset
 
     if not (out / "yes").is_dir():
         make_dataset(out, jobs=2, progress=False)
@@ -134,12 +134,12 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="kws-bench-train-"))
 
     if "speed" in parts:
-        from kws.models import ARCHITECTURES
+        from kws.train.models import ARCHITECTURES
 
         rows += ["### Training speed (2 cores, batch 100, 98 x 40 MFCC input)", "",
                  "| architecture | parameters | model steps/s | clips/s |", "|---|---|---|---|"]
-        from kws.models import build_model
-        from kws.settings import ModelSettings
+        from kws.train.models import build_model
+        from kws.train.settings import ModelSettings
 
         for arch in ARCHITECTURES:
             rate = model_steps_per_second(arch, args.speed_steps)
@@ -172,7 +172,7 @@ def main() -> int:
                                   "--seed", str(args.seed), "--train_dir", str(train_dir),
                                   "--summaries_dir", str(work / "quick_logs"),
                                   "--progress", "false"])
-        from kws.train import evaluate_checkpoint
+        from kws.train.loop import evaluate_checkpoint
 
         real = evaluate_checkpoint(train_dir, str(SAMPLE), "testing",
                                    validation_percentage=12, testing_percentage=4)
@@ -192,7 +192,7 @@ def main() -> int:
                                   "--seed", str(args.seed), "--train_dir", str(train_dir),
                                   "--summaries_dir", str(work / "real_logs"),
                                   "--progress", "false"])
-        from kws.train import evaluate_checkpoint
+        from kws.train.loop import evaluate_checkpoint
 
         real = evaluate_checkpoint(train_dir, str(SAMPLE), "testing",
                                    validation_percentage=12, testing_percentage=4)

@@ -91,6 +91,7 @@ struct PyMfccStream {
 }  // namespace
 
 void BindMfcc(py::module_& m) {
+  const MfccOptions d;  // the C++ defaults, shown and used by Python
   py::class_<MfccOptions>(m, "MfccOptions",
                           "Options of the MFCC front end (the classic speech-commands "
                           "defaults). Frequency limits are used as float32, like TensorFlow.")
@@ -107,10 +108,12 @@ void BindMfcc(py::module_& m) {
              o.dct_coefficient_count = dct_coefficient_count;
              return o;
            }),
-           py::arg("sample_rate") = 16000, py::arg("window_size_ms") = 30.0,
-           py::arg("window_stride_ms") = 10.0, py::arg("filterbank_channel_count") = 40,
-           py::arg("lower_frequency_limit") = 20.0, py::arg("upper_frequency_limit") = 4000.0,
-           py::arg("dct_coefficient_count") = 40,
+           py::arg("sample_rate") = d.sample_rate, py::arg("window_size_ms") = d.window_size_ms,
+           py::arg("window_stride_ms") = d.window_stride_ms,
+           py::arg("filterbank_channel_count") = d.filterbank_channel_count,
+           py::arg("lower_frequency_limit") = d.lower_frequency_limit,
+           py::arg("upper_frequency_limit") = d.upper_frequency_limit,
+           py::arg("dct_coefficient_count") = d.dct_coefficient_count,
            "Plain options; nothing is checked until validate() or a front end is built.")
       .def_readwrite("sample_rate", &MfccOptions::sample_rate, "Samples per second (Hz).")
       .def_readwrite("window_size_ms", &MfccOptions::window_size_ms, "Analysis window (ms).")
@@ -235,10 +238,13 @@ void BindMfcc(py::module_& m) {
         o.upper_frequency_limit = upper_frequency_limit;
         return ComputeArray(*CachedFrontend(o), samples);
       },
-      py::arg("samples"), py::arg("sample_rate") = 16000, py::arg("window_size_ms") = 30.0,
-      py::arg("window_stride_ms") = 10.0, py::arg("feature_bin_count") = 40,
-      py::arg("filterbank_channel_count") = 40, py::arg("lower_frequency_limit") = 20.0,
-      py::arg("upper_frequency_limit") = 4000.0,
+      py::arg("samples"), py::arg("sample_rate") = d.sample_rate,
+      py::arg("window_size_ms") = d.window_size_ms,
+      py::arg("window_stride_ms") = d.window_stride_ms,
+      py::arg("feature_bin_count") = d.dct_coefficient_count,
+      py::arg("filterbank_channel_count") = d.filterbank_channel_count,
+      py::arg("lower_frequency_limit") = d.lower_frequency_limit,
+      py::arg("upper_frequency_limit") = d.upper_frequency_limit,
       "MFCC of 1-D float samples in [-1, 1] as float32 (frames, feature_bin_count), equal "
       "to tf.raw_ops.AudioSpectrogram(magnitude_squared=True) + tf.raw_ops.Mfcc.");
 }

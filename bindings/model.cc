@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kws/error.h"
+#include "ops/op.h"
 
 namespace py = pybind11;
 
@@ -127,6 +128,22 @@ py::list AcceptWaveform(PyStream& self, const FloatArray& chunk) {
 }  // namespace
 
 void BindModel(py::module_& m) {
+  m.def(
+      "op_types",
+      []() {
+        py::dict out;
+        for (const ops::OpKernel* k : ops::Registry()) {
+          const ops::OpSignature sig = k->signature();
+          py::dict d;
+          d["attrs"] = sig.attrs;
+          d["tensors"] = sig.tensors;
+          d["optional_tensors"] = sig.optional_tensors;
+          out[k->type()] = d;
+        }
+        return out;
+      },
+      "The op types this runtime reads from model.kws (its op registry, cpp/src/ops): "
+      "{type: {'attrs': [...], 'tensors': [...], 'optional_tensors': [...]}}.");
   py::class_<PyStream>(m, "Stream",
                        "Per-caller streaming state of a Model: feed audio, get scores per hop.")
       .def("accept_waveform", &AcceptWaveform, py::arg("samples"),

@@ -6,6 +6,7 @@
 #include <pybind11/stl.h>
 
 #include "kws/error.h"
+#include "options.h"
 
 namespace py = pybind11;
 
@@ -34,22 +35,52 @@ void BindRecognizeCommands(py::module_& m) {
                ", time_ms=" + std::to_string(r.time_ms) + ")";
       });
 
-  py::class_<RecognizeCommands>(
-      m, "RecognizeCommands",
-      "Streaming decoder: averages scores over a window and reports new commands above a "
-      "threshold, with suppression (SPEC.md). Defaults are the classic class's.")
-      .def(py::init([](std::vector<std::string> labels, int64_t average_window_duration_ms,
-                       float detection_threshold, int64_t suppression_ms, int minimum_count) {
+  const RecognizeCommandsOptions d;  // the C++ defaults, shown and used by Python
+  py::class_<RecognizeCommandsOptions>(
+      m, "RecognizeCommandsOptions",
+      "Decoder options; defaults are the classic RecognizeCommands class's. Checked by "
+      "validate() and when a decoder is made.")
+      .def(py::init([](int64_t average_window_duration_ms, float detection_threshold,
+                       int64_t suppression_ms, int minimum_count) {
              RecognizeCommandsOptions o;
              o.average_window_duration_ms = average_window_duration_ms;
              o.detection_threshold = detection_threshold;
              o.suppression_ms = suppression_ms;
              o.minimum_count = minimum_count;
-             return std::make_unique<RecognizeCommands>(std::move(labels), o);
+             return o;
            }),
-           py::arg("labels"), py::arg("average_window_duration_ms") = 1000,
-           py::arg("detection_threshold") = 0.2f, py::arg("suppression_ms") = 1500,
-           py::arg("minimum_count") = 3)
+           py::arg("average_window_duration_ms") = d.average_window_duration_ms,
+           py::arg("detection_threshold") = d.detection_threshold,
+           py::arg("suppression_ms") = d.suppression_ms,
+           py::arg("minimum_count") = d.minimum_count)
+      .def_readwrite("average_window_duration_ms",
+                     &RecognizeCommandsOptions::average_window_duration_ms,
+                     "scores are averaged over this window (ms)")
+      .def_readwrite("detection_threshold", &RecognizeCommandsOptions::detection_threshold,
+                     "the averaged score must exceed this to detect a command")
+      .def_readwrite("suppression_ms", &RecognizeCommandsOptions::suppression_ms,
+                     "no new command this soon after the last one (ms)")
+      .def_readwrite("minimum_count", &RecognizeCommandsOptions::minimum_count,
+                     "fewer results in the averaging window: no decision")
+      .def("validate", &RecognizeCommandsOptions::Validate,
+           "Raises ValueError naming the first bad field.")
+      .def("__repr__", &RecognizeCommandsOptions::ToString);
+
+  py::class_<RecognizeCommands>(
+      m, "RecognizeCommands",
+      "Streaming decoder: averages scores over a window and reports new commands above a "
+      "threshold, with suppression (SPEC.md). Defaults are the classic class's.")
+      .def(py::init([](std::vector<std::string> labels, const py::object& options,
+                       const py::kwargs& overrides) {
+             return std::make_unique<RecognizeCommands>(
+                 std::move(labels), OptionsWithOverrides<RecognizeCommandsOptions>(
+                                        options, overrides, "RecognizeCommands"));
+           }),
+           py::arg("labels"), py::arg("options") = py::none(),
+           "A decoder for `labels` (model output order). `options` is a "
+           "RecognizeCommandsOptions (default: its defaults); keywords set single fields, "
+           "e.g. RecognizeCommands(labels, detection_threshold=0.5).")
+      .def_property_readonly("options", &RecognizeCommands::options, "A copy of the options.")
       .def(
           "process",
           [](RecognizeCommands& self,

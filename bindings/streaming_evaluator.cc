@@ -1,17 +1,38 @@
-// Python bindings of kws/streaming_evaluator.h.
+// Python bindings of kws/streaming_evaluator.h (and the result types of kws/ground_truth.h):
+// StreamingOptions with its C++ defaults, the evaluator, and its results as classes with
+// to_dict() for JSON.
 #include "kws/streaming_evaluator.h"
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <utility>
+
 #include "kws/error.h"
+#include "options.h"
 
 namespace py = pybind11;
 
 namespace kws {
 namespace bindings {
 namespace {
+
+// A stream's result together with the sweep thresholds its sweep figures belong to.
+struct PyStreamEvaluation : StreamEvaluation {
+  PyStreamEvaluation() = default;
+  PyStreamEvaluation(StreamEvaluation e, std::vector<float> thresholds)
+      : StreamEvaluation(std::move(e)), sweep_thresholds(std::move(thresholds)) {}
+  std::vector<float> sweep_thresholds;
+};
+
+// Many streams: each file's result and the sums.
+struct PyStreamingReport {
+  std::vector<PyStreamEvaluation> files;
+  StreamingAccuracy total;
+  std::vector<float> sweep_thresholds;
+  std::vector<StreamingAccuracy> sweep_total;
+};
 
 py::dict AccuracyDict(const StreamingAccuracy& a) {
   py::dict d;
@@ -31,76 +52,198 @@ py::dict AccuracyDict(const StreamingAccuracy& a) {
   return d;
 }
 
-py::dict EvaluationDict(const StreamEvaluation& e, const std::vector<float>& sweep) {
+py::dict DetectionDict(const Detection& det) {
+  py::dict x;
+  x["label"] = det.label;
+  x["time_ms"] = det.time_ms;
+  x["score"] = det.score;
+  x["verdict"] = VerdictName(det.verdict);
+  return x;
+}
+
+py::list SweepList(const std::vector<StreamingAccuracy>& points,
+                   const std::vector<float>& thresholds) {
+  py::list out;
+  for (size_t k = 0; k < points.size(); ++k) {
+    py::dict p = AccuracyDict(points[k]);
+    p["threshold"] = k < thresholds.size() ? thresholds[k] : 0.0f;
+    out.append(p);
+  }
+  return out;
+}
+
+py::dict EvaluationDict(const PyStreamEvaluation& e) {
   py::dict d;
   d["wav"] = e.wav_path;
   d["ground_truth"] = e.ground_truth_path;
   py::list detections;
-  for (const Detection& det : e.detections) {
-    py::dict x;
-    x["label"] = det.label;
-    x["time_ms"] = det.time_ms;
-    x["score"] = det.score;
-    x["verdict"] = VerdictName(det.verdict);
-    detections.append(x);
-  }
+  for (const Detection& det : e.detections) detections.append(DetectionDict(det));
   d["detections"] = detections;
   d["accuracy"] = AccuracyDict(e.accuracy);
-  py::list points;
-  for (size_t k = 0; k < e.sweep.size(); ++k) {
-    py::dict p = AccuracyDict(e.sweep[k]);
-    p["threshold"] = sweep[k];
-    points.append(p);
-  }
-  d["sweep"] = points;
+  d["sweep"] = SweepList(e.sweep, e.sweep_thresholds);
   d["malformed_lines"] = e.malformed_lines;
   d["unknown_words"] = e.unknown_words;
   d["num_windows"] = e.num_windows;
   return d;
 }
 
-StreamingOptions MakeOptions(int clip_duration_ms, int clip_stride_ms, int64_t average_window_ms,
-                             int64_t suppression_ms, float detection_threshold,
-                             int64_t time_tolerance_ms, int minimum_count) {
-  StreamingOptions o;
-  o.clip_duration_ms = clip_duration_ms;
-  o.clip_stride_ms = clip_stride_ms;
-  o.average_window_ms = average_window_ms;
-  o.suppression_ms = suppression_ms;
-  o.detection_threshold = detection_threshold;
-  o.time_tolerance_ms = time_tolerance_ms;
-  o.minimum_count = minimum_count;
-  o.Validate();
-  return o;
+py::dict ReportDict(const PyStreamingReport& r) {
+  py::dict d;
+  py::list files;
+  for (const PyStreamEvaluation& e : r.files) files.append(EvaluationDict(e));
+  d["files"] = files;
+  d["total"] = AccuracyDict(r.total);
+  d["sweep"] = SweepList(r.sweep_total, r.sweep_thresholds);
+  return d;
 }
+
+std::string Quoted(const std::string& s) { return "'" + s + "'"; }
 
 }  // namespace
 
 void BindStreamingEvaluator(py::module_& m) {
+  const StreamingOptions d;  // the C++ defaults, shown and used by Python
+  py::class_<StreamingOptions>(
+      m, "StreamingOptions",
+      "Options of the streaming accuracy test; defaults are the classic "
+      "test_streaming_accuracy ones. Checked by validate() and when an evaluator is made.")
+      .def(py::init([](int clip_duration_ms, int clip_stride_ms, int64_t average_window_ms,
+                       int64_t suppression_ms, float detection_threshold,
+                       int64_t time_tolerance_ms, int minimum_count) {
+             StreamingOptions o;
+             o.clip_duration_ms = clip_duration_ms;
+             o.clip_stride_ms = clip_stride_ms;
+             o.average_window_ms = average_window_ms;
+             o.suppression_ms = suppression_ms;
+             o.detection_threshold = detection_threshold;
+             o.time_tolerance_ms = time_tolerance_ms;
+             o.minimum_count = minimum_count;
+             return o;
+           }),
+           py::arg("clip_duration_ms") = d.clip_duration_ms,
+           py::arg("clip_stride_ms") = d.clip_stride_ms,
+           py::arg("average_window_ms") = d.average_window_ms,
+           py::arg("suppression_ms") = d.suppression_ms,
+           py::arg("detection_threshold") = d.detection_threshold,
+           py::arg("time_tolerance_ms") = d.time_tolerance_ms,
+           py::arg("minimum_count") = d.minimum_count)
+      .def_readwrite("clip_duration_ms", &StreamingOptions::clip_duration_ms,
+                     "length of the model's clip (ms); must match the model")
+      .def_readwrite("clip_stride_ms", &StreamingOptions::clip_stride_ms,
+                     "hop between windows (ms), a whole number of feature frames")
+      .def_readwrite("average_window_ms", &StreamingOptions::average_window_ms,
+                     "scores are averaged over this window (ms)")
+      .def_readwrite("suppression_ms", &StreamingOptions::suppression_ms,
+                     "no new command this soon after the last one (ms)")
+      .def_readwrite("detection_threshold", &StreamingOptions::detection_threshold,
+                     "the averaged score must exceed this to detect a command")
+      .def_readwrite("time_tolerance_ms", &StreamingOptions::time_tolerance_ms,
+                     "a detection this close to a ground-truth word matches it (ms)")
+      .def_readwrite("minimum_count", &StreamingOptions::minimum_count,
+                     "fewer results in the averaging window: no decision")
+      .def("validate", &StreamingOptions::Validate,
+           "Raises ValueError naming the first bad field.")
+      .def(
+          "decoder_options",
+          [](const StreamingOptions& o) { return o.DecoderOptions(); },
+          "The RecognizeCommandsOptions these options decode with.")
+      .def("__repr__", &StreamingOptions::ToString);
+
+  py::class_<Detection>(m, "Detection", "A command found in a stream, with its verdict.")
+      .def_readonly("label", &Detection::label, "the label detected")
+      .def_readonly("time_ms", &Detection::time_ms, "start time of the window (ms)")
+      .def_readonly("score", &Detection::score, "its averaged score")
+      .def_property_readonly(
+          "verdict", [](const Detection& x) { return std::string(VerdictName(x.verdict)); },
+          "'Correct', 'Wrong' or 'False Positive'")
+      .def("to_dict", &DetectionDict, "The fields as a dict (for JSON).")
+      .def("__repr__", [](const Detection& x) {
+        return "Detection(label=" + Quoted(x.label) + ", time_ms=" + std::to_string(x.time_ms) +
+               ", score=" + std::to_string(x.score) + ", verdict=" +
+               Quoted(VerdictName(x.verdict)) + ")";
+      });
+
+  py::class_<StreamingAccuracy>(m, "StreamingAccuracy",
+                                "The streaming test's counts and figures (one stream or many).")
+      .def_readonly("ground_truth_words", &StreamingAccuracy::ground_truth_words)
+      .def_readonly("matched", &StreamingAccuracy::matched,
+                    "ground-truth words claimed by some detection")
+      .def_readonly("correct", &StreamingAccuracy::correct, "detections with the right label")
+      .def_readonly("wrong", &StreamingAccuracy::wrong,
+                    "detections near a word, with the wrong label")
+      .def_readonly("false_positives", &StreamingAccuracy::false_positives,
+                    "detections with no ground-truth word within tolerance")
+      .def_property_readonly(
+          "audio_duration_s", [](const StreamingAccuracy& a) { return a.audio_duration_ms / 1000; },
+          "length of the audio scored (s)")
+      .def_property_readonly("matched_percent", &StreamingAccuracy::matched_percent)
+      .def_property_readonly("correct_percent", &StreamingAccuracy::correct_percent)
+      .def_property_readonly("wrong_percent", &StreamingAccuracy::wrong_percent)
+      .def_property_readonly("false_positive_percent",
+                             &StreamingAccuracy::false_positive_percent)
+      .def_property_readonly("false_positives_per_hour",
+                             &StreamingAccuracy::false_positives_per_hour)
+      .def_property_readonly("miss_rate", &StreamingAccuracy::miss_rate,
+                             "1 - correct / ground-truth words")
+      .def_property_readonly("summary", &StreamingAccuracy::Summary,
+                             "`M% matched, C% correctly, W% wrongly, F% false positives`")
+      .def("to_dict", &AccuracyDict, "The counts and figures as a dict (for JSON).")
+      .def("__repr__", [](const StreamingAccuracy& a) {
+        return "StreamingAccuracy(" + a.Summary() + ", " + std::to_string(a.ground_truth_words) +
+               " words)";
+      });
+
+  py::class_<PyStreamEvaluation>(m, "StreamEvaluation", "The result of one stream.")
+      .def_readonly("wav", &PyStreamEvaluation::wav_path)
+      .def_readonly("ground_truth", &PyStreamEvaluation::ground_truth_path)
+      .def_readonly("detections", &PyStreamEvaluation::detections,
+                    "at the main threshold, with verdicts")
+      .def_readonly("accuracy", &PyStreamEvaluation::accuracy, "at the main threshold")
+      .def_readonly("sweep", &PyStreamEvaluation::sweep, "one StreamingAccuracy per threshold")
+      .def_readonly("sweep_thresholds", &PyStreamEvaluation::sweep_thresholds)
+      .def_readonly("malformed_lines", &PyStreamEvaluation::malformed_lines,
+                    "ground-truth lines skipped")
+      .def_readonly("unknown_words", &PyStreamEvaluation::unknown_words,
+                    "ground-truth words that are not labels")
+      .def_readonly("num_windows", &PyStreamEvaluation::num_windows)
+      .def("to_dict", &EvaluationDict, "Everything as a dict (for JSON).")
+      .def("__repr__", [](const PyStreamEvaluation& e) {
+        return "StreamEvaluation(" + Quoted(e.wav_path) + ": " + e.accuracy.Summary() + ")";
+      });
+
+  py::class_<PyStreamingReport>(m, "StreamingReport", "The results of many streams, summed.")
+      .def_readonly("files", &PyStreamingReport::files, "one StreamEvaluation per file")
+      .def_readonly("total", &PyStreamingReport::total, "summed over the files")
+      .def_readonly("sweep_thresholds", &PyStreamingReport::sweep_thresholds)
+      .def_readonly("sweep_total", &PyStreamingReport::sweep_total,
+                    "summed over the files, one per threshold")
+      .def("to_dict", &ReportDict, "Everything as a dict (for JSON).")
+      .def("__repr__", [](const PyStreamingReport& r) {
+        return "StreamingReport(" + std::to_string(r.files.size()) + " files: " +
+               r.total.Summary() + ")";
+      });
+
   py::class_<StreamingEvaluator>(
       m, "StreamingEvaluator",
       "The streaming accuracy test on long WAVs with one shared model.kws (SPEC.md).")
       .def(py::init([](const std::string& model_path, std::vector<std::string> labels,
-                       int clip_duration_ms, int clip_stride_ms, int64_t average_window_ms,
-                       int64_t suppression_ms, float detection_threshold,
-                       int64_t time_tolerance_ms, int minimum_count) {
-             StreamingOptions o =
-                 MakeOptions(clip_duration_ms, clip_stride_ms, average_window_ms,
-                             suppression_ms, detection_threshold, time_tolerance_ms,
-                             minimum_count);
+                       const py::object& options_or_none, const py::kwargs& overrides) {
+             const StreamingOptions options = OptionsWithOverrides<StreamingOptions>(
+                 options_or_none, overrides, "StreamingEvaluator");
+             options.Validate();
              std::shared_ptr<const Model> model;
              {
                py::gil_scoped_release release;
                model = Model::Load(model_path);
              }
-             return std::make_unique<StreamingEvaluator>(model, o, std::move(labels));
+             return std::make_unique<StreamingEvaluator>(model, options, std::move(labels));
            }),
            py::arg("model_path"), py::arg("labels") = std::vector<std::string>{},
-           py::arg("clip_duration_ms") = 1000, py::arg("clip_stride_ms") = 30,
-           py::arg("average_window_ms") = 500, py::arg("suppression_ms") = 1500,
-           py::arg("detection_threshold") = 0.7f, py::arg("time_tolerance_ms") = 750,
-           py::arg("minimum_count") = 3)
+           py::arg("options") = py::none(),
+           "Loads model.kws; `labels` (same count) rename the model's labels. `options` is a "
+           "StreamingOptions (default: its defaults); keywords set single fields of it.")
       .def_property_readonly("labels", &StreamingEvaluator::labels)
+      .def_property_readonly("options", &StreamingEvaluator::options, "A copy of the options.")
       .def_property_readonly("hop_samples", &StreamingEvaluator::hop_samples)
       .def_property_readonly("sample_rate",
                              [](const StreamingEvaluator& e) { return e.model().sample_rate(); })
@@ -144,11 +287,12 @@ void BindStreamingEvaluator(py::module_& m) {
               py::gil_scoped_release release;
               e = self.Evaluate(wav, ground_truth, sweep, threads);
             }
-            return EvaluationDict(e, sweep);
+            return PyStreamEvaluation(std::move(e), std::move(sweep));
           },
           py::arg("wav"), py::arg("ground_truth"), py::arg("sweep") = std::vector<float>{},
           py::arg("threads") = 1,
-          "Evaluates one WAV against its ground truth; `sweep` thresholds reuse the scores.")
+          "Evaluates one WAV against its ground truth: a StreamEvaluation; `sweep` thresholds "
+          "reuse the scores.")
       .def(
           "evaluate_many",
           [](const StreamingEvaluator& self, const std::vector<std::string>& wavs,
@@ -159,50 +303,44 @@ void BindStreamingEvaluator(py::module_& m) {
               py::gil_scoped_release release;
               r = self.EvaluateMany(wavs, ground_truths, threads, sweep);
             }
-            py::dict d;
-            py::list files;
-            for (const StreamEvaluation& e : r.files) files.append(EvaluationDict(e, sweep));
-            d["files"] = files;
-            d["total"] = AccuracyDict(r.total);
-            py::list points;
-            for (size_t k = 0; k < r.sweep_total.size(); ++k) {
-              py::dict p = AccuracyDict(r.sweep_total[k]);
-              p["threshold"] = sweep[k];
-              points.append(p);
-            }
-            d["sweep"] = points;
-            return d;
+            PyStreamingReport out;
+            for (StreamEvaluation& e : r.files) out.files.emplace_back(std::move(e), sweep);
+            out.total = r.total;
+            out.sweep_thresholds = sweep;
+            out.sweep_total = std::move(r.sweep_total);
+            return out;
           },
           py::arg("wavs"), py::arg("ground_truths"), py::arg("threads") = 0,
           py::arg("sweep") = std::vector<float>{},
-          "Evaluates WAV/ground-truth pairs in parallel threads (0: all cores) and sums them.");
+          "Evaluates WAV/ground-truth pairs in parallel threads (0: all cores): a "
+          "StreamingReport of each file and the sums.");
 
   m.def(
       "evaluate_window_scores",
       [](py::array_t<int64_t, py::array::c_style | py::array::forcecast> times,
          py::array_t<float, py::array::c_style | py::array::forcecast> scores,
          const std::vector<std::string>& labels, const std::string& ground_truth_text,
-         double audio_duration_ms, int64_t average_window_ms, int64_t suppression_ms,
-         float detection_threshold, int64_t time_tolerance_ms, int minimum_count,
-         std::vector<float> sweep) {
+         double audio_duration_ms, const py::object& options_or_none, std::vector<float> sweep,
+         const py::kwargs& overrides) {
         if (times.ndim() != 1 || scores.ndim() != 2 || scores.shape(0) != times.shape(0))
           throw InvalidArgument("evaluate_window_scores: need times [n] and scores [n, labels]");
+        const StreamingOptions options = OptionsWithOverrides<StreamingOptions>(
+            options_or_none, overrides, "evaluate_window_scores");
+        options.Validate();
         WindowScores w;
         w.num_labels = static_cast<int>(scores.shape(1));
         w.times_ms.assign(times.data(), times.data() + times.shape(0));
         w.scores.assign(scores.data(), scores.data() + scores.size());
         w.audio_duration_ms = audio_duration_ms;
-        StreamingOptions o = MakeOptions(1000, 30, average_window_ms, suppression_ms,
-                                         detection_threshold, time_tolerance_ms, minimum_count);
         GroundTruth truth = ParseGroundTruth(ground_truth_text, "<ground truth>");
-        return EvaluationDict(EvaluateWindowScores(w, labels, truth, o, sweep), sweep);
+        return PyStreamEvaluation(EvaluateWindowScores(w, labels, truth, options, sweep),
+                                  sweep);
       },
       py::arg("times_ms"), py::arg("scores"), py::arg("labels"), py::arg("ground_truth_text"),
-      py::arg("audio_duration_ms"), py::arg("average_window_ms") = 500,
-      py::arg("suppression_ms") = 1500, py::arg("detection_threshold") = 0.7f,
-      py::arg("time_tolerance_ms") = 750, py::arg("minimum_count") = 3,
+      py::arg("audio_duration_ms"), py::arg("options") = py::none(),
       py::arg("sweep") = std::vector<float>{},
-      "Decodes and scores precomputed window scores (no model): the evaluator's core.");
+      "Decodes and scores precomputed window scores (no model): the evaluator's core, as a "
+      "StreamEvaluation.");
 }
 
 }  // namespace bindings

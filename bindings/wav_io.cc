@@ -70,6 +70,32 @@ void WriteWavPy(const std::string& path,
            float32 ? WavSampleFormat::kFloat32 : WavSampleFormat::kPcm16);
 }
 
+// What a WAV file holds, read through ReadWav so that exactly the files read_wav accepts
+// are described (and every check it makes is made).
+struct WavInfo {
+  int sample_rate = 0;
+  int channels = 0;
+  int bits_per_sample = 0;
+  size_t frames = 0;
+  std::string ToString() const {
+    return "WavInfo(sample_rate=" + std::to_string(sample_rate) +
+           ", channels=" + std::to_string(channels) +
+           ", bits_per_sample=" + std::to_string(bits_per_sample) +
+           ", frames=" + std::to_string(frames) + ")";
+  }
+};
+
+WavInfo WavInfoPy(const std::string& path) {
+  WavInfo info;
+  py::gil_scoped_release release;
+  const WavData wav = ReadWav(path, /*mono=*/false);
+  info.sample_rate = wav.sample_rate;
+  info.channels = wav.channels;
+  info.bits_per_sample = wav.bits_per_sample;
+  info.frames = wav.frames();
+  return info;
+}
+
 }  // namespace
 
 void BindWavIo(py::module_& m) {
@@ -79,6 +105,23 @@ void BindWavIo(py::module_& m) {
 Returns (samples, sample_rate): float32 samples in [-1, 1], shape (frames,) with
 mono=True (channels averaged), else (frames, channels). Malformed files raise
 ValueError naming the file and the problem; unreadable files raise OSError.)doc");
+  py::class_<WavInfo>(m, "WavInfo", "What a WAV file holds (see wav_info).")
+      .def_readonly("sample_rate", &WavInfo::sample_rate, "Samples per second (Hz).")
+      .def_readonly("channels", &WavInfo::channels, "Interleaved channels.")
+      .def_readonly("bits_per_sample", &WavInfo::bits_per_sample,
+                    "Bits per sample of the encoding (8, 16, 24 or 32).")
+      .def_readonly("frames", &WavInfo::frames, "Samples per channel.")
+      .def_property_readonly(
+          "is_pcm16_mono",
+          [](const WavInfo& i) { return i.channels == 1 && i.bits_per_sample == 16; },
+          "True for 16-bit PCM mono (16-bit data is always PCM).")
+      .def("__repr__", &WavInfo::ToString);
+  m.def("wav_info", &WavInfoPy, py::arg("path"),
+        R"doc(Sample rate, channels, bits per sample and frames of a WAV file.
+
+The file is checked exactly as read_wav checks it (same errors: ValueError naming the
+file and the problem, OSError when it cannot be read); for short clips this costs about
+what reading the header alone does.)doc");
   m.def("write_wav", &WriteWavPy, py::arg("path"), py::arg("samples"),
         py::arg("sample_rate"), py::arg("float32") = false,
         R"doc(Writes mono samples as 16-bit PCM (clipped to [-1, 1]) or float32, atomically.)doc");

@@ -178,12 +178,12 @@ def model_seeds() -> dict[str, bytes]:
     `train` extra: TensorFlow builds the Keras models)."""
     import tempfile
 
+    import keras
     import numpy as np
     from keras import layers
 
-    import keras
-    from kws import export, models
-    from kws.settings import ModelSettings
+    from kws.train import export, models
+    from kws.train.settings import ModelSettings
 
     labels = ["_silence_", "_unknown_", "yes"]
     short = ModelSettings(label_count=3, clip_duration_ms=200, feature_bin_count=8,

@@ -14,17 +14,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 PY_MODULES = [
-    ("kws", "Native runtime (kws._core) and WAV/MFCC helpers; needs numpy only"),
-    ("kws.data", "Dataset index and the classic hash split"),
-    ("kws.pipeline", "tf.data input pipeline with augmentation (train extra)"),
+    ("kws", "The runtime: native core (kws._core), WAV and MFCC helpers; needs numpy only"),
+    ("kws.labels", "Label names and the wanted-words list"),
+    ("kws.files", "Atomic file writing"),
     ("kws.download", "Download and safe extraction of dataset archives"),
-    ("kws.make_dataset", "Synthetic speech datasets with espeak-ng (train extra)"),
-    ("kws.models", "Keras model architectures (train extra)"),
-    ("kws.train", "Training loop, checkpoints and resume (train extra)"),
-    ("kws.export", "Export to model.kws, SavedModel and TFLite (train extra)"),
-    ("kws.settings", "Model and front-end settings"),
-    ("kws.spectrogram", "Spectrogram pictures"),
-    ("kws.listen", "Live recognition from audio chunks (the microphone needs the listen extra)"),
+    ("kws.train.settings", "Model and front-end settings (train extra)"),
+    ("kws.train.data", "Dataset index and the classic hash split (train extra)"),
+    ("kws.train.pipeline", "tf.data input pipeline with augmentation (train extra)"),
+    ("kws.train.make_dataset", "Synthetic speech datasets with espeak-ng and flite (train extra)"),
+    ("kws.train.models", "Keras model architectures (train extra)"),
+    ("kws.train.config", "Training flags, recipes and their checks (train extra)"),
+    ("kws.train.checkpoint", "Checkpoints and the model files beside them (train extra)"),
+    ("kws.train.loop", "Training loop and evaluation (train extra)"),
+    ("kws.train.export", "Export to model.kws, SavedModel and TFLite (train extra)"),
+    ("kws.commands.spectrogram", "Spectrogram pictures"),
+    ("kws.commands.listen",
+     "Live recognition from audio chunks (the microphone needs the listen extra)"),
 ]
 
 

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# The test command: builds the C++ core, runs its unit tests (ctest), installs it and
-# builds the example consumer against the installed package, then runs pytest.
+# The test command: lints the Python code (ruff), builds the C++ core, runs its unit tests
+# (ctest), installs it and builds the example consumer against the installed package,
+# then runs pytest (arguments are passed on, e.g. -m "not slow").
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/bootstrap.sh"
 cd "$ROOT"
 JOBS="${KWS_JOBS:-$(nproc 2>/dev/null || echo 2)}"
+
+echo "[kws] ruff check (Python lint)"
+python -m ruff check .
 
 echo "[kws] C++ build and unit tests"
 cmake -S . -B build/cpp -G Ninja -DCMAKE_BUILD_TYPE=Release \

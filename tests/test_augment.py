@@ -1,4 +1,4 @@
-"""kws.augment: shapes, seed determinism, that each op changes audio the way it claims, and
+"""kws.train.augment: shapes, seed determinism, that each op changes audio the way it claims, and
 that augmented training runs through the pipeline and `kws train`."""
 
 from __future__ import annotations
@@ -7,16 +7,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kws import augment as A
-from kws.data import DatasetIndex, read_wav_file
+import kws
+from kws.train import augment as A
+from kws.train.data import DatasetIndex
 
 RATE = 16000
 
 
 @pytest.fixture(scope="module")
-def speech(sample_dir) -> np.ndarray:
+def speech(speech_dir) -> np.ndarray:
     """Four real one-second clips [4, 16000] float32."""
-    clips = [read_wav_file(sorted((sample_dir / w).glob("*.wav"))[0])
+    clips = [kws.read_wav(sorted((speech_dir / w).glob("*.wav"))[0])[0]
              for w in ("yes", "stop", "left", "go")]
     return np.stack([np.asarray(c, np.float32).reshape(-1)[:RATE] for c in clips])
 
@@ -178,8 +179,8 @@ def test_make_hooks_presets_and_determinism(speech):
 
 
 def test_pipeline_with_hooks_gives_finite_features(sample_dir):
-    from kws.pipeline import make_dataset
-    from kws.settings import ModelSettings
+    from kws.train.pipeline import make_dataset
+    from kws.train.settings import ModelSettings
 
     index = DatasetIndex(str(sample_dir), ["yes", "no"], validation_percentage=12,
                          testing_percentage=4)

@@ -9,11 +9,11 @@ import pytest
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from kws.bc_resnet import SubSpectralNorm, receptive_field, sub_bands_for  # noqa: E402
-from kws.features import tf_features  # noqa: E402
-from kws.log_mel import dct_matrix, mfcc_to_log_mel_matrix  # noqa: E402
-from kws.models import build_model  # noqa: E402
-from kws.settings import ModelSettings  # noqa: E402
+from kws.train.bc_resnet import SubSpectralNorm, receptive_field, sub_bands_for  # noqa: E402
+from kws.train.features import tf_features  # noqa: E402
+from kws.train.log_mel import dct_matrix, mfcc_to_log_mel_matrix  # noqa: E402
+from kws.train.models import build_model  # noqa: E402
+from kws.train.settings import ModelSettings  # noqa: E402
 
 # Kim et al. 2021, Table 2: parameters of BC-ResNet-1, -3 and -8 (12 labels).
 PAPER_PARAMS = {1: 9.2e3, 3: 54e3, 8: 321e3}
@@ -112,7 +112,7 @@ def test_stream_variants_are_shift_exact(architecture):
     window = build_model(architecture, ModelSettings(), training_dropout=False)
     longer_settings = ModelSettings(clip_duration_ms=1200.0)
     longer = build_model(architecture, longer_settings, training_dropout=False)
-    from kws.models import randomize_weights
+    from kws.train.models import randomize_weights
 
     randomize_weights(window, seed=3)
     longer.set_weights(window.get_weights())

@@ -10,7 +10,6 @@ and installs the root project into a temporary prefix itself.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import wave
@@ -142,42 +141,6 @@ def test_consumer_multichannel_and_bad_file(wav_info, tmp_path):
 
 # ---- stream_wav: a live-style native app --------------------------------------------------
 
-from test_stream_eval import models  # noqa: E402,F401  (fixture: single_fc fitted on the sample)
-
-DETECTION = re.compile(r"^(\d+)ms: (\S+) \(([0-9.]+)\)$")
-
-
-def python_detections(model_path: Path, samples: np.ndarray, hop_ms: int = 30,
-                      **decoder) -> list[tuple[int, str, float]]:
-    """What the Python API says for the same audio: kws.Model's stream, every window's
-    scores into kws.RecognizeCommands at the window's start time, new non-silence labels."""
-    model = kws.Model.load(str(model_path))
-    stream = model.create_stream(hop_ms=hop_ms)
-    recognizer = kws.RecognizeCommands(list(model.labels), **decoder)
-    windows = stream.accept_waveform(samples)  # every window that fits, in one call
-    found = []
-    for start, scores in windows:
-        time_ms = start * 1000 // model.sample_rate
-        result = recognizer.process(scores, time_ms)
-        if result.is_new and result.label != "_silence_":
-            found.append((time_ms, result.label, result.score))
-    return found
-
-
-def _parse_detections(stdout: str) -> list[tuple[int, str, float]]:
-    found = []
-    for line in stdout.splitlines():
-        match = DETECTION.match(line)
-        assert match, f"not a detection line: {line!r}"
-        found.append((int(match[1]), match[2], float(match[3])))
-    return found
-
-
-def _assert_same_detections(got, expected) -> None:
-    assert [(t, label) for t, label, _ in got] == [(t, label) for t, label, _ in expected]
-    np.testing.assert_allclose([s for *_, s in got], [s for *_, s in expected], atol=1e-5, rtol=0)
-
-
 @pytest.fixture(scope="module")
 def word_stream(sample_dir, tmp_path_factory) -> tuple[Path, list[tuple[str, int]]]:
     """30 s of real words over real noise (kws gen-stream) and its ground truth."""
@@ -199,15 +162,15 @@ def word_stream(sample_dir, tmp_path_factory) -> tuple[Path, list[tuple[str, int
           minimum_count=4)),
 ])
 def test_stream_wav_detections_equal_python(examples, models, word_stream, flags, hop_ms,
-                                            decoder):
+                                            decoder, detections):
     wav, words = word_stream
     out = subprocess.run([str(examples / "stream_wav"), *flags, str(models["fc"]), str(wav)],
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    got = _parse_detections(out.stdout)
+    got = detections.parse(out.stdout)
     samples, rate = kws.read_wav(str(wav))
-    expected = python_detections(models["fc"], samples, hop_ms, **decoder)
-    _assert_same_detections(got, expected)
+    expected = detections.python(models["fc"], samples, hop_ms, **decoder)
+    detections.assert_same(got, expected)
     # The model hears real words: detections happen, and several near a spoken word.
     assert len(got) >= 5
     near = [t for t, label, _ in got if any(abs(t - w) <= 750 for _, w in words)]

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kws.data import DatasetIndex, write_wav_file
+import kws
 from kws.download import (
     DEFAULT_DATA_URL,
     MARKER_NAME,
@@ -23,6 +23,7 @@ from kws.download import (
     safe_extract,
     verify_archive,
 )
+from kws.train.data import DatasetIndex
 
 
 def build_dataset_archive(tmp: Path) -> tuple[Path, dict[str, bytes]]:
@@ -32,10 +33,10 @@ def build_dataset_archive(tmp: Path) -> tuple[Path, dict[str, bytes]]:
     for word in ("yes", "no", "cat"):
         (src / word).mkdir(parents=True)
         for i in range(4):
-            write_wav_file(src / word / f"{word}{i:03d}_nohash_0.wav",
+            kws.write_wav(src / word / f"{word}{i:03d}_nohash_0.wav",
                            rng.uniform(-0.5, 0.5, 16000), 16000)
     (src / "_background_noise_").mkdir()
-    write_wav_file(src / "_background_noise_" / "white.wav", rng.uniform(-0.3, 0.3, 40000), 16000)
+    kws.write_wav(src / "_background_noise_" / "white.wav", rng.uniform(-0.3, 0.3, 40000), 16000)
     archive = tmp / "speech_commands_test.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         for p in sorted(src.rglob("*")):
@@ -286,3 +287,46 @@ def test_cli_download(archive, tmp_path, capsys):
     assert cli.main(["download", "--data_url", bad.as_uri(), "--data_dir", str(tmp_path / "x"),
                      "--quiet"]) == 2
     assert "not a valid tar.gz" in capsys.readouterr().err
+
+
+def test_the_sample_is_fetched_as_a_user_would(speech_dir, sample_fetcher, tmp_path):
+    """Without a local sample the tests fetch the official test set with `kws download`:
+    here an archive built from real clips in the test set's layout (word folders,
+    `_unknown_`, `_silence_`, no background noise), served on 127.0.0.1. The result is a
+    usable Speech Commands folder; the fixture's noise excerpt fills in the missing noise."""
+    src = tmp_path / "src"
+    for word in ("yes", "no", "stop", "go"):
+        (src / word).mkdir(parents=True)
+        for clip in sorted((speech_dir / word).glob("*.wav")):
+            (src / word / clip.name).write_bytes(clip.read_bytes())
+    (src / "_unknown_").mkdir()
+    for word in ("bed", "cat"):
+        for clip in sorted((speech_dir / word).glob("*.wav")):
+            (src / "_unknown_" / f"{word}_{clip.name}").write_bytes(clip.read_bytes())
+    (src / "_silence_").mkdir()
+    for clip in sorted((speech_dir / "_silence_").glob("*.wav")):
+        (src / "_silence_" / clip.name).write_bytes(clip.read_bytes())
+    archive = tmp_path / "speech_commands_test_set_v0.02.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for p in sorted(src.rglob("*")):
+            tar.add(p, arcname=str(p.relative_to(src)), recursive=False)
+    dest = tmp_path / "fetched"
+    with Server(archive.read_bytes()) as server:
+        assert sample_fetcher(server.url(archive.name), dest) == dest
+        assert server.requests  # it really went over HTTP
+    for rel in (p.relative_to(src) for p in src.rglob("*.wav")):
+        assert (dest / rel).read_bytes() == (src / rel).read_bytes(), rel
+    noise = dest / "_background_noise_" / "doing_the_dishes.wav"
+    assert noise.read_bytes() == (
+        speech_dir / "_background_noise_" / "doing_the_dishes.wav").read_bytes()
+    index = DatasetIndex(dest, ["yes", "no", "stop", "go"], validation_percentage=0,
+                         testing_percentage=100)
+    assert index.words["_unknown_"] == 2 and len(index.background_noise) == 1
+    # A second fetch finds it extracted and does not download again.
+    with Server(b"") as server:
+        assert sample_fetcher(server.url(archive.name), dest) == dest
+        assert server.requests == []
+    # An unreachable address is an error that says so, never a silent skip.
+    with pytest.raises(RuntimeError, match="kws download: error"):
+        sample_fetcher("http://127.0.0.1:9/speech_commands_test_set_v0.02.tar.gz",
+                       tmp_path / "never")

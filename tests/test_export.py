@@ -12,10 +12,11 @@ import pytest
 
 import kws
 from kws.cli import main as cli
-from kws.settings import ModelSettings
+from kws.labels import parse_wanted_words, prepare_words_list
+from kws.train import models
+from kws.train.settings import ModelSettings
 
-from test_runtime import LABELS, randomize_weights, read_wav_16bit, tf_scores
-
+LABELS = prepare_words_list(parse_wanted_words("yes,no,up,down,left,right,on,off,stop,go"))
 SETTINGS = ModelSettings(label_count=len(LABELS))
 
 
@@ -25,11 +26,9 @@ def exported(tmp_path_factory, sample_dir):
     settings, as with the classic freeze) exported by `kws export`."""
     import tensorflow as tf
 
-    from kws import models
-
     root = tmp_path_factory.mktemp("export")
     trained = models.build_model("tiny_conv", SETTINGS, training_dropout=True)
-    randomize_weights(trained, seed=11)
+    models.randomize_weights(trained, seed=11)
     prefix = tf.train.Checkpoint(model=trained).save(str(root / "train" / "tiny_conv.ckpt"))
     out = root / "out"
     code = cli(["export", "--start_checkpoint", prefix, "--model_architecture", "tiny_conv",
@@ -44,7 +43,7 @@ def clips(sample_dir) -> tuple[list[Path], np.ndarray]:
     paths = [sorted((sample_dir / w).glob("*.wav"))[3] for w in ("yes", "left", "stop", "go")]
     data = []
     for p in paths:
-        x = read_wav_16bit(p)[:16000]
+        x = kws.read_wav(p)[0][:16000]
         data.append(np.pad(x, (0, 16000 - len(x))))
     return paths, np.stack(data).astype(np.float32)
 
@@ -54,7 +53,7 @@ def test_export_writes_every_format(exported, clips):
 
     trained, out = exported
     _, audio = clips
-    reference = tf_scores(trained, audio)
+    reference = tf_scores_for(trained, audio, SETTINGS)
     assert reference.max(axis=1).mean() < 0.99  # not saturated: comparisons mean something
     assert (out / "labels.txt").read_text().split() == LABELS
 
@@ -106,25 +105,25 @@ def _label_lines(capsys) -> list[str]:
 def test_label_wav_prints_top_labels(exported, clips, capsys):
     trained, out = exported
     paths, audio = clips
-    reference = tf_scores(trained, audio[:1])[0]
+    reference = tf_scores_for(trained, audio[:1], SETTINGS)[0]
     top = np.argsort(-reference)[:3]
     expected = [f"{LABELS[i]} (score = {reference[i]:.5f})" for i in top]
 
     assert cli(["label-wav", "--graph", str(out / "model.kws"), "--wav", str(paths[0])]) == 0
     lines = _label_lines(capsys)
     assert len(lines) == 3
-    assert [l.split(" (")[0] for l in lines] == [e.split(" (")[0] for e in expected]
+    assert [line.split(" (")[0] for line in lines] == [e.split(" (")[0] for e in expected]
     for line, want in zip(lines, expected):
         assert abs(float(line.split("= ")[1][:-1]) - float(want.split("= ")[1][:-1])) <= 2e-5
 
     assert cli(["label-wav", "--graph", str(out / "model_float.tflite"), "--labels",
                 str(out / "labels.txt"), "--wav", str(paths[0]), "--how_many_labels", "2"]) == 0
     lines = _label_lines(capsys)
-    assert [l.split(" (")[0] for l in lines] == [e.split(" (")[0] for e in expected[:2]]
+    assert [line.split(" (")[0] for line in lines] == [e.split(" (")[0] for e in expected[:2]]
 
     assert cli(["label-wav", "--graph", str(out / "saved_model"), "--labels",
                 str(out / "labels.txt"), "--wav", str(paths[0])]) == 0
-    assert [l.split(" (")[0] for l in _label_lines(capsys)] == [e.split(" (")[0] for e in expected]
+    assert [line.split(" (")[0] for line in _label_lines(capsys)] == [e.split(" (")[0] for e in expected]
 
 
 def test_label_wav_errors(exported, tmp_path, capsys, clips):
@@ -245,16 +244,16 @@ def test_export_reads_training_settings(tmp_path, clips, capsys):
     contradicting flags are refused."""
     import tensorflow as tf
 
-    from kws import models, train
+    from kws.train import checkpoint, models
 
     settings = ModelSettings(label_count=len(LABELS), window_stride_ms=20.0,
                              feature_bin_count=20)
     trained = models.build_model("ds_cnn", settings, training_dropout=True)
-    randomize_weights(trained, seed=5)
+    models.randomize_weights(trained, seed=5)
     train_dir = tmp_path / "train"
     prefix = tf.train.Checkpoint(model=trained).save(str(train_dir / "ds_cnn.ckpt"))
     (train_dir / "ds_cnn_model.json").write_text(json.dumps({
-        "format": train.MODEL_JSON_FORMAT, "version": train.MODEL_JSON_VERSION,
+        "format": checkpoint.MODEL_JSON_FORMAT, "version": checkpoint.MODEL_JSON_VERSION,
         "architecture": "ds_cnn", "labels": LABELS, "settings": settings.to_dict(),
         "flags": {}}))
     out = tmp_path / "out"
@@ -274,7 +273,7 @@ def test_export_reads_training_settings(tmp_path, clips, capsys):
 def tf_scores_for(keras_model, clips: np.ndarray, settings: ModelSettings) -> np.ndarray:
     import tensorflow as tf
 
-    from kws.features import tf_features
+    from kws.train.features import tf_features
 
     feats = tf_features(tf.constant(clips), settings)
     return tf.nn.softmax(keras_model(feats, training=False)).numpy()

@@ -18,9 +18,7 @@ import pytest
 
 import kws
 from kws.cli import main as kws_main
-from kws.listen import Listener, StreamResampler
-from test_consumer import _assert_same_detections, _parse_detections, python_detections
-from test_stream_eval import models  # noqa: F401  (fixture: single_fc fitted on the sample)
+from kws.commands.listen import Listener, StreamResampler
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +31,14 @@ def words(sample_dir, tmp_path_factory) -> tuple[Path, np.ndarray]:
     return wav, kws.read_wav(str(wav))[0]
 
 
-def _listen(capsys, *args: str) -> list[tuple[int, str, float]]:
+def _listen(capsys, detections, *args: str) -> list[tuple[int, str, float]]:
     assert kws_main(["listen", *args]) == 0
-    return _parse_detections(capsys.readouterr().out)
+    return detections.parse(capsys.readouterr().out)
+
+
+def _wanted(found: list[tuple[int, str, float]]) -> list[tuple[int, str, float]]:
+    """What `kws listen` shows by default: the wanted words, not `_unknown_`."""
+    return [d for d in found if d[1] != "_unknown_"]
 
 
 def _write_pcm16(path: Path, channels: np.ndarray, rate: int) -> None:
@@ -56,26 +59,26 @@ def _write_pcm16(path: Path, channels: np.ndarray, rate: int) -> None:
           minimum_count=4)),
 ])
 def test_wav_through_callback_equals_python_stream(capsys, models, words, flags, hop_ms,
-                                                   decoder):
+                                                   decoder, detections):
     wav, samples = words
-    got = _listen(capsys, "--model", str(models["fc"]), "--wav", str(wav), *flags)
-    expected = python_detections(models["fc"], samples, hop_ms, **decoder)
-    _assert_same_detections(got, expected)
+    got = _listen(capsys, detections, "--model", str(models["fc"]), "--wav", str(wav), *flags)
+    expected = _wanted(detections.python(models["fc"], samples, hop_ms, **decoder))
+    detections.assert_same(got, expected)
     assert len(got) >= 5
 
 
-def test_channels_are_averaged(capsys, models, words, tmp_path):
+def test_channels_are_averaged(capsys, models, words, tmp_path, detections):
     _, samples = words
     stereo = tmp_path / "stereo.wav"
     _write_pcm16(stereo, np.stack([samples, np.zeros_like(samples)], axis=1), 16000)
-    got = _listen(capsys, "--model", str(models["fc"]), "--wav", str(stereo))
+    got = _listen(capsys, detections, "--model", str(models["fc"]), "--wav", str(stereo))
     # The average of the voice and a silent channel is the voice at half volume.
-    expected = python_detections(models["fc"], samples / 2)
-    _assert_same_detections(got, expected)
+    expected = _wanted(detections.python(models["fc"], samples / 2))
+    detections.assert_same(got, expected)
     assert len(got) >= 5
 
 
-def test_other_rates_are_resampled(capsys, models, words, tmp_path):
+def test_other_rates_are_resampled(capsys, models, words, tmp_path, detections):
     import soxr
 
     _, samples = words
@@ -84,17 +87,17 @@ def test_other_rates_are_resampled(capsys, models, words, tmp_path):
     kws.write_wav(str(path48), high, 48000, float32=True)
     high, _ = kws.read_wav(str(path48))  # as stored: clipped to [-1, 1]
     # soxr, streamed block by block, equals soxr on the whole signal.
-    got = _listen(capsys, "--model", str(models["fc"]), "--wav", str(path48), "--resample", "soxr")
-    expected = python_detections(models["fc"], soxr.resample(high, 48000, 16000))
-    _assert_same_detections(got, expected)
+    got = _listen(capsys, detections, "--model", str(models["fc"]), "--wav", str(path48), "--resample", "soxr")
+    expected = _wanted(detections.python(models["fc"], soxr.resample(high, 48000, 16000)))
+    detections.assert_same(got, expected)
     # ... and hears what the 16 kHz original says.
-    original = python_detections(models["fc"], samples)
+    original = _wanted(detections.python(models["fc"], samples))
     assert [label for _, label, _ in got] == [label for _, label, _ in original]
     assert all(abs(a[0] - b[0]) <= 60 for a, b in zip(got, original))
     # Linear interpolation from 48 kHz lands exactly on every third sample.
-    got = _listen(capsys, "--model", str(models["fc"]), "--wav", str(path48), "--resample",
+    got = _listen(capsys, detections, "--model", str(models["fc"]), "--wav", str(path48), "--resample",
                   "linear", "--block_ms", "17")
-    _assert_same_detections(got, python_detections(models["fc"], high[::3].copy()))
+    detections.assert_same(got, _wanted(detections.python(models["fc"], high[::3].copy())))
     assert len(got) >= 5
 
 
@@ -118,7 +121,7 @@ def test_linear_resampler_is_exact_and_chunk_independent():
                                atol=2e-3)
 
 
-def test_listener_takes_int16_blocks(models, words):
+def test_listener_takes_int16_blocks(models, words, detections):
     _, samples = words
     pcm = np.round(samples * 32768).astype(np.int16)
     listener = Listener(kws.Model.load(str(models["fc"])))
@@ -126,18 +129,32 @@ def test_listener_takes_int16_blocks(models, words):
     for start in range(0, len(pcm), 1024):
         got += listener.process(pcm[start:start + 1024].reshape(-1, 1))
     got += listener.finish()
-    _assert_same_detections([(d.time_ms, d.label, d.score) for d in got],
-                            python_detections(models["fc"], samples))
+    detections.assert_same([(d.time_ms, d.label, d.score) for d in got],
+                            _wanted(detections.python(models["fc"], samples)))
 
 
-def test_realtime_plays_at_the_speed_of_audio(capsys, models, words, tmp_path):
+def test_all_labels_shows_unknown_words_too(capsys, models, words, detections):
+    """By default only the wanted words are shown (as the classic app did); --all_labels
+    adds `_unknown_` (and `_silence_`) detections. The model here reports the stream's
+    `yes` words as `_unknown_`."""
+    wav, samples = words
+    model = str(models["fc_unknown"])
+    everything = detections.python(model, samples)
+    assert any(label == "_unknown_" for _, label, _ in everything)
+    shown = _listen(capsys, detections, "--model", model, "--wav", str(wav))
+    detections.assert_same(shown, _wanted(everything))
+    all_labels = _listen(capsys, detections, "--model", model, "--wav", str(wav), "--all_labels")
+    detections.assert_same([d for d in all_labels if d[1] != "_silence_"], everything)
+
+
+def test_realtime_plays_at_the_speed_of_audio(capsys, models, words, tmp_path, detections):
     _, samples = words
     short = tmp_path / "short.wav"
     kws.write_wav(str(short), samples[: 3 * 16000], 16000)
     began = time.monotonic()
-    got = _listen(capsys, "--model", str(models["fc"]), "--wav", str(short), "--realtime")
+    got = _listen(capsys, detections, "--model", str(models["fc"]), "--wav", str(short), "--realtime")
     assert time.monotonic() - began >= 2.8  # 3 s of audio, blocks paced like a microphone
-    _assert_same_detections(got, python_detections(models["fc"], samples[: 3 * 16000]))
+    detections.assert_same(got, _wanted(detections.python(models["fc"], samples[: 3 * 16000])))
 
 
 def test_bad_input(capsys, models, tmp_path):

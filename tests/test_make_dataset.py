@@ -9,10 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import kws
 from kws import cli
-from kws.data import DatasetIndex, read_wav_file, read_wav_info, which_set, write_wav_file
-from kws.make_dataset import (ENGLISH_VOICES, FLITE_VOICES, SPEECH_COMMANDS_WORDS, make_dataset,
-                              parse_words)
+from kws.train.data import DatasetIndex, which_set
+from kws.train.make_dataset import (
+    ENGLISH_VOICES,
+    FLITE_VOICES,
+    SPEECH_COMMANDS_WORDS,
+    make_dataset,
+    parse_words,
+)
 
 WORDS = "yes,no,hey computer"
 
@@ -69,10 +75,10 @@ def test_clip_audio(made):
     floor_db = {s["id"]: s["floor_db"] for s in manifest["speakers"]}
     peaks, onsets, lengths = [], [], []
     for path in sorted((made / "yes").glob("*.wav")) + sorted((made / "no").glob("*.wav")):
-        info = read_wav_info(path)
+        info = kws.wav_info(path)
         assert (info.sample_rate, info.channels, info.bits_per_sample, info.frames) == (
             16000, 1, 16, 16000)
-        x = read_wav_file(path)
+        x = kws.read_wav(path)[0]
         assert longest_zero_run(x) < 8  # dither: no runs of exact digital zeros
         env = np.convolve(np.abs(x), np.ones(160) / 160, mode="same")
         loud = np.flatnonzero(env > 0.1 * env.max())
@@ -92,8 +98,8 @@ def test_clip_audio(made):
     assert np.std(onsets) > 1000  # random offsets
     # Repetitions of one speaker differ slightly, other speakers differ more.
     spk = sorted((made / "yes").glob("*_nohash_0.wav"))[0].name.split("_nohash_")[0]
-    a = read_wav_file(made / "yes" / f"{spk}_nohash_0.wav")
-    b = read_wav_file(made / "yes" / f"{spk}_nohash_1.wav")
+    a = kws.read_wav(made / "yes" / f"{spk}_nohash_0.wav")[0]
+    b = kws.read_wav(made / "yes" / f"{spk}_nohash_1.wav")[0]
     assert not np.array_equal(a, b)
 
 
@@ -104,7 +110,7 @@ def test_noise_files(made):
                                                  "fan", "babble"))
     spectra = {}
     for name in names:
-        x = read_wav_file(noise / name)
+        x = kws.read_wav(noise / name)[0]
         assert len(x) == 3 * 16000
         assert 0.01 < np.sqrt(np.mean(x**2)) < 0.5
         assert longest_zero_run(x) < 8
@@ -147,15 +153,15 @@ def test_cli_noise_dir_and_errors(tmp_path, capsys):
     user_noise = tmp_path / "my_noise"
     user_noise.mkdir()
     t = np.arange(3 * 8000) / 8000
-    write_wav_file(user_noise / "fridge.wav", 0.2 * np.sin(2 * np.pi * 120 * t), 8000)
+    kws.write_wav(user_noise / "fridge.wav", 0.2 * np.sin(2 * np.pi * 120 * t), 8000)
     out = tmp_path / "cli"
     rc = cli.main(["make-dataset", "--out", str(out), "--words", "stop", "--clips-per-word", "3",
                    "--speakers", "3", "--noise_seconds", "1", "--jobs", "1", "--quiet",
                    "--noise_dir", str(user_noise), "--seed", "3"])
     assert rc == 0
     assert "wrote 3 clips (1 words x 3) by 3 speakers and 8 noise files" in capsys.readouterr().out
-    copied = read_wav_file(out / "_background_noise_" / "fridge.wav")
-    assert read_wav_info(out / "_background_noise_" / "fridge.wav").sample_rate == 16000
+    copied = kws.read_wav(out / "_background_noise_" / "fridge.wav")[0]
+    assert kws.wav_info(out / "_background_noise_" / "fridge.wav").sample_rate == 16000
     assert abs(len(copied) - 48000) < 10
     assert len(list((out / "stop").glob("*_nohash_0.wav"))) == 3
     # Non-empty output folder, bad words, missing noise folder: errors naming the problem.
@@ -172,7 +178,7 @@ def test_cli_noise_dir_and_errors(tmp_path, capsys):
 
 
 def test_wide_variety_speakers_intonation_and_cli(tmp_path):
-    from kws.make_dataset import make_clip, make_speakers
+    from kws.train.make_dataset import make_clip, make_speakers
 
     standard = make_speakers(300, seed=5)
     wide = make_speakers(300, seed=5, variety="wide")
@@ -205,7 +211,7 @@ def test_wide_variety_speakers_intonation_and_cli(tmp_path):
 
 
 def test_voices_pick_and_weight_accents():
-    from kws.make_dataset import DEFAULT_VOICES, ENGLISH_VOICES, make_speakers, parse_voices
+    from kws.train.make_dataset import DEFAULT_VOICES, ENGLISH_VOICES, make_speakers, parse_voices
 
     assert parse_voices("espeak") == ENGLISH_VOICES
     assert parse_voices(None) == parse_voices(DEFAULT_VOICES)
@@ -232,8 +238,8 @@ def test_parse_words():
 
 
 def test_synthetic_plus_real_through_the_pipeline(made, sample_dir):
-    from kws.pipeline import make_dataset as make_tf_dataset
-    from kws.settings import ModelSettings
+    from kws.train.pipeline import make_dataset as make_tf_dataset
+    from kws.train.settings import ModelSettings
 
     idx = DatasetIndex([made, sample_dir], ["yes", "no"], validation_percentage=30,
                        testing_percentage=30)
@@ -252,7 +258,7 @@ def test_synthetic_plus_real_through_the_pipeline(made, sample_dir):
 
 
 def test_flite_voices_join_espeak_speakers():
-    from kws.make_dataset import ENGLISH_VOICES, FLITE_VOICES, make_speakers, parse_voices
+    from kws.train.make_dataset import ENGLISH_VOICES, FLITE_VOICES, make_speakers, parse_voices
 
     flite = [f"flite/{v}" for v in FLITE_VOICES]
     assert parse_voices("espeak,flite") == ENGLISH_VOICES + flite
@@ -281,7 +287,7 @@ def _centroid_hz(x):
 def test_flite_clips_are_speech_and_warp_moves_the_spectrum():
     from dataclasses import replace
 
-    from kws.make_dataset import make_clip, make_speakers, speak
+    from kws.train.make_dataset import make_clip, make_speakers, speak
 
     speaker = make_speakers(1, seed=0, voices="flite/rms")[0]
     clip = make_clip("stop", speaker, 0, seed=1)
@@ -298,7 +304,7 @@ def test_flite_clips_are_speech_and_warp_moves_the_spectrum():
 
 
 def test_flite_missing_program_is_a_clear_error(monkeypatch, tmp_path, capsys):
-    from kws.make_dataset import Flite, parse_voices
+    from kws.train.make_dataset import Flite, parse_voices
 
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr(Flite, "_instance", None)

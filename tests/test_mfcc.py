@@ -13,8 +13,8 @@ import pytest
 import tensorflow as tf
 
 import kws
-from kws.features import tf_features
-from kws.settings import ModelSettings
+from kws.train.features import tf_features
+from kws.train.settings import ModelSettings
 
 TOLERANCE = 1e-3
 FIXTURE = Path(__file__).resolve().parent / "data" / "mfcc_fixture.txt"
@@ -98,16 +98,16 @@ def synthetic_signals() -> dict[str, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def speech_clips(sample_dir: Path) -> dict[str, np.ndarray]:
-    """Two real clips of each of several words plus 5 s of recorded background noise."""
+def speech_clips(speech_dir: Path) -> dict[str, np.ndarray]:
+    """Two real clips of each of several words plus up to 5 s of recorded background noise."""
     clips = {}
-    for word in ("yes", "no", "up", "stop", "go", "left", "seven"):
-        files = sorted((sample_dir / word).glob("*.wav"))
-        assert files, f"no clips for '{word}' in {sample_dir}"
+    for word in ("yes", "no", "up", "stop", "go", "left", "right"):
+        files = sorted((speech_dir / word).glob("*.wav"))
+        assert files, f"no clips for '{word}' in {speech_dir}"
         for f in files[:2]:
             clips[f"{word}/{f.name}"] = read_pcm16(f)
-    noise_files = sorted((sample_dir / "_background_noise_").glob("*.wav"))
-    assert noise_files, f"no background noise in {sample_dir}"
+    noise_files = sorted((speech_dir / "_background_noise_").glob("*.wav"))
+    assert noise_files, f"no background noise in {speech_dir}"
     clips["background:" + noise_files[0].name] = read_pcm16(noise_files[0])[: 5 * 16000]
     return clips
 
@@ -125,7 +125,7 @@ def test_matches_tensorflow_on_real_speech(setting_name: str, speech_clips) -> N
 
 
 def test_matches_the_training_front_end(speech_clips) -> None:
-    """kws.features.tf_features (what training feeds models) gives the same frames."""
+    """kws.train.features.tf_features (what training feeds models) gives the same frames."""
     settings = ModelSettings(window_size_ms=40.0, window_stride_ms=20.0, feature_bin_count=20)
     for name, x in list(speech_clips.items())[:6]:
         clip = np.zeros(settings.desired_samples, np.float32)

@@ -3,14 +3,13 @@ layer's arithmetic, and a few training steps per architecture without NaN."""
 
 from __future__ import annotations
 
+import keras  # noqa: E402
 import numpy as np
 import pytest
-
-import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from kws.models import ARCHITECTURES, Svdf, build_model  # noqa: E402
-from kws.settings import ModelSettings  # noqa: E402
+from kws.train.models import ARCHITECTURES, Svdf, build_model  # noqa: E402
+from kws.train.settings import ModelSettings  # noqa: E402
 
 CLASSIC_PARAMS = {
     "single_fc": 47_052,

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kws.data import DatasetIndex, read_wav_file, write_wav_file
-from kws.features import tf_features
-from kws.pipeline import load_clip_samples, make_dataset, make_samples_dataset
-from kws.settings import ModelSettings
+import kws
+from kws.train.data import DatasetIndex
+from kws.train.features import tf_features
+from kws.train.pipeline import load_clip_samples, make_dataset, make_samples_dataset
+from kws.train.settings import ModelSettings
 
 N = 16000
 NOISE_LEN = 20000
@@ -34,9 +35,9 @@ def marked(tmp_path_factory) -> Path:
     for word, n in (("yes", 40), ("no", 40), ("cat", 8), ("_silence_", 4)):
         (root / word).mkdir()
         for i in range(n):
-            write_wav_file(root / word / f"{word}{i:04d}_nohash_0.wav", word_clip(), 16000)
+            kws.write_wav(root / word / f"{word}{i:04d}_nohash_0.wav", word_clip(), 16000)
     (root / "_background_noise_").mkdir()
-    write_wav_file(root / "_background_noise_" / "ramp.wav", RAMP, 16000)
+    kws.write_wav(root / "_background_noise_" / "ramp.wav", RAMP, 16000)
     return root
 
 
@@ -61,7 +62,7 @@ def test_time_shift_exact(marked):
                        validation_percentage=0, testing_percentage=0)
     ds = make_samples_dataset(idx, "training", 50, background_frequency=0.0, seed=3)
     x, _ = collect(ds, 8)
-    clip = read_wav_file(marked / "yes" / "yes0000_nohash_0.wav")
+    clip = kws.read_wav(marked / "yes" / "yes0000_nohash_0.wav")[0]
     shifts = []
     for row in x:
         s = int(np.argmax(row)) - MARK
@@ -90,7 +91,7 @@ def test_background_mixing_and_silence_exact(marked):
                               background_volume=0.1, seed=11)
     x, y = collect(ds, 5)
     ramp = idx.background_noise[0]  # as decoded from the 16-bit file
-    clip = read_wav_file(marked / "yes" / "yes0000_nohash_0.wav")
+    clip = kws.read_wav(marked / "yes" / "yes0000_nohash_0.wav")[0]
     word_volumes, silence_volumes = [], []
     for row, label in zip(x, y):
         generated = label == 0 and abs(row[MARK] - row[MARK - 1]) < 0.1  # no marker
@@ -124,9 +125,9 @@ def test_background_mixing_and_silence_exact(marked):
 def test_clipping(tmp_path):
     (tmp_path / "yes").mkdir()
     for i in range(20):
-        write_wav_file(tmp_path / "yes" / f"s{i}_nohash_0.wav", np.full(N, 0.99), 16000)
+        kws.write_wav(tmp_path / "yes" / f"s{i}_nohash_0.wav", np.full(N, 0.99), 16000)
     (tmp_path / "_background_noise_").mkdir()
-    write_wav_file(tmp_path / "_background_noise_" / "dc.wav", np.full(N * 2, 0.9), 16000)
+    kws.write_wav(tmp_path / "_background_noise_" / "dc.wav", np.full(N * 2, 0.9), 16000)
     idx = DatasetIndex(tmp_path, ["yes"], silence_percentage=0, validation_percentage=0,
                        testing_percentage=0)
     x, _ = collect(make_samples_dataset(idx, "training", 20, time_shift_ms=0,
@@ -154,7 +155,7 @@ def test_eval_is_deterministic_one_pass_and_unaugmented(sample_dir):
             assert np.abs(samples[i]).max() > 0  # silence made from noise, not zeros
             continue
         clip = np.zeros(N, np.float32)
-        raw = read_wav_file(path)[:N]
+        raw = kws.read_wav(path)[0][:N]
         clip[: len(raw)] = raw
         np.testing.assert_array_equal(samples[i], clip)
         want = tf_features(clip, settings).numpy()
@@ -192,7 +193,7 @@ def test_resampled_clips_go_through_the_python_reader(tmp_path):
     (tmp_path / "yes").mkdir()
     t = np.arange(8000) / 8000
     for i in range(6):
-        write_wav_file(tmp_path / "yes" / f"a{i}_nohash_0.wav", 0.5 * np.sin(2 * np.pi * 300 * t), 8000)
+        kws.write_wav(tmp_path / "yes" / f"a{i}_nohash_0.wav", 0.5 * np.sin(2 * np.pi * 300 * t), 8000)
     idx = DatasetIndex(tmp_path, ["yes"], silence_percentage=0, validation_percentage=0,
                        testing_percentage=0, resample=True)
     x, _ = collect(make_samples_dataset(idx, "training", 6, augment=False, shuffle=False,

@@ -11,20 +11,22 @@ from pathlib import Path
 
 import pytest
 
-from kws import augment
-from kws import train as kws_train
+import kws
+from kws.commands import train as train_command
+from kws.train import augment, loop
+from kws.train import config as train_config
 
-KWS_PATH = str(Path(kws_train.__file__).resolve().parents[1])
+KWS_PATH = str(Path(kws.__file__).resolve().parents[1])
 
 
 def test_quick_and_best_set_what_they_claim(tmp_path):
-    quick = kws_train.parse_config(["--recipe", "quick", "--data_dir", str(tmp_path)])
+    quick = train_command.parse_config(["--recipe", "quick", "--data_dir", str(tmp_path)])
     assert (quick.model_architecture, quick.optimizer, quick.lr_schedule, quick.batch_size,
             quick.feature_bin_count, quick.window_stride_ms) == (
         "tc_resnet", "adam", "cosine", 100, 40, 10.0)
     assert quick.steps_list == [1200]
     assert quick.augment == "ism_spec"
-    best = kws_train.parse_config(["--recipe", "best", "--data_dir", str(tmp_path)])
+    best = train_command.parse_config(["--recipe", "best", "--data_dir", str(tmp_path)])
     assert (best.model_architecture, best.optimizer, best.lr_schedule, best.augment) == (
         "tc_resnet", "adam", "cosine", "room_spec")
     assert best.steps_list == [9000] and best.rates_list == [0.002]
@@ -32,22 +34,23 @@ def test_quick_and_best_set_what_they_claim(tmp_path):
     assert best.peers == 3 and quick.peers == 1
     assert best.model_settings(12).spectrogram_length == 98
     # Every recipe's augmentation preset exists and the default is none.
-    for recipe in kws_train.RECIPES.values():
+    for recipe in train_config.RECIPES.values():
         assert recipe.get("augment", "none") in augment.PRESETS
-    assert kws_train.parse_config(["--data_dir", str(tmp_path)]).augment == "none"
+    assert train_command.parse_config(["--data_dir", str(tmp_path)]).augment == "none"
 
 
 def test_explicit_flags_override_recipes(tmp_path):
-    cfg = kws_train.parse_config(["--recipe", "best", "--data_dir", str(tmp_path),
+    cfg = train_command.parse_config(["--recipe", "best", "--data_dir", str(tmp_path),
                                   "--augment", "spec", "--how_many_training_steps", "300",
                                   "--model_architecture", "ds_cnn"])
     assert (cfg.augment, cfg.steps_list, cfg.model_architecture, cfg.optimizer) == (
         "spec", [300], "ds_cnn", "adam")
     with pytest.raises(ValueError, match="--augment 'hall' is not one of"):
-        kws_train.parse_config(["--recipe", "quick", "--data_dir", str(tmp_path),
+        train_command.parse_config(["--recipe", "quick", "--data_dir", str(tmp_path),
                                 "--augment", "hall"])
 
 
+@pytest.mark.slow
 def test_best_recipe_trains_on_real_speech(sample_dir, tmp_path):
     """A few steps of `--recipe best` (augmentation on, 3 peers) through the CLI on the real
     sample listed twice with --folder_balance 0 (oversampling by repetition): finite loss, a
@@ -62,7 +65,7 @@ def test_best_recipe_trains_on_real_speech(sample_dir, tmp_path):
          "--batch_size", "16", "--eval_step_interval", "6", "--save_step_interval", "6",
          "--validation_percentage", "12", "--testing_percentage", "4", "--seed", "3",
          "--train_dir", str(tmp_path / "t"), "--summaries_dir", str(tmp_path / "s"),
-         "--progress", "false"],
+         "--progress", "false", "--verbose"],
         capture_output=True, text=True, timeout=600, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     text = r.stdout + r.stderr
@@ -81,10 +84,10 @@ def test_best_recipe_trains_on_real_speech(sample_dir, tmp_path):
     import numpy as np
 
     import kws
-    from kws import export
-    from kws.features import tf_features
+    from kws.train import export
+    from kws.train.features import tf_features
 
-    model, settings, arch, labels = kws_train.load_checkpoint(tmp_path / "t")
+    model, settings, arch, labels = loop.load_checkpoint(tmp_path / "t")
     export.write_model_kws(str(tmp_path / "best.kws"), model, settings, arch, labels)
     clips = np.stack([_one_second(f) for f in sorted((sample_dir / "yes").glob("*.wav"))[:8]])
     ref = tf.nn.softmax(model(tf_features(tf.constant(clips), settings), training=False))
@@ -111,14 +114,15 @@ def test_label_smoothing_loss_is_the_smoothed_cross_entropy(tmp_path):
     log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
     target = np.full((6, 12), 0.1 / 12)
     target[np.arange(6), labels] += 0.9
-    got = np.asarray(kws_train.make_loss(0.1)(labels, logits))
+    got = np.asarray(loop.make_loss(0.1)(labels, logits))
     np.testing.assert_allclose(got, -(target * log_p).sum(axis=1), rtol=1e-5)
-    plain = np.asarray(kws_train.make_loss(0.0)(labels, logits))
+    plain = np.asarray(loop.make_loss(0.0)(labels, logits))
     np.testing.assert_allclose(plain, -log_p[np.arange(6), labels], rtol=1e-5)
     with pytest.raises(ValueError, match="--label_smoothing must be in"):
-        kws_train.parse_config(["--data_dir", str(tmp_path), "--label_smoothing", "1"])
+        train_command.parse_config(["--data_dir", str(tmp_path), "--label_smoothing", "1"])
 
 
+@pytest.mark.slow
 def test_init_checkpoint_fine_tunes_from_weights_with_a_fresh_step(sample_dir, tmp_path):
     """A model trained 2 steps, then fine-tuned with --init_checkpoint at a negligible
     rate: the new run starts at step 0 (its checkpoint is ckpt-1) from the old weights."""
@@ -129,19 +133,19 @@ def test_init_checkpoint_fine_tunes_from_weights_with_a_fresh_step(sample_dir, t
                   validation_percentage=12, testing_percentage=4, eval_step_interval=100,
                   save_step_interval=100, progress=False, seed=5,
                   summaries_dir=str(tmp_path / "s"))
-    first = kws_train.train(kws_train.make_config(
+    first = loop.train(train_config.make_config(
         **common, how_many_training_steps="2", train_dir=str(tmp_path / "a")))
     assert first.checkpoint.endswith("ckpt-2")
-    second = kws_train.train(kws_train.make_config(
+    second = loop.train(train_config.make_config(
         **common, how_many_training_steps="1", learning_rate="1e-9",
         init_checkpoint=str(tmp_path / "a"), train_dir=str(tmp_path / "b")))
     assert second.final_step == 1 and second.checkpoint.endswith("ckpt-1")
-    a = kws_train.load_checkpoint(first.checkpoint, training_dropout=True)[0]
-    b = kws_train.load_checkpoint(second.checkpoint, training_dropout=True)[0]
+    a = loop.load_checkpoint(first.checkpoint, training_dropout=True)[0]
+    b = loop.load_checkpoint(second.checkpoint, training_dropout=True)[0]
     for va, vb in zip(a.trainable_variables, b.trainable_variables):
         np.testing.assert_allclose(va.numpy(), vb.numpy(), atol=1e-6)
     with pytest.raises(ValueError, match="holds a 'tc_resnet' model"):
-        kws_train.make_config(**{**common, "model_architecture": "ds_cnn"},
+        train_config.make_config(**{**common, "model_architecture": "ds_cnn"},
                               init_checkpoint=str(tmp_path / "a"),
                               train_dir=str(tmp_path / "c"))
 
@@ -155,14 +159,14 @@ def test_folder_balance_flag_reaches_the_training_index(sample_dir, tmp_path):
         (other / "yes" / p.name).symlink_to(p)
     common = ["--data_dir", f"{sample_dir},{other}", "--wanted_words", "yes,no",
               "--validation_percentage", "12", "--testing_percentage", "4"]
-    cfg = kws_train.parse_config(["--recipe", "best", *common])
-    index = kws_train._make_index(cfg)
+    cfg = train_command.parse_config(["--recipe", "best", *common])
+    index = loop.make_index(cfg)
     repeats = index.folder_repeats[str(other)]
     assert index.folder_repeats[str(sample_dir)] == 1 and repeats > 10
     own = [p for p, lab in index.data["training"] if p and p.startswith(str(other))]
     assert len(own) == repeats * len(set(own)) and len(set(own)) > 0
-    off = kws_train._make_index(kws_train.parse_config(
+    off = loop.make_index(train_command.parse_config(
         ["--recipe", "best", "--folder_balance", "0", *common]))
     assert set(off.folder_repeats.values()) == {1}
     with pytest.raises(ValueError, match="--folder_balance must be >= 0"):
-        kws_train.parse_config(["--folder_balance", "-0.5", *common])
+        train_command.parse_config(["--folder_balance", "-0.5", *common])

@@ -52,7 +52,8 @@ def test_defaults_are_the_classic_class_ones():
     (500, 0.7, 1500, 3), (1000, 0.2, 1500, 3), (100, 0.5, 300, 1), (250, 0.4, 0, 5)])
 def test_matches_the_spec_on_random_sequences(window, threshold, suppression, minimum):
     rng = np.random.default_rng(window + minimum)
-    rc = kws.RecognizeCommands(LABELS, window, threshold, suppression, minimum)
+    rc = kws.RecognizeCommands(
+        LABELS, kws.RecognizeCommandsOptions(window, threshold, suppression, minimum))
     ref = reference_decoder(LABELS, window, threshold, suppression, minimum)
     t = 0
     fired = 0
@@ -72,7 +73,7 @@ def test_matches_the_spec_on_random_sequences(window, threshold, suppression, mi
 
 
 def test_errors_are_value_errors():
-    rc = kws.RecognizeCommands(LABELS, 500, 0.7, 1500, 3)
+    rc = kws.RecognizeCommands(LABELS, kws.RecognizeCommandsOptions(500, 0.7, 1500, 3))
     with pytest.raises(ValueError, match="expected 5 scores"):
         rc.process(np.zeros(3, np.float32), 0)
     rc.process(np.full(5, 0.2, np.float32), 100)
@@ -84,7 +85,7 @@ def test_errors_are_value_errors():
 
 
 def test_result_fields_and_reset():
-    rc = kws.RecognizeCommands(["_silence_", "yes"], 3, 0.5, 1500, 1)
+    rc = kws.RecognizeCommands(["_silence_", "yes"], kws.RecognizeCommandsOptions(3, 0.5, 1500, 1))
     r = rc.process([0.1, 0.9], 7)
     assert isinstance(r, kws.RecognizeResult)
     assert (r.label, r.is_new, r.time_ms) == ("yes", True, 7)

@@ -28,17 +28,17 @@ def _child(code: str, limit_bytes: int) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
-def _speech(sample_dir: Path) -> np.ndarray:
-    samples, _ = kws.read_wav(str(sorted((sample_dir / "yes").glob("*.wav"))[0]))
+def _speech(speech_dir: Path) -> np.ndarray:
+    samples, _ = kws.read_wav(str(sorted((speech_dir / "yes").glob("*.wav"))[0]))
     return samples
 
 
-def test_write_wav_failing_mid_write_keeps_previous_file(tmp_path: Path, sample_dir: Path):
+def test_write_wav_failing_mid_write_keeps_previous_file(tmp_path: Path, speech_dir: Path):
     target = tmp_path / "out.wav"
-    old = _speech(sample_dir)[:4000]
+    old = _speech(speech_dir)[:4000]
     kws.write_wav(str(target), old, 16000)
     before = target.read_bytes()
-    new = np.tile(_speech(sample_dir), 4)  # 128 KB: cannot fit under the 64 KB limit
+    new = np.tile(_speech(speech_dir), 4)  # 128 KB: cannot fit under the 64 KB limit
     code = f"""
 import numpy as np, kws
 try:
@@ -61,12 +61,12 @@ else:
     assert rate == 16000 and len(back) == len(new)
 
 
-def test_write_wav_to_missing_folder_or_directory_fails_cleanly(tmp_path: Path, sample_dir: Path):
+def test_write_wav_to_missing_folder_or_directory_fails_cleanly(tmp_path: Path, speech_dir: Path):
     with pytest.raises(OSError, match="missing"):
-        kws.write_wav(str(tmp_path / "missing" / "out.wav"), _speech(sample_dir), 16000)
+        kws.write_wav(str(tmp_path / "missing" / "out.wav"), _speech(speech_dir), 16000)
     (tmp_path / "adir").mkdir()
     with pytest.raises(OSError, match="adir"):
-        kws.write_wav(str(tmp_path / "adir"), _speech(sample_dir), 16000)
+        kws.write_wav(str(tmp_path / "adir"), _speech(speech_dir), 16000)
     assert (tmp_path / "adir").is_dir()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adir"]
 
@@ -75,8 +75,8 @@ def test_model_export_failing_mid_write_keeps_previous_model(tmp_path: Path):
     """model.kws: the exporter writes a temporary file and renames it."""
     code_template = """
 import numpy as np
-from kws import export, models
-from kws.settings import ModelSettings
+from kws.train import export, models
+from kws.train.settings import ModelSettings
 settings = ModelSettings(label_count=3, clip_duration_ms=200, feature_bin_count=8)
 model = models.build_model({arch!r}, settings, training_dropout=False)
 try:
@@ -110,9 +110,9 @@ def test_training_state_files_failing_mid_write_keep_previous(tmp_path: Path):
     target.write_text("_silence_\n_unknown_\nyes\n")
     code = f"""
 from pathlib import Path
-from kws.train import _atomic_write_text
+from kws.files import atomic_write
 try:
-    _atomic_write_text(Path({str(target)!r}), "x" * 200000)
+    atomic_write(Path({str(target)!r}), "x" * 200000)
 except Exception as e:
     print("error:", type(e).__name__, e)
 else:
@@ -125,14 +125,14 @@ else:
 
 
 def test_export_bytes_writer_failing_mid_write_keeps_previous_file(tmp_path: Path):
-    """TFLite files go through export.atomic_write_bytes: a write that hits the file-size
+    """TFLite files go through kws.files.atomic_write: a write that hits the file-size
     limit part-way leaves the previous file byte-identical and no temporary file."""
     target = tmp_path / "model_float.tflite"
     target.write_bytes(b"previous model bytes")
     code = f"""
-from kws import export
+from kws.files import atomic_write
 try:
-    export.atomic_write_bytes({str(target)!r}, b"x" * (256 * 1024))
+    atomic_write({str(target)!r}, b"x" * (256 * 1024))
 except OSError as e:
     print("error:", e)
 else:

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 import kws
-from kws.settings import ModelSettings, prepare_words_list, parse_wanted_words
+from kws.labels import parse_wanted_words, prepare_words_list
+from kws.train.settings import ModelSettings
 
 LABELS = prepare_words_list(parse_wanted_words("yes,no,up,down,left,right,on,off,stop,go"))
 SETTINGS = ModelSettings(label_count=len(LABELS))
@@ -34,12 +35,12 @@ def read_wav_16bit(path: Path) -> np.ndarray:
     return (data.astype(np.float32) / 32768.0).astype(np.float32)
 
 
-from kws.models import randomize_weights  # noqa: E402  (also used by test_export)
+from kws.train.models import randomize_weights  # noqa: E402
 
 
 def build_exported(architecture: str, path: Path):
     """(keras model, native model) for a random `architecture` exported to `path`."""
-    from kws import export, models
+    from kws.train import export, models
 
     keras_model = models.build_model(architecture, SETTINGS, training_dropout=True)
     randomize_weights(keras_model, seed=ARCHITECTURES.index(architecture))
@@ -51,7 +52,7 @@ def tf_scores(keras_model, clips: np.ndarray) -> np.ndarray:
     """TensorFlow's own softmax on (batch, samples) clips: TF front end + Keras model."""
     import tensorflow as tf
 
-    from kws.features import tf_features
+    from kws.train.features import tf_features
 
     feats = tf_features(tf.constant(clips), SETTINGS)
     return tf.nn.softmax(keras_model(feats, training=False)).numpy()
@@ -178,8 +179,8 @@ def test_bad_arguments(tmp_path):
 def test_log_mel_model_matches_tensorflow(audio, tmp_path):
     """A --preprocess log_mel model: the runtime's MFCC turned back into log-mel bins by
     the model's first ops, whole clip and stream, against TensorFlow's log-mel features."""
-    from kws import export, models
-    from kws.features import tf_features
+    from kws.train import export, models
+    from kws.train.features import tf_features
 
     settings = ModelSettings(label_count=len(LABELS), preprocess="log_mel")
     keras_model = models.build_model("bc_resnet_1", settings, training_dropout=False)
@@ -222,7 +223,7 @@ def test_streaming_first_hop_costs_only_new_frames(architecture, audio, tmp_path
         starts, clips = windows(signal, hop_ms * 16)
         assert [s for s, _ in got] == starts
         np.testing.assert_array_equal(np.stack([g for _, g in got]), model.predict(clips))
-    from kws.bc_resnet import receptive_field
+    from kws.train.bc_resnet import receptive_field
 
     # Every layer computes 3 of its rows (it has at least `pooled` rows in a window),
     # plus the pooling and the classifier.

@@ -1,4 +1,5 @@
-"""`kws spectrogram`: the classic wav_to_spectrogram picture, checked against TensorFlow."""
+"""`kws spectrogram`: the readable default picture, and the classic wav_to_spectrogram image
+checked against TensorFlow."""
 
 import subprocess
 import sys
@@ -8,12 +9,12 @@ import pytest
 from PIL import Image
 
 import kws
-from kws.spectrogram import magnitude_spectrogram, spectrogram_image
+from kws.commands.spectrogram import magnitude_spectrogram, spectrogram_image
 
 
 @pytest.fixture(scope="module")
-def real_clip(sample_dir):
-    path = sorted((sample_dir / "left").glob("*.wav"))[0]
+def real_clip(speech_dir):
+    path = sorted((speech_dir / "left").glob("*.wav"))[0]
     samples, rate = kws.read_wav(str(path))
     return path, samples, rate
 
@@ -37,7 +38,7 @@ def test_cli_writes_classic_png(real_clip, tmp_path):
     out = tmp_path / "spec.png"
     r = subprocess.run(
         [sys.executable, "-m", "kws.cli", "spectrogram", "--input_wav", str(path),
-         "--output-image", str(out)],
+         "--output-image", str(out), "--classic"],
         capture_output=True, text=True,
     )
     assert r.returncode == 0, r.stderr
@@ -61,13 +62,44 @@ def test_time_axis_columns_and_mfcc_image(real_clip, tmp_path):
     out = tmp_path / "mfcc.png"
     r = subprocess.run(
         [sys.executable, "-m", "kws.cli", "spectrogram", "--input_wav", str(path),
-         "--output_image", str(out), "--mfcc", "--time_axis", "columns"],
+         "--output_image", str(out), "--mfcc", "--time_axis", "columns", "--classic"],
         capture_output=True, text=True,
     )
     assert r.returncode == 0, r.stderr
     image = np.asarray(Image.open(out))
     assert image.shape == (40, 98)
     assert image.min() == 0 and image.max() == 255
+
+
+def test_default_is_a_readable_picture(real_clip, tmp_path):
+    """The default picture: colour, screen-sized (10 x 4 inches at 100 dpi); --mfcc draws
+    the features instead; a bad --size is refused."""
+    path, samples, rate = real_clip
+    out = tmp_path / "picture.png"
+    r = subprocess.run(
+        [sys.executable, "-m", "kws.cli", "spectrogram", "--input_wav", str(path),
+         "--output_image", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "1000 x 400 pixels" in r.stdout
+    image = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    assert image.shape == (400, 1000, 3)
+    # A colour map: many pixels whose channels differ (grayscale would have none).
+    colourful = np.abs(image[..., 0] - image[..., 2]) > 40
+    assert colourful.mean() > 0.05
+    mfcc_out = tmp_path / "mfcc.png"
+    r = subprocess.run(
+        [sys.executable, "-m", "kws.cli", "spectrogram", "--input_wav", str(path),
+         "--output_image", str(mfcc_out), "--mfcc", "--size", "8x3"],
+        capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert Image.open(mfcc_out).size == (800, 300)
+    assert not np.array_equal(np.asarray(Image.open(mfcc_out).convert("RGB"))[:300, :800],
+                              image[:300, :800])
+    bad = subprocess.run(
+        [sys.executable, "-m", "kws.cli", "spectrogram", "--input_wav", str(path),
+         "--output_image", str(tmp_path / "x.png"), "--size", "100x1"],
+        capture_output=True, text=True)
+    assert bad.returncode == 1 and "--size '100x1'" in bad.stderr
 
 
 def test_bad_input_is_a_clear_error(tmp_path):

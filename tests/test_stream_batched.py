@@ -1,7 +1,9 @@
 """The streaming evaluator's batched scoring (MFCC of the whole file, row layers once per
 frame with each window's edge rows recomputed, dense layers over many windows at once)
-against the live cached-state Stream fed the same audio: every architecture, real speech
-over real noise, 30 and 20 ms strides, several chunks and thread splits: identical scores."""
+against the live cached-state Stream fed the same audio: every architecture (batching
+forced with KWS_EVAL_SCORING=batched), real speech over real noise, 30 and 20 ms strides,
+several chunks and thread splits: identical scores. The automatic choice batches only the
+architectures where batching beats live streams."""
 
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ import pytest
 
 import kws
 from kws import _core
-from kws import models as kws_models
-from kws.settings import ModelSettings, parse_wanted_words, prepare_words_list
+from kws.labels import parse_wanted_words, prepare_words_list
+from kws.train import models as kws_models
+from kws.train.settings import ModelSettings
 
 LABELS = prepare_words_list(parse_wanted_words("yes,no,up,down,left,right,on,off,stop,go"))
 # BC-ResNet's widths share one graph: width 1 stands for them here.
@@ -24,7 +27,7 @@ ARCHITECTURES = [a for a in kws_models.ARCHITECTURES
 @pytest.fixture(scope="module")
 def arch_models(tmp_path_factory) -> dict[str, Path]:
     """Every architecture with random (non-flat) weights, exported as model.kws."""
-    from kws import export
+    from kws.train import export
 
     out = tmp_path_factory.mktemp("arch_models")
     settings = ModelSettings(label_count=len(LABELS))
@@ -57,10 +60,18 @@ def _live_scores(model_path: Path, samples: np.ndarray, hop: int) -> np.ndarray:
     return np.stack([g for _, g in got])
 
 
+# Where batching beats live streams (measured per architecture; see BENCHMARKS.md): the
+# layers after the time rows carry a large share of the work, or the convolutions'
+# shared kernel-row partial sums halve the row work.
+BATCHED_ARCHITECTURES = {"single_fc", "tiny_conv", "low_latency_svdf", "conv"}
+
+
 @pytest.mark.parametrize("arch", ARCHITECTURES)
-def test_batched_scores_equal_the_live_stream(arch_models, speech, arch):
+def test_batched_scores_equal_the_live_stream(arch_models, speech, arch, monkeypatch):
     for stride_ms in (30, 20):
+        monkeypatch.setenv("KWS_EVAL_SCORING", "batched")
         ev = _core.StreamingEvaluator(str(arch_models[arch]), clip_stride_ms=stride_ms)
+        monkeypatch.delenv("KWS_EVAL_SCORING")
         assert ev.batched, ev.scoring_method
         assert ev.scoring_method.startswith("batched")
         times, scores = ev.compute_scores(speech)
@@ -75,6 +86,12 @@ def test_batched_scores_equal_the_live_stream(arch_models, speech, arch):
         np.testing.assert_array_equal(ev.compute_scores(speech, threads=3)[1], live)
     # The evaluator's own stream path is the live one.
     np.testing.assert_array_equal(ev.compute_scores(speech, method="stream")[1], live)
+    # The automatic choice: batched where it pays, live streams elsewhere; same scores.
+    auto = _core.StreamingEvaluator(str(arch_models[arch]), clip_stride_ms=20)
+    assert auto.batched == (arch in BATCHED_ARCHITECTURES), auto.scoring_method
+    if not auto.batched:
+        assert "live streams are expected to be faster" in auto.scoring_method
+    np.testing.assert_array_equal(auto.compute_scores(speech, threads=2)[1], live)
 
 
 def test_batched_scores_of_a_window_range_start_anywhere(arch_models, speech):

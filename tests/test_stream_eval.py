@@ -16,62 +16,13 @@ import pytest
 import kws
 from kws import _core
 from kws.cli import main as kws_main
-from kws.settings import ModelSettings, parse_wanted_words, prepare_words_list
+from kws.labels import parse_wanted_words, prepare_words_list
 
 LABELS = prepare_words_list(parse_wanted_words("yes,no,up,down,left,right,on,off,stop,go"))
 
 
 def _clip(samples: np.ndarray) -> np.ndarray:
     return np.pad(samples, (0, max(0, 16000 - len(samples))))[:16000]
-
-
-@pytest.fixture(scope="module")
-def models(sample_dir: Path, tmp_path_factory) -> dict[str, Path]:
-    """A single_fc fitted in numpy on the real sample (softmax regression on native MFCC,
-    seconds instead of minutes of training) and a random low_latency_svdf, as model.kws."""
-    from kws import export
-    from kws import models as kws_models
-
-    out = tmp_path_factory.mktemp("models")
-    settings = ModelSettings(label_count=len(LABELS))
-    rng = np.random.default_rng(0)
-    noises = [kws.read_wav(str(f))[0] for f in sorted((sample_dir / "_background_noise_").glob("*.wav"))]
-    feats, targets = [], []
-    for folder in sorted(p for p in sample_dir.iterdir() if p.name != "_background_noise_"):
-        label = 0 if folder.name == "_silence_" else (
-            LABELS.index(folder.name) if folder.name in LABELS else 1)
-        for f in sorted(folder.glob("*.wav"))[::2]:
-            noise = noises[rng.integers(len(noises))]
-            start = rng.integers(len(noise) - 16000)
-            clip = _clip(kws.read_wav(str(f))[0]) + rng.uniform(0, 0.1) * noise[start:start + 16000]
-            feats.append(kws.mfcc(np.clip(clip, -1, 1).astype(np.float32)).reshape(-1))
-            targets.append(label)
-    x, y = np.stack(feats), np.eye(len(LABELS))[targets]
-    mu, sd = x.mean(0), x.std(0) + 1e-3
-    z = (x - mu) / sd
-    w, b = np.zeros((z.shape[1], len(LABELS))), np.zeros(len(LABELS))
-    m, v = np.zeros_like(w), np.zeros_like(w)
-    for it in range(1, 41):  # Adam on full-batch softmax cross entropy
-        logits = z @ w + b
-        p = np.exp(logits - logits.max(1, keepdims=True))
-        p /= p.sum(1, keepdims=True)
-        g = (p - y) / len(z)
-        gw = z.T @ g + 1e-3 * w
-        m, v = 0.9 * m + 0.1 * gw, 0.999 * v + 0.001 * gw * gw
-        w -= 0.01 * (m / (1 - 0.9**it)) / (np.sqrt(v / (1 - 0.999**it)) + 1e-8)
-        b -= 0.1 * g.sum(0)
-    fc = kws_models.build_model("single_fc", settings, training_dropout=False)
-    fc.get_layer("logits").set_weights([(w / sd[:, None]).astype(np.float32),
-                                        (b - (mu / sd) @ w).astype(np.float32)])
-    export.write_model_kws(out / "fc.kws", fc, settings, "single_fc", LABELS)
-
-    svdf = kws_models.build_model("low_latency_svdf", settings, training_dropout=False)
-    for weight in svdf.weights:
-        shape = tuple(weight.shape)
-        fan_in = max(1, int(np.prod(shape[:-1])))
-        weight.assign((rng.normal(0, 1, shape) / np.sqrt(fan_in)).astype(np.float32))
-    export.write_model_kws(out / "svdf.kws", svdf, settings, "low_latency_svdf", LABELS)
-    return {"fc": out / "fc.kws", "svdf": out / "svdf.kws"}
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +90,7 @@ def test_windows_split_across_threads_give_identical_scores(models, streams):
         np.testing.assert_array_equal(scores, scores1)
     one = ev.evaluate(str(streams[0][0]), str(streams[0][1]))
     two = ev.evaluate(str(streams[0][0]), str(streams[0][1]), threads=2)
-    assert one["detections"] == two["detections"]
+    assert [d.to_dict() for d in one.detections] == [d.to_dict() for d in two.detections]
 
 
 def test_figures_equal_the_classic_method_recomputed(models, streams):
@@ -150,7 +101,7 @@ def test_figures_equal_the_classic_method_recomputed(models, streams):
     model = kws.Model.load(str(models["fc"]))
     starts = list(range(0, len(samples) - 16000 + 1, 480))
     scores = model.predict(np.stack([samples[s:s + 16000] for s in starts]))
-    rc = kws.RecognizeCommands(LABELS, 500, 0.7, 1500, 3)
+    rc = kws.RecognizeCommands(LABELS, kws.RecognizeCommandsOptions(500, 0.7, 1500, 3))
     detections = []
     for s, row in zip(starts, scores):
         r = rc.process(row, s * 1000 // 16000)
@@ -160,15 +111,21 @@ def test_figures_equal_the_classic_method_recomputed(models, streams):
     matched, correct, wrong, fp, verdicts = _spec_score(truth, detections, 750)
 
     result = _core.StreamingEvaluator(str(models["fc"])).evaluate(str(wav), str(gt))
-    assert [(d["label"], d["time_ms"]) for d in result["detections"]] == detections
-    assert [d["verdict"] for d in result["detections"]] == verdicts
-    acc = result["accuracy"]
-    assert (acc["matched"], acc["correct"], acc["wrong"], acc["false_positives"]) == (
+    assert isinstance(result, kws.StreamEvaluation)
+    assert [(d.label, d.time_ms) for d in result.detections] == detections
+    assert [d.verdict for d in result.detections] == verdicts
+    acc = result.accuracy
+    assert (acc.matched, acc.correct, acc.wrong, acc.false_positives) == (
         matched, correct, wrong, fp)
-    assert acc["ground_truth_words"] == len(truth) == 30
-    assert acc["false_positives_per_hour"] == pytest.approx(fp * 3600 / 90)
-    assert acc["miss_rate"] == pytest.approx(1 - correct / len(truth))
+    assert acc.ground_truth_words == len(truth) == 30
+    assert acc.false_positives_per_hour == pytest.approx(fp * 3600 / 90)
+    assert acc.miss_rate == pytest.approx(1 - correct / len(truth))
     assert len(detections) >= 5
+    # to_dict() carries the same figures for JSON.
+    as_dict = result.to_dict()
+    assert as_dict["accuracy"] == acc.to_dict()
+    assert as_dict["accuracy"]["summary"] == acc.summary
+    assert as_dict["detections"][0] == result.detections[0].to_dict()
 
 
 def test_detections_line_up_with_the_spoken_words(models, streams, tmp_path):
@@ -179,8 +136,8 @@ def test_detections_line_up_with_the_spoken_words(models, streams, tmp_path):
     shifted.write_text("".join(f"{w}, {t + 1500}\n" for w, t in
                                _core.read_ground_truth(str(gt))["entries"]))
     ev = _core.StreamingEvaluator(str(models["fc"]), detection_threshold=0.4)
-    true_fig = ev.evaluate(str(wav), str(gt))["accuracy"]
-    shifted_fig = ev.evaluate(str(wav), str(shifted))["accuracy"]
+    true_fig = ev.evaluate(str(wav), str(gt)).accuracy.to_dict()
+    shifted_fig = ev.evaluate(str(wav), str(shifted)).accuracy.to_dict()
     assert true_fig["matched_percent"] >= 50
     assert true_fig["correct"] >= 5
     assert true_fig["correct"] >= 2 * max(1, shifted_fig["correct"])
@@ -215,7 +172,7 @@ def test_cli_single_verbose_and_json(models, streams, tmp_path, capsys):
 def test_cli_many_files_sum_and_threads_agree(models, streams, tmp_path, capsys):
     wavs = [str(w) for w, _ in streams]
     gts = [str(g) for _, g in streams]
-    singles = [_core.StreamingEvaluator(str(models["fc"])).evaluate(w, g)["accuracy"]
+    singles = [_core.StreamingEvaluator(str(models["fc"])).evaluate(w, g).accuracy.to_dict()
                for w, g in zip(wavs, gts)]
     for threads in ("1", "2"):
         out = tmp_path / f"t{threads}.json"
@@ -282,4 +239,50 @@ def test_bad_input_is_reported(models, streams, tmp_path):
     messy = tmp_path / "messy.txt"
     messy.write_text(Path(gt).read_text() + "garbage line\nmaybe, 1000\n")
     result = _core.StreamingEvaluator(str(models["fc"])).evaluate(str(wav), str(messy))
-    assert result["malformed_lines"] == 1 and result["unknown_words"] == ["maybe"]
+    assert result.malformed_lines == 1 and result.unknown_words == ["maybe"]
+    with pytest.raises(ValueError, match="unknown option 'no_such_option'"):
+        _core.StreamingEvaluator(str(models["fc"]), no_such_option=1)
+
+
+def test_options_are_bound_with_their_cpp_defaults():
+    """StreamingOptions, RecognizeCommandsOptions and MfccOptions: the C++ defaults, a
+    readable repr, validate(), and keyword overrides where an evaluator is made."""
+    o = kws.StreamingOptions()
+    assert (o.clip_duration_ms, o.clip_stride_ms, o.average_window_ms, o.suppression_ms,
+            o.time_tolerance_ms, o.minimum_count) == (1000, 30, 500, 1500, 750, 3)
+    assert o.detection_threshold == pytest.approx(0.7)
+    assert repr(o).startswith("StreamingOptions(") and "clip_stride_ms=30" in repr(o)
+    o.validate()
+    o.minimum_count = 0
+    with pytest.raises(ValueError, match="minimum_count"):
+        o.validate()
+    d = kws.RecognizeCommandsOptions()
+    assert (d.average_window_duration_ms, d.suppression_ms, d.minimum_count) == (1000, 1500, 3)
+    assert d.detection_threshold == pytest.approx(0.2)
+    assert "RecognizeCommandsOptions(" in repr(d)
+    decoder = kws.StreamingOptions(average_window_ms=300).decoder_options()
+    assert decoder.average_window_duration_ms == 300
+    assert decoder.detection_threshold == pytest.approx(0.7)
+    rc = kws.RecognizeCommands(LABELS, detection_threshold=0.5)
+    assert rc.options.detection_threshold == pytest.approx(0.5)
+    assert rc.options.average_window_duration_ms == 1000
+    m = kws.MfccOptions()
+    assert (m.sample_rate, m.window_size_ms, m.window_stride_ms, m.dct_coefficient_count) == (
+        16000, 30.0, 10.0, 40)
+    assert "MfccOptions(" in repr(m)
+
+
+def test_cli_defaults_and_help_come_from_the_options():
+    from kws.commands import listen, stream_eval
+
+    ev = stream_eval.build_parser().parse_args(["--wav", "a", "--ground_truth", "b",
+                                                "--model", "m"])
+    o = kws.StreamingOptions()
+    for field in stream_eval.OPTION_FIELDS:
+        assert getattr(ev, field) == pytest.approx(getattr(o, field)), field
+    help_text = stream_eval.build_parser().format_help()
+    assert kws.StreamingOptions.time_tolerance_ms.__doc__.split()[0] in help_text
+    li = listen.build_parser().parse_args([])
+    d = kws.RecognizeCommandsOptions()
+    assert li.average_window_ms == d.average_window_duration_ms
+    assert li.detection_threshold == pytest.approx(d.detection_threshold)

@@ -1,4 +1,4 @@
-"""`kws gen-stream` and the native hash split it uses: agreement with kws.data.which_set and
+"""`kws gen-stream` and the native hash split it uses: agreement with kws.train.data.which_set and
 hashlib, output duration, ground truth at the words' energy, seed reproducibility, testing
 partition only, on the real sample and on a small synthetic dataset."""
 
@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 
 import kws
-from kws import _core, data
+import kws.labels
+from kws import _core
 from kws.cli import main as kws_main
+from kws.train import data
 
 
 def test_sha1_matches_hashlib():
@@ -97,7 +99,7 @@ def test_cli_writes_a_reproducible_stream_from_the_real_sample(tmp_path: Path, s
     assert truth["malformed_lines"] == 0
     entries = truth["entries"]
     assert len(entries) == 20
-    wanted = set(kws.settings.DEFAULT_WANTED_WORDS.split(",")) | {"_unknown_"}
+    wanted = set(kws.labels.DEFAULT_WANTED_WORDS.split(",")) | {"_unknown_"}
     louder = 0
     for i, (word, ms) in enumerate(entries):
         assert word in wanted

@@ -20,13 +20,14 @@ LABELS = ["_silence_", "_unknown_", "yes", "no", "up", "down", "left", "right", 
           "stop", "go"]
 
 
-def _real_audio(sample_dir: Path, index: int, clips: int = 3) -> np.ndarray:
+def _real_audio(speech_dir: Path, index: int, clips: int = 3) -> np.ndarray:
     """`clips` real one-second clips back to back; a different set for every index."""
-    words = sorted(p for p in sample_dir.iterdir() if p.is_dir() and not p.name.startswith("_"))
+    words = sorted(p for p in speech_dir.iterdir() if p.is_dir() and not p.name.startswith("_"))
     parts = []
     for k in range(clips):
         word = words[(index * clips + k) % len(words)]
-        wav = sorted(word.glob("*.wav"))[index % 2]
+        found = sorted(word.glob("*.wav"))
+        wav = found[index % len(found)]
         samples, rate = kws.read_wav(str(wav))
         assert rate == 16000
         parts.append(np.pad(samples, (0, max(0, 16000 - len(samples)))))
@@ -36,8 +37,8 @@ def _real_audio(sample_dir: Path, index: int, clips: int = 3) -> np.ndarray:
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory) -> Path:
     """A ds_cnn with random non-trivial weights, written by kws's exporter."""
-    from kws import export, models
-    from kws.settings import ModelSettings
+    from kws.train import export, models
+    from kws.train.settings import ModelSettings
 
     settings = ModelSettings(label_count=len(LABELS))
     keras_model = models.build_model("ds_cnn", settings, training_dropout=False)
@@ -83,9 +84,9 @@ def _run_together(fn, n: int) -> list:
     return results
 
 
-def test_shared_model_streams_on_threads_match_serial(model_path: Path, sample_dir: Path):
+def test_shared_model_streams_on_threads_match_serial(model_path: Path, speech_dir: Path):
     model = kws.Model.load(str(model_path))
-    audio = [_real_audio(sample_dir, i) for i in range(THREADS)]
+    audio = [_real_audio(speech_dir, i) for i in range(THREADS)]
     chunks = [320 + 111 * i for i in range(THREADS)]
     serial = [_stream_scores(model, audio[i], chunks[i]) for i in range(THREADS)]
     threaded = _run_together(lambda i: _stream_scores(model, audio[i], chunks[i]), THREADS)
@@ -105,12 +106,12 @@ def test_shared_model_streams_on_threads_match_serial(model_path: Path, sample_d
         np.testing.assert_array_equal(s, t)
 
 
-def test_native_calls_release_the_gil(model_path: Path, sample_dir: Path):
+def test_native_calls_release_the_gil(model_path: Path, speech_dir: Path):
     """While a worker thread is inside Stream.accept_waveform (one long call), the main
     thread keeps executing Python. With the GIL held it could run only at the edges of
     the call (a few switch intervals); compare against what it does in such an interval."""
     model = kws.Model.load(str(model_path))
-    long_audio = np.tile(_real_audio(sample_dir, 0), 4)  # 12 s: 551 windows in one call
+    long_audio = np.tile(_real_audio(speech_dir, 0), 4)  # 12 s: 551 windows in one call
     old_interval = sys.getswitchinterval()
     sys.setswitchinterval(0.001)
     try:
@@ -176,8 +177,8 @@ print("ok", len(starts))
     assert result.stdout.startswith("ok ")
 
 
-def test_mfcc_and_read_wav_from_threads_match_serial(sample_dir: Path):
-    words = sorted(p for p in sample_dir.iterdir() if p.is_dir() and not p.name.startswith("_"))
+def test_mfcc_and_read_wav_from_threads_match_serial(speech_dir: Path):
+    words = sorted(p for p in speech_dir.iterdir() if p.is_dir() and not p.name.startswith("_"))
     paths = [sorted(w.glob("*.wav"))[0] for w in words[:THREADS * 2]]
 
     def work(i: int) -> list[np.ndarray]:

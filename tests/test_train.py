@@ -14,12 +14,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from train_fixtures import make_tone_dataset
 
-from kws import train as kws_train
+import kws
+from kws.commands import train as train_command
+from kws.train import config as train_config
+from kws.train import loop
 
 # Subprocesses import the same kws as this test process (installed or in-tree).
-KWS_PATH = str(Path(kws_train.__file__).resolve().parents[1])
+KWS_PATH = str(Path(kws.__file__).resolve().parents[1])
 WORDS = "yes,no,up,down"
 COMMON = [
     "--wanted_words", WORDS,
@@ -40,8 +42,8 @@ def run_kws(args: list[str], timeout: float = 240, env: dict | None = None):
 
 
 @pytest.fixture(scope="module")
-def tones(tmp_path_factory) -> Path:
-    return make_tone_dataset(tmp_path_factory.mktemp("tones"), speakers=60)
+def tones(tmp_path_factory, tone_dataset) -> Path:
+    return tone_dataset(tmp_path_factory.mktemp("tones"), speakers=60)
 
 
 def _step_lines(text: str) -> list[tuple[int, float, float, float]]:
@@ -63,7 +65,8 @@ def test_cli_training_run(tones, tmp_path):
                    "--save-step-interval", "10", "--train_dir", str(train_dir),
                    "--summaries_dir", str(summaries), "--progress", "false"])
     assert out.returncode == 0, out.stderr[-3000:]
-    log = out.stderr
+    # The full log (every step, every confusion matrix) is in train_dir/train.log.
+    log = (train_dir / "train.log").read_text()
     steps = _step_lines(log)
     assert [s[0] for s in steps] == list(range(1, 61))
     assert all(s[1] == 0.01 for s in steps[:40]) and all(s[1] == 0.002 for s in steps[40:])
@@ -72,7 +75,12 @@ def test_cli_training_run(tones, tmp_path):
     assert re.findall(r"Step (\d+): Validation accuracy = [\d.]+% \(N=\d+\)", log) == [
         "25", "50", "60"]
     assert log.count("Confusion Matrix (rows truth, columns prediction)") == 4
-    accuracy, n = _final_accuracy(log)
+    # The terminal: the validation lines and the final test matrix, no per-step lines.
+    terminal = out.stderr
+    assert _step_lines(terminal) == []
+    assert re.findall(r"Step (\d+): Validation accuracy", terminal) == ["25", "50", "60"]
+    assert terminal.count("Confusion Matrix (rows truth, columns prediction)") == 1
+    accuracy, n = _final_accuracy(terminal)
     assert accuracy >= 0.8 and n > 0
     # Files: labels, model JSON, the last 5 checkpoints (+ state file).
     assert (train_dir / "tiny_conv_labels.txt").read_text().split() == [
@@ -86,18 +94,18 @@ def test_cli_training_run(tones, tmp_path):
     assert "tiny_conv.ckpt-60" in (train_dir / "checkpoint").read_text()
     assert not list(train_dir.glob("*.tmp"))
     # load_checkpoint rebuilds the model that scored the final test accuracy.
-    model, settings, architecture, labels = kws_train.load_checkpoint(train_dir)
+    model, settings, architecture, labels = loop.load_checkpoint(train_dir)
     assert architecture == "tiny_conv" and labels == meta["labels"]
     assert model.input_shape == (None, 49, 20)
     assert settings.feature_bin_count == 20 and settings.label_count == 6
-    reloaded = kws_train.evaluate_checkpoint(train_dir / "tiny_conv.ckpt-60", str(tones))
+    reloaded = loop.evaluate_checkpoint(train_dir / "tiny_conv.ckpt-60", str(tones))
     assert reloaded["count"] == n and reloaded["accuracy"] == pytest.approx(accuracy, abs=0.0015)
     assert reloaded["confusion_matrix"].sum() == n
     # The training partition too: one plain pass over its entries (not the endless,
     # augmented stream training reads), the same figures twice.
-    from kws.data import DatasetIndex
+    from kws.train.data import DatasetIndex
 
-    on_train = [kws_train.evaluate_checkpoint(train_dir, str(tones), "training")
+    on_train = [loop.evaluate_checkpoint(train_dir, str(tones), "training")
                 for _ in range(2)]
     index = DatasetIndex(str(tones), labels[2:], sample_rate=settings.sample_rate,
                          clip_duration_ms=settings.clip_duration_ms)
@@ -121,12 +129,13 @@ def test_cli_training_run(tones, tmp_path):
     assert len(val_events.Tensors("confusion_matrix")) == 3
 
 
+@pytest.mark.slow
 def test_kill_and_resume(tones, tmp_path):
     train_dir = tmp_path / "train"
     flags = [*COMMON, "--data_dir", str(tones), "--how_many_training_steps", "60,20",
              "--learning_rate", "0.01,0.002", "--eval_step_interval", "1000",
              "--save_step_interval", "10", "--train_dir", str(train_dir),
-             "--summaries_dir", str(tmp_path / "logs"), "--progress", "false"]
+             "--summaries_dir", str(tmp_path / "logs"), "--progress", "false", "--verbose"]
     env = {**os.environ, "PYTHONPATH": KWS_PATH}
     first_log = tmp_path / "first_run.log"
     with open(first_log, "wb") as log:
@@ -177,7 +186,7 @@ def test_kill_and_resume(tones, tmp_path):
 
 
 def test_check_nans_names_the_layer(tones, tmp_path, capsys):
-    code = kws_train.main([*COMMON, "--optimizer", "gradient_descent", "--data_dir", str(tones),
+    code = train_command.main([*COMMON, "--optimizer", "gradient_descent", "--data_dir", str(tones),
                            "--how_many_training_steps", "20", "--learning_rate", "1e30",
                            "--check_nans", "--train_dir", str(tmp_path / "t"),
                            "--summaries_dir", str(tmp_path / "s"), "--progress", "false"])
@@ -194,18 +203,18 @@ def test_check_nans_names_input_and_gradient():
     import keras
     import tensorflow as tf
 
-    from kws.models import build_model
-    from kws.settings import ModelSettings
+    from kws.train.models import build_model
+    from kws.train.settings import ModelSettings
 
     settings = ModelSettings(label_count=3, window_stride_ms=20.0, feature_bin_count=20)
     model = build_model("tiny_conv", settings)
     optimizer = keras.optimizers.SGD(0.1)
-    step = kws_train._make_train_step(model, optimizer, tf.distribute.get_strategy(), 2, True)
+    step = loop._make_train_step(model, optimizer, tf.distribute.get_strategy(), 2, True)
     feats = np.zeros((2, 49, 20), np.float32)
     feats[1, 3, 4] = np.nan
     with pytest.raises(tf.errors.InvalidArgumentError) as err:
         step(tf.constant(feats), tf.constant([0, 1]))
-    assert kws_train._nan_message(err.value, 7) == (
+    assert loop._nan_message(err.value, 7) == (
         "--check_nans: NaN or Inf at step 7 in input features")
     # Finite data and weights: no error, finite loss.
     loss, _ = step(tf.zeros((2, 49, 20)), tf.constant([0, 1]))
@@ -233,7 +242,7 @@ def test_bad_flags_fail_before_work(tones, tmp_path, capsys):
     for extra, message in cases:
         argv = [f"--{k}={v}" for k, v in base.items()] + extra
         with pytest.raises(ValueError, match=re.escape(message)):
-            kws_train.parse_config(argv)
+            train_command.parse_config(argv)
     # The CLI reports it and exits 2 without creating anything.
     from kws.cli import main as cli_main
 
@@ -246,26 +255,26 @@ def test_bad_flags_fail_before_work(tones, tmp_path, capsys):
 
 
 def test_recipes_defaults_and_schedule(tones):
-    classic = kws_train.parse_config(["--data_dir", str(tones)])
+    classic = train_command.parse_config(["--data_dir", str(tones)])
     assert (classic.model_architecture, classic.steps_list, classic.rates_list,
             classic.batch_size, classic.eval_step_interval, classic.save_step_interval,
             classic.optimizer) == ("conv", [15000, 3000], [0.001, 0.0001], 100, 400, 100,
                                    "gradient_descent")
-    quick = kws_train.parse_config(["--recipe", "quick", "--data_dir", str(tones)])
+    quick = train_command.parse_config(["--recipe", "quick", "--data_dir", str(tones)])
     assert (quick.model_architecture, quick.optimizer, quick.lr_schedule) == (
         "tc_resnet", "adam", "cosine")
     assert quick.model_settings(12).spectrogram_length == 98
     # Explicit flags (dashes or underscores) override the recipe.
-    mixed = kws_train.parse_config(["--recipe=quick", "--data-dir", str(tones),
+    mixed = train_command.parse_config(["--recipe=quick", "--data-dir", str(tones),
                                     "--model-architecture", "ds_cnn",
                                     "--how_many_training_steps", "10"])
     assert (mixed.model_architecture, mixed.steps_list, mixed.optimizer) == (
         "ds_cnn", [10], "adam")
     # Piecewise: constant per phase; cosine: each phase decays from its rate toward 0.
-    assert [kws_train.learning_rate_at(s, classic) for s in (1, 15000, 15001, 18000)] == [
+    assert [train_config.learning_rate_at(s, classic) for s in (1, 15000, 15001, 18000)] == [
         0.001, 0.001, 0.0001, 0.0001]
     total = quick.total_steps
-    rates = [kws_train.learning_rate_at(s, quick) for s in range(1, total + 1)]
+    rates = [train_config.learning_rate_at(s, quick) for s in range(1, total + 1)]
     assert rates[0] == pytest.approx(0.002)
     assert rates[total // 2] == pytest.approx(0.001, rel=0.01)
     assert rates[-1] < 1e-7 and all(a >= b for a, b in zip(rates, rates[1:]))
@@ -279,18 +288,18 @@ def test_missing_data_dir_is_downloaded_from_data_url(tones, tmp_path):
         for sub in sorted(tones.iterdir()):
             tar.add(sub, arcname=sub.name)
     target = tmp_path / "downloaded"
-    config = kws_train.parse_config(["--data_dir", str(target), "--data_url",
+    config = train_command.parse_config(["--data_dir", str(target), "--data_url",
                                      archive.as_uri(), "--wanted_words", WORDS,
                                      "--progress", "false"])
-    kws_train.maybe_download(config)
+    loop.maybe_download(config)
     assert sorted(p.name for p in (target / "yes").iterdir()) == sorted(
         p.name for p in (tones / "yes").iterdir())
     # A URL that cannot be fetched: a clear error naming the folder and the URL.
-    config = kws_train.parse_config(["--data_dir", str(tmp_path / "other"), "--data_url",
+    config = train_command.parse_config(["--data_dir", str(tmp_path / "other"), "--data_url",
                                      (tmp_path / "missing.tar.gz").as_uri(),
                                      "--progress", "false"])
     with pytest.raises(ValueError, match="does not exist and downloading --data_url"):
-        kws_train.maybe_download(config)
+        loop.maybe_download(config)
 
 
 def test_peer_distillation_loss_is_cross_entropy_plus_kl_to_the_other_peers():
@@ -299,7 +308,7 @@ def test_peer_distillation_loss_is_cross_entropy_plus_kl_to_the_other_peers():
     rng = np.random.default_rng(3)
     logits = [tf.constant(rng.normal(0, 2, (4, 5)), tf.float32) for _ in range(3)]
     labels = tf.constant([0, 3, 1, 4])
-    loss_fn = kws_train.make_loss()
+    loss_fn = loop.make_loss()
 
     def softmax(x):
         e = np.exp(x - x.max(axis=1, keepdims=True))
@@ -311,15 +320,15 @@ def test_peer_distillation_loss_is_cross_entropy_plus_kl_to_the_other_peers():
         target = (sum(probs) - p) / 2
         cross_entropy = -np.log(p[np.arange(4), labels.numpy()])
         expected += cross_entropy + 0.5 * np.sum(target * np.log(target / p), axis=1)
-    got = kws_train.peer_distillation_loss(logits, labels, loss_fn, 0.5).numpy()
+    got = loop.peer_distillation_loss(logits, labels, loss_fn, 0.5).numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-5)
     # Identical peers: every KL term is 0, so the loss is the peers' cross entropies.
-    same = kws_train.peer_distillation_loss([logits[0]] * 3, labels, loss_fn, 1.0)
+    same = loop.peer_distillation_loss([logits[0]] * 3, labels, loss_fn, 1.0)
     np.testing.assert_allclose(same.numpy(), 3 * loss_fn(labels, logits[0]).numpy(), rtol=1e-6)
     # The targets are constants: a peer's gradient comes only from its own two terms.
     variables = [tf.Variable(x) for x in logits]
     with tf.GradientTape() as tape:
-        total = tf.reduce_sum(kws_train.peer_distillation_loss(variables, labels, loss_fn, 0.5))
+        total = tf.reduce_sum(loop.peer_distillation_loss(variables, labels, loss_fn, 0.5))
     grads = tape.gradient(total, variables)
     target0 = tf.constant(((probs[1] + probs[2]) / 2).astype(np.float32))
     onehot = tf.one_hot(labels, 5)
@@ -333,19 +342,19 @@ def test_mixup_mixes_each_example_with_its_mirror_and_its_own_label_dominates():
     rng = np.random.default_rng(5)
     features = tf.constant(rng.normal(size=(7, 4, 3)), tf.float32)
     labels = tf.constant([0, 1, 2, 3, 4, 5, 6])
-    mixed, partner, lam = kws_train.mixup_batch(features, labels, 0.4, tf.constant([9, 2]))
+    mixed, partner, lam = loop.mixup_batch(features, labels, 0.4, tf.constant([9, 2]))
     lam, f = lam.numpy(), features.numpy()
     assert np.all((lam >= 0.5) & (lam <= 1)) and np.ptp(lam) > 0.01
     np.testing.assert_array_equal(partner.numpy(), [6, 5, 4, 3, 2, 1, 0])
     expected = lam[:, None, None] * f + (1 - lam[:, None, None]) * f[::-1]
     np.testing.assert_allclose(mixed.numpy(), expected, rtol=1e-6, atol=1e-6)
     # The same seed draws the same weights; another seed others.
-    again = kws_train.mixup_batch(features, labels, 0.4, tf.constant([9, 2]))[2].numpy()
-    other = kws_train.mixup_batch(features, labels, 0.4, tf.constant([9, 4]))[2].numpy()
+    again = loop.mixup_batch(features, labels, 0.4, tf.constant([9, 2]))[2].numpy()
+    other = loop.mixup_batch(features, labels, 0.4, tf.constant([9, 4]))[2].numpy()
     np.testing.assert_array_equal(again, lam)
     assert not np.allclose(other, lam)
     # A small alpha draws weights near 0 or 1, so examples stay near themselves.
-    sharp = kws_train.mixup_batch(features, labels, 0.05, tf.constant([1, 0]))[2].numpy()
+    sharp = loop.mixup_batch(features, labels, 0.05, tf.constant([1, 0]))[2].numpy()
     assert np.median(sharp) > 0.95
 
 
@@ -353,8 +362,8 @@ def test_the_train_step_learns_the_mixed_batch_with_the_mixed_labels():
     import keras
     import tensorflow as tf
 
-    from kws.models import build_model, randomize_weights
-    from kws.settings import ModelSettings
+    from kws.train.models import build_model, randomize_weights
+    from kws.train.settings import ModelSettings
 
     settings = ModelSettings(label_count=4, window_stride_ms=20.0, feature_bin_count=20)
     model = build_model("single_fc", settings)
@@ -362,12 +371,12 @@ def test_the_train_step_learns_the_mixed_batch_with_the_mixed_labels():
     rng = np.random.default_rng(2)
     features = tf.constant(rng.normal(size=(6, settings.spectrogram_length, 20)), tf.float32)
     labels = tf.constant([0, 1, 2, 3, 0, 1])
-    step = kws_train._make_train_step(model, keras.optimizers.SGD(0.0),
+    step = loop._make_train_step(model, keras.optimizers.SGD(0.0),
                                       tf.distribute.get_strategy(), 6, False, mixup=0.5, seed=3)
     loss, _ = step(features, labels)
     # The step's draw: seed 3, step 0 (the optimizer's iterations), replica 0.
-    mixed, partner, lam = kws_train.mixup_batch(features, labels, 0.5, tf.constant([3, 0]))
-    ce = kws_train.make_loss()
+    mixed, partner, lam = loop.mixup_batch(features, labels, 0.5, tf.constant([3, 0]))
+    ce = loop.make_loss()
     logits = model(mixed, training=True)
     expected = tf.reduce_mean(lam * ce(labels, logits) + (1 - lam) * ce(partner, logits))
     assert float(loss) == pytest.approx(float(expected), rel=1e-5)
@@ -375,6 +384,7 @@ def test_the_train_step_learns_the_mixed_batch_with_the_mixed_labels():
     assert abs(float(loss) - plain) > 0.1 * plain
 
 
+@pytest.mark.slow
 def test_mixup_trains_and_bad_values_are_refused(tones, tmp_path):
     flags = [*COMMON, "--data_dir", str(tones), "--how_many_training_steps", "40",
              "--learning_rate", "0.01", "--eval_step_interval", "1000", "--mixup", "0.3",
@@ -386,9 +396,10 @@ def test_mixup_trains_and_bad_values_are_refused(tones, tmp_path):
     assert accuracy >= 0.8
     for value in ("-0.1", "nan"):
         with pytest.raises(ValueError, match="--mixup must be >= 0"):
-            kws_train.parse_config(["--data_dir", str(tones), "--mixup", value])
+            train_command.parse_config(["--data_dir", str(tones), "--mixup", value])
 
 
+@pytest.mark.slow
 def test_peers_train_together_and_the_first_is_exported(tones, tmp_path):
     import tensorflow as tf
 
@@ -403,9 +414,9 @@ def test_peers_train_together_and_the_first_is_exported(tones, tmp_path):
     assert accuracy >= 0.8
     # The checkpoint holds both peers (different weights, both trained) and both Adam
     # states; load_checkpoint, and so export, takes the first.
-    from kws.models import build_model
+    from kws.train.models import build_model
 
-    model, settings, _, _ = kws_train.load_checkpoint(train_dir)
+    model, settings, _, _ = loop.load_checkpoint(train_dir)
     first, second = (build_model("tiny_conv", settings, training_dropout=True) for _ in "12")
     status = tf.train.Checkpoint(model=first, peers=[second]).restore(
         str(train_dir / "tiny_conv.ckpt-40"))
@@ -414,15 +425,49 @@ def test_peers_train_together_and_the_first_is_exported(tones, tmp_path):
     for exported, a, b in zip(model.get_weights(), first.get_weights(), second.get_weights()):
         np.testing.assert_array_equal(exported, a)
         assert not np.allclose(a, b)
-    reloaded = kws_train.evaluate_checkpoint(train_dir / "tiny_conv.ckpt-40", str(tones))
+    reloaded = loop.evaluate_checkpoint(train_dir / "tiny_conv.ckpt-40", str(tones))
     assert reloaded["count"] == n and reloaded["accuracy"] == pytest.approx(accuracy, abs=0.0015)
     # --resume restores the peers too and carries on.
     out = run_kws([*flags[:flags.index("40")], "60", *flags[flags.index("40") + 1:],
-                   "--resume"])
+                   "--resume", "--verbose"])
     assert out.returncode == 0, out.stderr[-3000:]
     assert "restored" in out.stderr and _step_lines(out.stderr)[0][0] == 41
     # Bad values are refused before any work.
     for extra, message in [(["--peers", "0"], "--peers must be >= 1"),
                            (["--peer_weight", "-1"], "--peer_weight must be >= 0")]:
         with pytest.raises(ValueError, match=re.escape(message)):
-            kws_train.parse_config(["--data_dir", str(tones), *extra])
+            train_command.parse_config(["--data_dir", str(tones), *extra])
+
+
+def _terminal_lines(text: str) -> list[str]:
+    """The lines a terminal would keep: a carriage return (progress bar) overwrites."""
+    lines = [line.rsplit("\r", 1)[-1] for line in text.replace("\r\n", "\n").split("\n")]
+    return [line for line in lines if line.strip()]
+
+
+@pytest.mark.slow
+def test_default_run_keeps_the_terminal_calm(tones, tmp_path):
+    """1,000 steps with the default intervals and the progress bar: fewer than 30 lines on
+    the terminal (no per-step lines, no TensorFlow start-up lines); every step is in the
+    log file, and --verbose brings the per-step lines back."""
+    train_dir = tmp_path / "train"
+    flags = ["--data_dir", str(tones), "--wanted_words", WORDS, "--model_architecture",
+             "single_fc", "--batch_size", "20", "--how_many_training_steps", "1000",
+             "--learning_rate", "0.01", "--train_dir", str(train_dir), "--summaries_dir",
+             str(tmp_path / "logs")]
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    out = run_kws(flags, timeout=900, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = _terminal_lines(out.stdout + out.stderr)
+    assert len(lines) < 30, "\n".join(lines)
+    assert not any("oneDNN" in line or "absl" in line or "cpu_feature_guard" in line
+                   for line in lines), "\n".join(lines)
+    assert re.findall(r"Step (\d+): Validation accuracy", "\n".join(lines)) == [
+        "400", "800", "1000"]
+    assert _final_accuracy(out.stderr)[1] > 0
+    assert [s[0] for s in _step_lines((train_dir / "train.log").read_text())] == list(
+        range(1, 1001))
+    verbose = run_kws([*flags, "--how_many_training_steps", "1010", "--resume", "--verbose",
+                       "--progress", "false"], timeout=600, env=env)
+    assert verbose.returncode == 0, verbose.stderr[-3000:]
+    assert [s[0] for s in _step_lines(verbose.stderr)] == list(range(1001, 1011))

@@ -12,12 +12,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from train_fixtures import make_tone_dataset
+import pytest
 
-from kws import train as kws_train
+import kws
+from kws.commands import train as train_command
+from kws.train import loop
 
 # Subprocesses import the same kws as this test process (installed or in-tree).
-KWS_PATH = str(Path(kws_train.__file__).resolve().parents[1])
+KWS_PATH = str(Path(kws.__file__).resolve().parents[1])
 WORDS = "yes,no,up,down"
 
 
@@ -34,15 +36,16 @@ def _flags(data_dir: Path, train_dir: Path, logs: Path) -> list[str]:
             "--how_many_training_steps", "40", "--learning_rate", "0.01",
             "--eval_step_interval", "20", "--save_step_interval", "10", "--seed", "3",
             "--train_dir", str(train_dir), "--summaries_dir", str(logs),
-            "--progress", "false"]
+            "--progress", "false", "--verbose"]
 
 
 def _test_accuracy(checkpoint_dir: Path, data_dir: Path) -> float:
-    return kws_train.evaluate_checkpoint(checkpoint_dir, str(data_dir))["accuracy"]
+    return loop.evaluate_checkpoint(checkpoint_dir, str(data_dir))["accuracy"]
 
 
-def test_two_workers(tmp_path):
-    data = make_tone_dataset(tmp_path / "data", speakers=60)
+@pytest.mark.slow
+def test_two_workers(tmp_path, tone_dataset):
+    data = tone_dataset(tmp_path / "data", speakers=60)
     train_dir = tmp_path / "train"
     ports = [_free_port(), _free_port()]
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
@@ -58,7 +61,7 @@ def test_two_workers(tmp_path):
     logs = []
     try:
         for p in procs:
-            logs.append(p.communicate(timeout=300)[0])
+            logs.append(p.communicate(timeout=900)[0])
     finally:
         for p in procs:
             if p.poll() is None:
@@ -78,7 +81,7 @@ def test_two_workers(tmp_path):
     distributed = _test_accuracy(train_dir, data)
 
     single_dir = tmp_path / "single"
-    assert kws_train.main(_flags(data, single_dir, tmp_path / "logs_single")) == 0
+    assert train_command.main(_flags(data, single_dir, tmp_path / "logs_single")) == 0
     single = _test_accuracy(single_dir, data)
     assert distributed >= 0.8
     assert distributed >= single - 0.1

@@ -139,6 +139,8 @@ struct BatchScorer::Plan {
   std::vector<OpPlan> ops;
   size_t max_pointers = 1, max_aux = 1, max_window_ptrs = 1;
   std::string description;
+  bool pays = true;
+  std::string estimate;
 
   // Builds the plan; returns an empty string, or why the model cannot be batched.
   std::string Build();
@@ -147,6 +149,7 @@ struct BatchScorer::Plan {
   void SvdfFused(size_t i, int count, Scratch& s) const;
   void PartialTimelines(size_t i, Scratch& s) const;
   void PartialEdgeRows(size_t i, int slot, int frame, Scratch& s) const;
+  void EstimatePays(double stream_rows, double batch_rows, double other);
   const float* Row(const Scratch& s, int v, int slot, int frame, int t) const {
     const ValuePlan& vp = values[v];
     if (vp.r.clean(t)) {
@@ -351,17 +354,37 @@ std::string BatchScorer::Plan::Build() {
     }
   }
 
-  // What is batched, and how much row-layer work stays per window.
+  // What is batched, and how much row-layer work stays per window. Per window, a live
+  // Stream computes each row layer's rows that are not kept from an earlier window, and
+  // every other layer whole; the batch computes each row layer's new timeline rows
+  // (hop / step of them) and edge rows, and the other layers over many windows at once.
   int64_t row_flops = 0, edge_flops = 0;
+  double stream_rows = 0, batch_rows = 0, other = 0;
   int row_ops = 0;
   for (size_t i = 0; i < mi.ops.size(); ++i) {
-    if (ops[i].kind != OpKind::kRows) continue;
+    if (ops[i].kind != OpKind::kRows) {
+      other += static_cast<double>(mi.ops[i].flops);
+      continue;
+    }
     const ValueRows& o = values[i + 1].r;
+    const double per_row = static_cast<double>(mi.ops[i].flops) / o.window_rows;
+    const int edges = o.window_rows - (o.clean_end - o.clean_begin);
     ++row_ops;
     row_flops += mi.ops[i].flops;
-    edge_flops += mi.ops[i].flops / o.window_rows *
-                  (o.window_rows - (o.clean_end - o.clean_begin));
+    edge_flops += mi.ops[i].flops / o.window_rows * edges;
+    double batch_edges = per_row * edges;
+    if (ops[i].partials) {  // edge rows sum shared partials; fresh ones cost a kernel row
+      batch_edges = 0;
+      for (const auto& runs : ops[i].fresh_runs)
+        for (const auto& run : runs) batch_edges += per_row / mi.ops[i].kh * (run.second - run.first);
+    }
+    // New timeline rows per window: hop / step, but no more than a window reads.
+    batch_rows += batch_edges + per_row * std::min<double>(static_cast<double>(h) / o.step,
+                                                           o.clean_end - o.clean_begin);
+    const int kept = h < T ? std::max(0, o.clean_end - o.shift(h) - o.clean_begin) : 0;
+    stream_rows += per_row * (o.window_rows - kept);
   }
+  EstimatePays(stream_rows, batch_rows, other);
   std::ostringstream d;
   d << "batched: MFCC once per frame";
   if (row_ops > 0)
@@ -376,6 +399,34 @@ std::string BatchScorer::Plan::Build() {
   d << ", collapsing and dense layers over " << chunk_windows << " windows at a time";
   description = d.str();
   return "";
+}
+
+// When batching pays. Per window, a live Stream and the batch do about the same row-layer
+// work (the Stream keeps clean rows, the batch shares timelines), and the batch's
+// bookkeeping (timelines, masks, edge rows window by window) costs more than the Stream's
+// sliding tensors. It wins where it has work the Stream cannot share: the layers after
+// the rows (collapsing, dense) as matrix products over many windows, or row layers it
+// computes with far fewer FLOPs (convolutions by shared kernel-row partial sums). Over
+// every architecture, measured against live streams: batching won by 1.1x-5x where those
+// other layers are at least a quarter of the Stream's FLOPs (single_fc, tiny_conv,
+// low_latency_svdf) or the row FLOPs drop 2x (conv), and lost by 2-30% elsewhere
+// (ds_cnn, tc_resnet, tiny_embedding_conv: 1.6x fewer row FLOPs at most; low_latency_conv:
+// other layers 14%).
+constexpr double kPaysOtherShare = 0.25;
+constexpr double kPaysRowSaving = 1.8;
+
+void BatchScorer::Plan::EstimatePays(double stream_rows, double batch_rows, double other) {
+  std::ostringstream d;
+  d.precision(3);
+  d << "per window, row layers " << stream_rows << " FLOPs in a live stream vs " << batch_rows
+    << " batched, other layers " << other;
+  pays = other >= kPaysOtherShare * (stream_rows + other) ||
+         stream_rows >= kPaysRowSaving * batch_rows;
+  if (!pays)
+    d << "; batching pays when the other layers are a quarter of the stream's FLOPs or the "
+         "row layers' FLOPs drop "
+      << kPaysRowSaving << "x";
+  estimate = d.str();
 }
 
 void BatchScorer::Plan::ScoreChunk(const float* samples, size_t n, size_t first_window,
@@ -672,6 +723,8 @@ std::unique_ptr<const BatchScorer> BatchScorer::Create(std::shared_ptr<const Mod
 }
 
 const std::string& BatchScorer::description() const { return plan_->description; }
+bool BatchScorer::pays() const { return plan_->pays; }
+const std::string& BatchScorer::estimate() const { return plan_->estimate; }
 
 void BatchScorer::Score(const float* samples, size_t n, size_t first, size_t last,
                         float* scores) const {

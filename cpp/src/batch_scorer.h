@@ -38,6 +38,11 @@ class BatchScorer {
   // One line saying what is batched, e.g. for --verbose output.
   const std::string& description() const;
 
+  // Whether batching is expected to beat live streams over the same audio (see
+  // batch_scorer.cc, "When batching pays"), and the per-window estimate behind it.
+  bool pays() const;
+  const std::string& estimate() const;
+
   struct Plan;
 
  private:

@@ -2,6 +2,7 @@
 // decoding/scoring core so that the core links without the model runtime).
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <exception>
 #include <functional>
 #include <thread>
@@ -41,9 +42,21 @@ StreamingEvaluator::StreamingEvaluator(std::shared_ptr<const Model> model,
                           " labels given, the model has " +
                           std::to_string(model_->labels().size()));
   }
-  std::string reason;
-  batch_ = BatchScorer::Create(model_, hop_samples_ / frame, &reason);
-  scoring_method_ = batch_ ? batch_->description()
+  // KWS_EVAL_SCORING picks how ComputeScores works: auto (batched where batching is
+  // expected to beat live streams), batched (whenever the graph can be batched) or
+  // stream. The scores are the same bits every way.
+  const char* env = std::getenv("KWS_EVAL_SCORING");
+  const std::string mode = env && *env ? env : "auto";
+  if (mode != "auto" && mode != "batched" && mode != "stream")
+    throw InvalidArgument("KWS_EVAL_SCORING is '" + mode +
+                          "'; it must be auto, batched or stream");
+  std::string reason = "KWS_EVAL_SCORING=stream";
+  if (mode != "stream") batch_ = BatchScorer::Create(model_, hop_samples_ / frame, &reason);
+  if (batch_ && mode == "auto" && !batch_->pays()) {
+    reason = "live streams are expected to be faster for this model: " + batch_->estimate();
+    batch_.reset();
+  }
+  scoring_method_ = batch_ ? batch_->description() + " (" + batch_->estimate() + ")"
                            : "cached streams, hop by hop (not batched: " + reason + ")";
 }
 

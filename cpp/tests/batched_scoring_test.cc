@@ -3,11 +3,13 @@
 // depthwise conv, an add and global pooling): identical scores at several hops, over
 // several chunks of windows and thread splits. Runs under ASan/UBSan in scripts/test.sh.
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "kws/error.h"
 #include "kws/model.h"
 #include "kws/streaming_evaluator.h"
 #include "reliability_models.h"
@@ -126,12 +128,26 @@ std::vector<float> LiveScores(const kws::Model& model, const std::vector<float>&
   return scores;
 }
 
+// KWS_EVAL_SCORING for the evaluators constructed in one scope.
+class ScoringMode {
+ public:
+  explicit ScoringMode(const char* mode) { setenv("KWS_EVAL_SCORING", mode, 1); }
+  ~ScoringMode() { unsetenv("KWS_EVAL_SCORING"); }
+};
+
+// Batched scoring (forced where the graph can be batched) and the automatic choice, at
+// several hops and thread splits: the live stream's scores, bit for bit.
 void CheckModel(const std::shared_ptr<const kws::Model>& model, bool batched = true) {
   const std::vector<float> x = Signal();
   for (int stride_ms : {30, 20, 10, 50}) {
     kws::StreamingOptions o;
     o.clip_stride_ms = stride_ms;
-    kws::StreamingEvaluator ev(model, o);
+    std::unique_ptr<kws::StreamingEvaluator> forced;
+    {
+      ScoringMode mode("batched");
+      forced = std::make_unique<kws::StreamingEvaluator>(model, o);
+    }
+    const kws::StreamingEvaluator& ev = *forced;
     KWS_CHECK(ev.batched() == batched);
     KWS_CHECK(ev.scoring_method().find(batched ? "batched" : "not batched") !=
               std::string::npos);
@@ -142,6 +158,11 @@ void CheckModel(const std::shared_ptr<const kws::Model>& model, bool batched = t
       KWS_CHECK(w.scores == live);  // bit for bit
     }
     KWS_CHECK(ev.ComputeScoresWithStream(x.data(), x.size()).scores == live);
+    kws::StreamingEvaluator automatic(model, o);
+    KWS_CHECK(!automatic.batched() || batched);
+    KWS_CHECK(automatic.scoring_method().find("per window, row layers") != std::string::npos ||
+              !batched);
+    KWS_CHECK(automatic.ComputeScores(x.data(), x.size(), 2).scores == live);
   }
 }
 
@@ -155,6 +176,29 @@ KWS_TEST(BatchedRowPartialConvScoresEqualTheLiveStream) {
   kws::StreamingEvaluator ev(model, kws::StreamingOptions());
   KWS_CHECK(ev.scoring_method().find("kernel-row partial sums") != std::string::npos);
   CheckModel(model);
+}
+// Automatic choice: batched where the layers after the rows dominate (the SVDF's dense
+// layers), live streams where row layers are nearly all the work and batching saves few
+// of their FLOPs (the residual block); KWS_EVAL_SCORING forces either, and a bad value is
+// an error naming the variable.
+KWS_TEST(EvaluatorBatchesWhereBatchingPays) {
+  const kws::StreamingOptions o;
+  KWS_CHECK(kws::StreamingEvaluator(kws_test::SvdfModel(), o).batched());
+  const kws::StreamingEvaluator residual(ResidualModel(), o);
+  KWS_CHECK(!residual.batched());
+  KWS_CHECK(residual.scoring_method().find("live streams are expected to be faster") !=
+            std::string::npos);
+  {
+    ScoringMode mode("stream");
+    const kws::StreamingEvaluator ev(kws_test::SvdfModel(), o);
+    KWS_CHECK(!ev.batched());
+    KWS_CHECK(ev.scoring_method().find("KWS_EVAL_SCORING=stream") != std::string::npos);
+  }
+  {
+    ScoringMode mode("fastest");
+    KWS_CHECK_THROWS((kws::StreamingEvaluator(kws_test::SvdfModel(), o)), kws::InvalidArgument,
+                     "KWS_EVAL_SCORING is 'fastest'");
+  }
 }
 KWS_TEST(UnplannableGraphFallsBackToCachedStreams) {
   CheckModel(RowsAfterCollapseModel(), /*batched=*/false);

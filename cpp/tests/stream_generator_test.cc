@@ -48,7 +48,7 @@ KWS_TEST(GeneratesWordsFromTheTestingPartitionAtTheirTimes) {
   KWS_CHECK(s.sample_rate == 16000);
   KWS_CHECK(s.samples.size() == 60u * 16000u);
   KWS_CHECK(s.truth.size() == 20);  // floor(60 s / 3 s)
-  KWS_CHECK(s.testing_clips > 100);
+  KWS_CHECK(s.testing_clips >= 20);  // the fixture set's word clips are all testing clips
   std::set<std::string> labels;
   for (size_t i = 0; i < s.truth.size(); ++i) {
     const int64_t t = s.truth[i].time_ms;

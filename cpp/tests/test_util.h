@@ -50,7 +50,7 @@ inline int RunAll() {
 // Directory of the real Speech Commands sample (set by CMake for ctest).
 inline std::string SampleDir() {
   const char* d = std::getenv("KWS_SAMPLE_DIR");
-  return d ? d : "../shared/data/speech_commands_sample";
+  return d ? d : "tests/data/speech_commands";
 }
 
 }  // namespace kws_test

@@ -1,32 +1,55 @@
 """kws: keyword spotting. Train small models in TensorFlow, run them fast in native code.
 
-The native runtime (``kws._core``) needs numpy only; training needs the ``train`` extra.
+This package is the runtime: it needs numpy and the native core (``kws._core``) only.
+Training (``kws.train``) needs the ``train`` extra; ``kws.commands`` holds the ``kws``
+command line.
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from kws import _core  # noqa: F401  (native core; built by `pip install .`)
+from kws._core import (
+    Detection,
+    MfccFrontend,
+    MfccOptions,
+    MfccStream,
+    Model,
+    RecognizeCommands,
+    RecognizeCommandsOptions,
+    RecognizeResult,
+    Stream,
+    StreamEvaluation,
+    StreamingAccuracy,
+    StreamingEvaluator,
+    StreamingOptions,
+    StreamingReport,
+    WavInfo,
+    generate_stream,
+    mfcc,
+)
+from kws.wav_io import read_wav, wav_info, write_wav
 
-__all__ = ["__version__"]
-
-# Streaming decoder (stream helper).
-from kws._core import RecognizeCommands, RecognizeResult  # noqa: E402
-
-__all__ += ["RecognizeCommands", "RecognizeResult"]
-
-# WAV I/O (wav helper).
-from kws.wav_io import read_wav, write_wav  # noqa: E402
-
-__all__ += ["read_wav", "write_wav"]
-
-# Native model runtime (runtime helper).
-from kws._core import Model, Stream  # noqa: E402
-
-__all__ += ["Model", "Stream"]
-
-# MFCC front end (mfcc helper).
-from kws.mfcc_frontend import MfccFrontend, MfccOptions, MfccStream, mfcc  # noqa: E402
-
-__all__ += ["mfcc", "MfccOptions", "MfccFrontend", "MfccStream"]
+__all__ = [
+    "__version__",
+    "Model",
+    "Stream",
+    "RecognizeCommands",
+    "RecognizeCommandsOptions",
+    "RecognizeResult",
+    "StreamingEvaluator",
+    "StreamingOptions",
+    "StreamingReport",
+    "StreamEvaluation",
+    "StreamingAccuracy",
+    "Detection",
+    "generate_stream",
+    "mfcc",
+    "MfccOptions",
+    "MfccFrontend",
+    "MfccStream",
+    "read_wav",
+    "write_wav",
+    "wav_info",
+    "WavInfo",
+]

@@ -11,7 +11,7 @@ import sys
 
 # command name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("kws.demo", "the whole workflow: dataset, train, export, stream test, report"),
+    "demo": ("kws.commands.demo", "the whole workflow: dataset, train, export, stream test, report"),
     "mfcc": ("kws.commands.mfcc", "print MFCC features of a WAV file"),
     "export": ("kws.commands.export", "checkpoint -> model.kws, SavedModel and TFLite"),
     "label-wav": ("kws.commands.label_wav", "top labels of a WAV clip under a model"),
@@ -48,7 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"kws: unknown command '{name}'\n\n{_usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[name][0])
+    try:
+        module = importlib.import_module(COMMANDS[name][0])
+    except ImportError as e:
+        # Training-tier commands need TensorFlow and the other `train` extras.
+        print(f"kws {name}: needs the train extra (pip install 'kws[train]'): {e}",
+              file=sys.stderr)
+        return 1
     try:
         return int(module.main(argv[1:]) or 0)
     except (ValueError, OSError) as e:

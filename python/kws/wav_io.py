@@ -1,4 +1,4 @@
-"""WAV reading and writing through the native core (``kws._core``)."""
+"""WAV reading and writing: the one WAV code path, the native core (``kws._core``)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,24 @@ def read_wav(path: PathLike, mono: bool = True) -> tuple[np.ndarray, int]:
     it cannot be opened.
     """
     return _core.read_wav(os.fspath(path), mono)
+
+
+def wav_info(path: PathLike) -> _core.WavInfo:
+    """What a WAV file holds: ``sample_rate``, ``channels``, ``bits_per_sample``,
+    ``frames`` (and ``is_pcm16_mono``). The file is checked exactly as ``read_wav`` checks
+    it, with the same errors."""
+    return _core.wav_info(os.fspath(path))
+
+
+def read_wav_at(path: PathLike, sample_rate: int) -> np.ndarray:
+    """Mono float32 samples of a WAV file at ``sample_rate``: read with ``read_wav`` and,
+    when the file has another rate, resampled with soxr (high quality)."""
+    samples, rate = read_wav(path)
+    if rate == sample_rate:
+        return samples
+    import soxr  # the train and listen extras; needed only for files at another rate
+
+    return soxr.resample(samples, rate, sample_rate, quality="HQ").astype(np.float32)
 
 
 def write_wav(path: PathLike, samples: np.ndarray, sample_rate: int,

@@ -84,7 +84,8 @@ class StreamingEvaluator {
  public:
   // `labels` overrides the model's label names (same count, else InvalidArgument); empty
   // keeps the model's. Throws InvalidArgument if the clip duration differs from the
-  // model's or the stride is not a whole number of feature frames.
+  // model's, the stride is not a whole number of feature frames or KWS_EVAL_SCORING is
+  // set to something else than auto, batched or stream.
   StreamingEvaluator(std::shared_ptr<const Model> model, const StreamingOptions& opts,
                      std::vector<std::string> labels = {});
 
@@ -95,7 +96,9 @@ class StreamingEvaluator {
 
   // Scores of every window (the first at sample 0, then every hop, while a whole clip
   // fits) of mono samples at the model's rate, equal to the model's live Stream. Batched
-  // (see batched()) when the model allows, else by cached Streams. With threads > 1,
+  // (see batched()) when the model allows and batching is expected to beat cached
+  // Streams, else by cached Streams; the environment variable KWS_EVAL_SCORING
+  // (auto, batched, stream; read at construction) forces either. With threads > 1,
   // contiguous runs of windows are scored on separate threads (identical scores).
   WindowScores ComputeScores(const float* samples, size_t n, int threads = 1) const;
   // The same scores computed the live way: cached-state Streams fed the audio hop by hop

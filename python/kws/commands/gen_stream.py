@@ -4,8 +4,11 @@ WAV and writes the ground truth (`word, time_ms` lines) beside it."""
 
 from __future__ import annotations
 
-from kws.flags import Parser
-from kws.settings import DEFAULT_WANTED_WORDS, parse_wanted_words
+from pathlib import Path
+
+from kws import _core, download
+from kws.commands.flags import Parser
+from kws.labels import DEFAULT_WANTED_WORDS, parse_wanted_words
 
 
 def build_parser() -> Parser:
@@ -33,13 +36,28 @@ def build_parser() -> Parser:
     p.add_argument("--testing_percentage", type=float, default=10.0)
     p.add_argument("--sample_rate", type=int, default=16000)
     p.add_argument("--seed", type=int, default=0, help="same seed, same stream")
+    p.add_argument("--data_url", default="",
+                   help="download and extract this archive into --data_dir when that folder "
+                        "does not exist (kws download; e.g. the test set, "
+                        "kws.download.TEST_SET_URL)")
+    for name, kind, default in (("background_frequency", float, 0.8),
+                                ("silence_percentage", float, 10.0),
+                                ("time_shift_ms", float, 100.0),
+                                ("window_size_ms", float, 30.0),
+                                ("window_stride_ms", float, 10.0),
+                                ("feature_bin_count", int, 40)):
+        p.add_argument(f"--{name}", type=kind, default=default,
+                       help="accepted for the classic flags; the stream does not depend on it")
     return p
 
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    from kws import _core
-
+    if args.data_url and not Path(args.data_dir).is_dir():
+        try:
+            download.maybe_download_and_extract(args.data_url, args.data_dir)
+        except download.DownloadError as e:
+            raise ValueError(f"--data_url {args.data_url}: {e}") from None
     ground_truth = args.output_ground_truth or args.output_wav.rsplit(".", 1)[0] + ".txt"
     result = _core.generate_stream(
         args.data_dir,

@@ -4,21 +4,27 @@ runtime), or a .tflite file or SavedModel folder (through TensorFlow)."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from kws.flags import Parser
+import kws
+from kws.commands.flags import Parser
 
 
-def _parser() -> Parser:
+def build_parser() -> Parser:
     p = Parser(prog="kws label-wav", description=__doc__)
     p.add_argument("--graph", required=True, help="model.kws, a .tflite file or a SavedModel")
     p.add_argument("--labels", default=None,
                    help="labels file, one per line (optional for model.kws)")
     p.add_argument("--wav", required=True, help="the WAV clip to label")
     p.add_argument("--how_many_labels", type=int, default=3, help="how many results to show")
+    for name, default in (("input_name", "wav_data:0"), ("output_name", "labels_softmax:0")):
+        p.add_argument(f"--{name}", default=default,
+                       help="accepted for the classic flags: every graph kws reads has one "
+                            "input (samples) and one output (the softmax)")
     return p
 
 
@@ -38,14 +44,19 @@ def _fit(samples: np.ndarray, n: int) -> np.ndarray:
     return np.pad(samples, (0, n - len(samples))).astype(np.float32)
 
 
-def scores_for(graph: str, wav: str, labels_path: str | None) -> tuple[np.ndarray, list[str]]:
-    from kws.wav_io import read_wav
+def _tensorflow():
+    """TensorFlow (for .tflite and SavedModel graphs), imported through kws.train so that
+    its start-up log lines stay off the terminal."""
+    importlib.import_module("kws.train")
+    import tensorflow as tf
 
-    samples, rate = read_wav(wav)
+    return tf
+
+
+def scores_for(graph: str, wav: str, labels_path: str | None) -> tuple[np.ndarray, list[str]]:
+    samples, rate = kws.read_wav(wav)
     g = Path(graph)
     if g.is_file() and g.suffix != ".tflite":
-        import kws
-
         model = kws.Model.load(str(g))
         if rate != model.sample_rate:
             raise ValueError(f"{wav}: sample rate {rate} Hz, the model expects "
@@ -58,8 +69,7 @@ def scores_for(graph: str, wav: str, labels_path: str | None) -> tuple[np.ndarra
     if labels_path is None:
         raise ValueError(f"{graph}: TFLite and SavedModel graphs need --labels")
     labels = _read_labels(labels_path)
-    import tensorflow as tf
-
+    tf = _tensorflow()
     if g.is_file():
         interpreter = tf.lite.Interpreter(model_path=str(g))
         interpreter.allocate_tensors()
@@ -82,7 +92,7 @@ def scores_for(graph: str, wav: str, labels_path: str | None) -> tuple[np.ndarra
 
 
 def main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.how_many_labels <= 0:
         print("kws label-wav: --how_many_labels must be positive", file=sys.stderr)
         return 2

@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import sys
 
-from kws.flags import Parser
+from kws.commands.flags import Parser
+from kws.train import make_dataset as md
 
 
 def main(argv: list[str]) -> int:
-    from kws import make_dataset as md
-
     p = Parser(
         prog="kws make-dataset",
         description="Writes <out>/<word>/<speaker>_nohash_<n>.wav clips (16 kHz mono 16-bit, "

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from kws.flags import Parser
+import kws
+from kws.commands.flags import Parser, add_option_flags
 
 
 def main(argv: list[str]) -> int:
     p = Parser(prog="kws mfcc", description=__doc__)
     p.add_argument("wav", help="a mono WAV file")
-    p.add_argument("--window_size_ms", type=float, default=30.0)
-    p.add_argument("--window_stride_ms", type=float, default=10.0)
-    p.add_argument("--feature_bin_count", type=int, default=40)
+    add_option_flags(p, kws.MfccOptions(), {"window_size_ms": "window_size_ms",
+                                            "window_stride_ms": "window_stride_ms",
+                                            "dct_coefficient_count": "feature_bin_count"})
     p.add_argument("--frames", type=int, default=5, help="how many frames to print")
     args = p.parse_args(argv)
-
-    import kws
 
     samples, rate = kws.read_wav(args.wav)
     feats = kws.mfcc(

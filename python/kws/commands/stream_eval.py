@@ -6,11 +6,17 @@ RecognizeCommands and scores the detections against each WAV's ground truth. Pri
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
 from pathlib import Path
 
-from kws.flags import Parser
+from kws import StreamingEvaluator, StreamingOptions
+from kws.commands.flags import Parser, add_option_flags, option_default
+from kws.files import atomic_write
+
+OPTION_FIELDS = ("clip_duration_ms", "clip_stride_ms", "average_window_ms", "suppression_ms",
+                 "detection_threshold", "time_tolerance_ms", "minimum_count")
 
 
 def build_parser() -> Parser:
@@ -18,17 +24,22 @@ def build_parser() -> Parser:
     p.add_argument("--wav", nargs="+", required=True, help="long mono WAV file(s)")
     p.add_argument("--ground_truth", nargs="+", required=True,
                    help="ground-truth file(s) of `word, time_ms` lines, one per WAV")
-    p.add_argument("--model", required=True, help="a model.kws file (kws export)")
+    p.add_argument("--model", "--graph", dest="model", required=True,
+                   help="a model.kws file (kws export); --graph is the classic name")
     p.add_argument("--labels", default=None,
                    help="labels file, one per line (default: the model's own labels)")
-    p.add_argument("--clip_duration_ms", type=int, default=1000)
+    defaults = StreamingOptions()
+    add_option_flags(p, defaults, {f: f for f in OPTION_FIELDS if f != "clip_stride_ms"})
     p.add_argument("--clip_stride_ms", "--sample_stride_ms", dest="clip_stride_ms", type=int,
-                   default=30, help="hop between windows")
-    p.add_argument("--average_window_ms", type=int, default=500)
-    p.add_argument("--suppression_ms", type=int, default=1500)
-    p.add_argument("--detection_threshold", type=float, default=0.7)
-    p.add_argument("--time_tolerance_ms", type=int, default=750)
-    p.add_argument("--minimum_count", type=int, default=3)
+                   default=defaults.clip_stride_ms,
+                   help=f"{StreamingOptions.clip_stride_ms.__doc__} (default: "
+                        f"{defaults.clip_stride_ms}; --sample_stride_ms is the classic name)")
+    for name, default in (("input_data_name", "decoded_sample_data:0"),
+                          ("input_rate_name", "decoded_sample_data:1"),
+                          ("output_name", "labels_softmax")):
+        p.add_argument(f"--{name}", default=default,
+                       help="accepted for the classic flags: model.kws has one input "
+                            "(samples) and one output (the softmax)")
     p.add_argument("--threads", type=int, default=0, help="parallel files (0: all cores)")
     p.add_argument("--verbose", action="store_true", help="one line per detection")
     p.add_argument("--json", default=None, help="write the figures to this JSON file")
@@ -63,36 +74,57 @@ def read_labels(path: str) -> list[str]:
     return labels
 
 
-def write_sweep(points: list[dict], prefix: str) -> tuple[Path, Path]:
+def write_sweep(points: list[dict], prefix: str, chosen: dict | None = None
+                ) -> tuple[Path, Path]:
+    """The sweep as a CSV and as a detection-error-tradeoff picture: miss rate against false
+    alarms per hour (log axis), one point per threshold, the `chosen` operating point (the
+    figures at --detection_threshold) marked."""
     csv_path, png_path = Path(prefix + ".csv"), Path(prefix + ".png")
-    csv_path.parent.mkdir(parents=True, exist_ok=True)
     fields = ["threshold", "matched_percent", "correct_percent", "wrong_percent",
               "false_positive_percent", "false_positives_per_hour", "miss_rate"]
-    with open(csv_path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(fields)
-        for p in points:
-            w.writerow([f"{p[k]:.6g}" for k in fields])
+    text = io.StringIO()
+    w = csv.writer(text, lineterminator="\n")
+    w.writerow(fields)
+    for p in points:
+        w.writerow([f"{p[k]:.6g}" for k in fields])
+    atomic_write(csv_path, text.getvalue())
 
-    import matplotlib
+    import matplotlib  # the train extra: pictures are optional for the runtime
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    xs = [p["false_positives_per_hour"] for p in points]
+    rates = [p["false_positives_per_hour"] for p in points]
+    # A log axis cannot show 0 false alarms: such points sit at a floor below the others.
+    positive = [r for r in rates if r > 0]
+    floor = min(positive) / 2 if positive else 0.1
+    xs = [max(r, floor) for r in rates]
     ys = [100 * p["miss_rate"] for p in points]
-    ax.plot(xs, ys, marker="o")
+    fig, ax = plt.subplots(figsize=(7, 5), dpi=100)
+    ax.plot(xs, ys, marker="o", markersize=3, label="thresholds")
     for p, x, y in zip(points, xs, ys):
         ax.annotate(f"{p['threshold']:g}", (x, y), fontsize=7, xytext=(3, 3),
                     textcoords="offset points")
-    ax.set_xlabel("false positives per hour")
+    if chosen is not None:
+        x = max(chosen["false_positives_per_hour"], floor)
+        ax.plot([x], [100 * chosen["miss_rate"]], marker="*", markersize=14, color="C3",
+                linestyle="none", label=f"chosen threshold {chosen['threshold']:g}")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    zero = " (points at 0 drawn at the left edge)" if len(positive) < len(rates) else ""
+    ax.set_xlabel(f"false alarms per hour, log scale{zero}")
     ax.set_ylabel("miss rate (%)")
-    ax.set_title("Streaming detection: miss rate vs false positives")
-    ax.grid(True, alpha=0.3)
+    ax.set_ylim(0, 100)
+    ax.set_title("Detection error tradeoff (streaming)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="upper right")
     fig.tight_layout()
-    fig.savefig(png_path, dpi=100)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
     plt.close(fig)
+    atomic_write(png_path, buf.getvalue())
     return csv_path, png_path
 
 
@@ -103,59 +135,46 @@ def main(argv: list[str]) -> int:
               "--ground_truth files: give one ground truth per WAV", file=sys.stderr)
         return 2
     sweep = parse_thresholds(args.sweep_thresholds) if args.sweep else []
-
-    from kws import _core
-
-    evaluator = _core.StreamingEvaluator(
-        args.model,
-        labels=read_labels(args.labels) if args.labels else [],
-        clip_duration_ms=args.clip_duration_ms,
-        clip_stride_ms=args.clip_stride_ms,
-        average_window_ms=args.average_window_ms,
-        suppression_ms=args.suppression_ms,
-        detection_threshold=args.detection_threshold,
-        time_tolerance_ms=args.time_tolerance_ms,
-        minimum_count=args.minimum_count,
-    )
+    options = StreamingOptions(**{k: getattr(args, k) for k in OPTION_FIELDS})
+    evaluator = StreamingEvaluator(
+        args.model, labels=read_labels(args.labels) if args.labels else [], options=options)
     if args.verbose:  # how the windows are scored (batched, or why not)
         print(f"scoring: {evaluator.scoring_method}", file=sys.stderr)
     report = evaluator.evaluate_many(args.wav, args.ground_truth, threads=args.threads,
                                      sweep=sweep)
-    many = len(report["files"]) > 1
-    for f in report["files"]:
-        if f["malformed_lines"]:
-            print(f"warning: {f['ground_truth']}: skipped {f['malformed_lines']} malformed "
+    many = len(report.files) > 1
+    for f in report.files:
+        if f.malformed_lines:
+            print(f"warning: {f.ground_truth}: skipped {f.malformed_lines} malformed "
                   "line(s) (not `word, time_ms`)", file=sys.stderr)
-        if f["unknown_words"]:
-            print(f"warning: {f['ground_truth']}: words that are not model labels: "
-                  f"{', '.join(f['unknown_words'])}", file=sys.stderr)
+        if f.unknown_words:
+            print(f"warning: {f.ground_truth}: words that are not model labels: "
+                  f"{', '.join(f.unknown_words)}", file=sys.stderr)
         if args.verbose:
-            for d in f["detections"]:
-                prefix = f"{f['wav']}: " if many else ""
-                print(f"{prefix}{d['time_ms']}ms: {d['label']}: {d['score']:.6g} "
-                      f"({d['verdict']})")
+            for d in f.detections:
+                prefix = f"{f.wav}: " if many else ""
+                print(f"{prefix}{d.time_ms}ms: {d.label}: {d.score:.6g} ({d.verdict})")
         if many:
-            print(f"{f['wav']}: {f['accuracy']['summary']}")
-    total = report["total"]
-    print(total["summary"])
-    print(f"{total['false_positives_per_hour']:.1f} false positives per hour, "
-          f"miss rate {100 * total['miss_rate']:.1f}% "
-          f"({total['ground_truth_words']} words, {total['audio_duration_s']:.0f} s of audio)")
+            print(f"{f.wav}: {f.accuracy.summary}")
+    total = report.total
+    print(total.summary)
+    print(f"{total.false_positives_per_hour:.1f} false positives per hour, "
+          f"miss rate {100 * total.miss_rate:.1f}% "
+          f"({total.ground_truth_words} words, {total.audio_duration_s:.0f} s of audio)")
+    figures = report.to_dict()
     if sweep:
-        csv_path, png_path = write_sweep(report["sweep"], args.sweep_output)
+        chosen = {**total.to_dict(), "threshold": option_default(options, "detection_threshold")}
+        csv_path, png_path = write_sweep(figures["sweep"], args.sweep_output, chosen)
         print(f"wrote {csv_path} and {png_path}")
     if args.json:
         out = {
             "model": args.model,
-            "options": {k: getattr(args, k) for k in (
-                "clip_duration_ms", "clip_stride_ms", "average_window_ms", "suppression_ms",
-                "detection_threshold", "time_tolerance_ms", "minimum_count")},
+            "options": {k: option_default(options, k) for k in OPTION_FIELDS},
             "labels": list(evaluator.labels),
-            **total,
-            "files": [{k: v for k, v in f.items() if k != "sweep"} for f in report["files"]],
-            "sweep": report["sweep"],
+            **figures["total"],
+            "files": [{k: v for k, v in f.items() if k != "sweep"} for f in figures["files"]],
+            "sweep": figures["sweep"],
         }
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=2))
+        atomic_write(args.json, json.dumps(out, indent=2))
         print(f"wrote {args.json}")
     return 0

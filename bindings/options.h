@@ -1,0 +1,40 @@
+// Options structs from Python: an options object (or the C++ defaults) with keyword
+// overrides, e.g. StreamingEvaluator(path, clip_stride_ms=20).
+#ifndef KWS_BINDINGS_OPTIONS_H_
+#define KWS_BINDINGS_OPTIONS_H_
+
+#include <pybind11/pybind11.h>
+
+#include <string>
+
+#include "kws/error.h"
+
+namespace kws {
+namespace bindings {
+
+// `options` (None: T's defaults) with each keyword set as a field of the same name;
+// an unknown name is an InvalidArgument naming `what` and the name.
+template <class T>
+T OptionsWithOverrides(const pybind11::object& options, const pybind11::kwargs& overrides,
+                       const char* what) {
+  T base = options.is_none() ? T() : options.cast<T>();
+  if (overrides.empty()) return base;
+  pybind11::object copy = pybind11::cast(base);
+  for (auto item : overrides) {
+    const std::string name = pybind11::str(item.first);
+    pybind11::object current = pybind11::none();
+    if (!name.empty() && name[0] != '_' && pybind11::hasattr(copy, name.c_str())) {
+      current = copy.attr(name.c_str());
+    }
+    if (current.is_none() || PyCallable_Check(current.ptr())) {
+      throw InvalidArgument(std::string(what) + ": unknown option '" + name + "'");
+    }
+    pybind11::setattr(copy, item.first, item.second);
+  }
+  return copy.cast<T>();
+}
+
+}  // namespace bindings
+}  // namespace kws
+
+#endif  // KWS_BINDINGS_OPTIONS_H_

@@ -1,0 +1,384 @@
+"""`kws train`'s settings: every flag with its classic default, the named recipes, and the
+checks that run before any work."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from kws import MfccOptions
+from kws.labels import DEFAULT_WANTED_WORDS
+from kws.train.augment import PRESETS as AUGMENT_PRESETS
+from kws.train.checkpoint import read_model_json_for, resolve_checkpoint
+from kws.train.models import ARCHITECTURES
+from kws.train.settings import PREPROCESS_MODES, ModelSettings
+
+_MFCC = MfccOptions()  # the front end's defaults, defined once in C++
+OPTIMIZERS = ("gradient_descent", "momentum", "adam")
+LR_SCHEDULES = ("piecewise", "cosine")
+VERBOSITIES = ("DEBUG", "INFO", "WARN", "WARNING", "ERROR", "FATAL")
+CLASSIC_DATA_URL = (
+    "https://storage.googleapis.com/download.tensorflow.org/data/speech_commands_v0.02.tar.gz"
+)
+
+
+@dataclass
+class TrainConfig:
+    """Every `kws train` flag. Defaults are the classic tool's."""
+
+    data_url: str = CLASSIC_DATA_URL
+    data_dir: str = "/tmp/speech_dataset/"
+    background_volume: float = 0.1
+    background_frequency: float = 0.8
+    silence_percentage: float = 10.0
+    unknown_percentage: float = 10.0
+    time_shift_ms: float = 100.0
+    testing_percentage: float = 10.0
+    validation_percentage: float = 10.0
+    sample_rate: int = _MFCC.sample_rate
+    clip_duration_ms: float = 1000.0
+    window_size_ms: float = _MFCC.window_size_ms
+    window_stride_ms: float = _MFCC.window_stride_ms
+    feature_bin_count: int = _MFCC.dct_coefficient_count
+    how_many_training_steps: str = "15000,3000"
+    eval_step_interval: int = 400
+    learning_rate: str = "0.001,0.0001"
+    batch_size: int = 100
+    summaries_dir: str = "/tmp/retrain_logs"
+    wanted_words: str = DEFAULT_WANTED_WORDS
+    train_dir: str = "/tmp/speech_commands_train"
+    save_step_interval: int = 100
+    start_checkpoint: str = ""
+    model_architecture: str = "conv"
+    check_nans: bool = False
+    preprocess: str = "mfcc"
+    verbosity: str = "INFO"
+    optimizer: str = "gradient_descent"
+    quantize: bool = False  # accepted; kws export calibrates int8 after training
+    # kws additions
+    recipe: str = ""
+    resume: bool = False
+    lr_schedule: str = "piecewise"
+    distribute: bool = False
+    seed: int = 0
+    progress: bool = True
+    augment: str = "none"  # kws.train.augment preset for training audio/features
+    label_smoothing: float = 0.0
+    init_checkpoint: str = ""  # fine-tune: model weights from here, fresh optimizer/step
+    folder_balance: float = 0.0  # oversample small --data_dir folders (kws.train.data.DatasetIndex)
+    peers: int = 1  # models trained together, each distilled from the others (1: off)
+    peer_weight: float = 1.0  # weight of the distillation term of each peer's loss
+    mixup: float = 0.0  # Beta(a, a) mixing of each batch with itself reversed (0: off)
+    verbose: bool = False  # the per-step log on the terminal too
+
+    # derived, filled by validate()
+    steps_list: list[int] = field(default_factory=list, repr=False)
+    rates_list: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def total_steps(self) -> int:
+        return sum(self.steps_list)
+
+    def model_settings(self, label_count: int) -> ModelSettings:
+        return ModelSettings(
+            label_count=label_count,
+            sample_rate=self.sample_rate,
+            clip_duration_ms=self.clip_duration_ms,
+            window_size_ms=self.window_size_ms,
+            window_stride_ms=self.window_stride_ms,
+            feature_bin_count=self.feature_bin_count,
+            preprocess=self.preprocess,
+        )
+
+    def flags(self) -> dict:
+        d = asdict(self)
+        d.pop("steps_list")
+        d.pop("rates_list")
+        return d
+
+
+
+# Named flag presets; explicit flags override them. BENCHMARKS.md ("How the recipes were
+# chosen") has the measurements behind each choice.
+RECIPES: dict[str, dict] = {
+    "classic": {},
+    "classic_tiny_conv": {
+        "model_architecture": "tiny_conv",
+        "window_stride_ms": 20.0,
+        "feature_bin_count": 40,
+        "how_many_training_steps": "15000,3000",
+        "learning_rate": "0.001,0.0001",
+    },
+    "quick": {
+        "model_architecture": "tc_resnet",
+        "window_size_ms": 30.0,
+        "window_stride_ms": 10.0,
+        "feature_bin_count": 40,
+        "optimizer": "adam",
+        "learning_rate": "0.002",
+        "how_many_training_steps": "1200",
+        "lr_schedule": "cosine",
+        "batch_size": 100,
+        "augment": "ism_spec",
+        "eval_step_interval": 300,
+        "save_step_interval": 300,
+    },
+    "best": {
+        "model_architecture": "tc_resnet",
+        "window_size_ms": 30.0,
+        "window_stride_ms": 10.0,
+        "feature_bin_count": 40,
+        "optimizer": "adam",
+        "learning_rate": "0.002",
+        "how_many_training_steps": "9000",
+        "lr_schedule": "cosine",
+        "batch_size": 100,
+        "augment": "room_spec",
+        "folder_balance": 2.5,
+        "peers": 3,
+        "eval_step_interval": 500,
+        "save_step_interval": 500,
+    },
+}
+
+# One line on each recipe, for --help and the README.
+RECIPE_SUMMARIES: dict[str, str] = {
+    "classic": "the classic long run: conv on 98 x 40 MFCC, 18,000 SGD steps",
+    "classic_tiny_conv": "the classic tutorial's low-compute tiny_conv",
+    "quick": "a useful model in minutes from synthetic speech: TC-ResNet8, Adam with a "
+             "cosine rate, 1,200 steps, realistic-audio augmentation (ism_spec)",
+    "best": "synthetic plus real clips (--data_dir SYNTH,REAL): TC-ResNet8 as 3 mutually "
+            "distilled peers, real folder oversampled, 9,000 steps",
+}
+
+FLAG_HELP = {
+    "data_url": "where to download the dataset when --data_dir does not exist ('' never)",
+    "data_dir": "dataset folder(s), comma-separated; merged by label",
+    "background_volume": "how loud background noise is (0..1)",
+    "background_frequency": "fraction of training clips mixed with background noise",
+    "silence_percentage": "silence entries, percent of the wanted-word clips",
+    "unknown_percentage": "unknown-word entries, percent of the wanted-word clips",
+    "time_shift_ms": "random time shift range of training clips",
+    "testing_percentage": "percent of clips (by hashed speaker) in the testing partition",
+    "validation_percentage": "percent of clips in the validation partition",
+    "sample_rate": "expected sample rate of the clips",
+    "clip_duration_ms": "clip length",
+    "window_size_ms": "feature window length",
+    "window_stride_ms": "feature window stride",
+    "feature_bin_count": "MFCC coefficients (or average bins) per frame",
+    "how_many_training_steps": "comma list: steps of each learning-rate phase",
+    "eval_step_interval": "evaluate on the validation partition every N steps",
+    "learning_rate": "comma list: learning rate of each phase",
+    "batch_size": "clips per training step",
+    "summaries_dir": "TensorBoard summaries go here",
+    "wanted_words": "comma list of words to recognise",
+    "train_dir": "checkpoints, labels and model JSON go here",
+    "save_step_interval": "write a checkpoint every N steps",
+    "start_checkpoint": "resume from this checkpoint (prefix <arch>.ckpt-<step>)",
+    "model_architecture": f"architecture: {', '.join(ARCHITECTURES)}",
+    "check_nans": "stop at the first NaN/Inf, naming the layer or tensor",
+    "preprocess": "front end: mfcc, log_mel (the mel bins the MFCC is computed from; "
+                  "--feature_bin_count = the mel channels), average or micro",
+    "verbosity": "level of the training log (file, and terminal with --verbose): DEBUG, "
+                 "INFO, WARN, ERROR or FATAL",
+    "verbose": "also print the training log (every step) on the terminal",
+    "optimizer": "gradient_descent, momentum (0.9, Nesterov) or adam",
+    "quantize": "accepted for the classic flag: kws export writes an int8 TFLite model "
+                "from any checkpoint (calibrated after training), so training needs no "
+                "fake quantization",
+    "recipe": f"named preset of flags ({', '.join(RECIPES)}); explicit flags override",
+    "resume": "resume from the latest checkpoint in --train_dir if there is one",
+    "lr_schedule": "piecewise (classic: constant per phase) or cosine (each phase decays "
+                   "from its rate to 0)",
+    "distribute": "multi-worker training (tf.distribute.MultiWorkerMirroredStrategy, "
+                  "cluster from TF_CONFIG); implied when TF_CONFIG is set",
+    "seed": "seed of weights and data order (0: random)",
+    "progress": "show a progress bar",
+    "init_checkpoint": "fine-tune: start from this checkpoint's model weights (a train_dir "
+                       "or <arch>.ckpt-<step> prefix) with a fresh optimizer at step 0; "
+                       "ignored when resuming",
+    "label_smoothing": "cross-entropy target smoothing: the true label gets 1 - e, the "
+                       "others share e (0: off)",
+    "folder_balance": "oversample smaller --data_dir folders: each is used round(F x the "
+                      "largest folder's wanted-word training clips / its own) times, the "
+                      "largest once; validation/testing clips once (0: off, a folder listed "
+                      "k times is used k times)",
+    "augment": "realistic-audio augmentation preset (kws.train.augment.PRESETS: "
+               f"{', '.join(AUGMENT_PRESETS)})",
+    "peers": "mutual distillation: train N models of the architecture together on the same "
+             "batches, each also learning the mean prediction of the others; the first is "
+             "the one saved for export (1: off)",
+    "peer_weight": "weight of each peer's distillation term (KL divergence from the mean "
+                   "softmax of the other peers) beside its cross entropy",
+    "mixup": "mixup on the features: each training example is mixed with the batch's "
+             "example at the mirrored position, weight max(l, 1 - l) for l ~ Beta(a, a), and "
+             "learns the same mix of the two labels' cross entropies (0: off)",
+}
+
+BOOL_FLAGS = {"check_nans", "resume", "distribute", "progress", "verbose", "quantize"}
+
+
+
+def make_config(**flags) -> TrainConfig:
+    """Config from keyword flags (recipe applied under them), validated."""
+    recipe = flags.get("recipe", "") or ""
+    if recipe and recipe not in RECIPES:
+        raise ValueError(f"--recipe '{recipe}' is not one of {', '.join(RECIPES)}")
+    unknown = set(flags) - {f.name for f in fields(TrainConfig)}
+    if unknown:
+        raise ValueError(f"unknown training flag(s): {', '.join(sorted(unknown))}")
+    values = {**RECIPES.get(recipe, {}), **flags}
+    config = TrainConfig(**values)
+    validate(config)
+    return config
+
+
+def _parse_list(text: str, kind, flag: str) -> list:
+    items = [t.strip() for t in str(text).split(",") if t.strip()]
+    if not items:
+        raise ValueError(f"--{flag} is empty")
+    try:
+        return [kind(t) for t in items]
+    except ValueError:
+        raise ValueError(f"--{flag} '{text}' is not a comma list of numbers") from None
+
+
+
+
+def validate(config: TrainConfig) -> None:
+    """Check every flag before any work; raise ValueError with a clear message."""
+    _check_schedule(config)
+    _check_choices(config)
+    _check_ranges(config)
+    config.model_settings(12)  # validates the front-end flags
+    _check_data_dirs(config)
+    _check_checkpoints(config)
+    _check_tf_config()
+
+
+def _check_schedule(config: TrainConfig) -> None:
+    """--how_many_training_steps and --learning_rate: equal-length positive lists."""
+    config.steps_list = _parse_list(config.how_many_training_steps, int,
+                                    "how_many_training_steps")
+    config.rates_list = _parse_list(config.learning_rate, float, "learning_rate")
+    if len(config.steps_list) != len(config.rates_list):
+        raise ValueError(
+            "--how_many_training_steps and --learning_rate must be equal-length lists, got "
+            f"{len(config.steps_list)} steps ({config.how_many_training_steps}) and "
+            f"{len(config.rates_list)} rates ({config.learning_rate})"
+        )
+    if any(s <= 0 for s in config.steps_list):
+        raise ValueError(f"--how_many_training_steps must be positive: "
+                         f"{config.how_many_training_steps}")
+    if any(not (r > 0 and math.isfinite(r)) for r in config.rates_list):
+        raise ValueError(f"--learning_rate must be positive: {config.learning_rate}")
+
+
+def _check_choices(config: TrainConfig) -> None:
+    """Flags that name one of a fixed set."""
+    choices = {
+        "model_architecture": ARCHITECTURES,
+        "optimizer": OPTIMIZERS,
+        "lr_schedule": LR_SCHEDULES,
+        "augment": AUGMENT_PRESETS,
+        "preprocess": PREPROCESS_MODES,
+    }
+    for name, allowed in choices.items():
+        value = getattr(config, name)
+        if value not in allowed:
+            raise ValueError(f"--{name} '{value}' is not one of {', '.join(allowed)}")
+    if config.preprocess == "micro":
+        raise ValueError("--preprocess micro is not implemented by kws's TensorFlow front end "
+                         "(kws.train.features): use mfcc, log_mel or average")
+    if config.verbosity.upper() not in VERBOSITIES:
+        raise ValueError(f"--verbosity '{config.verbosity}' is not one of DEBUG, INFO, WARN, "
+                         "ERROR, FATAL")
+
+
+def _check_ranges(config: TrainConfig) -> None:
+    """Numbers that must be positive, percentages, fractions and weights."""
+    for name in ("batch_size", "eval_step_interval", "save_step_interval"):
+        if getattr(config, name) <= 0:
+            raise ValueError(f"--{name} must be positive, got {getattr(config, name)}")
+    if config.peers < 1:
+        raise ValueError(f"--peers must be >= 1, got {config.peers}")
+    for name in ("silence_percentage", "unknown_percentage", "testing_percentage",
+                 "validation_percentage"):
+        if not 0 <= getattr(config, name) <= 100:
+            raise ValueError(f"--{name} must be between 0 and 100, got {getattr(config, name)}")
+    if not 0 <= config.background_frequency <= 1:
+        raise ValueError(
+            f"--background_frequency must be in [0, 1], got {config.background_frequency}")
+    for name in ("folder_balance", "peer_weight", "mixup", "background_volume",
+                 "time_shift_ms"):
+        value = getattr(config, name)
+        if not (value >= 0 and math.isfinite(value)):
+            raise ValueError(f"--{name} must be >= 0, got {value}")
+    if not 0 <= config.label_smoothing < 1:
+        raise ValueError(f"--label_smoothing must be in [0, 1), got {config.label_smoothing}")
+
+
+def _check_data_dirs(config: TrainConfig) -> None:
+    """Every --data_dir folder exists, unless the one folder is to be downloaded."""
+    dirs = [d.strip() for d in config.data_dir.split(",") if d.strip()]
+    if not dirs:
+        raise ValueError("--data_dir is empty: give at least one dataset folder")
+    missing = [d for d in dirs if not Path(d).is_dir()]
+    if missing and not (len(dirs) == 1 and config.data_url):
+        raise ValueError(f"--data_dir folder {', '.join(missing)} does not exist")
+
+
+def _check_checkpoints(config: TrainConfig) -> None:
+    """--start_checkpoint and --init_checkpoint exist and hold this run's model."""
+    if config.start_checkpoint:
+        if not Path(config.start_checkpoint + ".index").is_file():
+            raise ValueError(
+                f"--start_checkpoint {config.start_checkpoint}: no such checkpoint "
+                f"({config.start_checkpoint}.index not found)"
+            )
+        meta = read_model_json_for(config.start_checkpoint, required=False)
+        if meta and meta["architecture"] != config.model_architecture:
+            raise ValueError(
+                f"--start_checkpoint {config.start_checkpoint} holds a "
+                f"'{meta['architecture']}' model, not --model_architecture "
+                f"'{config.model_architecture}'"
+            )
+    if config.init_checkpoint:
+        init = resolve_checkpoint(config.init_checkpoint, "--init_checkpoint")
+        meta = read_model_json_for(init)
+        if meta["architecture"] != config.model_architecture:
+            raise ValueError(
+                f"--init_checkpoint {config.init_checkpoint} holds a '{meta['architecture']}' "
+                f"model, not --model_architecture '{config.model_architecture}'")
+        settings = config.model_settings(len(meta["labels"]))
+        if ModelSettings.from_dict(meta["settings"]) != settings:
+            raise ValueError(
+                f"--init_checkpoint {config.init_checkpoint}: its front end/settings "
+                f"{meta['settings']} differ from this run's {settings.to_dict()}")
+
+
+def _check_tf_config() -> None:
+    """TF_CONFIG, when set, describes a cluster."""
+    if not os.environ.get("TF_CONFIG"):
+        return
+    try:
+        tf_config = json.loads(os.environ["TF_CONFIG"])
+        tf_config["cluster"], tf_config["task"]["type"]  # noqa: B018
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"TF_CONFIG is not a valid cluster description: {e}") from None
+
+
+def learning_rate_at(step: int, config: TrainConfig) -> float:
+    """Rate used for training step `step` (1-based), from the phases and the schedule."""
+    start = 0
+    for steps, rate in zip(config.steps_list, config.rates_list):
+        if step <= start + steps:
+            if config.lr_schedule == "cosine":
+                progress = (step - 1 - start) / steps
+                return rate * 0.5 * (1.0 + math.cos(math.pi * progress))
+            return rate
+        start += steps
+    return config.rates_list[-1]

@@ -1,0 +1,570 @@
+"""`kws train`'s loop: the classic speech-commands training, resumable and observable.
+
+Flow: a validated `TrainConfig` (kws.train.config) -> dataset index + tf.data pipeline ->
+model from `kws.train.models` -> custom training loop (a `tf.function` step under a
+`tf.distribute` strategy) -> checkpoints (kws.train.checkpoint), TensorBoard summaries,
+validation and test evaluation.
+
+The terminal stays calm: a progress bar, the validation accuracy every
+--eval_step_interval steps, then the test confusion matrix and accuracy. The whole log
+(every step, every confusion matrix) goes to `<train_dir>/train.log` and TensorBoard;
+--verbose prints it on the terminal too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from kws.download import DownloadError, maybe_download_and_extract
+from kws.train.augment import make_hooks
+from kws.train.checkpoint import (
+    MAX_CHECKPOINTS_KEPT,
+    TrainingError,
+    load_checkpoint,
+    read_model_json_for,
+    resolve_checkpoint,
+    write_model_files,
+)
+from kws.train.config import TrainConfig, learning_rate_at
+from kws.train.data import DatasetIndex
+from kws.train.models import build_model
+from kws.train.pipeline import DEFAULT_EVAL_SEED, make_dataset
+from kws.train.report import confusion_matrix, confusion_matrix_png, format_confusion_matrix
+from kws.train.settings import ModelSettings
+
+LOG = logging.getLogger("kws.train")
+LOG_FILE_NAME = "train.log"
+
+
+@dataclass
+class TrainResult:
+    final_step: int
+    test_accuracy: float | None
+    test_count: int
+    validation_accuracy: float | None
+    labels: list[str]
+    checkpoint: str | None
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Run training as configured (already validated); returns the final figures."""
+    run = _Run(config)
+    try:
+        run.prepare_data()
+        run.build()
+        run.restore()
+        run.open_outputs()
+        run.make_input()
+        run.steps()
+    finally:
+        run.close()
+    return run.final_test()
+
+
+class _Run:
+    """One training run, step by step; `train` calls the steps in order."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        self.train_dir = Path(config.train_dir)
+        if config.seed:
+            keras.utils.set_random_seed(config.seed)
+        self.strategy = _make_strategy(config)
+        self.chief = _is_chief(self.strategy)
+        self.log_handlers = _setup_logging(config, log_file=self.chief)
+        self.workers = self.strategy.num_replicas_in_sync
+        if config.batch_size % self.workers:
+            raise ValueError(f"--batch_size {config.batch_size} does not divide among the "
+                             f"{self.workers} workers")
+        self.base_seed = config.seed or int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+        self.validation_accuracy: float | None = None
+        self.last_saved: str | None = None
+        self.writers: dict[str, object] = {}
+        self.scratch: Path | None = None
+        self.bar = None
+
+    def prepare_data(self) -> None:
+        """Download --data_url if needed, index the clips and derive the settings."""
+        maybe_download(self.config)
+        self.index = make_index(self.config)
+        self.labels = list(self.index.labels)
+        self.settings = self.config.model_settings(len(self.labels))
+        LOG.info("dataset: %s", self.index.summary())
+
+    def build(self) -> None:
+        """The model, its --peers, the optimizer, and the checkpoint manager."""
+        config, architecture = self.config, self.config.model_architecture
+        with self.strategy.scope():
+            self.model = build_model(architecture, self.settings, training_dropout=True)
+            # --peers: the other models of mutual distillation (trained, checkpointed for
+            # --resume, never exported).
+            self.peers = [build_model(architecture, self.settings, training_dropout=True)
+                          for _ in range(config.peers - 1)]
+            self.optimizer = _make_optimizer(config)
+            self.optimizer.build(_trainable(self.model, self.peers))
+        self.checkpoint = tf.train.Checkpoint(
+            model=self.model, optimizer=self.optimizer,
+            **({"peers": self.peers} if self.peers else {}))
+        # Non-chief workers must also save (collective reads), into a private scratch folder.
+        if not self.chief:
+            self.scratch = Path(tempfile.mkdtemp(prefix="kws-worker-ckpt-"))
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, str(self.scratch or self.train_dir),
+            max_to_keep=MAX_CHECKPOINTS_KEPT, checkpoint_name=f"{architecture}.ckpt")
+
+    def restore(self) -> None:
+        """--start_checkpoint or --resume (whole state), else --init_checkpoint (weights)."""
+        config, architecture = self.config, self.config.model_architecture
+        start = config.start_checkpoint
+        if not start and config.resume:
+            start = tf.train.latest_checkpoint(str(self.train_dir)) or ""
+            if not start:
+                LOG.info("--resume: no checkpoint in %s, starting from scratch", self.train_dir)
+        if config.init_checkpoint and not start:
+            init = resolve_checkpoint(config.init_checkpoint, "--init_checkpoint")
+            meta = read_model_json_for(init)
+            if list(meta["labels"]) != self.labels:
+                raise ValueError(f"--init_checkpoint {init}: labels {meta['labels']} differ "
+                                 f"from this dataset's {self.labels}")
+            status = tf.train.Checkpoint(model=self.model).restore(init)
+            status.expect_partial()
+            try:
+                status.assert_existing_objects_matched()
+            except AssertionError as e:
+                raise TrainingError(f"{init}: does not match this '{architecture}' model: "
+                                    f"{e}") from None
+            LOG.info("fine-tuning from the weights of %s", init)
+        if start:
+            status = self.checkpoint.restore(start)
+            try:
+                status.assert_existing_objects_matched()
+            except AssertionError as e:
+                raise TrainingError(f"{start}: does not match this '{architecture}' model: "
+                                    f"{e}") from None
+            LOG.info("restored %s at step %d", start, _iterations(self.optimizer))
+        self.start_step = _iterations(self.optimizer)
+
+    def open_outputs(self) -> None:
+        """The model files beside the checkpoints, TensorBoard writers, the progress bar."""
+        if not self.chief:
+            return
+        write_model_files(self.train_dir, self.config.model_architecture, self.settings,
+                          self.labels, self.config.flags())
+        summaries = Path(self.config.summaries_dir)
+        for name in ("train", "validation"):
+            self.writers[name] = tf.summary.create_file_writer(str(summaries / name))
+        total = self.config.total_steps
+        if self.start_step >= total:
+            LOG.info("checkpoint step %d already reaches the %d training steps",
+                     self.start_step, total)
+        elif self.config.progress:
+            self.bar = tqdm(total=total, initial=self.start_step, unit="step",
+                            dynamic_ncols=True, file=sys.stderr,
+                            desc=self.config.model_architecture)
+
+    def make_input(self) -> None:
+        """The augmented training batches (one pipeline per worker) and the step function."""
+        config, settings, index, start_step = (self.config, self.settings, self.index,
+                                               self.start_step)
+        workers, base_seed = self.workers, self.base_seed
+
+        def dataset_fn(input_context):
+            samples_hook, features_hook = make_hooks(
+                config.augment, base_seed + 7919 * input_context.input_pipeline_id + start_step)
+            return make_dataset(
+                index, "training", settings,
+                input_context.get_per_replica_batch_size(config.batch_size) if workers > 1
+                else config.batch_size,
+                background_frequency=config.background_frequency,
+                background_volume=config.background_volume,
+                time_shift_ms=config.time_shift_ms,
+                seed=base_seed + 1000003 * input_context.input_pipeline_id + start_step,
+                samples_hook=samples_hook, features_hook=features_hook,
+            )
+
+        self.train_iter = iter(self.strategy.distribute_datasets_from_function(dataset_fn))
+        self.step_fn = _make_train_step(
+            self.model, self.optimizer, self.strategy, config.batch_size, config.check_nans,
+            config.label_smoothing, self.peers, config.peer_weight, config.mixup, base_seed)
+        model = self.model
+        self.predict = tf.function(lambda x: model(x, training=False))
+
+    def steps(self) -> None:
+        """The training steps, with validation and checkpoints at their intervals."""
+        config, total = self.config, self.config.total_steps
+        for step in range(self.start_step + 1, total + 1):
+            rate = learning_rate_at(step, config)
+            self.optimizer.learning_rate.assign(rate)
+            feats, truth = next(self.train_iter)
+            try:
+                loss, correct = self.step_fn(feats, truth)
+            except tf.errors.InvalidArgumentError as e:
+                raise TrainingError(_nan_message(e, step)) from None
+            self.log_step(step, rate, float(correct) / config.batch_size, float(loss))
+            if step % config.eval_step_interval == 0 or step == total:
+                self.validate(step)
+            if step % config.save_step_interval == 0 or step == total:
+                saved = self.manager.save(checkpoint_number=step)
+                if self.chief:
+                    self.last_saved = saved
+                    LOG.info("Saving to \"%s\"", saved)
+
+    def log_step(self, step: int, rate: float, accuracy: float, loss: float) -> None:
+        LOG.info("Step #%d: rate %f, accuracy %.1f%%, cross entropy %f",
+                 step, rate, accuracy * 100, loss)
+        if self.bar is not None:
+            self.bar.set_postfix(acc=f"{accuracy * 100:.1f}%", loss=f"{loss:.3f}",
+                                 refresh=False)
+            self.bar.update(1)
+        if "train" in self.writers:
+            with self.writers["train"].as_default(step=step):
+                tf.summary.scalar("accuracy", accuracy)
+                tf.summary.scalar("cross_entropy", loss)
+                tf.summary.scalar("learning_rate", rate)
+
+    def validate(self, step: int) -> None:
+        accuracy, n, matrix = self.evaluate("validation")
+        self.validation_accuracy = accuracy
+        if matrix is None or not self.chief:
+            return
+        LOG.info("Confusion Matrix (rows truth, columns prediction):\n%s",
+                 format_confusion_matrix(matrix, self.labels))
+        show("Step %d: Validation accuracy = %.1f%% (N=%d)", step, accuracy * 100, n)
+        writer = self.writers["validation"]
+        with writer.as_default(step=step):
+            tf.summary.scalar("accuracy", accuracy)
+            png = confusion_matrix_png(matrix, self.labels, f"validation, step {step}")
+            tf.summary.image("confusion_matrix", tf.image.decode_png(png, channels=3)[tf.newaxis])
+        writer.flush()
+
+    def evaluate(self, partition: str):
+        return evaluate_model(self.predict, self.settings, self.index, partition,
+                              self.config.batch_size)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        for writer in self.writers.values():
+            writer.flush()
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def final_test(self) -> TrainResult:
+        """Accuracy and confusion matrix on the testing partition."""
+        accuracy, n, matrix = self.evaluate("testing")
+        if accuracy is None:
+            LOG.warning("the testing partition is empty: no final test accuracy")
+        elif self.chief:
+            show("Confusion Matrix (rows truth, columns prediction):\n%s",
+                 format_confusion_matrix(matrix, self.labels))
+            show("Final test accuracy = %.1f%% (N=%d)", accuracy * 100, n)
+        for handler in self.log_handlers:
+            LOG.removeHandler(handler)
+            handler.close()
+        return TrainResult(
+            final_step=_iterations(self.optimizer),
+            test_accuracy=accuracy,
+            test_count=n,
+            validation_accuracy=self.validation_accuracy,
+            labels=self.labels,
+            checkpoint=self.last_saved or (self.manager.latest_checkpoint if self.chief
+                                           else None),
+        )
+
+
+# ----------------------------------------------------------------------- the log
+
+
+def show(message: str, *args) -> None:
+    """A log line that the terminal shows even without --verbose."""
+    LOG.info(message, *args, extra={"show": True})
+
+
+class _TerminalHandler(logging.Handler):
+    """Writes above the progress bar; without --verbose only warnings and `show` lines."""
+
+    def __init__(self, verbose: bool) -> None:
+        super().__init__()
+        self.verbose = verbose
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return (self.verbose or record.levelno >= logging.WARNING
+                or getattr(record, "show", False))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # noqa: BLE001
+            self.handleError(record)
+
+
+def _setup_logging(config: TrainConfig, log_file: bool) -> list[logging.Handler]:
+    """The terminal handler and (with `log_file`) the full log in train_dir."""
+    verbosity = config.verbosity.upper()
+    LOG.setLevel({"WARN": "WARNING", "FATAL": "CRITICAL"}.get(verbosity, verbosity))
+    LOG.propagate = False
+    for old in list(LOG.handlers):
+        LOG.removeHandler(old)
+        old.close()
+    terminal = _TerminalHandler(config.verbose)
+    terminal.setFormatter(logging.Formatter("%(message)s"))
+    handlers: list[logging.Handler] = [terminal]
+    if log_file:
+        Path(config.train_dir).mkdir(parents=True, exist_ok=True)
+        to_file = logging.FileHandler(Path(config.train_dir) / LOG_FILE_NAME)
+        to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handlers.append(to_file)
+    for handler in handlers:
+        LOG.addHandler(handler)
+    return handlers
+
+
+# ----------------------------------------------------------------------- data
+
+
+def maybe_download(config: TrainConfig) -> None:
+    """Fetch and unpack --data_url (kws.download) when the one --data_dir is missing.
+
+    Unlike the classic tool, an existing --data_dir is used as it is (no download)."""
+    dirs = [d.strip() for d in config.data_dir.split(",") if d.strip()]
+    if len(dirs) != 1 or Path(dirs[0]).is_dir() or not config.data_url:
+        return
+    show("%s does not exist: downloading %s", dirs[0], config.data_url)
+    try:
+        maybe_download_and_extract(config.data_url, dirs[0], progress=config.progress)
+    except (OSError, ValueError, DownloadError) as e:
+        raise ValueError(
+            f"--data_dir {dirs[0]} does not exist and downloading --data_url "
+            f"{config.data_url} failed: {e}"
+        ) from None
+
+
+def make_index(config: TrainConfig) -> DatasetIndex:
+    return DatasetIndex(
+        config.data_dir,
+        config.wanted_words,
+        silence_percentage=config.silence_percentage,
+        unknown_percentage=config.unknown_percentage,
+        validation_percentage=config.validation_percentage,
+        testing_percentage=config.testing_percentage,
+        sample_rate=config.sample_rate,
+        clip_duration_ms=config.clip_duration_ms,
+        folder_balance=config.folder_balance,
+    )
+
+
+# ----------------------------------------------------------------------- evaluation
+
+
+def evaluate_model(model, settings: ModelSettings, index, partition: str,
+                   batch_size: int = 100) -> tuple[float | None, int, np.ndarray | None]:
+    """(accuracy, count, confusion matrix) of `model` (features -> logits) on a partition
+    of a `kws.train.data.DatasetIndex`; (None, 0, None) when the partition is empty."""
+    if index.set_size(partition) == 0:
+        return None, 0, None
+    matrix = np.zeros((len(index.labels), len(index.labels)), dtype=np.int64)
+    # One plain, deterministic pass whatever the partition: the training partition's
+    # defaults (augmented, shuffled, repeated forever, fresh seed) would never end.
+    for feats, truth in make_dataset(index, partition, settings, batch_size, augment=False,
+                                     shuffle=False, repeat=False, drop_remainder=False,
+                                     seed=DEFAULT_EVAL_SEED):
+        logits = model(feats)
+        matrix += confusion_matrix(truth.numpy(), np.argmax(np.asarray(logits), axis=1),
+                                   len(index.labels))
+    n = int(matrix.sum())
+    return float(np.trace(matrix)) / max(n, 1), n, matrix
+
+
+def evaluate_checkpoint(checkpoint: str | os.PathLike, data_dir: str, partition: str = "testing",
+                        *, validation_percentage: float = 10.0,
+                        testing_percentage: float = 10.0, silence_percentage: float = 10.0,
+                        unknown_percentage: float = 10.0, batch_size: int = 100) -> dict:
+    """Accuracy of a trained checkpoint on a partition of (possibly other) dataset folders.
+
+    The wanted words come from the checkpoint's labels. Returns {"accuracy", "count",
+    "confusion_matrix" (rows truth), "labels"}.
+    """
+    model, settings, _, labels = load_checkpoint(checkpoint)
+    index = DatasetIndex(data_dir, labels[2:], silence_percentage=silence_percentage,
+                         unknown_percentage=unknown_percentage,
+                         validation_percentage=validation_percentage,
+                         testing_percentage=testing_percentage,
+                         sample_rate=settings.sample_rate,
+                         clip_duration_ms=settings.clip_duration_ms)
+    accuracy, count, matrix = evaluate_model(lambda x: model(x, training=False), settings,
+                                             index, partition, batch_size)
+    return {"accuracy": accuracy, "count": count, "confusion_matrix": matrix,
+            "labels": labels}
+
+
+# ----------------------------------------------------------------------- the step
+
+
+def _make_optimizer(config: TrainConfig):
+    rate = config.rates_list[0]
+    if config.optimizer == "gradient_descent":
+        return keras.optimizers.SGD(rate)
+    if config.optimizer == "momentum":
+        return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True)
+    return keras.optimizers.Adam(rate)
+
+
+def _make_strategy(config: TrainConfig):
+    if config.distribute or os.environ.get("TF_CONFIG"):
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if len(tf.config.list_logical_devices("GPU")) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()  # one GPU if TensorFlow sees one, else the CPU
+
+
+def _is_chief(strategy) -> bool:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    if resolver.task_type == "chief":
+        return True
+    return resolver.task_type == "worker" and resolver.task_id == 0 and (
+        "chief" not in resolver.cluster_spec().as_dict()
+    )
+
+
+def _iterations(optimizer) -> int:
+    """The optimizer's step count (works for distributed variables too)."""
+    value = optimizer.iterations.value
+    return int(value.numpy() if hasattr(value, "numpy") else value.read_value().numpy())
+
+
+def _nan_message(error, step: int) -> str:
+    text = getattr(error, "message", str(error))
+    m = re.search(r"NaN/Inf in ([^:]+?)( : Tensor had| Tensor had|:|$)", text)
+    where = m.group(1).strip() if m else text.splitlines()[0]
+    return f"--check_nans: NaN or Inf at step {step} in {where}"
+
+
+def make_loss(label_smoothing: float = 0.0):
+    """Per-example cross entropy `loss(labels [batch] int, logits [batch, K])`; with
+    smoothing e the target is 1 - e + e/K for the true label and e/K for the others."""
+    if label_smoothing <= 0:
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="none")
+    smoothed = keras.losses.CategoricalCrossentropy(
+        from_logits=True, label_smoothing=label_smoothing, reduction="none")
+
+    def loss(labels, logits):
+        return smoothed(tf.one_hot(tf.cast(labels, tf.int32), tf.shape(logits)[-1]), logits)
+
+    return loss
+
+
+def _trainable(model, peer_models=()) -> list:
+    return [v for m in (model, *peer_models) for v in m.trainable_variables]
+
+
+def peer_distillation_loss(logits: list, labels, loss_fn, weight: float):
+    """Per-example mutual-distillation loss of peers' `logits` (a list of [batch, K]):
+    the sum over peers of cross entropy plus `weight` x KL(mean softmax of the other
+    peers || this peer's softmax), the targets held constant (no gradient)."""
+    probs = [tf.nn.softmax(x) for x in logits]
+    total = 0.0
+    for i, x in enumerate(logits):
+        others = [p for j, p in enumerate(probs) if j != i]
+        target = tf.stop_gradient(tf.add_n(others) / len(others))
+        log_target = tf.math.log(tf.maximum(target, 1e-12))
+        kl = tf.reduce_sum(target * (log_target - tf.nn.log_softmax(x)), axis=-1)
+        total = total + loss_fn(labels, x) + weight * kl
+    return total
+
+
+def mixup_batch(features, labels, alpha: float, seed):
+    """Mixup of a batch with itself reversed: example i becomes l_i x features[i] +
+    (1 - l_i) x features[n - 1 - i], l_i = max(g, 1 - g) for g ~ Beta(alpha, alpha) (so its
+    own label dominates), drawn from the stateless `seed` (2 ints). Returns (mixed
+    features, partner labels, l)."""
+    n = tf.shape(features)[0]
+    a = tf.random.stateless_gamma([n], seed=seed, alpha=alpha)
+    b = tf.random.stateless_gamma([n], seed=tf.stack([seed[0], seed[1] + 1]), alpha=alpha)
+    g = a / tf.maximum(a + b, 1e-12)
+    lam = tf.maximum(g, 1.0 - g)
+    shape = tf.concat([[n], tf.ones([tf.rank(features) - 1], tf.int32)], 0)
+    w = tf.cast(tf.reshape(lam, shape), features.dtype)
+    mixed = w * features + (1.0 - w) * tf.reverse(features, [0])
+    return mixed, tf.reverse(labels, [0]), lam
+
+
+def _make_train_step(model, optimizer, strategy, global_batch: int, check_nans: bool,
+                     label_smoothing: float = 0.0, peer_models=(), peer_weight: float = 1.0,
+                     mixup: float = 0.0, seed: int = 0):
+    """One training step; returns (cross entropy of `model`, correct count of `model`).
+    With `peer_models` all are trained on the batch with `peer_distillation_loss`; with
+    `mixup` > 0 on `mixup_batch` of it (seeded by `seed`, the step and the replica)."""
+    loss_fn = make_loss(label_smoothing)
+    peer_models = list(peer_models)
+    if check_nans:
+        # The same layers (same weights), exposing every layer's output to check it.
+        probe = keras.Model(model.inputs, [layer.output for layer in model.layers[1:]])
+        probe_names = [layer.name for layer in model.layers[1:]]
+
+    def replica_step(features, labels):
+        ce = loss_fn
+        if mixup > 0:
+            replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+            draw = tf.stack([tf.cast(seed % 2**31, tf.int64),
+                             tf.cast(optimizer.iterations, tf.int64) * 64
+                             + tf.cast(replica, tf.int64) * 2])
+            features, partner, lam = mixup_batch(features, labels, mixup, draw)
+
+            def ce(y, logits):
+                return lam * loss_fn(y, logits) + (1.0 - lam) * loss_fn(partner, logits)
+        with tf.GradientTape() as tape:
+            if check_nans:
+                features = tf.debugging.check_numerics(
+                    features, "NaN/Inf in input features")
+                outputs = probe(features, training=True)
+                # Checked in layer order (chained), so the first bad layer is named.
+                checked = features
+                for name, out in zip(probe_names, outputs):
+                    with tf.control_dependencies([checked]):
+                        checked = tf.debugging.check_numerics(
+                            out, f"NaN/Inf in layer '{name}' output")
+                logits = checked
+            else:
+                logits = model(features, training=True)
+            per_example = ce(labels, logits)
+            loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+            objective = loss
+            if peer_models:
+                all_logits = [logits] + [p(features, training=True) for p in peer_models]
+                objective = tf.nn.compute_average_loss(
+                    peer_distillation_loss(all_logits, labels, ce, peer_weight),
+                    global_batch_size=global_batch)
+        variables = _trainable(model, peer_models)
+        grads = tape.gradient(objective, variables)
+        if check_nans:
+            tf.debugging.check_numerics(objective, "NaN/Inf in cross entropy")
+            grads = [tf.debugging.check_numerics(g, f"NaN/Inf in gradient of '{v.path}'")
+                     for g, v in zip(grads, variables)]
+        optimizer.apply_gradients(zip(grads, variables))
+        correct = tf.reduce_sum(tf.cast(
+            tf.equal(tf.argmax(logits, axis=1, output_type=tf.int32),
+                     tf.cast(labels, tf.int32)), tf.float32))
+        return loss, correct
+
+    @tf.function
+    def step(features, labels):
+        loss, correct = strategy.run(replica_step, args=(features, labels))
+        return (strategy.reduce("SUM", loss, axis=None),
+                strategy.reduce("SUM", correct, axis=None))
+
+    return step
+
