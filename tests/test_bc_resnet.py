@@ -3,10 +3,9 @@ normalisation, the log-mel input, and time-shift exactness of the VALID variants
 
 from __future__ import annotations
 
+import keras  # noqa: E402
 import numpy as np
 import pytest
-
-import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from kws.train.bc_resnet import SubSpectralNorm, receptive_field, sub_bands_for  # noqa: E402
