@@ -177,3 +177,31 @@ def test_bc_resnet_8_multiply_adds_match_the_paper():
     is compared)."""
     macs = _multiply_adds(build_model("bc_resnet_8", ModelSettings(), training_dropout=False))
     assert abs(macs * 101 / 98 - 89.1e6) / 89.1e6 < 0.05, macs
+
+
+def test_tflite_and_saved_model_of_a_log_mel_stream_variant(tmp_path):
+    """The TensorFlow exports carry the log-mel front end and the new layers: TFLite float
+    and the SavedModel agree with the Keras model on a clip."""
+    from kws.train import export
+    from kws.train.models import randomize_weights
+
+    settings = ModelSettings(preprocess="log_mel")
+    model = build_model("bc_resnet_1_stream", settings, training_dropout=False)
+    randomize_weights(model, seed=7)
+    rng = np.random.default_rng(8)
+    t = np.arange(16000) / 16000
+    clip = (0.2 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.normal(size=16000)).astype(
+        np.float32)
+    reference = tf.nn.softmax(model(tf_features(clip[None], settings), training=False))
+    reference = np.asarray(reference)[0]
+    assert reference.max() < 0.99
+    interpreter = tf.lite.Interpreter(model_content=export.tflite_bytes(model, settings))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], clip[None])
+    interpreter.invoke()
+    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0]
+    np.testing.assert_allclose(got, reference, atol=1e-4)
+    saved = export.save_saved_model(tmp_path / "saved", model, settings)
+    loaded = tf.saved_model.load(str(saved))
+    out = loaded.signatures["serving_default"](samples=tf.constant(clip[None]))
+    np.testing.assert_allclose(np.asarray(out["labels_softmax"])[0], reference, atol=1e-5)
