@@ -1,6 +1,9 @@
 // Python bindings of kws/model.h: kws.Model and kws.Stream.
 #include "kws/model.h"
 
+#include <limits>
+#include <string_view>
+
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -11,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "fs_path.h"
 #include "kws/error.h"
 #include "ops/op.h"
 
@@ -34,7 +38,23 @@ struct PyModel {
   std::shared_ptr<const Model> model;
 };
 
-py::array_t<float> Predict(const PyModel& self, const FloatArray& samples) {
+// Audio must be floating point in [-1, 1]: integer PCM would silently pass as
+// +-32768-scale floats, and bool or object arrays mean something else entirely.
+FloatArray AudioArray(const py::handle& obj, const char* who) {
+  py::array a = py::array::ensure(obj);
+  if (!a) throw InvalidArgument(std::string(who) + ": expected a numpy array of samples");
+  const char kind = a.dtype().kind();
+  if (kind != 'f') {
+    std::string name = py::str(a.dtype());
+    throw InvalidArgument(std::string(who) + ": samples must be floating point in [-1, 1], got "
+                          "dtype " + name +
+                          (kind == 'i' || kind == 'u' ? " (divide int16 data by 32768)" : ""));
+  }
+  return FloatArray::ensure(a);
+}
+
+py::array_t<float> Predict(const PyModel& self, const py::object& input) {
+  const FloatArray samples = AudioArray(input, "Model.predict");
   const Model& m = *self.model;
   const size_t clip = static_cast<size_t>(m.clip_samples());
   const size_t labels = static_cast<size_t>(m.num_labels());
@@ -61,7 +81,8 @@ py::array_t<float> Predict(const PyModel& self, const FloatArray& samples) {
   return out;
 }
 
-py::array_t<float> PredictFeatures(const PyModel& self, const FloatArray& features) {
+py::array_t<float> PredictFeatures(const PyModel& self, const py::object& input) {
+  const FloatArray features = AudioArray(input, "Model.predict_features");
   const Model& m = *self.model;
   const size_t frames = m.num_frames(), width = m.num_coefficients(), labels = m.num_labels();
   const bool single = features.ndim() == 2;
@@ -85,14 +106,34 @@ PyStream CreateStream(const PyModel& self, py::object hop_ms, py::object hop_sam
   int hop = 0;
   if (!hop_samples.is_none() && !hop_ms.is_none())
     throw InvalidArgument("Model.create_stream: give hop_ms or hop_samples, not both");
+  const int64_t max_hop = std::numeric_limits<int>::max();
   if (!hop_samples.is_none()) {
+    if (!py::isinstance<py::int_>(hop_samples) || py::isinstance<py::bool_>(hop_samples))
+      throw InvalidArgument("Model.create_stream: hop_samples must be an integer, got " +
+                            std::string(py::str(py::repr(hop_samples))));
+    // Compare as Python ints: any size is accepted here and checked against the bound.
+    if (hop_samples < py::int_(1) || hop_samples > py::int_(max_hop))
+      throw InvalidArgument("Model.create_stream: hop_samples must be in [1, " +
+                            std::to_string(max_hop) + "] samples, got " +
+                            std::string(py::str(hop_samples)));
     hop = hop_samples.cast<int>();
   } else {
+    if (!hop_ms.is_none() && !py::isinstance<py::int_>(hop_ms) &&
+        !py::isinstance<py::float_>(hop_ms))
+      throw InvalidArgument("Model.create_stream: hop_ms must be a number of milliseconds, got " +
+                            std::string(py::str(py::repr(hop_ms))));
     const double ms = hop_ms.is_none() ? 30.0 : hop_ms.cast<double>();
+    const double max_ms = static_cast<double>(max_hop) * 1000.0 / m.sample_rate();
+    if (!std::isfinite(ms) || ms <= 0 || ms > max_ms)
+      throw InvalidArgument("Model.create_stream: hop_ms must be a finite number of "
+                            "milliseconds in (0, " + std::to_string(max_ms) + "], got " +
+                            std::string(py::str(py::float_(ms))) + " ms");
     const double samples = ms * m.sample_rate() / 1000.0;
-    if (!(samples > 0) || std::fabs(samples - std::round(samples)) > 1e-6)
-      throw InvalidArgument("Model.create_stream: hop of " + std::to_string(ms) +
-                            " ms is not a whole number of samples");
+    if (std::fabs(samples - std::round(samples)) > 1e-6)
+      throw InvalidArgument("Model.create_stream: hop of " + std::string(py::str(py::float_(ms))) +
+                            " ms is " + std::to_string(samples) +
+                            " samples at " + std::to_string(m.sample_rate()) +
+                            " Hz, not a whole number");
     hop = static_cast<int>(std::lround(samples));
   }
   PyStream s;
@@ -101,7 +142,8 @@ PyStream CreateStream(const PyModel& self, py::object hop_ms, py::object hop_sam
   return s;
 }
 
-py::list AcceptWaveform(PyStream& self, const FloatArray& chunk) {
+py::list AcceptWaveform(PyStream& self, const py::object& input) {
+  const FloatArray chunk = AudioArray(input, "Stream.accept_waveform");
   if (chunk.ndim() != 1) throw InvalidArgument("Stream.accept_waveform: expected 1-D samples");
   const float* in = chunk.data();
   const size_t n = static_cast<size_t>(chunk.shape(0));
@@ -128,6 +170,14 @@ py::list AcceptWaveform(PyStream& self, const FloatArray& chunk) {
 }  // namespace
 
 void BindModel(py::module_& m) {
+  m.def(
+      "crc32c",
+      [](const py::bytes& data, uint32_t crc) {
+        std::string_view view = data;
+        return Crc32c(reinterpret_cast<const uint8_t*>(view.data()), view.size(), crc);
+      },
+      py::arg("data"), py::arg("crc") = 0,
+      "CRC-32C of bytes, continuing from `crc` (model.kws's kws_crc32c uses it).");
   m.def(
       "op_types",
       []() {
@@ -174,7 +224,11 @@ void BindModel(py::module_& m) {
 
   py::class_<PyModel>(m, "Model",
                       "An immutable model loaded from a model.kws file (share it freely).")
-      .def_static("load", [](const std::string& path) { return PyModel{Model::Load(path)}; },
+      .def_static("load",
+                  [](const FsPath& path) {
+                    py::gil_scoped_release release;
+                    return PyModel{Model::Load(path)};
+                  },
                   py::arg("path"), "Loads and validates a model.kws file.")
       .def_static("load_bytes",
                   [](const py::bytes& data, const std::string& name) {

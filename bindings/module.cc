@@ -24,15 +24,22 @@ PYBIND11_MODULE(_core, m) {
 
   // Bad input -> ValueError; other kws failures -> RuntimeError (pybind11 already maps
   // std::runtime_error, but be explicit about the split).
+  // Messages name files whose names need not be UTF-8: they are decoded as paths are.
   py::register_exception_translator([](std::exception_ptr p) {
+    auto raise = [](PyObject* type, const char* what) {
+      PyObject* message = PyUnicode_DecodeFSDefault(what);
+      if (!message) return;  // the decoding error is raised instead
+      PyErr_SetObject(type, message);
+      Py_DECREF(message);
+    };
     try {
       if (p) std::rethrow_exception(p);
     } catch (const kws::InputError& e) {
-      PyErr_SetString(PyExc_ValueError, e.what());
+      raise(PyExc_ValueError, e.what());
     } catch (const kws::IoError& e) {
-      PyErr_SetString(PyExc_OSError, e.what());
+      raise(PyExc_OSError, e.what());
     } catch (const kws::Error& e) {
-      PyErr_SetString(PyExc_RuntimeError, e.what());
+      raise(PyExc_RuntimeError, e.what());
     }
   });
 

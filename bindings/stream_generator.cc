@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "fs_path.h"
 #include "kws/error.h"
 #include "kws/ground_truth.h"
 
@@ -22,7 +23,7 @@ void BindStreamGenerator(py::module_& m) {
 
   m.def(
       "read_ground_truth",
-      [](const std::string& path) {
+      [](const FsPath& path) {
         GroundTruth gt = ReadGroundTruth(path);
         py::list entries;
         for (const GroundTruthEntry& e : gt.entries) entries.append(py::make_tuple(e.label, e.time_ms));
@@ -38,9 +39,9 @@ void BindStreamGenerator(py::module_& m) {
 
   m.def(
       "generate_stream",
-      [](const std::string& data_dir, const std::string& output_wav,
-         const std::string& output_ground_truth, std::vector<std::string> wanted_words,
-         const std::string& background_dir, double duration_seconds, int clip_duration_ms,
+      [](const FsPath& data_dir, const FsPath& output_wav,
+         const FsPath& output_ground_truth, std::vector<std::string> wanted_words,
+         const FsPath& background_dir, double duration_seconds, int clip_duration_ms,
          int word_gap_ms, double unknown_percentage, double word_volume, int word_ramp_samples,
          double background_volume, int background_crossover_ms, double validation_percentage,
          double testing_percentage, int sample_rate, uint64_t seed) {
@@ -63,22 +64,29 @@ void BindStreamGenerator(py::module_& m) {
         GeneratedStream s;
         {
           py::gil_scoped_release release;
-          s = GenerateStream(o);
-          if (!output_wav.empty() || !output_ground_truth.empty()) {
-            if (output_wav.empty() || output_ground_truth.empty())
+          if (!output_wav.value.empty() || !output_ground_truth.value.empty()) {
+            if (output_wav.value.empty() || output_ground_truth.value.empty())
               throw InvalidArgument("generate_stream: give both output_wav and "
                                     "output_ground_truth, or neither");
-            WriteGeneratedStream(s, output_wav, output_ground_truth);
+            s = GenerateStreamToFiles(o, output_wav, output_ground_truth);
+          } else {
+            s = GenerateStream(o);
           }
         }
         py::list truth;
         for (const GroundTruthEntry& e : s.truth) truth.append(py::make_tuple(e.label, e.time_ms));
         py::dict d;
-        d["samples"] = py::array_t<float>(s.samples.size(), s.samples.data());
+        if (output_wav.value.empty())
+          d["samples"] = py::array_t<float>(s.samples.size(), s.samples.data());
+        else
+          d["samples"] = py::none();
+        d["num_samples"] = s.num_samples;
         d["sample_rate"] = s.sample_rate;
         d["ground_truth"] = truth;
         d["word_offsets"] = s.word_offsets;
-        d["word_files"] = s.word_files;
+        py::list files;
+        for (const std::string& f : s.word_files) files.append(PathStr(f));
+        d["word_files"] = files;
         d["testing_clips"] = s.testing_clips;
         return d;
       },
@@ -91,9 +99,10 @@ void BindStreamGenerator(py::module_& m) {
       py::arg("validation_percentage") = 10.0, py::arg("testing_percentage") = 10.0,
       py::arg("sample_rate") = 16000, py::arg("seed") = 0,
       "Generates the classic synthetic streaming test (SPEC.md) from the testing partition "
-      "of a dataset; writes the WAV and ground truth when paths are given. Returns a dict "
-      "with samples, sample_rate, ground_truth [(word, ms)], word_offsets, word_files, "
-      "testing_clips.");
+      "of a dataset. With output paths, writes the WAV and ground truth block by block "
+      "(memory flat in the duration) and returns samples None; otherwise returns the "
+      "samples. The dict also has num_samples, sample_rate, ground_truth [(word, ms)], "
+      "word_offsets, word_files, testing_clips.");
 }
 
 }  // namespace bindings

@@ -7,8 +7,10 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <limits>
 #include <utility>
 
+#include "fs_path.h"
 #include "kws/error.h"
 #include "options.h"
 
@@ -74,8 +76,8 @@ py::list SweepList(const std::vector<StreamingAccuracy>& points,
 
 py::dict EvaluationDict(const PyStreamEvaluation& e) {
   py::dict d;
-  d["wav"] = e.wav_path;
-  d["ground_truth"] = e.ground_truth_path;
+  d["wav"] = PathStr(e.wav_path);
+  d["ground_truth"] = PathStr(e.ground_truth_path);
   py::list detections;
   for (const Detection& det : e.detections) detections.append(DetectionDict(det));
   d["detections"] = detections;
@@ -99,6 +101,25 @@ py::dict ReportDict(const PyStreamingReport& r) {
 
 std::string Quoted(const std::string& s) { return "'" + s + "'"; }
 
+// Python ints of any size arrive as int64; one that does not fit the int field gets the
+// bound's message (the words of StreamingOptions::Validate) instead of a type error. Other
+// values are stored and checked by validate(), as every field is.
+int ClipMs(int64_t value, const char* name) {
+  if (value < std::numeric_limits<int>::min() || value > std::numeric_limits<int>::max())
+    throw InvalidArgument("streaming options: " + std::string(name) + " must be in (0, " +
+                          std::to_string(kMaxStreamingClipMs) + "] ms, got " +
+                          std::to_string(value) + " ms");
+  return static_cast<int>(value);
+}
+
+int MinimumCount(int64_t value) {
+  if (value < std::numeric_limits<int>::min() || value > std::numeric_limits<int>::max())
+    throw InvalidArgument("streaming options: minimum_count must be in [1, " +
+                          std::to_string(kMaxMinimumCount) + "] results, got " +
+                          std::to_string(value));
+  return static_cast<int>(value);
+}
+
 }  // namespace
 
 void BindStreamingEvaluator(py::module_& m) {
@@ -107,17 +128,18 @@ void BindStreamingEvaluator(py::module_& m) {
       m, "StreamingOptions",
       "Options of the streaming accuracy test; defaults are the classic "
       "test_streaming_accuracy ones. Checked by validate() and when an evaluator is made.")
-      .def(py::init([](int clip_duration_ms, int clip_stride_ms, int64_t average_window_ms,
-                       int64_t suppression_ms, float detection_threshold,
-                       int64_t time_tolerance_ms, int minimum_count) {
+      .def(py::init([](int64_t clip_duration_ms, int64_t clip_stride_ms,
+                       int64_t average_window_ms, int64_t suppression_ms,
+                       float detection_threshold, int64_t time_tolerance_ms,
+                       int64_t minimum_count) {
              StreamingOptions o;
-             o.clip_duration_ms = clip_duration_ms;
-             o.clip_stride_ms = clip_stride_ms;
+             o.clip_duration_ms = ClipMs(clip_duration_ms, "clip_duration_ms");
+             o.clip_stride_ms = ClipMs(clip_stride_ms, "clip_stride_ms");
              o.average_window_ms = average_window_ms;
              o.suppression_ms = suppression_ms;
              o.detection_threshold = detection_threshold;
              o.time_tolerance_ms = time_tolerance_ms;
-             o.minimum_count = minimum_count;
+             o.minimum_count = MinimumCount(minimum_count);
              return o;
            }),
            py::arg("clip_duration_ms") = d.clip_duration_ms,
@@ -127,10 +149,14 @@ void BindStreamingEvaluator(py::module_& m) {
            py::arg("detection_threshold") = d.detection_threshold,
            py::arg("time_tolerance_ms") = d.time_tolerance_ms,
            py::arg("minimum_count") = d.minimum_count)
-      .def_readwrite("clip_duration_ms", &StreamingOptions::clip_duration_ms,
-                     "length of the model's clip (ms); must match the model")
-      .def_readwrite("clip_stride_ms", &StreamingOptions::clip_stride_ms,
-                     "hop between windows (ms), a whole number of feature frames")
+      .def_property(
+          "clip_duration_ms", [](const StreamingOptions& o) { return o.clip_duration_ms; },
+          [](StreamingOptions& o, int64_t v) { o.clip_duration_ms = ClipMs(v, "clip_duration_ms"); },
+          "length of the model's clip (ms); must match the model")
+      .def_property(
+          "clip_stride_ms", [](const StreamingOptions& o) { return o.clip_stride_ms; },
+          [](StreamingOptions& o, int64_t v) { o.clip_stride_ms = ClipMs(v, "clip_stride_ms"); },
+          "hop between windows (ms), a whole number of feature frames")
       .def_readwrite("average_window_ms", &StreamingOptions::average_window_ms,
                      "scores are averaged over this window (ms)")
       .def_readwrite("suppression_ms", &StreamingOptions::suppression_ms,
@@ -139,8 +165,10 @@ void BindStreamingEvaluator(py::module_& m) {
                      "the averaged score must exceed this to detect a command")
       .def_readwrite("time_tolerance_ms", &StreamingOptions::time_tolerance_ms,
                      "a detection this close to a ground-truth word matches it (ms)")
-      .def_readwrite("minimum_count", &StreamingOptions::minimum_count,
-                     "fewer results in the averaging window: no decision")
+      .def_property(
+          "minimum_count", [](const StreamingOptions& o) { return o.minimum_count; },
+          [](StreamingOptions& o, int64_t v) { o.minimum_count = MinimumCount(v); },
+          "fewer results in the averaging window: no decision")
       .def("validate", &StreamingOptions::Validate,
            "Raises ValueError naming the first bad field.")
       .def(
@@ -194,8 +222,11 @@ void BindStreamingEvaluator(py::module_& m) {
       });
 
   py::class_<PyStreamEvaluation>(m, "StreamEvaluation", "The result of one stream.")
-      .def_readonly("wav", &PyStreamEvaluation::wav_path)
-      .def_readonly("ground_truth", &PyStreamEvaluation::ground_truth_path)
+      .def_property_readonly("wav", [](const PyStreamEvaluation& e) { return PathStr(e.wav_path); })
+      .def_property_readonly("ground_truth",
+                             [](const PyStreamEvaluation& e) {
+                               return PathStr(e.ground_truth_path);
+                             })
       .def_readonly("detections", &PyStreamEvaluation::detections,
                     "at the main threshold, with verdicts")
       .def_readonly("accuracy", &PyStreamEvaluation::accuracy, "at the main threshold")
@@ -226,7 +257,7 @@ void BindStreamingEvaluator(py::module_& m) {
   py::class_<StreamingEvaluator>(
       m, "StreamingEvaluator",
       "The streaming accuracy test on long WAVs with one shared model.kws (SPEC.md).")
-      .def(py::init([](const std::string& model_path, std::vector<std::string> labels,
+      .def(py::init([](const FsPath& model_path, std::vector<std::string> labels,
                        const py::object& options_or_none, const py::kwargs& overrides) {
              const StreamingOptions options = OptionsWithOverrides<StreamingOptions>(
                  options_or_none, overrides, "StreamingEvaluator");
@@ -280,8 +311,8 @@ void BindStreamingEvaluator(py::module_& m) {
                              "How scores are computed for this model (and why not batched).")
       .def(
           "evaluate",
-          [](const StreamingEvaluator& self, const std::string& wav,
-             const std::string& ground_truth, std::vector<float> sweep, int threads) {
+          [](const StreamingEvaluator& self, const FsPath& wav, const FsPath& ground_truth,
+             std::vector<float> sweep, int threads) {
             StreamEvaluation e;
             {
               py::gil_scoped_release release;
@@ -295,9 +326,12 @@ void BindStreamingEvaluator(py::module_& m) {
           "reuse the scores.")
       .def(
           "evaluate_many",
-          [](const StreamingEvaluator& self, const std::vector<std::string>& wavs,
-             const std::vector<std::string>& ground_truths, int threads,
+          [](const StreamingEvaluator& self, const std::vector<FsPath>& wav_paths,
+             const std::vector<FsPath>& ground_truth_paths, int threads,
              std::vector<float> sweep) {
+            std::vector<std::string> wavs, ground_truths;
+            for (const FsPath& p : wav_paths) wavs.push_back(p.value);
+            for (const FsPath& p : ground_truth_paths) ground_truths.push_back(p.value);
             StreamingReport r;
             {
               py::gil_scoped_release release;

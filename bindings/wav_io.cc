@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "fs_path.h"
 #include "kws/error.h"
 
 namespace py = pybind11;
@@ -37,7 +38,7 @@ py::array_t<float> SamplesToArray(std::vector<float>&& samples, size_t frames, i
       data, base);
 }
 
-py::tuple ReadWavPy(const std::string& path, bool mono) {
+py::tuple ReadWavPy(const FsPath& path, bool mono) {
   WavData wav;
   {
     py::gil_scoped_release release;
@@ -50,7 +51,7 @@ py::tuple ReadWavPy(const std::string& path, bool mono) {
                         rate);
 }
 
-void WriteWavPy(const std::string& path,
+void WriteWavPy(const FsPath& path,
                 py::array_t<float, py::array::c_style | py::array::forcecast> samples,
                 int sample_rate, bool float32) {
   const bool column = samples.ndim() == 2 && samples.shape(1) == 1;
@@ -60,7 +61,7 @@ void WriteWavPy(const std::string& path,
       shape += (i ? ", " : "") + std::to_string(samples.shape(i));
     }
     shape += samples.ndim() == 1 ? ",)" : ")";
-    throw InvalidArgument("write_wav('" + path + "'): samples must be mono, shape (n,) or " +
+    throw InvalidArgument("write_wav('" + path.value + "'): samples must be mono, shape (n,) or " +
                           "(n, 1); got shape " + shape);
   }
   const float* data = samples.data();
@@ -85,7 +86,7 @@ struct WavInfo {
   }
 };
 
-WavInfo WavInfoPy(const std::string& path) {
+WavInfo WavInfoPy(const FsPath& path) {
   WavInfo info;
   py::gil_scoped_release release;
   const WavData wav = ReadWav(path, /*mono=*/false);
@@ -99,6 +100,38 @@ WavInfo WavInfoPy(const std::string& path) {
 }  // namespace
 
 void BindWavIo(py::module_& m) {
+  py::class_<WavReader>(m, "WavReader",
+                        "Reads a WAV file piece by piece (memory flat in its length); the "
+                        "header is checked when it is opened, as read_wav checks it.")
+      .def(py::init([](const FsPath& path) {
+             py::gil_scoped_release release;
+             return std::make_unique<WavReader>(path);
+           }),
+           py::arg("path"))
+      .def_property_readonly("sample_rate", &WavReader::sample_rate)
+      .def_property_readonly("channels", &WavReader::channels)
+      .def_property_readonly("bits_per_sample", &WavReader::bits_per_sample)
+      .def_property_readonly("frames", &WavReader::frames, "frames in the whole file")
+      .def_property_readonly("frames_read", &WavReader::frames_read)
+      .def(
+          "read",
+          [](WavReader& self, int64_t max_frames, bool mono) {
+            if (max_frames < 0 || max_frames > (int64_t{1} << 28))
+              throw InvalidArgument("WavReader.read: max_frames must be in [0, 2**28], got " +
+                                    std::to_string(max_frames));
+            std::vector<float> samples;
+            {
+              py::gil_scoped_release release;
+              samples = self.Read(static_cast<size_t>(max_frames), mono);
+            }
+            const int channels = mono ? 1 : self.channels();
+            const size_t frames = samples.size() / channels;
+            return SamplesToArray(std::move(samples), frames, channels, !mono);
+          },
+          py::arg("max_frames"), py::arg("mono") = false,
+          "The next frames, at most max_frames: float32 (frames, channels), or (frames,) "
+          "with mono=True (channels averaged as read_wav does); empty at the end.");
+
   m.def("read_wav", &ReadWavPy, py::arg("path"), py::arg("mono") = true,
         R"doc(Reads a RIFF/WAVE file (PCM 8/16/24/32-bit, float32, WAVE_FORMAT_EXTENSIBLE).
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "kws/error.h"
+#include "kws/ground_truth.h"
 #include "kws/mfcc.h"
 #include "kws/model.h"
 #include "kws/wav_io.h"
@@ -167,12 +168,25 @@ inline Outcome FuzzMfcc(const uint8_t* data, size_t size) {
 // consistently; when it is small enough to run quickly, whole-clip scores must be a
 // softmax (or NaN when finite weights overflow) and a stream's first window must give the
 // same scores as whole-clip inference.
+// The kws_crc32c checksum is skipped for this exploration (mutated weights would stop
+// there); with it, the same bytes must load to the same model or be refused as corrupt.
 inline Outcome FuzzModelLoader(const uint8_t* data, size_t size) {
   std::shared_ptr<const kws::Model> model;
   try {
-    model = kws::Model::LoadFromMemory(data, size, "fuzz.kws");
+    model = kws::Model::LoadFromMemory(data, size, "fuzz.kws", /*verify_checksum=*/false);
   } catch (const kws::Error&) {
     return Outcome::kRejected;
+  }
+  try {
+    const auto checked = kws::Model::LoadFromMemory(data, size, "fuzz.kws");
+    Require(checked->labels() == model->labels() &&
+                checked->flops_per_window() == model->flops_per_window(),
+            "the checksum changes nothing but acceptance");
+  } catch (const kws::ModelError& e) {
+    const std::string what = e.what();
+    Require(what.find("checksum mismatch") != std::string::npos ||
+                what.find("kws_crc32c") != std::string::npos,
+            "only the checksum may refuse what loads without it");
   }
   const int labels = model->num_labels();
   Require(labels >= 1 && static_cast<size_t>(labels) == model->labels().size(), "labels");
@@ -231,6 +245,47 @@ inline Outcome FuzzModelLoader(const uint8_t* data, size_t size) {
             "window start");
   }
   Require(windows == 3, "windows in a clip plus two hops");
+  return Outcome::kAccepted;
+}
+
+// ParseGroundTruth on arbitrary text: accepted entries are sorted, their words are
+// non-empty and trimmed, malformed counts agree, and writing then re-reading the entries
+// gives them back.
+inline Outcome FuzzGroundTruth(const uint8_t* data, size_t size) {
+  const std::string text(reinterpret_cast<const char*>(data), size);
+  kws::GroundTruth truth;
+  try {
+    truth = kws::ParseGroundTruth(text, "fuzz.txt");
+  } catch (const kws::InputError& e) {
+    Require(std::string(e.what()).find("fuzz.txt: no valid") == 0, "rejection message");
+    return Outcome::kRejected;
+  }
+  Require(truth.malformed_lines >= 0 &&
+              truth.malformed_line_numbers.size() ==
+                  std::min<size_t>(20, static_cast<size_t>(truth.malformed_lines)),
+          "malformed counts");
+  for (size_t i = 0; i < truth.entries.size(); ++i) {
+    const kws::GroundTruthEntry& e = truth.entries[i];
+    Require(!e.label.empty(), "empty word");
+    Require(e.label.find(',') == std::string::npos && e.label.find('\n') == std::string::npos,
+            "word holds a separator");
+    Require(std::fabs(static_cast<double>(e.time_ms)) < 9.0e15, "time in range");
+    if (i > 0) Require(truth.entries[i - 1].time_ms <= e.time_ms, "sorted");
+  }
+  // Round trip through the writer's format (word, %.3f) in memory.
+  std::string written;
+  char buffer[64];
+  for (const kws::GroundTruthEntry& e : truth.entries) {
+    std::snprintf(buffer, sizeof(buffer), "%.3f", static_cast<double>(e.time_ms));
+    written += e.label + ", " + buffer + "\n";
+  }
+  if (!truth.entries.empty()) {
+    const kws::GroundTruth again = kws::ParseGroundTruth(written, "again.txt");
+    Require(again.malformed_lines == 0 && again.entries.size() == truth.entries.size(),
+            "round trip count");
+    for (size_t i = 0; i < again.entries.size(); ++i)
+      Require(again.entries[i].time_ms == truth.entries[i].time_ms, "round trip time");
+  }
   return Outcome::kAccepted;
 }
 

@@ -244,6 +244,27 @@ def model_seeds() -> dict[str, bytes]:
     return seeds
 
 
+def ground_truth_seeds() -> dict[str, bytes]:
+    """Ground-truth texts: the classic `word, time_ms` lines as kws gen-stream writes them,
+    decimals, CRLF, blank and malformed lines, odd numbers and words."""
+    words = ["yes", "no", "_unknown_", "up", "down", "left", "right", "on", "off", "stop"]
+    classic = "".join(f"{words[i % len(words)]}, {1000.0 + 3000 * i + (i * 37) % 2000:.3f}\n"
+                      for i in range(40))
+    return {
+        "classic.txt": classic.encode(),
+        "crlf.txt": classic.replace("\n", "\r\n").encode(),
+        "unsorted.txt": b"no, 5000\nyes, 1000\nyes, 1000\n_unknown_, 0\n",
+        "blank.txt": b"\n  \n\t\n",
+        "empty.txt": b"",
+        "junk_only.txt": b"hello\nfoo;bar\na, b, c\n",
+        "mixed.txt": b"yes, 1\njust one field\n , 5\nup, 12abc\nleft, -0\n",
+        "numbers.txt": b"a, 1e3\nb, -2.5\nc, 0x10\nd, 8.9e15\ne, 9.1e15\nf, nan\ng, inf\n"
+                       b"h, 1e400\ni, .5\nj, 5.\n",
+        "words.txt": "caf\u00e9, 10\n\u65e5\u672c, 20\nyes no, 30\n\"q\", 40\n".encode(),
+        "no_newline.txt": b"yes, 1000",
+    }
+
+
 def write_seeds(folder: Path, seeds: dict[str, bytes]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name, data in seeds.items():
@@ -257,13 +278,14 @@ def main(argv: list[str]) -> int:
     ap.add_argument("out_dir", type=Path)
     ap.add_argument("--sample-dir", type=Path,
                     default=Path(os.environ.get("KWS_SAMPLE_DIR", DEFAULT_SAMPLE_DIR)))
-    ap.add_argument("--targets", default="wav_reader,mfcc,model_loader",
+    ap.add_argument("--targets", default="wav_reader,mfcc,model_loader,ground_truth",
                     help="comma-separated fuzz targets to build seeds for")
     args = ap.parse_args(argv)
     targets = [t for t in args.targets.split(",") if t]
     builders = {"wav_reader": lambda: wav_seeds(args.sample_dir),
                 "mfcc": lambda: mfcc_seeds(args.sample_dir),
-                "model_loader": model_seeds}
+                "model_loader": model_seeds,
+                "ground_truth": ground_truth_seeds}
     for target in targets:
         if target not in builders:
             raise SystemExit(f"make_seeds: no seeds for unknown target '{target}'")

@@ -2,7 +2,7 @@
 # Coverage-guided fuzzing of kws's parsers with libFuzzer (clang, ASan + UBSan).
 #   bash scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   (default 60 s, all targets)
 #   bash scripts/fuzz.sh --ensure-clang                    (only install clang if missing)
-# Targets are fuzz/*_fuzzer.cc (wav_reader, mfcc, model_loader). Each runs single-process for a bounded
+# Targets are fuzz/*_fuzzer.cc (wav_reader, mfcc, model_loader, ground_truth). Each runs single-process for a bounded
 # time on a persistent corpus (build/fuzz/corpus/<target>) grown from the generated
 # seeds (build/fuzz/seeds/<target>, fuzz/make_seeds.py) and the committed regression
 # inputs (fuzz/regressions/<target>). Prints executions, coverage and findings per

@@ -330,3 +330,28 @@ def test_the_sample_is_fetched_as_a_user_would(speech_dir, sample_fetcher, tmp_p
     with pytest.raises(RuntimeError, match="kws download: error"):
         sample_fetcher("http://127.0.0.1:9/speech_commands_test_set_v0.02.tar.gz",
                        tmp_path / "never")
+
+
+def test_failed_download_leaves_no_folder_behind(tmp_path):
+    """A dataset folder created for a download that fails is removed, so the next run
+    tries again instead of taking an empty folder for a dataset; a folder that existed
+    before is left."""
+    import socket
+
+    from kws import download
+
+    with socket.socket() as s:  # a port nobody listens on: the connection is refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/speech_commands.tar.gz"
+    fresh = tmp_path / "data"
+    with pytest.raises(download.DownloadError):
+        download.maybe_download_and_extract(url, fresh, retries=1, timeout=2, progress=False)
+    assert not fresh.exists()
+    existing = tmp_path / "mine"
+    existing.mkdir()
+    (existing / "notes.txt").write_text("keep")
+    with pytest.raises(download.DownloadError):
+        download.maybe_download_and_extract(url, existing, retries=1, timeout=2,
+                                            progress=False)
+    assert (existing / "notes.txt").read_text() == "keep"

@@ -147,6 +147,40 @@ def test_label_wav_errors(exported, tmp_path, capsys, clips):
     assert "2 labels" in capsys.readouterr().err
 
 
+def test_corrupt_tflite_is_one_line_never_a_crash(exported, tmp_path, capsys, clips):
+    """TensorFlow's TFLite loader segfaults or hangs on some truncated or bit-flipped
+    files: label-wav runs it in a child process, so each is a one-line error naming the
+    file (or, for a harmless flip, normal output), and this process survives."""
+    _, out = exported
+    paths, _ = clips
+    data = (out / "model_float.tflite").read_bytes()
+    rng = np.random.default_rng(5)
+    cases = {f"cut{k}.tflite": data[: len(data) * k // 10] for k in (1, 4, 7, 9)}
+    for i in range(3):
+        flipped = bytearray(data)
+        for offset in rng.integers(0, len(data), 8):
+            flipped[offset] ^= 0xFF
+        cases[f"flip{i}.tflite"] = bytes(flipped)
+    outcomes = {}
+    for name, content in cases.items():
+        bad = tmp_path / name
+        bad.write_bytes(content)
+        code = cli(["label-wav", "--graph", str(bad), "--labels", str(out / "labels.txt"),
+                    "--wav", str(paths[0])])
+        captured = capsys.readouterr()
+        outcomes[name] = code
+        if code == 1:
+            lines = [x for x in captured.err.splitlines() if x.strip()]
+            assert len(lines) == 1 and lines[0].startswith(f"kws label-wav: {bad}: "), lines
+        else:
+            assert code == 0 and len(_label_lines_from(captured.out)) == 3
+    assert all(outcomes[f"cut{k}.tflite"] == 1 for k in (1, 4, 7, 9)), outcomes
+
+
+def _label_lines_from(text: str) -> list[str]:
+    return [x for x in text.splitlines() if "(score = " in x]
+
+
 # ---- tampered model.kws files ---------------------------------------------------------
 
 def _split(data: bytes) -> tuple[dict, bytes]:
@@ -277,3 +311,39 @@ def tf_scores_for(keras_model, clips: np.ndarray, settings: ModelSettings) -> np
 
     feats = tf_features(tf.constant(clips), settings)
     return tf.nn.softmax(keras_model(feats, training=False)).numpy()
+
+
+def test_failed_export_leaves_the_previous_one_whole(exported, tmp_path, monkeypatch, capsys):
+    """The new set is built beside --output_dir and moved in only when complete; files the
+    export does not write (a user's saved_model.old/, notes) are never touched."""
+    import shutil
+
+    from kws.train import export as export_module
+
+    _, out = exported
+    prefix = str(next((out.parent / "train").glob("tiny_conv.ckpt-*.index"))).removesuffix(
+        ".index")
+    target = tmp_path / "exp"
+    shutil.copytree(out, target)
+    (target / "saved_model.old").mkdir()
+    (target / "saved_model.old" / "keep.txt").write_text("mine")
+    (target / "notes.txt").write_text("mine too")
+    before = {p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()}
+    args = ["export", "--start_checkpoint", prefix, "--model_architecture", "tiny_conv",
+            "--output_dir", str(target)]
+
+    def disk_full(*_args, **_kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(export_module, "tflite_bytes", disk_full)
+    assert cli(args) == 1
+    assert "No space left on device" in capsys.readouterr().err
+    after = {p.relative_to(target): p.read_bytes() for p in target.rglob("*") if p.is_file()}
+    assert after == before  # the previous export, whole: no new model.kws beside old TFLite
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp"]  # no staging left behind
+    monkeypatch.undo()
+    assert cli(args + ["--native_only"]) == 0
+    assert (target / "saved_model.old" / "keep.txt").read_text() == "mine"
+    assert (target / "notes.txt").read_text() == "mine too"
+    assert kws.Model.load(target / "model.kws").labels == LABELS
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp"]

@@ -6,11 +6,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <iterator>
 #include <set>
 #include <sstream>
 
 #include "kws/error.h"
+#include "regular_file.h"
 
 namespace kws {
 
@@ -67,6 +67,12 @@ GroundTruth ParseGroundTruth(const std::string& text, const std::string& name) {
     }
     truth.entries.push_back({word, static_cast<int64_t>(time)});  // truncates, as classic
   }
+  if (truth.entries.empty() && truth.malformed_lines > 0)
+    throw InputError(name + ": no valid `word, time_ms` line (" +
+                     std::to_string(truth.malformed_lines) + " malformed line" +
+                     (truth.malformed_lines == 1 ? "" : "s") + ", the first is line " +
+                     std::to_string(truth.malformed_line_numbers.front()) +
+                     "): not a ground-truth file?");
   std::stable_sort(truth.entries.begin(), truth.entries.end(),
                    [](const GroundTruthEntry& a, const GroundTruthEntry& b) {
                      return a.time_ms < b.time_ms;
@@ -75,11 +81,9 @@ GroundTruth ParseGroundTruth(const std::string& text, const std::string& name) {
 }
 
 GroundTruth ReadGroundTruth(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) throw IoError("cannot open ground-truth file '" + path + "'");
-  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  if (file.bad()) throw IoError("cannot read ground-truth file '" + path + "'");
-  return ParseGroundTruth(text, path);
+  const std::vector<uint8_t> bytes =
+      ReadRegularFile(path, "ground-truth file", kMaxGroundTruthFileBytes);
+  return ParseGroundTruth(std::string(bytes.begin(), bytes.end()), path);
 }
 
 void WriteGroundTruth(const std::string& path, const std::vector<GroundTruthEntry>& entries) {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -13,6 +14,7 @@
 #include "json_value.h"
 #include "kws/error.h"
 #include "model_impl.h"
+#include "regular_file.h"
 #include "safetensors_file.h"
 
 namespace kws {
@@ -389,14 +391,52 @@ void Model::Impl::Release(std::unique_ptr<Workspace> ws) const {
 Model::Model() : impl_(std::make_unique<Impl>()) {}
 Model::~Model() = default;
 
+namespace {
+
+// Compares the kws_crc32c metadata entry (8 hex digits), when present, with the content.
+void VerifyChecksum(const SafetensorsFile& file, const std::string& name) {
+  auto it = file.metadata.find("kws_crc32c");
+  if (it == file.metadata.end()) return;  // written before checksums: nothing to compare
+  const std::string& text = it->second;
+  uint32_t expected = 0;
+  bool ok = text.size() == 8;
+  for (char c : text) {
+    int digit = -1;
+    if (c >= '0' && c <= '9') digit = c - '0';
+    if (c >= 'a' && c <= 'f') digit = c - 'a' + 10;
+    ok = ok && digit >= 0;
+    expected = (expected << 4) | static_cast<uint32_t>(digit & 15);
+  }
+  if (!ok)
+    throw ModelError(name + ": metadata 'kws_crc32c' is not 8 lower-case hex digits: the "
+                     "file is corrupt");
+  auto meta = file.metadata.find("kws");
+  uint32_t crc = 0;
+  if (meta != file.metadata.end())
+    crc = Crc32c(reinterpret_cast<const uint8_t*>(meta->second.data()), meta->second.size());
+  crc = Crc32c(file.buffer, file.buffer_size, crc);
+  if (crc != expected) {
+    char buffer[120];
+    std::snprintf(buffer, sizeof(buffer),
+                  ": checksum mismatch (kws_crc32c says %08x, the content gives %08x): the "
+                  "file is corrupt",
+                  expected, crc);
+    throw ModelError(name + buffer);
+  }
+}
+
+}  // namespace
+
 std::shared_ptr<const Model> Model::LoadFromMemory(const uint8_t* data, size_t size,
-                                                   const std::string& name) {
+                                                   const std::string& name,
+                                                   bool verify_checksum) {
   SafetensorsFile file;
   try {
     file = ParseSafetensors(data, size);
   } catch (const SafetensorsError& e) {
     throw ModelError(name + ": " + e.what());
   }
+  if (verify_checksum) VerifyChecksum(file, name);
   std::shared_ptr<Model> model(new Model());
   model->impl_->path = name;
   Loader(name, file).Load(*model->impl_);
@@ -404,10 +444,7 @@ std::shared_ptr<const Model> Model::LoadFromMemory(const uint8_t* data, size_t s
 }
 
 std::shared_ptr<const Model> Model::Load(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw IoError(path + ": cannot open model file");
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  if (f.bad()) throw IoError(path + ": read error");
+  const std::vector<uint8_t> bytes = ReadRegularFile(path, "model file", kMaxModelFileBytes);
   return LoadFromMemory(bytes.data(), bytes.size(), path);
 }
 

@@ -10,20 +10,24 @@ namespace kws {
 
 namespace {
 const char kSilenceLabel[] = "_silence_";
+constexpr size_t kInitialCapacity = 4096;
 }  // namespace
 
 void RecognizeCommandsOptions::Validate() const {
-  if (average_window_duration_ms <= 0)
-    throw InvalidArgument("RecognizeCommands: average_window_duration_ms must be > 0, got " +
-                          std::to_string(average_window_duration_ms));
+  if (average_window_duration_ms <= 0 || average_window_duration_ms > kMaxAverageWindowMs)
+    throw InvalidArgument("RecognizeCommands: average_window_duration_ms must be in (0, " +
+                          std::to_string(kMaxAverageWindowMs) + "] ms (10 minutes), got " +
+                          std::to_string(average_window_duration_ms) + " ms");
   if (!(detection_threshold >= 0.0f && detection_threshold <= 1.0f))
     throw InvalidArgument("RecognizeCommands: detection_threshold must be in [0, 1], got " +
                           std::to_string(detection_threshold));
-  if (suppression_ms < 0)
-    throw InvalidArgument("RecognizeCommands: suppression_ms must be >= 0, got " +
-                          std::to_string(suppression_ms));
-  if (minimum_count < 1)
-    throw InvalidArgument("RecognizeCommands: minimum_count must be >= 1, got " +
+  if (suppression_ms < 0 || suppression_ms > kMaxSuppressionMs)
+    throw InvalidArgument("RecognizeCommands: suppression_ms must be in [0, " +
+                          std::to_string(kMaxSuppressionMs) + "] ms (one day), got " +
+                          std::to_string(suppression_ms) + " ms");
+  if (minimum_count < 1 || minimum_count > kMaxMinimumCount)
+    throw InvalidArgument("RecognizeCommands: minimum_count must be in [1, " +
+                          std::to_string(kMaxMinimumCount) + "] results, got " +
                           std::to_string(minimum_count));
 }
 
@@ -47,10 +51,10 @@ RecognizeCommands::RecognizeCommands(std::vector<std::string> labels,
     }
   }
   // Results at distinct integer-ms times: at most window + 1 of them fit in the window
-  // [t - window, t]. Plus the one being added before pruning.
-  capacity_ = static_cast<size_t>(opts_.average_window_duration_ms) + 2;
-  if (capacity_ < static_cast<size_t>(opts_.minimum_count) + 1)
-    capacity_ = static_cast<size_t>(opts_.minimum_count) + 1;
+  // [t - window, t]. Plus the one being added before pruning. Long windows start smaller
+  // and grow as results arrive, so memory follows what is queued, not what is allowed.
+  capacity_ = std::min<size_t>(static_cast<size_t>(opts_.average_window_duration_ms) + 2,
+                               kInitialCapacity);
   times_.assign(capacity_, 0);
   scores_.assign(capacity_ * labels_.size(), 0.0f);
   average_.assign(labels_.size(), 0.0f);
@@ -65,9 +69,15 @@ void RecognizeCommands::Reset() {
 }
 
 void RecognizeCommands::Grow() {
-  // Only reached when many results share timestamps; keeps the queue order.
+  // Reached when a long window fills up or many results share timestamps; keeps the
+  // queue order.
+  if (capacity_ >= kMaxQueuedResults)
+    throw InvalidArgument("RecognizeCommands: more than " + std::to_string(kMaxQueuedResults) +
+                          " results within the averaging window of " +
+                          std::to_string(opts_.average_window_duration_ms) +
+                          " ms (results at repeated times?)");
   const size_t num_labels = labels_.size();
-  const size_t new_capacity = capacity_ * 2;
+  const size_t new_capacity = std::min(capacity_ * 2, kMaxQueuedResults);
   std::vector<int64_t> times(new_capacity, 0);
   std::vector<float> scores(new_capacity * num_labels, 0.0f);
   for (size_t k = 0; k < size_; ++k) {
@@ -82,8 +92,8 @@ void RecognizeCommands::Grow() {
   head_ = 0;
 }
 
-int RecognizeCommands::ProcessIndex(const float* scores, size_t num_scores, int64_t time_ms,
-                                    float* score, bool* is_new) {
+bool RecognizeCommands::Average(const float* scores, size_t num_scores, int64_t time_ms,
+                                int* best_index, float* best_score) {
   const size_t num_labels = labels_.size();
   if (num_scores != num_labels)
     throw InvalidArgument("RecognizeCommands: expected " + std::to_string(num_labels) +
@@ -108,14 +118,11 @@ int RecognizeCommands::ProcessIndex(const float* scores, size_t num_scores, int6
     --size_;
   }
 
-  // 3. Too few results, or too short a span: keep the previous answer.
+  // 3. Too few results, or too short a span: no decision.
   const int64_t span = time_ms - times_[head_];
   if (static_cast<int64_t>(size_) < opts_.minimum_count ||
-      span < opts_.average_window_duration_ms / 4) {
-    *score = 0.0f;
-    *is_new = false;
-    return previous_index_;
-  }
+      span < opts_.average_window_duration_ms / 4)
+    return false;
 
   // 4. Average each label over the queue (oldest first) and take the best (first of ties).
   const float count = static_cast<float>(size_);
@@ -127,17 +134,39 @@ int RecognizeCommands::ProcessIndex(const float* scores, size_t num_scores, int6
   int best = 0;
   for (size_t i = 1; i < num_labels; ++i)
     if (average_[i] > average_[best]) best = static_cast<int>(i);
-  const float best_score = average_[best];
+  *best_index = best;
+  *best_score = average_[best];
+  return true;
+}
 
+bool RecognizeCommands::NewCommandRule(int best, float best_score, int64_t time_ms,
+                                       float threshold, int64_t suppression_ms,
+                                       int silence_index, int* previous_index,
+                                       int64_t* previous_time) {
   // 5./6. Suppression and the new-command rule.
-  const bool previous_is_silence = previous_index_ == silence_index_;
-  const bool suppressed =
-      !previous_is_silence && (time_ms - previous_time_) <= opts_.suppression_ms;
-  *is_new = best_score > opts_.detection_threshold && best != previous_index_ && !suppressed;
-  if (*is_new) {
-    previous_index_ = best;
-    previous_time_ = time_ms;
+  const bool previous_is_silence = *previous_index == silence_index;
+  const bool suppressed = !previous_is_silence && (time_ms - *previous_time) <= suppression_ms;
+  const bool is_new = best_score > threshold && best != *previous_index && !suppressed;
+  if (is_new) {
+    *previous_index = best;
+    *previous_time = time_ms;
   }
+  return is_new;
+}
+
+int RecognizeCommands::ProcessIndex(const float* scores, size_t num_scores, int64_t time_ms,
+                                    float* score, bool* is_new) {
+  int best = 0;
+  float best_score = 0.0f;
+  if (!Average(scores, num_scores, time_ms, &best, &best_score)) {
+    // Undecided: keep the previous answer.
+    *score = 0.0f;
+    *is_new = false;
+    return previous_index_;
+  }
+  *is_new = NewCommandRule(best, best_score, time_ms, opts_.detection_threshold,
+                           opts_.suppression_ms, silence_index_, &previous_index_,
+                           &previous_time_);
   *score = best_score;
   return best;
 }

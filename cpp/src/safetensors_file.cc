@@ -53,6 +53,8 @@ SafetensorsFile ParseSafetensors(const uint8_t* data, size_t size) {
   const uint8_t* buffer = data + 8 + header_len;
   const uint64_t buffer_size = size - 8 - header_len;
   SafetensorsFile file;
+  file.buffer = buffer;
+  file.buffer_size = static_cast<size_t>(buffer_size);
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
   std::vector<std::string> range_names;
   try {

@@ -30,6 +30,8 @@ struct SafetensorsTensor {
 struct SafetensorsFile {
   std::map<std::string, SafetensorsTensor> tensors;
   std::map<std::string, std::string> metadata;
+  const uint8_t* buffer = nullptr;  // the data buffer (after the header), in the caller's bytes
+  size_t buffer_size = 0;
 };
 
 // Parses and validates a whole file image: header length within the file, header JSON

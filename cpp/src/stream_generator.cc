@@ -129,10 +129,29 @@ bool IsWavFile(const fs::path& p) {
   return ext == ".wav";
 }
 
+// A folder entry that cannot be examined (a symlink loop, a dangling link, no
+// permission) is an error naming it, not an escaping filesystem exception.
+[[noreturn]] void CannotExamine(const fs::path& p, const std::error_code& ec) {
+  throw InvalidArgument("stream generator: cannot examine '" + p.string() + "': " +
+                        ec.message());
+}
+
 std::vector<std::string> SortedWavFiles(const fs::path& dir) {
   std::vector<std::string> files;
-  for (const auto& entry : fs::directory_iterator(dir))
-    if (entry.is_regular_file() && IsWavFile(entry.path())) files.push_back(entry.path().string());
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  if (ec) CannotExamine(dir, ec);
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    if (ec) CannotExamine(dir, ec);
+    if (!IsWavFile(it->path())) continue;
+    const bool regular = it->is_regular_file(ec);
+    if (ec) CannotExamine(it->path(), ec);
+    if (!regular)
+      throw InvalidArgument("stream generator: '" + it->path().string() +
+                            "' is not a regular file");
+    files.push_back(it->path().string());
+  }
+  if (ec) CannotExamine(dir, ec);
   std::sort(files.begin(), files.end());
   return files;
 }
@@ -143,24 +162,80 @@ std::string Lower(std::string s) {
   return s;
 }
 
-// Adds `volume * envelope(i) * source[i]` to track[offset + i] for i < min(duration,
-// source length, room in the track); the envelope ramps up over `ramp_in` samples and down
-// over the last `ramp_out` of `duration`.
-void MixIn(std::vector<float>* track, int64_t offset, const float* source, size_t source_size,
-           int64_t duration, double volume, int64_t ramp_in, int64_t ramp_out) {
-  const int64_t room = static_cast<int64_t>(track->size()) - offset;
+// Adds `volume * envelope(i) * source[i]` to the track sample offset + i, for
+// i < min(duration, source length, room in the track of `total` samples); the envelope
+// ramps up over `ramp_in` samples and down over the last `ramp_out` of `duration`. Only
+// the part inside the block [block_start, block_start + block_size) is written.
+void MixIn(float* block, int64_t block_start, int64_t block_size, int64_t total,
+           int64_t offset, const float* source, size_t source_size, int64_t duration,
+           double volume, int64_t ramp_in, int64_t ramp_out) {
+  const int64_t room = total - offset;
   const int64_t count =
       std::min<int64_t>({duration, static_cast<int64_t>(source_size), room});
   const int64_t ramp_out_start = duration - ramp_out;
-  for (int64_t i = 0; i < count; ++i) {
+  const int64_t first = std::max<int64_t>(0, block_start - offset);
+  const int64_t last = std::min<int64_t>(count, block_start + block_size - offset);
+  for (int64_t i = first; i < last; ++i) {
     double envelope = 1.0;
     if (i < ramp_in)
       envelope = static_cast<double>(i) / ramp_in;
     else if (i > ramp_out_start)
       envelope = static_cast<double>(duration - i) / ramp_out;
-    (*track)[offset + i] += static_cast<float>(source[i] * envelope * volume);
+    block[offset + i - block_start] += static_cast<float>(source[i] * envelope * volume);
   }
 }
+
+// What GenerateStream draws before any audio is made.
+struct NoiseSegment {
+  size_t noise = 0;
+  int64_t noise_offset = 0;
+  double volume = 0;
+};
+
+struct Plan {
+  int64_t total = 0;
+  int64_t clip_samples = 0;
+  int64_t segment = 0;
+  int64_t ramp = 0;
+  std::vector<WavData> noises;
+  std::vector<NoiseSegment> segments;  // segment i starts at i * clip_samples
+};
+
+// Clips read while rendering: a word's clip is kept while blocks overlap it.
+class ClipCache {
+ public:
+  ClipCache(int sample_rate) : sample_rate_(sample_rate) {}
+  const WavData& Get(const std::string& file) {
+    auto it = clips_.find(file);
+    if (it != clips_.end()) return it->second;
+    if (clips_.size() >= 64) clips_.clear();
+    WavData clip = ReadWav(file, /*mono=*/true);
+    if (clip.sample_rate != sample_rate_)
+      throw WavError("stream generator: clip '" + file + "' has sample rate " +
+                     std::to_string(clip.sample_rate) + ", expected " +
+                     std::to_string(sample_rate_));
+    return clips_.emplace(file, std::move(clip)).first->second;
+  }
+
+ private:
+  int sample_rate_;
+  std::map<std::string, WavData> clips_;
+};
+
+// A clip must open as a WAV at the stream's rate and hold samples (its data is checked
+// when it is mixed in).
+void CheckClip(const std::string& file, int sample_rate) {
+  WavReader reader(file);
+  if (reader.sample_rate() != sample_rate)
+    throw WavError("stream generator: clip '" + file + "' has sample rate " +
+                   std::to_string(reader.sample_rate()) + ", expected " +
+                   std::to_string(sample_rate));
+  if (reader.frames() == 0)
+    throw WavError("stream generator: clip '" + file + "' has no samples");
+}
+
+// Samples rendered at a time (4 MiB of floats).
+constexpr int64_t kRenderBlock = int64_t{1} << 20;
 
 }  // namespace
 
@@ -202,8 +277,15 @@ std::string StreamGeneratorOptions::ToString() const {
   return os.str();
 }
 
-GeneratedStream GenerateStream(const StreamGeneratorOptions& opts) {
+namespace {
+
+// Indexes the dataset and draws every random choice (noise segments, then words, as the
+// classic generator does), reading only the noise files and the clip headers. Each clip
+// of the testing partition is checked while indexing: readable, mono-able, at the rate,
+// not empty.
+Plan MakePlan(const StreamGeneratorOptions& opts, GeneratedStream* out_stream) {
   opts.Validate();
+  GeneratedStream& out = *out_stream;
   const fs::path data_dir(opts.data_dir);
   if (!fs::is_directory(data_dir))
     throw InvalidArgument("stream generator: dataset folder '" + opts.data_dir +
@@ -215,11 +297,18 @@ GeneratedStream GenerateStream(const StreamGeneratorOptions& opts) {
   std::vector<std::vector<std::string>> wanted_clips(wanted_index.size());
   std::vector<std::string> unknown_clips;
   std::vector<fs::path> word_dirs;
-  for (const auto& entry : fs::directory_iterator(data_dir))
-    if (entry.is_directory() && entry.path().filename().string().rfind('_', 0) != 0)
-      word_dirs.push_back(entry.path());
+  std::error_code ec;
+  fs::directory_iterator entries(data_dir, ec);
+  if (ec) CannotExamine(data_dir, ec);
+  for (; entries != fs::directory_iterator(); entries.increment(ec)) {
+    if (ec) CannotExamine(data_dir, ec);
+    if (entries->path().filename().string().rfind('_', 0) == 0) continue;
+    const bool is_dir = entries->is_directory(ec);
+    if (ec) CannotExamine(entries->path(), ec);
+    if (is_dir) word_dirs.push_back(entries->path());
+  }
+  if (ec) CannotExamine(data_dir, ec);
   std::sort(word_dirs.begin(), word_dirs.end());
-  GeneratedStream out;
   for (const fs::path& dir : word_dirs) {
     const std::string word = Lower(dir.filename().string());
     auto it = wanted_index.find(word);
@@ -227,6 +316,7 @@ GeneratedStream GenerateStream(const StreamGeneratorOptions& opts) {
       if (WhichSet(file, opts.validation_percentage, opts.testing_percentage) != "testing")
         continue;
       ++out.testing_clips;
+      CheckClip(file, opts.sample_rate);
       if (it != wanted_index.end())
         wanted_clips[it->second].push_back(file);
       else
@@ -245,10 +335,12 @@ GeneratedStream GenerateStream(const StreamGeneratorOptions& opts) {
                           "wanted words) in the testing partition of '" + opts.data_dir +
                           "'; use unknown_percentage 0");
 
-  const int64_t total = static_cast<int64_t>(std::llround(opts.duration_seconds * opts.sample_rate));
-  const int64_t clip_samples = int64_t{opts.clip_duration_ms} * opts.sample_rate / 1000;
+
+  Plan plan;
+  plan.total = static_cast<int64_t>(std::llround(opts.duration_seconds * opts.sample_rate));
+  plan.clip_samples = int64_t{opts.clip_duration_ms} * opts.sample_rate / 1000;
   out.sample_rate = opts.sample_rate;
-  out.samples.assign(static_cast<size_t>(total), 0.0f);
+  out.num_samples = plan.total;
   Random random(opts.seed);
 
   // Background: segments of clip + crossover every clip, ramps of half the crossover.
@@ -259,40 +351,40 @@ GeneratedStream GenerateStream(const StreamGeneratorOptions& opts) {
     if (!fs::is_directory(noise_dir))
       throw InvalidArgument("stream generator: background noise folder '" + noise_dir +
                             "' does not exist (use background_volume 0 for none)");
-    std::vector<WavData> noises;
     std::vector<std::string> noise_files = SortedWavFiles(noise_dir);
     if (noise_files.empty())
       throw InvalidArgument("stream generator: no WAV files in background noise folder '" +
                             noise_dir + "'");
     for (const std::string& file : noise_files) {
-      noises.push_back(ReadWav(file, /*mono=*/true));
-      if (noises.back().sample_rate != opts.sample_rate)
+      plan.noises.push_back(ReadWav(file, /*mono=*/true));
+      if (plan.noises.back().sample_rate != opts.sample_rate)
         throw WavError("stream generator: noise file '" + file + "' has sample rate " +
-                       std::to_string(noises.back().sample_rate) + ", expected " +
+                       std::to_string(plan.noises.back().sample_rate) + ", expected " +
                        std::to_string(opts.sample_rate));
-      if (static_cast<int64_t>(noises.back().samples.size()) <= clip_samples)
+      if (static_cast<int64_t>(plan.noises.back().samples.size()) <= plan.clip_samples)
         throw InvalidArgument("stream generator: noise file '" + file +
                               "' is not longer than one clip");
     }
-    const int64_t segment =
+    plan.segment =
         int64_t{opts.clip_duration_ms + opts.background_crossover_ms} * opts.sample_rate / 1000;
-    const int64_t ramp = int64_t{opts.background_crossover_ms} * opts.sample_rate / 2000;
-    const int64_t how_many = (total + clip_samples - 1) / clip_samples;
+    plan.ramp = int64_t{opts.background_crossover_ms} * opts.sample_rate / 2000;
+    const int64_t how_many = (plan.total + plan.clip_samples - 1) / plan.clip_samples;
+    plan.segments.reserve(static_cast<size_t>(how_many));
     for (int64_t i = 0; i < how_many; ++i) {
-      const WavData& noise = noises[random.Below(noises.size())];
-      const int64_t noise_offset =
-          static_cast<int64_t>(random.Below(noise.samples.size() - clip_samples));
-      const double volume = random.Uniform(0.0, opts.background_volume);
-      MixIn(&out.samples, i * clip_samples, noise.samples.data() + noise_offset,
-            noise.samples.size() - noise_offset, segment, volume, ramp, ramp);
+      NoiseSegment seg;
+      seg.noise = static_cast<size_t>(random.Below(plan.noises.size()));
+      const WavData& noise = plan.noises[seg.noise];
+      seg.noise_offset =
+          static_cast<int64_t>(random.Below(noise.samples.size() - plan.clip_samples));
+      seg.volume = random.Uniform(0.0, opts.background_volume);
+      plan.segments.push_back(seg);
     }
   }
 
   // Words: one every clip + gap, at a random offset inside the gap.
   const int64_t gap_samples = int64_t{opts.word_gap_ms} * opts.sample_rate / 1000;
-  const int64_t word_stride = clip_samples + gap_samples;
-  const int64_t how_many_words = total / word_stride;
-  std::map<std::string, WavData> clip_cache;
+  const int64_t word_stride = plan.clip_samples + gap_samples;
+  const int64_t how_many_words = plan.total / word_stride;
   for (int64_t i = 0; i < how_many_words; ++i) {
     const int64_t offset = i * word_stride + static_cast<int64_t>(random.Below(gap_samples));
     const bool is_unknown = random.Unit() * 100.0 < opts.unknown_percentage;
@@ -307,21 +399,75 @@ GeneratedStream GenerateStream(const StreamGeneratorOptions& opts) {
       pool = &wanted_clips[w];
     }
     const std::string& file = (*pool)[random.Below(pool->size())];
-    auto cached = clip_cache.find(file);
-    if (cached == clip_cache.end()) {
-      cached = clip_cache.emplace(file, ReadWav(file, /*mono=*/true)).first;
-      if (cached->second.sample_rate != opts.sample_rate)
-        throw WavError("stream generator: clip '" + file + "' has sample rate " +
-                       std::to_string(cached->second.sample_rate) + ", expected " +
-                       std::to_string(opts.sample_rate));
-    }
-    const WavData& clip = cached->second;
-    MixIn(&out.samples, offset, clip.samples.data(), clip.samples.size(), clip_samples,
-          opts.word_volume, opts.word_ramp_samples, opts.word_ramp_samples);
     out.truth.push_back({label, offset * 1000 / opts.sample_rate});
     out.word_offsets.push_back(offset);
     out.word_files.push_back(file);
   }
+  return plan;
+}
+
+// Renders samples [start, start + size) of the stream into `block` (zeroed first). The
+// additions happen in the order of the whole-track generator (noise segments, then
+// words, each in order), so every sample is the same bit for bit.
+void RenderBlock(const StreamGeneratorOptions& opts, const Plan& plan,
+                 const GeneratedStream& stream, ClipCache* clips, int64_t start, int64_t size,
+                 float* block) {
+  std::fill(block, block + size, 0.0f);
+  const int64_t end = start + size;
+  if (!plan.segments.empty()) {
+    // Segment i covers [i * clip, i * clip + segment).
+    const int64_t first = std::max<int64_t>(0, (start - plan.segment) / plan.clip_samples);
+    for (int64_t i = first; i < static_cast<int64_t>(plan.segments.size()); ++i) {
+      const int64_t offset = i * plan.clip_samples;
+      if (offset >= end) break;
+      if (offset + plan.segment <= start) continue;
+      const NoiseSegment& seg = plan.segments[static_cast<size_t>(i)];
+      const WavData& noise = plan.noises[seg.noise];
+      MixIn(block, start, size, plan.total, offset, noise.samples.data() + seg.noise_offset,
+            noise.samples.size() - seg.noise_offset, plan.segment, seg.volume, plan.ramp,
+            plan.ramp);
+    }
+  }
+  const std::vector<int64_t>& offsets = stream.word_offsets;
+  auto it = std::lower_bound(offsets.begin(), offsets.end(), start - plan.clip_samples);
+  for (size_t i = static_cast<size_t>(it - offsets.begin()); i < offsets.size(); ++i) {
+    const int64_t offset = offsets[i];
+    if (offset >= end) break;
+    if (offset + plan.clip_samples <= start) continue;
+    const WavData& clip = clips->Get(stream.word_files[i]);
+    MixIn(block, start, size, plan.total, offset, clip.samples.data(), clip.samples.size(),
+          plan.clip_samples, opts.word_volume, opts.word_ramp_samples, opts.word_ramp_samples);
+  }
+}
+
+}  // namespace
+
+GeneratedStream GenerateStream(const StreamGeneratorOptions& opts) {
+  GeneratedStream out;
+  const Plan plan = MakePlan(opts, &out);
+  out.samples.resize(static_cast<size_t>(plan.total));
+  ClipCache clips(opts.sample_rate);
+  for (int64_t start = 0; start < plan.total; start += kRenderBlock)
+    RenderBlock(opts, plan, out, &clips, start, std::min(kRenderBlock, plan.total - start),
+                out.samples.data() + start);
+  return out;
+}
+
+GeneratedStream GenerateStreamToFiles(const StreamGeneratorOptions& opts,
+                                      const std::string& wav_path,
+                                      const std::string& ground_truth_path) {
+  GeneratedStream out;
+  const Plan plan = MakePlan(opts, &out);
+  WavWriter writer(wav_path, opts.sample_rate, static_cast<uint64_t>(plan.total));
+  ClipCache clips(opts.sample_rate);
+  std::vector<float> block(static_cast<size_t>(std::min(kRenderBlock, plan.total)));
+  for (int64_t start = 0; start < plan.total; start += kRenderBlock) {
+    const int64_t size = std::min(kRenderBlock, plan.total - start);
+    RenderBlock(opts, plan, out, &clips, start, size, block.data());
+    writer.Write(block.data(), static_cast<size_t>(size));
+  }
+  writer.Commit();
+  WriteGroundTruth(ground_truth_path, out.truth);
   return out;
 }
 

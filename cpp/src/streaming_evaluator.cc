@@ -5,14 +5,57 @@
 #include <utility>
 
 #include "kws/error.h"
+#include "sweep_decoder.h"
 
 namespace kws {
 
+SweepDecoder::SweepDecoder(const std::vector<std::string>& labels,
+                           const RecognizeCommandsOptions& options,
+                           std::vector<float> thresholds)
+    : labels_(labels),
+      averager_(labels, options),
+      thresholds_(std::move(thresholds)),
+      previous_index_(thresholds_.size(), averager_.silence_index()),
+      previous_time_(thresholds_.size(), 0),
+      detections_(thresholds_.size()) {}
+
+void SweepDecoder::Add(const float* scores, int64_t time_ms) {
+  int best = 0;
+  float best_score = 0.0f;
+  if (!averager_.Average(scores, labels_.size(), time_ms, &best, &best_score)) return;
+  const int64_t suppression = averager_.options().suppression_ms;
+  for (size_t k = 0; k < thresholds_.size(); ++k) {
+    if (RecognizeCommands::NewCommandRule(best, best_score, time_ms, thresholds_[k],
+                                          suppression, averager_.silence_index(),
+                                          &previous_index_[k], &previous_time_[k]) &&
+        labels_[best] != "_silence_")
+      detections_[k].push_back(
+          {labels_[best], time_ms, best_score, DetectionVerdict::kFalsePositive});
+  }
+}
+
+void CheckSweepThresholds(const std::vector<float>& thresholds) {
+  if (thresholds.size() > static_cast<size_t>(kMaxSweepThresholds))
+    throw InvalidArgument("streaming test: " + std::to_string(thresholds.size()) +
+                          " sweep thresholds, more than the maximum of " +
+                          std::to_string(kMaxSweepThresholds));
+  for (float t : thresholds)
+    if (!(t >= 0.0f && t <= 1.0f))
+      throw InvalidArgument("streaming test: sweep threshold " + std::to_string(t) +
+                            " is not in [0, 1]");
+}
+
 void StreamingOptions::Validate() const {
   auto bad = [](const std::string& what) { throw InvalidArgument("streaming options: " + what); };
-  if (clip_duration_ms <= 0) bad("clip_duration_ms must be > 0");
-  if (clip_stride_ms <= 0) bad("clip_stride_ms must be > 0");
-  if (time_tolerance_ms < 0) bad("time_tolerance_ms must be >= 0");
+  if (clip_duration_ms <= 0 || clip_duration_ms > kMaxStreamingClipMs)
+    bad("clip_duration_ms must be in (0, " + std::to_string(kMaxStreamingClipMs) +
+        "] ms, got " + std::to_string(clip_duration_ms) + " ms");
+  if (clip_stride_ms <= 0 || clip_stride_ms > kMaxStreamingClipMs)
+    bad("clip_stride_ms must be in (0, " + std::to_string(kMaxStreamingClipMs) +
+        "] ms, got " + std::to_string(clip_stride_ms) + " ms");
+  if (time_tolerance_ms < 0 || time_tolerance_ms > kMaxSuppressionMs)
+    bad("time_tolerance_ms must be in [0, " + std::to_string(kMaxSuppressionMs) +
+        "] ms (one day), got " + std::to_string(time_tolerance_ms) + " ms");
   DecoderOptions().Validate();
 }
 
@@ -66,20 +109,39 @@ StreamEvaluation EvaluateWindowScores(const WindowScores& windows,
                                       const GroundTruth& truth, const StreamingOptions& opts,
                                       const std::vector<float>& sweep_thresholds) {
   opts.Validate();
+  CheckSweepThresholds(sweep_thresholds);
+  if (windows.num_labels != static_cast<int>(labels.size()))
+    throw InvalidArgument("EvaluateWindowScores: the scores have " +
+                          std::to_string(windows.num_labels) + " labels, the label list " +
+                          std::to_string(labels.size()));
+  if (windows.scores.size() != windows.times_ms.size() * labels.size())
+    throw InvalidArgument("EvaluateWindowScores: " + std::to_string(windows.scores.size()) +
+                          " scores for " + std::to_string(windows.times_ms.size()) +
+                          " windows of " + std::to_string(labels.size()) + " labels");
+  std::vector<float> thresholds = {opts.detection_threshold};
+  thresholds.insert(thresholds.end(), sweep_thresholds.begin(), sweep_thresholds.end());
+  SweepDecoder decoder(labels, opts.DecoderOptions(), thresholds);
+  for (size_t w = 0; w < windows.num_windows(); ++w)
+    decoder.Add(windows.scores.data() + w * labels.size(), windows.times_ms[w]);
+  return ScoreSweep(&decoder, labels, truth, opts, windows.num_windows(),
+                    windows.audio_duration_ms);
+}
+
+StreamEvaluation ScoreSweep(SweepDecoder* decoder, const std::vector<std::string>& labels,
+                            const GroundTruth& truth, const StreamingOptions& opts,
+                            size_t num_windows, double audio_duration_ms) {
   StreamEvaluation result;
   result.ground_truth_path = truth.source;
   result.malformed_lines = truth.malformed_lines;
   result.unknown_words = UnknownGroundTruthWords(truth, labels);
-  result.num_windows = static_cast<int64_t>(windows.num_windows());
-  result.detections = DecodeWindowScores(windows, labels, opts.DecoderOptions());
+  result.num_windows = static_cast<int64_t>(num_windows);
+  std::vector<std::vector<Detection>>& found = decoder->detections();
+  result.detections = std::move(found[0]);
   result.accuracy = ScoreDetections(truth.entries, &result.detections, opts.time_tolerance_ms,
-                                    windows.audio_duration_ms);
-  for (float threshold : sweep_thresholds) {
-    std::vector<Detection> detections =
-        DecodeWindowScores(windows, labels, opts.DecoderOptions(threshold));
-    result.sweep.push_back(ScoreDetections(truth.entries, &detections, opts.time_tolerance_ms,
-                                           windows.audio_duration_ms));
-  }
+                                    audio_duration_ms);
+  for (size_t k = 1; k < found.size(); ++k)
+    result.sweep.push_back(
+        ScoreDetections(truth.entries, &found[k], opts.time_tolerance_ms, audio_duration_ms));
   return result;
 }
 

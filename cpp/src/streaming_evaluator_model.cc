@@ -12,6 +12,7 @@
 #include "kws/error.h"
 #include "kws/streaming_evaluator.h"
 #include "kws/wav_io.h"
+#include "sweep_decoder.h"
 
 namespace kws {
 
@@ -170,20 +171,80 @@ WindowScores StreamingEvaluator::ComputeScoresWithStream(const float* samples, s
   return out;
 }
 
+namespace {
+
+// Samples held at a time by Evaluate (plus one clip): 8 MiB of floats.
+constexpr size_t kBlockSamples = size_t{1} << 21;
+
+// Reads and discards `frames` frames (they are still checked: a NaN there is an error,
+// as it is for ReadWav).
+void SkipFrames(WavReader* reader, uint64_t frames) {
+  std::vector<float> scratch(static_cast<size_t>(std::min<uint64_t>(frames, 1 << 16)));
+  while (frames > 0) {
+    const size_t got = reader->Read(scratch.data(),
+                                    static_cast<size_t>(std::min<uint64_t>(frames, scratch.size())));
+    if (got == 0) break;
+    frames -= got;
+  }
+}
+
+}  // namespace
+
 StreamEvaluation StreamingEvaluator::Evaluate(const std::string& wav_path,
                                               const std::string& ground_truth_path,
                                               const std::vector<float>& sweep_thresholds,
                                               int threads) const {
+  CheckSweepThresholds(sweep_thresholds);
   GroundTruth truth = ReadGroundTruth(ground_truth_path);
-  WavData wav = ReadWav(wav_path, /*mono=*/false);
-  if (wav.channels != 1)
-    throw WavError("'" + wav_path + "' has " + std::to_string(wav.channels) +
+  WavReader reader(wav_path);
+  if (reader.channels() != 1)
+    throw WavError("'" + wav_path + "' has " + std::to_string(reader.channels()) +
                    " channels; the streaming test takes mono WAV files");
-  if (wav.sample_rate != model_->sample_rate())
-    throw WavError("'" + wav_path + "' has sample rate " + std::to_string(wav.sample_rate) +
+  if (reader.sample_rate() != model_->sample_rate())
+    throw WavError("'" + wav_path + "' has sample rate " + std::to_string(reader.sample_rate()) +
                    " Hz; the model takes " + std::to_string(model_->sample_rate()) + " Hz");
-  WindowScores windows = ComputeScores(wav.samples.data(), wav.samples.size(), threads);
-  StreamEvaluation result = EvaluateWindowScores(windows, labels_, truth, opts_, sweep_thresholds);
+  const uint64_t n = reader.frames();
+  const int rate = model_->sample_rate();
+  const uint64_t clip = static_cast<uint64_t>(model_->clip_samples());
+  const uint64_t hop = static_cast<uint64_t>(hop_samples_);
+  const size_t num_labels = labels_.size();
+  const uint64_t windows = n >= clip ? (n - clip) / hop + 1 : 0;
+
+  std::vector<float> thresholds = {opts_.detection_threshold};
+  thresholds.insert(thresholds.end(), sweep_thresholds.begin(), sweep_thresholds.end());
+  SweepDecoder decoder(labels_, opts_.DecoderOptions(), thresholds);
+
+  // Blocks of windows; `buffer` holds samples [buffer_start, buffer_start + size).
+  const uint64_t block_windows = std::max<uint64_t>(1, kBlockSamples / hop);
+  std::vector<float> buffer;
+  uint64_t buffer_start = 0;
+  for (uint64_t first = 0; first < windows; first += block_windows) {
+    const uint64_t last = std::min(windows, first + block_windows);
+    const uint64_t begin = first * hop, end = (last - 1) * hop + clip;
+    if (begin - buffer_start <= buffer.size()) {
+      buffer.erase(buffer.begin(), buffer.begin() + static_cast<size_t>(begin - buffer_start));
+    } else {  // a hop longer than the clip: samples between windows are not needed
+      SkipFrames(&reader, begin - buffer_start - buffer.size());
+      buffer.clear();
+    }
+    buffer_start = begin;
+    const size_t have = buffer.size();
+    buffer.resize(static_cast<size_t>(end - begin));
+    const size_t got = reader.Read(buffer.data() + have, buffer.size() - have);
+    if (got != buffer.size() - have)
+      throw IoError("cannot read WAV file '" + wav_path + "': the file shrank while reading");
+    const WindowScores scores = ComputeScores(buffer.data(), buffer.size(), threads);
+    if (scores.num_windows() != last - first)
+      throw Error("StreamingEvaluator: a block gave " + std::to_string(scores.num_windows()) +
+                  " windows, expected " + std::to_string(last - first));
+    for (uint64_t w = first; w < last; ++w)
+      decoder.Add(scores.scores.data() + (w - first) * num_labels,
+                  static_cast<int64_t>(w * hop * 1000 / static_cast<uint64_t>(rate)));
+  }
+  SkipFrames(&reader, n - reader.frames_read());  // the tail is checked too
+  StreamEvaluation result =
+      ScoreSweep(&decoder, labels_, truth, opts_, static_cast<size_t>(windows),
+                 static_cast<double>(n) * 1000.0 / rate);
   result.wav_path = wav_path;
   return result;
 }

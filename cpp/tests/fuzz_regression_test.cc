@@ -84,4 +84,10 @@ KWS_TEST(ModelLoaderRegressionInputsNeverCrash) {
   KWS_CHECK(rejected > 0);
 }
 
+KWS_TEST(GroundTruthRegressionInputsNeverCrash) {
+  const auto [accepted, rejected] = Replay("ground_truth", kws_fuzz::FuzzGroundTruth);
+  KWS_CHECK(accepted > 0);
+  KWS_CHECK(rejected > 0);  // junk_only.txt: no valid line
+}
+
 KWS_TEST_MAIN()

@@ -1,7 +1,11 @@
 // Ground-truth parsing and streaming accuracy scoring on hand-made detections.
 #include "kws/ground_truth.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -131,6 +135,33 @@ KWS_TEST(RejectsUnorderedInput) {
   auto one = Dets({{"yes", 900}});
   KWS_CHECK_THROWS(kws::ScoreDetections(unsorted, &one, 750, 0), kws::InvalidArgument,
                    "sorted");
+}
+
+
+KWS_TEST(NoValidLineIsAnError) {
+  KWS_CHECK_THROWS(kws::ParseGroundTruth("hello world\nfoo;bar\n", "junk.txt"), kws::InputError,
+                   "junk.txt: no valid `word, time_ms` line (2 malformed lines, the first is "
+                   "line 1)");
+  // A stream with no words (an empty or blank file) is allowed: all detections are false
+  // positives then.
+  KWS_CHECK(kws::ParseGroundTruth("", "empty.txt").entries.empty());
+  KWS_CHECK(kws::ParseGroundTruth("\n  \n", "blank.txt").entries.empty());
+  // One valid line among malformed ones is enough.
+  KWS_CHECK(kws::ParseGroundTruth("junk\nyes, 5\n", "x").entries.size() == 1);
+}
+
+KWS_TEST(ReadingIsLimitedToRegularFiles) {
+  char tmpl[] = "/tmp/kws_gt_test_XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  const std::string fifo = dir + "/truth.txt";
+  KWS_CHECK(mkfifo(fifo.c_str(), 0600) == 0);
+  KWS_CHECK_THROWS(kws::ReadGroundTruth(fifo), kws::IoError,
+                   "cannot open ground-truth file '" + fifo + "': it is a FIFO");
+  KWS_CHECK_THROWS(kws::ReadGroundTruth(dir), kws::IoError, "it is a directory");
+  KWS_CHECK_THROWS(kws::ReadGroundTruth(dir + "/none.txt"), kws::IoError,
+                   "No such file or directory");
+  std::remove(fifo.c_str());
+  rmdir(dir.c_str());
 }
 
 }  // namespace

@@ -1,7 +1,12 @@
 // model.kws loading, validation and inference on small models built in memory.
 #include "kws/model.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <random>
@@ -26,6 +31,8 @@ struct TinyModel {
   std::string extra_op;  // appended raw op JSON (tampering)
   std::string dense_type = "dense";
   std::string meta_override;  // metadata written instead of Meta() when not empty
+  bool checksum = false;      // write kws_crc32c (as kws export does)
+  std::string crc_override;   // kws_crc32c text written instead of the right one
 
   TinyModel() {
     std::mt19937 gen(7);
@@ -76,8 +83,8 @@ struct TinyModel {
 
   // The safetensors image; `offsets` may override a tensor's data_offsets text.
   std::vector<uint8_t> Bytes(const std::map<std::string, std::string>& offsets = {}) const {
-    std::string header = "{\"__metadata__\": {\"kws\": \"" +
-                         Escape(meta_override.empty() ? Meta() : meta_override) + "\"}";
+    const std::string meta = meta_override.empty() ? Meta() : meta_override;
+    std::string entries;
     size_t cursor = 0;
     std::vector<uint8_t> data;
     for (const auto& kv : tensors) {
@@ -89,13 +96,21 @@ struct TinyModel {
       std::string off = "[" + std::to_string(cursor) + ", " + std::to_string(cursor + bytes) + "]";
       auto it = offsets.find(kv.first);
       if (it != offsets.end()) off = it->second;
-      header += ", \"" + kv.first + "\": {\"dtype\": \"F32\", \"shape\": " + shape +
-                ", \"data_offsets\": " + off + "}";
+      entries += ", \"" + kv.first + "\": {\"dtype\": \"F32\", \"shape\": " + shape +
+                 ", \"data_offsets\": " + off + "}";
       const uint8_t* p = reinterpret_cast<const uint8_t*>(kv.second.data());
       data.insert(data.end(), p, p + bytes);
       cursor += bytes;
     }
-    header += "}";
+    std::string header = "{\"__metadata__\": {\"kws\": \"" + Escape(meta) + "\"";
+    if (checksum) {
+      uint32_t crc = kws::Crc32c(reinterpret_cast<const uint8_t*>(meta.data()), meta.size());
+      crc = kws::Crc32c(data.data(), data.size(), crc);
+      char hex[9];
+      std::snprintf(hex, sizeof(hex), "%08x", crc);
+      header += ", \"kws_crc32c\": \"" + (crc_override.empty() ? hex : crc_override) + "\"";
+    }
+    header += "}" + entries + "}";
     std::vector<uint8_t> out(8);
     uint64_t n = header.size();
     for (int i = 0; i < 8; ++i) out[i] = static_cast<uint8_t>(n >> (8 * i));
@@ -287,6 +302,90 @@ KWS_TEST(InvalidFrontEnd) {
   TinyModel t;
   t.window_size_ms = "0";
   KWS_CHECK_THROWS(Load(t.Bytes()), kws::ModelError, "front-end");
+}
+
+KWS_TEST(Crc32cMatchesTheStandardCheckValue) {
+  const std::string check = "123456789";
+  const auto* p = reinterpret_cast<const uint8_t*>(check.data());
+  KWS_CHECK(kws::Crc32c(p, check.size()) == 0xE3069283u);
+  // Continuing from a piece's CRC gives the CRC of the whole.
+  KWS_CHECK(kws::Crc32c(p + 4, 5, kws::Crc32c(p, 4)) == 0xE3069283u);
+  KWS_CHECK(kws::Crc32c(p, 0) == 0u);
+}
+
+KWS_TEST(ChecksumIsVerifiedWhenPresent) {
+  TinyModel t;
+  t.checksum = true;
+  const std::vector<uint8_t> good = t.Bytes();
+  KWS_CHECK(Load(good)->num_labels() == 3);
+  // Every single-bit flip in the tensor data is caught (the data is the last 1004 floats).
+  const size_t data_bytes = 4 * (3 * 3 * 4 + 4 + 80 * 3 + 3);
+  for (size_t i = good.size() - data_bytes; i < good.size(); i += 7) {
+    std::vector<uint8_t> bad = good;
+    bad[i] ^= static_cast<uint8_t>(1u << (i % 8));
+    KWS_CHECK_THROWS(Load(bad), kws::ModelError, "tiny.kws: checksum mismatch");
+  }
+  // A change in the description is caught too: a label renamed to one of the same length.
+  std::vector<uint8_t> renamed = good;
+  const std::string text(renamed.begin(), renamed.end());
+  const size_t yes = text.find("\\\"yes\\\"");
+  KWS_CHECK(yes != std::string::npos);
+  renamed[yes + 3] = 'x';  // "yes" -> "yxs"
+  KWS_CHECK_THROWS(Load(renamed), kws::ModelError, "checksum mismatch");
+  // Skipping the check (for the fuzzer) loads the altered weights.
+  std::vector<uint8_t> flipped = good;
+  flipped[good.size() - 1] ^= 0x01;
+  KWS_CHECK(kws::Model::LoadFromMemory(flipped.data(), flipped.size(), "x", false) != nullptr);
+  // A malformed field is an error, not ignored.
+  t.crc_override = "12345678z";
+  KWS_CHECK_THROWS(Load(t.Bytes()), kws::ModelError, "kws_crc32c");
+  t.crc_override = "DEADBEEF";
+  KWS_CHECK_THROWS(Load(t.Bytes()), kws::ModelError, "kws_crc32c");
+  // Files written before the field existed still load.
+  t.checksum = false;
+  KWS_CHECK(Load(t.Bytes())->num_labels() == 3);
+}
+
+KWS_TEST(ChecksumMismatchFromAFileNamesTheFile) {
+  TinyModel t;
+  t.checksum = true;
+  std::vector<uint8_t> bytes = t.Bytes();
+  bytes.back() ^= 0x40;
+  char dir_template[] = "/tmp/kws_model_test_XXXXXX";
+  const std::string dir = mkdtemp(dir_template);
+  const std::string path = dir + "/flipped.kws";
+  FILE* f = std::fopen(path.c_str(), "wb");
+  std::fwrite(bytes.data(), 1, bytes.size(), f);
+  std::fclose(f);
+  KWS_CHECK_THROWS(kws::Model::Load(path), kws::ModelError, path + ": checksum mismatch");
+  std::remove(path.c_str());
+  rmdir(dir.c_str());
+}
+
+KWS_TEST(OnlyRegularFilesAreOpened) {
+  char dir_template[] = "/tmp/kws_model_test_XXXXXX";
+  const std::string dir = mkdtemp(dir_template);
+  // A FIFO would block open() until a writer appears: it must be refused at once.
+  const std::string fifo = dir + "/model.kws";
+  KWS_CHECK(mkfifo(fifo.c_str(), 0600) == 0);
+  KWS_CHECK_THROWS(kws::Model::Load(fifo), kws::IoError, "it is a FIFO");
+  // A device gives endless bytes: refused before reading.
+  KWS_CHECK_THROWS(kws::Model::Load("/dev/zero"), kws::IoError,
+                   "cannot open model file '/dev/zero': it is a character device");
+  KWS_CHECK_THROWS(kws::Model::Load(dir), kws::IoError, "it is a directory");
+  // The OS's reason is given.
+  KWS_CHECK_THROWS(kws::Model::Load(dir + "/none.kws"), kws::IoError,
+                   "cannot open model file '" + dir + "/none.kws': No such file or directory");
+  // A (sparse) file over the size limit is refused without being read.
+  const std::string big = dir + "/big.kws";
+  FILE* f = std::fopen(big.c_str(), "wb");
+  KWS_CHECK(f != nullptr);
+  KWS_CHECK(ftruncate(fileno(f), static_cast<off_t>(kws::kMaxModelFileBytes + 1)) == 0);
+  std::fclose(f);
+  KWS_CHECK_THROWS(kws::Model::Load(big), kws::InputError, "larger than the 1 GiB limit");
+  std::remove(big.c_str());
+  std::remove(fifo.c_str());
+  rmdir(dir.c_str());
 }
 
 KWS_TEST(MissingFileIsIoError) {

@@ -195,6 +195,67 @@ KWS_TEST(ResetRestoresTheStartState) {
   KWS_CHECK(rc.Process(OneHot(2), 0).is_new);  // no suppression, no "same label" memory
 }
 
+
+KWS_TEST(UserSizesAreBoundedBeforeAllocating) {
+  RecognizeCommandsOptions o;
+  for (int64_t window : {int64_t{100000000}, int64_t{2147483647}, kws::kMaxAverageWindowMs + 1}) {
+    o.average_window_duration_ms = window;
+    KWS_CHECK_THROWS(RecognizeCommands(kLabels, o), kws::InvalidArgument,
+                     "average_window_duration_ms must be in (0, 600000] ms (10 minutes), got " +
+                         std::to_string(window) + " ms");
+  }
+  o = RecognizeCommandsOptions();
+  o.suppression_ms = kws::kMaxSuppressionMs + 1;
+  KWS_CHECK_THROWS(RecognizeCommands(kLabels, o), kws::InvalidArgument, "suppression_ms");
+  o = RecognizeCommandsOptions();
+  o.minimum_count = kws::kMaxMinimumCount + 1;
+  KWS_CHECK_THROWS(RecognizeCommands(kLabels, o), kws::InvalidArgument, "minimum_count");
+  o = RecognizeCommandsOptions();
+  o.detection_threshold = std::nanf("");
+  KWS_CHECK_THROWS(RecognizeCommands(kLabels, o), kws::InvalidArgument, "detection_threshold");
+  // The longest window allowed starts small: memory follows the results queued.
+  o = RecognizeCommandsOptions();
+  o.average_window_duration_ms = kws::kMaxAverageWindowMs;
+  o.minimum_count = kws::kMaxMinimumCount;
+  RecognizeCommands longest(kLabels, o);
+  KWS_CHECK(longest.capacity() <= 4096);
+  for (int t = 0; t < 30 * 20000; t += 30) longest.Process(OneHot(2), t);  // 10 min of hops
+  KWS_CHECK(longest.queued() == 20000);
+  KWS_CHECK(longest.capacity() >= 20000 && longest.capacity() <= 2 * 20001);
+  // Results at one repeated time cannot grow the queue without bound.
+  RecognizeCommands same(kLabels, RecognizeCommandsOptions());
+  KWS_CHECK_THROWS(
+      for (size_t k = 0; k <= kws::kMaxQueuedResults; ++k) same.Process(OneHot(1), 5),
+      kws::InvalidArgument, "results within the averaging window");
+}
+
+KWS_TEST(AverageAndNewCommandRuleMakeUpProcess) {
+  RecognizeCommandsOptions o;
+  o.average_window_duration_ms = 300;
+  o.detection_threshold = 0.5f;
+  o.suppression_ms = 200;
+  RecognizeCommands whole(kLabels, o), halves(kLabels, o);
+  int previous = halves.silence_index();
+  int64_t previous_time = 0;
+  KWS_CHECK(previous == 0);
+  for (int t = 0; t < 6000; t += 20) {
+    const std::vector<float> scores = OneHot((t / 700) % 4, 0.4f + 0.1f * ((t / 300) % 6));
+    const RecognizeResult r = whole.Process(scores, t);
+    int best = -1;
+    float best_score = 0.0f;
+    bool is_new = false;
+    if (halves.Average(scores.data(), scores.size(), t, &best, &best_score)) {
+      is_new = RecognizeCommands::NewCommandRule(best, best_score, t, o.detection_threshold,
+                                                 o.suppression_ms, halves.silence_index(),
+                                                 &previous, &previous_time);
+      KWS_CHECK(r.label == kLabels[best] && r.score == best_score);
+    } else {
+      KWS_CHECK(r.score == 0.0f);
+    }
+    KWS_CHECK(r.is_new == is_new);
+  }
+}
+
 }  // namespace
 
 KWS_TEST_MAIN()

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "kws/error.h"
 #include "kws/wav_io.h"
@@ -150,6 +151,76 @@ KWS_TEST(ErrorsNameTheProblem) {
   o = SampleOptions();
   o.unknown_percentage = 101;
   KWS_CHECK_THROWS(kws::GenerateStream(o), kws::InvalidArgument, "unknown_percentage");
+}
+
+KWS_TEST(BlockRenderingKeepsTheSamplesBitForBit) {
+  // 200 s (four render blocks) with noise and unknown words; the SHA-1 of the float
+  // samples was taken from the whole-track generator this replaced.
+  kws::StreamGeneratorOptions o;
+  o.data_dir = kws_test::SampleDir();
+  o.duration_seconds = 200;
+  o.seed = 5;
+  const kws::GeneratedStream s = kws::GenerateStream(o);
+  const std::vector<uint8_t> f32 =
+      kws::EncodeWav(s.samples.data(), s.samples.size(), 16000, kws::WavSampleFormat::kFloat32);
+  KWS_CHECK(kws::Sha1Hex(std::string(f32.begin(), f32.end())) ==
+            "b1719d42e5adf105f0f4c9093d129c1c04d12546");
+  // Straight to files: the same WAV bytes and ground truth as writing the samples.
+  const std::string dir = std::filesystem::temp_directory_path() / "kws_gen_files_test";
+  std::filesystem::create_directories(dir);
+  kws::WriteGeneratedStream(s, dir + "/a.wav", dir + "/a.txt");
+  const kws::GeneratedStream f = kws::GenerateStreamToFiles(o, dir + "/b.wav", dir + "/b.txt");
+  KWS_CHECK(f.samples.empty() && f.num_samples == static_cast<int64_t>(s.samples.size()));
+  KWS_CHECK(f.word_offsets == s.word_offsets && f.word_files == s.word_files);
+  auto bytes = [](const std::string& path) {
+    FILE* file = std::fopen(path.c_str(), "rb");
+    std::string out;
+    char buf[65536];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), file)) > 0) out.append(buf, n);
+    std::fclose(file);
+    return out;
+  };
+  KWS_CHECK(bytes(dir + "/a.wav") == bytes(dir + "/b.wav"));
+  KWS_CHECK(bytes(dir + "/a.txt") == bytes(dir + "/b.txt"));
+  std::filesystem::remove_all(dir);
+}
+
+KWS_TEST(BadClipsAndFolderEntriesAreClearErrors) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / "kws_gen_bad_clips_test";
+  fs::remove_all(dir);
+  for (const char* word : {"yes", "no"}) {
+    fs::create_directories(dir / word);
+    for (const auto& e : fs::directory_iterator(fs::path(kws_test::SampleDir()) / word))
+      fs::create_symlink(e.path(), dir / word / e.path().filename());
+  }
+  kws::StreamGeneratorOptions o;
+  o.data_dir = dir.string();
+  o.wanted_words = {"yes", "no"};
+  o.unknown_percentage = 0;
+  o.background_volume = 0;
+  o.duration_seconds = 10;
+  KWS_CHECK(!kws::GenerateStream(o).truth.empty());
+  // A clip name in the testing partition.
+  std::string name;
+  for (int i = 0; name.empty(); ++i) {
+    const std::string candidate = "bad" + std::to_string(i) + "_nohash_0.wav";
+    if (kws::WhichSet(candidate, 10, 10) == "testing") name = candidate;
+  }
+  const fs::path bad = dir / "yes" / name;
+  kws::WriteWav(bad.string(), nullptr, 0, 16000);  // a 0-sample clip
+  KWS_CHECK_THROWS(kws::GenerateStream(o), kws::WavError, bad.string() + "' has no samples");
+  const std::vector<float> tone(8000, 0.25f);
+  kws::WriteWav(bad.string(), tone.data(), tone.size(), 8000);
+  KWS_CHECK_THROWS(kws::GenerateStream(o), kws::WavError, "has sample rate 8000, expected 16000");
+  fs::remove(bad);
+  // A symlink loop is named, not an escaping filesystem error.
+  const fs::path loop = dir / "no" / "loop.wav";
+  fs::create_symlink(loop, loop);
+  KWS_CHECK_THROWS(kws::GenerateStream(o), kws::InvalidArgument,
+                   "cannot examine '" + loop.string() + "': Too many levels of symbolic links");
+  fs::remove_all(dir);
 }
 
 }  // namespace

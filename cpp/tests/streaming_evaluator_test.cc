@@ -2,6 +2,7 @@
 // options checks. (The model-driven path is tested from Python with an exported model.)
 #include "kws/streaming_evaluator.h"
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -113,6 +114,36 @@ KWS_TEST(CoreRejectsMismatchedShapesAndBadOptions) {
   o = StreamingOptions();
   o.detection_threshold = 1.5f;
   KWS_CHECK_THROWS(o.Validate(), kws::InvalidArgument, "detection_threshold");
+}
+
+
+KWS_TEST(SweepBoundsAndOneQueueForAllThresholds) {
+  WindowScores w = Script({{2, 1000, 1600, 0.95f}, {3, 5000, 5600, 0.75f},
+                           {3, 9000, 9600, 0.55f}});
+  kws::GroundTruth truth = kws::ParseGroundTruth("yes, 1000\nno, 5000\n", "t.txt");
+  StreamingOptions o;
+  std::vector<float> sweep;
+  for (int k = 0; k <= 20; ++k) sweep.push_back(0.05f * k);
+  const auto eval = kws::EvaluateWindowScores(w, kLabels, truth, o, sweep);
+  // Each sweep point equals a decoder of its own at that threshold.
+  for (size_t k = 0; k < sweep.size(); ++k) {
+    std::vector<kws::Detection> alone = kws::DecodeWindowScores(w, kLabels, o.DecoderOptions(sweep[k]));
+    const auto acc = kws::ScoreDetections(truth.entries, &alone, o.time_tolerance_ms,
+                                          w.audio_duration_ms);
+    KWS_CHECK(acc.correct == eval.sweep[k].correct && acc.wrong == eval.sweep[k].wrong &&
+              acc.false_positives == eval.sweep[k].false_positives &&
+              acc.matched == eval.sweep[k].matched);
+  }
+  std::vector<float> too_many(kws::kMaxSweepThresholds + 1, 0.5f);
+  KWS_CHECK_THROWS(kws::EvaluateWindowScores(w, kLabels, truth, o, too_many),
+                   kws::InvalidArgument, "1001 sweep thresholds, more than the maximum of 1000");
+  KWS_CHECK_THROWS(kws::EvaluateWindowScores(w, kLabels, truth, o, {0.5f, std::nanf("")}),
+                   kws::InvalidArgument, "is not in [0, 1]");
+  o.clip_stride_ms = 2147483647;
+  KWS_CHECK_THROWS(o.Validate(), kws::InvalidArgument, "clip_stride_ms must be in (0, 60000] ms");
+  o = StreamingOptions();
+  o.average_window_ms = 10000000;
+  KWS_CHECK_THROWS(o.Validate(), kws::InvalidArgument, "average_window_duration_ms");
 }
 
 }  // namespace

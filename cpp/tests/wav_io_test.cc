@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -475,7 +476,7 @@ KWS_TEST(WriteWavIsAtomicAndOverwrites) {
 KWS_TEST(OpenFailuresAreIoErrors) {
   const std::string dir = TempDir();
   KWS_CHECK_THROWS(kws::ReadWav(dir + "/nope.wav"), kws::IoError,
-                   "cannot open '" + dir + "/nope.wav': No such file");
+                   "cannot open WAV file '" + dir + "/nope.wav': No such file or directory");
   KWS_CHECK_THROWS(kws::ReadWav(dir), kws::IoError, "it is a directory");
   WriteBytes(dir + "/empty.wav", Bytes());
   KWS_CHECK_THROWS(kws::ReadWav(dir + "/empty.wav"), kws::WavError,
@@ -521,6 +522,101 @@ KWS_TEST(RealSpeechSampleReadsAndReencodesByteForByte) {
   }
   KWS_CHECK(checked == expected && checked >= 5);
   KWS_CHECK(with_trailing_chunks == noise_files);
+}
+
+
+KWS_TEST(OnlyRegularFilesAreOpenedAndSizesAreCapped) {
+  const std::string dir = TempDir();
+  // A FIFO named x.wav would block open() until a writer came: refused at once.
+  const std::string fifo = dir + "/x.wav";
+  KWS_CHECK(mkfifo(fifo.c_str(), 0600) == 0);
+  KWS_CHECK_THROWS(kws::ReadWav(fifo), kws::IoError,
+                   "cannot open WAV file '" + fifo + "': it is a FIFO");
+  KWS_CHECK_THROWS(kws::WavReader reader(fifo), kws::IoError, "it is a FIFO");
+  // /dev/zero would be read without end.
+  KWS_CHECK_THROWS(kws::ReadWav("/dev/zero"), kws::IoError, "it is a character device");
+  KWS_CHECK_THROWS(kws::WavReader reader(dir), kws::IoError, "it is a directory");
+  // A sparse file past the cap is refused unread (it would not fit a RIFF header anyway).
+  const std::string big = dir + "/big.wav";
+  WriteBytes(big, MakeWav({{"fmt ", FmtBody(1, 1, 16000, 16)}, {"data", Pcm16Data({1, 2})}}));
+  KWS_CHECK(truncate(big.c_str(), static_cast<off_t>(kws::kMaxWavFileBytes + 1)) == 0);
+  KWS_CHECK_THROWS(kws::ReadWav(big), kws::InputError, "larger than the 4097 MiB limit");
+  KWS_CHECK_THROWS(kws::WavReader reader(big), kws::InputError, "larger than");
+  unlink(big.c_str());
+  unlink(fifo.c_str());
+  RemoveDir(dir);
+}
+
+// Reads the whole file with a WavReader in pieces of `piece` frames.
+std::vector<float> ReadInPieces(const std::string& path, size_t piece, bool mono) {
+  kws::WavReader reader(path);
+  std::vector<float> all;
+  while (true) {
+    const std::vector<float> got = reader.Read(piece, mono);
+    if (got.empty()) break;
+    all.insert(all.end(), got.begin(), got.end());
+  }
+  KWS_CHECK(reader.frames_read() == reader.frames());
+  return all;
+}
+
+KWS_TEST(WavReaderInPiecesEqualsReadWav) {
+  const std::string dir = TempDir();
+  std::mt19937 gen(3);
+  std::uniform_int_distribution<int> sample(-32768, 32767);
+  std::vector<int16_t> stereo(2 * 5001);
+  for (auto& x : stereo) x = static_cast<int16_t>(sample(gen));
+  std::vector<float> floats(3 * 777);
+  for (size_t i = 0; i < floats.size(); ++i) floats[i] = std::sin(0.01f * i) * 1.5f;
+  struct Case {
+    std::string name;
+    Bytes bytes;
+  };
+  const std::vector<Case> cases = {
+      {"stereo16.wav", MakeWav({{"LIST", Bytes(7, 'x')}, {"fmt ", FmtBody(1, 2, 16000, 16)},
+                                {"data", Pcm16Data(stereo)}, {"junk", Bytes(3, 0)}})},
+      {"float3.wav", MakeWav({{"fmt ", FmtBody(3, 3, 8000, 32)}, {"data", Float32Data(floats)}})},
+      {"data_first.wav", MakeWav({{"data", Pcm16Data(stereo)}, {"fmt ", FmtBody(1, 1, 16000, 16)}})},
+  };
+  for (const Case& c : cases) {
+    const std::string path = dir + "/" + c.name;
+    WriteBytes(path, c.bytes);
+    for (bool mono : {false, true}) {
+      const kws::WavData whole = kws::ReadWav(path, mono);
+      for (size_t piece : {size_t{1}, size_t{7}, size_t{1000}, size_t{1} << 20}) {
+        KWS_CHECK(ReadInPieces(path, piece, mono) == whole.samples);
+      }
+      kws::WavReader reader(path);
+      KWS_CHECK(reader.sample_rate() == whole.sample_rate);
+      KWS_CHECK(reader.channels() == (c.name == "float3.wav" ? 3 : c.name == "stereo16.wav" ? 2 : 1));
+      KWS_CHECK(reader.frames() == kws::ReadWav(path, false).frames());
+    }
+  }
+  // Real files (16-bit mono, trailing chunks after the data).
+  const std::string noise = kws_test::SampleDir() + "/_background_noise_";
+  std::vector<std::string> names = ListDir(noise);
+  std::sort(names.begin(), names.end());
+  KWS_CHECK(!names.empty());
+  const std::string real = noise + "/" + names[0];
+  KWS_CHECK(ReadInPieces(real, 16000, true) == kws::ReadWav(real).samples);
+  // Header errors come when the reader is made, with ReadWav's message.
+  const std::string bad = dir + "/bad.wav";
+  WriteBytes(bad, MakeWav({{"fmt ", FmtBody(1, 1, 16000, 16)}, {"data", Pcm16Data({1, 2, 3}), 100}}));
+  KWS_CHECK_THROWS(kws::WavReader reader(bad), kws::WavError,
+                   "truncated: data chunk declares 100 bytes");
+  // A NaN is reported by the read that reaches it, with its index in the file.
+  std::vector<float> with_nan(5000, 0.25f);
+  with_nan[4321] = std::nanf("");
+  const std::string nan = dir + "/nan.wav";
+  WriteBytes(nan, MakeWav({{"fmt ", FmtBody(3, 1, 16000, 32)}, {"data", Float32Data(with_nan)}}));
+  KWS_CHECK_THROWS(kws::ReadWav(nan), kws::WavError, "sample 4321 of channel 0 is NaN");
+  kws::WavReader reader(nan);
+  KWS_CHECK(reader.Read(4000).size() == 4000);
+  KWS_CHECK_THROWS(reader.Read(4000), kws::WavError, "sample 4321 of channel 0 is NaN");
+  for (const Case& c : cases) unlink((dir + "/" + c.name).c_str());
+  unlink(bad.c_str());
+  unlink(nan.c_str());
+  RemoveDir(dir);
 }
 
 KWS_TEST_MAIN()

@@ -263,10 +263,19 @@ def maybe_download_and_extract(
         return dest
     if is_extracted(data_url, dest):
         return dest
+    created = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
     archive = dest / archive_name(data_url)
     if not archive.is_file():
-        archive = download(data_url, dest, retries=retries, timeout=timeout, progress=progress)
+        try:
+            archive = download(data_url, dest, retries=retries, timeout=timeout,
+                               progress=progress)
+        except BaseException:
+            # A folder made here and left empty (or half-filled) would look like a dataset
+            # to the next run, which would then never retry: remove what was created.
+            if created:
+                shutil.rmtree(dest, ignore_errors=True)
+            raise
     try:
         digest = verify_archive(archive, checksum)
     except ValueError as e:

@@ -23,14 +23,20 @@ struct GroundTruth {
   std::vector<int> malformed_line_numbers;  // 1-based, the first 20 of them
 };
 
+// The largest ground-truth file ReadGroundTruth opens (about 10 million lines).
+constexpr uint64_t kMaxGroundTruthFileBytes = uint64_t{256} << 20;  // 256 MiB
+
 // Parses `word, time_ms` lines (time may have decimals; it is truncated to whole ms as
 // the classic reader does). Blank lines are ignored; other lines that are not exactly two
 // comma-separated fields with a non-empty word and a finite number are skipped and
-// counted. `name` appears in messages.
+// counted. A text with no valid line but some malformed ones throws InputError (it is
+// not a ground-truth file); an empty or blank text is a stream with no words. `name`
+// appears in messages.
 GroundTruth ParseGroundTruth(const std::string& text, const std::string& name);
 
-// Reads and parses a ground-truth file; throws IoError naming the file if it cannot be
-// opened.
+// Reads and parses a ground-truth file (a regular file of at most
+// kMaxGroundTruthFileBytes); throws IoError naming the file, with the OS's reason, if it
+// cannot be opened, InputError as ParseGroundTruth does.
 GroundTruth ReadGroundTruth(const std::string& path);
 
 // Writes entries as `word, time_ms` lines (time with three decimals); throws IoError.

@@ -15,15 +15,29 @@ namespace kws {
 
 class Stream;
 
+// The largest model file Model::Load opens (larger files are refused unread).
+constexpr uint64_t kMaxModelFileBytes = uint64_t{1} << 30;  // 1 GiB
+
+// CRC-32C (Castagnoli, reflected, as iSCSI and ext4 use) of `n` bytes, continuing from
+// `crc` (the result of the previous piece; 0 to start). Crc32c("123456789") = 0xE3069283.
+uint32_t Crc32c(const uint8_t* data, size_t n, uint32_t crc = 0);
+
 // Weights and configuration. Immutable once loaded: share one Model across threads.
 class Model : public std::enable_shared_from_this<Model> {
  public:
   // Loads and fully validates a model.kws file; throws ModelError naming the file and
-  // the problem (truncated, corrupt, wrong version, bad shapes or metadata).
+  // the problem (truncated, corrupt, checksum mismatch, wrong version, bad shapes or
+  // metadata). The path must be a regular file of at most kMaxModelFileBytes, checked
+  // before it is opened (IoError with the OS's reason, or "it is a directory", ...).
+  // When the file carries a `kws_crc32c` metadata entry (every file kws has exported
+  // since it was introduced), the CRC-32C of the `kws` metadata text followed by the
+  // tensor data must match it; older files without the entry load unchecked.
   static std::shared_ptr<const Model> Load(const std::string& path);
-  // Same, from bytes in memory; `name` is used in error messages.
+  // Same, from bytes in memory; `name` is used in error messages. verify_checksum=false
+  // skips the kws_crc32c comparison (the fuzzer uses it to reach the checks behind it).
   static std::shared_ptr<const Model> LoadFromMemory(const uint8_t* data, size_t size,
-                                                     const std::string& name);
+                                                     const std::string& name,
+                                                     bool verify_checksum = true);
   ~Model();
 
   const std::string& architecture() const;

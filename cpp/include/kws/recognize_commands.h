@@ -10,6 +10,12 @@
 
 namespace kws {
 
+// Bounds of the decoder's options and state (Validate() and Process() enforce them).
+constexpr int64_t kMaxAverageWindowMs = 600000;      // 10 minutes
+constexpr int64_t kMaxSuppressionMs = 86400000;      // one day
+constexpr int kMaxMinimumCount = 100000;
+constexpr size_t kMaxQueuedResults = size_t{1} << 20;  // results held in the window
+
 // Decoder parameters. Defaults are the classic RecognizeCommands class defaults; the
 // streaming accuracy test uses window 500 ms and threshold 0.7 (StreamingOptions).
 struct RecognizeCommandsOptions {
@@ -18,7 +24,7 @@ struct RecognizeCommandsOptions {
   int64_t suppression_ms = 1500;              // no new command this soon after the last
   int minimum_count = 3;                      // fewer queued results: no decision
 
-  // Throws InvalidArgument naming the first bad field.
+  // Throws InvalidArgument naming the first bad field and its bound (the constants above).
   void Validate() const;
   std::string ToString() const;
 };
@@ -32,9 +38,10 @@ struct RecognizeResult {
 };
 
 // Stateful decoder. One instance per stream; not thread-safe. Results are queued in a
-// fixed-capacity ring buffer sized from the averaging window (one result per ms at
-// distinct times), so Process() does not allocate; it grows only if many results share
-// the same timestamps.
+// ring buffer sized from the averaging window (one result per ms at distinct times, up to
+// 4096 results at first), which doubles when it fills: once it holds the window's worth
+// Process() no longer allocates. More than kMaxQueuedResults results inside one window
+// (only possible with many results at the same time) throw InvalidArgument.
 class RecognizeCommands {
  public:
   // `labels` in model output order (`_silence_` is special: it starts as the previous
@@ -52,6 +59,23 @@ class RecognizeCommands {
   // index (or the previous command's index when undecided) and fills score/is_new.
   int ProcessIndex(const float* scores, size_t num_scores, int64_t time_ms, float* score,
                    bool* is_new);
+
+  // The averaging half of ProcessIndex: queues the result, drops those older than the
+  // window and, when enough results span enough of it, sets the best averaged label and
+  // its score and returns true; returns false (undecided) otherwise. Leaves the previous
+  // command alone: NewCommandRule decides on it. A threshold sweep averages once and
+  // applies the rule per threshold, with the same results as one decoder per threshold.
+  bool Average(const float* scores, size_t num_scores, int64_t time_ms, int* best_index,
+               float* best_score);
+  // The new-command rule after a decided average: true (and the previous command set to
+  // `best` at `time_ms`) when best_score > threshold, best differs from the previous
+  // command and the previous command (unless `_silence_`, index silence_index) is more
+  // than suppression_ms old.
+  static bool NewCommandRule(int best, float best_score, int64_t time_ms, float threshold,
+                             int64_t suppression_ms, int silence_index, int* previous_index,
+                             int64_t* previous_time);
+  // Index of `_silence_` in labels(), -1 if absent.
+  int silence_index() const { return silence_index_; }
 
   // Back to the start state (previous label `_silence_`, empty queue).
   void Reset();

@@ -47,7 +47,8 @@ struct StreamGeneratorOptions {
 
 // A generated stream: mono samples and the ground truth of the words mixed in.
 struct GeneratedStream {
-  std::vector<float> samples;
+  std::vector<float> samples;  // empty from GenerateStreamToFiles
+  int64_t num_samples = 0;
   int sample_rate = 0;
   std::vector<GroundTruthEntry> truth;  // label (`_unknown_` for unknowns), clip start ms
   std::vector<int64_t> word_offsets;    // start sample of each word (same order as truth)
@@ -58,8 +59,20 @@ struct GeneratedStream {
 // Generates the stream. Reproducible: the same options (seed included) and dataset give
 // the same samples on every platform (std::mt19937_64 with kws's own uniform mapping).
 // Throws InvalidArgument (no testing clips for a wanted word, no unknown clips, no noise
-// files, a noise file shorter than one clip), WavError/IoError for unreadable files.
+// files, a noise file shorter than one clip, a folder entry that cannot be examined such
+// as a symlink loop), WavError/IoError for unreadable files. Every clip of the testing
+// partition is checked before any audio is made: a WAV at the stream's rate with at least
+// one sample.
 GeneratedStream GenerateStream(const StreamGeneratorOptions& opts);
+
+// Generates the stream straight into a WAV file (16-bit PCM) and its ground truth, in
+// blocks of 2^20 samples: memory does not grow with the duration (24 h is about 2.8 GB
+// of WAV but a few MB of memory). The samples are exactly GenerateStream's; the result
+// has no samples (num_samples says how many were written). The WAV is written under a
+// temporary name and renamed when complete.
+GeneratedStream GenerateStreamToFiles(const StreamGeneratorOptions& opts,
+                                      const std::string& wav_path,
+                                      const std::string& ground_truth_path);
 
 // Writes the WAV (16-bit PCM) and the ground-truth file (`word, time_ms` lines).
 void WriteGeneratedStream(const GeneratedStream& stream, const std::string& wav_path,

@@ -19,6 +19,10 @@ namespace kws {
 
 class BatchScorer;  // internal: batched scoring of every window of a long signal
 
+// Bounds of the streaming test's options (StreamingOptions::Validate and the evaluator).
+constexpr int kMaxStreamingClipMs = 60000;  // clip_duration_ms and clip_stride_ms
+constexpr int kMaxSweepThresholds = 1000;   // thresholds in one sweep
+
 // Options of the streaming test; defaults are the classic test_streaming_accuracy ones.
 struct StreamingOptions {
   int clip_duration_ms = 1000;      // must match the model's clip
@@ -65,7 +69,8 @@ struct StreamEvaluation {
 };
 
 // Decodes and scores one stream's windows at the main threshold and at every sweep
-// threshold (the scores are reused: no model work).
+// threshold (the scores are reused: no model work; one averaging queue serves every
+// threshold). At most kMaxSweepThresholds thresholds, each in [0, 1].
 StreamEvaluation EvaluateWindowScores(const WindowScores& windows,
                                       const std::vector<std::string>& labels,
                                       const GroundTruth& truth, const StreamingOptions& opts,
@@ -111,6 +116,10 @@ class StreamingEvaluator {
   const std::string& scoring_method() const { return scoring_method_; }
 
   // Reads a mono WAV (at the model's sample rate) and its ground truth and evaluates it.
+  // The WAV is read, scored and decoded in blocks of about 2 M samples (all thresholds
+  // at once), so memory does not grow with the file's length; the scores and detections
+  // are those of ComputeScores on the whole file. At most kMaxSweepThresholds thresholds,
+  // each in [0, 1].
   StreamEvaluation Evaluate(const std::string& wav_path, const std::string& ground_truth_path,
                             const std::vector<float>& sweep_thresholds = {},
                             int threads = 1) const;

@@ -7,7 +7,10 @@ native model, FILE.tflite the TFLite model (int8 with --quantize, else float).""
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from kws.commands.flags import Parser, str2bool
@@ -77,6 +80,20 @@ def _write_one_file(args, model, settings, architecture, labels, meta) -> None:
     print(f"wrote {out} ({'int8' if clips else 'float'} TFLite, {len(labels)} labels)")
 
 
+def _move_into(paths: list[Path], out: Path) -> None:
+    """Renames each staged file or folder over its namesake in `out` (same file system);
+    a replaced folder is first renamed aside under a unique name, then removed."""
+    for path in paths:
+        target = out / path.name
+        if path.is_dir() and target.exists():
+            aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=out))
+            target.rename(aside / target.name)
+            path.rename(target)
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            os.replace(path, target)
+
+
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -88,18 +105,32 @@ def main(argv: list[str]) -> int:
             _write_one_file(args, model, settings, architecture, labels, meta)
             return 0
         out = Path(args.output_dir)
-        kws_path = export.write_model_kws(out / "model.kws", model, settings, architecture,
-                                          labels)
-        atomic_write(out / "labels.txt", "\n".join(labels) + "\n")
-        print(f"wrote {kws_path} ({architecture}, {len(labels)} labels)")
-        if args.native_only:
-            return 0
-        clips = _calibration_clips(args, labels, settings, meta)
-        if clips is None:
-            print("no --data_dir with training clips: skipping the int8 TFLite model",
-                  file=sys.stderr)
-        for kind, path in export.write_tensorflow(out, model, settings, clips).items():
-            print(f"wrote {path} ({kind})")
+        # The new set is built in a temporary folder beside --output_dir and moved in only
+        # when complete: a failure (a full disk, a file size limit) leaves the previous
+        # export whole. Only the files an export writes are replaced; nothing else in the
+        # folder is touched.
+        out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-", dir=out.parent))
+        try:
+            written = [export.write_model_kws(staging / "model.kws", model, settings,
+                                              architecture, labels)]
+            written.append(atomic_write(staging / "labels.txt", "\n".join(labels) + "\n"))
+            kinds = {}
+            if not args.native_only:
+                clips = _calibration_clips(args, labels, settings, meta)
+                if clips is None:
+                    print("no --data_dir with training clips: skipping the int8 TFLite model",
+                          file=sys.stderr)
+                for kind, path in export.write_tensorflow(staging, model, settings,
+                                                          clips).items():
+                    written.append(path)
+                    kinds[path.name] = kind
+            _move_into(written, out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        print(f"wrote {out / 'model.kws'} ({architecture}, {len(labels)} labels)")
+        for name, kind in kinds.items():
+            print(f"wrote {out / name} ({kind})")
     except (ValueError, OSError) as e:
         print(f"kws export: {e}", file=sys.stderr)
         return 1

@@ -53,12 +53,17 @@ def build_parser() -> Parser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    # The default ground truth sits beside the WAV: its file name with .txt in place of
+    # the extension (a dot in a folder name is not an extension).
+    ground_truth = args.output_ground_truth or str(Path(args.output_wav).with_suffix(".txt"))
+    if Path(ground_truth).resolve() == Path(args.output_wav).resolve():
+        raise ValueError(f"--output_wav {args.output_wav} and the ground truth would be the same "
+                         "file: give --output_ground_truth")
     if args.data_url and not Path(args.data_dir).is_dir():
         try:
             download.maybe_download_and_extract(args.data_url, args.data_dir)
         except download.DownloadError as e:
             raise ValueError(f"--data_url {args.data_url}: {e}") from None
-    ground_truth = args.output_ground_truth or args.output_wav.rsplit(".", 1)[0] + ".txt"
     result = _core.generate_stream(
         args.data_dir,
         output_wav=args.output_wav,
@@ -78,7 +83,7 @@ def main(argv: list[str]) -> int:
     )
     words = result["ground_truth"]
     unknown = sum(1 for w, _ in words if w == "_unknown_")
-    print(f"wrote {args.output_wav}: {len(result['samples']) / result['sample_rate']:.1f} s, "
+    print(f"wrote {args.output_wav}: {result['num_samples'] / result['sample_rate']:.1f} s, "
           f"{len(words)} words ({unknown} unknown) from {result['testing_clips']} testing clips")
     print(f"wrote {ground_truth}")
     return 0

@@ -69,26 +69,75 @@ def scores_for(graph: str, wav: str, labels_path: str | None) -> tuple[np.ndarra
     if labels_path is None:
         raise ValueError(f"{graph}: TFLite and SavedModel graphs need --labels")
     labels = _read_labels(labels_path)
-    tf = _tensorflow()
-    if g.is_file():
-        interpreter = tf.lite.Interpreter(model_path=str(g))
-        interpreter.allocate_tensors()
-        inp = interpreter.get_input_details()[0]
-        clip = int(inp["shape"][-1])
-        interpreter.set_tensor(inp["index"], _fit(samples, clip)[None])
-        interpreter.invoke()
-        scores = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0]
-    elif g.is_dir():
-        loaded = tf.saved_model.load(str(g))
-        fn = loaded.signatures["serving_default"]
-        clip = int(fn.structured_input_signature[1]["samples"].shape[-1])
-        scores = fn(samples=tf.constant(_fit(samples, clip)[None]))["labels_softmax"].numpy()[0]
-    else:
+    if not (g.is_file() or g.is_dir()):
         raise ValueError(f"{graph}: no such model file or SavedModel folder")
+    scores = score_in_child(graph, samples)
     if len(scores) != len(labels):
         raise ValueError(f"{labels_path}: {len(labels)} labels, the model has {len(scores)} "
                          "outputs")
     return np.asarray(scores), labels
+
+
+# TensorFlow's TFLite and SavedModel loaders trust their input: a truncated or bit-flipped
+# file can crash the process or hang it. They run in a child process with a time limit, so
+# a corrupt file is one line of error naming it.
+CHILD_TIMEOUT_S = 120.0
+
+
+def score_in_child(graph: str, samples: np.ndarray, timeout: float = CHILD_TIMEOUT_S
+                   ) -> np.ndarray:
+    """Scores of `samples` (cropped or padded to the graph's clip) under a .tflite file or
+    SavedModel folder, computed in a child interpreter. A crash, a hang past `timeout`
+    seconds or a loader error is a ValueError naming the graph."""
+    import io
+    import os
+    import signal
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="kws-label-wav-") as tmp:
+        inp, out = os.path.join(tmp, "in.npy"), os.path.join(tmp, "out.npy")
+        np.save(inp, np.asarray(samples, np.float32))
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+        try:
+            r = subprocess.run(
+                [sys.executable, "-c", "from kws.commands.label_wav import _child_main; "
+                 "_child_main()", os.fsdecode(graph), inp, out],
+                stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, env=env)
+        except subprocess.TimeoutExpired:
+            raise ValueError(f"{graph}: TensorFlow did not finish loading and running this "
+                             f"model in {timeout:.0f} s: the file is corrupt or not a model"
+                             ) from None
+        if r.returncode < 0:
+            name = signal.Signals(-r.returncode).name
+            raise ValueError(f"{graph}: TensorFlow crashed ({name}) loading or running this "
+                             "model: the file is corrupt or not a model")
+        if r.returncode != 0:
+            lines = [x for x in r.stderr.decode(errors="replace").splitlines() if x.strip()]
+            reason = lines[-1] if lines else f"exit status {r.returncode}"
+            raise ValueError(f"{graph}: cannot load or run this model: {reason}")
+        return np.load(io.BytesIO(open(out, "rb").read()))
+
+
+def _child_main() -> None:
+    """The child of score_in_child: argv is graph, input .npy, output .npy."""
+    graph, inp, out = sys.argv[1:4]
+    samples = np.load(inp)
+    tf = _tensorflow()
+    if Path(graph).is_file():
+        interpreter = tf.lite.Interpreter(model_path=graph)
+        interpreter.allocate_tensors()
+        detail = interpreter.get_input_details()[0]
+        clip = int(detail["shape"][-1])
+        interpreter.set_tensor(detail["index"], _fit(samples, clip)[None])
+        interpreter.invoke()
+        scores = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0]
+    else:
+        loaded = tf.saved_model.load(graph)
+        fn = loaded.signatures["serving_default"]
+        clip = int(fn.structured_input_signature[1]["samples"].shape[-1])
+        scores = fn(samples=tf.constant(_fit(samples, clip)[None]))["labels_softmax"].numpy()[0]
+    np.save(out, np.asarray(scores, np.float32))
 
 
 def main(argv: list[str]) -> int:

@@ -178,7 +178,9 @@ _END = None  # queue sentinel: no more audio
 
 def make_callback(chunks: queue.Queue, dropped: list[int]) -> Callable[..., None]:
     """The audio callback (sounddevice's InputStream signature): copies each block into
-    `chunks` and never blocks. Status flags (input overflow) are counted in `dropped`."""
+    `chunks`; it never blocks on an unbounded queue (the microphone's), and waits for
+    room on a bounded one (a file played faster than real time). Status flags (input
+    overflow) are counted in `dropped`."""
 
     def callback(indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         if status:
@@ -230,6 +232,16 @@ def wav_blocks(samples: np.ndarray, block_frames: int) -> Iterable[np.ndarray]:
     """Cuts (frames, channels) audio into callback-sized blocks (the last may be short)."""
     for offset in range(0, len(samples), block_frames):
         yield samples[offset:offset + block_frames]
+
+
+def wav_file_blocks(reader: Any, block_frames: int) -> Iterable[np.ndarray]:
+    """Reads (frames, channels) blocks from a `kws._core.WavReader` as they are needed,
+    so a long file is never held in memory (the last block may be short)."""
+    while True:
+        block = reader.read(block_frames)
+        if len(block) == 0:
+            return
+        yield block
 
 
 # ---- microphone (sounddevice) ----------------------------------------------------------
@@ -307,20 +319,32 @@ def _describe(listener, source: str, rate: int, channels: int, block: int) -> st
 
 def _run_wav(args) -> int:
     model = kws.Model.load(args.model)
-    samples, rate = kws.read_wav(args.wav, mono=False)
+    reader = kws._core.WavReader(args.wav)  # header checked now; samples read as played
+    rate = reader.sample_rate
     listener = _listener(args, model, rate)
     block = max(1, int(round(args.block_ms * rate / 1000)))
-    print(_describe(listener, args.wav, rate, samples.shape[1], block), file=sys.stderr)
-    chunks: queue.Queue = queue.Queue()
+    print(_describe(listener, args.wav, rate, reader.channels, block), file=sys.stderr)
+    # A bounded queue: the player waits for the consumer, so memory stays flat however
+    # long the file is.
+    chunks: queue.Queue = queue.Queue(maxsize=64)
     dropped = [0]
     callback = make_callback(chunks, dropped)
-    player = threading.Thread(
-        target=feed_blocks, args=(wav_blocks(samples, block), callback, chunks, rate,
-                                  args.realtime), daemon=True)
+    errors: list[BaseException] = []
+
+    def play() -> None:
+        try:
+            feed_blocks(wav_file_blocks(reader, block), callback, chunks, rate, args.realtime)
+        except BaseException as e:  # a bad sample part-way: reported after the consumer ends
+            errors.append(e)
+            chunks.put(None)
+
+    player = threading.Thread(target=play, daemon=True)
     player.start()
     count = consume(chunks, listener, _print_detection)
     player.join()
-    print(f"kws listen: {count} commands in {len(samples) / rate:.2f} s of audio",
+    if errors:
+        raise errors[0]
+    print(f"kws listen: {count} commands in {reader.frames / rate:.2f} s of audio",
           file=sys.stderr)
     return 0
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -53,17 +54,38 @@ def build_parser() -> Parser:
     return p
 
 
+MAX_SWEEP_THRESHOLDS = 1000  # the native evaluator's bound (kMaxSweepThresholds)
+
+
 def parse_thresholds(text: str) -> list[float]:
-    if ":" in text:
-        parts = [float(x) for x in text.split(":")]
-        if len(parts) != 3 or parts[2] <= 0 or parts[1] < parts[0]:
-            raise ValueError(f"--sweep_thresholds: expected start:stop:step, got '{text}'")
+    """Thresholds from `start:stop:step` (inclusive) or a comma list: at most
+    MAX_SWEEP_THRESHOLDS of them, each a finite number in [0, 1]; counted before any list
+    is built."""
+    try:
+        parts = [float(x) for x in text.split(":")] if ":" in text else None
+        values = None if parts else [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"--sweep_thresholds: not numbers: '{text}'") from None
+    if parts is not None:
+        if (len(parts) != 3 or not all(math.isfinite(x) for x in parts) or parts[2] <= 0
+                or parts[1] < parts[0]):
+            raise ValueError(f"--sweep_thresholds: expected start:stop:step with finite "
+                             f"numbers, step > 0 and stop >= start, got '{text}'")
         start, stop, step = parts
-        n = int(round((stop - start) / step)) + 1
-        return [round(start + i * step, 6) for i in range(n) if start + i * step <= stop + 1e-9]
-    values = [float(x) for x in text.split(",") if x.strip()]
+        n = math.floor((stop - start) / step + 1e-9) + 1
+        if n > MAX_SWEEP_THRESHOLDS:
+            raise ValueError(f"--sweep_thresholds '{text}' asks for {n} thresholds, more than "
+                             f"the maximum of {MAX_SWEEP_THRESHOLDS}")
+        values = [round(start + i * step, 6) for i in range(n)
+                  if start + i * step <= stop + 1e-9]
     if not values:
         raise ValueError("--sweep_thresholds is empty")
+    if len(values) > MAX_SWEEP_THRESHOLDS:
+        raise ValueError(f"--sweep_thresholds has {len(values)} thresholds, more than the "
+                         f"maximum of {MAX_SWEEP_THRESHOLDS}")
+    bad = [v for v in values if not 0.0 <= v <= 1.0]
+    if bad:
+        raise ValueError(f"--sweep_thresholds: {bad[0]:g} is not in [0, 1]")
     return values
 
 
@@ -128,8 +150,29 @@ def write_sweep(points: list[dict], prefix: str, chosen: dict | None = None
     return csv_path, png_path
 
 
+def check_output(path: str, flag: str) -> None:
+    """Fails now, not after the evaluation, when `path` cannot be written: its folder is
+    created if needed and must take a new file; `path` must not be a folder."""
+    import tempfile
+
+    target = Path(path)
+    if target.is_dir():
+        raise ValueError(f"{flag} {path} is a folder, not a file")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=target.parent):
+            pass
+    except OSError as e:
+        raise ValueError(f"{flag} {path}: cannot write there: {e.strerror or e}") from None
+
+
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    if args.json:
+        check_output(args.json, "--json")
+    if args.sweep:
+        for ext in (".csv", ".png"):
+            check_output(args.sweep_output + ext, "--sweep_output")
     if len(args.wav) != len(args.ground_truth):
         print(f"kws stream-eval: {len(args.wav)} --wav files but {len(args.ground_truth)} "
               "--ground_truth files: give one ground truth per WAV", file=sys.stderr)

@@ -73,6 +73,8 @@ class TrainConfig:
     peer_weight: float = 1.0  # weight of the distillation term of each peer's loss
     mixup: float = 0.0  # Beta(a, a) mixing of each batch with itself reversed (0: off)
     verbose: bool = False  # the per-step log on the terminal too
+    resample: bool = False  # clips and noise at other rates or formats converted with soxr
+    skip_bad_clips: bool = False  # warn about and leave out clips that fail validation
 
     # derived, filled by validate()
     steps_list: list[int] = field(default_factory=list, repr=False)
@@ -213,12 +215,18 @@ FLAG_HELP = {
              "the one saved for export (1: off)",
     "peer_weight": "weight of each peer's distillation term (KL divergence from the mean "
                    "softmax of the other peers) beside its cross entropy",
+    "resample": "convert clips and noise at other sample rates or formats (stereo, 24-bit, "
+                "float) with soxr instead of refusing them",
+    "skip_bad_clips": "leave out clips that fail validation (unreadable, truncated, NaN "
+                      "samples, empty) with a warning each, instead of stopping; noise files "
+                      "must always be valid",
     "mixup": "mixup on the features: each training example is mixed with the batch's "
              "example at the mirrored position, weight max(l, 1 - l) for l ~ Beta(a, a), and "
              "learns the same mix of the two labels' cross entropies (0: off)",
 }
 
-BOOL_FLAGS = {"check_nans", "resume", "distribute", "progress", "verbose", "quantize"}
+BOOL_FLAGS = {"check_nans", "resume", "distribute", "progress", "verbose", "quantize",
+              "resample", "skip_bad_clips"}
 
 
 

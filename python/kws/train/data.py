@@ -11,6 +11,7 @@ merged by label, e.g. a synthetic dataset made by `kws make-dataset` plus real s
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 import random
@@ -33,6 +34,7 @@ SILENCE_DIR_NAME = SILENCE_LABEL  # a `_silence_/` folder holds recorded silence
 MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # ~134M: the classic split's hash modulus minus one
 RANDOM_SEED = 59185  # the classic tool's fixed seed for the unknown/silence draw
 _NOHASH_RE = re.compile(r"_nohash_.*$")
+LOG = logging.getLogger("kws.data")
 
 
 def which_set(filename: str, validation_percentage: float, testing_percentage: float) -> str:
@@ -110,6 +112,7 @@ class DatasetIndex:
         resample: bool = False,
         seed: int = RANDOM_SEED,
         folder_balance: float = 0.0,
+        skip_bad_clips: bool = False,
     ) -> None:
         for name, value in (
             ("silence_percentage", silence_percentage),
@@ -134,6 +137,8 @@ class DatasetIndex:
         self.clip_duration_ms = float(clip_duration_ms)
         self.desired_samples = int(self.sample_rate * self.clip_duration_ms / 1000)
         self.resample = bool(resample)
+        self.skip_bad_clips = bool(skip_bad_clips)
+        self.skipped: list[tuple[str, str]] = []  # (path, problem) with skip_bad_clips
         self.seed = seed
         self.silence_percentage = silence_percentage
         self.unknown_percentage = unknown_percentage
@@ -190,21 +195,39 @@ class DatasetIndex:
             dirs.extend([d] * repeats)
         return dirs
 
-    def _check_clip(self, path: str) -> None:
-        info = wav_info(path)
-        if info.is_pcm16_mono and info.sample_rate == self.sample_rate:
-            return
-        if not self.resample:
-            if info.sample_rate != self.sample_rate:
-                raise ValueError(
-                    f"{path}: sample rate {info.sample_rate} Hz, expected {self.sample_rate} Hz "
-                    "(pass --resample to convert clips at other rates)"
-                )
-            raise ValueError(
-                f"{path}: {info.channels} channel(s), {info.bits_per_sample}-bit; expected "
-                "16-bit PCM mono (pass --resample to convert)"
-            )
-        self.converted.add(path)
+    def _check_clip(self, path: str) -> bool:
+        """Validates a clip before any training step: read through the core as read_wav
+        reads it (regular file, all declared data present in whole frames, finite
+        samples), not empty, at the rate and format (or --resample). Returns False for a
+        bad clip with skip_bad_clips (after a warning); raises ValueError naming the file
+        otherwise."""
+        try:
+            try:
+                info = wav_info(path)
+            except OSError as e:
+                raise ValueError(str(e)) from None
+            if info.frames == 0:
+                raise ValueError(f"{path}: the WAV file holds no samples")
+            if not (info.is_pcm16_mono and info.sample_rate == self.sample_rate):
+                if not self.resample:
+                    if info.sample_rate != self.sample_rate:
+                        raise ValueError(
+                            f"{path}: sample rate {info.sample_rate} Hz, expected "
+                            f"{self.sample_rate} Hz (pass --resample to convert clips at other "
+                            "rates)"
+                        )
+                    raise ValueError(
+                        f"{path}: {info.channels} channel(s), {info.bits_per_sample}-bit; "
+                        "expected 16-bit PCM mono (pass --resample to convert)"
+                    )
+                self.converted.add(path)
+        except ValueError as e:
+            if not self.skip_bad_clips:
+                raise
+            self.skipped.append((path, str(e)))
+            LOG.warning("skipping a bad clip (--skip_bad_clips): %s", e)
+            return False
+        return True
 
     def _index_clips(self) -> None:
         wanted_index = {w: i + 2 for i, w in enumerate(self.wanted_words)}
@@ -213,12 +236,17 @@ class DatasetIndex:
         recorded_silence: dict[str, list] = {p: [] for p in PARTITIONS}
         words: dict[str, int] = {}
         seen: set[str] = set()
+        bad: set[str] = set()
         for word, path in self._find_wavs():
             part = which_set(path, self.validation_percentage, self.testing_percentage)
             if path in seen and part != "training":
                 continue  # a repeated folder oversamples training only
+            if path in bad:
+                continue
             if path not in seen:
-                self._check_clip(path)
+                if not self._check_clip(path):
+                    bad.add(path)
+                    continue
                 words[word] = words.get(word, 0) + 1
             seen.add(path)
             if word in wanted_index:
@@ -273,7 +301,7 @@ class DatasetIndex:
             )
             if not files:
                 raise ValueError(f"{noise_dir} holds no .wav noise files")
-            for path in files:
+            for path in files:  # noise is never skipped: each file is needed
                 info = wav_info(path)
                 if info.sample_rate != self.sample_rate and not self.resample:
                     raise ValueError(

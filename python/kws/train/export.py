@@ -17,9 +17,10 @@ from typing import Any, Sequence
 
 import numpy as np
 import tensorflow as tf
-from safetensors.numpy import save_file
+from safetensors.numpy import save, save_file
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+from kws import _core
 from kws.files import atomic_dir, atomic_path, atomic_write
 from kws.labels import DEFAULT_WANTED_WORDS, parse_wanted_words, prepare_words_list
 from kws.model_ops import check_op
@@ -320,6 +321,18 @@ def model_kws_metadata(architecture: str, labels: Sequence[str], settings: Model
     }
 
 
+def model_kws_file_metadata(tensors: dict[str, np.ndarray], meta: dict) -> dict[str, str]:
+    """The safetensors metadata of a model.kws: the `kws` description and `kws_crc32c`,
+    the CRC-32C (8 hex digits) of that description's text followed by the tensor data
+    buffer, which the runtime verifies at load. The buffer's layout depends only on the
+    tensors, so it is taken from a serialization without the checksum."""
+    text = json.dumps(meta, sort_keys=True)
+    image = save(tensors, metadata={"kws": text})
+    header_len = int.from_bytes(image[:8], "little")
+    crc = _core.crc32c(image[8 + header_len:], _core.crc32c(text.encode("utf-8")))
+    return {"kws": text, "kws_crc32c": f"{crc:08x}"}
+
+
 def write_model_kws(path: str | Path, model: Any, settings: ModelSettings, architecture: str,
                     labels: Sequence[str]) -> Path:
     """Write `model` as a model.kws file; returns the path."""
@@ -333,7 +346,7 @@ def write_model_kws(path: str | Path, model: Any, settings: ModelSettings, archi
         tensors.update(prefix_tensors)
     meta = model_kws_metadata(architecture, labels, settings, ops)
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"kws": json.dumps(meta, sort_keys=True)})
+        save_file(tensors, str(tmp), metadata=model_kws_file_metadata(tensors, meta))
     return Path(path)
 
 

@@ -14,11 +14,13 @@ The terminal stays calm: a progress bar, the validation accuracy every
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import shutil
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,7 +62,57 @@ class TrainResult:
 
 def train(config: TrainConfig) -> TrainResult:
     """Run training as configured (already validated); returns the final figures."""
+    # Outputs first: an unwritable folder or a busy --train_dir is found before the
+    # download, the indexing and the steps, not after them.
+    for flag in ("train_dir", "summaries_dir"):
+        check_writable_dir(getattr(config, flag), flag)
+    lock = None if config.distribute else lock_train_dir(Path(config.train_dir))
+    try:
+        return _train(config, lock)
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def check_writable_dir(path: str, flag: str) -> None:
+    """Creates `path` if needed and checks a file can be made in it (ValueError if not)."""
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise ValueError(f"--{flag} {path}: cannot write there: {e.strerror or e}") from None
+
+
+def lock_train_dir(train_dir: Path):
+    """An exclusive lock on `train_dir` held for the run (released when the process ends,
+    even by SIGKILL). A second run on the same folder is refused with the holder's pid,
+    host and start time."""
+    import fcntl
+    import socket
+
+    path = train_dir / ".kws-train.lock"
+    f = open(path, "a+")
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "an unknown process"
+        f.close()
+        raise ValueError(f"--train_dir {train_dir} is in use by another kws train ({holder}); "
+                         "wait for it to finish or choose another --train_dir") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"pid {os.getpid()} on {socket.gethostname()} since "
+            f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n")
+    f.flush()
+    return f
+
+
+def _train(config: TrainConfig, lock) -> TrainResult:
     run = _Run(config)
+    if run.chief and lock is None:  # --distribute: the chief holds the train_dir lock
+        run.lock = lock_train_dir(Path(config.train_dir))
     try:
         run.prepare_data()
         run.build()
@@ -212,10 +264,21 @@ class _Run:
                 loss, correct = self.step_fn(feats, truth)
             except tf.errors.InvalidArgumentError as e:
                 raise TrainingError(_nan_message(e, step)) from None
-            self.log_step(step, rate, float(correct) / config.batch_size, float(loss))
+            loss = float(loss)
+            if not math.isfinite(loss):
+                raise TrainingError(
+                    f"the loss is {loss} at step {step}: training stopped before another "
+                    "checkpoint (the model diverged, or the data holds NaN/Inf); lower "
+                    "--learning_rate, or use --check_nans to find the first bad tensor")
+            self.log_step(step, rate, float(correct) / config.batch_size, loss)
             if step % config.eval_step_interval == 0 or step == total:
                 self.validate(step)
             if step % config.save_step_interval == 0 or step == total:
+                bad = _non_finite_weights(self.model, self.peers)
+                if bad:
+                    raise TrainingError(
+                        f"weights became NaN/Inf by step {step} ({bad}): training stopped "
+                        "without saving them; lower --learning_rate, or use --check_nans")
                 saved = self.manager.save(checkpoint_number=step)
                 if self.chief:
                     self.last_saved = saved
@@ -362,6 +425,8 @@ def make_index(config: TrainConfig) -> DatasetIndex:
         sample_rate=config.sample_rate,
         clip_duration_ms=config.clip_duration_ms,
         folder_balance=config.folder_balance,
+        resample=config.resample,
+        skip_bad_clips=config.skip_bad_clips,
     )
 
 
@@ -438,6 +503,13 @@ def _is_chief(strategy) -> bool:
     return resolver.task_type == "worker" and resolver.task_id == 0 and (
         "chief" not in resolver.cluster_spec().as_dict()
     )
+
+
+def _non_finite_weights(model, peer_models) -> str:
+    """Names of the first weights holding NaN/Inf ('' when every weight is finite)."""
+    bad = [w.name for w in _trainable(model, peer_models)
+           if not bool(tf.reduce_all(tf.math.is_finite(w)))]
+    return ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
 
 
 def _iterations(optimizer) -> int:
