@@ -9,8 +9,16 @@ For each architecture (random weights: speed does not depend on training):
   20 ms hops) vs recomputing the whole 1 s window at every hop, as the classic streaming
   tester does, in the native runtime and in TFLite.
 
-Usage: python bench/bench_runtime.py [--arch conv,...] [--seconds 20] [--write]
-`--write` replaces the "Native runtime" section of BENCHMARKS.md.
+Peers (`--peers`): model only (MFCC features in, softmax out) and with the front end
+(1 s of audio in), batch 1, one thread, the same random weights: kws under every kernel
+set this CPU runs (switched in-process, interleaved with the peers) against TFLite
+(ai-edge-litert, XNNPACK) and ONNX Runtime (the Keras model converted with tf2onnx).
+The peers are benchmark-only dependencies: pip install ai-edge-litert onnxruntime tf2onnx
+(tf2onnx with --no-deps when its pins clash with TensorFlow's).
+
+Usage: python bench/bench_runtime.py [--arch conv,...] [--seconds 20] [--peers] [--write]
+`--write` replaces the "Native runtime" section of BENCHMARKS.md (with `--peers`, the
+"Native runtime vs TFLite and ONNX Runtime" section).
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "## Native runtime"
+PEERS_SECTION = "## Native runtime vs TFLite and ONNX Runtime"
+PEER_ARCHS = ["conv", "ds_cnn", "tc_resnet", "tiny_conv", "low_latency_svdf"]
 ARCHS = ["single_fc", "conv", "low_latency_conv", "low_latency_svdf", "tiny_conv",
          "tiny_embedding_conv", "ds_cnn", "tc_resnet"]
 
@@ -124,6 +134,132 @@ def bench_arch(arch: str, signal: np.ndarray, workdir: Path) -> dict:
     return r
 
 
+def _keras_softmax_model(model, settings):
+    import keras
+
+    x = keras.Input((settings.spectrogram_length, settings.feature_bin_count), batch_size=1,
+                    name="features")
+    return keras.Model(x, keras.layers.Softmax()(model(x, training=False)))
+
+
+def bench_peers(arch: str, workdir: Path, reps: int) -> dict:
+    """kws (each kernel set) vs TFLite and ONNX Runtime, model only and with the front
+    end, one clip, interleaved."""
+    import keras
+    import onnxruntime as ort
+    import tensorflow as tf
+    import tf2onnx
+    from ai_edge_litert.interpreter import Interpreter
+
+    import kws
+    from kws.train import export, models
+    from kws.train.settings import ModelSettings
+
+    settings = ModelSettings()
+    labels = [f"label{i}" for i in range(settings.label_count)]
+    keras.utils.set_random_seed(0)
+    model = models.build_model(arch, settings, training_dropout=False)
+    native = kws.Model.load(str(export.write_model_kws(workdir / f"{arch}.kws", model, settings,
+                                                       arch, labels)))
+    full = _keras_softmax_model(model, settings)
+    conv = tf.lite.TFLiteConverter.from_keras_model(full)
+    tfl = Interpreter(model_content=conv.convert(), num_threads=1)
+    tfl.allocate_tensors()
+    t_in, t_out = tfl.get_input_details()[0]["index"], tfl.get_output_details()[0]["index"]
+    tfl_audio = Interpreter(model_content=export.tflite_bytes(model, settings), num_threads=1)
+    tfl_audio.allocate_tensors()
+    a_in = tfl_audio.get_input_details()[0]["index"]
+    a_out = tfl_audio.get_output_details()[0]["index"]
+    shape = (1, settings.spectrogram_length, settings.feature_bin_count)
+    proto, _ = tf2onnx.convert.from_keras(
+        full, input_signature=[tf.TensorSpec(shape, tf.float32, name="features")], opset=17)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    sess = ort.InferenceSession(proto.SerializeToString(), so,
+                                providers=["CPUExecutionProvider"])
+    o_name = sess.get_inputs()[0].name
+
+    rng = np.random.default_rng(1)
+    clip = (0.1 * rng.standard_normal(settings.desired_samples)).astype(np.float32)
+    feats = np.ascontiguousarray(kws.mfcc(clip).reshape(shape), np.float32)
+    sets = kws.build_info()["supported_sets"]
+    default_set = kws.build_info()["kernel_set"]
+
+    def kws_model(s):
+        def run():
+            kws._core._use_kernel_set(s)
+            return native.predict_features(feats[0])
+        return run
+
+    def kws_clip(s):
+        def run():
+            kws._core._use_kernel_set(s)
+            return native.predict(clip)
+        return run
+
+    def run_tfl():
+        tfl.set_tensor(t_in, feats)
+        tfl.invoke()
+        return tfl.get_tensor(t_out)
+
+    def run_tfl_audio():
+        tfl_audio.set_tensor(a_in, clip[None])
+        tfl_audio.invoke()
+        return tfl_audio.get_tensor(a_out)
+
+    def run_ort():
+        return sess.run(None, {o_name: feats})[0]
+
+    inner = max(1, int(2e7 / max(native.flops_per_window, 1)))
+    r = {"arch": arch, "flops": native.flops_per_window, "sets": sets}
+    times = best_times([kws_model(s) for s in sets] + [run_tfl, run_ort], reps, inner)
+    r["model"] = dict(zip(sets, times[:len(sets)]))
+    r["tflite_model"], r["ort_model"] = times[len(sets)], times[len(sets) + 1]
+    times = best_times([kws_clip(s) for s in sets] + [run_tfl_audio], reps, inner)
+    r["clip"] = dict(zip(sets, times[:len(sets)]))
+    r["tflite_clip"] = times[len(sets)]
+    ref = run_tfl()[0]
+    r["max_diff"] = {}
+    for s in sets:
+        kws._core._use_kernel_set(s)
+        r["max_diff"][s] = float(np.abs(native.predict_features(feats[0]) - ref).max())
+    r["max_diff_ort"] = float(np.abs(run_ort()[0] - ref).max())
+    kws._core._use_kernel_set(default_set)
+    return r
+
+
+def peers_table(results: list[dict]) -> str:
+    ms = lambda s: f"{s * 1e3:.3f}"  # noqa: E731
+    sets = results[0]["sets"]
+    best = sets[-1]
+    head = ("| architecture | MFLOPs | " + " | ".join(f"kws {s} ms" for s in sets) +
+            " | TFLite ms | ONNX Runtime ms | kws " + best + " vs the faster peer |")
+    lines = ["Model only (MFCC features in, softmax out):", "", head,
+             "|" + "---|" * (len(sets) + 5)]
+    for r in results:
+        peer = min(r["tflite_model"], r["ort_model"])
+        lines.append(f"| {r['arch']} | {r['flops'] / 1e6:.2f} | " +
+                     " | ".join(ms(r["model"][s]) for s in sets) +
+                     f" | {ms(r['tflite_model'])} | {ms(r['ort_model'])} | "
+                     f"{peer / r['model'][best]:.2f}x |")
+    lines += ["", "With the front end (1 s of audio in; ONNX Runtime has no converter for "
+              "TensorFlow's AudioSpectrogram/Mfcc ops, so only TFLite runs the whole graph):", "",
+              "| architecture | " + " | ".join(f"kws {s} ms" for s in sets) +
+              " | TFLite ms | kws " + best + " vs TFLite |",
+              "|" + "---|" * (len(sets) + 3)]
+    for r in results:
+        lines.append(f"| {r['arch']} | " + " | ".join(ms(r["clip"][s]) for s in sets) +
+                     f" | {ms(r['tflite_clip'])} | "
+                     f"{r['tflite_clip'] / r['clip'][best]:.2f}x |")
+    worst = max(max(r["max_diff"].values()) for r in results)
+    lines += ["", f"Max |kws - TFLite| softmax difference over all sets and architectures: "
+              f"{worst:.1e} (ONNX Runtime vs TFLite: "
+              f"{max(r['max_diff_ort'] for r in results):.1e})."]
+    return "\n".join(lines)
+
+
 def bench_frontend(signal: np.ndarray) -> dict:
     import tensorflow as tf
 
@@ -180,7 +316,12 @@ def main() -> int:
     p.add_argument("--arch", default=",".join(ARCHS))
     p.add_argument("--seconds", type=float, default=20.0, help="length of the stream")
     p.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
+    p.add_argument("--peers", action="store_true",
+                   help="kws (every kernel set) vs TFLite and ONNX Runtime instead")
+    p.add_argument("--reps", type=int, default=30, help="interleaved repetitions (--peers)")
     args = p.parse_args()
+    if args.peers and args.arch == ",".join(ARCHS):
+        args.arch = ",".join(PEER_ARCHS)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
     import tensorflow as tf
@@ -188,6 +329,8 @@ def main() -> int:
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    if args.peers:
+        return run_peers(args, load_before)
     rng = np.random.default_rng(0)
     n = int(args.seconds * 16000)
     signal = (0.1 * rng.standard_normal(n)).astype(np.float32)
@@ -221,6 +364,59 @@ def main() -> int:
         new = pattern.sub(lambda _: body.rstrip("\n") + "\n", old) if pattern.search(old) else (
             old.rstrip("\n") + "\n\n" + body)
         md.write_text(new if new.endswith("\n") else new + "\n")
+    return 0
+
+
+def _write_section(section: str, body: str) -> None:
+    md = ROOT / "BENCHMARKS.md"
+    old = md.read_text() if md.exists() else "# kws benchmarks\n"
+    pattern = re.compile(re.escape(section) + r"\n.*?(?=\n## |\Z)", re.S)
+    new = pattern.sub(lambda _: body.rstrip("\n") + "\n", old) if pattern.search(old) else (
+        old.rstrip("\n") + "\n\n" + body)
+    md.write_text(new if new.endswith("\n") else new + "\n")
+
+
+def run_peers(args, load_before: float) -> int:
+    import tensorflow as tf
+
+    import kws
+
+    info = kws.build_info()
+    results = []
+    with tempfile.TemporaryDirectory() as d:
+        for arch in args.arch.split(","):
+            r = bench_peers(arch, Path(d), args.reps)
+            results.append(r)
+            print(f"{arch}: " + ", ".join(f"kws {s} {t * 1e3:.3f} ms" for s, t in r["model"].items())
+                  + f", TFLite {r['tflite_model'] * 1e3:.3f} ms, ONNX Runtime "
+                  f"{r['ort_model'] * 1e3:.3f} ms", file=sys.stderr)
+    load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    text = peers_table(results)
+    text += (f"\n\nLoad average during the run: {load_before:.1f} -> {load_after:.1f} (on "
+             f"{os.cpu_count()} cores). Best of {args.reps} interleaved repetitions per "
+             "candidate, so every candidate sees the same load.")
+    print(text)
+    if args.write:
+        import ai_edge_litert
+        import onnxruntime
+
+        cmd = f"taskset -c 0 python bench/bench_runtime.py --peers --reps {args.reps} --write"
+        if args.arch != ",".join(PEER_ARCHS):
+            cmd += f" --arch {args.arch}"
+        cpu = platform.processor() or platform.machine()
+        try:
+            for line in Path("/proc/cpuinfo").read_text().splitlines():
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+        except OSError:
+            pass
+        body = (f"{PEERS_SECTION}\n\n`{cmd}` ({cpu}, one core; kws {info['version']} "
+                f"kernel sets {', '.join(info['supported_sets'])}; TFLite = ai-edge-litert "
+                f"{getattr(ai_edge_litert, '__version__', '?')} with XNNPACK, ONNX Runtime "
+                f"{onnxruntime.__version__}, TensorFlow {tf.__version__}; random weights, "
+                f"98 x 40 MFCC, 12 labels, batch 1, one thread)\n\n{text}\n")
+        _write_section(PEERS_SECTION, body)
     return 0
 
 

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "kws/c_api.h"
 #include "kws/error.h"
 #include "kws/ground_truth.h"
 #include "kws/mfcc.h"
@@ -245,6 +246,104 @@ inline Outcome FuzzModelLoader(const uint8_t* data, size_t size) {
             "window start");
   }
   Require(windows == 3, "windows in a clip plus two hops");
+  return Outcome::kAccepted;
+}
+
+
+// The C API's model-from-memory entry point (kws_model_load_from_memory) on arbitrary bytes.
+// It must return KWS_OK or KWS_ERROR_MODEL (any other status, e.g. KWS_ERROR_INTERNAL, is a
+// finding), agree with Model::LoadFromMemory, leave the output untouched and name the
+// input on failure, and give a working model on success: accessors that match the C++
+// model, a stream whose first window equals whole-clip inference, a decoder, clean frees.
+// The bytes themselves, used as a handle, must be rejected.
+inline Outcome FuzzCApiModel(const uint8_t* data, size_t size) {
+  kws_model* model = nullptr;
+  const kws_status status = kws_model_load_from_memory(size ? data : nullptr, size, "fuzz.kws",
+                                                       &model);
+  bool cpp_accepts = true;
+  std::shared_ptr<const kws::Model> reference;
+  try {
+    reference = kws::Model::LoadFromMemory(data, size, "fuzz.kws");
+  } catch (const kws::Error&) {
+    cpp_accepts = false;
+  }
+  if (status != KWS_OK) {
+    Require(status == KWS_ERROR_MODEL, "status other than KWS_OK or KWS_ERROR_MODEL");
+    Require(!cpp_accepts, "C API rejected a model the C++ API accepts");
+    Require(model == nullptr, "output written on failure");
+    Require(std::strncmp(kws_last_error(), "kws_model_load_from_memory: fuzz.kws",
+                         std::strlen("kws_model_load_from_memory: fuzz.kws")) == 0,
+            "error message does not name the input");
+  }
+  int32_t n = 0;
+  Require(kws_model_num_labels(reinterpret_cast<const kws_model*>(data), &n) ==
+              KWS_ERROR_INVALID_HANDLE,
+          "foreign bytes accepted as a model handle");
+  if (status != KWS_OK) return Outcome::kRejected;
+  Require(cpp_accepts && model != nullptr, "C API accepted a model the C++ API rejects");
+  int32_t labels = 0, rate = 0, clip = 0, stride = 0;
+  Require(kws_model_num_labels(model, &labels) == KWS_OK &&
+              kws_model_sample_rate(model, &rate) == KWS_OK &&
+              kws_model_clip_samples(model, &clip) == KWS_OK &&
+              kws_model_frame_stride_samples(model, &stride) == KWS_OK,
+          "accessors of a loaded model");
+  Require(labels == reference->num_labels() && rate == reference->sample_rate() &&
+              clip == reference->clip_samples() && stride == reference->frame_stride_samples(),
+          "accessors differ from the C++ model");
+  for (int32_t i = 0; i < labels; ++i) {
+    const char* label = nullptr;
+    Require(kws_model_label(model, i, &label) == KWS_OK &&
+                reference->labels()[static_cast<size_t>(i)] == label,
+            "label differs from the C++ model");
+  }
+  const char* label = nullptr;
+  Require(kws_model_label(model, labels, &label) == KWS_ERROR_INVALID_ARGUMENT,
+          "label index past the end accepted");
+  kws_recognizer* recognizer = nullptr;
+  Require(kws_recognizer_create_for_model(model, nullptr, &recognizer) == KWS_OK,
+          "decoder for a loaded model");
+
+  if (reference->flops_per_window() <= 4000000 && clip <= 48000 &&
+      reference->frontend_options().fft_length() <= 4096) {
+    std::vector<float> audio(static_cast<size_t>(clip) + static_cast<size_t>(stride));
+    for (size_t i = 0; i < audio.size(); ++i) {
+      audio[i] = 0.5f * std::sin(0.031f * static_cast<float>(i));
+    }
+    std::vector<float> expected(static_cast<size_t>(labels)), got(expected.size());
+    Require(kws_model_predict(model, audio.data(), static_cast<size_t>(clip), expected.data(),
+                              expected.size()) == KWS_OK,
+            "predict");
+    kws_stream* stream = nullptr;
+    Require(kws_stream_create(model, stride, &stream) == KWS_OK, "stream with a one-frame hop");
+    Require(kws_stream_accept_waveform(stream, audio.data(), audio.size()) == KWS_OK,
+            "accept_waveform");
+    int32_t ready = 0;
+    int windows = 0;
+    while (kws_stream_is_ready(stream, &ready) == KWS_OK && ready) {
+      int64_t start = -1;
+      Require(kws_stream_decode(stream) == KWS_OK, "decode a ready window");
+      Require(kws_stream_result(stream, got.data(), got.size(), &start, nullptr) == KWS_OK,
+              "result");
+      Require(start == static_cast<int64_t>(windows) * stride, "window start");
+      if (windows == 0) {
+        for (size_t i = 0; i < got.size(); ++i) {
+          Require(SameFloat(got[i], expected[i]) || std::fabs(got[i] - expected[i]) <= 1e-4f,
+                  "stream scores differ from whole-clip scores");
+        }
+      }
+      kws_recognition answer;
+      Require(kws_recognizer_process(recognizer, got.data(), got.size(), start * 1000 / rate,
+                                     &answer) == KWS_OK,
+              "decoder accepts the stream's scores");
+      Require(answer.label != nullptr && answer.label_index < labels, "decoder answer");
+      ++windows;
+    }
+    Require(windows == 2, "windows in a clip plus one hop");
+    Require(kws_stream_free(stream) == KWS_OK, "stream free");
+  }
+  Require(kws_recognizer_free(recognizer) == KWS_OK, "recognizer free");
+  Require(kws_model_free(model) == KWS_OK, "model free");
+  Require(kws_model_free(model) == KWS_ERROR_INVALID_HANDLE, "double free accepted");
   return Outcome::kAccepted;
 }
 

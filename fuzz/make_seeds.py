@@ -3,7 +3,7 @@
 fuzz target under OUT_DIR (e.g. build/fuzz/seeds/wav_reader). Seeds are generated, never
 committed; only small crash/regression inputs live in fuzz/regressions/.
 
-Usage: python fuzz/make_seeds.py OUT_DIR [--targets wav_reader,mfcc,model_loader]
+Usage: python fuzz/make_seeds.py OUT_DIR [--targets wav_reader,mfcc,model_loader,ground_truth,c_api_model]
                                          [--sample-dir DIR]
 WAV and MFCC seeds need the standard library only; model.kws seeds need kws with its
 `train` extra (TensorFlow), as after scripts/test.sh.
@@ -278,18 +278,23 @@ def main(argv: list[str]) -> int:
     ap.add_argument("out_dir", type=Path)
     ap.add_argument("--sample-dir", type=Path,
                     default=Path(os.environ.get("KWS_SAMPLE_DIR", DEFAULT_SAMPLE_DIR)))
-    ap.add_argument("--targets", default="wav_reader,mfcc,model_loader,ground_truth",
+    ap.add_argument("--targets", default="wav_reader,mfcc,model_loader,ground_truth,c_api_model",
                     help="comma-separated fuzz targets to build seeds for")
     args = ap.parse_args(argv)
     targets = [t for t in args.targets.split(",") if t]
     builders = {"wav_reader": lambda: wav_seeds(args.sample_dir),
                 "mfcc": lambda: mfcc_seeds(args.sample_dir),
                 "model_loader": model_seeds,
-                "ground_truth": ground_truth_seeds}
+                "ground_truth": ground_truth_seeds,
+                "c_api_model": model_seeds}  # the same bytes, through the C API
+    built: dict[str, dict[str, bytes]] = {}  # model seeds are built once for both targets
     for target in targets:
         if target not in builders:
             raise SystemExit(f"make_seeds: no seeds for unknown target '{target}'")
-        write_seeds(args.out_dir / target, builders[target]())
+        key = "model_loader" if target == "c_api_model" else target
+        if key not in built:
+            built[key] = builders[key]()
+        write_seeds(args.out_dir / target, built[key])
     return 0
 
 

@@ -2,7 +2,8 @@
 # Coverage-guided fuzzing of kws's parsers with libFuzzer (clang, ASan + UBSan).
 #   bash scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   (default 60 s, all targets)
 #   bash scripts/fuzz.sh --ensure-clang                    (only install clang if missing)
-# Targets are fuzz/*_fuzzer.cc (wav_reader, mfcc, model_loader, ground_truth). Each runs single-process for a bounded
+# Targets are fuzz/*_fuzzer.cc (wav_reader, mfcc, model_loader, ground_truth, c_api_model:
+# the C API's model-from-memory entry point, also fed model_loader's inputs). Each runs single-process for a bounded
 # time on a persistent corpus (build/fuzz/corpus/<target>) grown from the generated
 # seeds (build/fuzz/seeds/<target>, fuzz/make_seeds.py) and the committed regression
 # inputs (fuzz/regressions/<target>). Prints executions, coverage and findings per
@@ -95,7 +96,9 @@ for t in "${TARGETS[@]}"; do
   # fuzz/<target>.options: extra libFuzzer flags, e.g. -max_len for slow targets.
   if [ -f "fuzz/$t.options" ]; then read -r -a extra <"fuzz/$t.options"; args+=("${extra[@]}"); fi
   dirs=("$corpus")
-  for d in "$BUILD_DIR/seeds/$t" "fuzz/regressions/$t"; do
+  more_inputs=()
+  if [ "$t" = "c_api_model" ]; then more_inputs=(fuzz/regressions/model_loader); fi
+  for d in "$BUILD_DIR/seeds/$t" "fuzz/regressions/$t" "${more_inputs[@]}"; do
     if [ -d "$d" ] && [ -n "$(ls -A "$d")" ]; then dirs+=("$d"); fi
   done
   log="$BUILD_DIR/$t.log"

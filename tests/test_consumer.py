@@ -1,7 +1,8 @@
 """The installed C++ package works for a native app: cpp/examples is configured with
 find_package(kws) against the install prefix, built, and its programs run: wav_info reads
-real WAV files exactly as kws.read_wav does; stream_wav streams a WAV through a model in
-microphone-sized chunks and prints the same detections as kws.Model + kws.RecognizeCommands.
+real WAV files exactly as kws.read_wav does; stream_wav (C++) and stream_wav_c (C99, through
+kws/c_api.h only) stream a WAV through a model in microphone-sized chunks and print the same
+detections as kws.Model + kws.RecognizeCommands.
 
 scripts/test.sh installs the library into KWS_INSTALL_PREFIX; without it, this test builds
 and installs the root project into a temporary prefix itself.
@@ -161,10 +162,11 @@ def word_stream(sample_dir, tmp_path_factory) -> tuple[Path, list[tuple[str, int
      dict(average_window_duration_ms=500, detection_threshold=0.3, suppression_ms=1000,
           minimum_count=4)),
 ])
+@pytest.mark.parametrize("program", ["stream_wav", "stream_wav_c"])
 def test_stream_wav_detections_equal_python(examples, models, word_stream, flags, hop_ms,
-                                            decoder, detections):
+                                            decoder, detections, program):
     wav, words = word_stream
-    out = subprocess.run([str(examples / "stream_wav"), *flags, str(models["fc"]), str(wav)],
+    out = subprocess.run([str(examples / program), *flags, str(models["fc"]), str(wav)],
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     got = detections.parse(out.stdout)
@@ -175,7 +177,7 @@ def test_stream_wav_detections_equal_python(examples, models, word_stream, flags
     assert len(got) >= 5
     near = [t for t, label, _ in got if any(abs(t - w) <= 750 for _, w in words)]
     assert len(near) >= 3, (got, words)
-    assert f"stream_wav: {len(got)} commands" in out.stderr
+    assert f"{program}: {len(got)} commands" in out.stderr
 
 
 def test_stream_wav_bad_files(examples, models, word_stream, tmp_path):
@@ -209,6 +211,52 @@ def test_stream_wav_bad_files(examples, models, word_stream, tmp_path):
     out = subprocess.run([program, "--clip_stride_ms", "25", str(models["fc"]), str(wav)],
                          capture_output=True, text=True)
     assert out.returncode == 1 and "whole number" in out.stderr, out.stderr
+    out = subprocess.run([program, "--chunk_ms", "x", str(models["fc"]), str(wav)],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "--chunk_ms: 'x' is not a valid value" in out.stderr
+
+
+def test_stream_wav_c_is_c_and_reports_bad_input(examples, models, word_stream, tmp_path):
+    """stream_wav_c is compiled by the C compiler (C99) and linked against the installed
+    kws::core; every failure is kws_last_error()'s message naming the file."""
+    ninja = (examples / "build.ninja").read_text()
+    block = ninja[ninja.index("build CMakeFiles/stream_wav_c.dir/"):]
+    block = block[:block.index("\n\n")]
+    assert "C_COMPILER__stream_wav_c" in block.splitlines()[0], block
+    assert "-std=c99" in block, block
+
+    program = str(examples / "stream_wav_c")
+    wav, _ = word_stream
+    bad_wav = tmp_path / "broken.wav"
+    bad_wav.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt ")
+    out = subprocess.run([program, str(models["fc"]), str(bad_wav)], capture_output=True,
+                         text=True)
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr.startswith(f"stream_wav_c: kws_wav_read: {bad_wav}: "), out.stderr
+
+    missing = tmp_path / "missing.wav"
+    out = subprocess.run([program, str(models["fc"]), str(missing)], capture_output=True,
+                         text=True)
+    assert out.returncode == 1 and str(missing) in out.stderr
+
+    bad_model = tmp_path / "model.kws"
+    bad_model.write_bytes(models["fc"].read_bytes()[:100])
+    out = subprocess.run([program, str(bad_model), str(wav)], capture_output=True, text=True)
+    assert out.returncode == 1 and out.stdout == ""
+    assert out.stderr.startswith(f"stream_wav_c: kws_model_load: {bad_model}: "), out.stderr
+
+    slow = tmp_path / "8k.wav"
+    kws.write_wav(str(slow), np.zeros(8000, np.float32), 8000)
+    out = subprocess.run([program, str(models["fc"]), str(slow)], capture_output=True, text=True)
+    assert out.returncode == 1
+    assert f"stream_wav_c: {slow}: sample rate 8000 Hz, the model takes 16000 Hz" in out.stderr
+
+    out = subprocess.run([program, "--clip_stride_ms", "25", str(models["fc"]), str(wav)],
+                         capture_output=True, text=True)
+    assert out.returncode == 1 and "kws_stream_create: hop of 400 samples" in out.stderr
+    out = subprocess.run([program, "--detection_threshold", "1.5", str(models["fc"]), str(wav)],
+                         capture_output=True, text=True)
+    assert out.returncode == 1 and "detection_threshold must be in [0, 1]" in out.stderr
     out = subprocess.run([program, "--chunk_ms", "x", str(models["fc"]), str(wav)],
                          capture_output=True, text=True)
     assert out.returncode == 2 and "--chunk_ms: 'x' is not a valid value" in out.stderr

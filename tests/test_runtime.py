@@ -7,6 +7,7 @@ native runtime and compares softmax scores:
 - native whole clip vs TensorFlow (front end + Keras model): <= 1e-4
 - native stream after each hop vs native whole clip on the same window: <= 1e-5
 - native stream vs TensorFlow on the same window: <= 1e-4
+each under every kernel set this CPU runs, and every set vs the scalar set: <= 1e-5.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from kernel_sets import kernel_sets
 
 import kws
 from kws.labels import parse_wanted_words, prepare_words_list
@@ -88,23 +90,34 @@ def test_whole_clip_and_stream_match_tensorflow(architecture, audio, tmp_path):
             # The comparison means something only if the scores are not all saturated.
             assert reference.max(axis=1).mean() < 0.99, (architecture, name)
 
-            whole = model.predict(clips)
-            assert whole.shape == reference.shape
-            np.testing.assert_allclose(whole, reference, atol=1e-4, rtol=0,
-                                       err_msg=f"{architecture} whole clip vs TF on {name}")
+            # Under every kernel set this CPU runs (the scalar set is the reference).
+            scalar_whole = None
+            for kset in kernel_sets():
+                whole = model.predict(clips)
+                assert whole.shape == reference.shape
+                np.testing.assert_allclose(
+                    whole, reference, atol=1e-4, rtol=0,
+                    err_msg=f"{architecture} whole clip vs TF on {name} ({kset} kernels)")
+                if scalar_whole is None:
+                    scalar_whole = whole
+                np.testing.assert_allclose(
+                    whole, scalar_whole, atol=1e-5, rtol=0,
+                    err_msg=f"{architecture} {kset} kernels vs scalar on {name}")
 
-            stream = model.create_stream(hop_ms=hop_ms)
-            results = []
-            for i in range(0, len(signal), 1000):  # chunks unrelated to the hop
-                results += stream.accept_waveform(signal[i:i + 1000])
-            assert [s for s, _ in results] == starts
-            streamed = np.stack([scores for _, scores in results])
-            np.testing.assert_allclose(
-                streamed, whole, atol=1e-5, rtol=0,
-                err_msg=f"{architecture} stream vs whole clip on {name}, {hop_ms} ms hop")
-            np.testing.assert_allclose(
-                streamed, reference, atol=1e-4, rtol=0,
-                err_msg=f"{architecture} stream vs TF on {name}, {hop_ms} ms hop")
+                stream = model.create_stream(hop_ms=hop_ms)
+                results = []
+                for i in range(0, len(signal), 1000):  # chunks unrelated to the hop
+                    results += stream.accept_waveform(signal[i:i + 1000])
+                assert [s for s, _ in results] == starts
+                streamed = np.stack([scores for _, scores in results])
+                np.testing.assert_allclose(
+                    streamed, whole, atol=1e-5, rtol=0,
+                    err_msg=f"{architecture} stream vs whole clip on {name}, {hop_ms} ms hop "
+                            f"({kset} kernels)")
+                np.testing.assert_allclose(
+                    streamed, reference, atol=1e-4, rtol=0,
+                    err_msg=f"{architecture} stream vs TF on {name}, {hop_ms} ms hop "
+                            f"({kset} kernels)")
 
 
 @pytest.mark.parametrize("architecture", ["conv", "low_latency_svdf", "tc_resnet", "ds_cnn"])

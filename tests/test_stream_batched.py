@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from kernel_sets import kernel_sets
 
 import kws
 from kws import _core
@@ -68,30 +69,41 @@ BATCHED_ARCHITECTURES = {"single_fc", "tiny_conv", "low_latency_svdf", "conv"}
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_batched_scores_equal_the_live_stream(arch_models, speech, arch, monkeypatch):
-    for stride_ms in (30, 20):
-        monkeypatch.setenv("KWS_EVAL_SCORING", "batched")
-        ev = _core.StreamingEvaluator(str(arch_models[arch]), clip_stride_ms=stride_ms)
-        monkeypatch.delenv("KWS_EVAL_SCORING")
-        assert ev.batched, ev.scoring_method
-        assert ev.scoring_method.startswith("batched")
-        times, scores = ev.compute_scores(speech)
-        hop = stride_ms * 16
-        assert list(times) == [s * 1000 // 16000 for s in range(0, len(speech) - 16000 + 1, hop)]
-        live = _live_scores(arch_models[arch], speech, hop)
-        # Not flat: the windows' scores differ, so equality means something (random
-        # ds_cnn weights give the flattest outputs, std about 1e-6).
-        assert live.std(axis=0).max() > 1e-7
-        np.testing.assert_array_equal(scores, live)
-        # Runs of windows on three threads: the same.
-        np.testing.assert_array_equal(ev.compute_scores(speech, threads=3)[1], live)
-    # The evaluator's own stream path is the live one.
-    np.testing.assert_array_equal(ev.compute_scores(speech, method="stream")[1], live)
-    # The automatic choice: batched where it pays, live streams elsewhere; same scores.
-    auto = _core.StreamingEvaluator(str(arch_models[arch]), clip_stride_ms=20)
-    assert auto.batched == (arch in BATCHED_ARCHITECTURES), auto.scoring_method
-    if not auto.batched:
-        assert "live streams are expected to be faster" in auto.scoring_method
-    np.testing.assert_array_equal(auto.compute_scores(speech, threads=2)[1], live)
+    # Under every kernel set this CPU runs: bit-identical within a set, and every set
+    # within 1e-5 of the scalar set.
+    scalar = {}
+    for kset in kernel_sets():
+        for stride_ms in (30, 20):
+            monkeypatch.setenv("KWS_EVAL_SCORING", "batched")
+            ev = _core.StreamingEvaluator(str(arch_models[arch]), clip_stride_ms=stride_ms)
+            monkeypatch.delenv("KWS_EVAL_SCORING")
+            assert ev.batched, ev.scoring_method
+            assert ev.scoring_method.startswith("batched")
+            times, scores = ev.compute_scores(speech)
+            hop = stride_ms * 16
+            assert list(times) == [s * 1000 // 16000
+                                   for s in range(0, len(speech) - 16000 + 1, hop)]
+            live = _live_scores(arch_models[arch], speech, hop)
+            # Not flat: the windows' scores differ, so equality means something (random
+            # ds_cnn weights give the flattest outputs, std about 1e-6).
+            assert live.std(axis=0).max() > 1e-7
+            np.testing.assert_array_equal(scores, live, err_msg=f"{kset} kernels")
+            # Runs of windows on three threads: the same.
+            np.testing.assert_array_equal(ev.compute_scores(speech, threads=3)[1], live,
+                                          err_msg=f"{kset} kernels")
+            scalar.setdefault(stride_ms, live)
+            np.testing.assert_allclose(live, scalar[stride_ms], atol=1e-5, rtol=0,
+                                       err_msg=f"{kset} kernels vs scalar")
+        # The evaluator's own stream path is the live one.
+        np.testing.assert_array_equal(ev.compute_scores(speech, method="stream")[1], live,
+                                      err_msg=f"{kset} kernels")
+        # The automatic choice: batched where it pays, live streams elsewhere; same scores.
+        auto = _core.StreamingEvaluator(str(arch_models[arch]), clip_stride_ms=20)
+        assert auto.batched == (arch in BATCHED_ARCHITECTURES), auto.scoring_method
+        if not auto.batched:
+            assert "live streams are expected to be faster" in auto.scoring_method
+        np.testing.assert_array_equal(auto.compute_scores(speech, threads=2)[1], live,
+                                      err_msg=f"{kset} kernels")
 
 
 def test_batched_scores_of_a_window_range_start_anywhere(arch_models, speech):

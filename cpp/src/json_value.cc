@@ -301,8 +301,9 @@ double Value::AsNumber(const std::string& what) const {
 }
 long long Value::AsInt(const std::string& what, long long lo, long long hi) const {
   CheckType(*this, Type::kNumber, what);
+  // 2^63 rounds from LLONG_MAX, so the upper bound is also checked strictly against it.
   if (!(number_ >= static_cast<double>(lo) && number_ <= static_cast<double>(hi)) ||
-      number_ != std::floor(number_))
+      !(number_ < 9223372036854775808.0) || number_ != std::floor(number_))
     throw JsonError(what + " must be an integer in [" + std::to_string(lo) + ", " +
                     std::to_string(hi) + "]");
   return static_cast<long long>(number_);

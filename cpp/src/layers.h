@@ -105,8 +105,9 @@ struct Op {
 int WindowOutputSize(int in, int kernel, int stride, bool same);
 int WindowPadBefore(int in, int kernel, int stride, bool same);
 
-// Rows per GEMM block (the micro-kernel's register tile is kGemmRows x 16).
-constexpr int kGemmRows = 6;
+// Rows per GEMM block: the kernel sets' register tiles cover 12 or 6 rows of it at once
+// (see kernels/).
+constexpr int kGemmRows = 12;
 
 // Conv2D kernel rows of at least this many floats (kw x input channels) use row_partials.
 constexpr int kRowPartialsMinSegment = 64;
@@ -153,7 +154,7 @@ void GemmBlock(const float** a_ptrs, int rows, int segments, int seg_len,
 void DepthwiseRows(const Op& op, const float* in, float* out, int r0, int r1);
 
 // SVDF time filter accumulators of `count` windows: acc[w * filters + f] is the sum over
-// k < memory, in increasing k, of one fused multiply-add tf[k * filters + f] * x[f] with
+// k < memory, in increasing k, of the kernel set's multiply-add tf[k * filters + f] * x[f] with
 // x = rows[w * rows_per_window + k] (window w's memory rows).
 void TimeFilterRows(const float* tf, int memory, int filters, const float* const* rows,
                     int rows_per_window, int count, float* acc);

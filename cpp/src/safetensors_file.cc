@@ -1,6 +1,8 @@
 #include "safetensors_file.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <limits>
 
 #include "json_value.h"
@@ -10,6 +12,16 @@ namespace {
 
 constexpr uint64_t kMaxHeaderBytes = 100u << 20;  // as the reference implementation
 constexpr int kMaxRank = 8;
+
+// A JSON number for an error message: whole numbers in full, others as %g.
+std::string FormatNumber(double v) {
+  char buf[32];
+  if (v == std::floor(v) && std::fabs(v) < 9.007199254740992e15)
+    std::snprintf(buf, sizeof(buf), "%.0f", v);
+  else
+    std::snprintf(buf, sizeof(buf), "%g", v);
+  return buf;
+}
 
 }  // namespace
 
@@ -92,20 +104,18 @@ SafetensorsFile ParseSafetensors(const uint8_t* data, size_t size) {
       const auto& offsets = info.Get("data_offsets", what).AsArray(what + " data_offsets");
       if (offsets.size() != 2)
         throw SafetensorsError(what + " data_offsets must have 2 entries");
-      const long long max_off = static_cast<long long>(
-          std::min<uint64_t>(buffer_size + 1, static_cast<uint64_t>(1) << 53));
-      // Range-check against the buffer: an offset past the end is reported as such.
-      double b_raw = offsets[0].AsNumber(what + " data_offsets[0]");
-      double e_raw = offsets[1].AsNumber(what + " data_offsets[1]");
-      if (b_raw < 0 || e_raw < 0 || b_raw != static_cast<double>(static_cast<long long>(b_raw)) ||
-          e_raw != static_cast<double>(static_cast<long long>(e_raw)))
+      // Range-check against the buffer before any conversion: an offset past the end is
+      // reported as such, and only values that fit the buffer are converted to integers.
+      const double b_raw = offsets[0].AsNumber(what + " data_offsets[0]");
+      const double e_raw = offsets[1].AsNumber(what + " data_offsets[1]");
+      if (!(b_raw >= 0) || !(e_raw >= 0))
         throw SafetensorsError(what + " data_offsets must be non-negative integers");
       if (b_raw > static_cast<double>(buffer_size) || e_raw > static_cast<double>(buffer_size))
-        throw SafetensorsError(what + " data_offsets [" + std::to_string((long long)b_raw) +
-                               ", " + std::to_string((long long)e_raw) +
-                               "] run past the end of the data buffer (" +
+        throw SafetensorsError(what + " data_offsets [" + FormatNumber(b_raw) + ", " +
+                               FormatNumber(e_raw) + "] run past the end of the data buffer (" +
                                std::to_string(buffer_size) + " bytes): truncated?");
-      (void)max_off;
+      if (b_raw != std::floor(b_raw) || e_raw != std::floor(e_raw))
+        throw SafetensorsError(what + " data_offsets must be non-negative integers");
       uint64_t begin = static_cast<uint64_t>(b_raw), end = static_cast<uint64_t>(e_raw);
       if (end < begin) throw SafetensorsError(what + " data_offsets end before they begin");
       if (end - begin != elements * esize)

@@ -84,6 +84,15 @@ KWS_TEST(ModelLoaderRegressionInputsNeverCrash) {
   KWS_CHECK(rejected > 0);
 }
 
+KWS_TEST(CApiModelRegressionInputsNeverCrash) {
+  // The model loader's inputs and the C API target's own, through the C API.
+  const auto [accepted, rejected] = Replay("model_loader", kws_fuzz::FuzzCApiModel);
+  KWS_CHECK(accepted >= 4);
+  KWS_CHECK(rejected > 0);
+  const auto [own_accepted, own_rejected] = Replay("c_api_model", kws_fuzz::FuzzCApiModel);
+  KWS_CHECK(own_accepted + own_rejected > 0);
+}
+
 KWS_TEST(GroundTruthRegressionInputsNeverCrash) {
   const auto [accepted, rejected] = Replay("ground_truth", kws_fuzz::FuzzGroundTruth);
   KWS_CHECK(accepted > 0);

@@ -280,6 +280,11 @@ KWS_TEST(OffsetsOutOfRangeOrOverlapping) {
   KWS_CHECK_THROWS(Load(t.Bytes({{"dense.bias", "[0, 12]"}})), kws::ModelError, "overlaps");
   KWS_CHECK_THROWS(Load(t.Bytes({{"dense.bias", "[-4, 8]"}})), kws::ModelError,
                    "non-negative");
+  // Offsets beyond any integer type are reported, not converted.
+  KWS_CHECK_THROWS(Load(t.Bytes({{"dense.bias", "[2e28, 2e28]"}})), kws::ModelError,
+                   "[2e+28, 2e+28] run past");
+  KWS_CHECK_THROWS(Load(t.Bytes({{"dense.bias", "[0.5, 8]"}})), kws::ModelError,
+                   "non-negative integers");
 }
 
 KWS_TEST(UnknownOpAndUnusedTensors) {

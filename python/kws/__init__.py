@@ -25,6 +25,7 @@ from kws._core import (
     StreamingOptions,
     StreamingReport,
     WavInfo,
+    build_info,
     generate_stream,
     mfcc,
 )
@@ -32,6 +33,7 @@ from kws.wav_io import read_wav, wav_info, write_wav
 
 __all__ = [
     "__version__",
+    "build_info",
     "Model",
     "Stream",
     "RecognizeCommands",

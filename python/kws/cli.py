@@ -40,9 +40,11 @@ def main(argv: list[str] | None = None) -> int:
         print(_usage())
         return 0
     if argv[0] in ("-V", "--version"):
-        from kws import __version__
+        from kws import __version__, build_info
 
-        print(f"kws {__version__}")
+        info = build_info()
+        print(f"kws {__version__} ({info['architecture']}, kernels {info['kernel_set']};"
+              f" compiled in: {', '.join(info['compiled_sets'])})")
         return 0
     name = argv[0]
     if name not in COMMANDS:

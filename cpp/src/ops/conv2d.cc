@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/kernels.h"
 #include "ops/op.h"
 
 namespace kws {
@@ -62,7 +63,8 @@ class Conv2D : public OpKernel {
     constexpr int G = layers::kGemmRows;
     // Panels of weights outermost (a few at a time) so they stay in cache while every
     // block of pixels streams past them.
-    const int panels_per_pass = std::max(1, static_cast<int>((96 << 10) / (op.packed.k * 64)));
+    const int panels_per_pass = std::max(kernels::Active().gemm_panels,
+                                         static_cast<int>((96 << 10) / (op.packed.k * 64)));
     for (int pb = 0; pb < op.packed.panels; pb += panels_per_pass) {
       const int pe = std::min(op.packed.panels, pb + panels_per_pass);
       for (int64_t p0 = first; p0 < last; p0 += G) {

@@ -198,7 +198,7 @@ FLAG_HELP = {
     "distribute": "multi-worker training (tf.distribute.MultiWorkerMirroredStrategy, "
                   "cluster from TF_CONFIG); implied when TF_CONFIG is set",
     "seed": "seed of weights and data order (0: random)",
-    "progress": "show a progress bar",
+    "progress": "show a progress bar (when stderr is a terminal)",
     "init_checkpoint": "fine-tune: start from this checkpoint's model weights (a train_dir "
                        "or <arch>.ckpt-<step> prefix) with a fresh optimizer at step 0; "
                        "ignored when resuming",

@@ -17,11 +17,11 @@ from typing import Any, Sequence
 
 import numpy as np
 import tensorflow as tf
-from safetensors.numpy import save, save_file
+from safetensors.numpy import save
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from kws import _core
-from kws.files import atomic_dir, atomic_path, atomic_write
+from kws.files import atomic_dir, atomic_write
 from kws.labels import DEFAULT_WANTED_WORDS, parse_wanted_words, prepare_words_list
 from kws.model_ops import check_op
 from kws.train.checkpoint import load_checkpoint, restore_model
@@ -321,16 +321,21 @@ def model_kws_metadata(architecture: str, labels: Sequence[str], settings: Model
     }
 
 
-def model_kws_file_metadata(tensors: dict[str, np.ndarray], meta: dict) -> dict[str, str]:
-    """The safetensors metadata of a model.kws: the `kws` description and `kws_crc32c`,
-    the CRC-32C (8 hex digits) of that description's text followed by the tensor data
-    buffer, which the runtime verifies at load. The buffer's layout depends only on the
-    tensors, so it is taken from a serialization without the checksum."""
+def model_kws_bytes(tensors: dict[str, np.ndarray], meta: dict) -> bytes:
+    """The model.kws file image: the safetensors serialization of `tensors` with the `kws`
+    description and `kws_crc32c`, the CRC-32C (8 hex digits) of that description's text
+    followed by the tensor data buffer, which the runtime verifies at load. The header is
+    written with its keys in a fixed order, so the same model gives the same bytes."""
     text = json.dumps(meta, sort_keys=True)
     image = save(tensors, metadata={"kws": text})
     header_len = int.from_bytes(image[:8], "little")
-    crc = _core.crc32c(image[8 + header_len:], _core.crc32c(text.encode("utf-8")))
-    return {"kws": text, "kws_crc32c": f"{crc:08x}"}
+    data = image[8 + header_len:]
+    header = json.loads(image[8:8 + header_len])
+    crc = _core.crc32c(data, _core.crc32c(text.encode("utf-8")))
+    header["__metadata__"] = {"kws": text, "kws_crc32c": f"{crc:08x}"}
+    raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    raw += b" " * (-len(raw) % 8)  # the data buffer stays 8-byte aligned, as safetensors does
+    return len(raw).to_bytes(8, "little") + raw + data
 
 
 def write_model_kws(path: str | Path, model: Any, settings: ModelSettings, architecture: str,
@@ -345,9 +350,7 @@ def write_model_kws(path: str | Path, model: Any, settings: ModelSettings, archi
         ops = prefix + _after_log_mel(ops, len(prefix))
         tensors.update(prefix_tensors)
     meta = model_kws_metadata(architecture, labels, settings, ops)
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=model_kws_file_metadata(tensors, meta))
-    return Path(path)
+    return atomic_write(path, model_kws_bytes(tensors, meta))
 
 
 def audio_model(model: Any, settings: ModelSettings):

@@ -66,7 +66,10 @@ def train(config: TrainConfig) -> TrainResult:
     # download, the indexing and the steps, not after them.
     for flag in ("train_dir", "summaries_dir"):
         check_writable_dir(getattr(config, flag), flag)
-    lock = None if config.distribute else lock_train_dir(Path(config.train_dir))
+    # Several workers (--distribute or TF_CONFIG) share --train_dir: the chief takes the
+    # lock once the strategy says which worker it is.
+    distributed = config.distribute or bool(os.environ.get("TF_CONFIG"))
+    lock = None if distributed else lock_train_dir(Path(config.train_dir))
     try:
         return _train(config, lock)
     finally:
@@ -223,7 +226,7 @@ class _Run:
                      self.start_step, total)
         elif self.config.progress:
             self.bar = tqdm(total=total, initial=self.start_step, unit="step",
-                            dynamic_ncols=True, file=sys.stderr,
+                            dynamic_ncols=True, file=sys.stderr, disable=None,
                             desc=self.config.model_architecture)
 
     def make_input(self) -> None:

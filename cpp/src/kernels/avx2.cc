@@ -1,0 +1,20 @@
+// The AVX2 + FMA kernel set (x86-64; this file is compiled with -mavx2 -mfma).
+#if defined(__x86_64__) || defined(_M_X64)
+#define KWS_KERNELS_AVX2 1
+// 6 rows x 16 columns: 12 accumulators of the 16 ymm registers.
+#define KWS_GEMM_TILE_ROWS 6
+#define KWS_GEMM_TILE_PANELS 1
+#define KWS_GEMM_ROW_PANELS 4
+#include "kernels_impl.h"
+
+namespace kws {
+namespace kernels {
+
+const KernelSet* Avx2Set() {
+  static const KernelSet set = KWS_KERNEL_TABLE("avx2");
+  return &set;
+}
+
+}  // namespace kernels
+}  // namespace kws
+#endif

@@ -1,0 +1,25 @@
+// The AVX-512 kernel set (x86-64; this file is compiled with
+// -mavx512f -mavx512bw -mavx512dq -mavx512vl -mfma).
+#if defined(__x86_64__) || defined(_M_X64)
+#define KWS_KERNELS_AVX512 1
+// GCC 12's _mm512_setzero_ps reads an "undefined" value it then flags (a false alarm).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+// 12 rows x 32 columns: 24 accumulators of the 32 zmm registers.
+#define KWS_GEMM_TILE_ROWS 12
+#define KWS_GEMM_TILE_PANELS 2
+#define KWS_GEMM_ROW_PANELS 8
+#include "kernels_impl.h"
+
+namespace kws {
+namespace kernels {
+
+const KernelSet* Avx512Set() {
+  static const KernelSet set = KWS_KERNEL_TABLE("avx512");
+  return &set;
+}
+
+}  // namespace kernels
+}  // namespace kws
+#endif
