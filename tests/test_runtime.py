@@ -26,7 +26,8 @@ from kws.train.settings import ModelSettings
 LABELS = prepare_words_list(parse_wanted_words("yes,no,up,down,left,right,on,off,stop,go"))
 SETTINGS = ModelSettings(label_count=len(LABELS))
 ARCHITECTURES = ["single_fc", "conv", "low_latency_conv", "low_latency_svdf", "tiny_conv",
-                 "tiny_embedding_conv", "ds_cnn", "tc_resnet"]
+                 "tiny_embedding_conv", "ds_cnn", "tc_resnet", "bc_resnet_1",
+                 "bc_resnet_1_stream", "tc_resnet_stream"]
 
 
 def read_wav_16bit(path: Path) -> np.ndarray:
@@ -186,3 +187,61 @@ def test_bad_arguments(tmp_path):
         model.predict(np.zeros(15999, np.float32))
     with pytest.raises(ValueError, match="98, 40"):
         model.predict_features(np.zeros((97, 40), np.float32))
+
+
+def test_log_mel_model_matches_tensorflow(audio, tmp_path):
+    """A --preprocess log_mel model: the runtime's MFCC turned back into log-mel bins by
+    the model's first ops, whole clip and stream, against TensorFlow's log-mel features."""
+    from kws.train import export, models
+    from kws.train.features import tf_features
+
+    settings = ModelSettings(label_count=len(LABELS), preprocess="log_mel")
+    keras_model = models.build_model("bc_resnet_1", settings, training_dropout=False)
+    randomize_weights(keras_model, seed=21)
+    export.write_model_kws(tmp_path / "mel.kws", keras_model, settings, "bc_resnet_1", LABELS)
+    model = kws.Model.load(str(tmp_path / "mel.kws"))
+    assert "log_mel" in model.summary()
+    starts, clips = windows(audio["speech"], 480)
+    import tensorflow as tf
+
+    reference = tf.nn.softmax(keras_model(tf_features(tf.constant(clips), settings),
+                                          training=False)).numpy()
+    assert reference.max(axis=1).mean() < 0.99
+    whole = model.predict(clips)
+    np.testing.assert_allclose(whole, reference, atol=1e-4, rtol=0)
+    stream = model.create_stream(hop_ms=30)
+    got = stream.accept_waveform(audio["speech"])
+    assert [s for s, _ in got] == starts
+    np.testing.assert_allclose(np.stack([g for _, g in got]), whole, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("architecture", ["bc_resnet_1_stream", "tc_resnet_stream"])
+def test_streaming_first_hop_costs_only_new_frames(architecture, audio, tmp_path):
+    """A time-VALID model's hop computes the rows of its new frames and nothing else: the
+    cost of a 30 ms hop is 3 rows of every layer plus the pooling and the classifier, and
+    a 20 ms hop costs two thirds of its row part; the stream's scores equal whole-clip inference exactly."""
+    _, model = build_exported(architecture, tmp_path / "m.kws")
+    signal = audio["speech"]
+    costs = {}
+    for hop_ms in (30, 20):
+        stream = model.create_stream(hop_ms=hop_ms)
+        got = stream.accept_waveform(signal[:16000])
+        assert stream.last_decode_flops == model.flops_per_window
+        per_hop = []
+        for i in range(16000, len(signal) - hop_ms * 16 + 1, hop_ms * 16):
+            got += stream.accept_waveform(signal[i:i + hop_ms * 16])
+            per_hop.append(stream.last_decode_flops)
+        assert len(set(per_hop)) == 1, per_hop  # every hop costs the same
+        costs[hop_ms] = per_hop[0]
+        starts, clips = windows(signal, hop_ms * 16)
+        assert [s for s, _ in got] == starts
+        np.testing.assert_array_equal(np.stack([g for _, g in got]), model.predict(clips))
+    from kws.train.bc_resnet import receptive_field
+
+    # Every layer computes 3 of its rows (it has at least `pooled` rows in a window),
+    # plus the pooling and the classifier.
+    pooled = 98 - receptive_field(architecture) + 1
+    assert costs[30] < model.flops_per_window * 4 / pooled, costs
+    assert costs[20] < costs[30]
+    head = 3 * costs[20] - 2 * costs[30]  # the part that does not scale with the hop
+    assert 0 <= head < costs[20] / 2, (costs, head)

@@ -20,7 +20,9 @@ from kws.train import models as kws_models
 from kws.train.settings import ModelSettings
 
 LABELS = prepare_words_list(parse_wanted_words("yes,no,up,down,left,right,on,off,stop,go"))
-ARCHITECTURES = list(kws_models.ARCHITECTURES)
+# BC-ResNet's widths share one graph: width 1 stands for them here.
+ARCHITECTURES = [a for a in kws_models.ARCHITECTURES
+                 if not (a.startswith("bc_resnet_") and not a.startswith("bc_resnet_1"))]
 
 
 @pytest.fixture(scope="module")

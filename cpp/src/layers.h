@@ -37,6 +37,9 @@ enum class OpType {
   kReshape,          // row-preserving when the time axis is kept, else collapsing
   kAdd,              // two inputs of equal shape, then the activation (a folded relu)
   kSvdfTime,         // SVDF time filter: (T, units*rank) -> (units)
+  kSilu,             // x * sigmoid(x)
+  kPad,              // zeros on both sides of the width axis
+  kCrop,             // drops time rows at the front and the back
 };
 
 enum class Activation { kLinear, kRelu };
@@ -68,6 +71,8 @@ struct Op {
 
   // Spatial attributes (conv, depthwise, pooling): kernel, strides, padding offsets.
   int kh = 1, kw = 1, sh = 1, sw = 1, pad_top = 0, pad_left = 0;
+  int pad_right = 0;            // pad
+  int dilation = 1;             // depthwise_conv2d: time dilation (weights hold zero taps)
   int depth_multiplier = 1;
   // SVDF
   int rank = 1, memory_size = 1, units = 0;

@@ -259,7 +259,9 @@ class Loader {
         const ops::OpKernel& k = *producer->kernel;
         const bool linear = producer->activation == Activation::kLinear;
         if (op.type == OpType::kScaleShift) {
-          folded = linear && k.FoldScaleShift(*producer, op);
+          // Only a per-channel scale folds into weights (not a per-(column, channel) one).
+          folded = linear && op.scale.size() == static_cast<size_t>(op.out_dims.back()) &&
+                   k.FoldScaleShift(*producer, op);
         } else if (op.type == OpType::kRelu) {
           folded = linear && k.TakesActivation();
           if (folded) producer->activation = Activation::kRelu;

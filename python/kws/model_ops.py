@@ -21,10 +21,10 @@ _WINDOW = ("kernel_size", "strides", "padding")
 
 OP_TYPES: dict[str, OpType] = {
     "conv2d": OpType(("filters",) + _WINDOW + ("activation",), ("kernel",), ("bias",)),
-    "depthwise_conv2d": OpType(_WINDOW + ("depth_multiplier", "activation"), ("kernel",),
-                               ("bias",)),
+    "depthwise_conv2d": OpType(_WINDOW + ("depth_multiplier", "activation", "dilation_rate"),
+                               ("kernel",), ("bias",)),
     "dense": OpType(("units", "activation"), ("kernel",), ("bias",)),
-    "scale_shift": OpType((), ("scale", "shift")),
+    "scale_shift": OpType(("per_column",), ("scale", "shift")),
     "relu": OpType(),
     "max_pool2d": OpType(("pool_size", "strides", "padding")),
     "avg_pool2d": OpType(("pool_size", "strides", "padding")),
@@ -34,6 +34,9 @@ OP_TYPES: dict[str, OpType] = {
     "add": OpType(),
     "svdf": OpType(("units", "rank", "memory_size", "activation"),
                    ("feature_filter", "time_filter"), ("bias",)),
+    "silu": OpType(),
+    "pad": OpType(("columns",)),
+    "crop": OpType(("rows",)),
 }
 
 

@@ -22,13 +22,17 @@ const OpKernel& FlattenKernel();
 const OpKernel& ReshapeKernel();
 const OpKernel& AddKernel();
 const OpKernel& SvdfKernel();
+const OpKernel& SiluKernel();
+const OpKernel& PadKernel();
+const OpKernel& CropKernel();
 
 const std::vector<const OpKernel*>& Registry() {
   static const std::vector<const OpKernel*> kAll = {
       &Conv2DKernel(),    &DepthwiseConv2DKernel(), &DenseKernel(),
       &ScaleShiftKernel(), &ReluKernel(),           &MaxPool2DKernel(),
       &AvgPool2DKernel(),  &GlobalAvgPool2DKernel(), &FlattenKernel(),
-      &ReshapeKernel(),    &AddKernel(),             &SvdfKernel()};
+      &ReshapeKernel(),    &AddKernel(),             &SvdfKernel(),
+      &SiluKernel(),       &PadKernel(),             &CropKernel()};
   return kAll;
 }
 
@@ -124,6 +128,17 @@ std::vector<int> ParseContext::Dims(const std::string& key) const {
     out.push_back(static_cast<int>(d.AsInt(where_ + " " + key, 1, kMaxDim)));
   return out;
 }
+
+std::vector<int> ParseContext::NonNegativeInts(const std::string& key, size_t count) const {
+  const auto& a = attrs_.Get(key, where_).AsArray(where_ + " " + key);
+  if (a.size() != count)
+    Fail(where_ + " " + key + " must have " + std::to_string(count) + " entries");
+  std::vector<int> out;
+  for (const auto& d : a) out.push_back(static_cast<int>(d.AsInt(where_ + " " + key, 0, kMaxDim)));
+  return out;
+}
+
+bool ParseContext::Has(const std::string& key) const { return attrs_.Find(key) != nullptr; }
 
 std::string DimsText(const std::vector<int>& d) {
   std::string s = "[";

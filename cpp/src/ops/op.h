@@ -99,6 +99,10 @@ class ParseContext {
   Activation ParseActivation() const;
   // A list of positive integers (reshape's target_shape).
   std::vector<int> Dims(const std::string& key) const;
+  // A list of exactly `count` integers in [0, kMaxDim] (pad columns, crop rows).
+  std::vector<int> NonNegativeInts(const std::string& key, size_t count) const;
+  // Whether the optional attribute `key` is present.
+  bool Has(const std::string& key) const;
   void RequireRank(const Op& op, size_t rank) const;
   int AddOp(Op op) const { return add_op_(std::move(op)); }
 

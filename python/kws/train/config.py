@@ -182,7 +182,8 @@ FLAG_HELP = {
     "start_checkpoint": "resume from this checkpoint (prefix <arch>.ckpt-<step>)",
     "model_architecture": f"architecture: {', '.join(ARCHITECTURES)}",
     "check_nans": "stop at the first NaN/Inf, naming the layer or tensor",
-    "preprocess": "front end: mfcc, average or micro",
+    "preprocess": "front end: mfcc, log_mel (the mel bins the MFCC is computed from; "
+                  "--feature_bin_count = the mel channels), average or micro",
     "verbosity": "level of the training log (file, and terminal with --verbose): DEBUG, "
                  "INFO, WARN, ERROR or FATAL",
     "verbose": "also print the training log (every step) on the terminal",
@@ -299,7 +300,7 @@ def _check_choices(config: TrainConfig) -> None:
             raise ValueError(f"--{name} '{value}' is not one of {', '.join(allowed)}")
     if config.preprocess == "micro":
         raise ValueError("--preprocess micro is not implemented by kws's TensorFlow front end "
-                         "(kws.train.features): use mfcc or average")
+                         "(kws.train.features): use mfcc, log_mel or average")
     if config.verbosity.upper() not in VERBOSITIES:
         raise ValueError(f"--verbosity '{config.verbosity}' is not one of DEBUG, INFO, WARN, "
                          "ERROR, FATAL")

@@ -136,6 +136,9 @@ def _emit(layer: Any, node: Any, inputs: list[int], ops: list[dict],
         if name == "relu":
             op("relu")
             return None
+        if name in ("silu", "swish"):
+            op("silu")
+            return None
         raise ExportError(f"layer '{layer.name}': activation '{name}' is not supported")
     if kind == "ReLU":
         if (layer.max_value is not None or float(layer.negative_slope) != 0.0
@@ -146,8 +149,13 @@ def _emit(layer: Any, node: Any, inputs: list[int], ops: list[dict],
     if kind in ("Conv2D", "DepthwiseConv2D"):
         if layer.data_format != "channels_last":
             raise ExportError(f"layer '{layer.name}': data_format must be channels_last")
-        if _pair(layer.dilation_rate) != [1, 1]:
-            raise ExportError(f"layer '{layer.name}': dilation is not supported")
+        dilation = _pair(layer.dilation_rate)
+        if dilation[1] != 1 or (kind == "Conv2D" and dilation[0] != 1):
+            raise ExportError(f"layer '{layer.name}': only depthwise convolutions may be "
+                              "dilated, and only in time (dilation_rate (d, 1))")
+        if dilation[0] != 1 and _pair(layer.strides) != [1, 1]:
+            raise ExportError(f"layer '{layer.name}': a dilated convolution must have "
+                              "strides (1, 1)")
         if getattr(layer, "groups", 1) != 1:
             raise ExportError(f"layer '{layer.name}': grouped convolution is not supported")
         attrs = {"kernel_size": _pair(layer.kernel_size), "strides": _pair(layer.strides),
@@ -159,6 +167,8 @@ def _emit(layer: Any, node: Any, inputs: list[int], ops: list[dict],
         else:
             attrs["depth_multiplier"] = int(layer.depth_multiplier)
             named = {"kernel": tensor("kernel", layer.kernel.numpy())}
+            if dilation[0] != 1:
+                attrs["dilation_rate"] = dilation
         if layer.use_bias:
             named["bias"] = tensor("bias", layer.bias.numpy())
         op("conv2d" if kind == "Conv2D" else "depthwise_conv2d", attrs, named)
@@ -205,7 +215,30 @@ def _emit(layer: Any, node: Any, inputs: list[int], ops: list[dict],
     if kind == "Add":
         if len(inputs) != 2:
             raise ExportError(f"layer '{layer.name}': Add of {len(inputs)} inputs (2 only)")
+        shapes = [[int(d) for d in t.shape[1:]] for t in node.input_tensors]
+        if shapes[0] != shapes[1]:
+            # Broadcast over the frequency axis: (T, 1, C) + (T, W, C) in either order.
+            a, b = shapes
+            if not (len(a) == len(b) == 3 and a[0] == b[0] and a[2] == b[2]
+                    and 1 in (a[1], b[1])):
+                raise ExportError(f"layer '{layer.name}': Add of shapes {a} and {b} (equal "
+                                  "shapes, or (T, 1, C) with (T, W, C))")
         op("add")
+        return None
+    if kind == "SubSpectralNorm":
+        return _emit_sub_spectral_norm(layer, node, op, tensor)
+    if kind == "Cropping2D":
+        (top, bottom), (left, right) = (_pair(c) for c in layer.cropping)
+        if left or right or layer.data_format != "channels_last":
+            raise ExportError(f"layer '{layer.name}': only time rows can be cropped")
+        op("crop", {"rows": [top, bottom]})
+        return None
+    if kind == "ZeroPadding2D":
+        (top, bottom), (left, right) = (_pair(p) for p in layer.padding)
+        if top or bottom or layer.data_format != "channels_last":
+            raise ExportError(f"layer '{layer.name}': only the frequency axis can be padded "
+                              "(time padding would make rows depend on the window)")
+        op("pad", {"columns": [left, right]})
         return None
     if kind == "Svdf":
         named = {"feature_filter": tensor("feature_filter", layer.feature_filter.numpy()),
@@ -245,13 +278,57 @@ def check_identity(name: str | None, version: str | None, provenance: str | None
     return out
 
 
+def _emit_sub_spectral_norm(layer: Any, node: Any, op: Any, tensor: Any) -> None:
+    """Inference-mode sub-spectral norm as x * scale + shift with a (bins, channels) scale
+    and shift (each band's values repeated over its bins), folded in float64."""
+    bins = int(node.input_tensors[0].shape[2])
+    var = layer.moving_variance.numpy().astype(np.float64)
+    mean = layer.moving_mean.numpy().astype(np.float64)
+    scale = layer.gamma.numpy().astype(np.float64) / np.sqrt(var + float(layer.epsilon))
+    shift = layer.beta.numpy().astype(np.float64) - mean * scale
+    per_band = bins // layer.sub_bands
+    op("scale_shift", {"per_column": 1},
+       {"scale": tensor("scale", np.repeat(scale, per_band, axis=0)),
+                           "shift": tensor("shift", np.repeat(shift, per_band, axis=0))})
+    return None
+
+
+def log_mel_ops(settings: ModelSettings) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """The ops in front of a `--preprocess log_mel` model: the runtime computes as many
+    MFCC coefficients as mel channels and these turn them back into the log mel bins
+    (kws.train.log_mel): reshape (T, 1, N), a fixed 1x1 convolution, reshape (T, N)."""
+    from kws.train.log_mel import mfcc_to_log_mel_matrix
+
+    frames, n = settings.spectrogram_length, settings.filterbank_channel_count
+    matrix = mfcc_to_log_mel_matrix(n).astype(np.float32).reshape(1, 1, n, n)
+    name = "log_mel.kernel"
+    ops = [
+        {"name": "log_mel_rows", "type": "reshape", "inputs": [0],
+         "attrs": {"target_shape": [frames, 1, n]}, "tensors": {},
+         "output_shape": [frames, 1, n]},
+        {"name": "log_mel", "type": "conv2d", "inputs": [1],
+         "attrs": {"kernel_size": [1, 1], "strides": [1, 1], "padding": "valid",
+                   "activation": "linear", "filters": n},
+         "tensors": {"kernel": name}, "output_shape": [frames, 1, n]},
+        {"name": "log_mel_bins", "type": "reshape", "inputs": [2],
+         "attrs": {"target_shape": [frames, n]}, "tensors": {},
+         "output_shape": [frames, n]},
+    ]
+    return ops, {name: np.ascontiguousarray(matrix)}
+
+
+def _after_log_mel(ops: list[dict], prefix: int) -> list[dict]:
+    """`ops` with every input value moved past `prefix` ops placed in front."""
+    return [dict(o, inputs=[v + prefix for v in o["inputs"]]) for o in ops]
+
+
 def model_kws_metadata(architecture: str, labels: Sequence[str], settings: ModelSettings,
                        ops: list[dict], identity: dict | None = None) -> dict:
     """The JSON document stored under __metadata__["kws"]; `identity` holds the optional
     name, version and provenance (see `check_identity`)."""
-    if settings.preprocess != "mfcc":
-        raise ExportError(f"the native runtime supports the mfcc front end only, not "
-                          f"'{settings.preprocess}'")
+    if settings.preprocess not in ("mfcc", "log_mel"):
+        raise ExportError(f"the native runtime supports the mfcc and log_mel front ends "
+                          f"only, not '{settings.preprocess}'")
     return {
         "format_version": FORMAT_VERSION,
         "architecture": architecture,
@@ -301,6 +378,10 @@ def write_model_kws(path: str | Path, model: Any, settings: ModelSettings, archi
     if len(labels) != settings.label_count:
         raise ExportError(f"{len(labels)} labels but the settings say {settings.label_count}")
     ops, tensors = keras_graph_to_ops(model)
+    if settings.preprocess == "log_mel":
+        prefix, prefix_tensors = log_mel_ops(settings)
+        ops = prefix + _after_log_mel(ops, len(prefix))
+        tensors.update(prefix_tensors)
     meta = model_kws_metadata(architecture, labels, settings, ops, identity)
     return atomic_write(path, model_kws_bytes(tensors, meta))
 
@@ -311,9 +392,10 @@ def audio_model(model: Any, settings: ModelSettings):
     tf.map_fn), and `serve_clip`: one clip (1, clip) -> the same for TFLite, written without
     tf.map_fn so that AudioSpectrogram and Mfcc become TFLite's own custom kernels
     (registered in the standard op resolver) instead of TensorFlow select ops."""
-    if settings.preprocess != "mfcc":
+    if settings.preprocess not in ("mfcc", "log_mel"):
         raise ExportError(f"TensorFlow export with the front end inside supports the mfcc "
-                          f"front end only, not '{settings.preprocess}'")
+                          f"and log_mel front ends only, not '{settings.preprocess}'")
+    from kws.train.features import mfcc_to_log_mel
 
     class AudioModel(tf.Module):
         def __init__(self) -> None:
@@ -339,6 +421,8 @@ def audio_model(model: Any, settings: ModelSettings):
                 lower_frequency_limit=settings.lower_frequency_limit,
                 filterbank_channel_count=settings.filterbank_channel_count,
                 dct_coefficient_count=settings.feature_bin_count)
+            if settings.preprocess == "log_mel":
+                feats = mfcc_to_log_mel(feats, settings)
             logits = self.model(feats, training=False)
             return {"labels_softmax": tf.nn.softmax(logits, name="labels_softmax")}
 

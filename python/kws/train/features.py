@@ -10,6 +10,18 @@ import tensorflow as tf
 from kws.train.settings import ModelSettings
 
 
+def mfcc_to_log_mel(mfcc, settings: ModelSettings):
+    """(..., channels) MFCC with as many coefficients as mel channels -> the log mel
+    filterbank (kws.train.log_mel)."""
+    import tensorflow as tf
+
+    from kws.train.log_mel import mfcc_to_log_mel_matrix
+
+    matrix = tf.constant(mfcc_to_log_mel_matrix(settings.filterbank_channel_count),
+                         tf.float32)
+    return tf.tensordot(mfcc, matrix, axes=[[mfcc.shape.rank - 1], [0]])
+
+
 def tf_features(samples, settings: ModelSettings):
     """Features of float samples in [-1, 1].
 
@@ -28,7 +40,7 @@ def tf_features(samples, settings: ModelSettings):
             stride=settings.window_stride_samples,
             magnitude_squared=True,
         )
-        if settings.preprocess == "mfcc":
+        if settings.preprocess in ("mfcc", "log_mel"):
             feats = tf.raw_ops.Mfcc(
                 spectrogram=spectrogram,
                 sample_rate=settings.sample_rate,
@@ -37,6 +49,8 @@ def tf_features(samples, settings: ModelSettings):
                 filterbank_channel_count=settings.filterbank_channel_count,
                 dct_coefficient_count=settings.feature_bin_count,
             )
+            if settings.preprocess == "log_mel":
+                feats = mfcc_to_log_mel(feats, settings)
         elif settings.preprocess == "average":
             width = settings.average_window_width
             # Classic behaviour: average the (squared-magnitude) spectrogram over

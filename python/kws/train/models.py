@@ -21,6 +21,11 @@ Modern architectures:
   runs collapse in inference mode).
 - tc_resnet: TC-ResNet8 with width multiplier 1.5 (temporal convolutions: the
   coefficients are channels, time is the only convolved axis).
+- bc_resnet_1, _2, _3, _6, _8: BC-ResNet at the paper's width multipliers (kws.train.bc_resnet:
+  sub-spectral norm, frequency and dilated temporal depthwise convolutions, broadcast
+  residuals). Their extra layers: SubSpectralNorm, Cropping2D, ZeroPadding2D, SiLU.
+- bc_resnet_<w>_stream, tc_resnet_stream: streaming-first variants, VALID in time, whose
+  whole-clip and streaming outputs are equal and whose hop computes only new frames.
 """
 
 from __future__ import annotations
@@ -290,6 +295,15 @@ ARCHITECTURES: dict[str, Callable[[ModelSettings, bool], keras.Model]] = {
     "ds_cnn": build_ds_cnn,
     "tc_resnet": build_tc_resnet,
 }
+
+
+def _register_bc_resnet() -> None:
+    from kws.train.bc_resnet import architectures
+
+    ARCHITECTURES.update(architectures())
+
+
+_register_bc_resnet()
 
 
 def check_architecture(architecture: str) -> None:

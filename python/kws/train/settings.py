@@ -8,7 +8,7 @@ from kws import MfccOptions
 
 _MFCC = MfccOptions()  # the front end's defaults, defined once in C++
 
-PREPROCESS_MODES = ("mfcc", "average", "micro")
+PREPROCESS_MODES = ("mfcc", "log_mel", "average", "micro")
 
 
 def _next_power_of_two(n: int) -> int:
@@ -56,6 +56,12 @@ class ModelSettings:
             raise ValueError(
                 f"--feature_bin_count {self.feature_bin_count} exceeds the "
                 f"{self.filterbank_channel_count} mel channels"
+            )
+        if self.preprocess == "log_mel" and self.feature_bin_count != self.filterbank_channel_count:
+            raise ValueError(
+                f"--preprocess log_mel gives one feature per mel channel: --feature_bin_count "
+                f"{self.feature_bin_count} must equal the {self.filterbank_channel_count} mel "
+                f"channels"
             )
         if self.preprocess == "average" and self.feature_bin_count > self.spectrogram_bins:
             raise ValueError(

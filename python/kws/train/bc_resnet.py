@@ -1,0 +1,269 @@
+"""BC-ResNet (broadcasted residual learning, Kim et al., Interspeech 2021) and the
+streaming-first (time-VALID) variants of BC-ResNet and TC-ResNet8.
+
+Layout: features (batch, frames, bins) become (batch, T, F, C): time rows, frequency
+columns, channels. BC-ResNet-w (w = the paper's width multiplier tau, base = 8 w):
+  - head: conv 5x5, stride 2 over frequency, 2 base channels, BN, ReLU;
+  - four stages of 2, 2, 4, 4 BC-ResBlocks with base, 1.5 base, 2 base, 2.5 base
+    channels; the first block of stages 2 and 3 halves the frequency axis; stage i's
+    temporal convolutions are dilated by 2^(i-1) (1, 2, 4, 8);
+  - classifier: a depthwise 5-frame x all-bins filter, 1x1 conv to 4 base channels, BN,
+    ReLU, global average pool, dense to the labels.
+A BC-ResBlock: [1x1 conv + BN + ReLU when the channel count changes] -> frequency
+depthwise conv (3 bins, 1 frame) -> sub-spectral norm (5 sub-bands) = f2; the mean of f2
+over frequency (T, 1, C) -> temporal depthwise conv (3 frames, dilated) -> BN -> SiLU ->
+1x1 conv -> spatial dropout 0.1 = f1; out = ReLU(f1 broadcast over frequency + f2
+[+ the block input when the shape is unchanged]).
+
+The classifier's depthwise filter spans all remaining frequency bins with no frequency
+padding (5 bins at a 40-bin input); it is built as a per-(bin, channel) temporal filter
+followed by a sum over bins (a mean, whose 1/F the BN after the 1x1 conv absorbs), which
+has the same weights and outputs as the 2-D form and only needs SAME padding in time.
+
+Streaming-first variants (`bc_resnet_<w>_stream`, `tc_resnet_stream`) use VALID padding
+in time everywhere (frequency padding is explicit, per row), so an output row depends on
+real frames only: whole-clip inference equals streaming inference exactly, and a hop
+computes only the rows of its new frames. Residual inputs are cropped at the front so
+that every sum adds rows ending at the same newest frame. bc_resnet_<w>_stream dilates
+its stages by 1, 2, 2, 4 (receptive field 69 frames, 30 pooled rows at 98 frames: the
+paper's 1, 2, 4, 8 would need 117 frames); tc_resnet_stream drops TC-ResNet8's time
+strides (receptive field 51 frames, 48 pooled rows).
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+from kws.train.settings import ModelSettings
+
+BATCH_NORM_MOMENTUM = 0.95
+BATCH_NORM_EPSILON = 1e-3
+SUB_BANDS = 5
+# The paper's widths (tau) that kws ships; 1.5 is left out.
+BC_RESNET_WIDTHS = (1, 2, 3, 6, 8)
+PAPER_DILATIONS = (1, 2, 4, 8)
+STREAM_DILATIONS = (1, 2, 2, 4)
+
+
+@keras.saving.register_keras_serializable(package="kws")
+class SubSpectralNorm(layers.Layer):
+    """Batch normalisation per (frequency sub-band, channel).
+
+    Input (batch, T, F, C); the F bins split into `sub_bands` contiguous bands of F /
+    sub_bands bins, and each (band, channel) pair has its own mean, variance, gamma and
+    beta (shape (sub_bands, C)). In inference it is x * scale + shift with a scale and a
+    shift per (bin, channel), equal across the bins of a band.
+    """
+
+    def __init__(self, sub_bands: int, momentum: float = BATCH_NORM_MOMENTUM,
+                 epsilon: float = BATCH_NORM_EPSILON, **kwargs):
+        super().__init__(**kwargs)
+        if sub_bands <= 0:
+            raise ValueError(f"SubSpectralNorm needs a positive sub_bands, got {sub_bands}")
+        self.sub_bands = int(sub_bands)
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+
+    def build(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(f"SubSpectralNorm expects (batch, T, F, C) input, got {input_shape}")
+        bins, channels = int(input_shape[2]), int(input_shape[3])
+        if bins % self.sub_bands:
+            raise ValueError(f"SubSpectralNorm: {bins} frequency bins do not split into "
+                             f"{self.sub_bands} equal sub-bands")
+        shape = (self.sub_bands, channels)
+        self.gamma = self.add_weight(name="gamma", shape=shape, initializer="ones")
+        self.beta = self.add_weight(name="beta", shape=shape, initializer="zeros")
+        self.moving_mean = self.add_weight(name="moving_mean", shape=shape,
+                                           initializer="zeros", trainable=False)
+        self.moving_variance = self.add_weight(name="moving_variance", shape=shape,
+                                               initializer="ones", trainable=False)
+
+    def call(self, inputs, training=None):
+        frames, bins, channels = inputs.shape[1], int(inputs.shape[2]), int(inputs.shape[3])
+        per_band = bins // self.sub_bands
+        x = tf.reshape(inputs, (-1, frames if frames is not None else tf.shape(inputs)[1],
+                                self.sub_bands, per_band, channels))
+        if training:
+            mean, variance = tf.nn.moments(x, axes=[0, 1, 3])
+            m = self.momentum
+            self.moving_mean.assign(self.moving_mean * m + mean * (1.0 - m))
+            self.moving_variance.assign(self.moving_variance * m + variance * (1.0 - m))
+        else:
+            mean, variance = self.moving_mean, self.moving_variance
+        scale = self.gamma * tf.math.rsqrt(variance + self.epsilon)
+        shift = self.beta - mean * scale
+        y = x * scale[:, None, :] + shift[:, None, :]
+        return tf.reshape(y, tf.shape(inputs))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(sub_bands=self.sub_bands, momentum=self.momentum, epsilon=self.epsilon)
+        return config
+
+
+def sub_bands_for(bins: int) -> int:
+    """The paper's 5 sub-bands when they divide `bins`, else the largest count below 5
+    that does (a smaller input than 40 bins)."""
+    return max(d for d in range(1, SUB_BANDS + 1) if bins % d == 0)
+
+
+def _bn(name: str):
+    return layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM,
+                                     epsilon=BATCH_NORM_EPSILON, name=name)
+
+
+def _crop_front(x, rows: int, name: str):
+    """Drops the first `rows` time rows (aligns a residual with a VALID path)."""
+    if rows == 0:
+        return x
+    return layers.Cropping2D(((rows, 0), (0, 0)), name=name)(x)
+
+
+def _bc_res_block(x, channels: int, freq_stride: int, dilation: int, name: str,
+                  training_dropout: bool, stream: bool):
+    transition = int(x.shape[-1]) != channels
+    shortcut = x
+    y = x
+    if transition:
+        y = layers.Conv2D(channels, (1, 1), use_bias=False, name=f"{name}_expand")(y)
+        y = _bn(f"{name}_expand_bn")(y)
+        y = layers.ReLU(name=f"{name}_expand_relu")(y)
+    y = layers.DepthwiseConv2D((1, 3), strides=(1, freq_stride), padding="same",
+                               use_bias=False, name=f"{name}_freq")(y)
+    f2 = SubSpectralNorm(sub_bands_for(int(y.shape[2])), name=f"{name}_ssn")(y)
+    z = layers.AveragePooling2D((1, int(f2.shape[2])), name=f"{name}_freq_mean")(f2)
+    z = layers.DepthwiseConv2D((3, 1), dilation_rate=(dilation, 1),
+                               padding="valid" if stream else "same", use_bias=False,
+                               name=f"{name}_time")(z)
+    z = _bn(f"{name}_time_bn")(z)
+    z = layers.Activation("silu", name=f"{name}_time_silu")(z)
+    z = layers.Conv2D(channels, (1, 1), use_bias=False, name=f"{name}_pointwise")(z)
+    if training_dropout:
+        z = layers.SpatialDropout2D(0.1, name=f"{name}_dropout")(z)
+    lost = 2 * dilation if stream else 0
+    out = layers.Add(name=f"{name}_broadcast_add")(
+        [z, _crop_front(f2, lost, f"{name}_f2_crop")])
+    if not transition:
+        out = layers.Add(name=f"{name}_add")(
+            [out, _crop_front(shortcut, lost, f"{name}_shortcut_crop")])
+    return layers.ReLU(name=f"{name}_relu")(out)
+
+
+def build_bc_resnet(settings: ModelSettings, training_dropout: bool, width: int,
+                    stream: bool = False) -> keras.Model:
+    if stream:
+        _check_frames(settings, f"bc_resnet_{width}_stream")
+    base = 8 * width
+    stage_channels = (base, int(base * 1.5), base * 2, int(base * 2.5))
+    stage_blocks = (2, 2, 4, 4)
+    dilations = STREAM_DILATIONS if stream else PAPER_DILATIONS
+    frames, bins = settings.spectrogram_length, settings.fingerprint_width
+    inputs = keras.Input(shape=(frames, bins), dtype="float32", name="features")
+    x = layers.Reshape((frames, bins, 1), name="reshape")(inputs)
+    if stream:
+        # VALID in time, SAME-sized (2 + 2 bins) in frequency.
+        x = layers.ZeroPadding2D(((0, 0), (2, 2)), name="head_pad")(x)
+    x = layers.Conv2D(base * 2, (5, 5), strides=(1, 2), padding="valid" if stream else "same",
+                      use_bias=False, name="head")(x)
+    x = _bn("head_bn")(x)
+    x = layers.ReLU(name="head_relu")(x)
+    for stage, (channels, blocks, dilation) in enumerate(
+            zip(stage_channels, stage_blocks, dilations), start=1):
+        for block in range(blocks):
+            freq_stride = 2 if stage in (2, 3) and block == 0 else 1
+            x = _bc_res_block(x, channels, freq_stride, dilation, f"stage{stage}_block{block + 1}",
+                              training_dropout, stream)
+    # Classifier: depthwise (5 frames x all bins), as per-(bin, channel) temporal filters
+    # summed over bins.
+    t, f, c = (int(d) if d is not None else None for d in x.shape[1:])
+    x = layers.Reshape((t, 1, f * c), name="classifier_flatten_bins")(x)
+    x = layers.DepthwiseConv2D((5, 1), padding="valid" if stream else "same", use_bias=False,
+                               name="classifier_depthwise")(x)
+    t = int(x.shape[1])
+    x = layers.Reshape((t, f, c), name="classifier_bins")(x)
+    x = layers.AveragePooling2D((1, f), name="classifier_bin_mean")(x)
+    x = layers.Conv2D(base * 4, (1, 1), use_bias=False, name="classifier_pointwise")(x)
+    x = _bn("classifier_pointwise_bn")(x)
+    x = layers.ReLU(name="classifier_relu")(x)
+    x = layers.GlobalAveragePooling2D(name="global_pool")(x)
+    logits = layers.Dense(settings.label_count, name="logits")(x)
+    suffix = "_stream" if stream else ""
+    return keras.Model(inputs, logits, name=f"bc_resnet_{width}{suffix}")
+
+
+def build_tc_resnet_stream(settings: ModelSettings, training_dropout: bool) -> keras.Model:
+    """TC-ResNet8 (width 1.5) with VALID time convolutions and no time strides.
+
+    Stem conv (3, 1); three residual blocks, each conv (9, 1) + BN + ReLU, conv (9, 1) +
+    BN, shortcut = the block input cropped by 16 rows at the front, conv (1, 1) + BN +
+    ReLU; Add, ReLU; global average pool over the remaining rows; dense.
+    """
+    from kws.train.models import TC_RESNET_WIDTH
+
+    _check_frames(settings, "tc_resnet_stream")
+    widths = [int(round(c * TC_RESNET_WIDTH)) for c in (16, 24, 32, 48)]
+    frames, bins = settings.spectrogram_length, settings.fingerprint_width
+    inputs = keras.Input(shape=(frames, bins), dtype="float32", name="features")
+    x = layers.Reshape((frames, 1, bins), name="reshape")(inputs)
+    x = layers.Conv2D(widths[0], (3, 1), padding="valid", use_bias=False, name="stem")(x)
+    for i, width in enumerate(widths[1:], start=1):
+        y = layers.Conv2D(width, (9, 1), padding="valid", use_bias=False,
+                          name=f"block{i}_conv1")(x)
+        y = _bn(f"block{i}_conv1_bn")(y)
+        y = layers.ReLU(name=f"block{i}_conv1_relu")(y)
+        y = layers.Conv2D(width, (9, 1), padding="valid", use_bias=False,
+                          name=f"block{i}_conv2")(y)
+        y = _bn(f"block{i}_conv2_bn")(y)
+        shortcut = _crop_front(x, 16, f"block{i}_shortcut_crop")
+        shortcut = layers.Conv2D(width, (1, 1), use_bias=False, name=f"block{i}_shortcut")(
+            shortcut)
+        shortcut = _bn(f"block{i}_shortcut_bn")(shortcut)
+        shortcut = layers.ReLU(name=f"block{i}_shortcut_relu")(shortcut)
+        x = layers.Add(name=f"block{i}_add")([y, shortcut])
+        x = layers.ReLU(name=f"block{i}_relu")(x)
+    x = layers.GlobalAveragePooling2D(name="global_pool")(x)
+    if training_dropout:
+        x = layers.Dropout(0.2, name="dropout")(x)
+    logits = layers.Dense(settings.label_count, name="logits")(x)
+    return keras.Model(inputs, logits, name="tc_resnet_stream")
+
+
+def receptive_field(architecture: str) -> int:
+    """Frames one output row of a streaming-first variant depends on."""
+    if architecture == "tc_resnet_stream":
+        return 1 + 2 + 3 * 16
+    if architecture.startswith("bc_resnet_") and architecture.endswith("_stream"):
+        return 1 + 4 + sum(2 * d * n for d, n in zip(STREAM_DILATIONS, (2, 2, 4, 4))) + 4
+    raise ValueError(f"'{architecture}' is not a streaming-first architecture")
+
+
+def _check_frames(settings: ModelSettings, architecture: str) -> None:
+    needed = receptive_field(architecture)
+    if settings.spectrogram_length < needed:
+        raise ValueError(
+            f"{architecture} needs at least {needed} feature frames per clip (its receptive "
+            f"field), got {settings.spectrogram_length}: use a longer --clip_duration_ms or a "
+            f"shorter --window_stride_ms")
+
+
+def _bc_builder(width: int, stream: bool):
+    def build(settings: ModelSettings, training_dropout: bool) -> keras.Model:
+        return build_bc_resnet(settings, training_dropout, width, stream)
+    return build
+
+
+def architectures() -> dict:
+    """Name -> builder for every architecture this module defines."""
+    out = {}
+    for width in BC_RESNET_WIDTHS:
+        out[f"bc_resnet_{width}"] = _bc_builder(width, False)
+    for width in BC_RESNET_WIDTHS:
+        out[f"bc_resnet_{width}_stream"] = _bc_builder(width, True)
+    out["tc_resnet_stream"] = build_tc_resnet_stream
+    return out
