@@ -148,21 +148,21 @@ void CheckModel(const std::shared_ptr<const kws::Model>& model, bool batched = t
       forced = std::make_unique<kws::StreamingEvaluator>(model, o);
     }
     const kws::StreamingEvaluator& ev = *forced;
-    ASSERT_TRUE(ev.batched() == batched);
+    ASSERT_EQ(ev.batched(), batched);
     ASSERT_TRUE(ev.scoring_method().find(batched ? "batched" : "not batched") !=
               std::string::npos);
     const std::vector<float> live = LiveScores(*model, x, ev.hop_samples());
     for (int threads : {1, 3}) {
       kws::WindowScores w = ev.ComputeScores(x.data(), x.size(), threads);
-      ASSERT_TRUE(w.num_windows() == (x.size() - 16000) / ev.hop_samples() + 1);
-      ASSERT_TRUE(w.scores == live);  // bit for bit
+      ASSERT_EQ(w.num_windows(), (x.size() - 16000) / ev.hop_samples() + 1);
+      ASSERT_EQ(w.scores, live);  // bit for bit
     }
-    ASSERT_TRUE(ev.ComputeScoresWithStream(x.data(), x.size()).scores == live);
+    ASSERT_EQ(ev.ComputeScoresWithStream(x.data(), x.size()).scores, live);
     kws::StreamingEvaluator automatic(model, o);
     ASSERT_TRUE(!automatic.batched() || batched);
     ASSERT_TRUE(automatic.scoring_method().find("per window, row layers") != std::string::npos ||
               !batched);
-    ASSERT_TRUE(automatic.ComputeScores(x.data(), x.size(), 2).scores == live);
+    ASSERT_EQ(automatic.ComputeScores(x.data(), x.size(), 2).scores, live);
   }
 }
 
@@ -174,7 +174,7 @@ TEST(BatchedScoring, BatchedRowPartialConvScoresEqualTheLiveStream) {
   const auto model = TwoConvModel();
   ASSERT_TRUE(model->Summary().find("hidden+dense") != std::string::npos);  // merged
   kws::StreamingEvaluator ev(model, kws::StreamingOptions());
-  ASSERT_TRUE(ev.scoring_method().find("kernel-row partial sums") != std::string::npos);
+  ASSERT_NE(ev.scoring_method().find("kernel-row partial sums"), std::string::npos);
   CheckModel(model);
 }
 // Automatic choice: batched where the layers after the rows dominate (the SVDF's dense
@@ -192,7 +192,7 @@ TEST(BatchedScoring, EvaluatorBatchesWhereBatchingPays) {
     ScoringMode mode("stream");
     const kws::StreamingEvaluator ev(kws_test::SvdfModel(), o);
     ASSERT_TRUE(!ev.batched());
-    ASSERT_TRUE(ev.scoring_method().find("KWS_EVAL_SCORING=stream") != std::string::npos);
+    ASSERT_NE(ev.scoring_method().find("KWS_EVAL_SCORING=stream"), std::string::npos);
   }
   {
     ScoringMode mode("fastest");
@@ -203,7 +203,7 @@ TEST(BatchedScoring, EvaluatorBatchesWhereBatchingPays) {
 TEST(BatchedScoring, UnplannableGraphFallsBackToCachedStreams) {
   CheckModel(RowsAfterCollapseModel(), /*batched=*/false);
   kws::StreamingEvaluator ev(RowsAfterCollapseModel(), kws::StreamingOptions());
-  ASSERT_TRUE(ev.scoring_method().find("time rows after a collapsing layer") != std::string::npos);
+  ASSERT_NE(ev.scoring_method().find("time rows after a collapsing layer"), std::string::npos);
 }
 
 }  // namespace

@@ -69,33 +69,33 @@ std::pair<int, int> Replay(const std::string& target, Harness harness) {
 TEST(FuzzRegression, WavReaderRegressionInputsNeverCrash) {
   const auto [accepted, rejected] = Replay("wav_reader", kws_fuzz::FuzzWavReader);
   // The committed set holds both sides of the parser's checks.
-  ASSERT_TRUE(accepted > 0);
-  ASSERT_TRUE(rejected > 0);
+  ASSERT_GT(accepted, 0);
+  ASSERT_GT(rejected, 0);
 }
 
 TEST(FuzzRegression, MfccRegressionInputsNeverCrash) {
   const auto [accepted, rejected] = Replay("mfcc", kws_fuzz::FuzzMfcc);
-  ASSERT_TRUE(accepted > 0);
-  ASSERT_TRUE(rejected > 0);
+  ASSERT_GT(accepted, 0);
+  ASSERT_GT(rejected, 0);
 }
 
 TEST(FuzzRegression, ModelLoaderRegressionInputsNeverCrash) {
   const auto [accepted, rejected] = Replay("model_loader", kws_fuzz::FuzzModelLoader);
-  ASSERT_TRUE(accepted >= 4);  // the seed_*.kws exports load and run
-  ASSERT_TRUE(rejected > 0);
+  ASSERT_GE(accepted, 4);  // the seed_*.kws exports load and run
+  ASSERT_GT(rejected, 0);
 }
 
 TEST(FuzzRegression, CApiModelRegressionInputsNeverCrash) {
   // The model loader's inputs and the C API target's own, through the C API.
   const auto [accepted, rejected] = Replay("model_loader", kws_fuzz::FuzzCApiModel);
-  ASSERT_TRUE(accepted >= 4);
-  ASSERT_TRUE(rejected > 0);
+  ASSERT_GE(accepted, 4);
+  ASSERT_GT(rejected, 0);
   const auto [own_accepted, own_rejected] = Replay("c_api_model", kws_fuzz::FuzzCApiModel);
-  ASSERT_TRUE(own_accepted + own_rejected > 0);
+  ASSERT_GT(own_accepted + own_rejected, 0);
 }
 
 TEST(FuzzRegression, GroundTruthRegressionInputsNeverCrash) {
   const auto [accepted, rejected] = Replay("ground_truth", kws_fuzz::FuzzGroundTruth);
-  ASSERT_TRUE(accepted > 0);
-  ASSERT_TRUE(rejected > 0);  // junk_only.txt: no valid line
+  ASSERT_GT(accepted, 0);
+  ASSERT_GT(rejected, 0);  // junk_only.txt: no valid line
 }

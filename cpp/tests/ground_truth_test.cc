@@ -32,13 +32,13 @@ TEST(GroundTruth, ParsesClassicLinesSortsAndCountsMalformed) {
       "_unknown_, 1500.999\r\n"
       "left, -0\n";
   GroundTruth gt = kws::ParseGroundTruth(text, "gt.txt");
-  ASSERT_TRUE(gt.source == "gt.txt");
-  ASSERT_TRUE(gt.entries.size() == 4);
+  ASSERT_EQ(gt.source, "gt.txt");
+  ASSERT_EQ(gt.entries.size(), 4);
   ASSERT_TRUE(gt.entries[0].label == "left" && gt.entries[0].time_ms == 0);
   ASSERT_TRUE(gt.entries[1].label == "no" && gt.entries[1].time_ms == 1000);
   ASSERT_TRUE(gt.entries[2].label == "_unknown_" && gt.entries[2].time_ms == 1500);  // truncated
   ASSERT_TRUE(gt.entries[3].label == "yes" && gt.entries[3].time_ms == 2000);
-  ASSERT_TRUE(gt.malformed_lines == 4);  // the blank line is not counted
+  ASSERT_EQ(gt.malformed_lines, 4);  // the blank line is not counted
   ASSERT_TRUE((gt.malformed_line_numbers == std::vector<int>{4, 5, 6, 7}));
 }
 
@@ -75,14 +75,14 @@ TEST(GroundTruth, ScoresCorrectWrongAndFalsePositives) {
                     {"down", 10751},   // 751 ms late: false positive
                     {"right", 20000}});  // nothing near: false positive
   StreamingAccuracy s = kws::ScoreDetections(truth, &dets, 750, 3600000.0 / 2);
-  ASSERT_TRUE(s.ground_truth_words == 5);
+  ASSERT_EQ(s.ground_truth_words, 5);
   ASSERT_TRUE(s.correct == 2 && s.wrong == 1 && s.false_positives == 2 && s.matched == 3);
-  ASSERT_TRUE(dets[0].verdict == DetectionVerdict::kCorrect);
-  ASSERT_TRUE(dets[1].verdict == DetectionVerdict::kWrong);
-  ASSERT_TRUE(dets[2].verdict == DetectionVerdict::kCorrect);
-  ASSERT_TRUE(dets[3].verdict == DetectionVerdict::kFalsePositive);
-  ASSERT_TRUE(dets[4].verdict == DetectionVerdict::kFalsePositive);
-  ASSERT_TRUE(s.Summary() == "60.0% matched, 40.0% correctly, 20.0% wrongly, 40.0% false positives");
+  ASSERT_EQ(dets[0].verdict, DetectionVerdict::kCorrect);
+  ASSERT_EQ(dets[1].verdict, DetectionVerdict::kWrong);
+  ASSERT_EQ(dets[2].verdict, DetectionVerdict::kCorrect);
+  ASSERT_EQ(dets[3].verdict, DetectionVerdict::kFalsePositive);
+  ASSERT_EQ(dets[4].verdict, DetectionVerdict::kFalsePositive);
+  ASSERT_EQ(s.Summary(), "60.0% matched, 40.0% correctly, 20.0% wrongly, 40.0% false positives");
   ASSERT_NEAR(s.false_positives_per_hour(), 4.0, 1e-9);  // 2 in half an hour
   ASSERT_NEAR(s.miss_rate(), 0.6, 1e-12);
 }
@@ -93,7 +93,7 @@ TEST(GroundTruth, EachEntryIsMatchedOnce) {
   StreamingAccuracy s = kws::ScoreDetections(truth, &dets, 750, 0);
   // The second detection finds the entry already matched: wrong, not correct twice.
   ASSERT_TRUE(s.correct == 1 && s.wrong == 1 && s.matched == 1 && s.false_positives == 0);
-  ASSERT_TRUE(dets[1].verdict == DetectionVerdict::kWrong);
+  ASSERT_EQ(dets[1].verdict, DetectionVerdict::kWrong);
   ASSERT_NEAR(s.false_positives_per_hour(), 0.0, 0.0);
 }
 
@@ -107,21 +107,21 @@ TEST(GroundTruth, TheSameLabelLaterInTheWindowIsFound) {
   // A wrong label claims the first unmatched candidate.
   auto wrong = Dets({{"up", 1200}, {"yes", 1300}});
   s = kws::ScoreDetections(truth, &wrong, 750, 0);
-  ASSERT_TRUE(wrong[0].verdict == DetectionVerdict::kWrong);
-  ASSERT_TRUE(wrong[1].verdict == DetectionVerdict::kCorrect);
-  ASSERT_TRUE(s.matched == 2);
+  ASSERT_EQ(wrong[0].verdict, DetectionVerdict::kWrong);
+  ASSERT_EQ(wrong[1].verdict, DetectionVerdict::kCorrect);
+  ASSERT_EQ(s.matched, 2);
 }
 
 TEST(GroundTruth, NoGroundTruthAndSums) {
   std::vector<GroundTruthEntry> truth;
   auto dets = Dets({{"yes", 100}});
   StreamingAccuracy s = kws::ScoreDetections(truth, &dets, 750, 1000);
-  ASSERT_TRUE(s.Summary() == "No ground truth, 1 false positives");
+  ASSERT_EQ(s.Summary(), "No ground truth, 1 false positives");
   ASSERT_NEAR(s.miss_rate(), 0.0, 0.0);
   StreamingAccuracy total;
   total += s;
   total += s;
-  ASSERT_TRUE(total.false_positives == 2);
+  ASSERT_EQ(total.false_positives, 2);
   ASSERT_NEAR(total.audio_duration_ms, 2000, 0);
   ASSERT_NEAR(total.false_positives_per_hour(), 3600, 1e-9);
 }
@@ -147,14 +147,14 @@ TEST(GroundTruth, NoValidLineIsAnError) {
   ASSERT_TRUE(kws::ParseGroundTruth("", "empty.txt").entries.empty());
   ASSERT_TRUE(kws::ParseGroundTruth("\n  \n", "blank.txt").entries.empty());
   // One valid line among malformed ones is enough.
-  ASSERT_TRUE(kws::ParseGroundTruth("junk\nyes, 5\n", "x").entries.size() == 1);
+  ASSERT_EQ(kws::ParseGroundTruth("junk\nyes, 5\n", "x").entries.size(), 1);
 }
 
 TEST(GroundTruth, ReadingIsLimitedToRegularFiles) {
   char tmpl[] = "/tmp/kws_gt_test_XXXXXX";
   const std::string dir = mkdtemp(tmpl);
   const std::string fifo = dir + "/truth.txt";
-  ASSERT_TRUE(mkfifo(fifo.c_str(), 0600) == 0);
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
   KWS_EXPECT_THROW_MSG(kws::ReadGroundTruth(fifo), kws::IoError,
                    "cannot open ground-truth file '" + fifo + "': it is a FIFO");
   KWS_EXPECT_THROW_MSG(kws::ReadGroundTruth(dir), kws::IoError, "it is a directory");

@@ -123,62 +123,94 @@ bool BitIdentical(const std::vector<float>& a, const std::vector<float>& b) {
 TEST(Mfcc, DefaultsAreTheClassicOnes) {
   kws::MfccOptions o;
   o.Validate();
-  ASSERT_TRUE(o.window_size_samples() == 480);
-  ASSERT_TRUE(o.window_stride_samples() == 160);
-  ASSERT_TRUE(o.fft_length() == 512);
-  ASSERT_TRUE(o.NumFrames(16000) == 98);
+  ASSERT_EQ(o.window_size_samples(), 480);
+  ASSERT_EQ(o.window_stride_samples(), 160);
+  ASSERT_EQ(o.fft_length(), 512);
+  ASSERT_EQ(o.NumFrames(16000), 98);
   const std::string s = o.ToString();
-  ASSERT_TRUE(s.find("sample_rate=16000") != std::string::npos);
-  ASSERT_TRUE(s.find("dct_coefficient_count=40") != std::string::npos);
-  ASSERT_TRUE(s.find("upper_frequency_limit=4000") != std::string::npos);
+  ASSERT_NE(s.find("sample_rate=16000"), std::string::npos);
+  ASSERT_NE(s.find("dct_coefficient_count=40"), std::string::npos);
+  ASSERT_NE(s.find("upper_frequency_limit=4000"), std::string::npos);
 }
 
-TEST(Mfcc, ValidateNamesTheBadField) {
-  auto bad = [](std::function<void(kws::MfccOptions&)> change, const char* field) {
-    kws::MfccOptions o;
-    change(o);
-    KWS_EXPECT_THROW_MSG(o.Validate(), kws::InvalidArgument, field);
-    KWS_EXPECT_THROW_MSG(kws::MfccFrontend f(o), kws::InvalidArgument, field);
-  };
-  bad([](kws::MfccOptions& o) { o.sample_rate = 0; }, "sample_rate");
-  bad([](kws::MfccOptions& o) { o.window_size_ms = -30; }, "window_size_ms");
-  bad([](kws::MfccOptions& o) { o.window_size_ms = NAN; }, "window_size_ms");
-  bad([](kws::MfccOptions& o) { o.window_size_ms = 0.05; }, "window_size_ms");  // < 2 samples
-  bad([](kws::MfccOptions& o) { o.window_size_ms = 1e9; }, "window_size_ms");
-  bad([](kws::MfccOptions& o) { o.window_stride_ms = 0; }, "window_stride_ms");
-  bad([](kws::MfccOptions& o) { o.window_stride_ms = 0.01; }, "window_stride_ms");  // 0 samples
-  bad([](kws::MfccOptions& o) { o.filterbank_channel_count = 0; }, "filterbank_channel_count");
-  bad([](kws::MfccOptions& o) { o.dct_coefficient_count = 0; }, "dct_coefficient_count");
-  bad([](kws::MfccOptions& o) { o.dct_coefficient_count = 41; }, "dct_coefficient_count");
-  bad([](kws::MfccOptions& o) { o.lower_frequency_limit = -1; }, "lower_frequency_limit");
-  bad([](kws::MfccOptions& o) { o.upper_frequency_limit = 20; }, "upper_frequency_limit");
-  bad([](kws::MfccOptions& o) { o.upper_frequency_limit = 9000; }, "upper_frequency_limit");
-  bad([](kws::MfccOptions& o) {
-    o.lower_frequency_limit = 3000.0;
-    o.upper_frequency_limit = 3000.0001;  // equal once rounded to float32, as TF holds them
-  }, "upper_frequency_limit");
-  bad([](kws::MfccOptions& o) { o.upper_frequency_limit = INFINITY; }, "upper_frequency_limit");
+// One bad option value and the field its error must name.
+struct BadOption {
+  const char* case_name;
+  std::function<void(kws::MfccOptions&)> change;
+  const char* field;
+};
+
+class MfccValidate : public ::testing::TestWithParam<BadOption> {};
+
+TEST_P(MfccValidate, NamesTheBadField) {
+  const BadOption& c = GetParam();
+  kws::MfccOptions o;
+  c.change(o);
+  KWS_EXPECT_THROW_MSG(o.Validate(), kws::InvalidArgument, c.field);
+  KWS_EXPECT_THROW_MSG(kws::MfccFrontend f(o), kws::InvalidArgument, c.field);
 }
+
+INSTANTIATE_TEST_SUITE_P(
+    Mfcc, MfccValidate,
+    ::testing::Values(
+        BadOption{"ZeroSampleRate", [](kws::MfccOptions& o) { o.sample_rate = 0; }, "sample_rate"},
+        BadOption{"NegativeWindow", [](kws::MfccOptions& o) { o.window_size_ms = -30; },
+                  "window_size_ms"},
+        BadOption{"NanWindow", [](kws::MfccOptions& o) { o.window_size_ms = NAN; },
+                  "window_size_ms"},
+        BadOption{"WindowUnderTwoSamples", [](kws::MfccOptions& o) { o.window_size_ms = 0.05; },
+                  "window_size_ms"},
+        BadOption{"HugeWindow", [](kws::MfccOptions& o) { o.window_size_ms = 1e9; },
+                  "window_size_ms"},
+        BadOption{"ZeroStride", [](kws::MfccOptions& o) { o.window_stride_ms = 0; },
+                  "window_stride_ms"},
+        BadOption{"StrideUnderOneSample", [](kws::MfccOptions& o) { o.window_stride_ms = 0.01; },
+                  "window_stride_ms"},
+        BadOption{"NoFilterbankChannels",
+                  [](kws::MfccOptions& o) { o.filterbank_channel_count = 0; },
+                  "filterbank_channel_count"},
+        BadOption{"NoCoefficients", [](kws::MfccOptions& o) { o.dct_coefficient_count = 0; },
+                  "dct_coefficient_count"},
+        BadOption{"MoreCoefficientsThanChannels",
+                  [](kws::MfccOptions& o) { o.dct_coefficient_count = 41; },
+                  "dct_coefficient_count"},
+        BadOption{"NegativeLowerLimit", [](kws::MfccOptions& o) { o.lower_frequency_limit = -1; },
+                  "lower_frequency_limit"},
+        BadOption{"UpperLimitTooLow", [](kws::MfccOptions& o) { o.upper_frequency_limit = 20; },
+                  "upper_frequency_limit"},
+        BadOption{"UpperLimitAboveNyquist",
+                  [](kws::MfccOptions& o) { o.upper_frequency_limit = 9000; },
+                  "upper_frequency_limit"},
+        BadOption{"LimitsEqualAsFloat32",
+                  [](kws::MfccOptions& o) {
+                    o.lower_frequency_limit = 3000.0;
+                    o.upper_frequency_limit = 3000.0001;  // equal once rounded to float32, as TF holds them
+                  },
+                  "upper_frequency_limit"},
+        BadOption{"InfiniteUpperLimit",
+                  [](kws::MfccOptions& o) { o.upper_frequency_limit = INFINITY; },
+                  "upper_frequency_limit"}),
+    [](const ::testing::TestParamInfo<BadOption>& info) { return info.param.case_name; });
 
 TEST(Mfcc, FrameCountFollowsTheFormula) {
   kws::MfccOptions o;
   kws::MfccFrontend f(o);
-  ASSERT_TRUE(o.NumFrames(0) == 0);
-  ASSERT_TRUE(o.NumFrames(479) == 0);
-  ASSERT_TRUE(o.NumFrames(480) == 1);
-  ASSERT_TRUE(o.NumFrames(639) == 1);
-  ASSERT_TRUE(o.NumFrames(640) == 2);
+  ASSERT_EQ(o.NumFrames(0), 0);
+  ASSERT_EQ(o.NumFrames(479), 0);
+  ASSERT_EQ(o.NumFrames(480), 1);
+  ASSERT_EQ(o.NumFrames(639), 1);
+  ASSERT_EQ(o.NumFrames(640), 2);
   for (size_t n : {0u, 100u, 479u, 480u, 481u, 640u, 16000u, 16001u}) {
     const size_t expected = n < 480 ? 0 : 1 + (n - 480) / 160;
-    ASSERT_TRUE(f.Compute(Noise(n, 1).data(), n).size() == expected * 40);
+    ASSERT_EQ(f.Compute(Noise(n, 1).data(), n).size(), expected * 40);
   }
   kws::MfccOptions o8;
   o8.sample_rate = 8000;
   o8.window_size_ms = 25;
   o8.window_stride_ms = 10;
-  ASSERT_TRUE(o8.window_size_samples() == 200);
-  ASSERT_TRUE(o8.fft_length() == 256);
-  ASSERT_TRUE(o8.NumFrames(8000) == 1 + (8000 - 200) / 80);
+  ASSERT_EQ(o8.window_size_samples(), 200);
+  ASSERT_EQ(o8.fft_length(), 256);
+  ASSERT_EQ(o8.NumFrames(8000), 1 + (8000 - 200) / 80);
 }
 
 TEST(Mfcc, MatchesTensorFlowFixture) {
@@ -186,7 +218,7 @@ TEST(Mfcc, MatchesTensorFlowFixture) {
   for (const FixtureCase& c : fx.cases) {
     kws::MfccFrontend f(c.options);
     const std::vector<float> got = f.Compute(fx.samples.data(), fx.samples.size());
-    ASSERT_TRUE(got.size() == c.expected.size());
+    ASSERT_EQ(got.size(), c.expected.size());
     double worst = 0;
     for (size_t i = 0; i < got.size(); ++i) {
       worst = std::max(worst, std::fabs(static_cast<double>(got[i]) - c.expected[i]));
@@ -207,7 +239,10 @@ TEST(Mfcc, DigitalSilenceHitsTheLogFloor) {
   }
 }
 
-TEST(Mfcc, StreamingIsChunkingInvariant) {
+// Streaming gives the whole-signal frames bit for bit, whatever the chunk size (samples).
+class MfccStreaming : public ::testing::TestWithParam<size_t> {};
+
+TEST_P(MfccStreaming, IsChunkingInvariant) {
   std::vector<kws::MfccOptions> settings(3);
   settings[1].window_size_ms = 40;
   settings[1].window_stride_ms = 20;
@@ -220,11 +255,17 @@ TEST(Mfcc, StreamingIsChunkingInvariant) {
     auto f = std::make_shared<const kws::MfccFrontend>(o);
     const std::vector<float> whole = f->Compute(x.data(), x.size());
     ASSERT_TRUE(whole.size() == static_cast<size_t>(o.NumFrames(x.size())) * o.dct_coefficient_count);
-    for (size_t chunk : {size_t{1}, size_t{7}, size_t{160}, size_t{479}, x.size()}) {
-      ASSERT_TRUE(BitIdentical(Streamed(f, x, chunk), whole));
-    }
+    const size_t chunk = GetParam() == 0 ? x.size() : GetParam();
+    ASSERT_TRUE(BitIdentical(Streamed(f, x, chunk), whole));
   }
 }
+
+// 0: the whole signal in one chunk.
+INSTANTIATE_TEST_SUITE_P(Mfcc, MfccStreaming, ::testing::Values(1, 7, 160, 479, 0),
+                         [](const ::testing::TestParamInfo<size_t>& info) {
+                           return info.param == 0 ? std::string("Whole")
+                                                  : "Chunk" + std::to_string(info.param);
+                         });
 
 TEST(Mfcc, StreamPopsInOrderAndResets) {
   auto f = std::make_shared<const kws::MfccFrontend>(kws::MfccOptions());
@@ -232,25 +273,25 @@ TEST(Mfcc, StreamPopsInOrderAndResets) {
   const std::vector<float> whole = f->Compute(x.data(), x.size());
   kws::MfccStream s(f);
   s.AcceptWaveform(x.data(), 479);
-  ASSERT_TRUE(s.NumFramesReady() == 0);
+  ASSERT_EQ(s.NumFramesReady(), 0);
   s.AcceptWaveform(x.data() + 479, 1);
-  ASSERT_TRUE(s.NumFramesReady() == 1);
+  ASSERT_EQ(s.NumFramesReady(), 1);
   s.AcceptWaveform(x.data() + 480, x.size() - 480);
-  ASSERT_TRUE(s.NumFramesReady() == 98);
+  ASSERT_EQ(s.NumFramesReady(), 98);
   std::vector<float> first(3 * 40);
-  ASSERT_TRUE(s.PopFrames(first.data(), 3) == 3);
+  ASSERT_EQ(s.PopFrames(first.data(), 3), 3);
   ASSERT_TRUE(std::equal(first.begin(), first.end(), whole.begin()));
-  ASSERT_TRUE(s.frames_emitted() == 3);
-  ASSERT_TRUE(s.NumFramesReady() == 95);
+  ASSERT_EQ(s.frames_emitted(), 3);
+  ASSERT_EQ(s.NumFramesReady(), 95);
   const std::vector<float> rest = s.PopAllFrames();
   ASSERT_TRUE(std::equal(rest.begin(), rest.end(), whole.begin() + 3 * 40));
-  ASSERT_TRUE(s.frames_emitted() == 98);
+  ASSERT_EQ(s.frames_emitted(), 98);
 
   // Reset drops half-filled windows and queued frames: afterwards it is a new stream.
   s.AcceptWaveform(x.data(), 1000);
   s.Reset();
-  ASSERT_TRUE(s.NumFramesReady() == 0);
-  ASSERT_TRUE(s.frames_emitted() == 0);
+  ASSERT_EQ(s.NumFramesReady(), 0);
+  ASSERT_EQ(s.frames_emitted(), 0);
   s.AcceptWaveform(x.data(), x.size());
   ASSERT_TRUE(BitIdentical(s.PopAllFrames(), whole));
 }
@@ -262,7 +303,7 @@ TEST(Mfcc, SingleFramesEqualBatchFrames) {
   std::vector<float> one(40);
   for (int frame : {0, 1, 2, 3, 4, 50, 97}) {
     f.ComputeFrame(x.data() + frame * 160, one.data());
-    ASSERT_TRUE(std::memcmp(one.data(), whole.data() + frame * 40, 40 * sizeof(float)) == 0);
+    ASSERT_EQ(std::memcmp(one.data(), whole.data() + frame * 40, 40 * sizeof(float)), 0);
   }
 }
 

@@ -192,34 +192,47 @@ TEST(Model, LoadsAndMatchesReference) {
   for (int i = 0; i < 3; ++i) ASSERT_NEAR(scores[i], ref[i], 1e-5);
 }
 
-TEST(Model, StreamMatchesWholeClipAndResets) {
+// A stream at each hop (samples) gives the whole-clip scores of each window, also after
+// a reset.
+class ModelStream : public ::testing::TestWithParam<int> {};
+
+TEST_P(ModelStream, MatchesWholeClipAndResets) {
+  const int hop = GetParam();
   TinyModel t;
   auto model = Load(t.Bytes());
   std::mt19937 gen(2);
   std::normal_distribution<float> n(0.0f, 0.1f);
   std::vector<float> audio(1600 + 20 * 160);
   for (auto& x : audio) x = n(gen);
-  for (int hop : {160, 320, 480}) {
-    auto stream = model->CreateStream(hop);
-    for (int pass = 0; pass < 2; ++pass) {
-      stream->Reset();
-      int windows = 0;
-      for (size_t i = 0; i < audio.size(); i += 37) {
-        stream->AcceptWaveform(audio.data() + i, std::min<size_t>(37, audio.size() - i));
-        while (stream->IsReady()) {
-          stream->Decode();
-          const auto& r = stream->GetResult();
-          ASSERT_TRUE(r.start_sample == static_cast<int64_t>(windows) * hop);
-          ASSERT_TRUE(r.end_sample == r.start_sample + 1600);
-          auto whole = model->Predict(
-              std::vector<float>(audio.begin() + r.start_sample, audio.begin() + r.end_sample));
-          for (int k = 0; k < 3; ++k) ASSERT_NEAR(r.scores[k], whole[k], 1e-6);
-          ++windows;
-        }
+  auto stream = model->CreateStream(hop);
+  for (int pass = 0; pass < 2; ++pass) {
+    stream->Reset();
+    int windows = 0;
+    for (size_t i = 0; i < audio.size(); i += 37) {
+      stream->AcceptWaveform(audio.data() + i, std::min<size_t>(37, audio.size() - i));
+      while (stream->IsReady()) {
+        stream->Decode();
+        const auto& r = stream->GetResult();
+        ASSERT_TRUE(r.start_sample == static_cast<int64_t>(windows) * hop);
+        ASSERT_EQ(r.end_sample, r.start_sample + 1600);
+        auto whole = model->Predict(
+            std::vector<float>(audio.begin() + r.start_sample, audio.begin() + r.end_sample));
+        for (int k = 0; k < 3; ++k) ASSERT_NEAR(r.scores[k], whole[k], 1e-6);
+        ++windows;
       }
-      ASSERT_TRUE(windows == static_cast<int>((audio.size() - 1600) / hop + 1));
     }
+    ASSERT_TRUE(windows == static_cast<int>((audio.size() - 1600) / hop + 1));
   }
+}
+
+INSTANTIATE_TEST_SUITE_P(Model, ModelStream, ::testing::Values(160, 320, 480),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return "Hop" + std::to_string(info.param);
+                         });
+
+TEST(Model, StreamAndPredictRejectBadSizes) {
+  TinyModel t;
+  auto model = Load(t.Bytes());
   KWS_EXPECT_THROW_MSG(model->CreateStream(100), kws::InvalidArgument, "whole number");
   KWS_EXPECT_THROW_MSG(model->Predict(std::vector<float>(1599)), kws::InvalidArgument, "1600");
 }
@@ -248,10 +261,10 @@ TEST(Model, FlippedBytesNeverCrash) {
       m->PredictFeatures(f.data(), s.data());  // loaded: must still run
     } catch (const kws::ModelError& e) {
       ++errors;
-      ASSERT_TRUE(std::string(e.what()).find("tiny.kws") == 0);
+      ASSERT_EQ(std::string(e.what()).find("tiny.kws"), 0);
     }
   }
-  ASSERT_TRUE(errors > 100);
+  ASSERT_GT(errors, 100);
 }
 
 TEST(Model, HeaderLengthPastTheEnd) {
@@ -312,10 +325,10 @@ TEST(Model, InvalidFrontEnd) {
 TEST(Model, Crc32cMatchesTheStandardCheckValue) {
   const std::string check = "123456789";
   const auto* p = reinterpret_cast<const uint8_t*>(check.data());
-  ASSERT_TRUE(kws::Crc32c(p, check.size()) == 0xE3069283u);
+  ASSERT_EQ(kws::Crc32c(p, check.size()), 0xE3069283u);
   // Continuing from a piece's CRC gives the CRC of the whole.
-  ASSERT_TRUE(kws::Crc32c(p + 4, 5, kws::Crc32c(p, 4)) == 0xE3069283u);
-  ASSERT_TRUE(kws::Crc32c(p, 0) == 0u);
+  ASSERT_EQ(kws::Crc32c(p + 4, 5, kws::Crc32c(p, 4)), 0xE3069283u);
+  ASSERT_EQ(kws::Crc32c(p, 0), 0u);
 }
 
 TEST(Model, ChecksumIsVerifiedWhenPresent) {
@@ -334,13 +347,13 @@ TEST(Model, ChecksumIsVerifiedWhenPresent) {
   std::vector<uint8_t> renamed = good;
   const std::string text(renamed.begin(), renamed.end());
   const size_t yes = text.find("\\\"yes\\\"");
-  ASSERT_TRUE(yes != std::string::npos);
+  ASSERT_NE(yes, std::string::npos);
   renamed[yes + 3] = 'x';  // "yes" -> "yxs"
   KWS_EXPECT_THROW_MSG(Load(renamed), kws::ModelError, "checksum mismatch");
   // Skipping the check (for the fuzzer) loads the altered weights.
   std::vector<uint8_t> flipped = good;
   flipped[good.size() - 1] ^= 0x01;
-  ASSERT_TRUE(kws::Model::LoadFromMemory(flipped.data(), flipped.size(), "x", false) != nullptr);
+  ASSERT_NE(kws::Model::LoadFromMemory(flipped.data(), flipped.size(), "x", false), nullptr);
   // A malformed field is an error, not ignored.
   t.crc_override = "12345678z";
   KWS_EXPECT_THROW_MSG(Load(t.Bytes()), kws::ModelError, "kws_crc32c");
@@ -372,7 +385,7 @@ TEST(Model, OnlyRegularFilesAreOpened) {
   const std::string dir = mkdtemp(dir_template);
   // A FIFO would block open() until a writer appears: it must be refused at once.
   const std::string fifo = dir + "/model.kws";
-  ASSERT_TRUE(mkfifo(fifo.c_str(), 0600) == 0);
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
   KWS_EXPECT_THROW_MSG(kws::Model::Load(fifo), kws::IoError, "it is a FIFO");
   // A device gives endless bytes: refused before reading.
   KWS_EXPECT_THROW_MSG(kws::Model::Load("/dev/zero"), kws::IoError,
@@ -384,8 +397,8 @@ TEST(Model, OnlyRegularFilesAreOpened) {
   // A (sparse) file over the size limit is refused without being read.
   const std::string big = dir + "/big.kws";
   FILE* f = std::fopen(big.c_str(), "wb");
-  ASSERT_TRUE(f != nullptr);
-  ASSERT_TRUE(ftruncate(fileno(f), static_cast<off_t>(kws::kMaxModelFileBytes + 1)) == 0);
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(ftruncate(fileno(f), static_cast<off_t>(kws::kMaxModelFileBytes + 1)), 0);
   std::fclose(f);
   KWS_EXPECT_THROW_MSG(kws::Model::Load(big), kws::InputError, "larger than the 1 GiB limit");
   std::remove(big.c_str());
@@ -408,7 +421,7 @@ TEST(Model, BatchNormAndReluFoldIntoConv) {
   std::string meta = t.Meta();
   auto replace = [&meta](const std::string& from, const std::string& to) {
     const size_t at = meta.find(from);
-    ASSERT_TRUE(at != std::string::npos);
+    ASSERT_NE(at, std::string::npos);
     meta.replace(at, from.size(), to);
   };
   replace(R"("padding": "same", "activation": "relu"})", R"("padding": "same", "activation": "linear"})");
@@ -422,8 +435,8 @@ TEST(Model, BatchNormAndReluFoldIntoConv) {
   t.meta_override = meta;
   auto model = Load(t.Bytes());
   const std::string summary = model->Summary();
-  ASSERT_TRUE(summary.find("conv+bn+relu") != std::string::npos);
-  ASSERT_TRUE(summary.find("[scale_shift]") == std::string::npos);
+  ASSERT_NE(summary.find("conv+bn+relu"), std::string::npos);
+  ASSERT_EQ(summary.find("[scale_shift]"), std::string::npos);
   // FLOPs still count the folded ops: conv 2*8*10*4*9, scale_shift 2*320, pool 4*5*4*4,
   // dense 2*80*3.
   ASSERT_TRUE(model->flops_per_window() == 5760 + 640 + 320 + 480);
@@ -447,8 +460,8 @@ TEST(Model, BatchNormAndReluFoldIntoConv) {
     const auto& r = stream->GetResult();
     const auto whole = model->Predict(
         std::vector<float>(audio.begin() + r.start_sample, audio.begin() + r.end_sample));
-    for (int k = 0; k < 3; ++k) ASSERT_TRUE(r.scores[k] == whole[k]);  // bit-identical
+    for (int k = 0; k < 3; ++k) ASSERT_EQ(r.scores[k], whole[k]);  // bit-identical
     ++windows;
   }
-  ASSERT_TRUE(windows == 5);
+  ASSERT_EQ(windows, 5);
 }

@@ -34,10 +34,10 @@ RecognizeCommandsOptions Instant() {
 
 TEST(RecognizeCommands, DefaultsAreTheClassicClassOnes) {
   RecognizeCommandsOptions o;
-  ASSERT_TRUE(o.average_window_duration_ms == 1000);
+  ASSERT_EQ(o.average_window_duration_ms, 1000);
   ASSERT_NEAR(o.detection_threshold, 0.2, 1e-7);
-  ASSERT_TRUE(o.suppression_ms == 1500);
-  ASSERT_TRUE(o.minimum_count == 3);
+  ASSERT_EQ(o.suppression_ms, 1500);
+  ASSERT_EQ(o.minimum_count, 3);
 }
 
 TEST(RecognizeCommands, MinimumCountHoldsBackTheDecision) {
@@ -83,15 +83,15 @@ TEST(RecognizeCommands, AveragesOverTheWindowAndDropsOlderResults) {
   rc.Process({0.0f, 0.0f, 0.9f, 0.1f}, 0);
   rc.Process({0.0f, 0.0f, 0.6f, 0.4f}, 50);
   RecognizeResult r = rc.Process({0.0f, 0.0f, 0.3f, 0.7f}, 100);  // t - window = 0: kept
-  ASSERT_TRUE(rc.queued() == 3);
-  ASSERT_TRUE(r.label == "yes");
+  ASSERT_EQ(rc.queued(), 3);
+  ASSERT_EQ(r.label, "yes");
   ASSERT_NEAR(r.score, (0.9 + 0.6 + 0.3) / 3, 1e-6);
   r = rc.Process({0.0f, 0.0f, 0.0f, 1.0f}, 101);  // drops t=0 (older than 1)
-  ASSERT_TRUE(rc.queued() == 3);
-  ASSERT_TRUE(r.label == "no");
+  ASSERT_EQ(rc.queued(), 3);
+  ASSERT_EQ(r.label, "no");
   ASSERT_NEAR(r.score, (0.4 + 0.7 + 1.0) / 3, 1e-6);
   r = rc.Process({0.1f, 0.0f, 0.0f, 0.9f}, 300);  // everything else is older than 200
-  ASSERT_TRUE(rc.queued() == 1);
+  ASSERT_EQ(rc.queued(), 1);
   ASSERT_TRUE(r.label == "_silence_" && r.score == 0.0f);  // alone: span 0 < window / 4
 }
 
@@ -175,8 +175,8 @@ TEST(RecognizeCommands, RingBufferKeepsItsCapacityAndGrowsOnlyForSharedTimes) {
   RecognizeCommands rc(kLabels, o);
   const size_t capacity = rc.capacity();
   for (int t = 0; t < 100000; t += 1) rc.Process(OneHot(t / 3000 % 4), t);  // 1 per ms
-  ASSERT_TRUE(rc.capacity() == capacity);
-  ASSERT_TRUE(rc.queued() == 501);
+  ASSERT_EQ(rc.capacity(), capacity);
+  ASSERT_EQ(rc.queued(), 501);
   // Many results at the same time: the buffer grows, the average stays right.
   RecognizeCommands same(kLabels, o);
   same.Process(OneHot(1, 0.8f), 0);  // so that the queue spans window / 4
@@ -191,7 +191,7 @@ TEST(RecognizeCommands, ResetRestoresTheStartState) {
   RecognizeCommands rc(kLabels, Instant());
   ASSERT_TRUE(rc.Process(OneHot(2), 0).is_new);
   rc.Reset();
-  ASSERT_TRUE(rc.queued() == 0);
+  ASSERT_EQ(rc.queued(), 0);
   ASSERT_TRUE(rc.Process(OneHot(2), 0).is_new);  // no suppression, no "same label" memory
 }
 
@@ -218,9 +218,9 @@ TEST(RecognizeCommands, UserSizesAreBoundedBeforeAllocating) {
   o.average_window_duration_ms = kws::kMaxAverageWindowMs;
   o.minimum_count = kws::kMaxMinimumCount;
   RecognizeCommands longest(kLabels, o);
-  ASSERT_TRUE(longest.capacity() <= 4096);
+  ASSERT_LE(longest.capacity(), 4096);
   for (int t = 0; t < 30 * 20000; t += 30) longest.Process(OneHot(2), t);  // 10 min of hops
-  ASSERT_TRUE(longest.queued() == 20000);
+  ASSERT_EQ(longest.queued(), 20000);
   ASSERT_TRUE(longest.capacity() >= 20000 && longest.capacity() <= 2 * 20001);
   // Results at one repeated time cannot grow the queue without bound.
   RecognizeCommands same(kLabels, RecognizeCommandsOptions());
@@ -237,7 +237,7 @@ TEST(RecognizeCommands, AverageAndNewCommandRuleMakeUpProcess) {
   RecognizeCommands whole(kLabels, o), halves(kLabels, o);
   int previous = halves.silence_index();
   int64_t previous_time = 0;
-  ASSERT_TRUE(previous == 0);
+  ASSERT_EQ(previous, 0);
   for (int t = 0; t < 6000; t += 20) {
     const std::vector<float> scores = OneHot((t / 700) % 4, 0.4f + 0.1f * ((t / 300) % 6));
     const RecognizeResult r = whole.Process(scores, t);
@@ -250,9 +250,9 @@ TEST(RecognizeCommands, AverageAndNewCommandRuleMakeUpProcess) {
                                                  &previous, &previous_time);
       ASSERT_TRUE(r.label == kLabels[best] && r.score == best_score);
     } else {
-      ASSERT_TRUE(r.score == 0.0f);
+      ASSERT_EQ(r.score, 0.0f);
     }
-    ASSERT_TRUE(r.is_new == is_new);
+    ASSERT_EQ(r.is_new, is_new);
   }
 }
 

@@ -93,9 +93,9 @@ TEST(ReliabilityLongStream, HourThroughOneStreamIsFlatAndExact) {
       odd_pieces->Decode();
       const kws::StreamResult& a = one_second->GetResult();
       const kws::StreamResult& b = odd_pieces->GetResult();
-      ASSERT_TRUE(a.start_sample == windows * hop);
+      ASSERT_EQ(a.start_sample, windows * hop);
       ASSERT_TRUE(a.end_sample == a.start_sample + static_cast<int64_t>(clip));
-      ASSERT_TRUE(b.start_sample == a.start_sample);
+      ASSERT_EQ(b.start_sample, a.start_sample);
       if (!SameBits(a.scores, b.scores)) {
         throw std::runtime_error("window " + std::to_string(windows) +
                                 ": scores differ between 1 s and 7919-sample pieces");
@@ -114,16 +114,16 @@ TEST(ReliabilityLongStream, HourThroughOneStreamIsFlatAndExact) {
     if (pos == 300 * 16000) rss_after_warmup = RssBytes();
     if (rss_after_warmup > 0) rss_peak = std::max(rss_peak, RssBytes());
   }
-  ASSERT_TRUE(windows == 1 + (total - static_cast<int64_t>(clip)) / hop);
-  ASSERT_TRUE(checked_predict > 0);
+  ASSERT_EQ(windows, 1 + (total - static_cast<int64_t>(clip)) / hop);
+  ASSERT_GT(checked_predict, 0);
   std::cout << "long stream: " << total / 16000 << " s, " << windows << " windows, "
             << checked_predict << " checked against Predict, RSS after 5 min "
             << rss_after_warmup / 1024 << " KiB, peak after " << rss_peak / 1024 << " KiB\n";
   if (total >= 600 * 16000) {
     // Flat memory: after a 5 minute warm-up the process grows by less than 4 MiB over
     // the rest of the stream (buffers are reused; an O(n) leak would be ~100 KiB/s).
-    ASSERT_TRUE(rss_after_warmup > 0);
-    ASSERT_TRUE(rss_peak - rss_after_warmup < 4 * 1024 * 1024);
+    ASSERT_GT(rss_after_warmup, 0);
+    ASSERT_LT(rss_peak - rss_after_warmup, 4 * 1024 * 1024);
   }
 }
 
@@ -134,7 +134,7 @@ TEST(ReliabilityLongStream, SampleCountsDoNotOverflowOverDays) {
   const int64_t windows = 30LL * 24 * 3600 * 100;
   const int hop = 480;
   const int64_t start = windows * hop;  // int64 * int -> int64
-  ASSERT_TRUE(start == 124416000000LL);
+  ASSERT_EQ(start, 124416000000LL);
   ASSERT_TRUE(start > std::numeric_limits<int32_t>::max());
   // Times in ms derived from it, and RecognizeCommands fed at such times, stay exact.
   kws::RecognizeCommandsOptions opts;
@@ -146,7 +146,7 @@ TEST(ReliabilityLongStream, SampleCountsDoNotOverflowOverDays) {
   bool detected = false;
   for (int k = 0; k < 40; ++k) {
     const kws::RecognizeResult r = rc.Process(yes, base_ms + 30 * k);
-    ASSERT_TRUE(r.time_ms == base_ms + 30 * k);
+    ASSERT_EQ(r.time_ms, base_ms + 30 * k);
     detected = detected || (r.is_new && r.label == "yes");
   }
   ASSERT_TRUE(detected);
@@ -192,7 +192,7 @@ TEST(ReliabilityLongStream, NanAndInfBurstsOnlyAffectTheWindowsThatHoldThem) {
       ++touched;
     }
   }
-  ASSERT_TRUE(touched > 0);
+  ASSERT_GT(touched, 0);
   ASSERT_TRUE(before > 0 && after > 0);  // the stream recovers once the burst has left
 }
 
@@ -225,7 +225,7 @@ TEST(ReliabilityLongStream, EmptyInputAndAbsurdArgumentsAreDefined) {
   } catch (const kws::InvalidArgument&) {
     // Refusing it with a clear error is fine too.
   }
-  ASSERT_TRUE(RssBytes() - rss_before < 64 * 1024 * 1024);
+  ASSERT_LT(RssBytes() - rss_before, 64 * 1024 * 1024);
   if (far) {
     far->AcceptWaveform(clip.data(), clip.size());
     ASSERT_TRUE(far->IsReady());

@@ -16,8 +16,8 @@ namespace {
 
 TEST(StreamGenerator, Sha1KnownAnswers) {
   // FIPS 180 examples, plus inputs that straddle the 55/56/64-byte padding boundaries.
-  ASSERT_TRUE(kws::Sha1Hex("") == "da39a3ee5e6b4b0d3255bfef95601890afd80709");
-  ASSERT_TRUE(kws::Sha1Hex("abc") == "a9993e364706816aba3e25717850c26c9cd0d89d");
+  ASSERT_EQ(kws::Sha1Hex(""), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+  ASSERT_EQ(kws::Sha1Hex("abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
   ASSERT_TRUE(kws::Sha1Hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
             "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
   ASSERT_TRUE(kws::Sha1Hex(std::string(1000000, 'a')) ==
@@ -29,10 +29,10 @@ TEST(StreamGenerator, Sha1KnownAnswers) {
 TEST(StreamGenerator, WhichSetUsesTheNameBeforeNohash) {
   // Same speaker, different words and repetitions: same partition.
   const std::string a = kws::WhichSet("/x/yes/0a7c2a8d_nohash_0.wav", 10, 10);
-  ASSERT_TRUE(a == kws::WhichSet("/y/no/0a7c2a8d_nohash_3.wav", 10, 10));
+  ASSERT_EQ(a, kws::WhichSet("/y/no/0a7c2a8d_nohash_3.wav", 10, 10));
   ASSERT_TRUE(a == "training" || a == "validation" || a == "testing");
   // 0% validation and 100% testing: everything is testing.
-  ASSERT_TRUE(kws::WhichSet("whatever.wav", 0, 100) == "testing");
+  ASSERT_EQ(kws::WhichSet("whatever.wav", 0, 100), "testing");
 }
 
 kws::StreamGeneratorOptions SampleOptions() {
@@ -46,26 +46,26 @@ kws::StreamGeneratorOptions SampleOptions() {
 TEST(StreamGenerator, GeneratesWordsFromTheTestingPartitionAtTheirTimes) {
   kws::StreamGeneratorOptions o = SampleOptions();
   kws::GeneratedStream s = kws::GenerateStream(o);
-  ASSERT_TRUE(s.sample_rate == 16000);
-  ASSERT_TRUE(s.samples.size() == 60u * 16000u);
-  ASSERT_TRUE(s.truth.size() == 20);  // floor(60 s / 3 s)
-  ASSERT_TRUE(s.testing_clips >= 20);  // the fixture set's word clips are all testing clips
+  ASSERT_EQ(s.sample_rate, 16000);
+  ASSERT_EQ(s.samples.size(), 60u * 16000u);
+  ASSERT_EQ(s.truth.size(), 20);  // floor(60 s / 3 s)
+  ASSERT_GE(s.testing_clips, 20);  // the fixture set's word clips are all testing clips
   std::set<std::string> labels;
   for (size_t i = 0; i < s.truth.size(); ++i) {
     const int64_t t = s.truth[i].time_ms;
     ASSERT_TRUE(t >= int64_t(i) * 3000 && t < int64_t(i) * 3000 + 2000);
-    ASSERT_TRUE(s.word_offsets[i] * 1000 / 16000 == t);
-    ASSERT_TRUE(kws::WhichSet(s.word_files[i], 10, 10) == "testing");
+    ASSERT_EQ(s.word_offsets[i] * 1000 / 16000, t);
+    ASSERT_EQ(kws::WhichSet(s.word_files[i], 10, 10), "testing");
     const std::string folder =
         std::filesystem::path(s.word_files[i]).parent_path().filename().string();
     if (s.truth[i].label == "_unknown_")
       ASSERT_TRUE(o.wanted_words.end() ==
                 std::find(o.wanted_words.begin(), o.wanted_words.end(), folder));
     else
-      ASSERT_TRUE(folder == s.truth[i].label);
+      ASSERT_EQ(folder, s.truth[i].label);
     labels.insert(s.truth[i].label);
   }
-  ASSERT_TRUE(labels.size() >= 5);
+  ASSERT_GE(labels.size(), 5);
   for (float v : s.samples) ASSERT_TRUE(std::isfinite(v));
 }
 
@@ -83,10 +83,10 @@ TEST(StreamGenerator, WithoutNoiseTheAudioIsExactlyTheWords) {
   for (size_t i = 0; i < s.truth.size(); ++i) {
     const int64_t begin = s.word_offsets[i];
     for (int64_t k = begin; k < begin + 16000; ++k) inside[k] = 1;
-    ASSERT_TRUE(Rms(s.samples, begin, begin + 16000) > 0.003);  // a real word is there
+    ASSERT_GT(Rms(s.samples, begin, begin + 16000), 0.003);  // a real word is there
   }
   for (size_t k = 0; k < s.samples.size(); ++k)
-    if (!inside[k]) ASSERT_TRUE(s.samples[k] == 0.0f);
+    if (!inside[k]) ASSERT_EQ(s.samples[k], 0.0f);
 }
 
 TEST(StreamGenerator, NoiseStaysBelowTheWords) {
@@ -105,9 +105,9 @@ TEST(StreamGenerator, NoiseStaysBelowTheWords) {
     gaps += Rms(s.samples, begin, end);
     ++counted;
   }
-  ASSERT_TRUE(counted > 5);
-  ASSERT_TRUE(gaps / counted > 0.0);           // there is noise
-  ASSERT_TRUE(words / s.truth.size() > 1.5 * gaps / counted);
+  ASSERT_GT(counted, 5);
+  ASSERT_GT(gaps / counted, 0.0);           // there is noise
+  ASSERT_GT(words / s.truth.size(), 1.5 * gaps / counted);
 }
 
 TEST(StreamGenerator, SeedMakesItReproducible) {
@@ -118,7 +118,7 @@ TEST(StreamGenerator, SeedMakesItReproducible) {
   ASSERT_TRUE(a.samples == b.samples && a.word_files == b.word_files);
   o.seed = 8;
   kws::GeneratedStream c = kws::GenerateStream(o);
-  ASSERT_TRUE(c.samples != a.samples);
+  ASSERT_NE(c.samples, a.samples);
 }
 
 TEST(StreamGenerator, WritesWavAndGroundTruth) {
@@ -133,8 +133,8 @@ TEST(StreamGenerator, WritesWavAndGroundTruth) {
   ASSERT_TRUE(wav.sample_rate == 16000 && wav.samples.size() == s.samples.size());
   ASSERT_TRUE(gt.malformed_lines == 0 && gt.entries.size() == s.truth.size());
   for (size_t i = 0; i < gt.entries.size(); ++i) {
-    ASSERT_TRUE(gt.entries[i].label == s.truth[i].label);
-    ASSERT_TRUE(gt.entries[i].time_ms == s.truth[i].time_ms);
+    ASSERT_EQ(gt.entries[i].label, s.truth[i].label);
+    ASSERT_EQ(gt.entries[i].time_ms, s.truth[i].time_ms);
   }
 }
 
@@ -181,8 +181,8 @@ TEST(StreamGenerator, BlockRenderingKeepsTheSamplesBitForBit) {
     std::fclose(file);
     return out;
   };
-  ASSERT_TRUE(bytes(dir + "/a.wav") == bytes(dir + "/b.wav"));
-  ASSERT_TRUE(bytes(dir + "/a.txt") == bytes(dir + "/b.txt"));
+  ASSERT_EQ(bytes(dir + "/a.wav"), bytes(dir + "/b.wav"));
+  ASSERT_EQ(bytes(dir + "/a.txt"), bytes(dir + "/b.txt"));
   std::filesystem::remove_all(dir);
 }
 

@@ -100,7 +100,7 @@ TEST(StreamingEvaluatorChunked, PeakMemoryDoesNotGrowWithTheFileLength) {
   ASSERT_TRUE(a.num_windows > 0 && b.num_windows > a.num_windows * 4);
   // A whole-file read of the long file alone would add 4 bytes per sample (57 MiB at
   // 900 s) plus its encoded copy.
-  if (!kAddressSanitizer) ASSERT_TRUE(after_long - after_short < 6 * 1024);
+  if (!kAddressSanitizer) ASSERT_LT(after_long - after_short, 6 * 1024);
   for (const char* f : {"/short.wav", "/long.wav", "/truth.txt"}) std::remove((dir + f).c_str());
   rmdir(dir.c_str());
 }
@@ -132,12 +132,12 @@ TEST(StreamingEvaluatorChunked, ChunkedEvaluationEqualsWholeFileScoring) {
             kws::DecodeWindowScores(scores, ev.labels(), o.DecoderOptions());
         kws::StreamingAccuracy main_acc = kws::ScoreDetections(
             truth.entries, &main, o.time_tolerance_ms, scores.audio_duration_ms);
-        ASSERT_TRUE(chunked.detections.size() == main.size());
+        ASSERT_EQ(chunked.detections.size(), main.size());
         for (size_t i = 0; i < main.size(); ++i) {
-          ASSERT_TRUE(chunked.detections[i].label == main[i].label);
-          ASSERT_TRUE(chunked.detections[i].time_ms == main[i].time_ms);
-          ASSERT_TRUE(chunked.detections[i].score == main[i].score);  // bit for bit
-          ASSERT_TRUE(chunked.detections[i].verdict == main[i].verdict);
+          ASSERT_EQ(chunked.detections[i].label, main[i].label);
+          ASSERT_EQ(chunked.detections[i].time_ms, main[i].time_ms);
+          ASSERT_EQ(chunked.detections[i].score, main[i].score);  // bit for bit
+          ASSERT_EQ(chunked.detections[i].verdict, main[i].verdict);
         }
         ASSERT_TRUE(chunked.accuracy.correct == main_acc.correct &&
                   chunked.accuracy.false_positives == main_acc.false_positives &&
@@ -156,7 +156,7 @@ TEST(StreamingEvaluatorChunked, ChunkedEvaluationEqualsWholeFileScoring) {
       }
     }
   }
-  ASSERT_TRUE(with_detections >= 4);  // the comparison is not between empty lists
+  ASSERT_GE(with_detections, 4);  // the comparison is not between empty lists
   std::remove(wav.c_str());
   std::remove(truth_path.c_str());
   rmdir(dir.c_str());

@@ -56,13 +56,13 @@ TEST(StreamingEvaluator, DetectsScriptedWordsAtTheRightTimes) {
   WindowScores w = Script({{2, 2000, 2600, 0.95f}, {3, 6000, 6600, 0.95f},
                            {1, 10000, 10600, 0.95f}});
   auto dets = kws::DecodeWindowScores(w, kLabels, StreamingOptions().DecoderOptions());
-  ASSERT_TRUE(dets.size() == 3);
+  ASSERT_EQ(dets.size(), 3);
   // The 500 ms average crosses 0.7 once more than ~70% of the window is the word.
   ASSERT_TRUE(dets[0].label == "yes" && dets[0].time_ms > 2000 && dets[0].time_ms < 2500);
-  ASSERT_TRUE(dets[0].time_ms % 30 == 0);  // a window start time
+  ASSERT_EQ(dets[0].time_ms % 30, 0);  // a window start time
   ASSERT_TRUE(dets[1].label == "no" && dets[1].time_ms > 6000 && dets[1].time_ms < 6500);
-  ASSERT_TRUE(dets[2].label == "_unknown_");
-  ASSERT_TRUE(dets[0].score > 0.7f);
+  ASSERT_EQ(dets[2].label, "_unknown_");
+  ASSERT_GT(dets[0].score, 0.7f);
 }
 
 TEST(StreamingEvaluator, ScoresAStreamAndSweepsThresholds) {
@@ -74,28 +74,28 @@ TEST(StreamingEvaluator, ScoresAStreamAndSweepsThresholds) {
       "yes, 1000\nno, 5000\nno, 13000\nmaybe, 17000\n", "truth.txt");
   StreamingOptions o;
   auto eval = kws::EvaluateWindowScores(w, kLabels, truth, o, {0.3f, 0.5f, 0.7f, 0.9f, 0.99f});
-  ASSERT_TRUE(eval.ground_truth_path == "truth.txt");
-  ASSERT_TRUE(eval.num_windows == int64_t(w.times_ms.size()));
+  ASSERT_EQ(eval.ground_truth_path, "truth.txt");
+  ASSERT_EQ(eval.num_windows, int64_t(w.times_ms.size()));
   ASSERT_TRUE((eval.unknown_words == std::vector<std::string>{"maybe"}));
-  ASSERT_TRUE(eval.detections.size() == 3);
-  ASSERT_TRUE(eval.detections[0].verdict == DetectionVerdict::kCorrect);
-  ASSERT_TRUE(eval.detections[1].verdict == DetectionVerdict::kWrong);
-  ASSERT_TRUE(eval.detections[2].verdict == DetectionVerdict::kFalsePositive);
-  ASSERT_TRUE(eval.accuracy.ground_truth_words == 4);
+  ASSERT_EQ(eval.detections.size(), 3);
+  ASSERT_EQ(eval.detections[0].verdict, DetectionVerdict::kCorrect);
+  ASSERT_EQ(eval.detections[1].verdict, DetectionVerdict::kWrong);
+  ASSERT_EQ(eval.detections[2].verdict, DetectionVerdict::kFalsePositive);
+  ASSERT_EQ(eval.accuracy.ground_truth_words, 4);
   ASSERT_TRUE(eval.accuracy.correct == 1 && eval.accuracy.wrong == 1 &&
             eval.accuracy.false_positives == 1 && eval.accuracy.matched == 2);
   ASSERT_TRUE(eval.accuracy.Summary() ==
             "50.0% matched, 25.0% correctly, 25.0% wrongly, 25.0% false positives");
   ASSERT_NEAR(eval.accuracy.false_positives_per_hour(), 180.0, 1e-9);  // 1 in 20 s
-  ASSERT_TRUE(eval.sweep.size() == 5);
+  ASSERT_EQ(eval.sweep.size(), 5);
   // The main threshold's point equals the sweep's 0.7 point.
   ASSERT_TRUE(eval.sweep[2].correct == 1 && eval.sweep[2].false_positives == 1);
   // Low thresholds also catch the quiet `no`; 0.99 catches nothing.
   ASSERT_TRUE(eval.sweep[0].correct == 2 && eval.sweep[1].correct == 2);
-  ASSERT_TRUE(eval.sweep[4].correct + eval.sweep[4].wrong + eval.sweep[4].false_positives == 0);
+  ASSERT_EQ(eval.sweep[4].correct + eval.sweep[4].wrong + eval.sweep[4].false_positives, 0);
   ASSERT_NEAR(eval.sweep[4].miss_rate(), 1.0, 0);
   for (size_t k = 1; k < eval.sweep.size(); ++k)
-    ASSERT_TRUE(eval.sweep[k].miss_rate() >= eval.sweep[k - 1].miss_rate());
+    ASSERT_GE(eval.sweep[k].miss_rate(), eval.sweep[k - 1].miss_rate());
 }
 
 TEST(StreamingEvaluator, CoreRejectsMismatchedShapesAndBadOptions) {

@@ -153,10 +153,10 @@ TEST(WavIo, Pcm16RoundTripIsExact) {
   std::vector<float> x;
   for (int v : {-32768, -12345, -1, 0, 1, 2, 16384, 32767}) x.push_back(v / 32768.0f);
   const Bytes b = kws::EncodeWav(x.data(), x.size(), 16000);
-  ASSERT_TRUE(b.size() == 44 + 2 * x.size());
+  ASSERT_EQ(b.size(), 44 + 2 * x.size());
   const kws::WavData w = Parse(b);
   ASSERT_TRUE(w.sample_rate == 16000 && w.channels == 1 && w.bits_per_sample == 16);
-  ASSERT_TRUE(w.samples == x);
+  ASSERT_EQ(w.samples, x);
 }
 
 TEST(WavIo, Pcm16WriteClipsAndRounds) {
@@ -164,8 +164,8 @@ TEST(WavIo, Pcm16WriteClipsAndRounds) {
   const kws::WavData w = Parse(kws::EncodeWav(x.data(), x.size(), 8000));
   const std::vector<float> expected = {32767 / 32768.0f, -1.0f, 32767 / 32768.0f, -1.0f,
                                        1 / 32768.0f, 0.0f};
-  ASSERT_TRUE(w.samples == expected);
-  ASSERT_TRUE(w.sample_rate == 8000);
+  ASSERT_EQ(w.samples, expected);
+  ASSERT_EQ(w.sample_rate, 8000);
 }
 
 TEST(WavIo, Float32RoundTripIsExact) {
@@ -173,7 +173,7 @@ TEST(WavIo, Float32RoundTripIsExact) {
   const Bytes b = kws::EncodeWav(x.data(), x.size(), 44100, kws::WavSampleFormat::kFloat32);
   const kws::WavData w = Parse(b);
   ASSERT_TRUE(w.sample_rate == 44100 && w.channels == 1 && w.bits_per_sample == 32);
-  ASSERT_TRUE(w.samples == x);
+  ASSERT_EQ(w.samples, x);
 }
 
 TEST(WavIo, EncodeRejectsBadArguments) {
@@ -193,8 +193,8 @@ TEST(WavIo, Pcm8IsUnsigned) {
   const Bytes data = {0, 64, 128, 192, 255};
   const kws::WavData w = Parse(MakeWav({{"fmt ", FmtBody(1, 1, 8000, 8)}, {"data", data}}));
   const std::vector<float> expected = {-1.0f, -0.5f, 0.0f, 0.5f, 127 / 128.0f};
-  ASSERT_TRUE(w.samples == expected);
-  ASSERT_TRUE(w.bits_per_sample == 8);
+  ASSERT_EQ(w.samples, expected);
+  ASSERT_EQ(w.bits_per_sample, 8);
 }
 
 TEST(WavIo, Pcm24SignExtends) {
@@ -206,7 +206,7 @@ TEST(WavIo, Pcm24SignExtends) {
   const kws::WavData w = Parse(MakeWav({{"fmt ", FmtBody(1, 1, 48000, 24)}, {"data", data}}));
   const std::vector<float> expected = {-1.0f, 8388607 / 8388608.0f, -1 / 8388608.0f, 0.5f,
                                        1 / 8388608.0f};
-  ASSERT_TRUE(w.samples == expected);
+  ASSERT_EQ(w.samples, expected);
   ASSERT_TRUE(w.bits_per_sample == 24 && w.sample_rate == 48000);
 }
 
@@ -214,7 +214,7 @@ TEST(WavIo, Pcm32Scales) {
   Bytes data;
   for (uint32_t v : {0x80000000u, 0x40000000u, 0xC0000000u, 0u, 0x7FFFFFFFu}) PutU32(&data, v);
   const kws::WavData w = Parse(MakeWav({{"fmt ", FmtBody(1, 1, 16000, 32)}, {"data", data}}));
-  ASSERT_TRUE(w.samples.size() == 5);
+  ASSERT_EQ(w.samples.size(), 5);
   ASSERT_TRUE(w.samples[0] == -1.0f && w.samples[1] == 0.5f && w.samples[2] == -0.5f &&
             w.samples[3] == 0.0f);
   ASSERT_TRUE(w.samples[4] <= 1.0f && w.samples[4] > 0.99999f);
@@ -224,7 +224,7 @@ TEST(WavIo, FloatIsClippedAndNonFiniteRejected) {
   const Bytes clip = MakeWav(
       {{"fmt ", FmtBody(3, 1, 16000, 32)}, {"data", Float32Data({2.5f, -7.0f, 0.25f})}});
   const std::vector<float> expected = {1.0f, -1.0f, 0.25f};
-  ASSERT_TRUE(Parse(clip).samples == expected);
+  ASSERT_EQ(Parse(clip).samples, expected);
   const Bytes nan = MakeWav({{"fmt ", FmtBody(3, 2, 16000, 32)},
                              {"data", Float32Data({0.0f, 0.1f, 0.2f, std::nanf("")})}});
   CHECK_MALFORMED(nan, "sample 1 of channel 1 is NaN");
@@ -240,7 +240,7 @@ TEST(WavIo, ExtensiblePcmAndFloat) {
   const kws::WavData stereo = Parse(pcm, /*mono=*/false);
   ASSERT_TRUE(stereo.channels == 2 && stereo.frames() == 2);
   const std::vector<float> interleaved = {0.5f, -0.5f, 0.25f, 0.0f};
-  ASSERT_TRUE(stereo.samples == interleaved);
+  ASSERT_EQ(stereo.samples, interleaved);
   const kws::WavData mixed = Parse(pcm);
   const std::vector<float> mono = {0.0f, 0.125f};
   ASSERT_TRUE(mixed.channels == 1 && mixed.samples == mono);
@@ -294,7 +294,7 @@ TEST(WavIo, MultiChannelMixdownAndMonoRequirement) {
                            {"data", Pcm16Data({3000, 6000, 9000, -300, 0, 300})}});
   const kws::WavData all = Parse(b, false);
   ASSERT_TRUE(all.channels == 3 && all.frames() == 2 && all.samples.size() == 6);
-  ASSERT_TRUE(all.samples[2] == 9000 / 32768.0f);
+  ASSERT_EQ(all.samples[2], 9000 / 32768.0f);
   const kws::WavData mono = Parse(b, true);
   ASSERT_TRUE(mono.channels == 1 && mono.samples.size() == 2);
   ASSERT_NEAR(mono.samples[0], 6000 / 32768.0, 1e-7);
@@ -305,7 +305,7 @@ TEST(WavIo, MultiChannelMixdownAndMonoRequirement) {
   WriteBytes(path, b);
   KWS_EXPECT_THROW_MSG(kws::ReadWavMono(path), kws::WavError,
                    path + ": expected a mono file but it has 3 channels");
-  ASSERT_TRUE(kws::ReadWav(path, true).samples == mono.samples);
+  ASSERT_EQ(kws::ReadWav(path, true).samples, mono.samples);
   RemoveDir(dir);
 }
 
@@ -329,7 +329,7 @@ TEST(WavIo, UnknownChunksAreSkippedWithPadding) {
   // An odd-sized data chunk at the very end without its pad byte is fine.
   Chunk odd{"data", Bytes{0, 64, 255}, -1, false};
   const Bytes odd8 = MakeWav({{"fmt ", FmtBody(1, 1, 8000, 8)}, odd});
-  ASSERT_TRUE(Parse(odd8).samples.size() == 3);
+  ASSERT_EQ(Parse(odd8).samples.size(), 3);
 }
 
 TEST(WavIo, StaleRiffSizeIsTolerated) {
@@ -337,7 +337,7 @@ TEST(WavIo, StaleRiffSizeIsTolerated) {
   for (uint32_t riff : {0u, 4u, 0xFFFFFFFFu}) {
     b[4] = riff & 0xFF, b[5] = (riff >> 8) & 0xFF, b[6] = (riff >> 16) & 0xFF,
     b[7] = riff >> 24;
-    ASSERT_TRUE(Parse(b).samples.size() == 2);
+    ASSERT_EQ(Parse(b).samples.size(), 2);
   }
 }
 
@@ -434,7 +434,7 @@ TEST(WavIo, CorruptionsNeverCrash) {
       ++rejected;
     }
   }
-  ASSERT_TRUE(decoded == 1);  // only the whole file
+  ASSERT_EQ(decoded, 1);  // only the whole file
   std::mt19937 rng(1234);
   for (int trial = 0; trial < 20000; ++trial) {
     Bytes b = good;
@@ -445,7 +445,7 @@ TEST(WavIo, CorruptionsNeverCrash) {
       for (float s : w.samples) ASSERT_TRUE(s >= -1.0f && s <= 1.0f);
       ++decoded;
     } catch (const kws::WavError& e) {
-      ASSERT_TRUE(std::string(e.what()).rfind("fuzz.wav: ", 0) == 0);
+      ASSERT_EQ(std::string(e.what()).rfind("fuzz.wav: ", 0), 0);
       ++rejected;
     }
   }
@@ -459,7 +459,7 @@ TEST(WavIo, WriteWavIsAtomicAndOverwrites) {
   const std::string path = dir + "/out.wav";
   const std::vector<float> a = {0.5f, -0.25f, 0.125f};
   kws::WriteWav(path, a.data(), a.size(), 16000);
-  ASSERT_TRUE(kws::ReadWav(path).samples == a);
+  ASSERT_EQ(kws::ReadWav(path).samples, a);
   const std::vector<float> b = {0.1f, 0.2f};
   kws::WriteWav(path, b.data(), b.size(), 22050, kws::WavSampleFormat::kFloat32);
   const kws::WavData w = kws::ReadWavMono(path);
@@ -469,7 +469,7 @@ TEST(WavIo, WriteWavIsAtomicAndOverwrites) {
                    kws::IoError, dir + "/missing/x.wav");
   KWS_EXPECT_THROW_MSG(kws::WriteWav(path, a.data(), a.size(), 0), kws::InvalidArgument,
                    "sample rate 0");
-  ASSERT_TRUE(kws::ReadWav(path).samples == b);  // a failed write leaves the old file
+  ASSERT_EQ(kws::ReadWav(path).samples, b);  // a failed write leaves the old file
   RemoveDir(dir);
 }
 
@@ -502,26 +502,26 @@ TEST(WavIo, RealSpeechSampleReadsAndReencodesByteForByte) {
       const std::string path = dir + "/" + names[i];
       const kws::WavData w = kws::ReadWav(path);
       ASSERT_TRUE(w.sample_rate == 16000 && w.channels == 1 && w.bits_per_sample == 16);
-      ASSERT_TRUE(w.frames() > 1000);
+      ASSERT_GT(w.frames(), 1000);
       const Bytes original = ReadBytes(path);
       const size_t end_of_data = 44 + 2 * w.frames();
-      ASSERT_TRUE(original.size() >= end_of_data);
+      ASSERT_GE(original.size(), end_of_data);
       if (original.size() > end_of_data) ++with_trailing_chunks;
       // Independent check of a few samples straight from the bytes.
       for (size_t k : {size_t{0}, w.frames() / 2, w.frames() - 1}) {
         const int16_t raw =
             static_cast<int16_t>(original[44 + 2 * k] | (original[45 + 2 * k] << 8));
-        ASSERT_TRUE(w.samples[k] == raw / 32768.0f);
+        ASSERT_EQ(w.samples[k], raw / 32768.0f);
       }
       const Bytes encoded = kws::EncodeWav(w.samples.data(), w.samples.size(), 16000);
-      ASSERT_TRUE(encoded.size() == end_of_data);
+      ASSERT_EQ(encoded.size(), end_of_data);
       // Bytes 4..7 (RIFF size) differ when the original has trailing chunks.
       ASSERT_TRUE(std::equal(encoded.begin() + 8, encoded.end(), original.begin() + 8));
       ++checked;
     }
   }
   ASSERT_TRUE(checked == expected && checked >= 5);
-  ASSERT_TRUE(with_trailing_chunks == noise_files);
+  ASSERT_EQ(with_trailing_chunks, noise_files);
 }
 
 
@@ -529,7 +529,7 @@ TEST(WavIo, OnlyRegularFilesAreOpenedAndSizesAreCapped) {
   const std::string dir = TempDir();
   // A FIFO named x.wav would block open() until a writer came: refused at once.
   const std::string fifo = dir + "/x.wav";
-  ASSERT_TRUE(mkfifo(fifo.c_str(), 0600) == 0);
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
   KWS_EXPECT_THROW_MSG(kws::ReadWav(fifo), kws::IoError,
                    "cannot open WAV file '" + fifo + "': it is a FIFO");
   KWS_EXPECT_THROW_MSG(kws::WavReader reader(fifo), kws::IoError, "it is a FIFO");
@@ -539,7 +539,7 @@ TEST(WavIo, OnlyRegularFilesAreOpenedAndSizesAreCapped) {
   // A sparse file past the cap is refused unread (it would not fit a RIFF header anyway).
   const std::string big = dir + "/big.wav";
   WriteBytes(big, MakeWav({{"fmt ", FmtBody(1, 1, 16000, 16)}, {"data", Pcm16Data({1, 2})}}));
-  ASSERT_TRUE(truncate(big.c_str(), static_cast<off_t>(kws::kMaxWavFileBytes + 1)) == 0);
+  ASSERT_EQ(truncate(big.c_str(), static_cast<off_t>(kws::kMaxWavFileBytes + 1)), 0);
   KWS_EXPECT_THROW_MSG(kws::ReadWav(big), kws::InputError, "larger than the 4097 MiB limit");
   KWS_EXPECT_THROW_MSG(kws::WavReader reader(big), kws::InputError, "larger than");
   unlink(big.c_str());
@@ -556,7 +556,7 @@ std::vector<float> ReadInPieces(const std::string& path, size_t piece, bool mono
     if (got.empty()) break;
     all.insert(all.end(), got.begin(), got.end());
   }
-  EXPECT_TRUE(reader.frames_read() == reader.frames());  // non-fatal: this returns a value
+  EXPECT_EQ(reader.frames_read(), reader.frames());  // non-fatal: this returns a value
   return all;
 }
 
@@ -584,12 +584,12 @@ TEST(WavIo, WavReaderInPiecesEqualsReadWav) {
     for (bool mono : {false, true}) {
       const kws::WavData whole = kws::ReadWav(path, mono);
       for (size_t piece : {size_t{1}, size_t{7}, size_t{1000}, size_t{1} << 20}) {
-        ASSERT_TRUE(ReadInPieces(path, piece, mono) == whole.samples);
+        ASSERT_EQ(ReadInPieces(path, piece, mono), whole.samples);
       }
       kws::WavReader reader(path);
-      ASSERT_TRUE(reader.sample_rate() == whole.sample_rate);
-      ASSERT_TRUE(reader.channels() == (c.name == "float3.wav" ? 3 : c.name == "stereo16.wav" ? 2 : 1));
-      ASSERT_TRUE(reader.frames() == kws::ReadWav(path, false).frames());
+      ASSERT_EQ(reader.sample_rate(), whole.sample_rate);
+      ASSERT_EQ(reader.channels(), (c.name == "float3.wav" ? 3 : c.name == "stereo16.wav" ? 2 : 1));
+      ASSERT_EQ(reader.frames(), kws::ReadWav(path, false).frames());
     }
   }
   // Real files (16-bit mono, trailing chunks after the data).
@@ -598,7 +598,7 @@ TEST(WavIo, WavReaderInPiecesEqualsReadWav) {
   std::sort(names.begin(), names.end());
   ASSERT_TRUE(!names.empty());
   const std::string real = noise + "/" + names[0];
-  ASSERT_TRUE(ReadInPieces(real, 16000, true) == kws::ReadWav(real).samples);
+  ASSERT_EQ(ReadInPieces(real, 16000, true), kws::ReadWav(real).samples);
   // Header errors come when the reader is made, with ReadWav's message.
   const std::string bad = dir + "/bad.wav";
   WriteBytes(bad, MakeWav({{"fmt ", FmtBody(1, 1, 16000, 16)}, {"data", Pcm16Data({1, 2, 3}), 100}}));
@@ -611,7 +611,7 @@ TEST(WavIo, WavReaderInPiecesEqualsReadWav) {
   WriteBytes(nan, MakeWav({{"fmt ", FmtBody(3, 1, 16000, 32)}, {"data", Float32Data(with_nan)}}));
   KWS_EXPECT_THROW_MSG(kws::ReadWav(nan), kws::WavError, "sample 4321 of channel 0 is NaN");
   kws::WavReader reader(nan);
-  ASSERT_TRUE(reader.Read(4000).size() == 4000);
+  ASSERT_EQ(reader.Read(4000).size(), 4000);
   KWS_EXPECT_THROW_MSG(reader.Read(4000), kws::WavError, "sample 4321 of channel 0 is NaN");
   for (const Case& c : cases) unlink((dir + "/" + c.name).c_str());
   unlink(bad.c_str());
