@@ -150,7 +150,7 @@ void CheckModel(const std::shared_ptr<const kws::Model>& model, bool batched = t
     const kws::StreamingEvaluator& ev = *forced;
     ASSERT_EQ(ev.batched(), batched);
     ASSERT_TRUE(ev.scoring_method().find(batched ? "batched" : "not batched") !=
-              std::string::npos);
+                std::string::npos);
     const std::vector<float> live = LiveScores(*model, x, ev.hop_samples());
     for (int threads : {1, 3}) {
       kws::WindowScores w = ev.ComputeScores(x.data(), x.size(), threads);
@@ -161,7 +161,7 @@ void CheckModel(const std::shared_ptr<const kws::Model>& model, bool batched = t
     kws::StreamingEvaluator automatic(model, o);
     ASSERT_TRUE(!automatic.batched() || batched);
     ASSERT_TRUE(automatic.scoring_method().find("per window, row layers") != std::string::npos ||
-              !batched);
+                !batched);
     ASSERT_EQ(automatic.ComputeScores(x.data(), x.size(), 2).scores, live);
   }
 }
@@ -187,7 +187,7 @@ TEST(BatchedScoring, EvaluatorBatchesWhereBatchingPays) {
   const kws::StreamingEvaluator residual(ResidualModel(), o);
   ASSERT_TRUE(!residual.batched());
   ASSERT_TRUE(residual.scoring_method().find("live streams are expected to be faster") !=
-            std::string::npos);
+              std::string::npos);
   {
     ScoringMode mode("stream");
     const kws::StreamingEvaluator ev(kws_test::SvdfModel(), o);
@@ -197,7 +197,7 @@ TEST(BatchedScoring, EvaluatorBatchesWhereBatchingPays) {
   {
     ScoringMode mode("fastest");
     KWS_EXPECT_THROW_MSG((kws::StreamingEvaluator(kws_test::SvdfModel(), o)), kws::InvalidArgument,
-                     "KWS_EVAL_SCORING is 'fastest'");
+                         "KWS_EVAL_SCORING is 'fastest'");
   }
 }
 TEST(BatchedScoring, UnplannableGraphFallsBackToCachedStreams) {

@@ -130,18 +130,18 @@ TEST(GroundTruth, RejectsUnorderedInput) {
   std::vector<GroundTruthEntry> truth = {{"yes", 1000}};
   auto dets = Dets({{"yes", 900}, {"yes", 800}});
   KWS_EXPECT_THROW_MSG(kws::ScoreDetections(truth, &dets, 750, 0), kws::InvalidArgument,
-                   "time order");
+                       "time order");
   std::vector<GroundTruthEntry> unsorted = {{"yes", 1000}, {"no", 10}};
   auto one = Dets({{"yes", 900}});
   KWS_EXPECT_THROW_MSG(kws::ScoreDetections(unsorted, &one, 750, 0), kws::InvalidArgument,
-                   "sorted");
+                       "sorted");
 }
 
 
 TEST(GroundTruth, NoValidLineIsAnError) {
   KWS_EXPECT_THROW_MSG(kws::ParseGroundTruth("hello world\nfoo;bar\n", "junk.txt"), kws::InputError,
-                   "junk.txt: no valid `word, time_ms` line (2 malformed lines, the first is "
-                   "line 1)");
+                       "junk.txt: no valid `word, time_ms` line (2 malformed lines, the first is "
+                       "line 1)");
   // A stream with no words (an empty or blank file) is allowed: all detections are false
   // positives then.
   ASSERT_TRUE(kws::ParseGroundTruth("", "empty.txt").entries.empty());
@@ -156,10 +156,10 @@ TEST(GroundTruth, ReadingIsLimitedToRegularFiles) {
   const std::string fifo = dir + "/truth.txt";
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
   KWS_EXPECT_THROW_MSG(kws::ReadGroundTruth(fifo), kws::IoError,
-                   "cannot open ground-truth file '" + fifo + "': it is a FIFO");
+                       "cannot open ground-truth file '" + fifo + "': it is a FIFO");
   KWS_EXPECT_THROW_MSG(kws::ReadGroundTruth(dir), kws::IoError, "it is a directory");
   KWS_EXPECT_THROW_MSG(kws::ReadGroundTruth(dir + "/none.txt"), kws::IoError,
-                   "No such file or directory");
+                       "No such file or directory");
   std::remove(fifo.c_str());
   rmdir(dir.c_str());
 }

@@ -184,7 +184,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadOption{"LimitsEqualAsFloat32",
                   [](kws::MfccOptions& o) {
                     o.lower_frequency_limit = 3000.0;
-                    o.upper_frequency_limit = 3000.0001;  // equal once rounded to float32, as TF holds them
+                    // Equal once rounded to float32, as TF holds them.
+                    o.upper_frequency_limit = 3000.0001;
                   },
                   "upper_frequency_limit"},
         BadOption{"InfiniteUpperLimit",
@@ -254,7 +255,8 @@ TEST_P(MfccStreaming, IsChunkingInvariant) {
   for (const auto& o : settings) {
     auto f = std::make_shared<const kws::MfccFrontend>(o);
     const std::vector<float> whole = f->Compute(x.data(), x.size());
-    ASSERT_TRUE(whole.size() == static_cast<size_t>(o.NumFrames(x.size())) * o.dct_coefficient_count);
+    ASSERT_TRUE(whole.size() ==
+                static_cast<size_t>(o.NumFrames(x.size())) * o.dct_coefficient_count);
     const size_t chunk = GetParam() == 0 ? x.size() : GetParam();
     ASSERT_TRUE(BitIdentical(Streamed(f, x, chunk), whole));
   }

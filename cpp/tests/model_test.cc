@@ -289,15 +289,15 @@ TEST(Model, WrongTensorShape) {
 TEST(Model, OffsetsOutOfRangeOrOverlapping) {
   TinyModel t;
   KWS_EXPECT_THROW_MSG(Load(t.Bytes({{"dense.bias", "[0, 1000000]"}})), kws::ModelError,
-                   "past the end");
+                       "past the end");
   KWS_EXPECT_THROW_MSG(Load(t.Bytes({{"dense.bias", "[0, 12]"}})), kws::ModelError, "overlaps");
   KWS_EXPECT_THROW_MSG(Load(t.Bytes({{"dense.bias", "[-4, 8]"}})), kws::ModelError,
-                   "non-negative");
+                       "non-negative");
   // Offsets beyond any integer type are reported, not converted.
   KWS_EXPECT_THROW_MSG(Load(t.Bytes({{"dense.bias", "[2e28, 2e28]"}})), kws::ModelError,
-                   "[2e+28, 2e+28] run past");
+                       "[2e+28, 2e+28] run past");
   KWS_EXPECT_THROW_MSG(Load(t.Bytes({{"dense.bias", "[0.5, 8]"}})), kws::ModelError,
-                   "non-negative integers");
+                       "non-negative integers");
 }
 
 TEST(Model, UnknownOpAndUnusedTensors) {
@@ -389,11 +389,11 @@ TEST(Model, OnlyRegularFilesAreOpened) {
   KWS_EXPECT_THROW_MSG(kws::Model::Load(fifo), kws::IoError, "it is a FIFO");
   // A device gives endless bytes: refused before reading.
   KWS_EXPECT_THROW_MSG(kws::Model::Load("/dev/zero"), kws::IoError,
-                   "cannot open model file '/dev/zero': it is a character device");
+                       "cannot open model file '/dev/zero': it is a character device");
   KWS_EXPECT_THROW_MSG(kws::Model::Load(dir), kws::IoError, "it is a directory");
   // The OS's reason is given.
   KWS_EXPECT_THROW_MSG(kws::Model::Load(dir + "/none.kws"), kws::IoError,
-                   "cannot open model file '" + dir + "/none.kws': No such file or directory");
+                       "cannot open model file '" + dir + "/none.kws': No such file or directory");
   // A (sparse) file over the size limit is refused without being read.
   const std::string big = dir + "/big.kws";
   FILE* f = std::fopen(big.c_str(), "wb");

@@ -152,7 +152,7 @@ TEST(RecognizeCommands, ErrorsForWrongCountAndTimeGoingBackwards) {
   o.average_window_duration_ms = 500;
   RecognizeCommands rc(kLabels, o);
   KWS_EXPECT_THROW_MSG(rc.Process(std::vector<float>{0.5f, 0.5f}, 0), kws::InvalidArgument,
-                   "expected 4 scores");
+                       "expected 4 scores");
   rc.Process(OneHot(1), 0);
   rc.Process(OneHot(1), 100);
   rc.Process(OneHot(1), 100);  // equal times are fine
@@ -165,7 +165,7 @@ TEST(RecognizeCommands, ErrorsForWrongCountAndTimeGoingBackwards) {
   o.minimum_count = 3;
   o.average_window_duration_ms = 0;
   KWS_EXPECT_THROW_MSG(RecognizeCommands(kLabels, o), kws::InvalidArgument,
-                   "average_window_duration_ms");
+                       "average_window_duration_ms");
 }
 
 TEST(RecognizeCommands, RingBufferKeepsItsCapacityAndGrowsOnlyForSharedTimes) {
@@ -201,7 +201,7 @@ TEST(RecognizeCommands, UserSizesAreBoundedBeforeAllocating) {
   for (int64_t window : {int64_t{100000000}, int64_t{2147483647}, kws::kMaxAverageWindowMs + 1}) {
     o.average_window_duration_ms = window;
     KWS_EXPECT_THROW_MSG(RecognizeCommands(kLabels, o), kws::InvalidArgument,
-                     "average_window_duration_ms must be in (0, 600000] ms (10 minutes), got " +
+                         "average_window_duration_ms must be in (0, 600000] ms (10 minutes), got " +
                          std::to_string(window) + " ms");
   }
   o = RecognizeCommandsOptions();

@@ -212,7 +212,7 @@ TEST(ReliabilityLongStream, EmptyInputAndAbsurdArgumentsAreDefined) {
   std::vector<float> scores(model->num_labels());
   KWS_EXPECT_THROW_MSG(model->Predict(nullptr, 0, scores.data()), kws::InvalidArgument, "samples");
   KWS_EXPECT_THROW_MSG(model->Predict(clip.data(), clip.size() - 1, scores.data()),
-                   kws::InvalidArgument, "samples");
+                       kws::InvalidArgument, "samples");
   KWS_EXPECT_THROW_MSG(model->CreateStream(0), kws::InvalidArgument, "hop");
   KWS_EXPECT_THROW_MSG(model->CreateStream(-160), kws::InvalidArgument, "hop");
   KWS_EXPECT_THROW_MSG(model->CreateStream(161), kws::InvalidArgument, "hop");

@@ -145,14 +145,20 @@ void CheckSharedModelStreams(const std::shared_ptr<const kws::Model>& model) {
   std::vector<std::vector<float>> predict_serial(kThreads), predict_threaded(kThreads);
   for (int t = 0; t < kThreads; ++t) predict_serial[t] = predict_all(t);
   RunTogether([&](int t) { predict_threaded[t] = predict_all(t); });
-  for (int t = 0; t < kThreads; ++t) ASSERT_TRUE(BitIdentical(predict_serial[t], predict_threaded[t]));
+  for (int t = 0; t < kThreads; ++t) {
+    ASSERT_TRUE(BitIdentical(predict_serial[t], predict_threaded[t]));
+  }
 }
 
 }  // namespace
 
-TEST(ReliabilityThreads, SharedConvModelStreamsOnTwelveThreadsMatchSerial) { CheckSharedModelStreams(ConvModel()); }
+TEST(ReliabilityThreads, SharedConvModelStreamsOnTwelveThreadsMatchSerial) {
+  CheckSharedModelStreams(ConvModel());
+}
 
-TEST(ReliabilityThreads, SharedSvdfModelStreamsOnTwelveThreadsMatchSerial) { CheckSharedModelStreams(SvdfModel()); }
+TEST(ReliabilityThreads, SharedSvdfModelStreamsOnTwelveThreadsMatchSerial) {
+  CheckSharedModelStreams(SvdfModel());
+}
 
 TEST(ReliabilityThreads, MfccFrontendsSharedAcrossThreadsMatchSerial) {
   // Two shared front ends of different FFT sizes, used alternately by every thread: the
@@ -201,7 +207,7 @@ TEST(ReliabilityThreads, ReadWavFromManyThreadsMatchesSerial) {
       // A malformed read on the same thread must not disturb the next one.
       const std::vector<uint8_t> junk = {'R', 'I', 'F', 'F', 0, 0, 0, 0, 'W', 'A', 'V', 'E'};
       KWS_EXPECT_THROW_MSG(kws::ReadWavFromMemory(junk.data(), junk.size(), "junk.wav"),
-                       kws::WavError, "missing fmt chunk");
+                           kws::WavError, "missing fmt chunk");
     }
     return out;
   };

@@ -19,11 +19,11 @@ TEST(StreamGenerator, Sha1KnownAnswers) {
   ASSERT_EQ(kws::Sha1Hex(""), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
   ASSERT_EQ(kws::Sha1Hex("abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
   ASSERT_TRUE(kws::Sha1Hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
-            "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
+              "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
   ASSERT_TRUE(kws::Sha1Hex(std::string(1000000, 'a')) ==
-            "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
+              "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
   ASSERT_TRUE(kws::Sha1Hex("The quick brown fox jumps over the lazy dog") ==
-            "2fd4e1c67a2d28fced849ee1bb76e7391b93eb12");
+              "2fd4e1c67a2d28fced849ee1bb76e7391b93eb12");
 }
 
 TEST(StreamGenerator, WhichSetUsesTheNameBeforeNohash) {
@@ -60,7 +60,7 @@ TEST(StreamGenerator, GeneratesWordsFromTheTestingPartitionAtTheirTimes) {
         std::filesystem::path(s.word_files[i]).parent_path().filename().string();
     if (s.truth[i].label == "_unknown_")
       ASSERT_TRUE(o.wanted_words.end() ==
-                std::find(o.wanted_words.begin(), o.wanted_words.end(), folder));
+                  std::find(o.wanted_words.begin(), o.wanted_words.end(), folder));
     else
       ASSERT_EQ(folder, s.truth[i].label);
     labels.insert(s.truth[i].label);
@@ -164,7 +164,7 @@ TEST(StreamGenerator, BlockRenderingKeepsTheSamplesBitForBit) {
   const std::vector<uint8_t> f32 =
       kws::EncodeWav(s.samples.data(), s.samples.size(), 16000, kws::WavSampleFormat::kFloat32);
   ASSERT_TRUE(kws::Sha1Hex(std::string(f32.begin(), f32.end())) ==
-            "b1719d42e5adf105f0f4c9093d129c1c04d12546");
+              "b1719d42e5adf105f0f4c9093d129c1c04d12546");
   // Straight to files: the same WAV bytes and ground truth as writing the samples.
   const std::string dir = std::filesystem::temp_directory_path() / "kws_gen_files_test";
   std::filesystem::create_directories(dir);
@@ -213,13 +213,14 @@ TEST(StreamGenerator, BadClipsAndFolderEntriesAreClearErrors) {
   KWS_EXPECT_THROW_MSG(kws::GenerateStream(o), kws::WavError, bad.string() + "' has no samples");
   const std::vector<float> tone(8000, 0.25f);
   kws::WriteWav(bad.string(), tone.data(), tone.size(), 8000);
-  KWS_EXPECT_THROW_MSG(kws::GenerateStream(o), kws::WavError, "has sample rate 8000, expected 16000");
+  KWS_EXPECT_THROW_MSG(kws::GenerateStream(o), kws::WavError,
+                       "has sample rate 8000, expected 16000");
   fs::remove(bad);
   // A symlink loop is named, not an escaping filesystem error.
   const fs::path loop = dir / "no" / "loop.wav";
   fs::create_symlink(loop, loop);
   KWS_EXPECT_THROW_MSG(kws::GenerateStream(o), kws::InvalidArgument,
-                   "cannot examine '" + loop.string() + "': Too many levels of symbolic links");
+                       "cannot examine '" + loop.string() + "': Too many levels of symbolic links");
   fs::remove_all(dir);
 }
 

@@ -140,17 +140,17 @@ TEST(StreamingEvaluatorChunked, ChunkedEvaluationEqualsWholeFileScoring) {
           ASSERT_EQ(chunked.detections[i].verdict, main[i].verdict);
         }
         ASSERT_TRUE(chunked.accuracy.correct == main_acc.correct &&
-                  chunked.accuracy.false_positives == main_acc.false_positives &&
-                  chunked.accuracy.audio_duration_ms == main_acc.audio_duration_ms);
+                    chunked.accuracy.false_positives == main_acc.false_positives &&
+                    chunked.accuracy.audio_duration_ms == main_acc.audio_duration_ms);
         for (size_t k = 0; k < sweep.size(); ++k) {
           std::vector<kws::Detection> d =
               kws::DecodeWindowScores(scores, ev.labels(), o.DecoderOptions(sweep[k]));
           const auto acc = kws::ScoreDetections(truth.entries, &d, o.time_tolerance_ms,
                                                 scores.audio_duration_ms);
           ASSERT_TRUE(chunked.sweep[k].correct == acc.correct &&
-                    chunked.sweep[k].wrong == acc.wrong &&
-                    chunked.sweep[k].false_positives == acc.false_positives &&
-                    chunked.sweep[k].matched == acc.matched);
+                      chunked.sweep[k].wrong == acc.wrong &&
+                      chunked.sweep[k].false_positives == acc.false_positives &&
+                      chunked.sweep[k].matched == acc.matched);
         }
         if (!main.empty()) ++with_detections;
       }

@@ -83,9 +83,9 @@ TEST(StreamingEvaluator, ScoresAStreamAndSweepsThresholds) {
   ASSERT_EQ(eval.detections[2].verdict, DetectionVerdict::kFalsePositive);
   ASSERT_EQ(eval.accuracy.ground_truth_words, 4);
   ASSERT_TRUE(eval.accuracy.correct == 1 && eval.accuracy.wrong == 1 &&
-            eval.accuracy.false_positives == 1 && eval.accuracy.matched == 2);
+              eval.accuracy.false_positives == 1 && eval.accuracy.matched == 2);
   ASSERT_TRUE(eval.accuracy.Summary() ==
-            "50.0% matched, 25.0% correctly, 25.0% wrongly, 25.0% false positives");
+              "50.0% matched, 25.0% correctly, 25.0% wrongly, 25.0% false positives");
   ASSERT_NEAR(eval.accuracy.false_positives_per_hour(), 180.0, 1e-9);  // 1 in 20 s
   ASSERT_EQ(eval.sweep.size(), 5);
   // The main threshold's point equals the sweep's 0.7 point.
@@ -101,10 +101,10 @@ TEST(StreamingEvaluator, ScoresAStreamAndSweepsThresholds) {
 TEST(StreamingEvaluator, CoreRejectsMismatchedShapesAndBadOptions) {
   WindowScores w = Script({});
   KWS_EXPECT_THROW_MSG(kws::DecodeWindowScores(w, {"a", "b"}, StreamingOptions().DecoderOptions()),
-                   kws::InvalidArgument, "label list 2");
+                       kws::InvalidArgument, "label list 2");
   w.scores.pop_back();
   KWS_EXPECT_THROW_MSG(kws::DecodeWindowScores(w, kLabels, StreamingOptions().DecoderOptions()),
-                   kws::InvalidArgument, "windows of 4 labels");
+                       kws::InvalidArgument, "windows of 4 labels");
   StreamingOptions o;
   o.clip_stride_ms = 0;
   KWS_EXPECT_THROW_MSG(o.Validate(), kws::InvalidArgument, "clip_stride_ms");
@@ -131,16 +131,18 @@ TEST(StreamingEvaluator, SweepBoundsAndOneQueueForAllThresholds) {
     const auto acc = kws::ScoreDetections(truth.entries, &alone, o.time_tolerance_ms,
                                           w.audio_duration_ms);
     ASSERT_TRUE(acc.correct == eval.sweep[k].correct && acc.wrong == eval.sweep[k].wrong &&
-              acc.false_positives == eval.sweep[k].false_positives &&
-              acc.matched == eval.sweep[k].matched);
+                acc.false_positives == eval.sweep[k].false_positives &&
+                acc.matched == eval.sweep[k].matched);
   }
   std::vector<float> too_many(kws::kMaxSweepThresholds + 1, 0.5f);
   KWS_EXPECT_THROW_MSG(kws::EvaluateWindowScores(w, kLabels, truth, o, too_many),
-                   kws::InvalidArgument, "1001 sweep thresholds, more than the maximum of 1000");
+                       kws::InvalidArgument,
+                       "1001 sweep thresholds, more than the maximum of 1000");
   KWS_EXPECT_THROW_MSG(kws::EvaluateWindowScores(w, kLabels, truth, o, {0.5f, std::nanf("")}),
-                   kws::InvalidArgument, "is not in [0, 1]");
+                       kws::InvalidArgument, "is not in [0, 1]");
   o.clip_stride_ms = 2147483647;
-  KWS_EXPECT_THROW_MSG(o.Validate(), kws::InvalidArgument, "clip_stride_ms must be in (0, 60000] ms");
+  KWS_EXPECT_THROW_MSG(o.Validate(), kws::InvalidArgument,
+                       "clip_stride_ms must be in (0, 60000] ms");
   o = StreamingOptions();
   o.average_window_ms = 10000000;
   KWS_EXPECT_THROW_MSG(o.Validate(), kws::InvalidArgument, "average_window_duration_ms");

@@ -20,10 +20,10 @@ TEST(Version, BuildInfoNamesTheActiveKernelSet) {
   ASSERT_TRUE(!b.compiled_sets.empty() && b.compiled_sets.front() == "scalar");
   ASSERT_TRUE(!b.supported_sets.empty() && b.supported_sets.front() == "scalar");
   ASSERT_TRUE(std::find(b.supported_sets.begin(), b.supported_sets.end(), b.kernel_set) !=
-            b.supported_sets.end());
+              b.supported_sets.end());
   for (const std::string& s : b.supported_sets)
     ASSERT_TRUE(std::find(b.compiled_sets.begin(), b.compiled_sets.end(), s) !=
-              b.compiled_sets.end());
+                b.compiled_sets.end());
   const char* env = std::getenv("KWS_ISA");
   const std::string requested = env ? env : "";
   ASSERT_EQ(b.requested_set, requested);
@@ -36,6 +36,6 @@ TEST(Version, BuildInfoNamesTheActiveKernelSet) {
 #elif defined(__aarch64__)
   ASSERT_EQ(b.architecture, "aarch64");
   ASSERT_TRUE(std::find(b.supported_sets.begin(), b.supported_sets.end(), "neon") !=
-            b.supported_sets.end());
+              b.supported_sets.end());
 #endif
 }

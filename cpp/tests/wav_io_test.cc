@@ -216,7 +216,7 @@ TEST(WavIo, Pcm32Scales) {
   const kws::WavData w = Parse(MakeWav({{"fmt ", FmtBody(1, 1, 16000, 32)}, {"data", data}}));
   ASSERT_EQ(w.samples.size(), 5);
   ASSERT_TRUE(w.samples[0] == -1.0f && w.samples[1] == 0.5f && w.samples[2] == -0.5f &&
-            w.samples[3] == 0.0f);
+              w.samples[3] == 0.0f);
   ASSERT_TRUE(w.samples[4] <= 1.0f && w.samples[4] > 0.99999f);
 }
 
@@ -304,7 +304,7 @@ TEST(WavIo, MultiChannelMixdownAndMonoRequirement) {
   const std::string path = dir + "/three.wav";
   WriteBytes(path, b);
   KWS_EXPECT_THROW_MSG(kws::ReadWavMono(path), kws::WavError,
-                   path + ": expected a mono file but it has 3 channels");
+                       path + ": expected a mono file but it has 3 channels");
   ASSERT_EQ(kws::ReadWav(path, true).samples, mono.samples);
   RemoveDir(dir);
 }
@@ -466,9 +466,9 @@ TEST(WavIo, WriteWavIsAtomicAndOverwrites) {
   ASSERT_TRUE(w.samples == b && w.sample_rate == 22050 && w.bits_per_sample == 32);
   ASSERT_TRUE(ListDir(dir) == std::vector<std::string>({"out.wav"}));  // no temp files left
   KWS_EXPECT_THROW_MSG(kws::WriteWav(dir + "/missing/x.wav", a.data(), a.size(), 16000),
-                   kws::IoError, dir + "/missing/x.wav");
+                       kws::IoError, dir + "/missing/x.wav");
   KWS_EXPECT_THROW_MSG(kws::WriteWav(path, a.data(), a.size(), 0), kws::InvalidArgument,
-                   "sample rate 0");
+                       "sample rate 0");
   ASSERT_EQ(kws::ReadWav(path).samples, b);  // a failed write leaves the old file
   RemoveDir(dir);
 }
@@ -476,11 +476,11 @@ TEST(WavIo, WriteWavIsAtomicAndOverwrites) {
 TEST(WavIo, OpenFailuresAreIoErrors) {
   const std::string dir = TempDir();
   KWS_EXPECT_THROW_MSG(kws::ReadWav(dir + "/nope.wav"), kws::IoError,
-                   "cannot open WAV file '" + dir + "/nope.wav': No such file or directory");
+                       "cannot open WAV file '" + dir + "/nope.wav': No such file or directory");
   KWS_EXPECT_THROW_MSG(kws::ReadWav(dir), kws::IoError, "it is a directory");
   WriteBytes(dir + "/empty.wav", Bytes());
   KWS_EXPECT_THROW_MSG(kws::ReadWav(dir + "/empty.wav"), kws::WavError,
-                   dir + "/empty.wav: file is 0 bytes");
+                       dir + "/empty.wav: file is 0 bytes");
   RemoveDir(dir);
 }
 
@@ -531,7 +531,7 @@ TEST(WavIo, OnlyRegularFilesAreOpenedAndSizesAreCapped) {
   const std::string fifo = dir + "/x.wav";
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
   KWS_EXPECT_THROW_MSG(kws::ReadWav(fifo), kws::IoError,
-                   "cannot open WAV file '" + fifo + "': it is a FIFO");
+                       "cannot open WAV file '" + fifo + "': it is a FIFO");
   KWS_EXPECT_THROW_MSG(kws::WavReader reader(fifo), kws::IoError, "it is a FIFO");
   // /dev/zero would be read without end.
   KWS_EXPECT_THROW_MSG(kws::ReadWav("/dev/zero"), kws::IoError, "it is a character device");
@@ -603,7 +603,7 @@ TEST(WavIo, WavReaderInPiecesEqualsReadWav) {
   const std::string bad = dir + "/bad.wav";
   WriteBytes(bad, MakeWav({{"fmt ", FmtBody(1, 1, 16000, 16)}, {"data", Pcm16Data({1, 2, 3}), 100}}));
   KWS_EXPECT_THROW_MSG(kws::WavReader reader(bad), kws::WavError,
-                   "truncated: data chunk declares 100 bytes");
+                       "truncated: data chunk declares 100 bytes");
   // A NaN is reported by the read that reaches it, with its index in the file.
   std::vector<float> with_nan(5000, 0.25f);
   with_nan[4321] = std::nanf("");
