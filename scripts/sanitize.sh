@@ -13,6 +13,7 @@ BUILD_DIR="${KWS_SANITIZE_BUILD_DIR:-build/sanitize}"
 GENERATOR=()
 if command -v ninja >/dev/null; then GENERATOR=(-G Ninja); fi
 
+bash scripts/ensure_debs.sh libgtest-dev  # GoogleTest's sources, built here with the sanitizers
 echo "[kws] C++ tests under ASan + UBSan ($BUILD_TYPE, $BUILD_DIR)"
 # -O1 keeps the instrumented tests fast while staying debuggable; no -march=native so a
 # report is reproducible on another machine.

@@ -14,6 +14,8 @@ echo "[kws] ruff check (Python lint)"
 python -m ruff check .
 
 echo "[kws] C++ build and unit tests"
+# GoogleTest's sources for the C++ tests (built with each test build's own flags).
+bash scripts/ensure_debs.sh libgtest-dev
 cmake -S . -B build/cpp -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DKWS_BUILD_TESTS=ON -DKWS_BUILD_EXAMPLES=ON -DKWS_NATIVE_ARCH=OFF >/dev/null
 cmake --build build/cpp -j "$JOBS"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The C++ core and its unit tests on 64-bit ARM: cross-compiled with g++-aarch64-linux-gnu
 # (cmake/aarch64-linux-gnu.cmake) into build/arm and run by ctest under
-# qemu-aarch64-static. Installs both Debian packages when missing. Part of
+# qemu-aarch64-static. Installs the Debian packages when missing. Part of
 # scripts/test.sh (so CI runs it); KWS_ARM_TESTS=0 skips it there for a quick local loop.
 #   bash scripts/test_arm.sh
 set -euo pipefail
@@ -12,7 +12,8 @@ BUILD_DIR="${KWS_ARM_BUILD_DIR:-build/arm}"
 GENERATOR=()
 if command -v ninja >/dev/null; then GENERATOR=(-G Ninja); fi
 
-bash scripts/ensure_debs.sh g++-aarch64-linux-gnu qemu-user-static
+# libgtest-dev: GoogleTest's sources, cross-compiled here with the tests.
+bash scripts/ensure_debs.sh g++-aarch64-linux-gnu qemu-user-static libgtest-dev
 for tool in aarch64-linux-gnu-g++ qemu-aarch64-static; do
   command -v "$tool" >/dev/null || { echo "[kws] $tool not found after install" >&2; exit 1; }
 done

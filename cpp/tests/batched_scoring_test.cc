@@ -13,7 +13,7 @@
 #include "kws/model.h"
 #include "kws/streaming_evaluator.h"
 #include "reliability_models.h"
-#include "test_util.h"
+#include "test_support.h"
 
 namespace {
 
@@ -148,64 +148,62 @@ void CheckModel(const std::shared_ptr<const kws::Model>& model, bool batched = t
       forced = std::make_unique<kws::StreamingEvaluator>(model, o);
     }
     const kws::StreamingEvaluator& ev = *forced;
-    KWS_CHECK(ev.batched() == batched);
-    KWS_CHECK(ev.scoring_method().find(batched ? "batched" : "not batched") !=
-              std::string::npos);
+    ASSERT_EQ(ev.batched(), batched);
+    ASSERT_TRUE(ev.scoring_method().find(batched ? "batched" : "not batched") !=
+                std::string::npos);
     const std::vector<float> live = LiveScores(*model, x, ev.hop_samples());
     for (int threads : {1, 3}) {
       kws::WindowScores w = ev.ComputeScores(x.data(), x.size(), threads);
-      KWS_CHECK(w.num_windows() == (x.size() - 16000) / ev.hop_samples() + 1);
-      KWS_CHECK(w.scores == live);  // bit for bit
+      ASSERT_EQ(w.num_windows(), (x.size() - 16000) / ev.hop_samples() + 1);
+      ASSERT_EQ(w.scores, live);  // bit for bit
     }
-    KWS_CHECK(ev.ComputeScoresWithStream(x.data(), x.size()).scores == live);
+    ASSERT_EQ(ev.ComputeScoresWithStream(x.data(), x.size()).scores, live);
     kws::StreamingEvaluator automatic(model, o);
-    KWS_CHECK(!automatic.batched() || batched);
-    KWS_CHECK(automatic.scoring_method().find("per window, row layers") != std::string::npos ||
-              !batched);
-    KWS_CHECK(automatic.ComputeScores(x.data(), x.size(), 2).scores == live);
+    ASSERT_TRUE(!automatic.batched() || batched);
+    ASSERT_TRUE(automatic.scoring_method().find("per window, row layers") != std::string::npos ||
+                !batched);
+    ASSERT_EQ(automatic.ComputeScores(x.data(), x.size(), 2).scores, live);
   }
 }
 
-KWS_TEST(BatchedConvScoresEqualTheLiveStream) { CheckModel(kws_test::ConvModel()); }
-KWS_TEST(BatchedSvdfScoresEqualTheLiveStream) { CheckModel(kws_test::SvdfModel()); }
-KWS_TEST(BatchedResidualScoresEqualTheLiveStream) { CheckModel(ResidualModel()); }
-KWS_TEST(BatchedUnfusedSvdfScoresEqualTheLiveStream) { CheckModel(OddSvdfModel()); }
-KWS_TEST(BatchedRowPartialConvScoresEqualTheLiveStream) {
+TEST(BatchedScoring, BatchedConvScoresEqualTheLiveStream) { CheckModel(kws_test::ConvModel()); }
+TEST(BatchedScoring, BatchedSvdfScoresEqualTheLiveStream) { CheckModel(kws_test::SvdfModel()); }
+TEST(BatchedScoring, BatchedResidualScoresEqualTheLiveStream) { CheckModel(ResidualModel()); }
+TEST(BatchedScoring, BatchedUnfusedSvdfScoresEqualTheLiveStream) { CheckModel(OddSvdfModel()); }
+TEST(BatchedScoring, BatchedRowPartialConvScoresEqualTheLiveStream) {
   const auto model = TwoConvModel();
-  KWS_CHECK(model->Summary().find("hidden+dense") != std::string::npos);  // merged
+  ASSERT_TRUE(model->Summary().find("hidden+dense") != std::string::npos);  // merged
   kws::StreamingEvaluator ev(model, kws::StreamingOptions());
-  KWS_CHECK(ev.scoring_method().find("kernel-row partial sums") != std::string::npos);
+  ASSERT_NE(ev.scoring_method().find("kernel-row partial sums"), std::string::npos);
   CheckModel(model);
 }
 // Automatic choice: batched where the layers after the rows dominate (the SVDF's dense
 // layers), live streams where row layers are nearly all the work and batching saves few
 // of their FLOPs (the residual block); KWS_EVAL_SCORING forces either, and a bad value is
 // an error naming the variable.
-KWS_TEST(EvaluatorBatchesWhereBatchingPays) {
+TEST(BatchedScoring, EvaluatorBatchesWhereBatchingPays) {
   const kws::StreamingOptions o;
-  KWS_CHECK(kws::StreamingEvaluator(kws_test::SvdfModel(), o).batched());
+  ASSERT_TRUE(kws::StreamingEvaluator(kws_test::SvdfModel(), o).batched());
   const kws::StreamingEvaluator residual(ResidualModel(), o);
-  KWS_CHECK(!residual.batched());
-  KWS_CHECK(residual.scoring_method().find("live streams are expected to be faster") !=
-            std::string::npos);
+  ASSERT_TRUE(!residual.batched());
+  ASSERT_TRUE(residual.scoring_method().find("live streams are expected to be faster") !=
+              std::string::npos);
   {
     ScoringMode mode("stream");
     const kws::StreamingEvaluator ev(kws_test::SvdfModel(), o);
-    KWS_CHECK(!ev.batched());
-    KWS_CHECK(ev.scoring_method().find("KWS_EVAL_SCORING=stream") != std::string::npos);
+    ASSERT_TRUE(!ev.batched());
+    ASSERT_NE(ev.scoring_method().find("KWS_EVAL_SCORING=stream"), std::string::npos);
   }
   {
     ScoringMode mode("fastest");
-    KWS_CHECK_THROWS((kws::StreamingEvaluator(kws_test::SvdfModel(), o)), kws::InvalidArgument,
-                     "KWS_EVAL_SCORING is 'fastest'");
+    KWS_EXPECT_THROW_MSG((kws::StreamingEvaluator(kws_test::SvdfModel(), o)), kws::InvalidArgument,
+                         "KWS_EVAL_SCORING is 'fastest'");
   }
 }
-KWS_TEST(UnplannableGraphFallsBackToCachedStreams) {
+TEST(BatchedScoring, UnplannableGraphFallsBackToCachedStreams) {
   CheckModel(RowsAfterCollapseModel(), /*batched=*/false);
   kws::StreamingEvaluator ev(RowsAfterCollapseModel(), kws::StreamingOptions());
-  KWS_CHECK(ev.scoring_method().find("time rows after a collapsing layer") != std::string::npos);
+  ASSERT_NE(ev.scoring_method().find("time rows after a collapsing layer"), std::string::npos);
 }
 
 }  // namespace
-
-KWS_TEST_MAIN()

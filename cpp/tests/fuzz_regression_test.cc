@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "../../fuzz/fuzz_targets.h"
-#include "test_util.h"
+#include "test_support.h"
 
 namespace {
 
@@ -24,7 +24,7 @@ std::string RegressionDir() {
 std::vector<std::string> ListFiles(const std::string& dir) {
   std::vector<std::string> files;
   DIR* d = opendir(dir.c_str());
-  if (!d) throw ::kws_test::Failure{"cannot open regression folder " + dir};
+  if (!d) throw std::runtime_error("cannot open regression folder " + dir);
   while (dirent* e = readdir(d)) {
     const std::string name = e->d_name;
     if (name != "." && name != ".." && name != "README.md") files.push_back(dir + "/" + name);
@@ -36,15 +36,16 @@ std::vector<std::string> ListFiles(const std::string& dir) {
 
 std::vector<uint8_t> ReadBytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw ::kws_test::Failure{"cannot read " + path};
+  if (!in) throw std::runtime_error("cannot read " + path);
   return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
 }
 
 // Runs `harness` on every file of one target's folder; returns {accepted, rejected}.
 template <typename Harness>
 std::pair<int, int> Replay(const std::string& target, Harness harness) {
-  const std::vector<std::string> files = ListFiles(RegressionDir() + "/" + target);
-  KWS_CHECK(!files.empty());
+  const std::string dir = RegressionDir() + "/" + target;
+  const std::vector<std::string> files = ListFiles(dir);
+  if (files.empty()) throw std::runtime_error("no regression inputs in " + dir);
   int accepted = 0, rejected = 0;
   for (const std::string& f : files) {
     const std::vector<uint8_t> bytes = ReadBytes(f);
@@ -55,7 +56,7 @@ std::pair<int, int> Replay(const std::string& target, Harness harness) {
         ++rejected;
       }
     } catch (const std::exception& e) {
-      throw ::kws_test::Failure{f + ": " + e.what()};
+      throw std::runtime_error(f + ": " + e.what());
     }
   }
   std::cout << target << ": " << files.size() << " inputs, " << accepted << " accepted, "
@@ -65,38 +66,36 @@ std::pair<int, int> Replay(const std::string& target, Harness harness) {
 
 }  // namespace
 
-KWS_TEST(WavReaderRegressionInputsNeverCrash) {
+TEST(FuzzRegression, WavReaderRegressionInputsNeverCrash) {
   const auto [accepted, rejected] = Replay("wav_reader", kws_fuzz::FuzzWavReader);
   // The committed set holds both sides of the parser's checks.
-  KWS_CHECK(accepted > 0);
-  KWS_CHECK(rejected > 0);
+  ASSERT_GT(accepted, 0);
+  ASSERT_GT(rejected, 0);
 }
 
-KWS_TEST(MfccRegressionInputsNeverCrash) {
+TEST(FuzzRegression, MfccRegressionInputsNeverCrash) {
   const auto [accepted, rejected] = Replay("mfcc", kws_fuzz::FuzzMfcc);
-  KWS_CHECK(accepted > 0);
-  KWS_CHECK(rejected > 0);
+  ASSERT_GT(accepted, 0);
+  ASSERT_GT(rejected, 0);
 }
 
-KWS_TEST(ModelLoaderRegressionInputsNeverCrash) {
+TEST(FuzzRegression, ModelLoaderRegressionInputsNeverCrash) {
   const auto [accepted, rejected] = Replay("model_loader", kws_fuzz::FuzzModelLoader);
-  KWS_CHECK(accepted >= 4);  // the seed_*.kws exports load and run
-  KWS_CHECK(rejected > 0);
+  ASSERT_GE(accepted, 4);  // the seed_*.kws exports load and run
+  ASSERT_GT(rejected, 0);
 }
 
-KWS_TEST(CApiModelRegressionInputsNeverCrash) {
+TEST(FuzzRegression, CApiModelRegressionInputsNeverCrash) {
   // The model loader's inputs and the C API target's own, through the C API.
   const auto [accepted, rejected] = Replay("model_loader", kws_fuzz::FuzzCApiModel);
-  KWS_CHECK(accepted >= 4);
-  KWS_CHECK(rejected > 0);
+  ASSERT_GE(accepted, 4);
+  ASSERT_GT(rejected, 0);
   const auto [own_accepted, own_rejected] = Replay("c_api_model", kws_fuzz::FuzzCApiModel);
-  KWS_CHECK(own_accepted + own_rejected > 0);
+  ASSERT_GT(own_accepted + own_rejected, 0);
 }
 
-KWS_TEST(GroundTruthRegressionInputsNeverCrash) {
+TEST(FuzzRegression, GroundTruthRegressionInputsNeverCrash) {
   const auto [accepted, rejected] = Replay("ground_truth", kws_fuzz::FuzzGroundTruth);
-  KWS_CHECK(accepted > 0);
-  KWS_CHECK(rejected > 0);  // junk_only.txt: no valid line
+  ASSERT_GT(accepted, 0);
+  ASSERT_GT(rejected, 0);  // junk_only.txt: no valid line
 }
-
-KWS_TEST_MAIN()

@@ -16,7 +16,7 @@
 
 #include "kws/error.h"
 #include "kws/mfcc.h"
-#include "test_util.h"
+#include "test_support.h"
 
 namespace {
 
@@ -40,7 +40,7 @@ struct Fixture {
 Fixture LoadFixture() {
   const std::string path = TestDataDir() + "/mfcc_fixture.txt";
   std::ifstream in(path);
-  if (!in) throw kws_test::Failure{"cannot open " + path};
+  if (!in) throw std::runtime_error("cannot open " + path);
   Fixture fx;
   std::string line;
   while (std::getline(in, line)) {
@@ -57,7 +57,7 @@ Fixture LoadFixture() {
         int v;
         while (values >> v) fx.samples.push_back(static_cast<float>(v) / 32768.0f);
       }
-      if (fx.samples.size() != n) throw kws_test::Failure{path + ": short sample block"};
+      if (fx.samples.size() != n) throw std::runtime_error(path + ": short sample block");
     } else if (head == "case") {
       std::map<std::string, double> kv;
       std::string item;
@@ -80,12 +80,12 @@ Fixture LoadFixture() {
         while (values >> v) c.expected.push_back(static_cast<float>(v));
       }
       if (c.expected.size() != static_cast<size_t>(c.frames) * c.options.dct_coefficient_count) {
-        throw kws_test::Failure{path + ": short frame block"};
+        throw std::runtime_error(path + ": short frame block");
       }
       fx.cases.push_back(c);
     }
   }
-  if (fx.samples.empty() || fx.cases.empty()) throw kws_test::Failure{path + ": incomplete"};
+  if (fx.samples.empty() || fx.cases.empty()) throw std::runtime_error(path + ": incomplete");
   return fx;
 }
 
@@ -120,94 +120,130 @@ bool BitIdentical(const std::vector<float>& a, const std::vector<float>& b) {
 
 }  // namespace
 
-KWS_TEST(DefaultsAreTheClassicOnes) {
+TEST(Mfcc, DefaultsAreTheClassicOnes) {
   kws::MfccOptions o;
   o.Validate();
-  KWS_CHECK(o.window_size_samples() == 480);
-  KWS_CHECK(o.window_stride_samples() == 160);
-  KWS_CHECK(o.fft_length() == 512);
-  KWS_CHECK(o.NumFrames(16000) == 98);
+  ASSERT_EQ(o.window_size_samples(), 480);
+  ASSERT_EQ(o.window_stride_samples(), 160);
+  ASSERT_EQ(o.fft_length(), 512);
+  ASSERT_EQ(o.NumFrames(16000), 98);
   const std::string s = o.ToString();
-  KWS_CHECK(s.find("sample_rate=16000") != std::string::npos);
-  KWS_CHECK(s.find("dct_coefficient_count=40") != std::string::npos);
-  KWS_CHECK(s.find("upper_frequency_limit=4000") != std::string::npos);
+  ASSERT_NE(s.find("sample_rate=16000"), std::string::npos);
+  ASSERT_NE(s.find("dct_coefficient_count=40"), std::string::npos);
+  ASSERT_NE(s.find("upper_frequency_limit=4000"), std::string::npos);
 }
 
-KWS_TEST(ValidateNamesTheBadField) {
-  auto bad = [](std::function<void(kws::MfccOptions&)> change, const char* field) {
-    kws::MfccOptions o;
-    change(o);
-    KWS_CHECK_THROWS(o.Validate(), kws::InvalidArgument, field);
-    KWS_CHECK_THROWS(kws::MfccFrontend f(o), kws::InvalidArgument, field);
-  };
-  bad([](kws::MfccOptions& o) { o.sample_rate = 0; }, "sample_rate");
-  bad([](kws::MfccOptions& o) { o.window_size_ms = -30; }, "window_size_ms");
-  bad([](kws::MfccOptions& o) { o.window_size_ms = NAN; }, "window_size_ms");
-  bad([](kws::MfccOptions& o) { o.window_size_ms = 0.05; }, "window_size_ms");  // < 2 samples
-  bad([](kws::MfccOptions& o) { o.window_size_ms = 1e9; }, "window_size_ms");
-  bad([](kws::MfccOptions& o) { o.window_stride_ms = 0; }, "window_stride_ms");
-  bad([](kws::MfccOptions& o) { o.window_stride_ms = 0.01; }, "window_stride_ms");  // 0 samples
-  bad([](kws::MfccOptions& o) { o.filterbank_channel_count = 0; }, "filterbank_channel_count");
-  bad([](kws::MfccOptions& o) { o.dct_coefficient_count = 0; }, "dct_coefficient_count");
-  bad([](kws::MfccOptions& o) { o.dct_coefficient_count = 41; }, "dct_coefficient_count");
-  bad([](kws::MfccOptions& o) { o.lower_frequency_limit = -1; }, "lower_frequency_limit");
-  bad([](kws::MfccOptions& o) { o.upper_frequency_limit = 20; }, "upper_frequency_limit");
-  bad([](kws::MfccOptions& o) { o.upper_frequency_limit = 9000; }, "upper_frequency_limit");
-  bad([](kws::MfccOptions& o) {
-    o.lower_frequency_limit = 3000.0;
-    o.upper_frequency_limit = 3000.0001;  // equal once rounded to float32, as TF holds them
-  }, "upper_frequency_limit");
-  bad([](kws::MfccOptions& o) { o.upper_frequency_limit = INFINITY; }, "upper_frequency_limit");
+// One bad option value and the field its error must name.
+struct BadOption {
+  const char* case_name;
+  std::function<void(kws::MfccOptions&)> change;
+  const char* field;
+};
+
+class MfccValidate : public ::testing::TestWithParam<BadOption> {};
+
+TEST_P(MfccValidate, NamesTheBadField) {
+  const BadOption& c = GetParam();
+  kws::MfccOptions o;
+  c.change(o);
+  KWS_EXPECT_THROW_MSG(o.Validate(), kws::InvalidArgument, c.field);
+  KWS_EXPECT_THROW_MSG(kws::MfccFrontend f(o), kws::InvalidArgument, c.field);
 }
 
-KWS_TEST(FrameCountFollowsTheFormula) {
+INSTANTIATE_TEST_SUITE_P(
+    Mfcc, MfccValidate,
+    ::testing::Values(
+        BadOption{"ZeroSampleRate", [](kws::MfccOptions& o) { o.sample_rate = 0; }, "sample_rate"},
+        BadOption{"NegativeWindow", [](kws::MfccOptions& o) { o.window_size_ms = -30; },
+                  "window_size_ms"},
+        BadOption{"NanWindow", [](kws::MfccOptions& o) { o.window_size_ms = NAN; },
+                  "window_size_ms"},
+        BadOption{"WindowUnderTwoSamples", [](kws::MfccOptions& o) { o.window_size_ms = 0.05; },
+                  "window_size_ms"},
+        BadOption{"HugeWindow", [](kws::MfccOptions& o) { o.window_size_ms = 1e9; },
+                  "window_size_ms"},
+        BadOption{"ZeroStride", [](kws::MfccOptions& o) { o.window_stride_ms = 0; },
+                  "window_stride_ms"},
+        BadOption{"StrideUnderOneSample", [](kws::MfccOptions& o) { o.window_stride_ms = 0.01; },
+                  "window_stride_ms"},
+        BadOption{"NoFilterbankChannels",
+                  [](kws::MfccOptions& o) { o.filterbank_channel_count = 0; },
+                  "filterbank_channel_count"},
+        BadOption{"NoCoefficients", [](kws::MfccOptions& o) { o.dct_coefficient_count = 0; },
+                  "dct_coefficient_count"},
+        BadOption{"MoreCoefficientsThanChannels",
+                  [](kws::MfccOptions& o) { o.dct_coefficient_count = 41; },
+                  "dct_coefficient_count"},
+        BadOption{"NegativeLowerLimit", [](kws::MfccOptions& o) { o.lower_frequency_limit = -1; },
+                  "lower_frequency_limit"},
+        BadOption{"UpperLimitTooLow", [](kws::MfccOptions& o) { o.upper_frequency_limit = 20; },
+                  "upper_frequency_limit"},
+        BadOption{"UpperLimitAboveNyquist",
+                  [](kws::MfccOptions& o) { o.upper_frequency_limit = 9000; },
+                  "upper_frequency_limit"},
+        BadOption{"LimitsEqualAsFloat32",
+                  [](kws::MfccOptions& o) {
+                    o.lower_frequency_limit = 3000.0;
+                    // Equal once rounded to float32, as TF holds them.
+                    o.upper_frequency_limit = 3000.0001;
+                  },
+                  "upper_frequency_limit"},
+        BadOption{"InfiniteUpperLimit",
+                  [](kws::MfccOptions& o) { o.upper_frequency_limit = INFINITY; },
+                  "upper_frequency_limit"}),
+    [](const ::testing::TestParamInfo<BadOption>& info) { return info.param.case_name; });
+
+TEST(Mfcc, FrameCountFollowsTheFormula) {
   kws::MfccOptions o;
   kws::MfccFrontend f(o);
-  KWS_CHECK(o.NumFrames(0) == 0);
-  KWS_CHECK(o.NumFrames(479) == 0);
-  KWS_CHECK(o.NumFrames(480) == 1);
-  KWS_CHECK(o.NumFrames(639) == 1);
-  KWS_CHECK(o.NumFrames(640) == 2);
+  ASSERT_EQ(o.NumFrames(0), 0);
+  ASSERT_EQ(o.NumFrames(479), 0);
+  ASSERT_EQ(o.NumFrames(480), 1);
+  ASSERT_EQ(o.NumFrames(639), 1);
+  ASSERT_EQ(o.NumFrames(640), 2);
   for (size_t n : {0u, 100u, 479u, 480u, 481u, 640u, 16000u, 16001u}) {
     const size_t expected = n < 480 ? 0 : 1 + (n - 480) / 160;
-    KWS_CHECK(f.Compute(Noise(n, 1).data(), n).size() == expected * 40);
+    ASSERT_EQ(f.Compute(Noise(n, 1).data(), n).size(), expected * 40);
   }
   kws::MfccOptions o8;
   o8.sample_rate = 8000;
   o8.window_size_ms = 25;
   o8.window_stride_ms = 10;
-  KWS_CHECK(o8.window_size_samples() == 200);
-  KWS_CHECK(o8.fft_length() == 256);
-  KWS_CHECK(o8.NumFrames(8000) == 1 + (8000 - 200) / 80);
+  ASSERT_EQ(o8.window_size_samples(), 200);
+  ASSERT_EQ(o8.fft_length(), 256);
+  ASSERT_EQ(o8.NumFrames(8000), 1 + (8000 - 200) / 80);
 }
 
-KWS_TEST(MatchesTensorFlowFixture) {
+TEST(Mfcc, MatchesTensorFlowFixture) {
   const Fixture fx = LoadFixture();
   for (const FixtureCase& c : fx.cases) {
     kws::MfccFrontend f(c.options);
     const std::vector<float> got = f.Compute(fx.samples.data(), fx.samples.size());
-    KWS_CHECK(got.size() == c.expected.size());
+    ASSERT_EQ(got.size(), c.expected.size());
     double worst = 0;
     for (size_t i = 0; i < got.size(); ++i) {
       worst = std::max(worst, std::fabs(static_cast<double>(got[i]) - c.expected[i]));
     }
-    KWS_CHECK_NEAR(worst, 0.0, 1e-3);
+    ASSERT_NEAR(worst, 0.0, 1e-3);
   }
 }
 
-KWS_TEST(DigitalSilenceHitsTheLogFloor) {
+TEST(Mfcc, DigitalSilenceHitsTheLogFloor) {
   // Every channel is floored at 1e-12: c0 = 40 * sqrt(2/40) * ln(1e-12), the rest ~0.
   kws::MfccFrontend f{kws::MfccOptions()};
   const std::vector<float> zeros(16000, 0.0f);
   const std::vector<float> got = f.Compute(zeros.data(), zeros.size());
   const double c0 = 40.0 * std::sqrt(2.0 / 40.0) * std::log(1e-12);
   for (int frame = 0; frame < 98; ++frame) {
-    KWS_CHECK_NEAR(got[frame * 40], c0, 1e-3);
-    for (int i = 1; i < 40; ++i) KWS_CHECK_NEAR(got[frame * 40 + i], 0.0, 1e-3);
+    ASSERT_NEAR(got[frame * 40], c0, 1e-3);
+    for (int i = 1; i < 40; ++i) ASSERT_NEAR(got[frame * 40 + i], 0.0, 1e-3);
   }
 }
 
-KWS_TEST(StreamingIsChunkingInvariant) {
+// Streaming gives the whole-signal frames bit for bit, whatever the chunk size (samples).
+class MfccStreaming : public ::testing::TestWithParam<size_t> {};
+
+TEST_P(MfccStreaming, IsChunkingInvariant) {
   std::vector<kws::MfccOptions> settings(3);
   settings[1].window_size_ms = 40;
   settings[1].window_stride_ms = 20;
@@ -219,54 +255,61 @@ KWS_TEST(StreamingIsChunkingInvariant) {
   for (const auto& o : settings) {
     auto f = std::make_shared<const kws::MfccFrontend>(o);
     const std::vector<float> whole = f->Compute(x.data(), x.size());
-    KWS_CHECK(whole.size() == static_cast<size_t>(o.NumFrames(x.size())) * o.dct_coefficient_count);
-    for (size_t chunk : {size_t{1}, size_t{7}, size_t{160}, size_t{479}, x.size()}) {
-      KWS_CHECK(BitIdentical(Streamed(f, x, chunk), whole));
-    }
+    ASSERT_TRUE(whole.size() ==
+                static_cast<size_t>(o.NumFrames(x.size())) * o.dct_coefficient_count);
+    const size_t chunk = GetParam() == 0 ? x.size() : GetParam();
+    ASSERT_TRUE(BitIdentical(Streamed(f, x, chunk), whole));
   }
 }
 
-KWS_TEST(StreamPopsInOrderAndResets) {
+// 0: the whole signal in one chunk.
+INSTANTIATE_TEST_SUITE_P(Mfcc, MfccStreaming, ::testing::Values(1, 7, 160, 479, 0),
+                         [](const ::testing::TestParamInfo<size_t>& info) {
+                           return info.param == 0 ? std::string("Whole")
+                                                  : "Chunk" + std::to_string(info.param);
+                         });
+
+TEST(Mfcc, StreamPopsInOrderAndResets) {
   auto f = std::make_shared<const kws::MfccFrontend>(kws::MfccOptions());
   const std::vector<float> x = Noise(16000, 3);
   const std::vector<float> whole = f->Compute(x.data(), x.size());
   kws::MfccStream s(f);
   s.AcceptWaveform(x.data(), 479);
-  KWS_CHECK(s.NumFramesReady() == 0);
+  ASSERT_EQ(s.NumFramesReady(), 0);
   s.AcceptWaveform(x.data() + 479, 1);
-  KWS_CHECK(s.NumFramesReady() == 1);
+  ASSERT_EQ(s.NumFramesReady(), 1);
   s.AcceptWaveform(x.data() + 480, x.size() - 480);
-  KWS_CHECK(s.NumFramesReady() == 98);
+  ASSERT_EQ(s.NumFramesReady(), 98);
   std::vector<float> first(3 * 40);
-  KWS_CHECK(s.PopFrames(first.data(), 3) == 3);
-  KWS_CHECK(std::equal(first.begin(), first.end(), whole.begin()));
-  KWS_CHECK(s.frames_emitted() == 3);
-  KWS_CHECK(s.NumFramesReady() == 95);
+  ASSERT_EQ(s.PopFrames(first.data(), 3), 3);
+  ASSERT_TRUE(std::equal(first.begin(), first.end(), whole.begin()));
+  ASSERT_EQ(s.frames_emitted(), 3);
+  ASSERT_EQ(s.NumFramesReady(), 95);
   const std::vector<float> rest = s.PopAllFrames();
-  KWS_CHECK(std::equal(rest.begin(), rest.end(), whole.begin() + 3 * 40));
-  KWS_CHECK(s.frames_emitted() == 98);
+  ASSERT_TRUE(std::equal(rest.begin(), rest.end(), whole.begin() + 3 * 40));
+  ASSERT_EQ(s.frames_emitted(), 98);
 
   // Reset drops half-filled windows and queued frames: afterwards it is a new stream.
   s.AcceptWaveform(x.data(), 1000);
   s.Reset();
-  KWS_CHECK(s.NumFramesReady() == 0);
-  KWS_CHECK(s.frames_emitted() == 0);
+  ASSERT_EQ(s.NumFramesReady(), 0);
+  ASSERT_EQ(s.frames_emitted(), 0);
   s.AcceptWaveform(x.data(), x.size());
-  KWS_CHECK(BitIdentical(s.PopAllFrames(), whole));
+  ASSERT_TRUE(BitIdentical(s.PopAllFrames(), whole));
 }
 
-KWS_TEST(SingleFramesEqualBatchFrames) {
+TEST(Mfcc, SingleFramesEqualBatchFrames) {
   kws::MfccFrontend f{kws::MfccOptions()};
   const std::vector<float> x = Noise(16000, 5);
   const std::vector<float> whole = f.Compute(x.data(), x.size());
   std::vector<float> one(40);
   for (int frame : {0, 1, 2, 3, 4, 50, 97}) {
     f.ComputeFrame(x.data() + frame * 160, one.data());
-    KWS_CHECK(std::memcmp(one.data(), whole.data() + frame * 40, 40 * sizeof(float)) == 0);
+    ASSERT_EQ(std::memcmp(one.data(), whole.data() + frame * 40, 40 * sizeof(float)), 0);
   }
 }
 
-KWS_TEST(ConcurrentUseGivesTheSameFrames) {
+TEST(Mfcc, ConcurrentUseGivesTheSameFrames) {
   auto f = std::make_shared<const kws::MfccFrontend>(kws::MfccOptions());
   const std::vector<float> x = Noise(32000, 9);
   const std::vector<float> expected = f->Compute(x.data(), x.size());
@@ -278,7 +321,5 @@ KWS_TEST(ConcurrentUseGivesTheSameFrames) {
     });
   }
   for (auto& t : threads) t.join();
-  for (const auto& g : got) KWS_CHECK(BitIdentical(g, expected));
+  for (const auto& g : got) ASSERT_TRUE(BitIdentical(g, expected));
 }
-
-KWS_TEST_MAIN()

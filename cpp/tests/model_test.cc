@@ -17,7 +17,7 @@
 
 #include "kws/error.h"
 #include "kws/mfcc.h"
-#include "test_util.h"
+#include "test_support.h"
 
 namespace {
 
@@ -175,16 +175,16 @@ std::vector<float> Reference(const TinyModel& t, const std::vector<float>& f) {
 
 }  // namespace
 
-KWS_TEST(LoadsAndMatchesReference) {
+TEST(Model, LoadsAndMatchesReference) {
   TinyModel t;
   auto model = Load(t.Bytes());
-  KWS_CHECK(model->architecture() == "tiny");
-  KWS_CHECK(model->num_labels() == 3);
-  KWS_CHECK(model->labels()[2] == "yes");
-  KWS_CHECK(model->num_frames() == 8);
-  KWS_CHECK(model->num_coefficients() == 10);
-  KWS_CHECK(model->clip_samples() == 1600);
-  KWS_CHECK(model->Summary().find("conv2d") != std::string::npos);
+  ASSERT_TRUE(model->architecture() == "tiny");
+  ASSERT_TRUE(model->num_labels() == 3);
+  ASSERT_TRUE(model->labels()[2] == "yes");
+  ASSERT_TRUE(model->num_frames() == 8);
+  ASSERT_TRUE(model->num_coefficients() == 10);
+  ASSERT_TRUE(model->clip_samples() == 1600);
+  ASSERT_TRUE(model->Summary().find("conv2d") != std::string::npos);
   std::mt19937 gen(1);
   std::normal_distribution<float> n(0.0f, 2.0f);
   std::vector<float> f(80);
@@ -192,51 +192,64 @@ KWS_TEST(LoadsAndMatchesReference) {
   std::vector<float> scores(3);
   model->PredictFeatures(f.data(), scores.data());
   auto ref = Reference(t, f);
-  for (int i = 0; i < 3; ++i) KWS_CHECK_NEAR(scores[i], ref[i], 1e-5);
+  for (int i = 0; i < 3; ++i) ASSERT_NEAR(scores[i], ref[i], 1e-5);
 }
 
-KWS_TEST(StreamMatchesWholeClipAndResets) {
+// A stream at each hop (samples) gives the whole-clip scores of each window, also after
+// a reset.
+class ModelStream : public ::testing::TestWithParam<int> {};
+
+TEST_P(ModelStream, MatchesWholeClipAndResets) {
+  const int hop = GetParam();
   TinyModel t;
   auto model = Load(t.Bytes());
   std::mt19937 gen(2);
   std::normal_distribution<float> n(0.0f, 0.1f);
   std::vector<float> audio(1600 + 20 * 160);
   for (auto& x : audio) x = n(gen);
-  for (int hop : {160, 320, 480}) {
-    auto stream = model->CreateStream(hop);
-    for (int pass = 0; pass < 2; ++pass) {
-      stream->Reset();
-      int windows = 0;
-      for (size_t i = 0; i < audio.size(); i += 37) {
-        stream->AcceptWaveform(audio.data() + i, std::min<size_t>(37, audio.size() - i));
-        while (stream->IsReady()) {
-          stream->Decode();
-          const auto& r = stream->GetResult();
-          KWS_CHECK(r.start_sample == static_cast<int64_t>(windows) * hop);
-          KWS_CHECK(r.end_sample == r.start_sample + 1600);
-          auto whole = model->Predict(
-              std::vector<float>(audio.begin() + r.start_sample, audio.begin() + r.end_sample));
-          for (int k = 0; k < 3; ++k) KWS_CHECK_NEAR(r.scores[k], whole[k], 1e-6);
-          ++windows;
-        }
+  auto stream = model->CreateStream(hop);
+  for (int pass = 0; pass < 2; ++pass) {
+    stream->Reset();
+    int windows = 0;
+    for (size_t i = 0; i < audio.size(); i += 37) {
+      stream->AcceptWaveform(audio.data() + i, std::min<size_t>(37, audio.size() - i));
+      while (stream->IsReady()) {
+        stream->Decode();
+        const auto& r = stream->GetResult();
+        ASSERT_TRUE(r.start_sample == static_cast<int64_t>(windows) * hop);
+        ASSERT_EQ(r.end_sample, r.start_sample + 1600);
+        auto whole = model->Predict(
+            std::vector<float>(audio.begin() + r.start_sample, audio.begin() + r.end_sample));
+        for (int k = 0; k < 3; ++k) ASSERT_NEAR(r.scores[k], whole[k], 1e-6);
+        ++windows;
       }
-      KWS_CHECK(windows == static_cast<int>((audio.size() - 1600) / hop + 1));
     }
+    ASSERT_TRUE(windows == static_cast<int>((audio.size() - 1600) / hop + 1));
   }
-  KWS_CHECK_THROWS(model->CreateStream(100), kws::InvalidArgument, "whole number");
-  KWS_CHECK_THROWS(model->Predict(std::vector<float>(1599)), kws::InvalidArgument, "1600");
 }
 
-KWS_TEST(EveryTruncationIsAModelError) {
+INSTANTIATE_TEST_SUITE_P(Model, ModelStream, ::testing::Values(160, 320, 480),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return "Hop" + std::to_string(info.param);
+                         });
+
+TEST(Model, StreamAndPredictRejectBadSizes) {
+  TinyModel t;
+  auto model = Load(t.Bytes());
+  KWS_EXPECT_THROW_MSG(model->CreateStream(100), kws::InvalidArgument, "whole number");
+  KWS_EXPECT_THROW_MSG(model->Predict(std::vector<float>(1599)), kws::InvalidArgument, "1600");
+}
+
+TEST(Model, EveryTruncationIsAModelError) {
   TinyModel t;
   auto bytes = t.Bytes();
   for (size_t n = 0; n < bytes.size(); ++n) {
     std::vector<uint8_t> cut(bytes.begin(), bytes.begin() + n);
-    KWS_CHECK_THROWS(Load(cut), kws::ModelError, "tiny.kws");
+    KWS_EXPECT_THROW_MSG(Load(cut), kws::ModelError, "tiny.kws");
   }
 }
 
-KWS_TEST(FlippedBytesNeverCrash) {
+TEST(Model, FlippedBytesNeverCrash) {
   TinyModel t;
   auto bytes = t.Bytes();
   std::mt19937 gen(3);
@@ -251,98 +264,98 @@ KWS_TEST(FlippedBytesNeverCrash) {
       m->PredictFeatures(f.data(), s.data());  // loaded: must still run
     } catch (const kws::ModelError& e) {
       ++errors;
-      KWS_CHECK(std::string(e.what()).find("tiny.kws") == 0);
+      ASSERT_EQ(std::string(e.what()).find("tiny.kws"), 0);
     }
   }
-  KWS_CHECK(errors > 100);
+  ASSERT_GT(errors, 100);
 }
 
-KWS_TEST(HeaderLengthPastTheEnd) {
+TEST(Model, HeaderLengthPastTheEnd) {
   TinyModel t;
   auto bytes = t.Bytes();
   bytes[2] = static_cast<uint8_t>(bytes[2] + 1);  // +65536 bytes
-  KWS_CHECK_THROWS(Load(bytes), kws::ModelError, "runs past the end");
+  KWS_EXPECT_THROW_MSG(Load(bytes), kws::ModelError, "runs past the end");
 }
 
-KWS_TEST(WrongFormatVersion) {
+TEST(Model, WrongFormatVersion) {
   TinyModel t;
   t.version = "2";
-  KWS_CHECK_THROWS(Load(t.Bytes()), kws::ModelError, "format_version");
+  KWS_EXPECT_THROW_MSG(Load(t.Bytes()), kws::ModelError, "format_version");
 }
 
-KWS_TEST(WrongTensorShape) {
+TEST(Model, WrongTensorShape) {
   TinyModel t;
   t.shapes["conv.kernel"] = {3, 3, 4, 1};
-  KWS_CHECK_THROWS(Load(t.Bytes()), kws::ModelError, "expected [3, 3, 1, 4]");
+  KWS_EXPECT_THROW_MSG(Load(t.Bytes()), kws::ModelError, "expected [3, 3, 1, 4]");
 }
 
-KWS_TEST(OffsetsOutOfRangeOrOverlapping) {
+TEST(Model, OffsetsOutOfRangeOrOverlapping) {
   TinyModel t;
-  KWS_CHECK_THROWS(Load(t.Bytes({{"dense.bias", "[0, 1000000]"}})), kws::ModelError,
-                   "past the end");
-  KWS_CHECK_THROWS(Load(t.Bytes({{"dense.bias", "[0, 12]"}})), kws::ModelError, "overlaps");
-  KWS_CHECK_THROWS(Load(t.Bytes({{"dense.bias", "[-4, 8]"}})), kws::ModelError,
-                   "non-negative");
+  KWS_EXPECT_THROW_MSG(Load(t.Bytes({{"dense.bias", "[0, 1000000]"}})), kws::ModelError,
+                       "past the end");
+  KWS_EXPECT_THROW_MSG(Load(t.Bytes({{"dense.bias", "[0, 12]"}})), kws::ModelError, "overlaps");
+  KWS_EXPECT_THROW_MSG(Load(t.Bytes({{"dense.bias", "[-4, 8]"}})), kws::ModelError,
+                       "non-negative");
   // Offsets beyond any integer type are reported, not converted.
-  KWS_CHECK_THROWS(Load(t.Bytes({{"dense.bias", "[2e28, 2e28]"}})), kws::ModelError,
-                   "[2e+28, 2e+28] run past");
-  KWS_CHECK_THROWS(Load(t.Bytes({{"dense.bias", "[0.5, 8]"}})), kws::ModelError,
-                   "non-negative integers");
+  KWS_EXPECT_THROW_MSG(Load(t.Bytes({{"dense.bias", "[2e28, 2e28]"}})), kws::ModelError,
+                       "[2e+28, 2e+28] run past");
+  KWS_EXPECT_THROW_MSG(Load(t.Bytes({{"dense.bias", "[0.5, 8]"}})), kws::ModelError,
+                       "non-negative integers");
 }
 
-KWS_TEST(UnknownOpAndUnusedTensors) {
+TEST(Model, UnknownOpAndUnusedTensors) {
   TinyModel t;
   t.dense_type = "lstm";
-  KWS_CHECK_THROWS(Load(t.Bytes()), kws::ModelError, "unknown op type 'lstm'");
+  KWS_EXPECT_THROW_MSG(Load(t.Bytes()), kws::ModelError, "unknown op type 'lstm'");
   TinyModel u;
   u.tensors["stray"] = {1.0f};
   u.shapes["stray"] = {1};
-  KWS_CHECK_THROWS(Load(u.Bytes()), kws::ModelError, "not used");
+  KWS_EXPECT_THROW_MSG(Load(u.Bytes()), kws::ModelError, "not used");
 }
 
-KWS_TEST(LabelsMustMatchTheLastLayer) {
+TEST(Model, LabelsMustMatchTheLastLayer) {
   TinyModel t;
   t.labels = R"(["a", "b"])";
-  KWS_CHECK_THROWS(Load(t.Bytes()), kws::ModelError, "2 labels but the last layer has 3");
+  KWS_EXPECT_THROW_MSG(Load(t.Bytes()), kws::ModelError, "2 labels but the last layer has 3");
 }
 
-KWS_TEST(InvalidFrontEnd) {
+TEST(Model, InvalidFrontEnd) {
   TinyModel t;
   t.window_size_ms = "0";
-  KWS_CHECK_THROWS(Load(t.Bytes()), kws::ModelError, "front-end");
+  KWS_EXPECT_THROW_MSG(Load(t.Bytes()), kws::ModelError, "front-end");
 }
 
-KWS_TEST(NameVersionProvenanceFromMetadata) {
+TEST(Model, NameVersionProvenanceFromMetadata) {
   TinyModel t;
   auto plain = Load(t.Bytes());
-  KWS_CHECK(plain->name().empty() && plain->version().empty() && plain->provenance().empty());
-  KWS_CHECK(plain->Summary().find("provenance") == std::string::npos);
+  ASSERT_TRUE(plain->name().empty() && plain->version().empty() && plain->provenance().empty());
+  ASSERT_TRUE(plain->Summary().find("provenance") == std::string::npos);
   // 3x3x1x4 + 4 conv, 80x3 + 3 dense.
-  KWS_CHECK(plain->num_parameters() == 36 + 4 + 240 + 3);
+  ASSERT_TRUE(plain->num_parameters() == 36 + 4 + 240 + 3);
   t.identity = R"(, "name": "tiny_words", "version": "3", "provenance": "recipe x, seed 1")";
   auto m = Load(t.Bytes());
-  KWS_CHECK(m->name() == "tiny_words");
-  KWS_CHECK(m->version() == "3");
-  KWS_CHECK(m->provenance() == "recipe x, seed 1");
+  ASSERT_TRUE(m->name() == "tiny_words");
+  ASSERT_TRUE(m->version() == "3");
+  ASSERT_TRUE(m->provenance() == "recipe x, seed 1");
   const std::string summary = m->Summary();
-  KWS_CHECK(summary.rfind("tiny_words version 3: kws model 'tiny'", 0) == 0);
-  KWS_CHECK(summary.find("\n  provenance: recipe x, seed 1") != std::string::npos);
-  KWS_CHECK(summary.find("283 in the file") != std::string::npos);
+  ASSERT_TRUE(summary.rfind("tiny_words version 3: kws model 'tiny'", 0) == 0);
+  ASSERT_TRUE(summary.find("\n  provenance: recipe x, seed 1") != std::string::npos);
+  ASSERT_TRUE(summary.find("283 in the file") != std::string::npos);
 }
 
-KWS_TEST(BadNameVersionProvenance) {
+TEST(Model, BadNameVersionProvenance) {
   TinyModel t;
   t.identity = R"(, "name": 5)";
-  KWS_CHECK_THROWS(Load(t.Bytes()), kws::ModelError, "name");
+  KWS_EXPECT_THROW_MSG(Load(t.Bytes()), kws::ModelError, "name");
   t.identity = R"(, "version": ")" + std::string(65, '1') + "\"";
-  KWS_CHECK_THROWS(Load(t.Bytes()), kws::ModelError, "'version' is 65 bytes long (at most 64)");
+  KWS_EXPECT_THROW_MSG(Load(t.Bytes()), kws::ModelError, "'version' is 65 bytes long (at most 64)");
   t.identity = R"(, "provenance": ")" + std::string(1001, 'p') + "\"";
-  KWS_CHECK_THROWS(Load(t.Bytes()), kws::ModelError, "at most 1000");
+  KWS_EXPECT_THROW_MSG(Load(t.Bytes()), kws::ModelError, "at most 1000");
   t.identity = R"(, "provenance": ")" + std::string(1000, 'p') + "\"";
-  KWS_CHECK(Load(t.Bytes())->provenance().size() == 1000);
+  ASSERT_TRUE(Load(t.Bytes())->provenance().size() == 1000);
 }
 
-KWS_TEST(LoadBundledFindsModelsByName) {
+TEST(Model, LoadBundledFindsModelsByName) {
   namespace fs = std::filesystem;
   unsetenv("KWS_MODELS_DIR");
   const fs::path dir = fs::temp_directory_path() / ("kws_bundled_" + std::to_string(getpid()));
@@ -356,73 +369,73 @@ KWS_TEST(LoadBundledFindsModelsByName) {
     f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
   }
   { std::ofstream f(dir / "tiny_words.json"); f << "{}"; }  // the card's figures: not a model
-  KWS_CHECK((kws::Model::BundledModelNames(dir.string()) ==
+  ASSERT_TRUE((kws::Model::BundledModelNames(dir.string()) ==
              std::vector<std::string>{"other", "tiny_words"}));
   auto m = kws::Model::LoadBundled("tiny_words", dir.string());
-  KWS_CHECK(m->name() == "tiny_words" && m->num_labels() == 3);
-  KWS_CHECK_THROWS(kws::Model::LoadBundled("nope", dir.string()), kws::IoError,
+  ASSERT_TRUE(m->name() == "tiny_words" && m->num_labels() == 3);
+  KWS_EXPECT_THROW_MSG(kws::Model::LoadBundled("nope", dir.string()), kws::IoError,
                    "no bundled model 'nope' in " + dir.string() + " (bundled: other, tiny_words)");
-  KWS_CHECK_THROWS(kws::Model::LoadBundled("../tiny_words", dir.string()), kws::InvalidArgument,
+  KWS_EXPECT_THROW_MSG(kws::Model::LoadBundled("../tiny_words", dir.string()), kws::InvalidArgument,
                    "not a bundled model name");
-  KWS_CHECK_THROWS(kws::Model::LoadBundled("sub/x", dir.string()), kws::InvalidArgument,
+  KWS_EXPECT_THROW_MSG(kws::Model::LoadBundled("sub/x", dir.string()), kws::InvalidArgument,
                    "not a bundled model name");
-  KWS_CHECK_THROWS(kws::Model::LoadBundled(std::string(65, 'a'), dir.string()),
+  KWS_EXPECT_THROW_MSG(kws::Model::LoadBundled(std::string(65, 'a'), dir.string()),
                    kws::InvalidArgument, "at most 64");
-  KWS_CHECK(kws::Model::BundledModelNames((dir / "missing").string()).empty());
+  ASSERT_TRUE(kws::Model::BundledModelNames((dir / "missing").string()).empty());
   // The environment variable overrides the folder.
   setenv("KWS_MODELS_DIR", dir.string().c_str(), 1);
-  KWS_CHECK(kws::Model::BundledModelsDir("/elsewhere") == dir.string());
-  KWS_CHECK(kws::Model::LoadBundled("other", "/elsewhere")->name() == "tiny_words");
-  KWS_CHECK(kws::Model::LoadBundled("tiny_words")->num_labels() == 3);
+  ASSERT_TRUE(kws::Model::BundledModelsDir("/elsewhere") == dir.string());
+  ASSERT_TRUE(kws::Model::LoadBundled("other", "/elsewhere")->name() == "tiny_words");
+  ASSERT_TRUE(kws::Model::LoadBundled("tiny_words")->num_labels() == 3);
   setenv("KWS_MODELS_DIR", (dir / "sub").string().c_str(), 1);
-  KWS_CHECK_THROWS(kws::Model::LoadBundled("tiny_words"), kws::IoError, "(bundled: none)");
+  KWS_EXPECT_THROW_MSG(kws::Model::LoadBundled("tiny_words"), kws::IoError, "(bundled: none)");
   unsetenv("KWS_MODELS_DIR");
   fs::remove_all(dir);
 }
 
-KWS_TEST(Crc32cMatchesTheStandardCheckValue) {
+TEST(Model, Crc32cMatchesTheStandardCheckValue) {
   const std::string check = "123456789";
   const auto* p = reinterpret_cast<const uint8_t*>(check.data());
-  KWS_CHECK(kws::Crc32c(p, check.size()) == 0xE3069283u);
+  ASSERT_EQ(kws::Crc32c(p, check.size()), 0xE3069283u);
   // Continuing from a piece's CRC gives the CRC of the whole.
-  KWS_CHECK(kws::Crc32c(p + 4, 5, kws::Crc32c(p, 4)) == 0xE3069283u);
-  KWS_CHECK(kws::Crc32c(p, 0) == 0u);
+  ASSERT_EQ(kws::Crc32c(p + 4, 5, kws::Crc32c(p, 4)), 0xE3069283u);
+  ASSERT_EQ(kws::Crc32c(p, 0), 0u);
 }
 
-KWS_TEST(ChecksumIsVerifiedWhenPresent) {
+TEST(Model, ChecksumIsVerifiedWhenPresent) {
   TinyModel t;
   t.checksum = true;
   const std::vector<uint8_t> good = t.Bytes();
-  KWS_CHECK(Load(good)->num_labels() == 3);
+  ASSERT_TRUE(Load(good)->num_labels() == 3);
   // Every single-bit flip in the tensor data is caught (the data is the last 1004 floats).
   const size_t data_bytes = 4 * (3 * 3 * 4 + 4 + 80 * 3 + 3);
   for (size_t i = good.size() - data_bytes; i < good.size(); i += 7) {
     std::vector<uint8_t> bad = good;
     bad[i] ^= static_cast<uint8_t>(1u << (i % 8));
-    KWS_CHECK_THROWS(Load(bad), kws::ModelError, "tiny.kws: checksum mismatch");
+    KWS_EXPECT_THROW_MSG(Load(bad), kws::ModelError, "tiny.kws: checksum mismatch");
   }
   // A change in the description is caught too: a label renamed to one of the same length.
   std::vector<uint8_t> renamed = good;
   const std::string text(renamed.begin(), renamed.end());
   const size_t yes = text.find("\\\"yes\\\"");
-  KWS_CHECK(yes != std::string::npos);
+  ASSERT_NE(yes, std::string::npos);
   renamed[yes + 3] = 'x';  // "yes" -> "yxs"
-  KWS_CHECK_THROWS(Load(renamed), kws::ModelError, "checksum mismatch");
+  KWS_EXPECT_THROW_MSG(Load(renamed), kws::ModelError, "checksum mismatch");
   // Skipping the check (for the fuzzer) loads the altered weights.
   std::vector<uint8_t> flipped = good;
   flipped[good.size() - 1] ^= 0x01;
-  KWS_CHECK(kws::Model::LoadFromMemory(flipped.data(), flipped.size(), "x", false) != nullptr);
+  ASSERT_NE(kws::Model::LoadFromMemory(flipped.data(), flipped.size(), "x", false), nullptr);
   // A malformed field is an error, not ignored.
   t.crc_override = "12345678z";
-  KWS_CHECK_THROWS(Load(t.Bytes()), kws::ModelError, "kws_crc32c");
+  KWS_EXPECT_THROW_MSG(Load(t.Bytes()), kws::ModelError, "kws_crc32c");
   t.crc_override = "DEADBEEF";
-  KWS_CHECK_THROWS(Load(t.Bytes()), kws::ModelError, "kws_crc32c");
+  KWS_EXPECT_THROW_MSG(Load(t.Bytes()), kws::ModelError, "kws_crc32c");
   // Files written before the field existed still load.
   t.checksum = false;
-  KWS_CHECK(Load(t.Bytes())->num_labels() == 3);
+  ASSERT_TRUE(Load(t.Bytes())->num_labels() == 3);
 }
 
-KWS_TEST(ChecksumMismatchFromAFileNamesTheFile) {
+TEST(Model, ChecksumMismatchFromAFileNamesTheFile) {
   TinyModel t;
   t.checksum = true;
   std::vector<uint8_t> bytes = t.Bytes();
@@ -433,44 +446,44 @@ KWS_TEST(ChecksumMismatchFromAFileNamesTheFile) {
   FILE* f = std::fopen(path.c_str(), "wb");
   std::fwrite(bytes.data(), 1, bytes.size(), f);
   std::fclose(f);
-  KWS_CHECK_THROWS(kws::Model::Load(path), kws::ModelError, path + ": checksum mismatch");
+  KWS_EXPECT_THROW_MSG(kws::Model::Load(path), kws::ModelError, path + ": checksum mismatch");
   std::remove(path.c_str());
   rmdir(dir.c_str());
 }
 
-KWS_TEST(OnlyRegularFilesAreOpened) {
+TEST(Model, OnlyRegularFilesAreOpened) {
   char dir_template[] = "/tmp/kws_model_test_XXXXXX";
   const std::string dir = mkdtemp(dir_template);
   // A FIFO would block open() until a writer appears: it must be refused at once.
   const std::string fifo = dir + "/model.kws";
-  KWS_CHECK(mkfifo(fifo.c_str(), 0600) == 0);
-  KWS_CHECK_THROWS(kws::Model::Load(fifo), kws::IoError, "it is a FIFO");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  KWS_EXPECT_THROW_MSG(kws::Model::Load(fifo), kws::IoError, "it is a FIFO");
   // A device gives endless bytes: refused before reading.
-  KWS_CHECK_THROWS(kws::Model::Load("/dev/zero"), kws::IoError,
-                   "cannot open model file '/dev/zero': it is a character device");
-  KWS_CHECK_THROWS(kws::Model::Load(dir), kws::IoError, "it is a directory");
+  KWS_EXPECT_THROW_MSG(kws::Model::Load("/dev/zero"), kws::IoError,
+                       "cannot open model file '/dev/zero': it is a character device");
+  KWS_EXPECT_THROW_MSG(kws::Model::Load(dir), kws::IoError, "it is a directory");
   // The OS's reason is given.
-  KWS_CHECK_THROWS(kws::Model::Load(dir + "/none.kws"), kws::IoError,
-                   "cannot open model file '" + dir + "/none.kws': No such file or directory");
+  KWS_EXPECT_THROW_MSG(kws::Model::Load(dir + "/none.kws"), kws::IoError,
+                       "cannot open model file '" + dir + "/none.kws': No such file or directory");
   // A (sparse) file over the size limit is refused without being read.
   const std::string big = dir + "/big.kws";
   FILE* f = std::fopen(big.c_str(), "wb");
-  KWS_CHECK(f != nullptr);
-  KWS_CHECK(ftruncate(fileno(f), static_cast<off_t>(kws::kMaxModelFileBytes + 1)) == 0);
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(ftruncate(fileno(f), static_cast<off_t>(kws::kMaxModelFileBytes + 1)), 0);
   std::fclose(f);
-  KWS_CHECK_THROWS(kws::Model::Load(big), kws::InputError, "larger than the 1 GiB limit");
+  KWS_EXPECT_THROW_MSG(kws::Model::Load(big), kws::InputError, "larger than the 1 GiB limit");
   std::remove(big.c_str());
   std::remove(fifo.c_str());
   rmdir(dir.c_str());
 }
 
-KWS_TEST(MissingFileIsIoError) {
-  KWS_CHECK_THROWS(kws::Model::Load("/nonexistent/model.kws"), kws::IoError, "model.kws");
+TEST(Model, MissingFileIsIoError) {
+  KWS_EXPECT_THROW_MSG(kws::Model::Load("/nonexistent/model.kws"), kws::IoError, "model.kws");
 }
 
 // A linear conv followed by batch norm (scale_shift) and relu ops, as Keras exports them:
 // the loader folds both into the conv; scores, streaming and FLOP count are unchanged.
-KWS_TEST(BatchNormAndReluFoldIntoConv) {
+TEST(Model, BatchNormAndReluFoldIntoConv) {
   TinyModel t;
   t.tensors["bn.scale"] = {0.5f, -1.25f, 2.0f, 0.75f};
   t.shapes["bn.scale"] = {4};
@@ -479,7 +492,7 @@ KWS_TEST(BatchNormAndReluFoldIntoConv) {
   std::string meta = t.Meta();
   auto replace = [&meta](const std::string& from, const std::string& to) {
     const size_t at = meta.find(from);
-    KWS_CHECK(at != std::string::npos);
+    ASSERT_NE(at, std::string::npos);
     meta.replace(at, from.size(), to);
   };
   replace(R"("padding": "same", "activation": "relu"})", R"("padding": "same", "activation": "linear"})");
@@ -493,11 +506,11 @@ KWS_TEST(BatchNormAndReluFoldIntoConv) {
   t.meta_override = meta;
   auto model = Load(t.Bytes());
   const std::string summary = model->Summary();
-  KWS_CHECK(summary.find("conv+bn+relu") != std::string::npos);
-  KWS_CHECK(summary.find("[scale_shift]") == std::string::npos);
+  ASSERT_NE(summary.find("conv+bn+relu"), std::string::npos);
+  ASSERT_EQ(summary.find("[scale_shift]"), std::string::npos);
   // FLOPs still count the folded ops: conv 2*8*10*4*9, scale_shift 2*320, pool 4*5*4*4,
   // dense 2*80*3.
-  KWS_CHECK(model->flops_per_window() == 5760 + 640 + 320 + 480);
+  ASSERT_TRUE(model->flops_per_window() == 5760 + 640 + 320 + 480);
 
   std::mt19937 gen(5);
   std::normal_distribution<float> n(0.0f, 1.0f);
@@ -506,7 +519,7 @@ KWS_TEST(BatchNormAndReluFoldIntoConv) {
   std::vector<float> scores(3);
   model->PredictFeatures(f.data(), scores.data());
   const auto ref = Reference(t, f);
-  for (int i = 0; i < 3; ++i) KWS_CHECK_NEAR(scores[i], ref[i], 1e-5);
+  for (int i = 0; i < 3; ++i) ASSERT_NEAR(scores[i], ref[i], 1e-5);
 
   std::vector<float> audio(1600 + 12 * 160);
   for (auto& x : audio) x = 0.1f * n(gen);
@@ -518,10 +531,8 @@ KWS_TEST(BatchNormAndReluFoldIntoConv) {
     const auto& r = stream->GetResult();
     const auto whole = model->Predict(
         std::vector<float>(audio.begin() + r.start_sample, audio.begin() + r.end_sample));
-    for (int k = 0; k < 3; ++k) KWS_CHECK(r.scores[k] == whole[k]);  // bit-identical
+    for (int k = 0; k < 3; ++k) ASSERT_EQ(r.scores[k], whole[k]);  // bit-identical
     ++windows;
   }
-  KWS_CHECK(windows == 5);
+  ASSERT_EQ(windows, 5);
 }
-
-KWS_TEST_MAIN()

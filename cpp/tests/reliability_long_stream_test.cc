@@ -20,7 +20,7 @@
 #include "kws/model.h"
 #include "kws/recognize_commands.h"
 #include "reliability_models.h"
-#include "test_util.h"
+#include "test_support.h"
 
 namespace {
 
@@ -67,7 +67,7 @@ bool SameBits(const std::vector<float>& a, const std::vector<float>& b) {
 
 }  // namespace
 
-KWS_TEST(HourThroughOneStreamIsFlatAndExact) {
+TEST(ReliabilityLongStream, HourThroughOneStreamIsFlatAndExact) {
   const auto model = kws_test::ConvModel();
   const int hop = 3 * model->frame_stride_samples();  // 30 ms
   const int64_t total = LongStreamSeconds() * model->sample_rate();
@@ -89,23 +89,23 @@ KWS_TEST(HourThroughOneStreamIsFlatAndExact) {
     }
     while (one_second->IsReady()) {
       one_second->Decode();
-      KWS_CHECK(odd_pieces->IsReady());
+      ASSERT_TRUE(odd_pieces->IsReady());
       odd_pieces->Decode();
       const kws::StreamResult& a = one_second->GetResult();
       const kws::StreamResult& b = odd_pieces->GetResult();
-      KWS_CHECK(a.start_sample == windows * hop);
-      KWS_CHECK(a.end_sample == a.start_sample + static_cast<int64_t>(clip));
-      KWS_CHECK(b.start_sample == a.start_sample);
+      ASSERT_EQ(a.start_sample, windows * hop);
+      ASSERT_TRUE(a.end_sample == a.start_sample + static_cast<int64_t>(clip));
+      ASSERT_EQ(b.start_sample, a.start_sample);
       if (!SameBits(a.scores, b.scores)) {
-        throw kws_test::Failure{"window " + std::to_string(windows) +
-                                ": scores differ between 1 s and 7919-sample pieces"};
+        throw std::runtime_error("window " + std::to_string(windows) +
+                                ": scores differ between 1 s and 7919-sample pieces");
       }
       if (windows % 997 == 0) {  // whole-clip inference on the same window
         FillSignal(a.start_sample, &window);
         model->Predict(window.data(), window.size(), predicted.data());
         for (size_t k = 0; k < predicted.size(); ++k) {
-          KWS_CHECK(std::isfinite(a.scores[k]));
-          KWS_CHECK_NEAR(a.scores[k], predicted[k], 1e-5);
+          ASSERT_TRUE(std::isfinite(a.scores[k]));
+          ASSERT_NEAR(a.scores[k], predicted[k], 1e-5);
         }
         ++checked_predict;
       }
@@ -114,28 +114,28 @@ KWS_TEST(HourThroughOneStreamIsFlatAndExact) {
     if (pos == 300 * 16000) rss_after_warmup = RssBytes();
     if (rss_after_warmup > 0) rss_peak = std::max(rss_peak, RssBytes());
   }
-  KWS_CHECK(windows == 1 + (total - static_cast<int64_t>(clip)) / hop);
-  KWS_CHECK(checked_predict > 0);
+  ASSERT_EQ(windows, 1 + (total - static_cast<int64_t>(clip)) / hop);
+  ASSERT_GT(checked_predict, 0);
   std::cout << "long stream: " << total / 16000 << " s, " << windows << " windows, "
             << checked_predict << " checked against Predict, RSS after 5 min "
             << rss_after_warmup / 1024 << " KiB, peak after " << rss_peak / 1024 << " KiB\n";
   if (total >= 600 * 16000) {
     // Flat memory: after a 5 minute warm-up the process grows by less than 4 MiB over
     // the rest of the stream (buffers are reused; an O(n) leak would be ~100 KiB/s).
-    KWS_CHECK(rss_after_warmup > 0);
-    KWS_CHECK(rss_peak - rss_after_warmup < 4 * 1024 * 1024);
+    ASSERT_GT(rss_after_warmup, 0);
+    ASSERT_LT(rss_peak - rss_after_warmup, 4 * 1024 * 1024);
   }
 }
 
-KWS_TEST(SampleCountsDoNotOverflowOverDays) {
+TEST(ReliabilityLongStream, SampleCountsDoNotOverflowOverDays) {
   // The stream counts windows in int64 and multiplies by the hop in int64: a month of
   // 10 ms hops at 48 kHz is far inside the range, unlike int32 (overflows after 37 h at
   // 16 kHz). The same arithmetic as the runtime's, at the end of 30 days:
   const int64_t windows = 30LL * 24 * 3600 * 100;
   const int hop = 480;
   const int64_t start = windows * hop;  // int64 * int -> int64
-  KWS_CHECK(start == 124416000000LL);
-  KWS_CHECK(start > std::numeric_limits<int32_t>::max());
+  ASSERT_EQ(start, 124416000000LL);
+  ASSERT_TRUE(start > std::numeric_limits<int32_t>::max());
   // Times in ms derived from it, and RecognizeCommands fed at such times, stay exact.
   kws::RecognizeCommandsOptions opts;
   opts.average_window_duration_ms = 500;
@@ -146,13 +146,13 @@ KWS_TEST(SampleCountsDoNotOverflowOverDays) {
   bool detected = false;
   for (int k = 0; k < 40; ++k) {
     const kws::RecognizeResult r = rc.Process(yes, base_ms + 30 * k);
-    KWS_CHECK(r.time_ms == base_ms + 30 * k);
+    ASSERT_EQ(r.time_ms, base_ms + 30 * k);
     detected = detected || (r.is_new && r.label == "yes");
   }
-  KWS_CHECK(detected);
+  ASSERT_TRUE(detected);
 }
 
-KWS_TEST(NanAndInfBurstsOnlyAffectTheWindowsThatHoldThem) {
+TEST(ReliabilityLongStream, NanAndInfBurstsOnlyAffectTheWindowsThatHoldThem) {
   const auto model = kws_test::SvdfModel();
   const int hop = 2 * model->frame_stride_samples();
   const int64_t total = 6 * 16000;
@@ -175,7 +175,7 @@ KWS_TEST(NanAndInfBurstsOnlyAffectTheWindowsThatHoldThem) {
   };
   const auto clean = run(audio);
   const auto dirty = run(poisoned);
-  KWS_CHECK(clean.size() == dirty.size() && !clean.empty());
+  ASSERT_TRUE(clean.size() == dirty.size() && !clean.empty());
   // MFCC frames reach 480 samples, so a window is touched if it overlaps the burst
   // frames; windows entirely before or after are bit-identical to the clean run.
   const int64_t touched_begin = static_cast<int64_t>(burst) - 480;
@@ -184,7 +184,7 @@ KWS_TEST(NanAndInfBurstsOnlyAffectTheWindowsThatHoldThem) {
   for (size_t w = 0; w < clean.size(); ++w) {
     const bool overlaps = dirty[w].end_sample > touched_begin && dirty[w].start_sample < touched_end;
     if (!overlaps) {
-      KWS_CHECK(SameBits(clean[w].scores, dirty[w].scores));
+      ASSERT_TRUE(SameBits(clean[w].scores, dirty[w].scores));
       (dirty[w].end_sample <= touched_begin ? before : after)++;
     } else {
       // Defined but unspecified scores: NaN features may propagate to NaN scores or be
@@ -192,30 +192,30 @@ KWS_TEST(NanAndInfBurstsOnlyAffectTheWindowsThatHoldThem) {
       ++touched;
     }
   }
-  KWS_CHECK(touched > 0);
-  KWS_CHECK(before > 0 && after > 0);  // the stream recovers once the burst has left
+  ASSERT_GT(touched, 0);
+  ASSERT_TRUE(before > 0 && after > 0);  // the stream recovers once the burst has left
 }
 
-KWS_TEST(EmptyInputAndAbsurdArgumentsAreDefined) {
+TEST(ReliabilityLongStream, EmptyInputAndAbsurdArgumentsAreDefined) {
   const auto model = kws_test::ConvModel();
   std::unique_ptr<kws::Stream> s = model->CreateStream(model->frame_stride_samples());
   s->AcceptWaveform(nullptr, 0);
-  KWS_CHECK(!s->IsReady());
+  ASSERT_TRUE(!s->IsReady());
   s->InputFinished();
-  KWS_CHECK(!s->IsReady());
-  KWS_CHECK_THROWS(s->AcceptWaveform(nullptr, 0), kws::InvalidArgument, "InputFinished");
+  ASSERT_TRUE(!s->IsReady());
+  KWS_EXPECT_THROW_MSG(s->AcceptWaveform(nullptr, 0), kws::InvalidArgument, "InputFinished");
   s->Reset();
   std::vector<float> clip(static_cast<size_t>(model->clip_samples()), 0.0f);
   s->AcceptWaveform(clip.data(), clip.size());
-  KWS_CHECK(s->IsReady());
+  ASSERT_TRUE(s->IsReady());
 
   std::vector<float> scores(model->num_labels());
-  KWS_CHECK_THROWS(model->Predict(nullptr, 0, scores.data()), kws::InvalidArgument, "samples");
-  KWS_CHECK_THROWS(model->Predict(clip.data(), clip.size() - 1, scores.data()),
-                   kws::InvalidArgument, "samples");
-  KWS_CHECK_THROWS(model->CreateStream(0), kws::InvalidArgument, "hop");
-  KWS_CHECK_THROWS(model->CreateStream(-160), kws::InvalidArgument, "hop");
-  KWS_CHECK_THROWS(model->CreateStream(161), kws::InvalidArgument, "hop");
+  KWS_EXPECT_THROW_MSG(model->Predict(nullptr, 0, scores.data()), kws::InvalidArgument, "samples");
+  KWS_EXPECT_THROW_MSG(model->Predict(clip.data(), clip.size() - 1, scores.data()),
+                       kws::InvalidArgument, "samples");
+  KWS_EXPECT_THROW_MSG(model->CreateStream(0), kws::InvalidArgument, "hop");
+  KWS_EXPECT_THROW_MSG(model->CreateStream(-160), kws::InvalidArgument, "hop");
+  KWS_EXPECT_THROW_MSG(model->CreateStream(161), kws::InvalidArgument, "hop");
   // A hop of hours is legal (windows far apart) and must not reserve memory for it.
   const int64_t rss_before = RssBytes();
   const int huge_hop = (std::numeric_limits<int>::max() / 160) * 160;
@@ -225,13 +225,11 @@ KWS_TEST(EmptyInputAndAbsurdArgumentsAreDefined) {
   } catch (const kws::InvalidArgument&) {
     // Refusing it with a clear error is fine too.
   }
-  KWS_CHECK(RssBytes() - rss_before < 64 * 1024 * 1024);
+  ASSERT_LT(RssBytes() - rss_before, 64 * 1024 * 1024);
   if (far) {
     far->AcceptWaveform(clip.data(), clip.size());
-    KWS_CHECK(far->IsReady());
+    ASSERT_TRUE(far->IsReady());
     far->Decode();
-    KWS_CHECK(far->GetResult().start_sample == 0);
+    ASSERT_TRUE(far->GetResult().start_sample == 0);
   }
 }
-
-KWS_TEST_MAIN()

@@ -20,7 +20,7 @@
 #include "kws/model.h"
 #include "kws/wav_io.h"
 #include "reliability_models.h"
-#include "test_util.h"
+#include "test_support.h"
 
 namespace {
 
@@ -31,7 +31,7 @@ using kws_test::SvdfModel;
 std::vector<std::string> SampleWavs(size_t count) {
   std::vector<std::string> words;
   DIR* d = opendir(kws_test::SampleDir().c_str());
-  if (!d) throw kws_test::Failure{"cannot open the sample folder " + kws_test::SampleDir()};
+  if (!d) throw std::runtime_error("cannot open the sample folder " + kws_test::SampleDir());
   while (dirent* e = readdir(d)) {
     if (e->d_name[0] != '.' && e->d_name[0] != '_') words.push_back(e->d_name);
   }
@@ -53,7 +53,7 @@ std::vector<std::string> SampleWavs(size_t count) {
     if (files.size() >= count) break;
   }
   // Fewer clips than asked (the fixture set): reuse them; every thread adds its own noise.
-  KWS_CHECK(!files.empty());
+  if (files.empty()) throw std::runtime_error("no clips in " + kws_test::SampleDir());
   for (size_t i = 0; files.size() < count; ++i) files.push_back(files[i]);
   files.resize(count);
   return files;
@@ -106,7 +106,7 @@ void RunTogether(Fn fn) {
   }
   for (auto& th : threads) th.join();
   for (int t = 0; t < kThreads; ++t) {
-    if (!errors[t].empty()) throw kws_test::Failure{"thread " + std::to_string(t) + ": " + errors[t]};
+    EXPECT_TRUE(errors[t].empty()) << "thread " << t << ": " << errors[t];
   }
 }
 
@@ -125,11 +125,11 @@ void CheckSharedModelStreams(const std::shared_ptr<const kws::Model>& model) {
   }
   RunTogether([&](int t) { threaded[t] = StreamScores(*model, audio[t], hop, 160 + 97 * t); });
   for (int t = 0; t < kThreads; ++t) {
-    KWS_CHECK(!serial[t].empty());
-    KWS_CHECK(BitIdentical(serial[t], threaded[t]));
+    ASSERT_TRUE(!serial[t].empty());
+    ASSERT_TRUE(BitIdentical(serial[t], threaded[t]));
   }
   // The threads' audio differs, so their scores must too (the check above is not vacuous).
-  KWS_CHECK(!BitIdentical(serial[0], serial[1]));
+  ASSERT_TRUE(!BitIdentical(serial[0], serial[1]));
 
   // Whole-clip Predict from every thread on every window of its audio.
   const size_t clip = static_cast<size_t>(model->clip_samples());
@@ -145,16 +145,22 @@ void CheckSharedModelStreams(const std::shared_ptr<const kws::Model>& model) {
   std::vector<std::vector<float>> predict_serial(kThreads), predict_threaded(kThreads);
   for (int t = 0; t < kThreads; ++t) predict_serial[t] = predict_all(t);
   RunTogether([&](int t) { predict_threaded[t] = predict_all(t); });
-  for (int t = 0; t < kThreads; ++t) KWS_CHECK(BitIdentical(predict_serial[t], predict_threaded[t]));
+  for (int t = 0; t < kThreads; ++t) {
+    ASSERT_TRUE(BitIdentical(predict_serial[t], predict_threaded[t]));
+  }
 }
 
 }  // namespace
 
-KWS_TEST(SharedConvModelStreamsOnTwelveThreadsMatchSerial) { CheckSharedModelStreams(ConvModel()); }
+TEST(ReliabilityThreads, SharedConvModelStreamsOnTwelveThreadsMatchSerial) {
+  CheckSharedModelStreams(ConvModel());
+}
 
-KWS_TEST(SharedSvdfModelStreamsOnTwelveThreadsMatchSerial) { CheckSharedModelStreams(SvdfModel()); }
+TEST(ReliabilityThreads, SharedSvdfModelStreamsOnTwelveThreadsMatchSerial) {
+  CheckSharedModelStreams(SvdfModel());
+}
 
-KWS_TEST(MfccFrontendsSharedAcrossThreadsMatchSerial) {
+TEST(ReliabilityThreads, MfccFrontendsSharedAcrossThreadsMatchSerial) {
   // Two shared front ends of different FFT sizes, used alternately by every thread: the
   // per-thread workspace must not leak one's values into the other.
   kws::MfccOptions small;
@@ -180,17 +186,17 @@ KWS_TEST(MfccFrontendsSharedAcrossThreadsMatchSerial) {
   for (int t = 0; t < kThreads; ++t) serial[t] = work(t);
   RunTogether([&](int t) { threaded[t] = work(t); });
   for (int t = 0; t < kThreads; ++t) {
-    KWS_CHECK(!serial[t].empty());
-    KWS_CHECK(BitIdentical(serial[t], threaded[t]));
+    ASSERT_TRUE(!serial[t].empty());
+    ASSERT_TRUE(BitIdentical(serial[t], threaded[t]));
   }
   // And each front end alone on a fresh thread gives the same frames as interleaved.
   std::vector<float> fresh;
   std::thread([&] { fresh = a.Compute(audio[1].data(), audio[1].size()); }).join();
   std::vector<float> interleaved(serial[1].begin(), serial[1].begin() + fresh.size());
-  KWS_CHECK(BitIdentical(fresh, interleaved));
+  ASSERT_TRUE(BitIdentical(fresh, interleaved));
 }
 
-KWS_TEST(ReadWavFromManyThreadsMatchesSerial) {
+TEST(ReliabilityThreads, ReadWavFromManyThreadsMatchesSerial) {
   const auto wavs = SampleWavs(kThreads * 2);
   std::vector<std::vector<float>> serial(kThreads), threaded(kThreads);
   auto work = [&](int t) {
@@ -200,14 +206,12 @@ KWS_TEST(ReadWavFromManyThreadsMatchesSerial) {
       out.insert(out.end(), w.samples.begin(), w.samples.end());
       // A malformed read on the same thread must not disturb the next one.
       const std::vector<uint8_t> junk = {'R', 'I', 'F', 'F', 0, 0, 0, 0, 'W', 'A', 'V', 'E'};
-      KWS_CHECK_THROWS(kws::ReadWavFromMemory(junk.data(), junk.size(), "junk.wav"),
-                       kws::WavError, "missing fmt chunk");
+      KWS_EXPECT_THROW_MSG(kws::ReadWavFromMemory(junk.data(), junk.size(), "junk.wav"),
+                           kws::WavError, "missing fmt chunk");
     }
     return out;
   };
   for (int t = 0; t < kThreads; ++t) serial[t] = work(t);
   RunTogether([&](int t) { threaded[t] = work(t); });
-  for (int t = 0; t < kThreads; ++t) KWS_CHECK(BitIdentical(serial[t], threaded[t]));
+  for (int t = 0; t < kThreads; ++t) ASSERT_TRUE(BitIdentical(serial[t], threaded[t]));
 }
-
-KWS_TEST_MAIN()

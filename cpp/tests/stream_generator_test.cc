@@ -10,29 +10,29 @@
 
 #include "kws/error.h"
 #include "kws/wav_io.h"
-#include "test_util.h"
+#include "test_support.h"
 
 namespace {
 
-KWS_TEST(Sha1KnownAnswers) {
+TEST(StreamGenerator, Sha1KnownAnswers) {
   // FIPS 180 examples, plus inputs that straddle the 55/56/64-byte padding boundaries.
-  KWS_CHECK(kws::Sha1Hex("") == "da39a3ee5e6b4b0d3255bfef95601890afd80709");
-  KWS_CHECK(kws::Sha1Hex("abc") == "a9993e364706816aba3e25717850c26c9cd0d89d");
-  KWS_CHECK(kws::Sha1Hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
-            "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
-  KWS_CHECK(kws::Sha1Hex(std::string(1000000, 'a')) ==
-            "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
-  KWS_CHECK(kws::Sha1Hex("The quick brown fox jumps over the lazy dog") ==
-            "2fd4e1c67a2d28fced849ee1bb76e7391b93eb12");
+  ASSERT_EQ(kws::Sha1Hex(""), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+  ASSERT_EQ(kws::Sha1Hex("abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
+  ASSERT_TRUE(kws::Sha1Hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq") ==
+              "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
+  ASSERT_TRUE(kws::Sha1Hex(std::string(1000000, 'a')) ==
+              "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
+  ASSERT_TRUE(kws::Sha1Hex("The quick brown fox jumps over the lazy dog") ==
+              "2fd4e1c67a2d28fced849ee1bb76e7391b93eb12");
 }
 
-KWS_TEST(WhichSetUsesTheNameBeforeNohash) {
+TEST(StreamGenerator, WhichSetUsesTheNameBeforeNohash) {
   // Same speaker, different words and repetitions: same partition.
   const std::string a = kws::WhichSet("/x/yes/0a7c2a8d_nohash_0.wav", 10, 10);
-  KWS_CHECK(a == kws::WhichSet("/y/no/0a7c2a8d_nohash_3.wav", 10, 10));
-  KWS_CHECK(a == "training" || a == "validation" || a == "testing");
+  ASSERT_EQ(a, kws::WhichSet("/y/no/0a7c2a8d_nohash_3.wav", 10, 10));
+  ASSERT_TRUE(a == "training" || a == "validation" || a == "testing");
   // 0% validation and 100% testing: everything is testing.
-  KWS_CHECK(kws::WhichSet("whatever.wav", 0, 100) == "testing");
+  ASSERT_EQ(kws::WhichSet("whatever.wav", 0, 100), "testing");
 }
 
 kws::StreamGeneratorOptions SampleOptions() {
@@ -43,30 +43,30 @@ kws::StreamGeneratorOptions SampleOptions() {
   return o;
 }
 
-KWS_TEST(GeneratesWordsFromTheTestingPartitionAtTheirTimes) {
+TEST(StreamGenerator, GeneratesWordsFromTheTestingPartitionAtTheirTimes) {
   kws::StreamGeneratorOptions o = SampleOptions();
   kws::GeneratedStream s = kws::GenerateStream(o);
-  KWS_CHECK(s.sample_rate == 16000);
-  KWS_CHECK(s.samples.size() == 60u * 16000u);
-  KWS_CHECK(s.truth.size() == 20);  // floor(60 s / 3 s)
-  KWS_CHECK(s.testing_clips >= 20);  // the fixture set's word clips are all testing clips
+  ASSERT_EQ(s.sample_rate, 16000);
+  ASSERT_EQ(s.samples.size(), 60u * 16000u);
+  ASSERT_EQ(s.truth.size(), 20);  // floor(60 s / 3 s)
+  ASSERT_GE(s.testing_clips, 20);  // the fixture set's word clips are all testing clips
   std::set<std::string> labels;
   for (size_t i = 0; i < s.truth.size(); ++i) {
     const int64_t t = s.truth[i].time_ms;
-    KWS_CHECK(t >= int64_t(i) * 3000 && t < int64_t(i) * 3000 + 2000);
-    KWS_CHECK(s.word_offsets[i] * 1000 / 16000 == t);
-    KWS_CHECK(kws::WhichSet(s.word_files[i], 10, 10) == "testing");
+    ASSERT_TRUE(t >= int64_t(i) * 3000 && t < int64_t(i) * 3000 + 2000);
+    ASSERT_EQ(s.word_offsets[i] * 1000 / 16000, t);
+    ASSERT_EQ(kws::WhichSet(s.word_files[i], 10, 10), "testing");
     const std::string folder =
         std::filesystem::path(s.word_files[i]).parent_path().filename().string();
     if (s.truth[i].label == "_unknown_")
-      KWS_CHECK(o.wanted_words.end() ==
-                std::find(o.wanted_words.begin(), o.wanted_words.end(), folder));
+      ASSERT_TRUE(o.wanted_words.end() ==
+                  std::find(o.wanted_words.begin(), o.wanted_words.end(), folder));
     else
-      KWS_CHECK(folder == s.truth[i].label);
+      ASSERT_EQ(folder, s.truth[i].label);
     labels.insert(s.truth[i].label);
   }
-  KWS_CHECK(labels.size() >= 5);
-  for (float v : s.samples) KWS_CHECK(std::isfinite(v));
+  ASSERT_GE(labels.size(), 5);
+  for (float v : s.samples) ASSERT_TRUE(std::isfinite(v));
 }
 
 double Rms(const std::vector<float>& x, int64_t begin, int64_t end) {
@@ -75,7 +75,7 @@ double Rms(const std::vector<float>& x, int64_t begin, int64_t end) {
   return std::sqrt(sum / double(end - begin));
 }
 
-KWS_TEST(WithoutNoiseTheAudioIsExactlyTheWords) {
+TEST(StreamGenerator, WithoutNoiseTheAudioIsExactlyTheWords) {
   kws::StreamGeneratorOptions o = SampleOptions();
   o.background_volume = 0;
   kws::GeneratedStream s = kws::GenerateStream(o);
@@ -83,13 +83,13 @@ KWS_TEST(WithoutNoiseTheAudioIsExactlyTheWords) {
   for (size_t i = 0; i < s.truth.size(); ++i) {
     const int64_t begin = s.word_offsets[i];
     for (int64_t k = begin; k < begin + 16000; ++k) inside[k] = 1;
-    KWS_CHECK(Rms(s.samples, begin, begin + 16000) > 0.003);  // a real word is there
+    ASSERT_GT(Rms(s.samples, begin, begin + 16000), 0.003);  // a real word is there
   }
   for (size_t k = 0; k < s.samples.size(); ++k)
-    if (!inside[k]) KWS_CHECK(s.samples[k] == 0.0f);
+    if (!inside[k]) ASSERT_EQ(s.samples[k], 0.0f);
 }
 
-KWS_TEST(NoiseStaysBelowTheWords) {
+TEST(StreamGenerator, NoiseStaysBelowTheWords) {
   kws::GeneratedStream s = kws::GenerateStream(SampleOptions());
   double words = 0, gaps = 0;
   for (size_t i = 0; i < s.truth.size(); ++i) {
@@ -105,23 +105,23 @@ KWS_TEST(NoiseStaysBelowTheWords) {
     gaps += Rms(s.samples, begin, end);
     ++counted;
   }
-  KWS_CHECK(counted > 5);
-  KWS_CHECK(gaps / counted > 0.0);           // there is noise
-  KWS_CHECK(words / s.truth.size() > 1.5 * gaps / counted);
+  ASSERT_GT(counted, 5);
+  ASSERT_GT(gaps / counted, 0.0);           // there is noise
+  ASSERT_GT(words / s.truth.size(), 1.5 * gaps / counted);
 }
 
-KWS_TEST(SeedMakesItReproducible) {
+TEST(StreamGenerator, SeedMakesItReproducible) {
   kws::StreamGeneratorOptions o = SampleOptions();
   o.duration_seconds = 20;
   kws::GeneratedStream a = kws::GenerateStream(o);
   kws::GeneratedStream b = kws::GenerateStream(o);
-  KWS_CHECK(a.samples == b.samples && a.word_files == b.word_files);
+  ASSERT_TRUE(a.samples == b.samples && a.word_files == b.word_files);
   o.seed = 8;
   kws::GeneratedStream c = kws::GenerateStream(o);
-  KWS_CHECK(c.samples != a.samples);
+  ASSERT_NE(c.samples, a.samples);
 }
 
-KWS_TEST(WritesWavAndGroundTruth) {
+TEST(StreamGenerator, WritesWavAndGroundTruth) {
   kws::StreamGeneratorOptions o = SampleOptions();
   o.duration_seconds = 10;
   kws::GeneratedStream s = kws::GenerateStream(o);
@@ -130,30 +130,30 @@ KWS_TEST(WritesWavAndGroundTruth) {
   kws::GroundTruth gt = kws::ReadGroundTruth("stream_generator_test.txt");
   std::remove("stream_generator_test.wav");
   std::remove("stream_generator_test.txt");
-  KWS_CHECK(wav.sample_rate == 16000 && wav.samples.size() == s.samples.size());
-  KWS_CHECK(gt.malformed_lines == 0 && gt.entries.size() == s.truth.size());
+  ASSERT_TRUE(wav.sample_rate == 16000 && wav.samples.size() == s.samples.size());
+  ASSERT_TRUE(gt.malformed_lines == 0 && gt.entries.size() == s.truth.size());
   for (size_t i = 0; i < gt.entries.size(); ++i) {
-    KWS_CHECK(gt.entries[i].label == s.truth[i].label);
-    KWS_CHECK(gt.entries[i].time_ms == s.truth[i].time_ms);
+    ASSERT_EQ(gt.entries[i].label, s.truth[i].label);
+    ASSERT_EQ(gt.entries[i].time_ms, s.truth[i].time_ms);
   }
 }
 
-KWS_TEST(ErrorsNameTheProblem) {
+TEST(StreamGenerator, ErrorsNameTheProblem) {
   kws::StreamGeneratorOptions o = SampleOptions();
   o.wanted_words = {"yes", "notaword"};
-  KWS_CHECK_THROWS(kws::GenerateStream(o), kws::InvalidArgument, "'notaword'");
+  KWS_EXPECT_THROW_MSG(kws::GenerateStream(o), kws::InvalidArgument, "'notaword'");
   o = SampleOptions();
   o.data_dir = "/no/such/dataset";
-  KWS_CHECK_THROWS(kws::GenerateStream(o), kws::InvalidArgument, "/no/such/dataset");
+  KWS_EXPECT_THROW_MSG(kws::GenerateStream(o), kws::InvalidArgument, "/no/such/dataset");
   o = SampleOptions();
   o.background_dir = kws_test::SampleDir() + "/bed";  // a clip is shorter than... a clip
-  KWS_CHECK_THROWS(kws::GenerateStream(o), kws::InvalidArgument, "not longer than one clip");
+  KWS_EXPECT_THROW_MSG(kws::GenerateStream(o), kws::InvalidArgument, "not longer than one clip");
   o = SampleOptions();
   o.unknown_percentage = 101;
-  KWS_CHECK_THROWS(kws::GenerateStream(o), kws::InvalidArgument, "unknown_percentage");
+  KWS_EXPECT_THROW_MSG(kws::GenerateStream(o), kws::InvalidArgument, "unknown_percentage");
 }
 
-KWS_TEST(BlockRenderingKeepsTheSamplesBitForBit) {
+TEST(StreamGenerator, BlockRenderingKeepsTheSamplesBitForBit) {
   // 200 s (four render blocks) with noise and unknown words; the SHA-1 of the float
   // samples was taken from the whole-track generator this replaced.
   kws::StreamGeneratorOptions o;
@@ -163,15 +163,15 @@ KWS_TEST(BlockRenderingKeepsTheSamplesBitForBit) {
   const kws::GeneratedStream s = kws::GenerateStream(o);
   const std::vector<uint8_t> f32 =
       kws::EncodeWav(s.samples.data(), s.samples.size(), 16000, kws::WavSampleFormat::kFloat32);
-  KWS_CHECK(kws::Sha1Hex(std::string(f32.begin(), f32.end())) ==
-            "b1719d42e5adf105f0f4c9093d129c1c04d12546");
+  ASSERT_TRUE(kws::Sha1Hex(std::string(f32.begin(), f32.end())) ==
+              "b1719d42e5adf105f0f4c9093d129c1c04d12546");
   // Straight to files: the same WAV bytes and ground truth as writing the samples.
   const std::string dir = std::filesystem::temp_directory_path() / "kws_gen_files_test";
   std::filesystem::create_directories(dir);
   kws::WriteGeneratedStream(s, dir + "/a.wav", dir + "/a.txt");
   const kws::GeneratedStream f = kws::GenerateStreamToFiles(o, dir + "/b.wav", dir + "/b.txt");
-  KWS_CHECK(f.samples.empty() && f.num_samples == static_cast<int64_t>(s.samples.size()));
-  KWS_CHECK(f.word_offsets == s.word_offsets && f.word_files == s.word_files);
+  ASSERT_TRUE(f.samples.empty() && f.num_samples == static_cast<int64_t>(s.samples.size()));
+  ASSERT_TRUE(f.word_offsets == s.word_offsets && f.word_files == s.word_files);
   auto bytes = [](const std::string& path) {
     FILE* file = std::fopen(path.c_str(), "rb");
     std::string out;
@@ -181,12 +181,12 @@ KWS_TEST(BlockRenderingKeepsTheSamplesBitForBit) {
     std::fclose(file);
     return out;
   };
-  KWS_CHECK(bytes(dir + "/a.wav") == bytes(dir + "/b.wav"));
-  KWS_CHECK(bytes(dir + "/a.txt") == bytes(dir + "/b.txt"));
+  ASSERT_EQ(bytes(dir + "/a.wav"), bytes(dir + "/b.wav"));
+  ASSERT_EQ(bytes(dir + "/a.txt"), bytes(dir + "/b.txt"));
   std::filesystem::remove_all(dir);
 }
 
-KWS_TEST(BadClipsAndFolderEntriesAreClearErrors) {
+TEST(StreamGenerator, BadClipsAndFolderEntriesAreClearErrors) {
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / "kws_gen_bad_clips_test";
   fs::remove_all(dir);
@@ -201,7 +201,7 @@ KWS_TEST(BadClipsAndFolderEntriesAreClearErrors) {
   o.unknown_percentage = 0;
   o.background_volume = 0;
   o.duration_seconds = 10;
-  KWS_CHECK(!kws::GenerateStream(o).truth.empty());
+  ASSERT_TRUE(!kws::GenerateStream(o).truth.empty());
   // A clip name in the testing partition.
   std::string name;
   for (int i = 0; name.empty(); ++i) {
@@ -210,19 +210,18 @@ KWS_TEST(BadClipsAndFolderEntriesAreClearErrors) {
   }
   const fs::path bad = dir / "yes" / name;
   kws::WriteWav(bad.string(), nullptr, 0, 16000);  // a 0-sample clip
-  KWS_CHECK_THROWS(kws::GenerateStream(o), kws::WavError, bad.string() + "' has no samples");
+  KWS_EXPECT_THROW_MSG(kws::GenerateStream(o), kws::WavError, bad.string() + "' has no samples");
   const std::vector<float> tone(8000, 0.25f);
   kws::WriteWav(bad.string(), tone.data(), tone.size(), 8000);
-  KWS_CHECK_THROWS(kws::GenerateStream(o), kws::WavError, "has sample rate 8000, expected 16000");
+  KWS_EXPECT_THROW_MSG(kws::GenerateStream(o), kws::WavError,
+                       "has sample rate 8000, expected 16000");
   fs::remove(bad);
   // A symlink loop is named, not an escaping filesystem error.
   const fs::path loop = dir / "no" / "loop.wav";
   fs::create_symlink(loop, loop);
-  KWS_CHECK_THROWS(kws::GenerateStream(o), kws::InvalidArgument,
-                   "cannot examine '" + loop.string() + "': Too many levels of symbolic links");
+  KWS_EXPECT_THROW_MSG(kws::GenerateStream(o), kws::InvalidArgument,
+                       "cannot examine '" + loop.string() + "': Too many levels of symbolic links");
   fs::remove_all(dir);
 }
 
 }  // namespace
-
-KWS_TEST_MAIN()

@@ -20,7 +20,7 @@
 #include "kws/streaming_evaluator.h"
 #include "kws/wav_io.h"
 #include "reliability_models.h"
-#include "test_util.h"
+#include "test_support.h"
 
 namespace {
 
@@ -80,7 +80,7 @@ long PeakRssKiB() {
 }
 
 // Runs first (registration order): nothing before it has held a long file in memory.
-KWS_TEST(PeakMemoryDoesNotGrowWithTheFileLength) {
+TEST(StreamingEvaluatorChunked, PeakMemoryDoesNotGrowWithTheFileLength) {
   const std::string dir = TempDir();
   const int short_s = Shortened() ? 120 : 150, long_s = Shortened() ? 480 : 900;
   WriteLongWav(dir + "/short.wav", short_s, 1);
@@ -97,15 +97,15 @@ KWS_TEST(PeakMemoryDoesNotGrowWithTheFileLength) {
   const long after_long = PeakRssKiB();
   std::cout << "peak RSS after " << short_s << " s: " << after_short << " KiB, after "
             << long_s << " s: " << after_long << " KiB\n";
-  KWS_CHECK(a.num_windows > 0 && b.num_windows > a.num_windows * 4);
+  ASSERT_TRUE(a.num_windows > 0 && b.num_windows > a.num_windows * 4);
   // A whole-file read of the long file alone would add 4 bytes per sample (57 MiB at
   // 900 s) plus its encoded copy.
-  if (!kAddressSanitizer) KWS_CHECK(after_long - after_short < 6 * 1024);
+  if (!kAddressSanitizer) ASSERT_LT(after_long - after_short, 6 * 1024);
   for (const char* f : {"/short.wav", "/long.wav", "/truth.txt"}) std::remove((dir + f).c_str());
   rmdir(dir.c_str());
 }
 
-KWS_TEST(ChunkedEvaluationEqualsWholeFileScoring) {
+TEST(StreamingEvaluatorChunked, ChunkedEvaluationEqualsWholeFileScoring) {
   const std::string dir = TempDir();
   const std::string wav = dir + "/long.wav", truth_path = dir + "/truth.txt";
   // Over two blocks of 2^21 samples.
@@ -126,43 +126,43 @@ KWS_TEST(ChunkedEvaluationEqualsWholeFileScoring) {
       for (int threads : {1, 2}) {
         const kws::StreamEvaluation chunked = ev.Evaluate(wav, truth_path, sweep, threads);
         const kws::WindowScores scores = ev.ComputeScores(all.samples.data(), all.samples.size());
-        KWS_CHECK(chunked.num_windows == static_cast<int64_t>(scores.num_windows()));
+        ASSERT_TRUE(chunked.num_windows == static_cast<int64_t>(scores.num_windows()));
         // Reference: the whole file's scores, one decoder per threshold.
         std::vector<kws::Detection> main =
             kws::DecodeWindowScores(scores, ev.labels(), o.DecoderOptions());
         kws::StreamingAccuracy main_acc = kws::ScoreDetections(
             truth.entries, &main, o.time_tolerance_ms, scores.audio_duration_ms);
-        KWS_CHECK(chunked.detections.size() == main.size());
+        ASSERT_EQ(chunked.detections.size(), main.size());
         for (size_t i = 0; i < main.size(); ++i) {
-          KWS_CHECK(chunked.detections[i].label == main[i].label);
-          KWS_CHECK(chunked.detections[i].time_ms == main[i].time_ms);
-          KWS_CHECK(chunked.detections[i].score == main[i].score);  // bit for bit
-          KWS_CHECK(chunked.detections[i].verdict == main[i].verdict);
+          ASSERT_EQ(chunked.detections[i].label, main[i].label);
+          ASSERT_EQ(chunked.detections[i].time_ms, main[i].time_ms);
+          ASSERT_EQ(chunked.detections[i].score, main[i].score);  // bit for bit
+          ASSERT_EQ(chunked.detections[i].verdict, main[i].verdict);
         }
-        KWS_CHECK(chunked.accuracy.correct == main_acc.correct &&
-                  chunked.accuracy.false_positives == main_acc.false_positives &&
-                  chunked.accuracy.audio_duration_ms == main_acc.audio_duration_ms);
+        ASSERT_TRUE(chunked.accuracy.correct == main_acc.correct &&
+                    chunked.accuracy.false_positives == main_acc.false_positives &&
+                    chunked.accuracy.audio_duration_ms == main_acc.audio_duration_ms);
         for (size_t k = 0; k < sweep.size(); ++k) {
           std::vector<kws::Detection> d =
               kws::DecodeWindowScores(scores, ev.labels(), o.DecoderOptions(sweep[k]));
           const auto acc = kws::ScoreDetections(truth.entries, &d, o.time_tolerance_ms,
                                                 scores.audio_duration_ms);
-          KWS_CHECK(chunked.sweep[k].correct == acc.correct &&
-                    chunked.sweep[k].wrong == acc.wrong &&
-                    chunked.sweep[k].false_positives == acc.false_positives &&
-                    chunked.sweep[k].matched == acc.matched);
+          ASSERT_TRUE(chunked.sweep[k].correct == acc.correct &&
+                      chunked.sweep[k].wrong == acc.wrong &&
+                      chunked.sweep[k].false_positives == acc.false_positives &&
+                      chunked.sweep[k].matched == acc.matched);
         }
         if (!main.empty()) ++with_detections;
       }
     }
   }
-  KWS_CHECK(with_detections >= 4);  // the comparison is not between empty lists
+  ASSERT_GE(with_detections, 4);  // the comparison is not between empty lists
   std::remove(wav.c_str());
   std::remove(truth_path.c_str());
   rmdir(dir.c_str());
 }
 
-KWS_TEST(NonFiniteSampleAnywhereIsAnError) {
+TEST(StreamingEvaluatorChunked, NonFiniteSampleAnywhereIsAnError) {
   // A float file with a NaN after the last whole window: still refused, as ReadWav does.
   const std::string dir = TempDir();
   const std::string wav = dir + "/nan.wav", truth_path = dir + "/truth.txt";
@@ -177,12 +177,10 @@ KWS_TEST(NonFiniteSampleAnywhereIsAnError) {
                                              static_cast<std::streamsize>(full.size()));
   WriteText(truth_path, "yes, 1000\n");
   kws::StreamingEvaluator ev(kws_test::ConvModel(), kws::StreamingOptions());
-  KWS_CHECK_THROWS(ev.Evaluate(wav, truth_path), kws::WavError, "is NaN");
+  KWS_EXPECT_THROW_MSG(ev.Evaluate(wav, truth_path), kws::WavError, "is NaN");
   std::remove(wav.c_str());
   std::remove(truth_path.c_str());
   rmdir(dir.c_str());
 }
 
 }  // namespace
-
-KWS_TEST_MAIN()

@@ -15,7 +15,7 @@
 
 #include "kws/error.h"
 #include "kws/wav_io.h"
-#include "test_util.h"
+#include "test_support.h"
 
 namespace {
 
@@ -141,63 +141,63 @@ void RemoveDir(const std::string& dir) {
 // Expects a WavError from parsing `b` whose message names the file and `problem`.
 #define CHECK_MALFORMED(bytes, problem)                                   \
   do {                                                                    \
-    KWS_CHECK_THROWS(Parse(bytes), kws::WavError, "mem.wav: ");           \
-    KWS_CHECK_THROWS(Parse(bytes), kws::WavError, problem);               \
+    KWS_EXPECT_THROW_MSG(Parse(bytes), kws::WavError, "mem.wav: ");           \
+    KWS_EXPECT_THROW_MSG(Parse(bytes), kws::WavError, problem);               \
   } while (0)
 
 }  // namespace
 
 // ---- round trips -------------------------------------------------------------------
 
-KWS_TEST(Pcm16RoundTripIsExact) {
+TEST(WavIo, Pcm16RoundTripIsExact) {
   std::vector<float> x;
   for (int v : {-32768, -12345, -1, 0, 1, 2, 16384, 32767}) x.push_back(v / 32768.0f);
   const Bytes b = kws::EncodeWav(x.data(), x.size(), 16000);
-  KWS_CHECK(b.size() == 44 + 2 * x.size());
+  ASSERT_EQ(b.size(), 44 + 2 * x.size());
   const kws::WavData w = Parse(b);
-  KWS_CHECK(w.sample_rate == 16000 && w.channels == 1 && w.bits_per_sample == 16);
-  KWS_CHECK(w.samples == x);
+  ASSERT_TRUE(w.sample_rate == 16000 && w.channels == 1 && w.bits_per_sample == 16);
+  ASSERT_EQ(w.samples, x);
 }
 
-KWS_TEST(Pcm16WriteClipsAndRounds) {
+TEST(WavIo, Pcm16WriteClipsAndRounds) {
   const std::vector<float> x = {1.5f, -2.0f, 1.0f, -1.0f, 0.6f / 32768.0f, -0.4f / 32768.0f};
   const kws::WavData w = Parse(kws::EncodeWav(x.data(), x.size(), 8000));
   const std::vector<float> expected = {32767 / 32768.0f, -1.0f, 32767 / 32768.0f, -1.0f,
                                        1 / 32768.0f, 0.0f};
-  KWS_CHECK(w.samples == expected);
-  KWS_CHECK(w.sample_rate == 8000);
+  ASSERT_EQ(w.samples, expected);
+  ASSERT_EQ(w.sample_rate, 8000);
 }
 
-KWS_TEST(Float32RoundTripIsExact) {
+TEST(WavIo, Float32RoundTripIsExact) {
   const std::vector<float> x = {0.0f, 1e-8f, -0.333333f, 0.999f, -1.0f, 1.0f};
   const Bytes b = kws::EncodeWav(x.data(), x.size(), 44100, kws::WavSampleFormat::kFloat32);
   const kws::WavData w = Parse(b);
-  KWS_CHECK(w.sample_rate == 44100 && w.channels == 1 && w.bits_per_sample == 32);
-  KWS_CHECK(w.samples == x);
+  ASSERT_TRUE(w.sample_rate == 44100 && w.channels == 1 && w.bits_per_sample == 32);
+  ASSERT_EQ(w.samples, x);
 }
 
-KWS_TEST(EncodeRejectsBadArguments) {
+TEST(WavIo, EncodeRejectsBadArguments) {
   const float ok[2] = {0.0f, 0.5f};
-  KWS_CHECK_THROWS(kws::EncodeWav(ok, 2, 0), kws::InvalidArgument, "sample rate 0");
-  KWS_CHECK_THROWS(kws::EncodeWav(ok, 2, -5), kws::InvalidArgument, "sample rate -5");
+  KWS_EXPECT_THROW_MSG(kws::EncodeWav(ok, 2, 0), kws::InvalidArgument, "sample rate 0");
+  KWS_EXPECT_THROW_MSG(kws::EncodeWav(ok, 2, -5), kws::InvalidArgument, "sample rate -5");
   const float bad[2] = {0.0f, std::nanf("")};
-  KWS_CHECK_THROWS(kws::EncodeWav(bad, 2, 16000), kws::InvalidArgument, "sample 1");
+  KWS_EXPECT_THROW_MSG(kws::EncodeWav(bad, 2, 16000), kws::InvalidArgument, "sample 1");
 }
 
-KWS_TEST(EmptySignalRoundTrips) {
+TEST(WavIo, EmptySignalRoundTrips) {
   const kws::WavData w = Parse(kws::EncodeWav(nullptr, 0, 16000));
-  KWS_CHECK(w.samples.empty() && w.sample_rate == 16000 && w.frames() == 0);
+  ASSERT_TRUE(w.samples.empty() && w.sample_rate == 16000 && w.frames() == 0);
 }
 
-KWS_TEST(Pcm8IsUnsigned) {
+TEST(WavIo, Pcm8IsUnsigned) {
   const Bytes data = {0, 64, 128, 192, 255};
   const kws::WavData w = Parse(MakeWav({{"fmt ", FmtBody(1, 1, 8000, 8)}, {"data", data}}));
   const std::vector<float> expected = {-1.0f, -0.5f, 0.0f, 0.5f, 127 / 128.0f};
-  KWS_CHECK(w.samples == expected);
-  KWS_CHECK(w.bits_per_sample == 8);
+  ASSERT_EQ(w.samples, expected);
+  ASSERT_EQ(w.bits_per_sample, 8);
 }
 
-KWS_TEST(Pcm24SignExtends) {
+TEST(WavIo, Pcm24SignExtends) {
   const Bytes data = {0x00, 0x00, 0x80,   // -2^23
                       0xFF, 0xFF, 0x7F,   // 2^23 - 1
                       0xFF, 0xFF, 0xFF,   // -1
@@ -206,25 +206,25 @@ KWS_TEST(Pcm24SignExtends) {
   const kws::WavData w = Parse(MakeWav({{"fmt ", FmtBody(1, 1, 48000, 24)}, {"data", data}}));
   const std::vector<float> expected = {-1.0f, 8388607 / 8388608.0f, -1 / 8388608.0f, 0.5f,
                                        1 / 8388608.0f};
-  KWS_CHECK(w.samples == expected);
-  KWS_CHECK(w.bits_per_sample == 24 && w.sample_rate == 48000);
+  ASSERT_EQ(w.samples, expected);
+  ASSERT_TRUE(w.bits_per_sample == 24 && w.sample_rate == 48000);
 }
 
-KWS_TEST(Pcm32Scales) {
+TEST(WavIo, Pcm32Scales) {
   Bytes data;
   for (uint32_t v : {0x80000000u, 0x40000000u, 0xC0000000u, 0u, 0x7FFFFFFFu}) PutU32(&data, v);
   const kws::WavData w = Parse(MakeWav({{"fmt ", FmtBody(1, 1, 16000, 32)}, {"data", data}}));
-  KWS_CHECK(w.samples.size() == 5);
-  KWS_CHECK(w.samples[0] == -1.0f && w.samples[1] == 0.5f && w.samples[2] == -0.5f &&
-            w.samples[3] == 0.0f);
-  KWS_CHECK(w.samples[4] <= 1.0f && w.samples[4] > 0.99999f);
+  ASSERT_EQ(w.samples.size(), 5);
+  ASSERT_TRUE(w.samples[0] == -1.0f && w.samples[1] == 0.5f && w.samples[2] == -0.5f &&
+              w.samples[3] == 0.0f);
+  ASSERT_TRUE(w.samples[4] <= 1.0f && w.samples[4] > 0.99999f);
 }
 
-KWS_TEST(FloatIsClippedAndNonFiniteRejected) {
+TEST(WavIo, FloatIsClippedAndNonFiniteRejected) {
   const Bytes clip = MakeWav(
       {{"fmt ", FmtBody(3, 1, 16000, 32)}, {"data", Float32Data({2.5f, -7.0f, 0.25f})}});
   const std::vector<float> expected = {1.0f, -1.0f, 0.25f};
-  KWS_CHECK(Parse(clip).samples == expected);
+  ASSERT_EQ(Parse(clip).samples, expected);
   const Bytes nan = MakeWav({{"fmt ", FmtBody(3, 2, 16000, 32)},
                              {"data", Float32Data({0.0f, 0.1f, 0.2f, std::nanf("")})}});
   CHECK_MALFORMED(nan, "sample 1 of channel 1 is NaN");
@@ -233,41 +233,41 @@ KWS_TEST(FloatIsClippedAndNonFiniteRejected) {
   CHECK_MALFORMED(inf, "is infinite");
 }
 
-KWS_TEST(ExtensiblePcmAndFloat) {
+TEST(WavIo, ExtensiblePcmAndFloat) {
   // Stereo 16-bit PCM.
   const Bytes pcm = MakeWav({{"fmt ", ExtensibleFmtBody(1, 2, 16000, 16, 16)},
                              {"data", Pcm16Data({16384, -16384, 8192, 0})}});
   const kws::WavData stereo = Parse(pcm, /*mono=*/false);
-  KWS_CHECK(stereo.channels == 2 && stereo.frames() == 2);
+  ASSERT_TRUE(stereo.channels == 2 && stereo.frames() == 2);
   const std::vector<float> interleaved = {0.5f, -0.5f, 0.25f, 0.0f};
-  KWS_CHECK(stereo.samples == interleaved);
+  ASSERT_EQ(stereo.samples, interleaved);
   const kws::WavData mixed = Parse(pcm);
   const std::vector<float> mono = {0.0f, 0.125f};
-  KWS_CHECK(mixed.channels == 1 && mixed.samples == mono);
+  ASSERT_TRUE(mixed.channels == 1 && mixed.samples == mono);
 
   // Mono float.
   const Bytes flt = MakeWav({{"fmt ", ExtensibleFmtBody(3, 1, 22050, 32, 32)},
                              {"data", Float32Data({0.75f, -0.125f})}});
   const kws::WavData f = Parse(flt);
-  KWS_CHECK(f.sample_rate == 22050 && f.samples == std::vector<float>({0.75f, -0.125f}));
+  ASSERT_TRUE(f.sample_rate == 22050 && f.samples == std::vector<float>({0.75f, -0.125f}));
 
   // 24 valid bits in a 32-bit container: left-justified, scaled by the container.
   Bytes data;
   PutU32(&data, 0x40000000u);
   const Bytes valid24 = MakeWav({{"fmt ", ExtensibleFmtBody(1, 1, 16000, 32, 24)},
                                  {"data", data}});
-  KWS_CHECK(Parse(valid24).samples == std::vector<float>({0.5f}));
+  ASSERT_TRUE(Parse(valid24).samples == std::vector<float>({0.5f}));
 
   // 8-bit and 24-bit subformats.
   const Bytes ext8 = MakeWav({{"fmt ", ExtensibleFmtBody(1, 1, 8000, 8, 8)},
                               {"data", Bytes{0, 128}}});
-  KWS_CHECK(Parse(ext8).samples == std::vector<float>({-1.0f, 0.0f}));
+  ASSERT_TRUE(Parse(ext8).samples == std::vector<float>({-1.0f, 0.0f}));
   const Bytes ext24 = MakeWav({{"fmt ", ExtensibleFmtBody(1, 1, 8000, 24, 24)},
                                {"data", Bytes{0x00, 0x00, 0xC0}}});
-  KWS_CHECK(Parse(ext24).samples == std::vector<float>({-0.5f}));
+  ASSERT_TRUE(Parse(ext24).samples == std::vector<float>({-0.5f}));
 }
 
-KWS_TEST(ExtensibleErrors) {
+TEST(WavIo, ExtensibleErrors) {
   const Bytes data = Pcm16Data({0});
   CHECK_MALFORMED(MakeWav({{"fmt ", ExtensibleFmtBody(2, 1, 16000, 16, 16)}, {"data", data}}),
                   "unsupported WAVE_FORMAT_EXTENSIBLE subformat 0x0002 (Microsoft ADPCM)");
@@ -288,28 +288,28 @@ KWS_TEST(ExtensibleErrors) {
                   "unsupported bits per sample 16 for IEEE float");
 }
 
-KWS_TEST(MultiChannelMixdownAndMonoRequirement) {
+TEST(WavIo, MultiChannelMixdownAndMonoRequirement) {
   // 3 channels of 16-bit PCM, 2 frames.
   const Bytes b = MakeWav({{"fmt ", FmtBody(1, 3, 16000, 16)},
                            {"data", Pcm16Data({3000, 6000, 9000, -300, 0, 300})}});
   const kws::WavData all = Parse(b, false);
-  KWS_CHECK(all.channels == 3 && all.frames() == 2 && all.samples.size() == 6);
-  KWS_CHECK(all.samples[2] == 9000 / 32768.0f);
+  ASSERT_TRUE(all.channels == 3 && all.frames() == 2 && all.samples.size() == 6);
+  ASSERT_EQ(all.samples[2], 9000 / 32768.0f);
   const kws::WavData mono = Parse(b, true);
-  KWS_CHECK(mono.channels == 1 && mono.samples.size() == 2);
-  KWS_CHECK_NEAR(mono.samples[0], 6000 / 32768.0, 1e-7);
-  KWS_CHECK_NEAR(mono.samples[1], 0.0, 1e-7);
+  ASSERT_TRUE(mono.channels == 1 && mono.samples.size() == 2);
+  ASSERT_NEAR(mono.samples[0], 6000 / 32768.0, 1e-7);
+  ASSERT_NEAR(mono.samples[1], 0.0, 1e-7);
 
   const std::string dir = TempDir();
   const std::string path = dir + "/three.wav";
   WriteBytes(path, b);
-  KWS_CHECK_THROWS(kws::ReadWavMono(path), kws::WavError,
-                   path + ": expected a mono file but it has 3 channels");
-  KWS_CHECK(kws::ReadWav(path, true).samples == mono.samples);
+  KWS_EXPECT_THROW_MSG(kws::ReadWavMono(path), kws::WavError,
+                       path + ": expected a mono file but it has 3 channels");
+  ASSERT_EQ(kws::ReadWav(path, true).samples, mono.samples);
   RemoveDir(dir);
 }
 
-KWS_TEST(UnknownChunksAreSkippedWithPadding) {
+TEST(WavIo, UnknownChunksAreSkippedWithPadding) {
   const Bytes data = Pcm16Data({100, -100, 200});
   // Odd-sized chunks (with pad byte) before and between fmt and data; a bogus chunk
   // after the data chunk is never looked at.
@@ -320,30 +320,30 @@ KWS_TEST(UnknownChunksAreSkippedWithPadding) {
                            {"data", data},
                            bogus});
   const kws::WavData w = Parse(b);
-  KWS_CHECK(w.samples == std::vector<float>({100 / 32768.0f, -100 / 32768.0f,
+  ASSERT_TRUE(w.samples == std::vector<float>({100 / 32768.0f, -100 / 32768.0f,
                                              200 / 32768.0f}));
   // Data before fmt is legal RIFF.
   const Bytes swapped = MakeWav({{"data", data}, {"cue ", Bytes(3, 0)},
                                  {"fmt ", FmtBody(1, 1, 8000, 16)}});
-  KWS_CHECK(Parse(swapped).sample_rate == 8000 && Parse(swapped).samples.size() == 3);
+  ASSERT_TRUE(Parse(swapped).sample_rate == 8000 && Parse(swapped).samples.size() == 3);
   // An odd-sized data chunk at the very end without its pad byte is fine.
   Chunk odd{"data", Bytes{0, 64, 255}, -1, false};
   const Bytes odd8 = MakeWav({{"fmt ", FmtBody(1, 1, 8000, 8)}, odd});
-  KWS_CHECK(Parse(odd8).samples.size() == 3);
+  ASSERT_EQ(Parse(odd8).samples.size(), 3);
 }
 
-KWS_TEST(StaleRiffSizeIsTolerated) {
+TEST(WavIo, StaleRiffSizeIsTolerated) {
   Bytes b = MakeWav({{"fmt ", FmtBody(1, 1, 16000, 16)}, {"data", Pcm16Data({1, 2})}});
   for (uint32_t riff : {0u, 4u, 0xFFFFFFFFu}) {
     b[4] = riff & 0xFF, b[5] = (riff >> 8) & 0xFF, b[6] = (riff >> 16) & 0xFF,
     b[7] = riff >> 24;
-    KWS_CHECK(Parse(b).samples.size() == 2);
+    ASSERT_EQ(Parse(b).samples.size(), 2);
   }
 }
 
 // ---- malformed files ----------------------------------------------------------------
 
-KWS_TEST(MalformedHeaders) {
+TEST(WavIo, MalformedHeaders) {
   const Bytes fmt = FmtBody(1, 1, 16000, 16);
   const Bytes data = Pcm16Data({1, 2, 3});
   CHECK_MALFORMED(Bytes(), "file is 0 bytes, too short");
@@ -364,7 +364,7 @@ KWS_TEST(MalformedHeaders) {
                   "more than one data chunk");
 }
 
-KWS_TEST(TruncatedDataNamesBothSizes) {
+TEST(WavIo, TruncatedDataNamesBothSizes) {
   Bytes b = MakeWav({{"fmt ", FmtBody(1, 1, 16000, 16)}, {"data", Pcm16Data({1, 2, 3, 4})}});
   b.resize(b.size() - 3);  // the data chunk declares 8 bytes, 5 remain
   CHECK_MALFORMED(b, "truncated: data chunk declares 8 bytes but only 5 bytes follow");
@@ -374,7 +374,7 @@ KWS_TEST(TruncatedDataNamesBothSizes) {
                   "data chunk declares 4294967295 bytes but only 4 bytes follow");
 }
 
-KWS_TEST(ChunkSizesPastTheEnd) {
+TEST(WavIo, ChunkSizesPastTheEnd) {
   Chunk huge_list{"LIST", Bytes(4, 0), 1000};
   CHECK_MALFORMED(MakeWav({huge_list, {"fmt ", FmtBody(1, 1, 16000, 16)},
                            {"data", Pcm16Data({1})}}),
@@ -389,7 +389,7 @@ KWS_TEST(ChunkSizesPastTheEnd) {
   CHECK_MALFORMED(cut, "missing data chunk");
 }
 
-KWS_TEST(BadFmtValues) {
+TEST(WavIo, BadFmtValues) {
   const Bytes d = Pcm16Data({1, 2});
   auto with_fmt = [&](const Bytes& fmt) { return MakeWav({{"fmt ", fmt}, {"data", d}}); };
   CHECK_MALFORMED(with_fmt(FmtBody(1, 0, 16000, 16, 2)), "fmt chunk declares zero channels");
@@ -421,7 +421,7 @@ KWS_TEST(BadFmtValues) {
 
 // Every prefix and thousands of random corruptions of a valid file either decode or throw
 // WavError: no crash, no other exception (run under KWS_SANITIZE=ON to catch bad reads).
-KWS_TEST(CorruptionsNeverCrash) {
+TEST(WavIo, CorruptionsNeverCrash) {
   const Bytes good = MakeWav({{"LIST", Bytes(5, 'i')},
                               {"fmt ", ExtensibleFmtBody(1, 2, 16000, 24, 24)},
                               {"data", Bytes(3 * 2 * 10, 0x55)}});
@@ -434,7 +434,7 @@ KWS_TEST(CorruptionsNeverCrash) {
       ++rejected;
     }
   }
-  KWS_CHECK(decoded == 1);  // only the whole file
+  ASSERT_EQ(decoded, 1);  // only the whole file
   std::mt19937 rng(1234);
   for (int trial = 0; trial < 20000; ++trial) {
     Bytes b = good;
@@ -442,49 +442,49 @@ KWS_TEST(CorruptionsNeverCrash) {
     for (int k = 0; k < flips; ++k) b[rng() % b.size()] = static_cast<uint8_t>(rng());
     try {
       const kws::WavData w = kws::ReadWavFromMemory(b.data(), b.size(), "fuzz.wav", trial % 2);
-      for (float s : w.samples) KWS_CHECK(s >= -1.0f && s <= 1.0f);
+      for (float s : w.samples) ASSERT_TRUE(s >= -1.0f && s <= 1.0f);
       ++decoded;
     } catch (const kws::WavError& e) {
-      KWS_CHECK(std::string(e.what()).rfind("fuzz.wav: ", 0) == 0);
+      ASSERT_EQ(std::string(e.what()).rfind("fuzz.wav: ", 0), 0);
       ++rejected;
     }
   }
-  KWS_CHECK(decoded > 1000 && rejected > 1000);
+  ASSERT_TRUE(decoded > 1000 && rejected > 1000);
 }
 
 // ---- files ---------------------------------------------------------------------------
 
-KWS_TEST(WriteWavIsAtomicAndOverwrites) {
+TEST(WavIo, WriteWavIsAtomicAndOverwrites) {
   const std::string dir = TempDir();
   const std::string path = dir + "/out.wav";
   const std::vector<float> a = {0.5f, -0.25f, 0.125f};
   kws::WriteWav(path, a.data(), a.size(), 16000);
-  KWS_CHECK(kws::ReadWav(path).samples == a);
+  ASSERT_EQ(kws::ReadWav(path).samples, a);
   const std::vector<float> b = {0.1f, 0.2f};
   kws::WriteWav(path, b.data(), b.size(), 22050, kws::WavSampleFormat::kFloat32);
   const kws::WavData w = kws::ReadWavMono(path);
-  KWS_CHECK(w.samples == b && w.sample_rate == 22050 && w.bits_per_sample == 32);
-  KWS_CHECK(ListDir(dir) == std::vector<std::string>({"out.wav"}));  // no temp files left
-  KWS_CHECK_THROWS(kws::WriteWav(dir + "/missing/x.wav", a.data(), a.size(), 16000),
-                   kws::IoError, dir + "/missing/x.wav");
-  KWS_CHECK_THROWS(kws::WriteWav(path, a.data(), a.size(), 0), kws::InvalidArgument,
-                   "sample rate 0");
-  KWS_CHECK(kws::ReadWav(path).samples == b);  // a failed write leaves the old file
+  ASSERT_TRUE(w.samples == b && w.sample_rate == 22050 && w.bits_per_sample == 32);
+  ASSERT_TRUE(ListDir(dir) == std::vector<std::string>({"out.wav"}));  // no temp files left
+  KWS_EXPECT_THROW_MSG(kws::WriteWav(dir + "/missing/x.wav", a.data(), a.size(), 16000),
+                       kws::IoError, dir + "/missing/x.wav");
+  KWS_EXPECT_THROW_MSG(kws::WriteWav(path, a.data(), a.size(), 0), kws::InvalidArgument,
+                       "sample rate 0");
+  ASSERT_EQ(kws::ReadWav(path).samples, b);  // a failed write leaves the old file
   RemoveDir(dir);
 }
 
-KWS_TEST(OpenFailuresAreIoErrors) {
+TEST(WavIo, OpenFailuresAreIoErrors) {
   const std::string dir = TempDir();
-  KWS_CHECK_THROWS(kws::ReadWav(dir + "/nope.wav"), kws::IoError,
-                   "cannot open WAV file '" + dir + "/nope.wav': No such file or directory");
-  KWS_CHECK_THROWS(kws::ReadWav(dir), kws::IoError, "it is a directory");
+  KWS_EXPECT_THROW_MSG(kws::ReadWav(dir + "/nope.wav"), kws::IoError,
+                       "cannot open WAV file '" + dir + "/nope.wav': No such file or directory");
+  KWS_EXPECT_THROW_MSG(kws::ReadWav(dir), kws::IoError, "it is a directory");
   WriteBytes(dir + "/empty.wav", Bytes());
-  KWS_CHECK_THROWS(kws::ReadWav(dir + "/empty.wav"), kws::WavError,
-                   dir + "/empty.wav: file is 0 bytes");
+  KWS_EXPECT_THROW_MSG(kws::ReadWav(dir + "/empty.wav"), kws::WavError,
+                       dir + "/empty.wav: file is 0 bytes");
   RemoveDir(dir);
 }
 
-KWS_TEST(RealSpeechSampleReadsAndReencodesByteForByte) {
+TEST(WavIo, RealSpeechSampleReadsAndReencodesByteForByte) {
   // Sample files are 16-bit mono with a 44-byte canonical header; the long noise files
   // carry LIST and 'id3 ' chunks after the data. Decoding and encoding again must give
   // the original header and data bytes back.
@@ -493,7 +493,7 @@ KWS_TEST(RealSpeechSampleReadsAndReencodesByteForByte) {
     const std::string dir = kws_test::SampleDir() + rel;
     std::vector<std::string> names = ListDir(dir);
     std::sort(names.begin(), names.end());
-    KWS_CHECK(!names.empty());
+    ASSERT_TRUE(!names.empty());
     expected += static_cast<int>(std::min<size_t>(names.size(), 3));
     if (std::string(rel) == "/_background_noise_") {
       noise_files = static_cast<int>(std::min<size_t>(names.size(), 3));
@@ -501,47 +501,47 @@ KWS_TEST(RealSpeechSampleReadsAndReencodesByteForByte) {
     for (size_t i = 0; i < names.size() && i < 3; ++i) {
       const std::string path = dir + "/" + names[i];
       const kws::WavData w = kws::ReadWav(path);
-      KWS_CHECK(w.sample_rate == 16000 && w.channels == 1 && w.bits_per_sample == 16);
-      KWS_CHECK(w.frames() > 1000);
+      ASSERT_TRUE(w.sample_rate == 16000 && w.channels == 1 && w.bits_per_sample == 16);
+      ASSERT_GT(w.frames(), 1000);
       const Bytes original = ReadBytes(path);
       const size_t end_of_data = 44 + 2 * w.frames();
-      KWS_CHECK(original.size() >= end_of_data);
+      ASSERT_GE(original.size(), end_of_data);
       if (original.size() > end_of_data) ++with_trailing_chunks;
       // Independent check of a few samples straight from the bytes.
       for (size_t k : {size_t{0}, w.frames() / 2, w.frames() - 1}) {
         const int16_t raw =
             static_cast<int16_t>(original[44 + 2 * k] | (original[45 + 2 * k] << 8));
-        KWS_CHECK(w.samples[k] == raw / 32768.0f);
+        ASSERT_EQ(w.samples[k], raw / 32768.0f);
       }
       const Bytes encoded = kws::EncodeWav(w.samples.data(), w.samples.size(), 16000);
-      KWS_CHECK(encoded.size() == end_of_data);
+      ASSERT_EQ(encoded.size(), end_of_data);
       // Bytes 4..7 (RIFF size) differ when the original has trailing chunks.
-      KWS_CHECK(std::equal(encoded.begin() + 8, encoded.end(), original.begin() + 8));
+      ASSERT_TRUE(std::equal(encoded.begin() + 8, encoded.end(), original.begin() + 8));
       ++checked;
     }
   }
-  KWS_CHECK(checked == expected && checked >= 5);
-  KWS_CHECK(with_trailing_chunks == noise_files);
+  ASSERT_TRUE(checked == expected && checked >= 5);
+  ASSERT_EQ(with_trailing_chunks, noise_files);
 }
 
 
-KWS_TEST(OnlyRegularFilesAreOpenedAndSizesAreCapped) {
+TEST(WavIo, OnlyRegularFilesAreOpenedAndSizesAreCapped) {
   const std::string dir = TempDir();
   // A FIFO named x.wav would block open() until a writer came: refused at once.
   const std::string fifo = dir + "/x.wav";
-  KWS_CHECK(mkfifo(fifo.c_str(), 0600) == 0);
-  KWS_CHECK_THROWS(kws::ReadWav(fifo), kws::IoError,
-                   "cannot open WAV file '" + fifo + "': it is a FIFO");
-  KWS_CHECK_THROWS(kws::WavReader reader(fifo), kws::IoError, "it is a FIFO");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  KWS_EXPECT_THROW_MSG(kws::ReadWav(fifo), kws::IoError,
+                       "cannot open WAV file '" + fifo + "': it is a FIFO");
+  KWS_EXPECT_THROW_MSG(kws::WavReader reader(fifo), kws::IoError, "it is a FIFO");
   // /dev/zero would be read without end.
-  KWS_CHECK_THROWS(kws::ReadWav("/dev/zero"), kws::IoError, "it is a character device");
-  KWS_CHECK_THROWS(kws::WavReader reader(dir), kws::IoError, "it is a directory");
+  KWS_EXPECT_THROW_MSG(kws::ReadWav("/dev/zero"), kws::IoError, "it is a character device");
+  KWS_EXPECT_THROW_MSG(kws::WavReader reader(dir), kws::IoError, "it is a directory");
   // A sparse file past the cap is refused unread (it would not fit a RIFF header anyway).
   const std::string big = dir + "/big.wav";
   WriteBytes(big, MakeWav({{"fmt ", FmtBody(1, 1, 16000, 16)}, {"data", Pcm16Data({1, 2})}}));
-  KWS_CHECK(truncate(big.c_str(), static_cast<off_t>(kws::kMaxWavFileBytes + 1)) == 0);
-  KWS_CHECK_THROWS(kws::ReadWav(big), kws::InputError, "larger than the 4097 MiB limit");
-  KWS_CHECK_THROWS(kws::WavReader reader(big), kws::InputError, "larger than");
+  ASSERT_EQ(truncate(big.c_str(), static_cast<off_t>(kws::kMaxWavFileBytes + 1)), 0);
+  KWS_EXPECT_THROW_MSG(kws::ReadWav(big), kws::InputError, "larger than the 4097 MiB limit");
+  KWS_EXPECT_THROW_MSG(kws::WavReader reader(big), kws::InputError, "larger than");
   unlink(big.c_str());
   unlink(fifo.c_str());
   RemoveDir(dir);
@@ -556,11 +556,11 @@ std::vector<float> ReadInPieces(const std::string& path, size_t piece, bool mono
     if (got.empty()) break;
     all.insert(all.end(), got.begin(), got.end());
   }
-  KWS_CHECK(reader.frames_read() == reader.frames());
+  EXPECT_EQ(reader.frames_read(), reader.frames());  // non-fatal: this returns a value
   return all;
 }
 
-KWS_TEST(WavReaderInPiecesEqualsReadWav) {
+TEST(WavIo, WavReaderInPiecesEqualsReadWav) {
   const std::string dir = TempDir();
   std::mt19937 gen(3);
   std::uniform_int_distribution<int> sample(-32768, 32767);
@@ -584,39 +584,37 @@ KWS_TEST(WavReaderInPiecesEqualsReadWav) {
     for (bool mono : {false, true}) {
       const kws::WavData whole = kws::ReadWav(path, mono);
       for (size_t piece : {size_t{1}, size_t{7}, size_t{1000}, size_t{1} << 20}) {
-        KWS_CHECK(ReadInPieces(path, piece, mono) == whole.samples);
+        ASSERT_EQ(ReadInPieces(path, piece, mono), whole.samples);
       }
       kws::WavReader reader(path);
-      KWS_CHECK(reader.sample_rate() == whole.sample_rate);
-      KWS_CHECK(reader.channels() == (c.name == "float3.wav" ? 3 : c.name == "stereo16.wav" ? 2 : 1));
-      KWS_CHECK(reader.frames() == kws::ReadWav(path, false).frames());
+      ASSERT_EQ(reader.sample_rate(), whole.sample_rate);
+      ASSERT_EQ(reader.channels(), (c.name == "float3.wav" ? 3 : c.name == "stereo16.wav" ? 2 : 1));
+      ASSERT_EQ(reader.frames(), kws::ReadWav(path, false).frames());
     }
   }
   // Real files (16-bit mono, trailing chunks after the data).
   const std::string noise = kws_test::SampleDir() + "/_background_noise_";
   std::vector<std::string> names = ListDir(noise);
   std::sort(names.begin(), names.end());
-  KWS_CHECK(!names.empty());
+  ASSERT_TRUE(!names.empty());
   const std::string real = noise + "/" + names[0];
-  KWS_CHECK(ReadInPieces(real, 16000, true) == kws::ReadWav(real).samples);
+  ASSERT_EQ(ReadInPieces(real, 16000, true), kws::ReadWav(real).samples);
   // Header errors come when the reader is made, with ReadWav's message.
   const std::string bad = dir + "/bad.wav";
   WriteBytes(bad, MakeWav({{"fmt ", FmtBody(1, 1, 16000, 16)}, {"data", Pcm16Data({1, 2, 3}), 100}}));
-  KWS_CHECK_THROWS(kws::WavReader reader(bad), kws::WavError,
-                   "truncated: data chunk declares 100 bytes");
+  KWS_EXPECT_THROW_MSG(kws::WavReader reader(bad), kws::WavError,
+                       "truncated: data chunk declares 100 bytes");
   // A NaN is reported by the read that reaches it, with its index in the file.
   std::vector<float> with_nan(5000, 0.25f);
   with_nan[4321] = std::nanf("");
   const std::string nan = dir + "/nan.wav";
   WriteBytes(nan, MakeWav({{"fmt ", FmtBody(3, 1, 16000, 32)}, {"data", Float32Data(with_nan)}}));
-  KWS_CHECK_THROWS(kws::ReadWav(nan), kws::WavError, "sample 4321 of channel 0 is NaN");
+  KWS_EXPECT_THROW_MSG(kws::ReadWav(nan), kws::WavError, "sample 4321 of channel 0 is NaN");
   kws::WavReader reader(nan);
-  KWS_CHECK(reader.Read(4000).size() == 4000);
-  KWS_CHECK_THROWS(reader.Read(4000), kws::WavError, "sample 4321 of channel 0 is NaN");
+  ASSERT_EQ(reader.Read(4000).size(), 4000);
+  KWS_EXPECT_THROW_MSG(reader.Read(4000), kws::WavError, "sample 4321 of channel 0 is NaN");
   for (const Case& c : cases) unlink((dir + "/" + c.name).c_str());
   unlink(bad.c_str());
   unlink(nan.c_str());
   RemoveDir(dir);
 }
-
-KWS_TEST_MAIN()
