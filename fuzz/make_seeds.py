@@ -18,7 +18,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SAMPLE_DIR = ROOT.parent / "shared" / "data" / "speech_commands_sample"
+# The real clips seeds are cut from: $KWS_SAMPLE_DIR, else the shared sample beside the
+# checkout, else the committed fixture clips (enough for the seeds).
+SHARED_SAMPLE_DIR = ROOT.parent / "shared" / "data" / "speech_commands_sample"
+FIXTURE_SAMPLE_DIR = ROOT / "tests" / "data" / "speech_commands"
+DEFAULT_SAMPLE_DIR = SHARED_SAMPLE_DIR if SHARED_SAMPLE_DIR.is_dir() else FIXTURE_SAMPLE_DIR
 GUID_TAIL = bytes([0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00,
                    0x00, 0xAA, 0x00, 0x38, 0x9B, 0x71])
 
