@@ -4,6 +4,7 @@
 //   taskset -c 0 build/cpp/bench_layers model.kws [more.kws ...]
 // (export models with bench/bench_runtime.py --export DIR or kws export).
 #include <algorithm>
+#include <cstdlib>
 #include <chrono>
 #include <cstdio>
 #include <random>
@@ -39,10 +40,14 @@ double Best(Fn fn, int reps, int inner) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: bench_layers model.kws [model.kws ...]\n");
+    std::fprintf(stderr,
+                 "usage: bench_layers model.kws [model.kws ...]"
+                 " (KWS_BENCH_SET=<set>: that set only)\n");
     return 2;
   }
   const kws::BuildInfo info = kws::GetBuildInfo();
+  // KWS_BENCH_SET=<set> measures that kernel set only.
+  const char* only = std::getenv("KWS_BENCH_SET");
   for (int a = 1; a < argc; ++a) {
     auto model = kws::Model::Load(argv[a]);
     const kws::Model::Impl& m = model->impl();
@@ -54,6 +59,7 @@ int main(int argc, char** argv) {
     std::printf("%s (%.2f MFLOP per window)\n", m.architecture.c_str(), m.flops / 1e6);
     const int inner = std::max(1, static_cast<int>(2e7 / std::max<int64_t>(m.flops, 1)));
     for (const std::string& set : info.supported_sets) {
+      if (only != nullptr && set != only) continue;
       kws::UseKernelSet(set);
       const double whole = Best([&] { model->PredictFeatures(features.data(), scores.data()); },
                                 15, inner);
@@ -71,7 +77,7 @@ int main(int argc, char** argv) {
         const double t = Best([&] {
           op.kernel->ComputeAll(op, ws->inputs.data(), ws->values[i + 1].data(),
                                 m.ScratchOf(*ws));
-        }, 15, inner);
+        }, 15, std::max(1, static_cast<int>(2e6 / std::max<int64_t>(op.flops, 1))));
         std::string shape;
         for (int d : op.out_dims) shape += (shape.empty() ? "" : "x") + std::to_string(d);
         std::printf("    %-22s %-16s %-12s %9.4f ms %8.2f MFLOP %7.1f GFLOP/s\n",

@@ -102,19 +102,19 @@ struct OpPlan {
 };
 
 struct Scratch {
-  std::vector<std::vector<std::vector<float>>> timelines;  // [value][phase]
+  std::vector<std::vector<layers::AlignedFloats>> timelines;  // [value][phase]
   std::vector<std::vector<std::vector<char>>> needed;      // [value][phase]
-  std::vector<std::vector<std::vector<float>>> windows;    // [slot][value]
-  std::vector<std::vector<float>> matrices;                // [value] chunk x floats
+  std::vector<std::vector<layers::AlignedFloats>> windows;    // [slot][value]
+  std::vector<layers::AlignedFloats> matrices;                // [value] chunk x floats
   std::vector<const float*> pointers;
   std::vector<const float*> inputs;
-  std::vector<float> aux;
-  std::vector<float> svdf_acc;
+  layers::AlignedFloats aux;
+  layers::AlignedFloats svdf_acc;
   std::vector<const float*> window_ptrs;                   // windows-form inputs
   std::vector<float> strip;
-  std::vector<std::vector<std::vector<float>>> partials;   // [value][phase]
-  std::vector<float> fresh;                                // [dy][window row][floats]
-  std::vector<float> padded;
+  std::vector<std::vector<layers::AlignedFloats>> partials;   // [value][phase]
+  layers::AlignedFloats fresh;                                // [dy][window row][floats]
+  layers::AlignedFloats padded;
   std::vector<const float*> row_ptrs;
   std::vector<const float*> parts;
 };
@@ -579,7 +579,7 @@ void BatchScorer::Plan::ScoreChunk(const float* samples, size_t n, size_t first_
                               scratch);
   }
   const size_t labels = mi.labels.size();
-  const std::vector<float>& logits = s.matrices.back();
+  const layers::AlignedFloats& logits = s.matrices.back();
   for (int w = 0; w < count; ++w) {
     float* dst = scores + static_cast<size_t>(w) * labels;
     std::copy(logits.begin() + w * labels, logits.begin() + (w + 1) * labels, dst);

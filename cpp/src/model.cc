@@ -398,7 +398,7 @@ void Model::Impl::RunWholeWindow(Workspace& ws) const {
 }
 
 void Model::Impl::Finish(Workspace& ws) const {
-  const std::vector<float>& logits = ws.values.back();
+  const layers::AlignedFloats& logits = ws.values.back();
   std::copy(logits.begin(), logits.end(), ws.scores.begin());
   layers::Softmax(ws.scores.data(), static_cast<int>(ws.scores.size()));
 }

@@ -18,9 +18,9 @@ namespace kws {
 // A Stream owns one (its per-layer caches are exactly these tensors); whole-clip
 // inference borrows one from the model's pool.
 struct Workspace {
-  std::vector<std::vector<float>> values;  // values[0] = features (frames x coefficients)
+  std::vector<layers::AlignedFloats> values;  // values[0] = features (frames x coefficients)
   std::vector<const float*> pointers;      // GEMM pointer tables
-  std::vector<float> aux;                  // per-op float scratch
+  layers::AlignedFloats aux;               // per-op float scratch
   std::vector<float> scores;               // softmax output
   std::vector<const float*> inputs;        // argument list for one op
 };
@@ -64,7 +64,7 @@ struct Model::Impl {
   std::vector<size_t> value_sizes;      // floats per value
   std::vector<layers::Op> ops;          // op i writes value i + 1
   std::vector<ValueRows> rows;          // per value (see ValueRows)
-  std::vector<float> zeros;             // a zero row as long as the longest input row
+  layers::AlignedFloats zeros;          // a zero row as long as the longest input row
   size_t max_pointers = 0, max_aux = 0;
   int64_t flops = 0;                    // model multiply-adds x 2 per window
 

@@ -65,7 +65,7 @@ class SlidingTensor {
 
  private:
   float* view_ = nullptr;  // storage owned elsewhere (never slides)
-  std::vector<float> storage_;
+  layers::AlignedFloats storage_;
   int rows_ = 0;
   size_t row_floats_ = 0;
 };
@@ -189,7 +189,7 @@ class CachedStream : public Stream {
       const size_t row_floats = m_.value_sizes[v] / static_cast<size_t>(rows);
       for (int k = 0; k < g.period; ++k)
         slots_[v].push_back(SlidingTensor::Own(rows, row_floats, rows));  // shift < rows
-      std::vector<float>().swap(ws_->values[v]);  // unused: the slots hold this value
+      layers::AlignedFloats().swap(ws_->values[v]);  // unused: the slots hold this value
     }
   }
 

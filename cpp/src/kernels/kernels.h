@@ -68,6 +68,9 @@ struct KernelSet {
   // per window to acc + w * 16.
   void (*svdf_strip)(const float* tf16, int M, const float* strip, int width,
                      int first_row, int hop, int count, float* acc);
+  // Global pooling sums: out[c] = the sum, from zero in (row, pixel) order with plain
+  // additions, of rows[r][p * C + c] over r < num_rows and p < pixels.
+  void (*sum_pixels)(const float* const* rows, int num_rows, int pixels, int C, float* out);
 };
 
 // The set in use (chosen once; never null).

@@ -400,11 +400,38 @@ void SvdfStripImpl(const float* tf16, int M, const float* strip, int width, int 
   }
 }
 
+// G vectors of channels [c, c + G * kWidth).
+template <int G>
+static inline void SumPixelsBlock(const float* const* rows, int num_rows, int pixels, int C,
+                                  int c, float* out) {
+  Vec acc[G];
+  KWS_UNROLL for (int g = 0; g < G; ++g) acc[g] = Zero();
+  for (int r = 0; r < num_rows; ++r) {
+    const float* src = rows[r] + c;
+    for (int p = 0; p < pixels; ++p, src += C)
+      KWS_UNROLL for (int g = 0; g < G; ++g) acc[g] = Add(acc[g], Load(src + g * kWidth));
+  }
+  KWS_UNROLL for (int g = 0; g < G; ++g) Store(out + c + g * kWidth, acc[g]);
+}
+
+void SumPixelsImpl(const float* const* rows, int num_rows, int pixels, int C, float* out) {
+  int c = 0;
+  for (; c + 4 * kWidth <= C; c += 4 * kWidth)
+    SumPixelsBlock<4>(rows, num_rows, pixels, C, c, out);
+  for (; c + kWidth <= C; c += kWidth) SumPixelsBlock<1>(rows, num_rows, pixels, C, c, out);
+  for (; c < C; ++c) {
+    float acc = 0.0f;
+    for (int r = 0; r < num_rows; ++r)
+      for (int p = 0; p < pixels; ++p) acc += rows[r][static_cast<size_t>(p) * C + c];
+    out[c] = acc;
+  }
+}
+
 }  // namespace
 
 #define KWS_KERNEL_TABLE(set_name)                                                     \
   {set_name, &GemmBlockImpl, kTilePanels, &SumPartialsImpl, &DepthwiseRowsImpl,         \
-   &SvdfTimeImpl, &SvdfStripImpl}
+   &SvdfTimeImpl, &SvdfStripImpl, &SumPixelsImpl}
 
 }  // namespace kernels
 }  // namespace kws

@@ -30,7 +30,10 @@ class DepthwiseConv2D : public OpKernel {
     op.depth_multiplier = ctx.Int("depth_multiplier", 1, 4096);
     op.activation = ctx.ParseActivation();
     const int c = op.in_dims[2], co = c * op.depth_multiplier;
-    op.weights = ctx.Tensor("kernel", {op.kh, op.kw, c, op.depth_multiplier});
+    {
+      const std::vector<float> w = ctx.Tensor("kernel", {op.kh, op.kw, c, op.depth_multiplier});
+      op.weights.assign(w.begin(), w.end());
+    }
     op.bias = ctx.Tensor("bias", {co}, false);
     op.out_dims[2] = co;
     if (ctx.Has("dilation_rate")) Dilate(ctx, op);

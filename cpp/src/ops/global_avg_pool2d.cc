@@ -1,5 +1,6 @@
 // global_avg_pool2d: (T, W, C) -> (C), the mean over time and width. Collapses a window's
 // rows; its whole form is its windows form on one window.
+#include "kernels/kernels.h"
 #include "ops/op.h"
 
 namespace kws {
@@ -27,12 +28,8 @@ class GlobalAvgPool2D : public OpKernel {
     const float inv = 1.0f / static_cast<float>(static_cast<size_t>(in.rows) * W);
     for (int w = 0; w < in.count; ++w) {
       float* dst = out + static_cast<size_t>(w) * out_stride;
-      for (int c = 0; c < C; ++c) dst[c] = 0.0f;
-      for (int t = 0; t < in.rows; ++t) {
-        const float* row = in.in[0][static_cast<size_t>(w) * in.rows + t];
-        for (int p = 0; p < W; ++p)
-          for (int c = 0; c < C; ++c) dst[c] += row[static_cast<size_t>(p) * C + c];
-      }
+      kernels::Active().sum_pixels(in.in[0] + static_cast<size_t>(w) * in.rows, in.rows, W, C,
+                                   dst);
       for (int c = 0; c < C; ++c) dst[c] *= inv;
     }
   }

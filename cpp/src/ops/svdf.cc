@@ -66,7 +66,10 @@ class Svdf : public OpKernel {
     op.rank = rank;
     op.memory_size = memory;
     op.activation = ctx.ParseActivation();
-    op.weights = ctx.Tensor("time_filter", {memory, filters});
+    {
+      const std::vector<float> w = ctx.Tensor("time_filter", {memory, filters});
+      op.weights.assign(w.begin(), w.end());
+    }
     op.bias = ctx.Tensor("bias", {units}, false);
     op.out_dims = {units};
     op.flops = 2LL * memory * filters;
