@@ -72,7 +72,7 @@ class DepthwiseConv2D : public OpKernel {
     if (d == 1) return;
     const int kh = (op.kh - 1) * d + 1;
     const size_t row = op.weights.size() / op.kh;
-    std::vector<float> spread(static_cast<size_t>(kh) * row, 0.0f);
+    layers::AlignedFloats spread(static_cast<size_t>(kh) * row, 0.0f);
     for (int dy = 0; dy < op.kh; ++dy)
       std::copy(op.weights.begin() + dy * row, op.weights.begin() + (dy + 1) * row,
                 spread.begin() + static_cast<size_t>(dy) * d * row);
