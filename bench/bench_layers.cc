@@ -4,9 +4,9 @@
 //   taskset -c 0 build/cpp/bench_layers model.kws [more.kws ...]
 // (export models with bench/bench_runtime.py --export DIR or kws export).
 #include <algorithm>
-#include <cstdlib>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
@@ -19,8 +19,7 @@
 namespace {
 
 double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 // Best time of `fn` over `reps` repetitions of `inner` calls.
@@ -61,28 +60,29 @@ int main(int argc, char** argv) {
     for (const std::string& set : info.supported_sets) {
       if (only != nullptr && set != only) continue;
       kws::UseKernelSet(set);
-      const double whole = Best([&] { model->PredictFeatures(features.data(), scores.data()); },
-                                15, inner);
+      const double whole =
+          Best([&] { model->PredictFeatures(features.data(), scores.data()); }, 15, inner);
       std::printf("  [%s] model %.4f ms, %.1f GFLOP/s\n", set.c_str(), whole * 1e3,
                   m.flops / whole / 1e9);
       auto ws = m.NewWorkspace();
       std::copy(features.begin(), features.end(), ws->values[0].begin());
       const double run = Best([&] { m.RunWholeWindow(*ws); }, 15, inner);
-      std::printf("  [%s] every op in sequence on one workspace %.4f ms\n", set.c_str(),
-                  run * 1e3);
+      std::printf("  [%s] every op in sequence on one workspace %.4f ms\n", set.c_str(), run * 1e3);
       for (size_t i = 0; i < m.ops.size(); ++i) {
         const kws::layers::Op& op = m.ops[i];
         ws->inputs.clear();
         for (int v : op.inputs) ws->inputs.push_back(ws->values[v].data());
-        const double t = Best([&] {
-          op.kernel->ComputeAll(op, ws->inputs.data(), ws->values[i + 1].data(),
-                                m.ScratchOf(*ws));
-        }, 15, std::max(1, static_cast<int>(2e6 / std::max<int64_t>(op.flops, 1))));
+        const double t = Best(
+            [&] {
+              op.kernel->ComputeAll(op, ws->inputs.data(), ws->values[i + 1].data(),
+                                    m.ScratchOf(*ws));
+            },
+            15, std::max(1, static_cast<int>(2e6 / std::max<int64_t>(op.flops, 1))));
         std::string shape;
         for (int d : op.out_dims) shape += (shape.empty() ? "" : "x") + std::to_string(d);
         std::printf("    %-22s %-16s %-12s %9.4f ms %8.2f MFLOP %7.1f GFLOP/s\n",
-                    op.name.substr(0, 22).c_str(), op.type_name.c_str(), shape.c_str(),
-                    t * 1e3, op.flops / 1e6, op.flops / t / 1e9);
+                    op.name.substr(0, 22).c_str(), op.type_name.c_str(), shape.c_str(), t * 1e3,
+                    op.flops / 1e6, op.flops / t / 1e9);
       }
     }
   }

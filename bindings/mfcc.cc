@@ -135,8 +135,7 @@ void BindMfcc(py::module_& m) {
                              "FFT length: the next power of two >= the window.")
       .def("num_frames", &MfccOptions::NumFrames, py::arg("num_samples"),
            "Frames produced by a signal of num_samples samples.")
-      .def("validate", &MfccOptions::Validate,
-           "Raises ValueError naming the first bad field.")
+      .def("validate", &MfccOptions::Validate, "Raises ValueError naming the first bad field.")
       .def("__repr__", &MfccOptions::ToString);
 
   py::class_<MfccFrontend, std::shared_ptr<MfccFrontend>>(
@@ -180,8 +179,7 @@ void BindMfcc(py::module_& m) {
           "pop_frames",
           [](PyMfccStream& s, std::optional<py::ssize_t> max_frames) {
             if (max_frames && *max_frames < 0) {
-              throw InvalidArgument("max_frames must be >= 0, got " +
-                                    std::to_string(*max_frames));
+              throw InvalidArgument("max_frames must be >= 0, got " + std::to_string(*max_frames));
             }
             const py::ssize_t coefficients = s.stream.frontend().num_coefficients();
             std::lock_guard<std::mutex> lock(s.mu);
@@ -225,9 +223,9 @@ void BindMfcc(py::module_& m) {
 
   m.def(
       "mfcc",
-      [](const FloatArray& samples, int sample_rate, double window_size_ms,
-         double window_stride_ms, int feature_bin_count, int filterbank_channel_count,
-         double lower_frequency_limit, double upper_frequency_limit) {
+      [](const FloatArray& samples, int sample_rate, double window_size_ms, double window_stride_ms,
+         int feature_bin_count, int filterbank_channel_count, double lower_frequency_limit,
+         double upper_frequency_limit) {
         MfccOptions o;
         o.sample_rate = sample_rate;
         o.window_size_ms = window_size_ms;

@@ -1,17 +1,16 @@
 // Python bindings of kws/model.h: kws.Model and kws.Stream.
 #include "kws/model.h"
 
-#include <limits>
-#include <string_view>
-
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "fs_path.h"
@@ -46,8 +45,10 @@ FloatArray AudioArray(const py::handle& obj, const char* who) {
   const char kind = a.dtype().kind();
   if (kind != 'f') {
     std::string name = py::str(a.dtype());
-    throw InvalidArgument(std::string(who) + ": samples must be floating point in [-1, 1], got "
-                          "dtype " + name +
+    throw InvalidArgument(std::string(who) +
+                          ": samples must be floating point in [-1, 1], got "
+                          "dtype " +
+                          name +
                           (kind == 'i' || kind == 'u' ? " (divide int16 data by 32768)" : ""));
   }
   return FloatArray::ensure(a);
@@ -92,8 +93,8 @@ py::array_t<float> PredictFeatures(const PyModel& self, const py::object& input)
     throw InvalidArgument("Model.predict_features: expected (" + std::to_string(frames) + ", " +
                           std::to_string(width) + ") features or a batch of them");
   const size_t batch = single ? 1 : static_cast<size_t>(features.shape(0));
-  py::array_t<float> out = single ? py::array_t<float>(labels)
-                                  : py::array_t<float>({batch, labels});
+  py::array_t<float> out =
+      single ? py::array_t<float>(labels) : py::array_t<float>({batch, labels});
   const float* in = features.data();
   float* o = out.mutable_data();
   py::gil_scoped_release release;
@@ -125,15 +126,15 @@ PyStream CreateStream(const PyModel& self, py::object hop_ms, py::object hop_sam
     const double ms = hop_ms.is_none() ? 30.0 : hop_ms.cast<double>();
     const double max_ms = static_cast<double>(max_hop) * 1000.0 / m.sample_rate();
     if (!std::isfinite(ms) || ms <= 0 || ms > max_ms)
-      throw InvalidArgument("Model.create_stream: hop_ms must be a finite number of "
-                            "milliseconds in (0, " + std::to_string(max_ms) + "], got " +
-                            std::string(py::str(py::float_(ms))) + " ms");
+      throw InvalidArgument(
+          "Model.create_stream: hop_ms must be a finite number of "
+          "milliseconds in (0, " +
+          std::to_string(max_ms) + "], got " + std::string(py::str(py::float_(ms))) + " ms");
     const double samples = ms * m.sample_rate() / 1000.0;
     if (std::fabs(samples - std::round(samples)) > 1e-6)
       throw InvalidArgument("Model.create_stream: hop of " + std::string(py::str(py::float_(ms))) +
-                            " ms is " + std::to_string(samples) +
-                            " samples at " + std::to_string(m.sample_rate()) +
-                            " Hz, not a whole number");
+                            " ms is " + std::to_string(samples) + " samples at " +
+                            std::to_string(m.sample_rate()) + " Hz, not a whole number");
     hop = static_cast<int>(std::lround(samples));
   }
   PyStream s;
@@ -199,67 +200,76 @@ void BindModel(py::module_& m) {
       .def("accept_waveform", &AcceptWaveform, py::arg("samples"),
            "Feeds float samples in [-1, 1]; returns a list of (start_sample, scores) for "
            "every window completed by this chunk (windows start at 0, then every hop).")
-      .def("input_finished",
-           [](PyStream& s) {
-             py::gil_scoped_release release;
-             std::lock_guard<std::mutex> lock(*s.mu);
-             s.stream->InputFinished();
-           },
-           "Marks the end of the audio.")
-      .def("reset",
-           [](PyStream& s) {
-             py::gil_scoped_release release;
-             std::lock_guard<std::mutex> lock(*s.mu);
-             s.stream->Reset();
-           },
-           "Back to a fresh stream.")
-      .def_property_readonly("hop_samples", [](const PyStream& s) { return s.stream->hop_samples(); })
-      .def_property_readonly("last_decode_flops",
-                             [](const PyStream& s) {
-                               py::gil_scoped_release release;
-                               std::lock_guard<std::mutex> lock(*s.mu);
-                               return s.stream->last_decode_flops();
-                             },
-                             "Model FLOPs spent by the last window (cached state included).");
+      .def(
+          "input_finished",
+          [](PyStream& s) {
+            py::gil_scoped_release release;
+            std::lock_guard<std::mutex> lock(*s.mu);
+            s.stream->InputFinished();
+          },
+          "Marks the end of the audio.")
+      .def(
+          "reset",
+          [](PyStream& s) {
+            py::gil_scoped_release release;
+            std::lock_guard<std::mutex> lock(*s.mu);
+            s.stream->Reset();
+          },
+          "Back to a fresh stream.")
+      .def_property_readonly("hop_samples",
+                             [](const PyStream& s) { return s.stream->hop_samples(); })
+      .def_property_readonly(
+          "last_decode_flops",
+          [](const PyStream& s) {
+            py::gil_scoped_release release;
+            std::lock_guard<std::mutex> lock(*s.mu);
+            return s.stream->last_decode_flops();
+          },
+          "Model FLOPs spent by the last window (cached state included).");
 
   py::class_<PyModel>(m, "Model",
                       "An immutable model loaded from a model.kws file (share it freely).")
-      .def_static("load",
-                  [](const FsPath& path) {
-                    py::gil_scoped_release release;
-                    return PyModel{Model::Load(path)};
-                  },
-                  py::arg("path"), "Loads and validates a model.kws file.")
-      .def_static("load_bytes",
-                  [](const py::bytes& data, const std::string& name) {
-                    std::string s = data;
-                    py::gil_scoped_release release;
-                    return PyModel{Model::LoadFromMemory(
-                        reinterpret_cast<const uint8_t*>(s.data()), s.size(), name)};
-                  },
-                  py::arg("data"), py::arg("name") = "<bytes>",
-                  "Loads and validates a model.kws image held in memory.")
-      .def_static("load_bundled",
-                  [](const std::string& name, const std::string& models_dir) {
-                    py::gil_scoped_release release;
-                    return PyModel{Model::LoadBundled(name, models_dir)};
-                  },
-                  py::arg("name"), py::arg("models_dir"),
-                  "Loads the bundled model `name` (<models_dir>/<name>.kws; $KWS_MODELS_DIR "
-                  "overrides the folder).")
+      .def_static(
+          "load",
+          [](const FsPath& path) {
+            py::gil_scoped_release release;
+            return PyModel{Model::Load(path)};
+          },
+          py::arg("path"), "Loads and validates a model.kws file.")
+      .def_static(
+          "load_bytes",
+          [](const py::bytes& data, const std::string& name) {
+            std::string s = data;
+            py::gil_scoped_release release;
+            return PyModel{
+                Model::LoadFromMemory(reinterpret_cast<const uint8_t*>(s.data()), s.size(), name)};
+          },
+          py::arg("data"), py::arg("name") = "<bytes>",
+          "Loads and validates a model.kws image held in memory.")
+      .def_static(
+          "load_bundled",
+          [](const std::string& name, const std::string& models_dir) {
+            py::gil_scoped_release release;
+            return PyModel{Model::LoadBundled(name, models_dir)};
+          },
+          py::arg("name"), py::arg("models_dir"),
+          "Loads the bundled model `name` (<models_dir>/<name>.kws; $KWS_MODELS_DIR "
+          "overrides the folder).")
       .def_static("bundled_model_names", &Model::BundledModelNames, py::arg("models_dir"),
                   "Names of the *.kws models in the bundled models folder, sorted.")
       .def_property_readonly("labels", [](const PyModel& s) { return s.model->labels(); })
-      .def_property_readonly("name", [](const PyModel& s) { return s.model->name(); },
-                             "The model's name from its metadata ('' when it has none).")
-      .def_property_readonly("version", [](const PyModel& s) { return s.model->version(); },
-                             "The model's version from its metadata ('' when it has none).")
-      .def_property_readonly("provenance",
-                             [](const PyModel& s) { return s.model->provenance(); },
-                             "How the model was made, from its metadata ('' when absent).")
-      .def_property_readonly("num_parameters",
-                             [](const PyModel& s) { return s.model->num_parameters(); },
-                             "Floats stored in the file's tensors.")
+      .def_property_readonly(
+          "name", [](const PyModel& s) { return s.model->name(); },
+          "The model's name from its metadata ('' when it has none).")
+      .def_property_readonly(
+          "version", [](const PyModel& s) { return s.model->version(); },
+          "The model's version from its metadata ('' when it has none).")
+      .def_property_readonly(
+          "provenance", [](const PyModel& s) { return s.model->provenance(); },
+          "How the model was made, from its metadata ('' when absent).")
+      .def_property_readonly(
+          "num_parameters", [](const PyModel& s) { return s.model->num_parameters(); },
+          "Floats stored in the file's tensors.")
       .def_property_readonly("architecture",
                              [](const PyModel& s) { return s.model->architecture(); })
       .def_property_readonly("sample_rate", [](const PyModel& s) { return s.model->sample_rate(); })

@@ -14,8 +14,7 @@ namespace kws {
 namespace bindings {
 
 void BindRecognizeCommands(py::module_& m) {
-  py::class_<RecognizeResult>(m, "RecognizeResult",
-                              "What RecognizeCommands says after one result.")
+  py::class_<RecognizeResult>(m, "RecognizeResult", "What RecognizeCommands says after one result.")
       .def(py::init([](std::string label, float score, bool is_new, int64_t time_ms) {
              RecognizeResult r;
              r.label = std::move(label);
@@ -51,8 +50,7 @@ void BindRecognizeCommands(py::module_& m) {
            }),
            py::arg("average_window_duration_ms") = d.average_window_duration_ms,
            py::arg("detection_threshold") = d.detection_threshold,
-           py::arg("suppression_ms") = d.suppression_ms,
-           py::arg("minimum_count") = d.minimum_count)
+           py::arg("suppression_ms") = d.suppression_ms, py::arg("minimum_count") = d.minimum_count)
       .def_readwrite("average_window_duration_ms",
                      &RecognizeCommandsOptions::average_window_duration_ms,
                      "scores are averaged over this window (ms)")
@@ -98,11 +96,12 @@ void BindRecognizeCommands(py::module_& m) {
       .def_property_readonly("num_labels", &RecognizeCommands::num_labels)
       .def_property_readonly("queued", &RecognizeCommands::queued,
                              "results currently in the averaging window")
-      .def_property_readonly("average_window_duration_ms", [](const RecognizeCommands& s) {
-        return s.options().average_window_duration_ms;
-      })
-      .def_property_readonly("detection_threshold",
-                             [](const RecognizeCommands& s) { return s.options().detection_threshold; })
+      .def_property_readonly(
+          "average_window_duration_ms",
+          [](const RecognizeCommands& s) { return s.options().average_window_duration_ms; })
+      .def_property_readonly(
+          "detection_threshold",
+          [](const RecognizeCommands& s) { return s.options().detection_threshold; })
       .def_property_readonly("suppression_ms",
                              [](const RecognizeCommands& s) { return s.options().suppression_ms; })
       .def_property_readonly("minimum_count",

@@ -26,7 +26,8 @@ void BindStreamGenerator(py::module_& m) {
       [](const FsPath& path) {
         GroundTruth gt = ReadGroundTruth(path);
         py::list entries;
-        for (const GroundTruthEntry& e : gt.entries) entries.append(py::make_tuple(e.label, e.time_ms));
+        for (const GroundTruthEntry& e : gt.entries)
+          entries.append(py::make_tuple(e.label, e.time_ms));
         py::dict d;
         d["entries"] = entries;
         d["malformed_lines"] = gt.malformed_lines;
@@ -39,12 +40,12 @@ void BindStreamGenerator(py::module_& m) {
 
   m.def(
       "generate_stream",
-      [](const FsPath& data_dir, const FsPath& output_wav,
-         const FsPath& output_ground_truth, std::vector<std::string> wanted_words,
-         const FsPath& background_dir, double duration_seconds, int clip_duration_ms,
-         int word_gap_ms, double unknown_percentage, double word_volume, int word_ramp_samples,
-         double background_volume, int background_crossover_ms, double validation_percentage,
-         double testing_percentage, int sample_rate, uint64_t seed) {
+      [](const FsPath& data_dir, const FsPath& output_wav, const FsPath& output_ground_truth,
+         std::vector<std::string> wanted_words, const FsPath& background_dir,
+         double duration_seconds, int clip_duration_ms, int word_gap_ms, double unknown_percentage,
+         double word_volume, int word_ramp_samples, double background_volume,
+         int background_crossover_ms, double validation_percentage, double testing_percentage,
+         int sample_rate, uint64_t seed) {
         StreamGeneratorOptions o;
         o.data_dir = data_dir;
         if (!wanted_words.empty()) o.wanted_words = std::move(wanted_words);
@@ -66,8 +67,9 @@ void BindStreamGenerator(py::module_& m) {
           py::gil_scoped_release release;
           if (!output_wav.value.empty() || !output_ground_truth.value.empty()) {
             if (output_wav.value.empty() || output_ground_truth.value.empty())
-              throw InvalidArgument("generate_stream: give both output_wav and "
-                                    "output_ground_truth, or neither");
+              throw InvalidArgument(
+                  "generate_stream: give both output_wav and "
+                  "output_ground_truth, or neither");
             s = GenerateStreamToFiles(o, output_wav, output_ground_truth);
           } else {
             s = GenerateStream(o);

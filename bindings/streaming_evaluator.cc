@@ -128,9 +128,8 @@ void BindStreamingEvaluator(py::module_& m) {
       m, "StreamingOptions",
       "Options of the streaming accuracy test; defaults are the classic "
       "test_streaming_accuracy ones. Checked by validate() and when an evaluator is made.")
-      .def(py::init([](int64_t clip_duration_ms, int64_t clip_stride_ms,
-                       int64_t average_window_ms, int64_t suppression_ms,
-                       float detection_threshold, int64_t time_tolerance_ms,
+      .def(py::init([](int64_t clip_duration_ms, int64_t clip_stride_ms, int64_t average_window_ms,
+                       int64_t suppression_ms, float detection_threshold, int64_t time_tolerance_ms,
                        int64_t minimum_count) {
              StreamingOptions o;
              o.clip_duration_ms = ClipMs(clip_duration_ms, "clip_duration_ms");
@@ -151,7 +150,9 @@ void BindStreamingEvaluator(py::module_& m) {
            py::arg("minimum_count") = d.minimum_count)
       .def_property(
           "clip_duration_ms", [](const StreamingOptions& o) { return o.clip_duration_ms; },
-          [](StreamingOptions& o, int64_t v) { o.clip_duration_ms = ClipMs(v, "clip_duration_ms"); },
+          [](StreamingOptions& o, int64_t v) {
+            o.clip_duration_ms = ClipMs(v, "clip_duration_ms");
+          },
           "length of the model's clip (ms); must match the model")
       .def_property(
           "clip_stride_ms", [](const StreamingOptions& o) { return o.clip_stride_ms; },
@@ -169,11 +170,9 @@ void BindStreamingEvaluator(py::module_& m) {
           "minimum_count", [](const StreamingOptions& o) { return o.minimum_count; },
           [](StreamingOptions& o, int64_t v) { o.minimum_count = MinimumCount(v); },
           "fewer results in the averaging window: no decision")
-      .def("validate", &StreamingOptions::Validate,
-           "Raises ValueError naming the first bad field.")
+      .def("validate", &StreamingOptions::Validate, "Raises ValueError naming the first bad field.")
       .def(
-          "decoder_options",
-          [](const StreamingOptions& o) { return o.DecoderOptions(); },
+          "decoder_options", [](const StreamingOptions& o) { return o.DecoderOptions(); },
           "The RecognizeCommandsOptions these options decode with.")
       .def("__repr__", &StreamingOptions::ToString);
 
@@ -187,8 +186,8 @@ void BindStreamingEvaluator(py::module_& m) {
       .def("to_dict", &DetectionDict, "The fields as a dict (for JSON).")
       .def("__repr__", [](const Detection& x) {
         return "Detection(label=" + Quoted(x.label) + ", time_ms=" + std::to_string(x.time_ms) +
-               ", score=" + std::to_string(x.score) + ", verdict=" +
-               Quoted(VerdictName(x.verdict)) + ")";
+               ", score=" + std::to_string(x.score) +
+               ", verdict=" + Quoted(VerdictName(x.verdict)) + ")";
       });
 
   py::class_<StreamingAccuracy>(m, "StreamingAccuracy",
@@ -207,8 +206,7 @@ void BindStreamingEvaluator(py::module_& m) {
       .def_property_readonly("matched_percent", &StreamingAccuracy::matched_percent)
       .def_property_readonly("correct_percent", &StreamingAccuracy::correct_percent)
       .def_property_readonly("wrong_percent", &StreamingAccuracy::wrong_percent)
-      .def_property_readonly("false_positive_percent",
-                             &StreamingAccuracy::false_positive_percent)
+      .def_property_readonly("false_positive_percent", &StreamingAccuracy::false_positive_percent)
       .def_property_readonly("false_positives_per_hour",
                              &StreamingAccuracy::false_positives_per_hour)
       .def_property_readonly("miss_rate", &StreamingAccuracy::miss_rate,
@@ -223,10 +221,8 @@ void BindStreamingEvaluator(py::module_& m) {
 
   py::class_<PyStreamEvaluation>(m, "StreamEvaluation", "The result of one stream.")
       .def_property_readonly("wav", [](const PyStreamEvaluation& e) { return PathStr(e.wav_path); })
-      .def_property_readonly("ground_truth",
-                             [](const PyStreamEvaluation& e) {
-                               return PathStr(e.ground_truth_path);
-                             })
+      .def_property_readonly(
+          "ground_truth", [](const PyStreamEvaluation& e) { return PathStr(e.ground_truth_path); })
       .def_readonly("detections", &PyStreamEvaluation::detections,
                     "at the main threshold, with verdicts")
       .def_readonly("accuracy", &PyStreamEvaluation::accuracy, "at the main threshold")
@@ -250,8 +246,8 @@ void BindStreamingEvaluator(py::module_& m) {
                     "summed over the files, one per threshold")
       .def("to_dict", &ReportDict, "Everything as a dict (for JSON).")
       .def("__repr__", [](const PyStreamingReport& r) {
-        return "StreamingReport(" + std::to_string(r.files.size()) + " files: " +
-               r.total.Summary() + ")";
+        return "StreamingReport(" + std::to_string(r.files.size()) +
+               " files: " + r.total.Summary() + ")";
       });
 
   py::class_<StreamingEvaluator>(
@@ -281,8 +277,8 @@ void BindStreamingEvaluator(py::module_& m) {
       .def(
           "compute_scores",
           [](const StreamingEvaluator& self,
-             py::array_t<float, py::array::c_style | py::array::forcecast> samples,
-             int threads, const std::string& method) {
+             py::array_t<float, py::array::c_style | py::array::forcecast> samples, int threads,
+             const std::string& method) {
             if (samples.ndim() != 1)
               throw InvalidArgument("StreamingEvaluator.compute_scores: samples must be 1-D");
             if (method != "auto" && method != "stream")
@@ -327,8 +323,7 @@ void BindStreamingEvaluator(py::module_& m) {
       .def(
           "evaluate_many",
           [](const StreamingEvaluator& self, const std::vector<FsPath>& wav_paths,
-             const std::vector<FsPath>& ground_truth_paths, int threads,
-             std::vector<float> sweep) {
+             const std::vector<FsPath>& ground_truth_paths, int threads, std::vector<float> sweep) {
             std::vector<std::string> wavs, ground_truths;
             for (const FsPath& p : wav_paths) wavs.push_back(p.value);
             for (const FsPath& p : ground_truth_paths) ground_truths.push_back(p.value);
@@ -367,8 +362,7 @@ void BindStreamingEvaluator(py::module_& m) {
         w.scores.assign(scores.data(), scores.data() + scores.size());
         w.audio_duration_ms = audio_duration_ms;
         GroundTruth truth = ParseGroundTruth(ground_truth_text, "<ground truth>");
-        return PyStreamEvaluation(EvaluateWindowScores(w, labels, truth, options, sweep),
-                                  sweep);
+        return PyStreamEvaluation(EvaluateWindowScores(w, labels, truth, options, sweep), sweep);
       },
       py::arg("times_ms"), py::arg("scores"), py::arg("labels"), py::arg("ground_truth_text"),
       py::arg("audio_duration_ms"), py::arg("options") = py::none(),

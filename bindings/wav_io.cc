@@ -24,8 +24,7 @@ py::array_t<float> SamplesToArray(std::vector<float>&& samples, size_t frames, i
                                   bool two_dimensional) {
   auto owner = std::make_unique<std::vector<float>>(std::move(samples));
   float* data = owner->data();
-  py::capsule base(owner.get(),
-                   [](void* p) { delete static_cast<std::vector<float>*>(p); });
+  py::capsule base(owner.get(), [](void* p) { delete static_cast<std::vector<float>*>(p); });
   owner.release();  // the capsule owns it now
   if (!two_dimensional) {
     return py::array_t<float>({static_cast<py::ssize_t>(frames)},
@@ -33,8 +32,7 @@ py::array_t<float> SamplesToArray(std::vector<float>&& samples, size_t frames, i
   }
   return py::array_t<float>(
       {static_cast<py::ssize_t>(frames), static_cast<py::ssize_t>(channels)},
-      {static_cast<py::ssize_t>(channels * sizeof(float)),
-       static_cast<py::ssize_t>(sizeof(float))},
+      {static_cast<py::ssize_t>(channels * sizeof(float)), static_cast<py::ssize_t>(sizeof(float))},
       data, base);
 }
 
@@ -47,8 +45,7 @@ py::tuple ReadWavPy(const FsPath& path, bool mono) {
   const size_t frames = wav.frames();
   const int channels = wav.channels;
   const int rate = wav.sample_rate;
-  return py::make_tuple(SamplesToArray(std::move(wav.samples), frames, channels, !mono),
-                        rate);
+  return py::make_tuple(SamplesToArray(std::move(wav.samples), frames, channels, !mono), rate);
 }
 
 void WriteWavPy(const FsPath& path,
@@ -155,8 +152,8 @@ ValueError naming the file and the problem; unreadable files raise OSError.)doc"
 The file is checked exactly as read_wav checks it (same errors: ValueError naming the
 file and the problem, OSError when it cannot be read); for short clips this costs about
 what reading the header alone does.)doc");
-  m.def("write_wav", &WriteWavPy, py::arg("path"), py::arg("samples"),
-        py::arg("sample_rate"), py::arg("float32") = false,
+  m.def("write_wav", &WriteWavPy, py::arg("path"), py::arg("samples"), py::arg("sample_rate"),
+        py::arg("float32") = false,
         R"doc(Writes mono samples as 16-bit PCM (clipped to [-1, 1]) or float32, atomically.)doc");
 }
 

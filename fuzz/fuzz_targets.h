@@ -57,8 +57,7 @@ inline Outcome FuzzWavReader(const uint8_t* data, size_t size) {
   Require(mono.channels == 1 && mono.frames() == wav.frames(), "mono frame count");
   Require(mono.sample_rate == wav.sample_rate, "mono rate");
   for (size_t f = 0; f < mono.frames(); ++f) {
-    Require(std::isfinite(mono.samples[f]) && std::fabs(mono.samples[f]) <= 1.0f,
-            "mono range");
+    Require(std::isfinite(mono.samples[f]) && std::fabs(mono.samples[f]) <= 1.0f, "mono range");
   }
   if (wav.channels == 1) {
     Require(mono.samples == wav.samples, "mono read of a mono file differs");
@@ -234,9 +233,9 @@ inline Outcome FuzzModelLoader(const uint8_t* data, size_t size) {
           "first window position");
   Require(first.scores.size() == scores.size(), "stream score count");
   for (size_t i = 0; i < scores.size(); ++i) {
-    Require(SameFloat(first.scores[i], scores[i]) ||
-                std::fabs(first.scores[i] - scores[i]) <= 1e-4f,
-            "stream scores differ from whole-clip scores");
+    Require(
+        SameFloat(first.scores[i], scores[i]) || std::fabs(first.scores[i] - scores[i]) <= 1e-4f,
+        "stream scores differ from whole-clip scores");
   }
   int windows = 1;
   while (stream->IsReady()) {
@@ -249,7 +248,6 @@ inline Outcome FuzzModelLoader(const uint8_t* data, size_t size) {
   return Outcome::kAccepted;
 }
 
-
 // The C API's model-from-memory entry point (kws_model_load_from_memory) on arbitrary bytes.
 // It must return KWS_OK or KWS_ERROR_MODEL (any other status, e.g. KWS_ERROR_INTERNAL, is a
 // finding), agree with Model::LoadFromMemory, leave the output untouched and name the
@@ -258,8 +256,8 @@ inline Outcome FuzzModelLoader(const uint8_t* data, size_t size) {
 // The bytes themselves, used as a handle, must be rejected.
 inline Outcome FuzzCApiModel(const uint8_t* data, size_t size) {
   kws_model* model = nullptr;
-  const kws_status status = kws_model_load_from_memory(size ? data : nullptr, size, "fuzz.kws",
-                                                       &model);
+  const kws_status status =
+      kws_model_load_from_memory(size ? data : nullptr, size, "fuzz.kws", &model);
   bool cpp_accepts = true;
   std::shared_ptr<const kws::Model> reference;
   try {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command: lints the Python code (ruff), builds the C++ core, runs its unit tests
+# The test command: lints the Python code (ruff) and checks the C/C++ formatting
+# (clang-format, scripts/format.sh), builds the C++ core, runs its unit tests
 # (ctest), installs it and builds the example consumer against the installed package,
 # builds the WebAssembly module, runs the C++ tests on aarch64 under qemu
 # (scripts/test_arm.sh), then runs pytest (which includes the headless-Chromium web demo test and the
@@ -12,6 +13,8 @@ JOBS="${KWS_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 
 echo "[kws] ruff check (Python lint)"
 python -m ruff check .
+echo "[kws] clang-format check (C/C++ style)"
+bash scripts/format.sh --check
 
 echo "[kws] C++ build and unit tests"
 # GoogleTest's sources for the C++ tests (built with each test build's own flags).

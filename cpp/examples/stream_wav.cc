@@ -165,8 +165,8 @@ int StreamAndPrint(const kws::Model& model, const kws::WavData& wav, const Flags
       const int64_t time_ms = window.start_sample * 1000 / rate;
       const kws::RecognizeResult result = decoder.Process(window.scores, time_ms);
       if (result.is_new && result.label != "_silence_") {
-        std::printf("%lldms: %s (%.6f)\n", static_cast<long long>(time_ms),
-                    result.label.c_str(), result.score);
+        std::printf("%lldms: %s (%.6f)\n", static_cast<long long>(time_ms), result.label.c_str(),
+                    result.score);
         std::fflush(stdout);  // a live app shows each command as it happens
         ++printed;
       }

@@ -176,21 +176,21 @@ int main(int argc, char** argv) {
     goto done;
   }
   if (wav_rate != rate) {
-    fprintf(stderr, "stream_wav_c: %s: sample rate %d Hz, the model takes %d Hz "
-                    "(resample the file first)\n",
+    fprintf(stderr,
+            "stream_wav_c: %s: sample rate %d Hz, the model takes %d Hz "
+            "(resample the file first)\n",
             flags.wav_path, (int)wav_rate, (int)rate);
     goto done;
   }
   /* The model checks that the hop is a whole number of feature frames. */
-  if (kws_stream_create(model, (int32_t)(flags.clip_stride_ms * rate / 1000), &stream) !=
-          KWS_OK ||
+  if (kws_stream_create(model, (int32_t)(flags.clip_stride_ms * rate / 1000), &stream) != KWS_OK ||
       kws_recognizer_create_for_model(model, &flags.decoder, &recognizer) != KWS_OK) {
     fprintf(stderr, "stream_wav_c: %s\n", kws_last_error());
     goto done;
   }
   fprintf(stderr, "stream_wav_c: %s (%s, %d labels), %s (%.2f s), hop %lld ms, chunks of %lld ms\n",
-          flags.model_path, architecture, (int)labels, flags.wav_path,
-          (double)num_samples / rate, flags.clip_stride_ms, flags.chunk_ms);
+          flags.model_path, architecture, (int)labels, flags.wav_path, (double)num_samples / rate,
+          flags.clip_stride_ms, flags.chunk_ms);
 
   scores = (float*)malloc((size_t)labels * sizeof(float));
   if (scores == NULL) {

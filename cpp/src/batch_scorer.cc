@@ -71,14 +71,14 @@ enum class OpKind { kRows, kCollapse, kVector };
 // A value as the batch sees it: its ValueRows (rows, stride, clean rows) plus where
 // its rows live during a chunk.
 struct ValuePlan {
-  ValueRows r;                 // from the model (r.step is the stride S)
-  std::vector<char> copy_in;   // clean rows that edge-row computations read
+  ValueRows r;                         // from the model (r.step is the stride S)
+  std::vector<char> copy_in;           // clean rows that edge-row computations read
   std::vector<char> read_by_collapse;  // clean rows a collapsing op reads
-  bool window_buffer = false;  // needs a per-window tensor (edges or copied-in rows)
-  bool in_strips = false;      // an SVDF feature filter's output: no timeline kept
-  int timeline_rows = 0;       // rows per phase timeline
-  std::vector<int> phases;     // phases some window of a chunk uses
-  bool matrix = false;         // vector value stored for every window of a chunk
+  bool window_buffer = false;          // needs a per-window tensor (edges or copied-in rows)
+  bool in_strips = false;              // an SVDF feature filter's output: no timeline kept
+  int timeline_rows = 0;               // rows per phase timeline
+  std::vector<int> phases;             // phases some window of a chunk uses
+  bool matrix = false;                 // vector value stored for every window of a chunk
 };
 
 struct OpPlan {
@@ -90,8 +90,8 @@ struct OpPlan {
   // from a strip computed a few channel panels at a time (feeds_svdf: no timeline).
   int svdf_feature = -1;
   bool feeds_svdf = false;
-  std::vector<float> tf16;       // time filter by 16-channel block: [block][k][16],
-                                 // from its first 64-byte aligned float
+  std::vector<float> tf16;  // time filter by 16-channel block: [block][k][16],
+                            // from its first 64-byte aligned float
   // Row-partials convolution with edge rows: a timeline of kernel-row partial sums per
   // input row ([dy][row][output row floats]), from which clean rows and the shared part
   // of edge rows are summed; partials of a window's own input rows are computed fresh
@@ -103,17 +103,17 @@ struct OpPlan {
 
 struct Scratch {
   std::vector<std::vector<layers::AlignedFloats>> timelines;  // [value][phase]
-  std::vector<std::vector<std::vector<char>>> needed;      // [value][phase]
+  std::vector<std::vector<std::vector<char>>> needed;         // [value][phase]
   std::vector<std::vector<layers::AlignedFloats>> windows;    // [slot][value]
   std::vector<layers::AlignedFloats> matrices;                // [value] chunk x floats
   std::vector<const float*> pointers;
   std::vector<const float*> inputs;
   layers::AlignedFloats aux;
   layers::AlignedFloats svdf_acc;
-  std::vector<const float*> window_ptrs;                   // windows-form inputs
+  std::vector<const float*> window_ptrs;  // windows-form inputs
   std::vector<float> strip;
-  std::vector<std::vector<layers::AlignedFloats>> partials;   // [value][phase]
-  layers::AlignedFloats fresh;                                // [dy][window row][floats]
+  std::vector<std::vector<layers::AlignedFloats>> partials;  // [value][phase]
+  layers::AlignedFloats fresh;                               // [dy][window row][floats]
   layers::AlignedFloats padded;
   std::vector<const float*> row_ptrs;
   std::vector<const float*> parts;
@@ -144,8 +144,8 @@ struct BatchScorer::Plan {
 
   // Builds the plan; returns an empty string, or why the model cannot be batched.
   std::string Build();
-  void ScoreChunk(const float* samples, size_t n, size_t first_window, int count,
-                  float* scores, Scratch& s) const;
+  void ScoreChunk(const float* samples, size_t n, size_t first_window, int count, float* scores,
+                  Scratch& s) const;
   void SvdfFused(size_t i, int count, Scratch& s) const;
   void PartialTimelines(size_t i, Scratch& s) const;
   void PartialEdgeRows(size_t i, int slot, int frame, Scratch& s) const;
@@ -285,8 +285,9 @@ std::string BatchScorer::Plan::Build() {
         if (r < 0 || r >= in.window_rows || in.clean(r)) continue;
         need[r] = 1;
       }
-      ForEachRun(need, in.window_rows,
-                 [&](int r0, int r1) { pl.fresh_runs[dy].push_back({r0, r1}); });
+      ForEachRun(need, in.window_rows, [&](int r0, int r1) {
+        pl.fresh_runs[dy].push_back({r0, r1});
+      });
     }
   }
 
@@ -296,8 +297,8 @@ std::string BatchScorer::Plan::Build() {
   double bytes_per_frame = 0;
   for (size_t i = 0; i < mi.ops.size(); ++i)
     if (ops[i].partials)
-      bytes_per_frame += static_cast<double>(mi.ops[i].kh) * values[i + 1].r.row_floats *
-                         sizeof(float);
+      bytes_per_frame +=
+          static_cast<double>(mi.ops[i].kh) * values[i + 1].r.row_floats * sizeof(float);
   for (size_t v = 0; v < num_values; ++v) {
     if (values[v].r.rows && !values[v].in_strips)
       bytes_per_frame += static_cast<double>(values[v].r.row_floats) * sizeof(float);
@@ -325,8 +326,9 @@ std::string BatchScorer::Plan::Build() {
     const ops::OpKernel& k = *op.kernel;
     max_pointers = std::max(max_pointers, k.ScratchPointers(op));
     // Windows forms run on up to a group of windows (or a chunk, for vector ops).
-    max_aux = std::max(max_aux, k.AuxFloats(op) * static_cast<size_t>(
-                                    ops[i].kind == OpKind::kVector ? chunk_windows : kGroup));
+    max_aux = std::max(
+        max_aux, k.AuxFloats(op) *
+                     static_cast<size_t>(ops[i].kind == OpKind::kVector ? chunk_windows : kGroup));
     if (ops[i].kind == OpKind::kRows) {
       for (int q = 0; q < op.time_stride; ++q) {
         Op t = op;
@@ -338,16 +340,16 @@ std::string BatchScorer::Plan::Build() {
         ops[i].timeline_ops.push_back(std::move(t));
       }
     } else if (ops[i].kind == OpKind::kCollapse) {  // a group's rows
-      max_window_ptrs = std::max(max_window_ptrs, static_cast<size_t>(kGroup) *
-                                                      values[op.inputs[0]].r.window_rows);
-    } else {  // a chunk's vectors
       max_window_ptrs = std::max(max_window_ptrs,
-                                 static_cast<size_t>(chunk_windows) * op.inputs.size());
+                                 static_cast<size_t>(kGroup) * values[op.inputs[0]].r.window_rows);
+    } else {  // a chunk's vectors
+      max_window_ptrs =
+          std::max(max_window_ptrs, static_cast<size_t>(chunk_windows) * op.inputs.size());
     }
     if (ops[i].fused_dense >= 0) {
       const ValueRows& in = values[op.inputs[0]].r;
-      max_pointers = std::max(max_pointers,
-                              static_cast<size_t>(in.window_rows) * layers::kGemmRows);
+      max_pointers =
+          std::max(max_pointers, static_cast<size_t>(in.window_rows) * layers::kGemmRows);
       if (static_cast<size_t>(mi.ops[ops[i].fused_dense].packed.k) !=
           in.row_floats * in.window_rows)
         return "layer '" + op.name + "' flattens a size its dense layer does not take";
@@ -376,7 +378,8 @@ std::string BatchScorer::Plan::Build() {
     if (ops[i].partials) {  // edge rows sum shared partials; fresh ones cost a kernel row
       batch_edges = 0;
       for (const auto& runs : ops[i].fresh_runs)
-        for (const auto& run : runs) batch_edges += per_row / mi.ops[i].kh * (run.second - run.first);
+        for (const auto& run : runs)
+          batch_edges += per_row / mi.ops[i].kh * (run.second - run.first);
     }
     // New timeline rows per window: hop / step, but no more than a window reads.
     batch_rows += batch_edges + per_row * std::min<double>(static_cast<double>(h) / o.step,
@@ -429,8 +432,8 @@ void BatchScorer::Plan::EstimatePays(double stream_rows, double batch_rows, doub
   estimate = d.str();
 }
 
-void BatchScorer::Plan::ScoreChunk(const float* samples, size_t n, size_t first_window,
-                                   int count, float* scores, Scratch& s) const {
+void BatchScorer::Plan::ScoreChunk(const float* samples, size_t n, size_t first_window, int count,
+                                   float* scores, Scratch& s) const {
   const Model::Impl& mi = *m;
   const int h = hop_frames;
   const ops::Scratch scratch = OpScratch(s);
@@ -616,8 +619,7 @@ void BatchScorer::Plan::SvdfFused(size_t i, int count, Scratch& s) const {
     for (int b = pb; b < pe; ++b)
       ops::SvdfTimeStrip(op, Aligned64(ops[i].tf16) + static_cast<size_t>(b) * M * 16,
                          base + (b - pb) * 16, width, 0, hop_frames, count, b * 16 / op.rank,
-                         s.svdf_acc.data(), s.matrices[i + 1].data(),
-                         values[i + 1].r.row_floats);
+                         s.svdf_acc.data(), s.matrices[i + 1].data(), values[i + 1].r.row_floats);
   }
 }
 
@@ -678,10 +680,10 @@ void BatchScorer::Plan::PartialEdgeRows(size_t i, int slot, int frame, Scratch& 
     for (const auto& run : ops[i].fresh_runs[dy]) {
       for (int r = run.first; r < run.second; ++r)
         s.row_ptrs[r - run.first] = window_in + static_cast<size_t>(r) * in.r.row_floats;
-      layers::ConvRowPartials(op, ops[i].kernel_rows, dy, dy + 1, s.row_ptrs.data(),
-                              run.second - run.first,
-                              s.fresh.data() + dy * fresh_plane + static_cast<size_t>(run.first) * rf,
-                              fresh_plane, s.pointers.data(), s.padded.data());
+      layers::ConvRowPartials(
+          op, ops[i].kernel_rows, dy, dy + 1, s.row_ptrs.data(), run.second - run.first,
+          s.fresh.data() + dy * fresh_plane + static_cast<size_t>(run.first) * rf, fresh_plane,
+          s.pointers.data(), s.padded.data());
     }
   }
   const int phase = frame % o.r.step, base = frame / o.r.step;
@@ -744,14 +746,12 @@ void BatchScorer::Score(const float* samples, size_t n, size_t first, size_t las
       s.needed[v].resize(vp.r.step);
       for (int ph : vp.phases) {
         if (!vp.in_strips)
-          s.timelines[v][ph].assign(static_cast<size_t>(vp.timeline_rows) * vp.r.row_floats,
-                                    0.0f);
+          s.timelines[v][ph].assign(static_cast<size_t>(vp.timeline_rows) * vp.r.row_floats, 0.0f);
         s.needed[v][ph].assign(vp.timeline_rows, 0);
       }
       if (vp.in_strips)
-        s.strip.assign(vp.r.row_floats +
-                           static_cast<size_t>(vp.timeline_rows) * 16 * kSvdfPanels + 16,
-                       0.0f);
+        s.strip.assign(
+            vp.r.row_floats + static_cast<size_t>(vp.timeline_rows) * 16 * kSvdfPanels + 16, 0.0f);
     } else if (vp.matrix) {
       s.matrices[v].assign(static_cast<size_t>(chunk) * vp.r.row_floats, 0.0f);
     }
@@ -778,13 +778,12 @@ void BatchScorer::Score(const float* samples, size_t n, size_t first, size_t las
     const ValuePlan& o = p.values[i + 1];
     s.partials[i + 1].resize(o.r.step);
     for (int ph : o.phases)
-      s.partials[i + 1][ph].assign(
-          static_cast<size_t>(op.kh) * in.timeline_rows * o.r.row_floats, 0.0f);
-    fresh_floats = std::max(fresh_floats,
-                            static_cast<size_t>(op.kh) * in.r.window_rows * o.r.row_floats);
-    padded_floats = std::max(padded_floats,
-                             layers::ConvPartialAuxFloats(
-                                 op, std::max(kPartialRowsBlock, in.r.window_rows)));
+      s.partials[i + 1][ph].assign(static_cast<size_t>(op.kh) * in.timeline_rows * o.r.row_floats,
+                                   0.0f);
+    fresh_floats =
+        std::max(fresh_floats, static_cast<size_t>(op.kh) * in.r.window_rows * o.r.row_floats);
+    padded_floats = std::max(padded_floats, layers::ConvPartialAuxFloats(
+                                                op, std::max(kPartialRowsBlock, in.r.window_rows)));
     row_ptrs = std::max<size_t>(row_ptrs, std::max(kPartialRowsBlock, in.r.window_rows));
     parts = std::max<size_t>(parts, op.kh);
   }

@@ -26,7 +26,7 @@
 namespace {
 
 // Bounds on sizes the caller controls.
-constexpr size_t kMaxInputBytes = size_t{1} << 30;     // model / WAV bytes in memory
+constexpr size_t kMaxInputBytes = size_t{1} << 30;      // model / WAV bytes in memory
 constexpr size_t kMaxSamplesPerCall = size_t{1} << 28;  // ~4.6 h at 16 kHz
 constexpr int32_t kMaxLabels = 1 << 16;
 constexpr size_t kMaxLabelBytes = 4096;
@@ -41,11 +41,16 @@ enum class Kind : uint32_t {
 
 const char* KindName(Kind k) {
   switch (k) {
-    case Kind::kModel: return "kws_model";
-    case Kind::kStream: return "kws_stream";
-    case Kind::kRecognizer: return "kws_recognizer";
-    case Kind::kMfcc: return "kws_mfcc";
-    case Kind::kWav: return "kws_wav";
+    case Kind::kModel:
+      return "kws_model";
+    case Kind::kStream:
+      return "kws_stream";
+    case Kind::kRecognizer:
+      return "kws_recognizer";
+    case Kind::kMfcc:
+      return "kws_mfcc";
+    case Kind::kWav:
+      return "kws_wav";
   }
   return "unknown";
 }
@@ -175,13 +180,12 @@ H* Check(const H* h, const char* arg) {
     throw CError{KWS_ERROR_INVALID_HANDLE, std::string(arg) + " is NULL"};
   }
   if (!Handles().Find(h, &kind)) {
-    throw CError{KWS_ERROR_INVALID_HANDLE,
-                 std::string(arg) + " is not a live " + KindName(H::kKind) +
-                     " (freed, or not made by kws)"};
+    throw CError{KWS_ERROR_INVALID_HANDLE, std::string(arg) + " is not a live " +
+                                               KindName(H::kKind) + " (freed, or not made by kws)"};
   }
   if (kind != H::kKind) {
-    throw CError{KWS_ERROR_INVALID_HANDLE, std::string(arg) + " is a " + KindName(kind) +
-                                               ", not a " + KindName(H::kKind)};
+    throw CError{KWS_ERROR_INVALID_HANDLE,
+                 std::string(arg) + " is a " + KindName(kind) + ", not a " + KindName(H::kKind)};
   }
   if (h->tag != static_cast<uint32_t>(H::kKind)) {
     throw CError{KWS_ERROR_INVALID_HANDLE, std::string(arg) + " is a corrupted " +
@@ -356,14 +360,22 @@ const char* kws_last_error(void) { return t_last_error.c_str(); }
 
 const char* kws_status_name(kws_status status) {
   switch (status) {
-    case KWS_OK: return "KWS_OK";
-    case KWS_ERROR_INVALID_ARGUMENT: return "KWS_ERROR_INVALID_ARGUMENT";
-    case KWS_ERROR_INVALID_HANDLE: return "KWS_ERROR_INVALID_HANDLE";
-    case KWS_ERROR_MODEL: return "KWS_ERROR_MODEL";
-    case KWS_ERROR_WAV: return "KWS_ERROR_WAV";
-    case KWS_ERROR_IO: return "KWS_ERROR_IO";
-    case KWS_ERROR_OUT_OF_MEMORY: return "KWS_ERROR_OUT_OF_MEMORY";
-    case KWS_ERROR_INTERNAL: return "KWS_ERROR_INTERNAL";
+    case KWS_OK:
+      return "KWS_OK";
+    case KWS_ERROR_INVALID_ARGUMENT:
+      return "KWS_ERROR_INVALID_ARGUMENT";
+    case KWS_ERROR_INVALID_HANDLE:
+      return "KWS_ERROR_INVALID_HANDLE";
+    case KWS_ERROR_MODEL:
+      return "KWS_ERROR_MODEL";
+    case KWS_ERROR_WAV:
+      return "KWS_ERROR_WAV";
+    case KWS_ERROR_IO:
+      return "KWS_ERROR_IO";
+    case KWS_ERROR_OUT_OF_MEMORY:
+      return "KWS_ERROR_OUT_OF_MEMORY";
+    case KWS_ERROR_INTERNAL:
+      return "KWS_ERROR_INTERNAL";
   }
   return "unknown status";
 }
@@ -571,7 +583,8 @@ kws_status kws_stream_hop_samples(const kws_stream* stream, int32_t* out) {
 // ---- RecognizeCommands ----------------------------------------------------------------
 
 kws_status kws_recognizer_options_default(kws_recognizer_options* options) {
-  return Guard(__func__, [&] { FromCpp(kws::RecognizeCommandsOptions(), Out(options, "options")); });
+  return Guard(__func__,
+               [&] { FromCpp(kws::RecognizeCommandsOptions(), Out(options, "options")); });
 }
 
 kws_status kws_recognizer_create(const char* const* labels, int32_t num_labels,

@@ -68,15 +68,13 @@ GroundTruth ParseGroundTruth(const std::string& text, const std::string& name) {
     truth.entries.push_back({word, static_cast<int64_t>(time)});  // truncates, as classic
   }
   if (truth.entries.empty() && truth.malformed_lines > 0)
-    throw InputError(name + ": no valid `word, time_ms` line (" +
-                     std::to_string(truth.malformed_lines) + " malformed line" +
-                     (truth.malformed_lines == 1 ? "" : "s") + ", the first is line " +
-                     std::to_string(truth.malformed_line_numbers.front()) +
-                     "): not a ground-truth file?");
-  std::stable_sort(truth.entries.begin(), truth.entries.end(),
-                   [](const GroundTruthEntry& a, const GroundTruthEntry& b) {
-                     return a.time_ms < b.time_ms;
-                   });
+    throw InputError(
+        name + ": no valid `word, time_ms` line (" + std::to_string(truth.malformed_lines) +
+        " malformed line" + (truth.malformed_lines == 1 ? "" : "s") + ", the first is line " +
+        std::to_string(truth.malformed_line_numbers.front()) + "): not a ground-truth file?");
+  std::stable_sort(
+      truth.entries.begin(), truth.entries.end(),
+      [](const GroundTruthEntry& a, const GroundTruthEntry& b) { return a.time_ms < b.time_ms; });
   return truth;
 }
 
@@ -144,8 +142,7 @@ std::string StreamingAccuracy::Summary() const {
   } else {
     std::snprintf(buffer, sizeof(buffer),
                   "%.1f%% matched, %.1f%% correctly, %.1f%% wrongly, %.1f%% false positives",
-                  matched_percent(), correct_percent(), wrong_percent(),
-                  false_positive_percent());
+                  matched_percent(), correct_percent(), wrong_percent(), false_positive_percent());
   }
   return buffer;
 }
@@ -183,9 +180,9 @@ StreamingAccuracy ScoreDetections(const std::vector<GroundTruthEntry>& truth,
     previous_time = det.time_ms;
     const int64_t earliest = det.time_ms - tolerance_ms;
     const int64_t latest = det.time_ms + tolerance_ms;
-    auto first = std::lower_bound(
-        truth.begin(), truth.end(), earliest,
-        [](const GroundTruthEntry& e, int64_t t) { return e.time_ms < t; });
+    auto first =
+        std::lower_bound(truth.begin(), truth.end(), earliest,
+                         [](const GroundTruthEntry& e, int64_t t) { return e.time_ms < t; });
     size_t begin = static_cast<size_t>(first - truth.begin());
     size_t end = begin;
     while (end < truth.size() && truth[end].time_ms <= latest) ++end;

@@ -21,12 +21,18 @@ std::string CharName(char c) {
 
 const char* TypeName(Value::Type t) {
   switch (t) {
-    case Value::Type::kNull: return "null";
-    case Value::Type::kBool: return "a boolean";
-    case Value::Type::kNumber: return "a number";
-    case Value::Type::kString: return "a string";
-    case Value::Type::kArray: return "an array";
-    case Value::Type::kObject: return "an object";
+    case Value::Type::kNull:
+      return "null";
+    case Value::Type::kBool:
+      return "a boolean";
+    case Value::Type::kNumber:
+      return "a number";
+    case Value::Type::kString:
+      return "a string";
+    case Value::Type::kArray:
+      return "an array";
+    case Value::Type::kObject:
+      return "an object";
   }
   return "?";
 }
@@ -68,12 +74,21 @@ class Parser {
     if (depth > kMaxDepth) Fail("nesting deeper than 64 levels");
     char c = Peek();
     switch (c) {
-      case '{': return ParseObject(depth);
-      case '[': return ParseArray(depth);
-      case '"': return Value::MakeString(ParseString());
-      case 't': Expect("true"); return Value::MakeBool(true);
-      case 'f': Expect("false"); return Value::MakeBool(false);
-      case 'n': Expect("null"); return Value::MakeNull();
+      case '{':
+        return ParseObject(depth);
+      case '[':
+        return ParseArray(depth);
+      case '"':
+        return Value::MakeString(ParseString());
+      case 't':
+        Expect("true");
+        return Value::MakeBool(true);
+      case 'f':
+        Expect("false");
+        return Value::MakeBool(false);
+      case 'n':
+        Expect("null");
+        return Value::MakeNull();
       default:
         if (c == '-' || (c >= '0' && c <= '9')) return Value::MakeNumber(ParseNumber());
         Fail("unexpected character " + CharName(c));
@@ -135,10 +150,14 @@ class Parser {
     for (int i = 0; i < 4; ++i) {
       char c = p_[pos_++];
       v <<= 4;
-      if (c >= '0' && c <= '9') v |= c - '0';
-      else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
-      else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
-      else Fail("bad hex digit in \\u escape");
+      if (c >= '0' && c <= '9')
+        v |= c - '0';
+      else if (c >= 'a' && c <= 'f')
+        v |= c - 'a' + 10;
+      else if (c >= 'A' && c <= 'F')
+        v |= c - 'A' + 10;
+      else
+        Fail("bad hex digit in \\u escape");
     }
     return v;
   }
@@ -211,14 +230,30 @@ class Parser {
       if (AtEnd()) Fail("unterminated escape");
       char e = p_[pos_++];
       switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '/':
+          out += '/';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
         case 'u': {
           unsigned cp = ParseHex4();
           if (cp >= 0xD800 && cp <= 0xDBFF) {
@@ -234,7 +269,8 @@ class Parser {
           AppendUtf8(out, cp);
           break;
         }
-        default: Fail("bad escape character " + CharName(e));
+        default:
+          Fail("bad escape character " + CharName(e));
       }
     }
     return out;
@@ -259,7 +295,8 @@ class Parser {
     if (pos_ < size_ && (p_[pos_] == 'e' || p_[pos_] == 'E')) {
       ++pos_;
       if (pos_ < size_ && (p_[pos_] == '+' || p_[pos_] == '-')) ++pos_;
-      if (AtEnd() || p_[pos_] < '0' || p_[pos_] > '9') Fail("bad number: digit expected in exponent");
+      if (AtEnd() || p_[pos_] < '0' || p_[pos_] > '9')
+        Fail("bad number: digit expected in exponent");
       while (pos_ < size_ && p_[pos_] >= '0' && p_[pos_] <= '9') ++pos_;
     }
     if (pos_ - start > 64) Fail("number too long");
@@ -277,16 +314,35 @@ class Parser {
 
 }  // namespace
 
-Value Value::MakeBool(bool b) { Value v; v.type_ = Type::kBool; v.bool_ = b; return v; }
-Value Value::MakeNumber(double d) { Value v; v.type_ = Type::kNumber; v.number_ = d; return v; }
+Value Value::MakeBool(bool b) {
+  Value v;
+  v.type_ = Type::kBool;
+  v.bool_ = b;
+  return v;
+}
+Value Value::MakeNumber(double d) {
+  Value v;
+  v.type_ = Type::kNumber;
+  v.number_ = d;
+  return v;
+}
 Value Value::MakeString(std::string s) {
-  Value v; v.type_ = Type::kString; v.string_ = std::move(s); return v;
+  Value v;
+  v.type_ = Type::kString;
+  v.string_ = std::move(s);
+  return v;
 }
 Value Value::MakeArray(std::vector<Value> a) {
-  Value v; v.type_ = Type::kArray; v.array_ = std::move(a); return v;
+  Value v;
+  v.type_ = Type::kArray;
+  v.array_ = std::move(a);
+  return v;
 }
 Value Value::MakeObject(std::vector<std::pair<std::string, Value>> o) {
-  Value v; v.type_ = Type::kObject; v.object_ = std::move(o); return v;
+  Value v;
+  v.type_ = Type::kObject;
+  v.object_ = std::move(o);
+  return v;
 }
 
 static void CheckType(const Value& v, Value::Type want, const std::string& what) {
@@ -294,7 +350,10 @@ static void CheckType(const Value& v, Value::Type want, const std::string& what)
     throw JsonError(what + " must be " + TypeName(want) + ", not " + TypeName(v.type()));
 }
 
-bool Value::AsBool(const std::string& what) const { CheckType(*this, Type::kBool, what); return bool_; }
+bool Value::AsBool(const std::string& what) const {
+  CheckType(*this, Type::kBool, what);
+  return bool_;
+}
 double Value::AsNumber(const std::string& what) const {
   CheckType(*this, Type::kNumber, what);
   return number_;

@@ -39,10 +39,22 @@ struct Lanes {
   double operator[](int i) const { return v[i]; }
 };
 inline Lanes Splat(double c) { return Lanes{{c, c, c, c}}; }
-inline Lanes operator+(Lanes a, Lanes b) { for (int i = 0; i < kLanes; ++i) a.v[i] += b.v[i]; return a; }
-inline Lanes operator-(Lanes a, Lanes b) { for (int i = 0; i < kLanes; ++i) a.v[i] -= b.v[i]; return a; }
-inline Lanes operator*(Lanes a, Lanes b) { for (int i = 0; i < kLanes; ++i) a.v[i] *= b.v[i]; return a; }
-inline Lanes operator-(Lanes a) { for (int i = 0; i < kLanes; ++i) a.v[i] = -a.v[i]; return a; }
+inline Lanes operator+(Lanes a, Lanes b) {
+  for (int i = 0; i < kLanes; ++i) a.v[i] += b.v[i];
+  return a;
+}
+inline Lanes operator-(Lanes a, Lanes b) {
+  for (int i = 0; i < kLanes; ++i) a.v[i] -= b.v[i];
+  return a;
+}
+inline Lanes operator*(Lanes a, Lanes b) {
+  for (int i = 0; i < kLanes; ++i) a.v[i] *= b.v[i];
+  return a;
+}
+inline Lanes operator-(Lanes a) {
+  for (int i = 0; i < kLanes; ++i) a.v[i] = -a.v[i];
+  return a;
+}
 inline Lanes& operator+=(Lanes& a, Lanes b) { return a = a + b; }
 #endif
 
@@ -61,7 +73,8 @@ inline Lanes SqrtOfFloat32(Lanes v) {
 #endif
 #else
   Lanes out;
-  for (int l = 0; l < kLanes; ++l) out[l] = std::sqrt(static_cast<double>(static_cast<float>(v[l])));
+  for (int l = 0; l < kLanes; ++l)
+    out[l] = std::sqrt(static_cast<double>(static_cast<float>(v[l])));
   return out;
 #endif
 }
@@ -72,8 +85,8 @@ class LaneBuffer {
   LaneBuffer() = default;
   explicit LaneBuffer(size_t n) { Resize(n); }
   void Resize(size_t n) {
-    data_.reset(static_cast<double*>(
-        ::operator new(n * kLanes * sizeof(double), std::align_val_t(alignof(Lanes) > 32 ? alignof(Lanes) : 32))));
+    data_.reset(static_cast<double*>(::operator new(
+        n* kLanes * sizeof(double), std::align_val_t(alignof(Lanes) > 32 ? alignof(Lanes) : 32))));
     size_ = n;
     for (size_t i = 0; i < n * kLanes; ++i) data_.get()[i] = 0.0;
   }
@@ -107,7 +120,8 @@ inline Lanes LogOfPositive(Lanes x) {
 #if defined(__GNUC__) || defined(__clang__)
   using Ints = decltype(x < x);  // 64-bit integer lanes, as comparisons yield
   const Ints bits = BitCast<Ints>(x);
-  const Ints mantissa_bits = (bits & (Ints{} + 0x000FFFFFFFFFFFFFLL)) | (Ints{} + 0x3FF0000000000000LL);
+  const Ints mantissa_bits =
+      (bits & (Ints{} + 0x000FFFFFFFFFFFFFLL)) | (Ints{} + 0x3FF0000000000000LL);
   Lanes m = BitCast<Lanes>(mantissa_bits);  // in [1, 2)
   Ints exponent = ((bits >> 52) & (Ints{} + 0x7FF)) - 1023;
   const Ints above = m > Splat(1.4142135623730951);  // -1 where m > sqrt(2)

@@ -42,16 +42,15 @@ PackedMatrix KernelRow(const Op& op, int dy) {
   const int seg = op.kw * op.in_dims[2], n = op.packed.n;
   std::vector<float> w(static_cast<size_t>(seg) * n);
   for (int r = 0; r < seg; ++r)
-    for (int c = 0; c < n; ++c)
-      w[static_cast<size_t>(r) * n + c] = op.packed.at(dy * seg + r, c);
+    for (int c = 0; c < n; ++c) w[static_cast<size_t>(r) * n + c] = op.packed.at(dy * seg + r, c);
   PackedMatrix m;
   m.Pack(w.data(), seg, n);
   return m;
 }
 
-void ConvRowPartials(const Op& op, const std::vector<PackedMatrix>& kernel_rows, int dy0,
-                     int dy1, const float* const* in_rows, int count, float* out,
-                     size_t dy_stride, const float** ptrs, float* padded) {
+void ConvRowPartials(const Op& op, const std::vector<PackedMatrix>& kernel_rows, int dy0, int dy1,
+                     const float* const* in_rows, int count, float* out, size_t dy_stride,
+                     const float** ptrs, float* padded) {
   const int W = op.in_dims[1], C = op.in_dims[2];
   const int Wo = op.out_dims[1], Co = op.out_dims[2];
   const int Wp = ConvPaddedWidth(op);
@@ -115,8 +114,8 @@ void TimeFilterRows(const float* tf, int memory, int filters, const float* const
   kernels::Active().svdf_time(tf, rows, rows_per_window, count, memory, filters, acc);
 }
 
-void TimeFilterStrip(const float* tf16, int memory, const float* strip, int width,
-                     int first_row, int hop, int count, float* acc) {
+void TimeFilterStrip(const float* tf16, int memory, const float* strip, int width, int first_row,
+                     int hop, int count, float* acc) {
   kernels::Active().svdf_strip(tf16, memory, strip, width, first_row, hop, count, acc);
 }
 

@@ -58,9 +58,13 @@ struct AlignedAllocator {
   T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), kAlign)); }
   void deallocate(T* p, size_t) { ::operator delete(p, kAlign); }
   template <typename U>
-  bool operator==(const AlignedAllocator<U>&) const { return true; }
+  bool operator==(const AlignedAllocator<U>&) const {
+    return true;
+  }
   template <typename U>
-  bool operator!=(const AlignedAllocator<U>&) const { return false; }
+  bool operator!=(const AlignedAllocator<U>&) const {
+    return false;
+  }
 };
 // Floats whose first element is 64-byte aligned.
 typedef std::vector<float, AlignedAllocator<float>> AlignedFloats;
@@ -73,9 +77,7 @@ struct PackedMatrix {
   void Pack(const float* w, int k_rows, int n_cols);  // w is K x N row-major
   const float* panel(int p) const { return data.data() + static_cast<size_t>(p) * k * 16; }
   // Element (row r, column c) of the K x N matrix that was packed.
-  float at(int r, int c) const {
-    return data[(static_cast<size_t>(c / 16) * k + r) * 16 + c % 16];
-  }
+  float at(int r, int c) const { return data[(static_cast<size_t>(c / 16) * k + r) * 16 + c % 16]; }
 };
 
 // One op of a loaded model: its attributes and weights. What it does is its kernel's
@@ -83,27 +85,27 @@ struct PackedMatrix {
 struct Op {
   const ops::OpKernel* kernel = nullptr;
   OpType type = OpType::kRelu;
-  std::string name;             // for messages and Summary()
-  std::string type_name;        // the op type as written in the file
-  std::vector<int> inputs;      // value indices
-  std::vector<int> in_dims;     // shape of inputs[0]
+  std::string name;          // for messages and Summary()
+  std::string type_name;     // the op type as written in the file
+  std::vector<int> inputs;   // value indices
+  std::vector<int> in_dims;  // shape of inputs[0]
   std::vector<int> out_dims;
   Activation activation = Activation::kLinear;
 
   // Spatial attributes (conv, depthwise, pooling): kernel, strides, padding offsets.
   int kh = 1, kw = 1, sh = 1, sw = 1, pad_top = 0, pad_left = 0;
-  int pad_right = 0;            // pad
-  int dilation = 1;             // depthwise_conv2d: time dilation (weights hold zero taps)
+  int pad_right = 0;  // pad
+  int dilation = 1;   // depthwise_conv2d: time dilation (weights hold zero taps)
   int depth_multiplier = 1;
   // SVDF
   int rank = 1, memory_size = 1, units = 0;
 
-  PackedMatrix packed;          // conv / dense weights
-  AlignedFloats weights;        // depthwise kernel (kh*kw*C*mult), svdf time filter
-  std::vector<float> bias;      // per output channel (may be empty: no bias)
+  PackedMatrix packed;              // conv / dense weights
+  AlignedFloats weights;            // depthwise kernel (kh*kw*C*mult), svdf time filter
+  std::vector<float> bias;          // per output channel (may be empty: no bias)
   std::vector<float> scale, shift;  // kScaleShift
 
-  int64_t flops = 0;            // multiply-adds x 2 for one whole window
+  int64_t flops = 0;  // multiply-adds x 2 for one whole window
 
   // Conv2D arithmetic: when set, each output element is the sum, in kernel-row order, of
   // one partial sum per kernel row (each accumulated from zero over the row's (dx, c) in
@@ -139,9 +141,9 @@ constexpr int kRowPartialsMinSegment = 64;
 // accumulates them) to out + (dy - dy0) * dy_stride + i * Wo * Co. `kernel_rows[dy]`
 // holds kernel row dy packed (kw * C rows). `ptrs` holds kGemmRows pointers; `padded`
 // holds count * PaddedWidth * C floats (see ConvPartialAuxFloats).
-void ConvRowPartials(const Op& op, const std::vector<PackedMatrix>& kernel_rows, int dy0,
-                     int dy1, const float* const* in_rows, int count, float* out,
-                     size_t dy_stride, const float** ptrs, float* padded);
+void ConvRowPartials(const Op& op, const std::vector<PackedMatrix>& kernel_rows, int dy0, int dy1,
+                     const float* const* in_rows, int count, float* out, size_t dy_stride,
+                     const float** ptrs, float* padded);
 // Floats of `padded` ConvRowPartials needs for `count` rows.
 size_t ConvPartialAuxFloats(const Op& op, int count);
 // Width of the zero-padded input rows a Conv2D reads (W plus SAME padding).
@@ -164,10 +166,9 @@ void SumPartials(const float* const* parts, int num_parts, const float* bias, in
 // With `segment_sums`, each segment is instead accumulated on its own from zero (over k
 // in increasing order) and the segments' partial sums are added in segment order: the
 // arithmetic of a convolution with row_partials (see Op).
-void GemmBlock(const float** a_ptrs, int rows, int segments, int seg_len,
-               const PackedMatrix& b, const float* bias, Activation act, float* c, int ldc,
-               int panel_begin, int panel_end, const float* zero_row = nullptr,
-               bool segment_sums = false);
+void GemmBlock(const float** a_ptrs, int rows, int segments, int seg_len, const PackedMatrix& b,
+               const float* bias, Activation act, float* c, int ldc, int panel_begin, int panel_end,
+               const float* zero_row = nullptr, bool segment_sums = false);
 
 // Output rows [r0, r1) of a depthwise convolution (op: kDepthwiseConv2D) from its whole
 // input: each element's taps accumulated from zero in (dy, dx) order, then the bias and
@@ -181,8 +182,8 @@ void TimeFilterRows(const float* tf, int memory, int filters, const float* const
                     int rows_per_window, int count, float* acc);
 // The same sums for 16 filters, window w's memory row k at strip + (first_row + w * hop +
 // k) * width; tf16 holds the 16 filters' time filter (memory rows of 16); acc[w * 16 + c].
-void TimeFilterStrip(const float* tf16, int memory, const float* strip, int width,
-                     int first_row, int hop, int count, float* acc);
+void TimeFilterStrip(const float* tf16, int memory, const float* strip, int width, int first_row,
+                     int hop, int count, float* acc);
 
 // Softmax in place (max-subtracted, float accumulation in double for the sum).
 void Softmax(float* x, int n);

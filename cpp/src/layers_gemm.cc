@@ -23,9 +23,9 @@ void PackedMatrix::Pack(const float* w, int k_rows, int n_cols) {
   }
 }
 
-void GemmBlock(const float** a_ptrs, int rows, int segments, int seg_len,
-               const PackedMatrix& b, const float* bias, Activation act, float* c, int ldc,
-               int panel_begin, int panel_end, const float* zero_row, bool segment_sums) {
+void GemmBlock(const float** a_ptrs, int rows, int segments, int seg_len, const PackedMatrix& b,
+               const float* bias, Activation act, float* c, int ldc, int panel_begin, int panel_end,
+               const float* zero_row, bool segment_sums) {
   kernels::PackedView view;
   view.data = b.data.data();
   view.k = b.k;

@@ -51,9 +51,7 @@ int SamplesOf(int sample_rate, double ms) {
 
 int MfccOptions::window_size_samples() const { return SamplesOf(sample_rate, window_size_ms); }
 
-int MfccOptions::window_stride_samples() const {
-  return SamplesOf(sample_rate, window_stride_ms);
-}
+int MfccOptions::window_stride_samples() const { return SamplesOf(sample_rate, window_stride_ms); }
 
 int MfccOptions::fft_length() const {
   const int window = window_size_samples();
@@ -144,8 +142,8 @@ namespace {
 using internal::kLanes;
 using internal::LaneBuffer;
 using internal::Lanes;
-using internal::Splat;
 using internal::LogOfPositive;
+using internal::Splat;
 using internal::SqrtOfFloat32;
 static_assert(kLanes == 4, "Frames() gathers four frames per group");
 

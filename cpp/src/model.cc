@@ -50,9 +50,7 @@ class Loader {
  public:
   Loader(const std::string& name, const SafetensorsFile& file) : name_(name), file_(file) {}
 
-  [[noreturn]] void Fail(const std::string& msg) const {
-    throw ModelError(name_ + ": " + msg);
-  }
+  [[noreturn]] void Fail(const std::string& msg) const { throw ModelError(name_ + ": " + msg); }
 
   void Load(Model::Impl& m) {
     auto it = file_.metadata.find("kws");
@@ -105,10 +103,10 @@ class Loader {
     std::set<std::string> unique(m.labels.begin(), m.labels.end());
     if (unique.size() != m.labels.size()) Fail("labels list a label twice");
 
-    m.sample_rate = static_cast<int>(meta.Get("sample_rate", "metadata")
-                                         .AsInt("sample_rate", 1, 1000000));
-    m.clip_samples = static_cast<int>(meta.Get("clip_samples", "metadata")
-                                          .AsInt("clip_samples", 1, 100000000));
+    m.sample_rate =
+        static_cast<int>(meta.Get("sample_rate", "metadata").AsInt("sample_rate", 1, 1000000));
+    m.clip_samples =
+        static_cast<int>(meta.Get("clip_samples", "metadata").AsInt("clip_samples", 1, 100000000));
     const Value& fe = meta.Get("frontend", "metadata");
     const std::string fe_type = fe.Get("type", "frontend").AsString("frontend type");
     if (fe_type != "mfcc")
@@ -141,8 +139,8 @@ class Loader {
     const auto& in_shape = meta.Get("input_shape", "metadata").AsArray("input_shape");
     if (in_shape.size() != 2 || in_shape[0].AsInt("input_shape", 1, kMaxDim) != m.num_frames ||
         in_shape[1].AsInt("input_shape", 1, kMaxDim) != m.num_coefficients)
-      Fail("input_shape does not match the front end: expected [" +
-           std::to_string(m.num_frames) + ", " + std::to_string(m.num_coefficients) + "]");
+      Fail("input_shape does not match the front end: expected [" + std::to_string(m.num_frames) +
+           ", " + std::to_string(m.num_coefficients) + "]");
 
     // Values: 0 is the feature window; file op i writes file value i + 1.
     std::vector<std::vector<int>> dims = {{m.num_frames, m.num_coefficients}};
@@ -296,8 +294,8 @@ class Loader {
   std::vector<float> Tensor(const Value& spec, const std::string& where, const std::string& role,
                             const std::vector<int64_t>& shape, bool required = true) {
     const Value* tensors = spec.Find("tensors");
-    const Value* ref = tensors ? (tensors->AsObject(where + " tensors"), tensors->Find(role))
-                               : nullptr;
+    const Value* ref =
+        tensors ? (tensors->AsObject(where + " tensors"), tensors->Find(role)) : nullptr;
     if (!ref) {
       if (required) Fail(where + " lacks its '" + role + "' tensor");
       return {};
@@ -440,7 +438,8 @@ void VerifyChecksum(const SafetensorsFile& file, const std::string& name) {
     expected = (expected << 4) | static_cast<uint32_t>(digit & 15);
   }
   if (!ok)
-    throw ModelError(name + ": metadata 'kws_crc32c' is not 8 lower-case hex digits: the "
+    throw ModelError(name +
+                     ": metadata 'kws_crc32c' is not 8 lower-case hex digits: the "
                      "file is corrupt");
   auto meta = file.metadata.find("kws");
   uint32_t crc = 0;
@@ -460,8 +459,7 @@ void VerifyChecksum(const SafetensorsFile& file, const std::string& name) {
 }  // namespace
 
 std::shared_ptr<const Model> Model::LoadFromMemory(const uint8_t* data, size_t size,
-                                                   const std::string& name,
-                                                   bool verify_checksum) {
+                                                   const std::string& name, bool verify_checksum) {
   SafetensorsFile file;
   try {
     file = ParseSafetensors(data, size);
@@ -510,19 +508,21 @@ std::shared_ptr<const Model> Model::LoadBundled(const std::string& name,
                                                 const std::string& models_dir) {
   const std::string dir = BundledModelsDir(models_dir);
   if (!IsBundledName(name))
-    throw InvalidArgument("'" + name + "' is not a bundled model name (letters, digits, '_', "
-                          "'-', '.'; at most " + std::to_string(kMaxBundledNameChars) +
-                          " characters)");
+    throw InvalidArgument("'" + name +
+                          "' is not a bundled model name (letters, digits, '_', "
+                          "'-', '.'; at most " +
+                          std::to_string(kMaxBundledNameChars) + " characters)");
   if (dir.empty())
-    throw IoError("no bundled model '" + name + "': this kws has no models folder (set "
+    throw IoError("no bundled model '" + name +
+                  "': this kws has no models folder (set "
                   "KWS_MODELS_DIR)");
   const std::string path = (std::filesystem::path(dir) / (name + ".kws")).string();
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) {
     std::string known;
     for (const auto& n : BundledModelNames(dir)) known += (known.empty() ? "" : ", ") + n;
-    throw IoError("no bundled model '" + name + "' in " + dir + " (bundled: " +
-                  (known.empty() ? std::string("none") : known) + ")");
+    throw IoError("no bundled model '" + name + "' in " + dir +
+                  " (bundled: " + (known.empty() ? std::string("none") : known) + ")");
   }
   return Load(path);
 }
@@ -547,8 +547,8 @@ std::string Model::Summary() const {
   if (!impl_->name.empty())
     s << impl_->name << (impl_->version.empty() ? "" : " version " + impl_->version) << ": ";
   s << "kws model '" << impl_->architecture << "' (" << impl_->labels.size() << " labels, "
-    << impl_->clip_samples << " samples at " << impl_->sample_rate << " Hz -> "
-    << impl_->num_frames << " x " << impl_->num_coefficients << " features)\n";
+    << impl_->clip_samples << " samples at " << impl_->sample_rate << " Hz -> " << impl_->num_frames
+    << " x " << impl_->num_coefficients << " features)\n";
   size_t params = 0;
   for (const auto& op : impl_->ops) {
     const size_t p = op.kernel->Parameters(op);

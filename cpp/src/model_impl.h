@@ -19,10 +19,10 @@ namespace kws {
 // inference borrows one from the model's pool.
 struct Workspace {
   std::vector<layers::AlignedFloats> values;  // values[0] = features (frames x coefficients)
-  std::vector<const float*> pointers;      // GEMM pointer tables
-  layers::AlignedFloats aux;               // per-op float scratch
-  std::vector<float> scores;               // softmax output
-  std::vector<const float*> inputs;        // argument list for one op
+  std::vector<const float*> pointers;         // GEMM pointer tables
+  layers::AlignedFloats aux;                  // per-op float scratch
+  std::vector<float> scores;                  // softmax output
+  std::vector<const float*> inputs;           // argument list for one op
 };
 
 // How one value's time rows relate to the feature frames; computed once at load and
@@ -33,10 +33,10 @@ struct Workspace {
 // keeps them from an earlier window; the evaluator reads them from a shared timeline);
 // the others are its edge rows, recomputed per window.
 struct ValueRows {
-  bool rows = false;       // a row value: axis 0 follows the features' time axis
-  int step = 1;            // feature frames between consecutive rows
-  int window_rows = 1;     // rows in one window (1 for vectors)
-  size_t row_floats = 0;   // floats per row (vectors: the whole vector)
+  bool rows = false;                   // a row value: axis 0 follows the features' time axis
+  int step = 1;                        // feature frames between consecutive rows
+  int window_rows = 1;                 // rows in one window (1 for vectors)
+  size_t row_floats = 0;               // floats per row (vectors: the whole vector)
   int clean_begin = 0, clean_end = 0;  // empty as [0, 0)
   bool clean(int t) const { return t >= clean_begin && t < clean_end; }
   bool has_edges() const { return clean_begin > 0 || clean_end < window_rows; }
@@ -60,13 +60,13 @@ struct Model::Impl {
   int num_frames = 0;
   int num_coefficients = 0;
   int frame_stride = 0;
-  std::vector<int> value_rows;          // time rows per value (1 for vectors)
-  std::vector<size_t> value_sizes;      // floats per value
-  std::vector<layers::Op> ops;          // op i writes value i + 1
-  std::vector<ValueRows> rows;          // per value (see ValueRows)
-  layers::AlignedFloats zeros;          // a zero row as long as the longest input row
+  std::vector<int> value_rows;      // time rows per value (1 for vectors)
+  std::vector<size_t> value_sizes;  // floats per value
+  std::vector<layers::Op> ops;      // op i writes value i + 1
+  std::vector<ValueRows> rows;      // per value (see ValueRows)
+  layers::AlignedFloats zeros;      // a zero row as long as the longest input row
   size_t max_pointers = 0, max_aux = 0;
-  int64_t flops = 0;                    // model multiply-adds x 2 per window
+  int64_t flops = 0;  // model multiply-adds x 2 per window
 
   std::unique_ptr<Workspace> NewWorkspace() const;
   ops::Scratch ScratchOf(Workspace& ws) const {

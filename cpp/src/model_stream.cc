@@ -10,10 +10,11 @@
 // shift = period * hop / step rows: the earlier window on the same grid. Each such value
 // keeps its last `period` tensors (one slot per phase); a hop moves the clean rows of the
 // slot holding window n - period into place (memmove) and recomputes the others (the
-// op's row form): the new rows at the end and the padded rows at the edges. With hops that line up with every stride, period is 1.
-// Collapsing ops (flatten, global pooling, SVDF time filter, dense on a vector) run their
-// whole form on the window. Results are bit-identical to whole-clip inference (the kernels accumulate
-// every element in the same order whatever range of rows they compute).
+// op's row form): the new rows at the end and the padded rows at the edges. With hops that line up
+// with every stride, period is 1. Collapsing ops (flatten, global pooling, SVDF time filter, dense
+// on a vector) run their whole form on the window. Results are bit-identical to whole-clip
+// inference (the kernels accumulate every element in the same order whatever range of rows they
+// compute).
 #include <algorithm>
 #include <cstring>
 
@@ -25,9 +26,9 @@ namespace {
 
 // What one value does at this stream's hop (from its ValueRows, computed at load).
 struct ValueGrid {
-  int period = 1;       // windows between two windows on the same row grid
-  int shift = 0;        // rows between those two windows
-  bool reuse = false;   // some clean rows can be kept from window - period
+  int period = 1;      // windows between two windows on the same row grid
+  int shift = 0;       // rows between those two windows
+  bool reuse = false;  // some clean rows can be kept from window - period
 };
 
 // A tensor of `rows` rows inside a longer buffer: moving the window forward by s rows
@@ -48,9 +49,7 @@ class SlidingTensor {
     t.view_ = data;
     return t;
   }
-  float* data() {
-    return (view_ ? view_ : storage_.data()) + base_row * row_floats_;
-  }
+  float* data() { return (view_ ? view_ : storage_.data()) + base_row * row_floats_; }
   // Row t + rows_moved becomes row t; rows past the old end are left for the caller.
   void Slide(int rows_moved) {
     const size_t capacity_rows = storage_.size() / row_floats_;
@@ -88,8 +87,7 @@ class CachedStream : public Stream {
   }
 
   void AcceptWaveform(const float* samples, size_t n) override {
-    if (finished_)
-      throw InvalidArgument("Stream::AcceptWaveform called after InputFinished()");
+    if (finished_) throw InvalidArgument("Stream::AcceptWaveform called after InputFinished()");
     mfcc_->AcceptWaveform(samples, n);
     const size_t ready = mfcc_->NumFramesReady();
     if (ready == 0) return;
@@ -173,8 +171,7 @@ class CachedStream : public Stream {
       if (!r.rows) continue;
       g.period = r.period(hop_frames_);
       g.shift = r.shift(hop_frames_);
-      g.reuse = hop_frames_ < m_.num_frames &&
-                (v == 0 || r.clean_end - g.shift > r.clean_begin);
+      g.reuse = hop_frames_ < m_.num_frames && (v == 0 || r.clean_end - g.shift > r.clean_begin);
       if (!g.reuse) g.period = 1;  // nothing to keep: one tensor, recomputed every hop
     }
     // Values whose rows are reused get sliding tensors, one per phase; the others
@@ -244,7 +241,7 @@ class CachedStream : public Stream {
   int hop_frames_ = 1;
   std::unique_ptr<MfccStream> mfcc_;
   std::unique_ptr<Workspace> ws_;
-  std::vector<ValueGrid> grids_;              // per value, for this hop
+  std::vector<ValueGrid> grids_;                   // per value, for this hop
   std::vector<std::vector<SlidingTensor>> slots_;  // per value: one tensor per phase
   std::vector<float> frames_;  // MFCC frames not yet consumed, from frames_begin_
   size_t frames_begin_ = 0;

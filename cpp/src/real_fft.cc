@@ -23,8 +23,7 @@ inline void Rotate(Lanes ar, Lanes ai, double wr, double wi, Lanes* out_r, Lanes
 
 RealFft::RealFft(int n) : n_(n), half_(n / 2) {
   if (n < 2 || (n & (n - 1)) != 0) {
-    throw InvalidArgument("RealFft: length must be a power of two >= 2, got " +
-                          std::to_string(n));
+    throw InvalidArgument("RealFft: length must be a power of two >= 2, got " + std::to_string(n));
   }
   int bits = 0;
   while ((1 << bits) < half_) ++bits;

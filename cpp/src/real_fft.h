@@ -34,8 +34,8 @@ class RealFft {
   std::vector<int> bit_reverse_;    // half_ entries
   std::vector<double> twiddle_re_;  // stage with butterfly span h uses entries [h - 1, 2h - 1)
   std::vector<double> twiddle_im_;
-  std::vector<double> split_cos_;   // cos(2 pi k / n), k = 0..half_
-  std::vector<double> split_sin_;   // sin(2 pi k / n)
+  std::vector<double> split_cos_;  // cos(2 pi k / n), k = 0..half_
+  std::vector<double> split_sin_;  // sin(2 pi k / n)
 };
 
 }  // namespace internal

@@ -53,8 +53,8 @@ RecognizeCommands::RecognizeCommands(std::vector<std::string> labels,
   // Results at distinct integer-ms times: at most window + 1 of them fit in the window
   // [t - window, t]. Plus the one being added before pruning. Long windows start smaller
   // and grow as results arrive, so memory follows what is queued, not what is allowed.
-  capacity_ = std::min<size_t>(static_cast<size_t>(opts_.average_window_duration_ms) + 2,
-                               kInitialCapacity);
+  capacity_ =
+      std::min<size_t>(static_cast<size_t>(opts_.average_window_duration_ms) + 2, kInitialCapacity);
   times_.assign(capacity_, 0);
   scores_.assign(capacity_ * labels_.size(), 0.0f);
   average_.assign(labels_.size(), 0.0f);
@@ -139,10 +139,9 @@ bool RecognizeCommands::Average(const float* scores, size_t num_scores, int64_t 
   return true;
 }
 
-bool RecognizeCommands::NewCommandRule(int best, float best_score, int64_t time_ms,
-                                       float threshold, int64_t suppression_ms,
-                                       int silence_index, int* previous_index,
-                                       int64_t* previous_time) {
+bool RecognizeCommands::NewCommandRule(int best, float best_score, int64_t time_ms, float threshold,
+                                       int64_t suppression_ms, int silence_index,
+                                       int* previous_index, int64_t* previous_time) {
   // 5./6. Suppression and the new-command rule.
   const bool previous_is_silence = *previous_index == silence_index;
   const bool suppressed = !previous_is_silence && (time_ms - *previous_time) <= suppression_ms;
@@ -165,8 +164,7 @@ int RecognizeCommands::ProcessIndex(const float* scores, size_t num_scores, int6
     return previous_index_;
   }
   *is_new = NewCommandRule(best, best_score, time_ms, opts_.detection_threshold,
-                           opts_.suppression_ms, silence_index_, &previous_index_,
-                           &previous_time_);
+                           opts_.suppression_ms, silence_index_, &previous_index_, &previous_time_);
   *score = best_score;
   return best;
 }

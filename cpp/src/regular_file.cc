@@ -65,8 +65,7 @@ void RegularFile::ReadAt(uint64_t offset, uint8_t* out, size_t n) const {
   while (got < n) {
     const ssize_t r = ::pread(fd_, out + got, n - got, static_cast<off_t>(offset + got));
     if (r < 0 && errno == EINTR) continue;
-    if (r < 0)
-      throw IoError("cannot read " + what_ + " '" + path_ + "': " + std::strerror(errno));
+    if (r < 0) throw IoError("cannot read " + what_ + " '" + path_ + "': " + std::strerror(errno));
     if (r == 0)
       throw IoError("cannot read " + what_ + " '" + path_ + "': the file shrank while reading");
     got += static_cast<size_t>(r);

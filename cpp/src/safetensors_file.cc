@@ -40,8 +40,9 @@ int64_t SafetensorsTensor::num_elements() const {
 }
 
 SafetensorsFile ParseSafetensors(const uint8_t* data, size_t size) {
-  if (size < 8) throw SafetensorsError("file is " + std::to_string(size) +
-                                       " bytes, shorter than the 8-byte header length");
+  if (size < 8)
+    throw SafetensorsError("file is " + std::to_string(size) +
+                           " bytes, shorter than the 8-byte header length");
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | data[i];
   if (header_len == 0) throw SafetensorsError("header length is 0");
@@ -89,8 +90,7 @@ SafetensorsFile ParseSafetensors(const uint8_t* data, size_t size) {
       if (esize == 0) throw SafetensorsError(what + " has unknown dtype '" + t.dtype + "'");
       const auto& shape = info.Get("shape", what).AsArray(what + " shape");
       if (shape.size() > kMaxRank)
-        throw SafetensorsError(what + " has rank " + std::to_string(shape.size()) +
-                               " (at most 8)");
+        throw SafetensorsError(what + " has rank " + std::to_string(shape.size()) + " (at most 8)");
       uint64_t elements = 1;
       for (const auto& d : shape) {
         long long dim = d.AsInt(what + " shape entry", 0, std::numeric_limits<int32_t>::max());
@@ -102,8 +102,7 @@ SafetensorsFile ParseSafetensors(const uint8_t* data, size_t size) {
       if (elements > std::numeric_limits<uint64_t>::max() / 8)
         throw SafetensorsError(what + " shape overflows");
       const auto& offsets = info.Get("data_offsets", what).AsArray(what + " data_offsets");
-      if (offsets.size() != 2)
-        throw SafetensorsError(what + " data_offsets must have 2 entries");
+      if (offsets.size() != 2) throw SafetensorsError(what + " data_offsets must have 2 entries");
       // Range-check against the buffer before any conversion: an offset past the end is
       // reported as such, and only values that fit the buffer are converted to integers.
       const double b_raw = offsets[0].AsNumber(what + " data_offsets[0]");
@@ -134,9 +133,7 @@ SafetensorsFile ParseSafetensors(const uint8_t* data, size_t size) {
   // Tensors must tile the data buffer exactly: no overlap, no hole, nothing after.
   std::vector<size_t> order(ranges.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return ranges[a] < ranges[b];
-  });
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ranges[a] < ranges[b]; });
   uint64_t cursor = 0;
   for (size_t i : order) {
     if (ranges[i].first < cursor)

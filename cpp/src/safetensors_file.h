@@ -20,8 +20,8 @@ class SafetensorsError : public std::runtime_error {
 };
 
 struct SafetensorsTensor {
-  std::string dtype;           // e.g. "F32"
-  std::vector<int64_t> shape;  // may be empty (a scalar)
+  std::string dtype;              // e.g. "F32"
+  std::vector<int64_t> shape;     // may be empty (a scalar)
   const uint8_t* data = nullptr;  // points into the caller's buffer
   size_t num_bytes = 0;
   int64_t num_elements() const;

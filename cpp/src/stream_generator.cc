@@ -106,8 +106,8 @@ class Random {
   explicit Random(uint64_t seed) : engine_(seed) {}
   // Uniform integer in [0, n), n > 0, without modulo bias.
   uint64_t Below(uint64_t n) {
-    const uint64_t limit = std::numeric_limits<uint64_t>::max() -
-                           std::numeric_limits<uint64_t>::max() % n;
+    const uint64_t limit =
+        std::numeric_limits<uint64_t>::max() - std::numeric_limits<uint64_t>::max() % n;
     uint64_t x;
     do {
       x = engine_();
@@ -132,8 +132,7 @@ bool IsWavFile(const fs::path& p) {
 // A folder entry that cannot be examined (a symlink loop, a dangling link, no
 // permission) is an error naming it, not an escaping filesystem exception.
 [[noreturn]] void CannotExamine(const fs::path& p, const std::error_code& ec) {
-  throw InvalidArgument("stream generator: cannot examine '" + p.string() + "': " +
-                        ec.message());
+  throw InvalidArgument("stream generator: cannot examine '" + p.string() + "': " + ec.message());
 }
 
 std::vector<std::string> SortedWavFiles(const fs::path& dir) {
@@ -166,12 +165,11 @@ std::string Lower(std::string s) {
 // i < min(duration, source length, room in the track of `total` samples); the envelope
 // ramps up over `ramp_in` samples and down over the last `ramp_out` of `duration`. Only
 // the part inside the block [block_start, block_start + block_size) is written.
-void MixIn(float* block, int64_t block_start, int64_t block_size, int64_t total,
-           int64_t offset, const float* source, size_t source_size, int64_t duration,
-           double volume, int64_t ramp_in, int64_t ramp_out) {
+void MixIn(float* block, int64_t block_start, int64_t block_size, int64_t total, int64_t offset,
+           const float* source, size_t source_size, int64_t duration, double volume,
+           int64_t ramp_in, int64_t ramp_out) {
   const int64_t room = total - offset;
-  const int64_t count =
-      std::min<int64_t>({duration, static_cast<int64_t>(source_size), room});
+  const int64_t count = std::min<int64_t>({duration, static_cast<int64_t>(source_size), room});
   const int64_t ramp_out_start = duration - ramp_out;
   const int64_t first = std::max<int64_t>(0, block_start - offset);
   const int64_t last = std::min<int64_t>(count, block_start + block_size - offset);
@@ -230,8 +228,7 @@ void CheckClip(const std::string& file, int sample_rate) {
     throw WavError("stream generator: clip '" + file + "' has sample rate " +
                    std::to_string(reader.sample_rate()) + ", expected " +
                    std::to_string(sample_rate));
-  if (reader.frames() == 0)
-    throw WavError("stream generator: clip '" + file + "' has no samples");
+  if (reader.frames() == 0) throw WavError("stream generator: clip '" + file + "' has no samples");
 }
 
 // Samples rendered at a time (4 MiB of floats).
@@ -240,9 +237,7 @@ constexpr int64_t kRenderBlock = int64_t{1} << 20;
 }  // namespace
 
 void StreamGeneratorOptions::Validate() const {
-  auto bad = [](const std::string& what) {
-    throw InvalidArgument("stream generator: " + what);
-  };
+  auto bad = [](const std::string& what) { throw InvalidArgument("stream generator: " + what); };
   if (data_dir.empty()) bad("data_dir is empty");
   if (wanted_words.empty()) bad("wanted_words is empty");
   if (sample_rate <= 0) bad("sample_rate must be > 0");
@@ -269,8 +264,7 @@ std::string StreamGeneratorOptions::ToString() const {
   os << ", sample_rate=" << sample_rate << ", duration_seconds=" << duration_seconds
      << ", clip_duration_ms=" << clip_duration_ms << ", word_gap_ms=" << word_gap_ms
      << ", unknown_percentage=" << unknown_percentage << ", word_volume=" << word_volume
-     << ", word_ramp_samples=" << word_ramp_samples
-     << ", background_volume=" << background_volume
+     << ", word_ramp_samples=" << word_ramp_samples << ", background_volume=" << background_volume
      << ", background_crossover_ms=" << background_crossover_ms
      << ", validation_percentage=" << validation_percentage
      << ", testing_percentage=" << testing_percentage << ", seed=" << seed << ")";
@@ -293,7 +287,8 @@ Plan MakePlan(const StreamGeneratorOptions& opts, GeneratedStream* out_stream) {
 
   // Index the testing partition: wanted words by label, every other word as unknown.
   std::map<std::string, size_t> wanted_index;
-  for (const std::string& w : opts.wanted_words) wanted_index.emplace(Lower(w), wanted_index.size());
+  for (const std::string& w : opts.wanted_words)
+    wanted_index.emplace(Lower(w), wanted_index.size());
   std::vector<std::vector<std::string>> wanted_clips(wanted_index.size());
   std::vector<std::string> unknown_clips;
   std::vector<fs::path> word_dirs;
@@ -331,10 +326,10 @@ Plan MakePlan(const StreamGeneratorOptions& opts, GeneratedStream* out_stream) {
                             "' in the testing partition of '" + opts.data_dir + "'");
   }
   if (opts.unknown_percentage > 0 && unknown_clips.empty())
-    throw InvalidArgument("stream generator: no unknown-word clips (folders other than the "
-                          "wanted words) in the testing partition of '" + opts.data_dir +
-                          "'; use unknown_percentage 0");
-
+    throw InvalidArgument(
+        "stream generator: no unknown-word clips (folders other than the "
+        "wanted words) in the testing partition of '" +
+        opts.data_dir + "'; use unknown_percentage 0");
 
   Plan plan;
   plan.total = static_cast<int64_t>(std::llround(opts.duration_seconds * opts.sample_rate));

@@ -10,8 +10,7 @@
 namespace kws {
 
 SweepDecoder::SweepDecoder(const std::vector<std::string>& labels,
-                           const RecognizeCommandsOptions& options,
-                           std::vector<float> thresholds)
+                           const RecognizeCommandsOptions& options, std::vector<float> thresholds)
     : labels_(labels),
       averager_(labels, options),
       thresholds_(std::move(thresholds)),
@@ -25,9 +24,9 @@ void SweepDecoder::Add(const float* scores, int64_t time_ms) {
   if (!averager_.Average(scores, labels_.size(), time_ms, &best, &best_score)) return;
   const int64_t suppression = averager_.options().suppression_ms;
   for (size_t k = 0; k < thresholds_.size(); ++k) {
-    if (RecognizeCommands::NewCommandRule(best, best_score, time_ms, thresholds_[k],
-                                          suppression, averager_.silence_index(),
-                                          &previous_index_[k], &previous_time_[k]) &&
+    if (RecognizeCommands::NewCommandRule(best, best_score, time_ms, thresholds_[k], suppression,
+                                          averager_.silence_index(), &previous_index_[k],
+                                          &previous_time_[k]) &&
         labels_[best] != "_silence_")
       detections_[k].push_back(
           {labels_[best], time_ms, best_score, DetectionVerdict::kFalsePositive});
@@ -48,11 +47,11 @@ void CheckSweepThresholds(const std::vector<float>& thresholds) {
 void StreamingOptions::Validate() const {
   auto bad = [](const std::string& what) { throw InvalidArgument("streaming options: " + what); };
   if (clip_duration_ms <= 0 || clip_duration_ms > kMaxStreamingClipMs)
-    bad("clip_duration_ms must be in (0, " + std::to_string(kMaxStreamingClipMs) +
-        "] ms, got " + std::to_string(clip_duration_ms) + " ms");
+    bad("clip_duration_ms must be in (0, " + std::to_string(kMaxStreamingClipMs) + "] ms, got " +
+        std::to_string(clip_duration_ms) + " ms");
   if (clip_stride_ms <= 0 || clip_stride_ms > kMaxStreamingClipMs)
-    bad("clip_stride_ms must be in (0, " + std::to_string(kMaxStreamingClipMs) +
-        "] ms, got " + std::to_string(clip_stride_ms) + " ms");
+    bad("clip_stride_ms must be in (0, " + std::to_string(kMaxStreamingClipMs) + "] ms, got " +
+        std::to_string(clip_stride_ms) + " ms");
   if (time_tolerance_ms < 0 || time_tolerance_ms > kMaxSuppressionMs)
     bad("time_tolerance_ms must be in [0, " + std::to_string(kMaxSuppressionMs) +
         "] ms (one day), got " + std::to_string(time_tolerance_ms) + " ms");
@@ -64,8 +63,7 @@ std::string StreamingOptions::ToString() const {
   os << "StreamingOptions(clip_duration_ms=" << clip_duration_ms
      << ", clip_stride_ms=" << clip_stride_ms << ", average_window_ms=" << average_window_ms
      << ", suppression_ms=" << suppression_ms << ", detection_threshold=" << detection_threshold
-     << ", time_tolerance_ms=" << time_tolerance_ms << ", minimum_count=" << minimum_count
-     << ")";
+     << ", time_tolerance_ms=" << time_tolerance_ms << ", minimum_count=" << minimum_count << ")";
   return os.str();
 }
 
@@ -95,11 +93,11 @@ std::vector<Detection> DecodeWindowScores(const WindowScores& windows,
   for (size_t w = 0; w < windows.times_ms.size(); ++w) {
     float score = 0.0f;
     bool is_new = false;
-    const int index = recognizer.ProcessIndex(windows.scores.data() + w * num_labels,
-                                              num_labels, windows.times_ms[w], &score, &is_new);
+    const int index = recognizer.ProcessIndex(windows.scores.data() + w * num_labels, num_labels,
+                                              windows.times_ms[w], &score, &is_new);
     if (is_new && labels[index] != "_silence_")
-      detections.push_back({labels[index], windows.times_ms[w], score,
-                            DetectionVerdict::kFalsePositive});
+      detections.push_back(
+          {labels[index], windows.times_ms[w], score, DetectionVerdict::kFalsePositive});
   }
   return detections;
 }
@@ -137,8 +135,8 @@ StreamEvaluation ScoreSweep(SweepDecoder* decoder, const std::vector<std::string
   result.num_windows = static_cast<int64_t>(num_windows);
   std::vector<std::vector<Detection>>& found = decoder->detections();
   result.detections = std::move(found[0]);
-  result.accuracy = ScoreDetections(truth.entries, &result.detections, opts.time_tolerance_ms,
-                                    audio_duration_ms);
+  result.accuracy =
+      ScoreDetections(truth.entries, &result.detections, opts.time_tolerance_ms, audio_duration_ms);
   for (size_t k = 1; k < found.size(); ++k)
     result.sweep.push_back(
         ScoreDetections(truth.entries, &found[k], opts.time_tolerance_ms, audio_duration_ms));

@@ -31,11 +31,10 @@ StreamingEvaluator::StreamingEvaluator(std::shared_ptr<const Model> model,
   hop_samples_ = static_cast<int>(int64_t{opts_.clip_stride_ms} * rate / 1000);
   const int frame = model_->frame_stride_samples();
   if (hop_samples_ <= 0 || frame <= 0 || hop_samples_ % frame != 0)
-    throw InvalidArgument("StreamingEvaluator: clip_stride_ms " +
-                          std::to_string(opts_.clip_stride_ms) + " (" +
-                          std::to_string(hop_samples_) +
-                          " samples) is not a whole number of feature frames of " +
-                          std::to_string(frame) + " samples");
+    throw InvalidArgument(
+        "StreamingEvaluator: clip_stride_ms " + std::to_string(opts_.clip_stride_ms) + " (" +
+        std::to_string(hop_samples_) + " samples) is not a whole number of feature frames of " +
+        std::to_string(frame) + " samples");
   if (labels_.empty()) {
     labels_ = model_->labels();
   } else if (labels_.size() != model_->labels().size()) {
@@ -49,8 +48,7 @@ StreamingEvaluator::StreamingEvaluator(std::shared_ptr<const Model> model,
   const char* env = std::getenv("KWS_EVAL_SCORING");
   const std::string mode = env && *env ? env : "auto";
   if (mode != "auto" && mode != "batched" && mode != "stream")
-    throw InvalidArgument("KWS_EVAL_SCORING is '" + mode +
-                          "'; it must be auto, batched or stream");
+    throw InvalidArgument("KWS_EVAL_SCORING is '" + mode + "'; it must be auto, batched or stream");
   std::string reason = "KWS_EVAL_SCORING=stream";
   if (mode != "stream") batch_ = BatchScorer::Create(model_, hop_samples_ / frame, &reason);
   if (batch_ && mode == "auto" && !batch_->pays()) {
@@ -84,8 +82,8 @@ void RunParts(size_t parts, const std::function<void(size_t)>& work) {
 
 // Appends the scores of windows [first, last) to `times`/`scores`, computed by one fresh
 // stream fed from the first window's start.
-void ScoreWindowRange(const Model& model, int hop, const float* samples, size_t first,
-                      size_t last, std::vector<int64_t>* times, std::vector<float>* scores) {
+void ScoreWindowRange(const Model& model, int hop, const float* samples, size_t first, size_t last,
+                      std::vector<int64_t>* times, std::vector<float>* scores) {
   const int rate = model.sample_rate();
   const size_t clip = static_cast<size_t>(model.clip_samples());
   const size_t begin = first * static_cast<size_t>(hop);
@@ -116,8 +114,7 @@ void ScoreWindowRange(const Model& model, int hop, const float* samples, size_t 
 
 }  // namespace
 
-WindowScores StreamingEvaluator::ComputeScores(const float* samples, size_t n,
-                                               int threads) const {
+WindowScores StreamingEvaluator::ComputeScores(const float* samples, size_t n, int threads) const {
   if (!batch_) return ComputeScoresWithStream(samples, n, threads);
   const size_t clip = static_cast<size_t>(model_->clip_samples());
   const size_t num_labels = static_cast<size_t>(model_->num_labels());
@@ -181,8 +178,8 @@ constexpr size_t kBlockSamples = size_t{1} << 21;
 void SkipFrames(WavReader* reader, uint64_t frames) {
   std::vector<float> scratch(static_cast<size_t>(std::min<uint64_t>(frames, 1 << 16)));
   while (frames > 0) {
-    const size_t got = reader->Read(scratch.data(),
-                                    static_cast<size_t>(std::min<uint64_t>(frames, scratch.size())));
+    const size_t got = reader->Read(
+        scratch.data(), static_cast<size_t>(std::min<uint64_t>(frames, scratch.size())));
     if (got == 0) break;
     frames -= got;
   }

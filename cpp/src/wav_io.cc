@@ -41,9 +41,7 @@ void StoreU32(std::vector<uint8_t>* out, uint32_t v) {
   for (int i = 0; i < 4; ++i) out->push_back(static_cast<uint8_t>((v >> (8 * i)) & 0xFF));
 }
 
-void StoreTag(std::vector<uint8_t>* out, const char* tag) {
-  out->insert(out->end(), tag, tag + 4);
-}
+void StoreTag(std::vector<uint8_t>* out, const char* tag) { out->insert(out->end(), tag, tag + 4); }
 
 // A chunk id as printable text for messages ('data', 'LIST', '\x00\x01ab').
 std::string TagText(const uint8_t* p) {
@@ -64,14 +62,22 @@ bool TagIs(const uint8_t* p, const char* tag) { return std::memcmp(p, tag, 4) ==
 
 const char* KnownFormatName(uint16_t code) {
   switch (code) {
-    case 0x0002: return " (Microsoft ADPCM)";
-    case 0x0006: return " (A-law)";
-    case 0x0007: return " (mu-law)";
-    case 0x0011: return " (IMA ADPCM)";
-    case 0x0031: return " (GSM 6.10)";
-    case 0x0050: return " (MPEG)";
-    case 0x0055: return " (MPEG layer 3)";
-    default: return "";
+    case 0x0002:
+      return " (Microsoft ADPCM)";
+    case 0x0006:
+      return " (A-law)";
+    case 0x0007:
+      return " (mu-law)";
+    case 0x0011:
+      return " (IMA ADPCM)";
+    case 0x0031:
+      return " (GSM 6.10)";
+    case 0x0050:
+      return " (MPEG)";
+    case 0x0055:
+      return " (MPEG layer 3)";
+    default:
+      return "";
   }
 }
 
@@ -121,8 +127,8 @@ Format ParseFmt(const uint8_t* p, uint32_t size, const std::string& name) {
   uint16_t code = tag;
   if (tag == kFormatExtensible) {
     if (size < 40) {
-      Fail(name, "WAVE_FORMAT_EXTENSIBLE fmt chunk is " + std::to_string(size) +
-                     " bytes, 40 are needed");
+      Fail(name,
+           "WAVE_FORMAT_EXTENSIBLE fmt chunk is " + std::to_string(size) + " bytes, 40 are needed");
     }
     const uint16_t extension_size = LoadU16(p + 16);
     if (extension_size < 22) {
@@ -141,8 +147,7 @@ Format ParseFmt(const uint8_t* p, uint32_t size, const std::string& name) {
     if (std::memcmp(guid + 2, kSubformatGuidTail, sizeof(kSubformatGuidTail)) != 0 ||
         (code != kFormatPcm && code != kFormatFloat)) {
       Fail(name, "unsupported WAVE_FORMAT_EXTENSIBLE subformat " + Hex16(code) +
-                     KnownFormatName(code) +
-                     "; kws reads PCM and IEEE float subformats");
+                     KnownFormatName(code) + "; kws reads PCM and IEEE float subformats");
     }
   } else if (tag != kFormatPcm && tag != kFormatFloat) {
     Fail(name, "unsupported format code " + Hex16(tag) + KnownFormatName(tag) +
@@ -155,15 +160,14 @@ Format ParseFmt(const uint8_t* p, uint32_t size, const std::string& name) {
                    " for PCM (supported: 8, 16, 24, 32)");
   }
   if (code == kFormatFloat && bits != 32) {
-    Fail(name, "unsupported bits per sample " + std::to_string(bits) +
-                   " for IEEE float (supported: 32)");
+    Fail(name,
+         "unsupported bits per sample " + std::to_string(bits) + " for IEEE float (supported: 32)");
   }
   const uint32_t expected_align = channels * (bits / 8);
   if (block_align != expected_align) {
     Fail(name, "block_align " + std::to_string(block_align) +
-                   " does not match channels * bytes per sample = " +
-                   std::to_string(channels) + " * " + std::to_string(bits / 8) + " = " +
-                   std::to_string(expected_align));
+                   " does not match channels * bytes per sample = " + std::to_string(channels) +
+                   " * " + std::to_string(bits / 8) + " = " + std::to_string(expected_align));
   }
 
   Format f;
@@ -234,8 +238,8 @@ struct Layout {
 template <typename ReadFn>
 Layout ParseLayout(uint64_t size, ReadFn read, const std::string& name) {
   if (size < 12) {
-    Fail(name, "file is " + std::to_string(size) +
-                   " bytes, too short for a RIFF/WAVE header (12 bytes)");
+    Fail(name,
+         "file is " + std::to_string(size) + " bytes, too short for a RIFF/WAVE header (12 bytes)");
   }
   uint8_t riff[12];
   read(0, riff, 12);
@@ -243,8 +247,7 @@ Layout ParseLayout(uint64_t size, ReadFn read, const std::string& name) {
     Fail(name, "not a RIFF file (starts with " + TagText(riff) + ", expected 'RIFF')");
   }
   if (!TagIs(riff + 8, "WAVE")) {
-    Fail(name, "RIFF file is not WAVE (form type " + TagText(riff + 8) +
-                   ", expected 'WAVE')");
+    Fail(name, "RIFF file is not WAVE (form type " + TagText(riff + 8) + ", expected 'WAVE')");
   }
   // The RIFF size field is not trusted: many writers leave it stale. Chunks are walked
   // within the bytes actually present, and every chunk size is checked against them.
@@ -270,9 +273,8 @@ Layout ParseLayout(uint64_t size, ReadFn read, const std::string& name) {
       layout.data_size = chunk_size;
     } else {
       if (chunk_size > available) {
-        Fail(name, "chunk " + TagText(header) + " at offset " + std::to_string(pos) +
-                       " declares " + std::to_string(chunk_size) + " bytes but only " +
-                       std::to_string(available) +
+        Fail(name, "chunk " + TagText(header) + " at offset " + std::to_string(pos) + " declares " +
+                       std::to_string(chunk_size) + " bytes but only " + std::to_string(available) +
                        " remain: its size points past the end of the file");
       }
       if (TagIs(header, "fmt ")) {
@@ -294,8 +296,8 @@ Layout ParseLayout(uint64_t size, ReadFn read, const std::string& name) {
   if (!have_data) Fail(name, "missing data chunk");
   if (layout.data_size % layout.fmt.block_align != 0) {
     Fail(name, "data chunk of " + std::to_string(layout.data_size) +
-                   " bytes is not a whole number of " +
-                   std::to_string(layout.fmt.block_align) + "-byte frames");
+                   " bytes is not a whole number of " + std::to_string(layout.fmt.block_align) +
+                   "-byte frames");
   }
   return layout;
 }
@@ -313,12 +315,9 @@ void AverageChannels(const float* in, size_t frames, int channels, float* out) {
 
 }  // namespace
 
-WavData ReadWavFromMemory(const uint8_t* data, size_t size, const std::string& name,
-                          bool mono) {
+WavData ReadWavFromMemory(const uint8_t* data, size_t size, const std::string& name, bool mono) {
   const Layout layout = ParseLayout(
-      size, [data](uint64_t offset, uint8_t* out, size_t n) {
-        std::memcpy(out, data + offset, n);
-      },
+      size, [data](uint64_t offset, uint8_t* out, size_t n) { std::memcpy(out, data + offset, n); },
       name);
   const Format& fmt = layout.fmt;
   const uint8_t* payload = data + layout.data_offset;
@@ -359,10 +358,8 @@ struct WavReader::Impl {
 WavReader::WavReader(const std::string& path) : impl_(std::make_unique<Impl>(path)) {
   const RegularFile& file = impl_->file;
   impl_->layout = ParseLayout(
-      file.size(), [&file](uint64_t offset, uint8_t* out, size_t n) {
-        file.ReadAt(offset, out, n);
-      },
-      path);
+      file.size(),
+      [&file](uint64_t offset, uint8_t* out, size_t n) { file.ReadAt(offset, out, n); }, path);
   impl_->frames = impl_->layout.data_size / impl_->layout.fmt.block_align;
 }
 
@@ -408,8 +405,8 @@ std::vector<float> WavReader::Read(size_t max_frames, bool mono) {
 WavData ReadWavMono(const std::string& path) {
   WavData wav = ReadWav(path, /*mono=*/false);
   if (wav.channels != 1) {
-    throw WavError(path + ": expected a mono file but it has " +
-                   std::to_string(wav.channels) + " channels");
+    throw WavError(path + ": expected a mono file but it has " + std::to_string(wav.channels) +
+                   " channels");
   }
   return wav;
 }
@@ -476,8 +473,8 @@ void EncodeWavSamples(const float* samples, size_t n, WavSampleFormat format,
     } else {
       // Scale by 32768 (the inverse of reading) so 16-bit values round-trip exactly.
       const long v = std::lrint(static_cast<double>(samples[i]) * 32768.0);
-      StoreU16(out, static_cast<uint16_t>(static_cast<int16_t>(
-                        std::clamp<long>(v, -32768, 32767))));
+      StoreU16(out,
+               static_cast<uint16_t>(static_cast<int16_t>(std::clamp<long>(v, -32768, 32767))));
     }
   }
 }
@@ -539,8 +536,8 @@ WavWriter::WavWriter(const std::string& path, int sample_rate, uint64_t total_sa
   if (m.fd < 0) {
     const int err = errno;
     m.tmp.clear();
-    throw IoError("cannot write '" + path + "': creating a temporary file failed: " +
-                  std::strerror(err));
+    throw IoError("cannot write '" + path +
+                  "': creating a temporary file failed: " + std::strerror(err));
   }
   try {
     m.WriteBytes(header.data(), header.size());
@@ -558,9 +555,9 @@ void WavWriter::Write(const float* samples, size_t n) {
   Impl& m = *impl_;
   if (m.fd < 0) throw InvalidArgument("WavWriter: '" + m.path + "' is already committed");
   if (n > m.total - m.written)
-    throw InvalidArgument("WavWriter: '" + m.path + "' was opened for " +
-                          std::to_string(m.total) + " samples; writing " + std::to_string(n) +
-                          " more after " + std::to_string(m.written) + " exceeds that");
+    throw InvalidArgument("WavWriter: '" + m.path + "' was opened for " + std::to_string(m.total) +
+                          " samples; writing " + std::to_string(n) + " more after " +
+                          std::to_string(m.written) + " exceeds that");
   m.bytes.clear();
   EncodeWavSamples(samples, n, m.format, &m.bytes, "WavWriter", m.written);
   try {
@@ -590,8 +587,8 @@ void WavWriter::Commit() {
   if (std::rename(m.tmp.c_str(), m.path.c_str()) != 0) {
     const int err = errno;
     m.Abandon();
-    throw IoError("cannot write '" + m.path + "': renaming the temporary file failed: " +
-                  std::strerror(err));
+    throw IoError("cannot write '" + m.path +
+                  "': renaming the temporary file failed: " + std::strerror(err));
   }
   m.tmp.clear();
 }

@@ -31,10 +31,14 @@ std::shared_ptr<const kws::Model> ResidualModel() {
       R"({"name": "pool", "type": "global_avg_pool2d", "inputs": [5], "output_shape": [8]},)"
       R"({"name": "dense", "type": "dense", "inputs": [6], "attrs": {"units": 3, "activation": "linear"},)"
       R"( "tensors": {"kernel": "dense.kernel", "bias": "dense.bias"}, "output_shape": [3]}]})";
-  const auto bytes = kws_test::SafetensorsImage(
-      meta, {{"conv.kernel", {3, 3, 1, 8}}, {"conv.bias", {8}}, {"dw.kernel", {3, 3, 8, 1}},
-             {"dw.bias", {8}}, {"dense.kernel", {8, 3}}, {"dense.bias", {3}}},
-      13);
+  const auto bytes = kws_test::SafetensorsImage(meta,
+                                                {{"conv.kernel", {3, 3, 1, 8}},
+                                                 {"conv.bias", {8}},
+                                                 {"dw.kernel", {3, 3, 8, 1}},
+                                                 {"dw.bias", {8}},
+                                                 {"dense.kernel", {8, 3}},
+                                                 {"dense.bias", {3}}},
+                                                13);
   return kws::Model::LoadFromMemory(bytes.data(), bytes.size(), "residual_test.kws");
 }
 
@@ -51,8 +55,8 @@ std::shared_ptr<const kws::Model> RowsAfterCollapseModel() {
       R"({"name": "dense", "type": "dense", "inputs": [4], "attrs": {"units": 3, "activation": "linear"},)"
       R"( "tensors": {"kernel": "dense.kernel", "bias": "dense.bias"}, "output_shape": [3]}]})";
   const auto bytes = kws_test::SafetensorsImage(
-      meta, {{"rd.kernel", {10, 4}}, {"rd.bias", {4}}, {"dense.kernel", {392, 3}},
-             {"dense.bias", {3}}},
+      meta,
+      {{"rd.kernel", {10, 4}}, {"rd.bias", {4}}, {"dense.kernel", {392, 3}}, {"dense.bias", {3}}},
       14);
   return kws::Model::LoadFromMemory(bytes.data(), bytes.size(), "rows_after_collapse.kws");
 }
@@ -66,10 +70,13 @@ std::shared_ptr<const kws::Model> OddSvdfModel() {
       R"( "tensors": {"feature_filter": "svdf.ff", "time_filter": "svdf.tf", "bias": "svdf.bias"}, "output_shape": [12]},)"
       R"({"name": "dense", "type": "dense", "inputs": [1], "attrs": {"units": 3, "activation": "linear"},)"
       R"( "tensors": {"kernel": "dense.kernel", "bias": "dense.bias"}, "output_shape": [3]}]})";
-  const auto bytes = kws_test::SafetensorsImage(
-      meta, {{"svdf.ff", {10, 24}}, {"svdf.tf", {60, 24}}, {"svdf.bias", {12}},
-             {"dense.kernel", {12, 3}}, {"dense.bias", {3}}},
-      15);
+  const auto bytes = kws_test::SafetensorsImage(meta,
+                                                {{"svdf.ff", {10, 24}},
+                                                 {"svdf.tf", {60, 24}},
+                                                 {"svdf.bias", {12}},
+                                                 {"dense.kernel", {12, 3}},
+                                                 {"dense.bias", {3}}},
+                                                15);
   return kws::Model::LoadFromMemory(bytes.data(), bytes.size(), "odd_svdf_test.kws");
 }
 
@@ -90,12 +97,16 @@ std::shared_ptr<const kws::Model> TwoConvModel() {
       R"( "tensors": {"kernel": "hidden.kernel", "bias": "hidden.bias"}, "output_shape": [6]},)"
       R"({"name": "dense", "type": "dense", "inputs": [6], "attrs": {"units": 3, "activation": "linear"},)"
       R"( "tensors": {"kernel": "dense.kernel", "bias": "dense.bias"}, "output_shape": [3]}]})";
-  const auto bytes = kws_test::SafetensorsImage(
-      meta, {{"conv1.kernel", {5, 3, 1, 24}}, {"conv1.bias", {24}},
-             {"conv2.kernel", {5, 3, 24, 4}}, {"conv2.bias", {4}},
-             {"hidden.kernel", {980, 6}}, {"hidden.bias", {6}},
-             {"dense.kernel", {6, 3}}, {"dense.bias", {3}}},
-      16);
+  const auto bytes = kws_test::SafetensorsImage(meta,
+                                                {{"conv1.kernel", {5, 3, 1, 24}},
+                                                 {"conv1.bias", {24}},
+                                                 {"conv2.kernel", {5, 3, 24, 4}},
+                                                 {"conv2.bias", {4}},
+                                                 {"hidden.kernel", {980, 6}},
+                                                 {"hidden.bias", {6}},
+                                                 {"dense.kernel", {6, 3}},
+                                                 {"dense.bias", {3}}},
+                                                16);
   return kws::Model::LoadFromMemory(bytes.data(), bytes.size(), "two_conv_test.kws");
 }
 
@@ -107,8 +118,7 @@ std::vector<float> Signal() {
   for (size_t i = 0; i < x.size(); ++i) {
     const double t = static_cast<double>(i) / 16000;
     const double burst = std::fmod(t, 1.7) < 0.4 ? 0.3 : 0.02;
-    x[i] = static_cast<float>(0.3 * std::sin(2 * M_PI * (200 + 150 * t) * t) +
-                              burst * noise(gen));
+    x[i] = static_cast<float>(0.3 * std::sin(2 * M_PI * (200 + 150 * t) * t) + burst * noise(gen));
   }
   return x;
 }
@@ -149,8 +159,7 @@ void CheckModel(const std::shared_ptr<const kws::Model>& model, bool batched = t
     }
     const kws::StreamingEvaluator& ev = *forced;
     ASSERT_EQ(ev.batched(), batched);
-    ASSERT_TRUE(ev.scoring_method().find(batched ? "batched" : "not batched") !=
-                std::string::npos);
+    ASSERT_TRUE(ev.scoring_method().find(batched ? "batched" : "not batched") != std::string::npos);
     const std::vector<float> live = LiveScores(*model, x, ev.hop_samples());
     for (int threads : {1, 3}) {
       kws::WindowScores w = ev.ComputeScores(x.data(), x.size(), threads);

@@ -7,6 +7,8 @@
  * rejected with a message through kws_model_load_from_memory. */
 #define _POSIX_C_SOURCE 200809L
 
+#include "kws/c_api.h"
+
 #include <dirent.h>
 #include <math.h>
 #include <pthread.h>
@@ -15,32 +17,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kws/c_api.h"
-
 static int g_failures = 0;
 static int g_checks = 0;
 
-#define CHECK(cond)                                                                      \
-  do {                                                                                   \
-    ++g_checks;                                                                          \
-    if (!(cond)) {                                                                       \
-      fprintf(stderr, "%s:%d: check failed: %s (last error: %s)\n", __FILE__, __LINE__, \
-              #cond, kws_last_error());                                                  \
-      ++g_failures;                                                                      \
-    }                                                                                    \
+#define CHECK(cond)                                                                            \
+  do {                                                                                         \
+    ++g_checks;                                                                                \
+    if (!(cond)) {                                                                             \
+      fprintf(stderr, "%s:%d: check failed: %s (last error: %s)\n", __FILE__, __LINE__, #cond, \
+              kws_last_error());                                                               \
+      ++g_failures;                                                                            \
+    }                                                                                          \
   } while (0)
 
 /* `call` returns `status` and the last error contains `text`. */
-#define CHECK_ERROR(call, status, text)                                                   \
-  do {                                                                                    \
-    kws_status got_ = (call);                                                             \
-    ++g_checks;                                                                           \
-    if (got_ != (status) || strstr(kws_last_error(), (text)) == NULL) {                   \
+#define CHECK_ERROR(call, status, text)                                                     \
+  do {                                                                                      \
+    kws_status got_ = (call);                                                               \
+    ++g_checks;                                                                             \
+    if (got_ != (status) || strstr(kws_last_error(), (text)) == NULL) {                     \
       fprintf(stderr, "%s:%d: %s returned %s (wanted %s), last error '%s' (wanted '%s')\n", \
-              __FILE__, __LINE__, #call, kws_status_name(got_), kws_status_name(status),  \
-              kws_last_error(), (text));                                                  \
-      ++g_failures;                                                                       \
-    }                                                                                     \
+              __FILE__, __LINE__, #call, kws_status_name(got_), kws_status_name(status),    \
+              kws_last_error(), (text));                                                    \
+      ++g_failures;                                                                         \
+    }                                                                                       \
   } while (0)
 
 #define CHECK_OK(call) CHECK((call) == KWS_OK)
@@ -135,12 +135,12 @@ static void test_model_load_errors(void) {
   CHECK_ERROR(kws_model_load_from_memory(bytes, 100, "cut.kws", &model), KWS_ERROR_MODEL,
               "kws_model_load_from_memory: cut.kws: ");
   CHECK_ERROR(kws_model_load_from_memory(bytes, 0, NULL, &model), KWS_ERROR_MODEL, "<memory>");
-  CHECK_ERROR(kws_model_load_from_memory(NULL, 10, "x.kws", &model),
-              KWS_ERROR_INVALID_ARGUMENT, "x.kws: data is NULL");
+  CHECK_ERROR(kws_model_load_from_memory(NULL, 10, "x.kws", &model), KWS_ERROR_INVALID_ARGUMENT,
+              "x.kws: data is NULL");
   CHECK_ERROR(kws_model_load_from_memory(bytes, (size_t)1 << 31, "huge.kws", &model),
               KWS_ERROR_INVALID_ARGUMENT, "at most 1 GiB");
-  CHECK_ERROR(kws_model_load_from_memory(bytes, size, "m.kws", NULL),
-              KWS_ERROR_INVALID_ARGUMENT, "out is NULL");
+  CHECK_ERROR(kws_model_load_from_memory(bytes, size, "m.kws", NULL), KWS_ERROR_INVALID_ARGUMENT,
+              "out is NULL");
   CHECK(model == sentinel);
   /* A corrupted byte in the header is named with the given name. */
   bytes[9] ^= 0x55;
@@ -201,8 +201,8 @@ static void test_model_accessors(void) {
               KWS_ERROR_INVALID_ARGUMENT, "got 3201 samples; the model scores clips of 3200");
   CHECK_ERROR(kws_model_predict(model, clip_samples, (size_t)clip, scores, 2),
               KWS_ERROR_INVALID_ARGUMENT, "scores holds 2 values; the model has 3 labels");
-  CHECK_ERROR(kws_model_predict(model, NULL, (size_t)clip, scores, 3),
-              KWS_ERROR_INVALID_ARGUMENT, "samples is NULL");
+  CHECK_ERROR(kws_model_predict(model, NULL, (size_t)clip, scores, 3), KWS_ERROR_INVALID_ARGUMENT,
+              "samples is NULL");
   CHECK_ERROR(kws_model_predict(model, clip_samples, (size_t)clip, NULL, 3),
               KWS_ERROR_INVALID_ARGUMENT, "scores is NULL");
   CHECK_OK(kws_model_predict(model, clip_samples, (size_t)clip, scores, 3));
@@ -242,8 +242,8 @@ static void check_all_reject(const void* bad, const char* text) {
   CHECK_ERROR(kws_model_predict(m, scores, 4, scores, 4), KWS_ERROR_INVALID_HANDLE, text);
   CHECK_ERROR(kws_model_mfcc_options(m, &mo), KWS_ERROR_INVALID_HANDLE, text);
   CHECK_ERROR(kws_stream_create(m, 320, &stream_out), KWS_ERROR_INVALID_HANDLE, text);
-  CHECK_ERROR(kws_recognizer_create_for_model(m, NULL, &recognizer_out),
-              KWS_ERROR_INVALID_HANDLE, text);
+  CHECK_ERROR(kws_recognizer_create_for_model(m, NULL, &recognizer_out), KWS_ERROR_INVALID_HANDLE,
+              text);
   CHECK(stream_out == NULL && recognizer_out == NULL);
 
   CHECK_ERROR(kws_stream_accept_waveform(s, scores, 4), KWS_ERROR_INVALID_HANDLE, text);
@@ -423,14 +423,12 @@ static void test_recognizer(void) {
   int64_t t;
   int detections = 0;
 
-  CHECK_ERROR(kws_recognizer_options_default(NULL), KWS_ERROR_INVALID_ARGUMENT,
-              "options is NULL");
+  CHECK_ERROR(kws_recognizer_options_default(NULL), KWS_ERROR_INVALID_ARGUMENT, "options is NULL");
   CHECK_OK(kws_recognizer_options_default(&o));
   CHECK(o.average_window_duration_ms == 1000 && fabsf(o.detection_threshold - 0.2f) < 1e-7f &&
         o.suppression_ms == 1500 && o.minimum_count == 3);
 
-  CHECK_ERROR(kws_recognizer_create(NULL, 4, &o, &r), KWS_ERROR_INVALID_ARGUMENT,
-              "labels is NULL");
+  CHECK_ERROR(kws_recognizer_create(NULL, 4, &o, &r), KWS_ERROR_INVALID_ARGUMENT, "labels is NULL");
   CHECK_ERROR(kws_recognizer_create(labels, 0, &o, &r), KWS_ERROR_INVALID_ARGUMENT,
               "num_labels is 0");
   CHECK_ERROR(kws_recognizer_create(labels, 70000, &o, &r), KWS_ERROR_INVALID_ARGUMENT,
@@ -483,8 +481,7 @@ static void test_recognizer(void) {
   o.minimum_count = 0;
   CHECK_ERROR(kws_recognizer_set_options(r, &o), KWS_ERROR_INVALID_ARGUMENT,
               "minimum_count must be in [1, ");
-  CHECK_ERROR(kws_recognizer_set_options(r, NULL), KWS_ERROR_INVALID_ARGUMENT,
-              "options is NULL");
+  CHECK_ERROR(kws_recognizer_set_options(r, NULL), KWS_ERROR_INVALID_ARGUMENT, "options is NULL");
   CHECK_OK(kws_recognizer_options_get(r, &got));
   CHECK(got.minimum_count == 3 && got.average_window_duration_ms == 500);
   o.minimum_count = 1;
@@ -563,8 +560,8 @@ static void test_mfcc(void) {
               KWS_ERROR_INVALID_ARGUMENT, "features holds");
   CHECK_ERROR(kws_mfcc_compute(mfcc, samples, n, NULL, frames * 40, NULL),
               KWS_ERROR_INVALID_ARGUMENT, "features is NULL");
-  CHECK_ERROR(kws_mfcc_compute(mfcc, NULL, n, all, frames * 40, NULL),
-              KWS_ERROR_INVALID_ARGUMENT, "samples is NULL");
+  CHECK_ERROR(kws_mfcc_compute(mfcc, NULL, n, all, frames * 40, NULL), KWS_ERROR_INVALID_ARGUMENT,
+              "samples is NULL");
   i = 0;
   CHECK_OK(kws_mfcc_compute(mfcc, samples, n, all, frames * 40, &i));
   CHECK(i == frames && frames == (n - 480) / 160 + 1);

@@ -69,10 +69,10 @@ std::vector<Detection> Dets(std::vector<std::pair<std::string, int64_t>> items) 
 TEST(GroundTruth, ScoresCorrectWrongAndFalsePositives) {
   std::vector<GroundTruthEntry> truth = {
       {"yes", 1000}, {"no", 4000}, {"up", 7000}, {"down", 10000}, {"left", 13000}};
-  auto dets = Dets({{"yes", 1500},     // correct (within 750)
-                    {"off", 4700},     // wrong (no is 700 ms away)
-                    {"up", 7750},      // correct: tolerance is inclusive
-                    {"down", 10751},   // 751 ms late: false positive
+  auto dets = Dets({{"yes", 1500},       // correct (within 750)
+                    {"off", 4700},       // wrong (no is 700 ms away)
+                    {"up", 7750},        // correct: tolerance is inclusive
+                    {"down", 10751},     // 751 ms late: false positive
                     {"right", 20000}});  // nothing near: false positive
   StreamingAccuracy s = kws::ScoreDetections(truth, &dets, 750, 3600000.0 / 2);
   ASSERT_EQ(s.ground_truth_words, 5);
@@ -136,7 +136,6 @@ TEST(GroundTruth, RejectsUnorderedInput) {
   KWS_EXPECT_THROW_MSG(kws::ScoreDetections(unsorted, &one, 750, 0), kws::InvalidArgument,
                        "sorted");
 }
-
 
 TEST(GroundTruth, NoValidLineIsAnError) {
   KWS_EXPECT_THROW_MSG(kws::ParseGroundTruth("hello world\nfoo;bar\n", "junk.txt"), kws::InputError,

@@ -1,5 +1,7 @@
 // Tests of the MFCC front end: option checks, frame counts, values against TensorFlow's
 // (tests/data/mfcc_fixture.txt, shared with tests/test_mfcc.py), streaming invariance.
+#include "kws/mfcc.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -15,7 +17,6 @@
 #include <vector>
 
 #include "kws/error.h"
-#include "kws/mfcc.h"
 #include "test_support.h"
 
 namespace {

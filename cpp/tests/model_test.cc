@@ -55,10 +55,11 @@ struct TinyModel {
   }
 
   std::string Meta() const {
-    return std::string(R"({"format_version": )") + version +
-           R"(, "architecture": "tiny")" + identity + R"(, "labels": )" + labels +
+    return std::string(R"({"format_version": )") + version + R"(, "architecture": "tiny")" +
+           identity + R"(, "labels": )" + labels +
            R"(, "sample_rate": 16000, "clip_duration_ms": 100, "clip_samples": 1600,)"
-           R"( "frontend": {"type": "mfcc", "window_size_ms": )" + window_size_ms +
+           R"( "frontend": {"type": "mfcc", "window_size_ms": )" +
+           window_size_ms +
            R"(, "window_stride_ms": 10, "filterbank_channel_count": 40,)"
            R"( "lower_frequency_limit": 20, "upper_frequency_limit": 4000,)"
            R"( "dct_coefficient_count": 10}, "input_shape": [8, 10], "ops": [)"
@@ -70,7 +71,9 @@ struct TinyModel {
            R"({"name": "pool", "type": "max_pool2d", "inputs": [2], "attrs": {"pool_size": [2, 2],)"
            R"( "strides": [2, 2], "padding": "valid"}, "output_shape": [4, 5, 4]},)"
            R"({"name": "flatten", "type": "flatten", "inputs": [3], "output_shape": [80]},)"
-           R"({"name": "dense", "type": ")" + dense_type + R"(", "inputs": [4], "attrs": {"units": 3},)"
+           R"({"name": "dense", "type": ")" +
+           dense_type +
+           R"(", "inputs": [4], "attrs": {"units": 3},)"
            R"( "tensors": {"kernel": "dense.kernel", "bias": "dense.bias"}, "output_shape": [3]})" +
            extra_op + "]}";
   }
@@ -294,8 +297,7 @@ TEST(Model, OffsetsOutOfRangeOrOverlapping) {
   KWS_EXPECT_THROW_MSG(Load(t.Bytes({{"dense.bias", "[0, 1000000]"}})), kws::ModelError,
                        "past the end");
   KWS_EXPECT_THROW_MSG(Load(t.Bytes({{"dense.bias", "[0, 12]"}})), kws::ModelError, "overlaps");
-  KWS_EXPECT_THROW_MSG(Load(t.Bytes({{"dense.bias", "[-4, 8]"}})), kws::ModelError,
-                       "non-negative");
+  KWS_EXPECT_THROW_MSG(Load(t.Bytes({{"dense.bias", "[-4, 8]"}})), kws::ModelError, "non-negative");
   // Offsets beyond any integer type are reported, not converted.
   KWS_EXPECT_THROW_MSG(Load(t.Bytes({{"dense.bias", "[2e28, 2e28]"}})), kws::ModelError,
                        "[2e+28, 2e+28] run past");
@@ -366,21 +368,26 @@ TEST(Model, LoadBundledFindsModelsByName) {
   const auto bytes = t.Bytes();
   for (const char* name : {"tiny_words.kws", "other.kws"}) {
     std::ofstream f(dir / name, std::ios::binary);
-    f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    f.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
   }
-  { std::ofstream f(dir / "tiny_words.json"); f << "{}"; }  // the card's figures: not a model
+  {
+    std::ofstream f(dir / "tiny_words.json");
+    f << "{}";
+  }  // the card's figures: not a model
   ASSERT_TRUE((kws::Model::BundledModelNames(dir.string()) ==
-             std::vector<std::string>{"other", "tiny_words"}));
+               std::vector<std::string>{"other", "tiny_words"}));
   auto m = kws::Model::LoadBundled("tiny_words", dir.string());
   ASSERT_TRUE(m->name() == "tiny_words" && m->num_labels() == 3);
-  KWS_EXPECT_THROW_MSG(kws::Model::LoadBundled("nope", dir.string()), kws::IoError,
-                   "no bundled model 'nope' in " + dir.string() + " (bundled: other, tiny_words)");
+  KWS_EXPECT_THROW_MSG(
+      kws::Model::LoadBundled("nope", dir.string()), kws::IoError,
+      "no bundled model 'nope' in " + dir.string() + " (bundled: other, tiny_words)");
   KWS_EXPECT_THROW_MSG(kws::Model::LoadBundled("../tiny_words", dir.string()), kws::InvalidArgument,
-                   "not a bundled model name");
+                       "not a bundled model name");
   KWS_EXPECT_THROW_MSG(kws::Model::LoadBundled("sub/x", dir.string()), kws::InvalidArgument,
-                   "not a bundled model name");
+                       "not a bundled model name");
   KWS_EXPECT_THROW_MSG(kws::Model::LoadBundled(std::string(65, 'a'), dir.string()),
-                   kws::InvalidArgument, "at most 64");
+                       kws::InvalidArgument, "at most 64");
   ASSERT_TRUE(kws::Model::BundledModelNames((dir / "missing").string()).empty());
   // The environment variable overrides the folder.
   setenv("KWS_MODELS_DIR", dir.string().c_str(), 1);
@@ -495,7 +502,8 @@ TEST(Model, BatchNormAndReluFoldIntoConv) {
     ASSERT_NE(at, std::string::npos);
     meta.replace(at, from.size(), to);
   };
-  replace(R"("padding": "same", "activation": "relu"})", R"("padding": "same", "activation": "linear"})");
+  replace(R"("padding": "same", "activation": "relu"})",
+          R"("padding": "same", "activation": "linear"})");
   replace(R"({"name": "pool", "type": "max_pool2d", "inputs": [2])",
           R"({"name": "bn", "type": "scale_shift", "inputs": [2], "tensors": {"scale": "bn.scale",)"
           R"( "shift": "bn.shift"}, "output_shape": [8, 10, 4]},)"

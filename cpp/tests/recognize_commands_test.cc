@@ -106,7 +106,7 @@ TEST(RecognizeCommands, ThresholdIsStrict) {
 
 TEST(RecognizeCommands, SuppressionBlocksOtherLabelsForAWhile) {
   RecognizeCommands rc(kLabels, Instant());
-  ASSERT_TRUE(rc.Process(OneHot(2), 1000).is_new);   // yes
+  ASSERT_TRUE(rc.Process(OneHot(2), 1000).is_new);  // yes
   RecognizeResult r = rc.Process(OneHot(3), 1010);  // no, 10 ms later: suppressed
   ASSERT_TRUE(r.label == "no" && !r.is_new);
   ASSERT_TRUE(!rc.Process(OneHot(3), 2500).is_new);  // exactly 1500 ms: still suppressed
@@ -116,19 +116,19 @@ TEST(RecognizeCommands, SuppressionBlocksOtherLabelsForAWhile) {
 
 TEST(RecognizeCommands, SameLabelDoesNotFireTwiceUntilAnotherHas) {
   RecognizeCommands rc(kLabels, Instant());
-  ASSERT_TRUE(rc.Process(OneHot(2), 0).is_new);       // yes
+  ASSERT_TRUE(rc.Process(OneHot(2), 0).is_new);  // yes
   ASSERT_TRUE(!rc.Process(OneHot(1, 0.1f), 2000).is_new);
-  ASSERT_TRUE(!rc.Process(OneHot(2), 5000).is_new);   // yes again, long after: not new
+  ASSERT_TRUE(!rc.Process(OneHot(2), 5000).is_new);  // yes again, long after: not new
   ASSERT_TRUE(!rc.Process(OneHot(2), 9000).is_new);
-  ASSERT_TRUE(rc.Process(OneHot(1), 11000).is_new);   // _unknown_ fires
-  ASSERT_TRUE(rc.Process(OneHot(2), 13000).is_new);   // now yes can fire again
+  ASSERT_TRUE(rc.Process(OneHot(1), 11000).is_new);  // _unknown_ fires
+  ASSERT_TRUE(rc.Process(OneHot(2), 13000).is_new);  // now yes can fire again
 }
 
 TEST(RecognizeCommands, SilenceNeverSuppressesAndStartsAsPrevious) {
   RecognizeCommands rc(kLabels, Instant());
   RecognizeResult r = rc.Process(OneHot(0), 0);  // silence at start == previous: not new
   ASSERT_TRUE(r.label == "_silence_" && !r.is_new);
-  ASSERT_TRUE(rc.Process(OneHot(2), 10).is_new);   // yes
+  ASSERT_TRUE(rc.Process(OneHot(2), 10).is_new);     // yes
   ASSERT_TRUE(!rc.Process(OneHot(0), 1000).is_new);  // silence is suppressed like any label
   r = rc.Process(OneHot(0), 1600);
   ASSERT_TRUE(r.label == "_silence_" && r.is_new);
@@ -195,14 +195,13 @@ TEST(RecognizeCommands, ResetRestoresTheStartState) {
   ASSERT_TRUE(rc.Process(OneHot(2), 0).is_new);  // no suppression, no "same label" memory
 }
 
-
 TEST(RecognizeCommands, UserSizesAreBoundedBeforeAllocating) {
   RecognizeCommandsOptions o;
   for (int64_t window : {int64_t{100000000}, int64_t{2147483647}, kws::kMaxAverageWindowMs + 1}) {
     o.average_window_duration_ms = window;
     KWS_EXPECT_THROW_MSG(RecognizeCommands(kLabels, o), kws::InvalidArgument,
                          "average_window_duration_ms must be in (0, 600000] ms (10 minutes), got " +
-                         std::to_string(window) + " ms");
+                             std::to_string(window) + " ms");
   }
   o = RecognizeCommandsOptions();
   o.suppression_ms = kws::kMaxSuppressionMs + 1;

@@ -53,7 +53,8 @@ float SignalAt(int64_t i) {
   const double t = static_cast<double>(i) / 16000.0;
   const double phase = std::fmod(t, 13.0);
   const float chirp = static_cast<float>(0.3 * std::sin(2 * M_PI * (200 + 60 * phase) * phase));
-  const float burst = std::fmod(t, 7.0) < 0.6 ? static_cast<float>(0.4 * std::sin(2 * M_PI * 900 * t)) : 0.0f;
+  const float burst =
+      std::fmod(t, 7.0) < 0.6 ? static_cast<float>(0.4 * std::sin(2 * M_PI * 900 * t)) : 0.0f;
   return chirp + burst + 0.05f * noise;
 }
 
@@ -98,7 +99,7 @@ TEST(ReliabilityLongStream, HourThroughOneStreamIsFlatAndExact) {
       ASSERT_EQ(b.start_sample, a.start_sample);
       if (!SameBits(a.scores, b.scores)) {
         throw std::runtime_error("window " + std::to_string(windows) +
-                                ": scores differ between 1 s and 7919-sample pieces");
+                                 ": scores differ between 1 s and 7919-sample pieces");
       }
       if (windows % 997 == 0) {  // whole-clip inference on the same window
         FillSignal(a.start_sample, &window);
@@ -182,7 +183,8 @@ TEST(ReliabilityLongStream, NanAndInfBurstsOnlyAffectTheWindowsThatHoldThem) {
   const int64_t touched_end = static_cast<int64_t>(burst) + 200 + 480;
   int before = 0, after = 0, touched = 0;
   for (size_t w = 0; w < clean.size(); ++w) {
-    const bool overlaps = dirty[w].end_sample > touched_begin && dirty[w].start_sample < touched_end;
+    const bool overlaps =
+        dirty[w].end_sample > touched_begin && dirty[w].start_sample < touched_end;
     if (!overlaps) {
       ASSERT_TRUE(SameBits(clean[w].scores, dirty[w].scores));
       (dirty[w].end_sample <= touched_begin ? before : after)++;

@@ -17,8 +17,8 @@ namespace kws_test {
 
 // A model.kws image (safetensors) from the kws metadata document and named tensors.
 inline std::vector<uint8_t> SafetensorsImage(const std::string& meta,
-                                      const std::map<std::string, std::vector<int>>& shapes,
-                                      uint32_t seed) {
+                                             const std::map<std::string, std::vector<int>>& shapes,
+                                             uint32_t seed) {
   std::string escaped;
   for (char c : meta) {
     if (c == '"' || c == '\\') escaped += '\\';
@@ -72,10 +72,12 @@ inline std::shared_ptr<const kws::Model> ConvModel() {
       R"({"name": "flatten", "type": "flatten", "inputs": [3], "output_shape": [980]},)"
       R"({"name": "dense", "type": "dense", "inputs": [4], "attrs": {"units": 3, "activation": "linear"},)"
       R"( "tensors": {"kernel": "dense.kernel", "bias": "dense.bias"}, "output_shape": [3]}]})";
-  const auto bytes = SafetensorsImage(
-      meta, {{"conv.kernel", {5, 3, 1, 4}}, {"conv.bias", {4}}, {"dense.kernel", {980, 3}},
-             {"dense.bias", {3}}},
-      11);
+  const auto bytes = SafetensorsImage(meta,
+                                      {{"conv.kernel", {5, 3, 1, 4}},
+                                       {"conv.bias", {4}},
+                                       {"dense.kernel", {980, 3}},
+                                       {"dense.bias", {3}}},
+                                      11);
   return kws::Model::LoadFromMemory(bytes.data(), bytes.size(), "conv_test.kws");
 }
 
@@ -88,10 +90,13 @@ inline std::shared_ptr<const kws::Model> SvdfModel() {
       R"({"name": "relu", "type": "relu", "inputs": [1], "output_shape": [8]},)"
       R"({"name": "dense", "type": "dense", "inputs": [2], "attrs": {"units": 3, "activation": "linear"},)"
       R"( "tensors": {"kernel": "dense.kernel", "bias": "dense.bias"}, "output_shape": [3]}]})";
-  const auto bytes = SafetensorsImage(
-      meta, {{"svdf.ff", {10, 16}}, {"svdf.tf", {98, 16}}, {"svdf.bias", {8}},
-             {"dense.kernel", {8, 3}}, {"dense.bias", {3}}},
-      12);
+  const auto bytes = SafetensorsImage(meta,
+                                      {{"svdf.ff", {10, 16}},
+                                       {"svdf.tf", {98, 16}},
+                                       {"svdf.bias", {8}},
+                                       {"dense.kernel", {8, 3}},
+                                       {"dense.bias", {3}}},
+                                      12);
   return kws::Model::LoadFromMemory(bytes.data(), bytes.size(), "svdf_test.kws");
 }
 

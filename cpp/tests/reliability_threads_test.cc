@@ -72,8 +72,8 @@ std::vector<float> ThreadAudio(const std::vector<std::string>& wavs, int t) {
 }
 
 // Every window's scores of `audio` through one stream fed in chunks of `chunk` samples.
-std::vector<float> StreamScores(const kws::Model& model, const std::vector<float>& audio,
-                                int hop, size_t chunk) {
+std::vector<float> StreamScores(const kws::Model& model, const std::vector<float>& audio, int hop,
+                                size_t chunk) {
   std::unique_ptr<kws::Stream> stream = model.CreateStream(hop);
   std::vector<float> out;
   for (size_t pos = 0; pos < audio.size(); pos += chunk) {

@@ -48,7 +48,7 @@ TEST(StreamGenerator, GeneratesWordsFromTheTestingPartitionAtTheirTimes) {
   kws::GeneratedStream s = kws::GenerateStream(o);
   ASSERT_EQ(s.sample_rate, 16000);
   ASSERT_EQ(s.samples.size(), 60u * 16000u);
-  ASSERT_EQ(s.truth.size(), 20);  // floor(60 s / 3 s)
+  ASSERT_EQ(s.truth.size(), 20);   // floor(60 s / 3 s)
   ASSERT_GE(s.testing_clips, 20);  // the fixture set's word clips are all testing clips
   std::set<std::string> labels;
   for (size_t i = 0; i < s.truth.size(); ++i) {
@@ -106,7 +106,7 @@ TEST(StreamGenerator, NoiseStaysBelowTheWords) {
     ++counted;
   }
   ASSERT_GT(counted, 5);
-  ASSERT_GT(gaps / counted, 0.0);           // there is noise
+  ASSERT_GT(gaps / counted, 0.0);  // there is noise
   ASSERT_GT(words / s.truth.size(), 1.5 * gaps / counted);
 }
 

@@ -10,8 +10,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <iostream>
 #include <fstream>
+#include <iostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -66,9 +66,7 @@ void WriteLongWav(const std::string& path, int seconds, uint32_t seed) {
   writer.Commit();
 }
 
-void WriteText(const std::string& path, const std::string& text) {
-  std::ofstream(path) << text;
-}
+void WriteText(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
 // Peak resident set of this process (VmHWM), in KiB.
 long PeakRssKiB() {
@@ -95,8 +93,8 @@ TEST(StreamingEvaluatorChunked, PeakMemoryDoesNotGrowWithTheFileLength) {
   const long after_short = PeakRssKiB();
   const auto b = ev.Evaluate(dir + "/long.wav", dir + "/truth.txt", sweep, 2);
   const long after_long = PeakRssKiB();
-  std::cout << "peak RSS after " << short_s << " s: " << after_short << " KiB, after "
-            << long_s << " s: " << after_long << " KiB\n";
+  std::cout << "peak RSS after " << short_s << " s: " << after_short << " KiB, after " << long_s
+            << " s: " << after_long << " KiB\n";
   ASSERT_TRUE(a.num_windows > 0 && b.num_windows > a.num_windows * 4);
   // A whole-file read of the long file alone would add 4 bytes per sample (57 MiB at
   // 900 s) plus its encoded copy.
@@ -167,14 +165,14 @@ TEST(StreamingEvaluatorChunked, NonFiniteSampleAnywhereIsAnError) {
   const std::string dir = TempDir();
   const std::string wav = dir + "/nan.wav", truth_path = dir + "/truth.txt";
   const std::vector<float> samples(16000 * 3 + 50, 0.1f);
-  std::vector<uint8_t> full = kws::EncodeWav(samples.data(), samples.size(), 16000,
-                                             kws::WavSampleFormat::kFloat32);
+  std::vector<uint8_t> full =
+      kws::EncodeWav(samples.data(), samples.size(), 16000, kws::WavSampleFormat::kFloat32);
   // Patch in a NaN after encoding (EncodeWav refuses non-finite samples).
   const uint32_t nan_bits = 0x7FC00000u;
   const size_t at = full.size() - 4 * 10;  // the 10th sample from the end
   std::memcpy(full.data() + at, &nan_bits, 4);
-  std::ofstream(wav, std::ios::binary).write(reinterpret_cast<const char*>(full.data()),
-                                             static_cast<std::streamsize>(full.size()));
+  std::ofstream(wav, std::ios::binary)
+      .write(reinterpret_cast<const char*>(full.data()), static_cast<std::streamsize>(full.size()));
   WriteText(truth_path, "yes, 1000\n");
   kws::StreamingEvaluator ev(kws_test::ConvModel(), kws::StreamingOptions());
   KWS_EXPECT_THROW_MSG(ev.Evaluate(wav, truth_path), kws::WavError, "is NaN");

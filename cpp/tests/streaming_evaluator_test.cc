@@ -53,8 +53,8 @@ TEST(StreamingEvaluator, DefaultsAreTheClassicStreamingTestOnes) {
 
 TEST(StreamingEvaluator, DetectsScriptedWordsAtTheRightTimes) {
   // yes at 2000 ms, no at 6000 ms, and an unknown word's burst at 10000 ms.
-  WindowScores w = Script({{2, 2000, 2600, 0.95f}, {3, 6000, 6600, 0.95f},
-                           {1, 10000, 10600, 0.95f}});
+  WindowScores w =
+      Script({{2, 2000, 2600, 0.95f}, {3, 6000, 6600, 0.95f}, {1, 10000, 10600, 0.95f}});
   auto dets = kws::DecodeWindowScores(w, kLabels, StreamingOptions().DecoderOptions());
   ASSERT_EQ(dets.size(), 3);
   // The 500 ms average crosses 0.7 once more than ~70% of the window is the word.
@@ -68,10 +68,12 @@ TEST(StreamingEvaluator, DetectsScriptedWordsAtTheRightTimes) {
 TEST(StreamingEvaluator, ScoresAStreamAndSweepsThresholds) {
   // yes (right), no (heard as yes: wrong), up... a burst with no word near it (false
   // positive), and a quiet word (peak 0.6) that only low thresholds catch.
-  WindowScores w = Script({{2, 1000, 1600, 0.95f}, {2, 5000, 5600, 0.95f},
-                           {3, 9000, 9600, 0.95f}, {3, 13000, 13600, 0.6f}});
-  kws::GroundTruth truth = kws::ParseGroundTruth(
-      "yes, 1000\nno, 5000\nno, 13000\nmaybe, 17000\n", "truth.txt");
+  WindowScores w = Script({{2, 1000, 1600, 0.95f},
+                           {2, 5000, 5600, 0.95f},
+                           {3, 9000, 9600, 0.95f},
+                           {3, 13000, 13600, 0.6f}});
+  kws::GroundTruth truth =
+      kws::ParseGroundTruth("yes, 1000\nno, 5000\nno, 13000\nmaybe, 17000\n", "truth.txt");
   StreamingOptions o;
   auto eval = kws::EvaluateWindowScores(w, kLabels, truth, o, {0.3f, 0.5f, 0.7f, 0.9f, 0.99f});
   ASSERT_EQ(eval.ground_truth_path, "truth.txt");
@@ -116,10 +118,8 @@ TEST(StreamingEvaluator, CoreRejectsMismatchedShapesAndBadOptions) {
   KWS_EXPECT_THROW_MSG(o.Validate(), kws::InvalidArgument, "detection_threshold");
 }
 
-
 TEST(StreamingEvaluator, SweepBoundsAndOneQueueForAllThresholds) {
-  WindowScores w = Script({{2, 1000, 1600, 0.95f}, {3, 5000, 5600, 0.75f},
-                           {3, 9000, 9600, 0.55f}});
+  WindowScores w = Script({{2, 1000, 1600, 0.95f}, {3, 5000, 5600, 0.75f}, {3, 9000, 9600, 0.55f}});
   kws::GroundTruth truth = kws::ParseGroundTruth("yes, 1000\nno, 5000\n", "t.txt");
   StreamingOptions o;
   std::vector<float> sweep;
@@ -127,9 +127,10 @@ TEST(StreamingEvaluator, SweepBoundsAndOneQueueForAllThresholds) {
   const auto eval = kws::EvaluateWindowScores(w, kLabels, truth, o, sweep);
   // Each sweep point equals a decoder of its own at that threshold.
   for (size_t k = 0; k < sweep.size(); ++k) {
-    std::vector<kws::Detection> alone = kws::DecodeWindowScores(w, kLabels, o.DecoderOptions(sweep[k]));
-    const auto acc = kws::ScoreDetections(truth.entries, &alone, o.time_tolerance_ms,
-                                          w.audio_duration_ms);
+    std::vector<kws::Detection> alone =
+        kws::DecodeWindowScores(w, kLabels, o.DecoderOptions(sweep[k]));
+    const auto acc =
+        kws::ScoreDetections(truth.entries, &alone, o.time_tolerance_ms, w.audio_duration_ms);
     ASSERT_TRUE(acc.correct == eval.sweep[k].correct && acc.wrong == eval.sweep[k].wrong &&
                 acc.false_positives == eval.sweep[k].false_positives &&
                 acc.matched == eval.sweep[k].matched);

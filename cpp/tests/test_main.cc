@@ -2,12 +2,12 @@
 // a set this build or CPU cannot run skips the whole program: the library would fall back
 // to another set, so the results would say nothing about the requested one. The skip line
 // has GoogleTest's "[  SKIPPED ]" form, which ctest reports as a skipped test.
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "kws/version.h"
 

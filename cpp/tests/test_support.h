@@ -21,11 +21,11 @@ inline std::string SampleDir() {
 }  // namespace kws_test
 
 // Expects `stmt` to throw `type` (or a subclass) whose what() contains `substr`.
-#define KWS_EXPECT_THROW_MSG(stmt, type, substr)                                       \
-  do {                                                                                 \
-    auto kws_throwing_ = [&] { stmt; };                                                \
+#define KWS_EXPECT_THROW_MSG(stmt, type, substr)                                             \
+  do {                                                                                       \
+    auto kws_throwing_ = [&] { stmt; };                                                      \
     EXPECT_THAT(kws_throwing_, ::testing::ThrowsMessage<type>(::testing::HasSubstr(substr))) \
-        << "from: " #stmt;                                                             \
+        << "from: " #stmt;                                                                   \
   } while (0)
 
 #endif  // KWS_TESTS_TEST_SUPPORT_H_

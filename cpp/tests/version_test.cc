@@ -1,8 +1,9 @@
+#include "kws/version.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <string>
 
-#include "kws/version.h"
 #include "test_support.h"
 
 TEST(Version, VersionIsSemantic) {
@@ -27,8 +28,8 @@ TEST(Version, BuildInfoNamesTheActiveKernelSet) {
   const char* env = std::getenv("KWS_ISA");
   const std::string requested = env ? env : "";
   ASSERT_EQ(b.requested_set, requested);
-  const bool runnable = std::find(b.supported_sets.begin(), b.supported_sets.end(),
-                                  requested) != b.supported_sets.end();
+  const bool runnable = std::find(b.supported_sets.begin(), b.supported_sets.end(), requested) !=
+                        b.supported_sets.end();
   // A runnable request is honoured; otherwise (unset or not runnable) the best set runs.
   ASSERT_EQ(b.kernel_set, (runnable ? requested : b.supported_sets.back()));
 #if defined(__x86_64__)

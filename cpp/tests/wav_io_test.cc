@@ -1,5 +1,7 @@
 // Tests of kws WAV reading and writing: every supported encoding, chunk handling,
 // every malformed-header case, and real files from the Speech Commands sample.
+#include "kws/wav_io.h"
+
 #include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,7 +16,6 @@
 #include <vector>
 
 #include "kws/error.h"
-#include "kws/wav_io.h"
 #include "test_support.h"
 
 namespace {
@@ -45,8 +46,8 @@ Bytes FmtBody(uint16_t code, uint32_t channels, uint32_t rate, uint32_t bits,
 }
 
 // A WAVE_FORMAT_EXTENSIBLE fmt chunk body (40 bytes) with the given subformat code.
-Bytes ExtensibleFmtBody(uint16_t subformat, uint32_t channels, uint32_t rate,
-                        uint32_t bits, uint32_t valid_bits) {
+Bytes ExtensibleFmtBody(uint16_t subformat, uint32_t channels, uint32_t rate, uint32_t bits,
+                        uint32_t valid_bits) {
   Bytes b = FmtBody(0xFFFE, channels, rate, bits);
   PutU16(&b, 22);  // cbSize
   PutU16(&b, valid_bits);
@@ -62,7 +63,7 @@ struct Chunk {
   std::string tag;
   Bytes body;
   int64_t declared_size = -1;  // -1: the body's real size
-  bool pad = true;                      // add the pad byte after odd bodies
+  bool pad = true;             // add the pad byte after odd bodies
 };
 
 // A RIFF/WAVE file from chunks, with a correct RIFF size.
@@ -139,10 +140,10 @@ void RemoveDir(const std::string& dir) {
 }
 
 // Expects a WavError from parsing `b` whose message names the file and `problem`.
-#define CHECK_MALFORMED(bytes, problem)                                   \
-  do {                                                                    \
-    KWS_EXPECT_THROW_MSG(Parse(bytes), kws::WavError, "mem.wav: ");           \
-    KWS_EXPECT_THROW_MSG(Parse(bytes), kws::WavError, problem);               \
+#define CHECK_MALFORMED(bytes, problem)                             \
+  do {                                                              \
+    KWS_EXPECT_THROW_MSG(Parse(bytes), kws::WavError, "mem.wav: "); \
+    KWS_EXPECT_THROW_MSG(Parse(bytes), kws::WavError, problem);     \
   } while (0)
 
 }  // namespace
@@ -163,7 +164,7 @@ TEST(WavIo, Pcm16WriteClipsAndRounds) {
   const std::vector<float> x = {1.5f, -2.0f, 1.0f, -1.0f, 0.6f / 32768.0f, -0.4f / 32768.0f};
   const kws::WavData w = Parse(kws::EncodeWav(x.data(), x.size(), 8000));
   const std::vector<float> expected = {32767 / 32768.0f, -1.0f, 32767 / 32768.0f, -1.0f,
-                                       1 / 32768.0f, 0.0f};
+                                       1 / 32768.0f,     0.0f};
   ASSERT_EQ(w.samples, expected);
   ASSERT_EQ(w.sample_rate, 8000);
 }
@@ -221,15 +222,15 @@ TEST(WavIo, Pcm32Scales) {
 }
 
 TEST(WavIo, FloatIsClippedAndNonFiniteRejected) {
-  const Bytes clip = MakeWav(
-      {{"fmt ", FmtBody(3, 1, 16000, 32)}, {"data", Float32Data({2.5f, -7.0f, 0.25f})}});
+  const Bytes clip =
+      MakeWav({{"fmt ", FmtBody(3, 1, 16000, 32)}, {"data", Float32Data({2.5f, -7.0f, 0.25f})}});
   const std::vector<float> expected = {1.0f, -1.0f, 0.25f};
   ASSERT_EQ(Parse(clip).samples, expected);
   const Bytes nan = MakeWav({{"fmt ", FmtBody(3, 2, 16000, 32)},
                              {"data", Float32Data({0.0f, 0.1f, 0.2f, std::nanf("")})}});
   CHECK_MALFORMED(nan, "sample 1 of channel 1 is NaN");
-  const Bytes inf = MakeWav({{"fmt ", FmtBody(3, 1, 16000, 32)},
-                             {"data", Float32Data({HUGE_VALF})}});
+  const Bytes inf =
+      MakeWav({{"fmt ", FmtBody(3, 1, 16000, 32)}, {"data", Float32Data({HUGE_VALF})}});
   CHECK_MALFORMED(inf, "is infinite");
 }
 
@@ -246,24 +247,23 @@ TEST(WavIo, ExtensiblePcmAndFloat) {
   ASSERT_TRUE(mixed.channels == 1 && mixed.samples == mono);
 
   // Mono float.
-  const Bytes flt = MakeWav({{"fmt ", ExtensibleFmtBody(3, 1, 22050, 32, 32)},
-                             {"data", Float32Data({0.75f, -0.125f})}});
+  const Bytes flt = MakeWav(
+      {{"fmt ", ExtensibleFmtBody(3, 1, 22050, 32, 32)}, {"data", Float32Data({0.75f, -0.125f})}});
   const kws::WavData f = Parse(flt);
   ASSERT_TRUE(f.sample_rate == 22050 && f.samples == std::vector<float>({0.75f, -0.125f}));
 
   // 24 valid bits in a 32-bit container: left-justified, scaled by the container.
   Bytes data;
   PutU32(&data, 0x40000000u);
-  const Bytes valid24 = MakeWav({{"fmt ", ExtensibleFmtBody(1, 1, 16000, 32, 24)},
-                                 {"data", data}});
+  const Bytes valid24 = MakeWav({{"fmt ", ExtensibleFmtBody(1, 1, 16000, 32, 24)}, {"data", data}});
   ASSERT_TRUE(Parse(valid24).samples == std::vector<float>({0.5f}));
 
   // 8-bit and 24-bit subformats.
-  const Bytes ext8 = MakeWav({{"fmt ", ExtensibleFmtBody(1, 1, 8000, 8, 8)},
-                              {"data", Bytes{0, 128}}});
+  const Bytes ext8 =
+      MakeWav({{"fmt ", ExtensibleFmtBody(1, 1, 8000, 8, 8)}, {"data", Bytes{0, 128}}});
   ASSERT_TRUE(Parse(ext8).samples == std::vector<float>({-1.0f, 0.0f}));
-  const Bytes ext24 = MakeWav({{"fmt ", ExtensibleFmtBody(1, 1, 8000, 24, 24)},
-                               {"data", Bytes{0x00, 0x00, 0xC0}}});
+  const Bytes ext24 =
+      MakeWav({{"fmt ", ExtensibleFmtBody(1, 1, 8000, 24, 24)}, {"data", Bytes{0x00, 0x00, 0xC0}}});
   ASSERT_TRUE(Parse(ext24).samples == std::vector<float>({-0.5f}));
 }
 
@@ -290,8 +290,8 @@ TEST(WavIo, ExtensibleErrors) {
 
 TEST(WavIo, MultiChannelMixdownAndMonoRequirement) {
   // 3 channels of 16-bit PCM, 2 frames.
-  const Bytes b = MakeWav({{"fmt ", FmtBody(1, 3, 16000, 16)},
-                           {"data", Pcm16Data({3000, 6000, 9000, -300, 0, 300})}});
+  const Bytes b = MakeWav(
+      {{"fmt ", FmtBody(1, 3, 16000, 16)}, {"data", Pcm16Data({3000, 6000, 9000, -300, 0, 300})}});
   const kws::WavData all = Parse(b, false);
   ASSERT_TRUE(all.channels == 3 && all.frames() == 2 && all.samples.size() == 6);
   ASSERT_EQ(all.samples[2], 9000 / 32768.0f);
@@ -320,11 +320,10 @@ TEST(WavIo, UnknownChunksAreSkippedWithPadding) {
                            {"data", data},
                            bogus});
   const kws::WavData w = Parse(b);
-  ASSERT_TRUE(w.samples == std::vector<float>({100 / 32768.0f, -100 / 32768.0f,
-                                             200 / 32768.0f}));
+  ASSERT_TRUE(w.samples == std::vector<float>({100 / 32768.0f, -100 / 32768.0f, 200 / 32768.0f}));
   // Data before fmt is legal RIFF.
-  const Bytes swapped = MakeWav({{"data", data}, {"cue ", Bytes(3, 0)},
-                                 {"fmt ", FmtBody(1, 1, 8000, 16)}});
+  const Bytes swapped =
+      MakeWav({{"data", data}, {"cue ", Bytes(3, 0)}, {"fmt ", FmtBody(1, 1, 8000, 16)}});
   ASSERT_TRUE(Parse(swapped).sample_rate == 8000 && Parse(swapped).samples.size() == 3);
   // An odd-sized data chunk at the very end without its pad byte is fine.
   Chunk odd{"data", Bytes{0, 64, 255}, -1, false};
@@ -335,8 +334,7 @@ TEST(WavIo, UnknownChunksAreSkippedWithPadding) {
 TEST(WavIo, StaleRiffSizeIsTolerated) {
   Bytes b = MakeWav({{"fmt ", FmtBody(1, 1, 16000, 16)}, {"data", Pcm16Data({1, 2})}});
   for (uint32_t riff : {0u, 4u, 0xFFFFFFFFu}) {
-    b[4] = riff & 0xFF, b[5] = (riff >> 8) & 0xFF, b[6] = (riff >> 16) & 0xFF,
-    b[7] = riff >> 24;
+    b[4] = riff & 0xFF, b[5] = (riff >> 8) & 0xFF, b[6] = (riff >> 16) & 0xFF, b[7] = riff >> 24;
     ASSERT_EQ(Parse(b).samples.size(), 2);
   }
 }
@@ -376,12 +374,15 @@ TEST(WavIo, TruncatedDataNamesBothSizes) {
 
 TEST(WavIo, ChunkSizesPastTheEnd) {
   Chunk huge_list{"LIST", Bytes(4, 0), 1000};
-  CHECK_MALFORMED(MakeWav({huge_list, {"fmt ", FmtBody(1, 1, 16000, 16)},
-                           {"data", Pcm16Data({1})}}),
-                  "chunk 'LIST' at offset 12 declares 1000 bytes but only");
+  CHECK_MALFORMED(
+      MakeWav({huge_list, {"fmt ", FmtBody(1, 1, 16000, 16)}, {"data", Pcm16Data({1})}}),
+      "chunk 'LIST' at offset 12 declares 1000 bytes but only");
   Chunk huge_fmt{"fmt ", FmtBody(1, 1, 16000, 16), 0xFFFFFFF0u};
   CHECK_MALFORMED(MakeWav({huge_fmt}), "chunk 'fmt ' at offset 12 declares 4294967280");
-  Chunk binary_tag{std::string("\x01\x02" "ab", 4), Bytes(2, 0), 77};
+  Chunk binary_tag{std::string("\x01\x02"
+                               "ab",
+                               4),
+                   Bytes(2, 0), 77};
   CHECK_MALFORMED(MakeWav({binary_tag}), "chunk '\\x01\\x02ab' at offset 12");
   // A chunk header cut short after fmt: no data chunk.
   Bytes cut = MakeWav({{"fmt ", FmtBody(1, 1, 16000, 16)}});
@@ -396,8 +397,7 @@ TEST(WavIo, BadFmtValues) {
   CHECK_MALFORMED(with_fmt(FmtBody(1, 1, 0, 16)), "sample rate of zero");
   CHECK_MALFORMED(with_fmt(FmtBody(1, 65535, 16000, 16, 2)),
                   "declares 65535 channels, more than the supported maximum of 1024");
-  CHECK_MALFORMED(with_fmt(FmtBody(1, 1, 20000000, 16)),
-                  "absurd sample rate of 20000000 Hz");
+  CHECK_MALFORMED(with_fmt(FmtBody(1, 1, 20000000, 16)), "absurd sample rate of 20000000 Hz");
   CHECK_MALFORMED(with_fmt(FmtBody(1, 1, 0xFFFFFFFFu, 16)), "absurd sample rate");
   CHECK_MALFORMED(with_fmt(FmtBody(6, 1, 8000, 8)), "unsupported format code 0x0006 (A-law)");
   CHECK_MALFORMED(with_fmt(FmtBody(0x55, 1, 8000, 0, 1)),
@@ -524,7 +524,6 @@ TEST(WavIo, RealSpeechSampleReadsAndReencodesByteForByte) {
   ASSERT_EQ(with_trailing_chunks, noise_files);
 }
 
-
 TEST(WavIo, OnlyRegularFilesAreOpenedAndSizesAreCapped) {
   const std::string dir = TempDir();
   // A FIFO named x.wav would block open() until a writer came: refused at once.
@@ -573,10 +572,13 @@ TEST(WavIo, WavReaderInPiecesEqualsReadWav) {
     Bytes bytes;
   };
   const std::vector<Case> cases = {
-      {"stereo16.wav", MakeWav({{"LIST", Bytes(7, 'x')}, {"fmt ", FmtBody(1, 2, 16000, 16)},
-                                {"data", Pcm16Data(stereo)}, {"junk", Bytes(3, 0)}})},
+      {"stereo16.wav", MakeWav({{"LIST", Bytes(7, 'x')},
+                                {"fmt ", FmtBody(1, 2, 16000, 16)},
+                                {"data", Pcm16Data(stereo)},
+                                {"junk", Bytes(3, 0)}})},
       {"float3.wav", MakeWav({{"fmt ", FmtBody(3, 3, 8000, 32)}, {"data", Float32Data(floats)}})},
-      {"data_first.wav", MakeWav({{"data", Pcm16Data(stereo)}, {"fmt ", FmtBody(1, 1, 16000, 16)}})},
+      {"data_first.wav",
+       MakeWav({{"data", Pcm16Data(stereo)}, {"fmt ", FmtBody(1, 1, 16000, 16)}})},
   };
   for (const Case& c : cases) {
     const std::string path = dir + "/" + c.name;
@@ -601,7 +603,8 @@ TEST(WavIo, WavReaderInPiecesEqualsReadWav) {
   ASSERT_EQ(ReadInPieces(real, 16000, true), kws::ReadWav(real).samples);
   // Header errors come when the reader is made, with ReadWav's message.
   const std::string bad = dir + "/bad.wav";
-  WriteBytes(bad, MakeWav({{"fmt ", FmtBody(1, 1, 16000, 16)}, {"data", Pcm16Data({1, 2, 3}), 100}}));
+  WriteBytes(bad,
+             MakeWav({{"fmt ", FmtBody(1, 1, 16000, 16)}, {"data", Pcm16Data({1, 2, 3}), 100}}));
   KWS_EXPECT_THROW_MSG(kws::WavReader reader(bad), kws::WavError,
                        "truncated: data chunk declares 100 bytes");
   // A NaN is reported by the read that reaches it, with its index in the file.

@@ -46,7 +46,7 @@ typedef enum kws_status {
   KWS_ERROR_WAV = 4,              /* WAV file cannot be read */
   KWS_ERROR_IO = 5,               /* file cannot be opened or read */
   KWS_ERROR_OUT_OF_MEMORY = 6,
-  KWS_ERROR_INTERNAL = 7          /* a bug in kws: please report it with the message */
+  KWS_ERROR_INTERNAL = 7 /* a bug in kws: please report it with the message */
 } kws_status;
 
 typedef struct kws_model kws_model;
@@ -76,14 +76,13 @@ KWS_C_EXPORT int kws_c_api_version(void);
 KWS_C_EXPORT kws_status kws_model_load(const char* path, kws_model** out);
 /* Same from bytes in memory (copied: `data` may be freed afterwards). `name` is used in
  * error messages (NULL: "<memory>"). Inputs above 1 GiB are rejected. */
-KWS_C_EXPORT kws_status kws_model_load_from_memory(const void* data, size_t size,
-                                                   const char* name, kws_model** out);
+KWS_C_EXPORT kws_status kws_model_load_from_memory(const void* data, size_t size, const char* name,
+                                                   kws_model** out);
 KWS_C_EXPORT kws_status kws_model_free(kws_model* model);
 
 KWS_C_EXPORT kws_status kws_model_num_labels(const kws_model* model, int32_t* out);
 /* Label `index` in [0, num_labels), in model output order. */
-KWS_C_EXPORT kws_status kws_model_label(const kws_model* model, int32_t index,
-                                        const char** out);
+KWS_C_EXPORT kws_status kws_model_label(const kws_model* model, int32_t index, const char** out);
 KWS_C_EXPORT kws_status kws_model_architecture(const kws_model* model, const char** out);
 /* Audio sample rate in Hz (16000 for the speech-commands models). */
 KWS_C_EXPORT kws_status kws_model_sample_rate(const kws_model* model, int32_t* out);
@@ -94,8 +93,7 @@ KWS_C_EXPORT kws_status kws_model_frame_stride_samples(const kws_model* model, i
 /* Whole-clip inference: exactly clip_samples samples in, num_labels softmax scores out
  * (`num_scores` is the capacity of `scores`, at least num_labels). */
 KWS_C_EXPORT kws_status kws_model_predict(const kws_model* model, const float* samples,
-                                          size_t num_samples, float* scores,
-                                          size_t num_scores);
+                                          size_t num_samples, float* scores, size_t num_scores);
 
 /* ---- stream: cached-state streaming inference ------------------------------------- */
 
@@ -137,11 +135,11 @@ typedef struct kws_recognizer_options {
 /* One answer of the decoder. `label` points into the recognizer (valid until it is
  * freed); label_index is -1 for `_silence_` when the labels do not contain it. */
 typedef struct kws_recognition {
-  const char* label;  /* best averaged label, or the previous command when undecided */
+  const char* label; /* best averaged label, or the previous command when undecided */
   int32_t label_index;
-  float score;        /* its averaged score (0 when undecided) */
-  int32_t is_new;     /* 1 when this result triggers a new command */
-  int64_t time_ms;    /* time of the window that produced this answer */
+  float score;     /* its averaged score (0 when undecided) */
+  int32_t is_new;  /* 1 when this result triggers a new command */
+  int64_t time_ms; /* time of the window that produced this answer */
 } kws_recognition;
 
 /* Fills `options` with the classic defaults shown above. */
@@ -187,19 +185,18 @@ KWS_C_EXPORT kws_status kws_mfcc_create(const kws_mfcc_options* options, kws_mfc
 KWS_C_EXPORT kws_status kws_mfcc_free(kws_mfcc* mfcc);
 KWS_C_EXPORT kws_status kws_mfcc_num_coefficients(const kws_mfcc* mfcc, int32_t* out);
 /* Frames produced by `num_samples` samples: 0 below one window. */
-KWS_C_EXPORT kws_status kws_mfcc_num_frames(const kws_mfcc* mfcc, size_t num_samples,
-                                            size_t* out);
+KWS_C_EXPORT kws_status kws_mfcc_num_frames(const kws_mfcc* mfcc, size_t num_samples, size_t* out);
 /* Writes num_frames x num_coefficients features, row-major, into `features`, whose
  * capacity `num_features` must hold them; *num_frames (may be NULL) gets the frame count. */
 KWS_C_EXPORT kws_status kws_mfcc_compute(const kws_mfcc* mfcc, const float* samples,
-                                         size_t num_samples, float* features,
-                                         size_t num_features, size_t* num_frames);
+                                         size_t num_samples, float* features, size_t num_features,
+                                         size_t* num_frames);
 
 /* ---- WAV files (PCM 8/16/24/32-bit, float; several channels are averaged to mono) -- */
 
 KWS_C_EXPORT kws_status kws_wav_read(const char* path, kws_wav** out);
-KWS_C_EXPORT kws_status kws_wav_read_from_memory(const void* data, size_t size,
-                                                 const char* name, kws_wav** out);
+KWS_C_EXPORT kws_status kws_wav_read_from_memory(const void* data, size_t size, const char* name,
+                                                 kws_wav** out);
 KWS_C_EXPORT kws_status kws_wav_free(kws_wav* wav);
 /* The mono samples in [-1, 1] (valid until kws_wav_free) and their count. */
 KWS_C_EXPORT kws_status kws_wav_samples(const kws_wav* wav, const float** samples,
@@ -207,7 +204,7 @@ KWS_C_EXPORT kws_status kws_wav_samples(const kws_wav* wav, const float** sample
 KWS_C_EXPORT kws_status kws_wav_sample_rate(const kws_wav* wav, int32_t* out);
 
 #ifdef __cplusplus
-}  /* extern "C" */
+} /* extern "C" */
 #endif
 
 #endif /* KWS_C_API_H_ */

@@ -17,9 +17,9 @@ struct GroundTruthEntry {
 
 // A parsed ground-truth file.
 struct GroundTruth {
-  std::string source;                     // file name (or the name given), for messages
-  std::vector<GroundTruthEntry> entries;  // sorted by time (stable for equal times)
-  int malformed_lines = 0;                // non-blank lines skipped: not `word, number`
+  std::string source;                       // file name (or the name given), for messages
+  std::vector<GroundTruthEntry> entries;    // sorted by time (stable for equal times)
+  int malformed_lines = 0;                  // non-blank lines skipped: not `word, number`
   std::vector<int> malformed_line_numbers;  // 1-based, the first 20 of them
 };
 
@@ -63,10 +63,10 @@ struct Detection {
 // The streaming accuracy figures. Percentages are relative to the ground-truth count.
 struct StreamingAccuracy {
   int64_t ground_truth_words = 0;
-  int64_t matched = 0;          // ground-truth words claimed by some detection
-  int64_t correct = 0;          // detections with the right label
-  int64_t wrong = 0;            // detections near a word, with the wrong label
-  int64_t false_positives = 0;  // detections with no ground-truth word within tolerance
+  int64_t matched = 0;           // ground-truth words claimed by some detection
+  int64_t correct = 0;           // detections with the right label
+  int64_t wrong = 0;             // detections near a word, with the wrong label
+  int64_t false_positives = 0;   // detections with no ground-truth word within tolerance
   double audio_duration_ms = 0;  // length of the audio scored
 
   double matched_percent() const;

@@ -84,10 +84,10 @@ class MfccStream {
 
  private:
   std::shared_ptr<const MfccFrontend> frontend_;
-  std::vector<float> pending_;   // samples not yet consumed by a full frame
-  size_t skip_ = 0;              // samples still to drop before the next window (stride > window)
-  std::vector<float> ready_;     // computed frames not yet popped
-  size_t ready_begin_ = 0;       // first unpopped value in ready_
+  std::vector<float> pending_;  // samples not yet consumed by a full frame
+  size_t skip_ = 0;             // samples still to drop before the next window (stride > window)
+  std::vector<float> ready_;    // computed frames not yet popped
+  size_t ready_begin_ = 0;      // first unpopped value in ready_
   int64_t frames_emitted_ = 0;
 };
 

@@ -55,12 +55,11 @@ class Model : public std::enable_shared_from_this<Model> {
   // LoadBundled throws InvalidArgument for a name that is not one (letters, digits, '_',
   // '-', '.'; at most 64 characters) and IoError, listing the bundled names, when there
   // is no such model.
-  static std::shared_ptr<const Model> LoadBundled(const std::string& name,
-                                                  const std::string& models_dir =
-                                                      KWS_DETAIL_MODELS_DIR);
+  static std::shared_ptr<const Model> LoadBundled(
+      const std::string& name, const std::string& models_dir = KWS_DETAIL_MODELS_DIR);
   // The bundled models' names, sorted (empty when the folder does not exist).
-  static std::vector<std::string> BundledModelNames(const std::string& models_dir =
-                                                        KWS_DETAIL_MODELS_DIR);
+  static std::vector<std::string> BundledModelNames(
+      const std::string& models_dir = KWS_DETAIL_MODELS_DIR);
   // The folder LoadBundled reads for this `models_dir` argument.
   static std::string BundledModelsDir(const std::string& models_dir = KWS_DETAIL_MODELS_DIR);
 
@@ -75,11 +74,11 @@ class Model : public std::enable_shared_from_this<Model> {
   int num_labels() const;
   const MfccOptions& frontend_options() const;
   int sample_rate() const;
-  int clip_samples() const;        // samples in one clip (e.g. 16000)
-  int num_frames() const;          // feature frames in one clip (e.g. 98)
-  int num_coefficients() const;    // features per frame (e.g. 40)
+  int clip_samples() const;      // samples in one clip (e.g. 16000)
+  int num_frames() const;        // feature frames in one clip (e.g. 98)
+  int num_coefficients() const;  // features per frame (e.g. 40)
   int frame_stride_samples() const;
-  std::string Summary() const;     // name, layers, shapes, parameter count, provenance
+  std::string Summary() const;  // name, layers, shapes, parameter count, provenance
   // Multiply-adds x 2 of the layers (front end excluded) for one whole window.
   int64_t flops_per_window() const;
 
@@ -103,9 +102,9 @@ class Model : public std::enable_shared_from_this<Model> {
 
 // Scores for one window of audio.
 struct StreamResult {
-  std::vector<float> scores;   // softmax, one per label
-  int64_t start_sample = 0;    // first sample of the window
-  int64_t end_sample = 0;      // one past the last sample of the window
+  std::vector<float> scores;  // softmax, one per label
+  int64_t start_sample = 0;   // first sample of the window
+  int64_t end_sample = 0;     // one past the last sample of the window
 };
 
 // Per-caller streaming state. Feed audio with AcceptWaveform; whenever IsReady(),
@@ -119,7 +118,7 @@ class Stream {
   virtual bool IsReady() const = 0;  // a full next window is available
   virtual void Decode() = 0;         // computes the next window's scores
   virtual const StreamResult& GetResult() const = 0;  // scores of the last Decode()
-  virtual void Reset() = 0;          // back to a fresh stream
+  virtual void Reset() = 0;                           // back to a fresh stream
   virtual int hop_samples() const = 0;
   // Model FLOPs (front end excluded) actually spent by the last Decode(): shows what the
   // cached state saves against flops_per_window().

@@ -11,8 +11,8 @@
 namespace kws {
 
 // Bounds of the decoder's options and state (Validate() and Process() enforce them).
-constexpr int64_t kMaxAverageWindowMs = 600000;      // 10 minutes
-constexpr int64_t kMaxSuppressionMs = 86400000;      // one day
+constexpr int64_t kMaxAverageWindowMs = 600000;  // 10 minutes
+constexpr int64_t kMaxSuppressionMs = 86400000;  // one day
 constexpr int kMaxMinimumCount = 100000;
 constexpr size_t kMaxQueuedResults = size_t{1} << 20;  // results held in the window
 
@@ -31,10 +31,10 @@ struct RecognizeCommandsOptions {
 
 // What the decoder says after one result.
 struct RecognizeResult {
-  std::string label;     // best averaged label (the previous command when undecided)
-  float score = 0.0f;    // its averaged score (0 when undecided)
-  bool is_new = false;   // true when this result triggers a new command
-  int64_t time_ms = 0;   // time of the result that produced this answer
+  std::string label;    // best averaged label (the previous command when undecided)
+  float score = 0.0f;   // its averaged score (0 when undecided)
+  bool is_new = false;  // true when this result triggers a new command
+  int64_t time_ms = 0;  // time of the result that produced this answer
 };
 
 // Stateful decoder. One instance per stream; not thread-safe. Results are queued in a
@@ -83,8 +83,8 @@ class RecognizeCommands {
   const std::vector<std::string>& labels() const { return labels_; }
   int num_labels() const { return static_cast<int>(labels_.size()); }
   const RecognizeCommandsOptions& options() const { return opts_; }
-  size_t queued() const { return size_; }          // results currently in the window
-  size_t capacity() const { return capacity_; }    // ring buffer capacity (results)
+  size_t queued() const { return size_; }        // results currently in the window
+  size_t capacity() const { return capacity_; }  // ring buffer capacity (results)
 
  private:
   void Grow();

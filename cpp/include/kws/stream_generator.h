@@ -25,16 +25,16 @@ std::string WhichSet(const std::string& filename, double validation_percentage,
 struct StreamGeneratorOptions {
   std::string data_dir;        // dataset folder: one sub-folder of WAV clips per word
   std::string background_dir;  // noise WAVs; empty: <data_dir>/_background_noise_
-  std::vector<std::string> wanted_words = {"yes", "no",   "up", "down", "left",
+  std::vector<std::string> wanted_words = {"yes",   "no", "up",  "down", "left",
                                            "right", "on", "off", "stop", "go"};
   int sample_rate = 16000;
   double duration_seconds = 600;
   int clip_duration_ms = 1000;
-  int word_gap_ms = 2000;            // a word every clip + gap, at a random offset in the gap
-  double unknown_percentage = 30;    // share of words drawn from non-wanted folders
+  int word_gap_ms = 2000;          // a word every clip + gap, at a random offset in the gap
+  double unknown_percentage = 30;  // share of words drawn from non-wanted folders
   double word_volume = 1.0;
-  int word_ramp_samples = 500;       // linear ramp in and out of each word
-  double background_volume = 0.1;    // each noise segment: volume uniform(0, this)
+  int word_ramp_samples = 500;        // linear ramp in and out of each word
+  double background_volume = 0.1;     // each noise segment: volume uniform(0, this)
   int background_crossover_ms = 500;  // segments of clip + this, ramps of half of it
   double validation_percentage = 10;
   double testing_percentage = 10;

@@ -25,8 +25,8 @@ constexpr int kMaxSweepThresholds = 1000;   // thresholds in one sweep
 
 // Options of the streaming test; defaults are the classic test_streaming_accuracy ones.
 struct StreamingOptions {
-  int clip_duration_ms = 1000;      // must match the model's clip
-  int clip_stride_ms = 30;          // hop between windows (a whole number of frames)
+  int clip_duration_ms = 1000;  // must match the model's clip
+  int clip_stride_ms = 30;      // hop between windows (a whole number of frames)
   int64_t average_window_ms = 500;
   int64_t suppression_ms = 1500;
   float detection_threshold = 0.7f;
@@ -78,8 +78,8 @@ StreamEvaluation EvaluateWindowScores(const WindowScores& windows,
 
 // Many streams summed.
 struct StreamingReport {
-  std::vector<StreamEvaluation> files;        // in the order given
-  StreamingAccuracy total;                    // summed over files
+  std::vector<StreamEvaluation> files;  // in the order given
+  StreamingAccuracy total;              // summed over files
   std::vector<float> sweep_thresholds;
   std::vector<StreamingAccuracy> sweep_total;  // summed over files, one per threshold
 };
@@ -121,8 +121,7 @@ class StreamingEvaluator {
   // are those of ComputeScores on the whole file. At most kMaxSweepThresholds thresholds,
   // each in [0, 1].
   StreamEvaluation Evaluate(const std::string& wav_path, const std::string& ground_truth_path,
-                            const std::vector<float>& sweep_thresholds = {},
-                            int threads = 1) const;
+                            const std::vector<float>& sweep_thresholds = {}, int threads = 1) const;
 
   // Evaluates pairs of files on `threads` threads (0: all cores) and sums the figures;
   // with fewer files than threads, each file's windows are split across threads too.

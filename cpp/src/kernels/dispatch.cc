@@ -51,8 +51,8 @@ CpuFeatures DetectCpu() {
   const bool osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, fma = (c >> 12) & 1;
   if (!osxsave || !avx) return f;
   const unsigned long long xcr0 = Xcr0();
-  const bool ymm_state = (xcr0 & 0x6) == 0x6;     // SSE + AVX state
-  const bool zmm_state = (xcr0 & 0xe6) == 0xe6;   // + opmask, ZMM0-15 upper, ZMM16-31
+  const bool ymm_state = (xcr0 & 0x6) == 0x6;    // SSE + AVX state
+  const bool zmm_state = (xcr0 & 0xe6) == 0xe6;  // + opmask, ZMM0-15 upper, ZMM16-31
   if (__get_cpuid_max(0, nullptr) < 7) return f;
   __cpuid_count(7, 0, a, b, c, d);
   const bool avx2 = (b >> 5) & 1;
@@ -80,10 +80,8 @@ Choice Choose() {
     bool runs;
   };
   // In order of preference, best last.
-  const Entry entries[] = {{ScalarSet(), true},
-                           {NeonSet(), cpu.neon},
-                           {Avx2Set(), cpu.avx2},
-                           {Avx512Set(), cpu.avx512}};
+  const Entry entries[] = {
+      {ScalarSet(), true}, {NeonSet(), cpu.neon}, {Avx2Set(), cpu.avx2}, {Avx512Set(), cpu.avx512}};
   const KernelSet* best = nullptr;
   for (const Entry& e : entries) {
     if (e.set == nullptr) continue;

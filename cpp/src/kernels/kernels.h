@@ -45,29 +45,27 @@ struct PackedView {
 struct KernelSet {
   const char* name;
   // layers::GemmBlock (same contract).
-  void (*gemm_block)(const float** a_ptrs, int rows, int segments, int seg_len,
-                     const PackedView& b, const float* bias,
-                     layers::Activation act, float* c, int ldc, int panel_begin,
+  void (*gemm_block)(const float** a_ptrs, int rows, int segments, int seg_len, const PackedView& b,
+                     const float* bias, layers::Activation act, float* c, int ldc, int panel_begin,
                      int panel_end, const float* zero_row, bool segment_sums);
   // Column panels the GEMM tile covers at once: callers that sweep panels in passes
   // should make a pass at least this wide.
   int gemm_panels;
   // layers::SumPartials (same contract).
-  void (*sum_partials)(const float* const* parts, int num_parts, const float* bias,
-                       int channels, layers::Activation act, float* out, size_t n);
+  void (*sum_partials)(const float* const* parts, int num_parts, const float* bias, int channels,
+                       layers::Activation act, float* out, size_t n);
   // Output rows [r0, r1) of a depthwise convolution: each element is the sum, from
   // zero, of its in-range taps in (dy, dx) order, then + bias, then the activation.
-  void (*depthwise_rows)(const DepthwiseArgs& a, const float* in, float* out, int r0,
-                         int r1);
+  void (*depthwise_rows)(const DepthwiseArgs& a, const float* in, float* out, int r0, int r1);
   // SVDF time filter of `count` windows: acc[w * F + f] = sum over k < M, in
   // increasing k from zero, of w_time[k * F + f] * rows[w * rows_per_window + k][f].
-  void (*svdf_time)(const float* w_time, const float* const* rows, int rows_per_window,
-                    int count, int M, int F, float* acc);
+  void (*svdf_time)(const float* w_time, const float* const* rows, int rows_per_window, int count,
+                    int M, int F, float* acc);
   // The same sums for 16 filters whose weights are tf16 (M rows of 16) and whose memory
   // rows for window w are strip + (first_row + w * hop + k) * width: writes 16 floats
   // per window to acc + w * 16.
-  void (*svdf_strip)(const float* tf16, int M, const float* strip, int width,
-                     int first_row, int hop, int count, float* acc);
+  void (*svdf_strip)(const float* tf16, int M, const float* strip, int width, int first_row,
+                     int hop, int count, float* acc);
   // Global pooling sums: out[c] = the sum, from zero in (row, pixel) order with plain
   // additions, of rows[r][p * C + c] over r < num_rows and p < pixels.
   void (*sum_pixels)(const float* const* rows, int num_rows, int pixels, int C, float* out);

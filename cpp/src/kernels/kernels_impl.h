@@ -2,7 +2,8 @@
 // translation unit (scalar.cc, avx2.cc, avx512.cc, neon.cc) with its own flags. Include
 // after defining the set's macro, KWS_GEMM_TILE_ROWS (rows of the GEMM register tile: all
 // kGemmRows of a block, or half of them), KWS_GEMM_TILE_PANELS and KWS_GEMM_ROW_PANELS
-// (the column panels of 16 it covers for a block and for a single row). Everything is in an anonymous namespace: internal linkage per set.
+// (the column panels of 16 it covers for a block and for a single row). Everything is in an
+// anonymous namespace: internal linkage per set.
 #ifndef KWS_SRC_KERNELS_KERNELS_IMPL_H_
 #define KWS_SRC_KERNELS_KERNELS_IMPL_H_
 
@@ -30,6 +31,8 @@
 #define KWS_UNROLL _Pragma("GCC unroll 64")
 #endif
 
+// The register tiles are laid out by hand (one unrolled loop nest per line pair).
+// clang-format off
 namespace kws {
 namespace kernels {
 namespace {
@@ -436,4 +439,5 @@ void SumPixelsImpl(const float* const* rows, int num_rows, int pixels, int C, fl
 }  // namespace kernels
 }  // namespace kws
 
+// clang-format on
 #endif  // KWS_SRC_KERNELS_KERNELS_IMPL_H_

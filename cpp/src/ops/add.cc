@@ -19,8 +19,8 @@ class Add : public OpKernel {
     op.type = OpType::kAdd;
     const std::vector<int>& a = op.in_dims;
     const std::vector<int>& b = ctx.InputDims(1);
-    const bool broadcast = a.size() == 3 && b.size() == 3 && a[0] == b[0] && a[2] == b[2] &&
-                           (a[1] == 1 || b[1] == 1);
+    const bool broadcast =
+        a.size() == 3 && b.size() == 3 && a[0] == b[0] && a[2] == b[2] && (a[1] == 1 || b[1] == 1);
     if (b != a && !broadcast)
       ctx.Fail(ctx.where() + " adds shapes " + DimsText(a) + " and " + DimsText(b) +
                " (equal shapes, or (T, 1, C) with (T, W, C))");

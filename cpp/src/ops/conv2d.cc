@@ -49,8 +49,8 @@ class Conv2D : public OpKernel {
       for (int y = y_lo; y < y_hi; ++y) {
         float* dst = s.aux + y * row;
         std::fill(dst, dst + static_cast<size_t>(op.pad_left) * C, 0.0f);
-        std::memcpy(dst + static_cast<size_t>(op.pad_left) * C,
-                    in + static_cast<size_t>(y) * W * C, static_cast<size_t>(W) * C * sizeof(float));
+        std::memcpy(dst + static_cast<size_t>(op.pad_left) * C, in + static_cast<size_t>(y) * W * C,
+                    static_cast<size_t>(W) * C * sizeof(float));
         std::fill(dst + static_cast<size_t>(op.pad_left + W) * C, dst + row, 0.0f);
       }
       base = s.aux;
@@ -63,8 +63,8 @@ class Conv2D : public OpKernel {
     constexpr int G = layers::kGemmRows;
     // Panels of weights outermost (a few at a time) so they stay in cache while every
     // block of pixels streams past them.
-    const int panels_per_pass = std::max(kernels::Active().gemm_panels,
-                                         static_cast<int>((96 << 10) / (op.packed.k * 64)));
+    const int panels_per_pass =
+        std::max(kernels::Active().gemm_panels, static_cast<int>((96 << 10) / (op.packed.k * 64)));
     for (int pb = 0; pb < op.packed.panels; pb += panels_per_pass) {
       const int pe = std::min(op.packed.panels, pb + panels_per_pass);
       for (int64_t p0 = first; p0 < last; p0 += G) {
@@ -80,8 +80,7 @@ class Conv2D : public OpKernel {
           }
         }
         layers::GemmBlock(ptrs, rows, op.kh, seg_len, op.packed, bias, op.activation,
-                          out + static_cast<size_t>(p0) * Co, Co, pb, pe, s.zeros,
-                          op.row_partials);
+                          out + static_cast<size_t>(p0) * Co, Co, pb, pe, s.zeros, op.row_partials);
       }
     }
   }

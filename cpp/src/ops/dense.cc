@@ -37,8 +37,9 @@ class Dense : public OpKernel {
     for (int64_t p0 = first; p0 < last; p0 += layers::kGemmRows) {
       const int rows = static_cast<int>(std::min<int64_t>(layers::kGemmRows, last - p0));
       for (int i = 0; i < rows; ++i) s.pointers[i] = in[0] + static_cast<size_t>(p0 + i) * K;
-      layers::GemmBlock(s.pointers, rows, 1, K, op.packed, op.bias.empty() ? nullptr : op.bias.data(),
-                        op.activation, out + static_cast<size_t>(p0) * N, N, 0, op.packed.panels);
+      layers::GemmBlock(s.pointers, rows, 1, K, op.packed,
+                        op.bias.empty() ? nullptr : op.bias.data(), op.activation,
+                        out + static_cast<size_t>(p0) * N, N, 0, op.packed.panels);
     }
   }
 
@@ -50,8 +51,7 @@ class Dense : public OpKernel {
     const int K = op.packed.k, R = in.rows;
     constexpr int G = layers::kGemmRows;
     const float* bias = op.bias.empty() ? nullptr : op.bias.data();
-    const int per_pass =
-        std::max(1, static_cast<int>((256 << 10) / (static_cast<size_t>(K) * 64)));
+    const int per_pass = std::max(1, static_cast<int>((256 << 10) / (static_cast<size_t>(K) * 64)));
     for (int pb = 0; pb < op.packed.panels; pb += per_pass) {
       const int pe = std::min(op.packed.panels, pb + per_pass);
       for (int w0 = 0; w0 < in.count; w0 += G) {
@@ -60,8 +60,8 @@ class Dense : public OpKernel {
           for (int t = 0; t < R; ++t)
             s.pointers[t * G + i] = in.in[0][static_cast<size_t>(w0 + i) * R + t];
         layers::GemmBlock(s.pointers, rows, R, K / R, op.packed, bias, op.activation,
-                          out + static_cast<size_t>(w0) * out_stride,
-                          static_cast<int>(out_stride), pb, pe);
+                          out + static_cast<size_t>(w0) * out_stride, static_cast<int>(out_stride),
+                          pb, pe);
       }
     }
   }

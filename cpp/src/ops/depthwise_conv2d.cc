@@ -18,10 +18,10 @@ class DepthwiseConv2D : public OpKernel {
  public:
   const char* type() const override { return "depthwise_conv2d"; }
   OpSignature signature() const override {
-    return {{"kernel_size", "strides", "padding", "depth_multiplier", "activation",
-             "dilation_rate"},
-            {"kernel"},
-            {"bias"}};
+    return {
+        {"kernel_size", "strides", "padding", "depth_multiplier", "activation", "dilation_rate"},
+        {"kernel"},
+        {"bias"}};
   }
 
   void Parse(ParseContext& ctx, Op& op) const override {
@@ -55,8 +55,7 @@ class DepthwiseConv2D : public OpKernel {
     const size_t channels = ss.scale.size();
     for (size_t i = 0; i < self.weights.size(); ++i) self.weights[i] *= ss.scale[i % channels];
     if (self.bias.empty()) self.bias.assign(channels, 0.0f);
-    for (size_t c = 0; c < channels; ++c)
-      self.bias[c] = self.bias[c] * ss.scale[c] + ss.shift[c];
+    for (size_t c = 0; c < channels; ++c) self.bias[c] = self.bias[c] * ss.scale[c] + ss.shift[c];
     return true;
   }
 

@@ -32,8 +32,7 @@ class Flatten : public OpKernel {
     op.out_dims = {static_cast<int>(NumFloats(op.in_dims))};
   }
   bool CollapsesRows(const Op& op) const override { return op.in_dims.size() >= 2; }
-  void ComputeAll(const Op& op, const float* const* in, float* out,
-                  const Scratch&) const override {
+  void ComputeAll(const Op& op, const float* const* in, float* out, const Scratch&) const override {
     CopyAll(op, in[0], out);
   }
   void ComputeWindows(const Op& op, const WindowInputs& in, float* out, size_t out_stride,

@@ -28,8 +28,7 @@ class GlobalAvgPool2D : public OpKernel {
     const float inv = 1.0f / static_cast<float>(static_cast<size_t>(in.rows) * W);
     for (int w = 0; w < in.count; ++w) {
       float* dst = out + static_cast<size_t>(w) * out_stride;
-      kernels::Active().sum_pixels(in.in[0] + static_cast<size_t>(w) * in.rows, in.rows, W, C,
-                                   dst);
+      kernels::Active().sum_pixels(in.in[0] + static_cast<size_t>(w) * in.rows, in.rows, W, C, dst);
       for (int c = 0; c < C; ++c) dst[c] *= inv;
     }
   }

@@ -27,12 +27,14 @@ const OpKernel& PadKernel();
 const OpKernel& CropKernel();
 
 const std::vector<const OpKernel*>& Registry() {
-  static const std::vector<const OpKernel*> kAll = {
-      &Conv2DKernel(),    &DepthwiseConv2DKernel(), &DenseKernel(),
-      &ScaleShiftKernel(), &ReluKernel(),           &MaxPool2DKernel(),
-      &AvgPool2DKernel(),  &GlobalAvgPool2DKernel(), &FlattenKernel(),
-      &ReshapeKernel(),    &AddKernel(),             &SvdfKernel(),
-      &SiluKernel(),       &PadKernel(),             &CropKernel()};
+  static const std::vector<const OpKernel*> kAll = {&Conv2DKernel(),    &DepthwiseConv2DKernel(),
+                                                    &DenseKernel(),     &ScaleShiftKernel(),
+                                                    &ReluKernel(),      &MaxPool2DKernel(),
+                                                    &AvgPool2DKernel(), &GlobalAvgPool2DKernel(),
+                                                    &FlattenKernel(),   &ReshapeKernel(),
+                                                    &AddKernel(),       &SvdfKernel(),
+                                                    &SiluKernel(),      &PadKernel(),
+                                                    &CropKernel()};
   return kAll;
 }
 
@@ -74,8 +76,8 @@ void OpKernel::ComputeAll(const Op& op, const float* const* in, float* out,
   ComputeWindows(op, w, out, 0, rest);
 }
 
-void OpKernel::ComputeWindows(const Op& op, const WindowInputs& in, float* out,
-                              size_t out_stride, const Scratch& s) const {
+void OpKernel::ComputeWindows(const Op& op, const WindowInputs& in, float* out, size_t out_stride,
+                              const Scratch& s) const {
   const float* args[2];
   for (int w = 0; w < in.count; ++w) {
     for (size_t k = 0; k < op.inputs.size(); ++k) args[k] = in.in[k][w];

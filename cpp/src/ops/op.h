@@ -58,8 +58,8 @@ struct WindowInputs {
 
 // The names an op type reads from model.kws (listed by kws._core.op_types()).
 struct OpSignature {
-  std::vector<std::string> attrs;            // attribute keys (required or optional)
-  std::vector<std::string> tensors;          // tensor roles, required ones
+  std::vector<std::string> attrs;             // attribute keys (required or optional)
+  std::vector<std::string> tensors;           // tensor roles, required ones
   std::vector<std::string> optional_tensors;  // tensor roles that may be absent
 };
 
@@ -68,17 +68,20 @@ struct OpSignature {
 // an op in front of the one being parsed.
 class ParseContext {
  public:
-  using TensorFn = std::function<std::vector<float>(const std::string& role,
-                                                    const std::vector<int64_t>& shape,
-                                                    bool required)>;
-  using AddOpFn = std::function<int(Op op)>;  // returns the new op's output value
+  using TensorFn = std::function<std::vector<float>(
+      const std::string& role, const std::vector<int64_t>& shape, bool required)>;
+  using AddOpFn = std::function<int(Op op)>;                   // returns the new op's output value
   using FailFn = std::function<void(const std::string& msg)>;  // must throw
 
   ParseContext(const json::Value& attrs, std::string where,
                std::vector<std::vector<int>> input_dims, TensorFn tensor, AddOpFn add_op,
                FailFn fail)
-      : attrs_(attrs), where_(std::move(where)), input_dims_(std::move(input_dims)),
-        tensor_(std::move(tensor)), add_op_(std::move(add_op)), fail_(std::move(fail)) {}
+      : attrs_(attrs),
+        where_(std::move(where)),
+        input_dims_(std::move(input_dims)),
+        tensor_(std::move(tensor)),
+        add_op_(std::move(add_op)),
+        fail_(std::move(fail)) {}
 
   const std::string& where() const { return where_; }
   // Shape of input k.
@@ -134,12 +137,11 @@ class OpKernel {
                            const Scratch& s) const;
   // The whole output from the whole inputs. Default: every row (row-structured ops), or
   // a batch of one window (collapsing and vector ops).
-  virtual void ComputeAll(const Op& op, const float* const* in, float* out,
-                          const Scratch& s) const;
+  virtual void ComputeAll(const Op& op, const float* const* in, float* out, const Scratch& s) const;
   // `in.count` windows; window w's output at out + w * out_stride. Default: the whole
   // form per window, on vectors (rows = 1).
-  virtual void ComputeWindows(const Op& op, const WindowInputs& in, float* out,
-                              size_t out_stride, const Scratch& s) const;
+  virtual void ComputeWindows(const Op& op, const WindowInputs& in, float* out, size_t out_stride,
+                              const Scratch& s) const;
   // Rows [first, last) of a window of `rows` input rows that a collapsing op reads.
   virtual std::pair<int, int> CollapsedRows(const Op& op, int rows) const { return {0, rows}; }
   // Whether `op` collapses a window of time rows into a vector (its ComputeWindows then
@@ -190,9 +192,8 @@ void SvdfTimeWindows(const Op& op, const float* const* rows, int rows_per_window
 // w's memory row k is strip + (first_row + w * hop + k) * width; `tf16` holds those 16
 // filters' time filter (memory_size rows of 16). Writes units [unit0, unit0 + 16 / rank)
 // of each window; `acc` holds count * 16 floats.
-void SvdfTimeStrip(const Op& op, const float* tf16, const float* strip, int width,
-                   int first_row, int hop, int count, int unit0, float* acc, float* out,
-                   size_t out_stride);
+void SvdfTimeStrip(const Op& op, const float* tf16, const float* strip, int width, int first_row,
+                   int hop, int count, int unit0, float* acc, float* out, size_t out_stride);
 
 }  // namespace ops
 }  // namespace kws

@@ -18,8 +18,8 @@ class Pool2D : public OpKernel {
   void Parse(ParseContext& ctx, Op& op) const override {
     op.type = is_max_ ? OpType::kMaxPool2D : OpType::kAvgPool2D;
     ParseWindow2D(ctx, op, "pool_size");
-    op.flops = static_cast<int64_t>(op.out_dims[0]) * op.out_dims[1] * op.in_dims[2] * op.kh *
-               op.kw;
+    op.flops =
+        static_cast<int64_t>(op.out_dims[0]) * op.out_dims[1] * op.in_dims[2] * op.kh * op.kw;
   }
 
   void ComputeRows(const Op& op, const float* const* inputs, float* out, int r0, int r1,

@@ -24,8 +24,8 @@ class Reshape : public OpKernel {
         NumFloats(op.out_dims) != NumFloats(op.in_dims))
       ctx.Fail(ctx.where() + " cannot reshape " + DimsText(op.in_dims) + " to " +
                DimsText(op.out_dims));
-    op.row_structured = op.in_dims.size() >= 2 && op.out_dims.size() >= 2 &&
-                        op.out_dims[0] == op.in_dims[0];
+    op.row_structured =
+        op.in_dims.size() >= 2 && op.out_dims.size() >= 2 && op.out_dims[0] == op.in_dims[0];
   }
   bool CollapsesRows(const Op& op) const override {
     return !op.row_structured && op.in_dims.size() >= 2;
@@ -36,8 +36,7 @@ class Reshape : public OpKernel {
     const size_t row = RowFloats(op.out_dims);
     std::memcpy(out + r0 * row, in[0] + r0 * row, (r1 - r0) * row * sizeof(float));
   }
-  void ComputeAll(const Op& op, const float* const* in, float* out,
-                  const Scratch&) const override {
+  void ComputeAll(const Op& op, const float* const* in, float* out, const Scratch&) const override {
     CopyAll(op, in[0], out);
   }
   void ComputeWindows(const Op& op, const WindowInputs& in, float* out, size_t out_stride,

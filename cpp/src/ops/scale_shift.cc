@@ -35,8 +35,7 @@ class ScaleShift : public OpKernel {
     const size_t row = RowFloats(op.out_dims);
     Apply(op, in[0], out, r0 * row, r1 * row);
   }
-  void ComputeAll(const Op& op, const float* const* in, float* out,
-                  const Scratch&) const override {
+  void ComputeAll(const Op& op, const float* const* in, float* out, const Scratch&) const override {
     Apply(op, in[0], out, 0, NumFloats(op.out_dims));
   }
 

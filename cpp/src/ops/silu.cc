@@ -24,8 +24,7 @@ class Silu : public OpKernel {
     const size_t row = RowFloats(op.out_dims);
     Apply(in[0], out, r0 * row, r1 * row);
   }
-  void ComputeAll(const Op& op, const float* const* in, float* out,
-                  const Scratch&) const override {
+  void ComputeAll(const Op& op, const float* const* in, float* out, const Scratch&) const override {
     Apply(in[0], out, 0, NumFloats(op.out_dims));
   }
   void ComputeWindows(const Op& op, const WindowInputs& in, float* out, size_t out_stride,

@@ -13,8 +13,8 @@ const OpKernel& DenseKernel();
 namespace {
 
 // Each window's filters (F accumulators per window) -> its units.
-void SvdfUnits(const Op& op, const float* acc, int count, int acc_stride, int unit0,
-               int units, float* out, size_t out_stride) {
+void SvdfUnits(const Op& op, const float* acc, int count, int acc_stride, int unit0, int units,
+               float* out, size_t out_stride) {
   for (int w = 0; w < count; ++w) {
     const float* a = acc + static_cast<size_t>(w) * acc_stride;
     float* o = out + static_cast<size_t>(w) * out_stride;
@@ -96,14 +96,12 @@ class Svdf : public OpKernel {
 void SvdfTimeWindows(const Op& op, const float* const* rows, int rows_per_window, int count,
                      float* acc, float* out, size_t out_stride) {
   const int F = op.in_dims[1];
-  layers::TimeFilterRows(op.weights.data(), op.memory_size, F, rows, rows_per_window, count,
-                         acc);
+  layers::TimeFilterRows(op.weights.data(), op.memory_size, F, rows, rows_per_window, count, acc);
   SvdfUnits(op, acc, count, F, 0, op.units, out, out_stride);
 }
 
-void SvdfTimeStrip(const Op& op, const float* tf16, const float* strip, int width,
-                   int first_row, int hop, int count, int unit0, float* acc, float* out,
-                   size_t out_stride) {
+void SvdfTimeStrip(const Op& op, const float* tf16, const float* strip, int width, int first_row,
+                   int hop, int count, int unit0, float* acc, float* out, size_t out_stride) {
   layers::TimeFilterStrip(tf16, op.memory_size, strip, width, first_row, hop, count, acc);
   SvdfUnits(op, acc, count, 16, unit0, 16 / op.rank, out, out_stride);
 }
