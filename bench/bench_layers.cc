@@ -1,6 +1,8 @@
 // Per-layer speed of the native runtime under each kernel set this CPU runs: time of
 // every op of a whole-window inference (model only, features in), its GFLOP/s, and the
-// whole model. Build with -DKWS_BUILD_BENCH=ON; run
+// whole model; beside each, the physical limit: the op's FLOPs over this core's peak
+// multiply-add rate for the set (measured here on independent FMA chains; x86-64 only,
+// elsewhere the limit column is left out). Build with -DKWS_BUILD_BENCH=ON; run
 //   taskset -c 0 build/cpp/bench_layers model.kws [more.kws ...]
 // (export models with bench/bench_runtime.py --export DIR or kws export).
 #include <algorithm>
@@ -15,6 +17,11 @@
 #include "kws/version.h"
 #include "layers.h"
 #include "model_impl.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define KWS_BENCH_PEAK 1
+#endif
 
 namespace {
 
@@ -33,6 +40,57 @@ double Best(Fn fn, int reps, int inner) {
     best = std::min(best, (Now() - t) / inner);
   }
   return best;
+}
+
+#ifdef KWS_BENCH_PEAK
+// FLOP/s of `n` rounds of 12 independent chains of vector FMAs (2 FLOPs per lane): more
+// chains than an FMA's latency times the FMA ports, so the ports stay busy.
+__attribute__((target("avx512f"), noinline)) float FmaChains512(long n, float x) {
+  __m512 a[12];
+  const __m512 b = _mm512_set1_ps(x), c = _mm512_set1_ps(1e-3f);
+  for (int i = 0; i < 12; ++i) a[i] = _mm512_set1_ps(static_cast<float>(i));
+  for (long r = 0; r < n; ++r) {
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; ++i) a[i] = _mm512_fmadd_ps(a[i], b, c);
+  }
+  float s = 0.0f;
+  for (int i = 0; i < 12; ++i) s += _mm512_reduce_add_ps(a[i]);
+  return s;
+}
+
+__attribute__((target("avx2,fma"), noinline)) float FmaChains256(long n, float x) {
+  __m256 a[12];
+  const __m256 b = _mm256_set1_ps(x), c = _mm256_set1_ps(1e-3f);
+  for (int i = 0; i < 12; ++i) a[i] = _mm256_set1_ps(static_cast<float>(i));
+  for (long r = 0; r < n; ++r) {
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; ++i) a[i] = _mm256_fmadd_ps(a[i], b, c);
+  }
+  float out[8], s = 0.0f;
+  for (int i = 0; i < 12; ++i) {
+    _mm256_storeu_ps(out, a[i]);
+    s += out[0];
+  }
+  return s;
+}
+#endif
+
+// Peak multiply-add rate (FLOP/s) of one core for kernel set `set`, or 0 when not measured.
+double PeakFlops(const std::string& set) {
+#ifdef KWS_BENCH_PEAK
+  constexpr long kRounds = 4000000;
+  volatile float sink = 0.0f, factor = 0.999f;
+  if (set == "avx512") {
+    const double t = Best([&] { sink = sink + FmaChains512(kRounds, factor); }, 5, 1);
+    return kRounds * 12.0 * 16 * 2 / t;
+  }
+  if (set == "avx2") {
+    const double t = Best([&] { sink = sink + FmaChains256(kRounds, factor); }, 5, 1);
+    return kRounds * 12.0 * 8 * 2 / t;
+  }
+#endif
+  (void)set;
+  return 0.0;
 }
 
 }  // namespace
@@ -60,10 +118,15 @@ int main(int argc, char** argv) {
     for (const std::string& set : info.supported_sets) {
       if (only != nullptr && set != only) continue;
       kws::UseKernelSet(set);
+      const double peak = PeakFlops(set);
+      if (peak > 0)
+        std::printf("  [%s] peak multiply-add rate %.1f GFLOP/s\n", set.c_str(), peak / 1e9);
       const double whole =
           Best([&] { model->PredictFeatures(features.data(), scores.data()); }, 15, inner);
-      std::printf("  [%s] model %.4f ms, %.1f GFLOP/s\n", set.c_str(), whole * 1e3,
+      std::printf("  [%s] model %.4f ms, %.1f GFLOP/s", set.c_str(), whole * 1e3,
                   m.flops / whole / 1e9);
+      if (peak > 0) std::printf(", limit %.4f ms", m.flops / peak * 1e3);
+      std::printf("\n");
       auto ws = m.NewWorkspace();
       std::copy(features.begin(), features.end(), ws->values[0].begin());
       const double run = Best([&] { m.RunWholeWindow(*ws); }, 15, inner);
@@ -80,9 +143,11 @@ int main(int argc, char** argv) {
             15, std::max(1, static_cast<int>(2e6 / std::max<int64_t>(op.flops, 1))));
         std::string shape;
         for (int d : op.out_dims) shape += (shape.empty() ? "" : "x") + std::to_string(d);
-        std::printf("    %-22s %-16s %-12s %9.4f ms %8.2f MFLOP %7.1f GFLOP/s\n",
+        std::printf("    %-22s %-16s %-12s %9.4f ms %8.2f MFLOP %7.1f GFLOP/s",
                     op.name.substr(0, 22).c_str(), op.type_name.c_str(), shape.c_str(), t * 1e3,
                     op.flops / 1e6, op.flops / t / 1e9);
+        if (peak > 0) std::printf("  limit %.4f ms", op.flops / peak * 1e3);
+        std::printf("\n");
       }
     }
   }
