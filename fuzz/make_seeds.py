@@ -290,7 +290,10 @@ def main(argv: list[str]) -> int:
                 "mfcc": lambda: mfcc_seeds(args.sample_dir),
                 "model_loader": model_seeds,
                 "ground_truth": ground_truth_seeds,
-                "c_api_model": model_seeds}  # the same bytes, through the C API
+                "c_api_model": model_seeds,  # the same bytes, through the C API
+                # Atheris draws folder names, file bytes and options from its input:
+                # real WAV bytes start it with well-formed clips to cut from.
+                "dataset_index": lambda: wav_seeds(args.sample_dir)}
     built: dict[str, dict[str, bytes]] = {}  # model seeds are built once for both targets
     for target in targets:
         if target not in builders:

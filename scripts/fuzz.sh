@@ -3,7 +3,8 @@
 #   bash scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   (default 60 s, all targets)
 #   bash scripts/fuzz.sh --ensure-clang                    (only install clang if missing)
 # Targets are fuzz/*_fuzzer.cc (wav_reader, mfcc, model_loader, ground_truth, c_api_model:
-# the C API's model-from-memory entry point, also fed model_loader's inputs). Each runs single-process for a bounded
+# the C API's model-from-memory entry point, also fed model_loader's inputs) and the Python
+# fuzz/*_fuzzer.py run on Atheris (dataset_index: the training tier's dataset indexer). Each runs single-process for a bounded
 # time on a persistent corpus (build/fuzz/corpus/<target>) grown from the generated
 # seeds (build/fuzz/seeds/<target>, fuzz/make_seeds.py) and the committed regression
 # inputs (fuzz/regressions/<target>). Prints executions, coverage and findings per
@@ -60,13 +61,19 @@ fi
 BUILD_DIR=build/fuzz
 TARGETS=("$@")
 if [ ${#TARGETS[@]} -eq 0 ]; then
-  for src in fuzz/*_fuzzer.cc; do
-    name="$(basename "$src" .cc)"
+  for src in fuzz/*_fuzzer.cc fuzz/*_fuzzer.py; do
+    name="$(basename "$src")"
+    name="${name%.*}"
     TARGETS+=("${name%_fuzzer}")
   done
 fi
+# C++ targets are libFuzzer programs; Python targets (fuzz/<name>_fuzzer.py) run on Atheris.
+CXX_TARGETS=()
+for t in "${TARGETS[@]}"; do
+  if [ -f "fuzz/${t}_fuzzer.cc" ]; then CXX_TARGETS+=("$t"); fi
+done
 
-echo "[kws] fuzz: building ${TARGETS[*]} with clang (libFuzzer + ASan + UBSan)"
+echo "[kws] fuzz: building ${CXX_TARGETS[*]} with clang (libFuzzer + ASan + UBSan)"
 GENERATOR=()
 if command -v ninja >/dev/null; then GENERATOR=(-G Ninja); fi
 CXX=clang++ cmake -S . -B "$BUILD_DIR" "${GENERATOR[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -74,11 +81,17 @@ CXX=clang++ cmake -S . -B "$BUILD_DIR" "${GENERATOR[@]}" -DCMAKE_BUILD_TYPE=RelW
   -DKWS_NATIVE_ARCH=OFF -DKWS_BUILD_TESTS=OFF -DKWS_BUILD_EXAMPLES=OFF \
   -DKWS_BUILD_PYTHON=OFF >/dev/null
 BUILD_TARGETS=()
-for t in "${TARGETS[@]}"; do BUILD_TARGETS+=("${t}_fuzzer"); done
-cmake --build "$BUILD_DIR" -j "${KWS_JOBS:-2}" --target "${BUILD_TARGETS[@]}"
+for t in "${CXX_TARGETS[@]}"; do BUILD_TARGETS+=("${t}_fuzzer"); done
+if [ ${#BUILD_TARGETS[@]} -gt 0 ]; then
+  cmake --build "$BUILD_DIR" -j "${KWS_JOBS:-2}" --target "${BUILD_TARGETS[@]}"
+fi
 
 PYTHON="${PYTHON:-python3}"
 if [ -x "$ROOT/.venv/bin/python" ]; then PYTHON="$ROOT/.venv/bin/python"; fi
+if [ ${#CXX_TARGETS[@]} -ne ${#TARGETS[@]} ] && ! "$PYTHON" -c "import atheris" 2>/dev/null; then
+  echo "[kws] fuzz: installing Atheris (PyPI) for the Python targets"
+  "$PYTHON" -m pip install --quiet atheris
+fi
 rm -rf "$BUILD_DIR/seeds"
 "$PYTHON" fuzz/make_seeds.py "$BUILD_DIR/seeds" --targets "$(IFS=,; echo "${TARGETS[*]}")"
 
@@ -105,7 +118,11 @@ for t in "${TARGETS[@]}"; do
   before=$(find "$artifacts" -type f | wc -l)
   echo "[kws] fuzz: $t for ${SECONDS_PER_TARGET}s (log $log)"
   set +e
-  "$BUILD_DIR/${t}_fuzzer" "${args[@]}" "${dirs[@]}" >"$log" 2>&1
+  if [ -f "fuzz/${t}_fuzzer.py" ]; then
+    "$PYTHON" "fuzz/${t}_fuzzer.py" "${args[@]}" "${dirs[@]}" >"$log" 2>&1
+  else
+    "$BUILD_DIR/${t}_fuzzer" "${args[@]}" "${dirs[@]}" >"$log" 2>&1
+  fi
   rc=$?
   set -e
   after=$(find "$artifacts" -type f | wc -l)
