@@ -27,6 +27,8 @@ def _create_file(path: Path) -> tuple[int, Path]:
             return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666), tmp
         except FileExistsError:
             continue
+        except OSError as e:  # the OS's reason, naming the file the caller asked for
+            raise type(e)(e.errno, f"cannot write {path}: {e.strerror}") from None
     raise OSError(f"{path}: could not create a unique temporary file beside it")
 
 
