@@ -164,6 +164,39 @@ class OpKernel {
   virtual size_t Parameters(const Op& op) const;
 };
 
+size_t RowFloats(const std::vector<int>& dims);  // floats per time row (rank >= 2)
+size_t NumFloats(const std::vector<int>& dims);
+
+// An element-wise op of one input (relu, silu, ...): Derived::Apply(in, out, begin, end)
+// maps floats [begin, end); every compute form is that map over the floats it covers.
+template <typename Derived>
+class ElementwiseKernel : public OpKernel {
+ public:
+  OpSignature signature() const override { return {}; }
+  void ComputeRows(const Op& op, const float* const* in, float* out, int r0, int r1,
+                   const Scratch&) const override {
+    const size_t row = RowFloats(op.out_dims);
+    Derived::Apply(in[0], out, r0 * row, r1 * row);
+  }
+  void ComputeAll(const Op& op, const float* const* in, float* out, const Scratch&) const override {
+    Derived::Apply(in[0], out, 0, NumFloats(op.out_dims));
+  }
+  void ComputeWindows(const Op& op, const WindowInputs& in, float* out, size_t out_stride,
+                      const Scratch&) const override {
+    const size_t n = NumFloats(op.out_dims);
+    for (int w = 0; w < in.count; ++w)
+      Derived::Apply(in.in[0][w], out + static_cast<size_t>(w) * out_stride, 0, n);
+  }
+
+ protected:
+  // Output shape = input shape; row-structured when the input has a time axis.
+  static void SameShape(Op& op, OpType type) {
+    op.type = type;
+    op.out_dims = op.in_dims;
+    op.row_structured = op.in_dims.size() >= 2;
+  }
+};
+
 // The registered op types, in a fixed order, and lookup by type name (null if unknown).
 const std::vector<const OpKernel*>& Registry();
 const OpKernel* Find(const std::string& type);
@@ -180,8 +213,6 @@ inline float Activate(float v, Activation a) {
 // y = (W x + b) * scale + shift as (W * scale) x + (b * scale + shift), per output
 // channel, for an op whose weights are `packed` (conv2d, dense).
 void FoldScaleShiftIntoPacked(Op& self, const Op& scale_shift);
-size_t RowFloats(const std::vector<int>& dims);  // floats per time row (rank >= 2)
-size_t NumFloats(const std::vector<int>& dims);
 
 // The SVDF time filter of a batch of windows (svdf.cc): window w's memory rows are
 // rows[w * rows_per_window + k], k < memory_size; writes op.units outputs per window to
