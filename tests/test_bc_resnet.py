@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 import tensorflow as tf  # noqa: E402
 
-from kws.train.bc_resnet import SubSpectralNorm, receptive_field, sub_bands_for  # noqa: E402
+from kws.train.bc_resnet import (  # noqa: E402
+    ColumnStridedDepthwise,
+    SubSpectralNorm,
+    receptive_field,
+    sub_bands_for,
+)
 from kws.train.features import tf_features  # noqa: E402
 from kws.train.log_mel import dct_matrix, mfcc_to_log_mel_matrix  # noqa: E402
 from kws.train.models import build_model  # noqa: E402
@@ -73,6 +78,30 @@ def test_sub_spectral_norm_per_band_and_channel():
 
 def test_sub_bands_follow_the_paper_when_they_divide():
     assert [sub_bands_for(b) for b in (20, 10, 5, 3, 4)] == [5, 5, 5, 3, 4]
+
+
+@pytest.mark.parametrize("columns,stride,k", [(20, 2, 3), (21, 2, 3), (10, 2, 3), (5, 2, 3),
+                                               (12, 3, 3), (9, 2, 5)])
+def test_column_strided_depthwise_is_the_strided_same_convolution(columns, stride, k):
+    """TensorFlow's SAME rule (out = ceil(F / s), the odd padding column on the right),
+    written out tap by tap, against the stride-1-then-subsample layer."""
+    rng = np.random.default_rng(columns * 10 + k)
+    x = rng.normal(size=(2, 4, columns, 3)).astype(np.float32)
+    layer = ColumnStridedDepthwise((1, k), strides=(1, stride), padding="same",
+                                   use_bias=True, bias_initializer="random_normal")
+    y = np.asarray(layer(x))
+    w, b = np.asarray(layer.kernel)[0, :, :, 0], np.asarray(layer.bias)
+    out = -(-columns // stride)
+    left = max((out - 1) * stride + k - columns, 0) // 2
+    want = np.zeros((2, 4, out, 3), np.float32)
+    for j in range(out):
+        for t in range(k):
+            col = j * stride - left + t
+            if 0 <= col < columns:
+                want[:, :, j, :] += x[:, :, col, :] * w[t]
+    np.testing.assert_allclose(y, want + b, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="row stride 1"):
+        ColumnStridedDepthwise((3, 3), strides=(2, 2), padding="same")(x)
 
 
 def test_log_mel_inverts_the_mfcc_dct():
@@ -160,12 +189,12 @@ def _multiply_adds(model) -> int:
     """Multiply-adds of the convolutions and the dense layer, from the layer shapes."""
     total = 0
     for layer in model.layers:
-        kind = type(layer).__name__
-        if kind in ("Conv2D", "DepthwiseConv2D"):
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
             kernel = layer.kernel.shape
-            taps = kernel[0] * kernel[1] * (kernel[2] if kind == "Conv2D" else 1)
+            depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
+            taps = kernel[0] * kernel[1] * (1 if depthwise else kernel[2])
             total += int(np.prod(layer.output.shape[1:])) * int(taps)
-        elif kind == "Dense":
+        elif isinstance(layer, keras.layers.Dense):
             total += int(np.prod(layer.kernel.shape))
     return total
 

@@ -107,6 +107,37 @@ class SubSpectralNorm(layers.Layer):
         return config
 
 
+@keras.saving.register_keras_serializable(package="kws")
+class ColumnStridedDepthwise(layers.DepthwiseConv2D):
+    """A SAME-padded DepthwiseConv2D with strides (1, s): the same layer (weights, config,
+    export), computed as the stride-1 convolution followed by every s-th column.
+
+    TensorFlow's own CPU kernel for depthwise convolution accepts only equal row and
+    column strides (without oneDNN, which it enables only on some CPUs).
+    """
+
+    def build(self, input_shape):
+        if self.padding != "same" or self.strides[0] != 1 or tuple(self.dilation_rate) != (1, 1):
+            raise ValueError(f"{self.name}: ColumnStridedDepthwise needs padding 'same', "
+                             f"row stride 1 and no dilation, got padding '{self.padding}', "
+                             f"strides {self.strides}, dilation {self.dilation_rate}")
+        super().build(input_shape)
+
+    def call(self, inputs):
+        stride, k = self.strides[1], self.kernel_size[1]
+        columns = int(inputs.shape[2])
+        out = -(-columns // stride)
+        # The strided SAME window j starts at column j * s - left; the stride-1 one at
+        # i - (k - 1) // 2: window j is stride-1 column j * s + offset.
+        left = max((out - 1) * stride + k - columns, 0) // 2
+        offset = (k - 1) // 2 - left
+        y = tf.nn.depthwise_conv2d(inputs, self.kernel, (1, 1, 1, 1), "SAME")
+        y = y[:, :, offset:offset + (out - 1) * stride + 1:stride, :]
+        if self.use_bias:
+            y = y + self.bias
+        return self.activation(y) if self.activation is not None else y
+
+
 def sub_bands_for(bins: int) -> int:
     """The paper's 5 sub-bands when they divide `bins`, else the largest count below 5
     that does (a smaller input than 40 bins)."""
@@ -134,8 +165,9 @@ def _bc_res_block(x, channels: int, freq_stride: int, dilation: int, name: str,
         y = layers.Conv2D(channels, (1, 1), use_bias=False, name=f"{name}_expand")(y)
         y = _bn(f"{name}_expand_bn")(y)
         y = layers.ReLU(name=f"{name}_expand_relu")(y)
-    y = layers.DepthwiseConv2D((1, 3), strides=(1, freq_stride), padding="same",
-                               use_bias=False, name=f"{name}_freq")(y)
+    freq_conv = ColumnStridedDepthwise if freq_stride != 1 else layers.DepthwiseConv2D
+    y = freq_conv((1, 3), strides=(1, freq_stride), padding="same", use_bias=False,
+                  name=f"{name}_freq")(y)
     f2 = SubSpectralNorm(sub_bands_for(int(y.shape[2])), name=f"{name}_ssn")(y)
     z = layers.AveragePooling2D((1, int(f2.shape[2])), name=f"{name}_freq_mean")(f2)
     z = layers.DepthwiseConv2D((3, 1), dilation_rate=(dilation, 1),

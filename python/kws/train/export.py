@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+import keras
 import numpy as np
 import tensorflow as tf
 from safetensors.numpy import save
@@ -110,6 +111,8 @@ def _emit(layer: Any, node: Any, inputs: list[int], ops: list[dict],
     """Append the op(s) of one Keras layer call; returns the input value index instead
     when the layer is the identity at inference time."""
     kind = type(layer).__name__
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        kind = "DepthwiseConv2D"  # subclasses differ only in how TensorFlow computes them
     out_shape = [int(d) for d in node.output_tensors[0].shape[1:]]
     index = len(ops)
 
