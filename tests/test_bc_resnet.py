@@ -208,6 +208,7 @@ def test_bc_resnet_8_multiply_adds_match_the_paper():
     assert abs(macs * 101 / 98 - 89.1e6) / 89.1e6 < 0.05, macs
 
 
+@pytest.mark.slow
 def test_tflite_and_saved_model_of_a_log_mel_stream_variant(tmp_path):
     """The TensorFlow exports carry the log-mel front end and the new layers: TFLite float
     and the SavedModel agree with the Keras model on a clip."""

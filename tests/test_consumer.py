@@ -5,11 +5,13 @@ kws/c_api.h only) stream a WAV through a model in microphone-sized chunks and pr
 detections as kws.Model + kws.RecognizeCommands.
 
 scripts/test.sh installs the library into KWS_INSTALL_PREFIX; without it, this test builds
-and installs the root project into a temporary prefix itself.
+and installs the root project into build/pytest/prefix itself. Both builds stay in
+build/pytest, so a later run rebuilds only what changed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -39,13 +41,13 @@ def _run(cmd: list[str]) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="session")
-def install_prefix(repo_root, tmp_path_factory) -> Path:
+def install_prefix(repo_root) -> Path:
     env = os.environ.get("KWS_INSTALL_PREFIX")
     if env:
         return Path(env)
     cmake = _cmake()
-    build = tmp_path_factory.mktemp("kws_root_build")
-    prefix = tmp_path_factory.mktemp("kws_prefix")
+    build = repo_root / "build" / "pytest" / "core"
+    prefix = repo_root / "build" / "pytest" / "prefix"
     _run([cmake, "-S", str(repo_root), "-B", str(build), "-G", "Ninja",
           "-DCMAKE_BUILD_TYPE=Release", "-DKWS_BUILD_TESTS=OFF", "-DKWS_BUILD_EXAMPLES=OFF",
           "-DKWS_BUILD_PYTHON=OFF"])
@@ -55,11 +57,13 @@ def install_prefix(repo_root, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def examples(repo_root, install_prefix, tmp_path_factory) -> Path:
+def examples(repo_root, install_prefix) -> Path:
     """The consumer project built against the installed package; returns its build folder."""
     cmake = _cmake()
     assert (install_prefix / "include" / "kws" / "wav_io.h").is_file()
-    build = tmp_path_factory.mktemp("kws_examples_build")
+    # One build folder per prefix: CMake's cache keeps the kws_DIR it found first.
+    digest = hashlib.sha256(str(install_prefix.resolve()).encode()).hexdigest()[:12]
+    build = repo_root / "build" / "pytest" / f"examples-{digest}"
     _run([cmake, "-S", str(repo_root / "cpp" / "examples"), "-B", str(build), "-G", "Ninja",
           "-DCMAKE_BUILD_TYPE=Release", f"-DCMAKE_PREFIX_PATH={install_prefix}",
           "-DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF"])

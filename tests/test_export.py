@@ -147,6 +147,7 @@ def test_label_wav_errors(exported, tmp_path, capsys, clips):
     assert "2 labels" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_corrupt_tflite_is_one_line_never_a_crash(exported, tmp_path, capsys, clips):
     """TensorFlow's TFLite loader segfaults or hangs on some truncated or bit-flipped
     files: label-wav runs it in a child process, so each is a one-line error naming the

@@ -26,9 +26,11 @@ BC_RESNET = {f"bc_resnet_{w}" for w in (1, 2, 3, 6, 8)}
 STREAM = {f"{a}_stream" for a in BC_RESNET} | {"tc_resnet_stream"}
 # Streaming-first variants need more frames than SMALL's 49 (their receptive field).
 SMALL_98 = ModelSettings(label_count=5, feature_bin_count=20)
-# One width per family for the training smoke test (the widths share their code).
-TRAINED = sorted(set(CLASSIC_PARAMS) | {"ds_cnn", "tc_resnet", "bc_resnet_1",
-                                        "bc_resnet_1_stream", "tc_resnet_stream"})
+# One width per family for the training smoke test (the widths share their code);
+# BC-ResNet's training steps are the slowest on a CPU.
+TRAINED = [pytest.param(a, marks=pytest.mark.slow) if a.startswith("bc_resnet") else a
+           for a in sorted(set(CLASSIC_PARAMS) | {"ds_cnn", "tc_resnet", "bc_resnet_1",
+                                                  "bc_resnet_1_stream", "tc_resnet_stream"})]
 
 
 def _small(architecture: str) -> ModelSettings:

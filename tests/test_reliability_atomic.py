@@ -71,6 +71,7 @@ def test_write_wav_to_missing_folder_or_directory_fails_cleanly(tmp_path: Path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adir"]
 
 
+@pytest.mark.slow
 def test_model_export_failing_mid_write_keeps_previous_model(tmp_path: Path):
     """model.kws: the exporter writes a temporary file and renames it."""
     code_template = """

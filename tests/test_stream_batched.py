@@ -67,7 +67,9 @@ def _live_scores(model_path: Path, samples: np.ndarray, hop: int) -> np.ndarray:
 BATCHED_ARCHITECTURES = {"single_fc", "tiny_conv", "low_latency_svdf", "conv"}
 
 
-@pytest.mark.parametrize("arch", ARCHITECTURES)
+# conv (403 MFLOPs a window, under every kernel set, scalar included) is the slowest.
+@pytest.mark.parametrize("arch", [pytest.param(a, marks=pytest.mark.slow) if a == "conv" else a
+                                  for a in ARCHITECTURES])
 def test_batched_scores_equal_the_live_stream(arch_models, speech, arch, monkeypatch):
     # Under every kernel set this CPU runs: bit-identical within a set, and every set
     # within 1e-5 of the scalar set.

@@ -58,6 +58,7 @@ def _final_accuracy(text: str) -> tuple[float, int]:
     return float(m[1]) / 100, int(m[2])
 
 
+@pytest.mark.slow
 def test_cli_training_run(tones, tmp_path):
     train_dir, summaries = tmp_path / "train", tmp_path / "logs"
     out = run_kws([*COMMON, "--data-dir", str(tones), "--how_many_training_steps", "40,20",
