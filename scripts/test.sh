@@ -33,13 +33,7 @@ if [ "${KWS_SANITIZE_TESTS:-1}" != "0" ]; then bash scripts/sanitize.sh; fi
 # WebAssembly build (web/kws.js + kws.wasm; incremental) and the browser for the web
 # demo test (tests/test_web.py): Debian's emscripten and chromium, installed when missing.
 bash scripts/build_wasm.sh
-if ! command -v chromium >/dev/null; then
-  echo "[kws] chromium is missing; installing Debian's chromium for the web demo test"
-  sudo=()
-  if [ "$(id -u)" != "0" ]; then sudo=(sudo -n); fi
-  "${sudo[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq chromium >/dev/null
-fi
+bash scripts/ensure_debs.sh chromium
 
 # aarch64 build + C++ tests under qemu (build/arm); KWS_ARM_TESTS=0 skips it locally.
 if [ "${KWS_ARM_TESTS:-1}" != "0" ] || [ -n "${CI:-}" ]; then bash scripts/test_arm.sh; fi
