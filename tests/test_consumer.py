@@ -184,32 +184,45 @@ def test_stream_wav_detections_equal_python(examples, models, word_stream, flags
     assert f"{program}: {len(got)} commands" in out.stderr
 
 
-def test_stream_wav_bad_files(examples, models, word_stream, tmp_path):
-    program = str(examples / "stream_wav")
-    wav, _ = word_stream
+def _assert_bad_files_refused(program: Path, model: Path, wav: Path, tmp_path: Path,
+                              wav_error: str, model_error: str) -> None:
+    """A broken WAV, a missing WAV, a truncated model and a WAV at the wrong rate: exit
+    code 1, nothing on stdout, and a message on stderr that starts with the program's name
+    and names the file (wav_error / model_error: what follows "<program>: ", with {file})."""
+    name = program.name
+
+    def run(*args: Path) -> subprocess.CompletedProcess:
+        return subprocess.run([str(program), *map(str, args)], capture_output=True, text=True)
+
     bad_wav = tmp_path / "broken.wav"
     bad_wav.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt ")
-    out = subprocess.run([program, str(models["fc"]), str(bad_wav)], capture_output=True,
-                         text=True)
+    out = run(model, bad_wav)
     assert out.returncode == 1 and out.stdout == ""
-    assert out.stderr.startswith(f"stream_wav: {bad_wav}"), out.stderr
+    assert out.stderr.startswith(f"{name}: " + wav_error.format(file=bad_wav)), out.stderr
 
     missing = tmp_path / "missing.wav"
-    out = subprocess.run([program, str(models["fc"]), str(missing)], capture_output=True,
-                         text=True)
+    out = run(model, missing)
     assert out.returncode == 1 and str(missing) in out.stderr
 
     bad_model = tmp_path / "model.kws"
-    bad_model.write_bytes(models["fc"].read_bytes()[:100])
-    out = subprocess.run([program, str(bad_model), str(wav)], capture_output=True, text=True)
+    bad_model.write_bytes(model.read_bytes()[:100])
+    out = run(bad_model, wav)
     assert out.returncode == 1 and out.stdout == ""
-    assert out.stderr.startswith("stream_wav: ") and str(bad_model) in out.stderr
+    assert out.stderr.startswith(f"{name}: " + model_error.format(file=bad_model)), out.stderr
+    assert str(bad_model) in out.stderr
 
     slow = tmp_path / "8k.wav"
     kws.write_wav(str(slow), np.zeros(8000, np.float32), 8000)
-    out = subprocess.run([program, str(models["fc"]), str(slow)], capture_output=True, text=True)
+    out = run(model, slow)
     assert out.returncode == 1
-    assert f"stream_wav: {slow}: sample rate 8000 Hz, the model takes 16000 Hz" in out.stderr
+    assert f"{name}: {slow}: sample rate 8000 Hz, the model takes 16000 Hz" in out.stderr
+
+
+def test_stream_wav_bad_files(examples, models, word_stream, tmp_path):
+    program = str(examples / "stream_wav")
+    wav, _ = word_stream
+    _assert_bad_files_refused(examples / "stream_wav", models["fc"], wav, tmp_path,
+                              wav_error="{file}", model_error="")
 
     # Bad flags: a hop that is not whole feature frames is the model's InvalidArgument.
     out = subprocess.run([program, "--clip_stride_ms", "25", str(models["fc"]), str(wav)],
@@ -231,29 +244,9 @@ def test_stream_wav_c_is_c_and_reports_bad_input(examples, models, word_stream, 
 
     program = str(examples / "stream_wav_c")
     wav, _ = word_stream
-    bad_wav = tmp_path / "broken.wav"
-    bad_wav.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt ")
-    out = subprocess.run([program, str(models["fc"]), str(bad_wav)], capture_output=True,
-                         text=True)
-    assert out.returncode == 1 and out.stdout == ""
-    assert out.stderr.startswith(f"stream_wav_c: kws_wav_read: {bad_wav}: "), out.stderr
-
-    missing = tmp_path / "missing.wav"
-    out = subprocess.run([program, str(models["fc"]), str(missing)], capture_output=True,
-                         text=True)
-    assert out.returncode == 1 and str(missing) in out.stderr
-
-    bad_model = tmp_path / "model.kws"
-    bad_model.write_bytes(models["fc"].read_bytes()[:100])
-    out = subprocess.run([program, str(bad_model), str(wav)], capture_output=True, text=True)
-    assert out.returncode == 1 and out.stdout == ""
-    assert out.stderr.startswith(f"stream_wav_c: kws_model_load: {bad_model}: "), out.stderr
-
-    slow = tmp_path / "8k.wav"
-    kws.write_wav(str(slow), np.zeros(8000, np.float32), 8000)
-    out = subprocess.run([program, str(models["fc"]), str(slow)], capture_output=True, text=True)
-    assert out.returncode == 1
-    assert f"stream_wav_c: {slow}: sample rate 8000 Hz, the model takes 16000 Hz" in out.stderr
+    _assert_bad_files_refused(examples / "stream_wav_c", models["fc"], wav, tmp_path,
+                              wav_error="kws_wav_read: {file}: ",
+                              model_error="kws_model_load: {file}: ")
 
     out = subprocess.run([program, "--clip_stride_ms", "25", str(models["fc"]), str(wav)],
                          capture_output=True, text=True)
