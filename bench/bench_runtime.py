@@ -12,8 +12,10 @@ For each architecture (random weights: speed does not depend on training):
 Peers (`--peers`): model only (MFCC features in, softmax out) and with the front end
 (1 s of audio in), batch 1, one thread, the same random weights: kws under every kernel
 set this CPU runs (switched in-process, interleaved with the peers) against TFLite
-(ai-edge-litert, XNNPACK) and ONNX Runtime (the Keras model converted with tf2onnx).
-The peers are benchmark-only dependencies: pip install ai-edge-litert onnxruntime tf2onnx
+(ai-edge-litert, XNNPACK) and ONNX Runtime (the Keras model converted with tf2onnx);
+and the cached stream's cost per 30 and 20 ms hop under every set against each peer
+re-running the whole window at every hop (TFLite with its front end inside, ONNX Runtime
+after kws.mfcc). The peers are benchmark-only dependencies: pip install ai-edge-litert onnxruntime tf2onnx
 (tf2onnx with --no-deps when its pins clash with TensorFlow's).
 
 Usage: python bench/bench_runtime.py [--arch conv,...] [--seconds 20] [--peers] [--write]
@@ -212,14 +214,36 @@ def bench_peers(arch: str, workdir: Path, reps: int) -> dict:
     def run_ort():
         return sess.run(None, {o_name: feats})[0]
 
+    def run_ort_audio():
+        # ONNX Runtime with the front end a user would pair it with: kws.mfcc.
+        x = np.ascontiguousarray(kws.mfcc(clip).reshape(shape), np.float32)
+        return sess.run(None, {o_name: x})[0]
+
+    signal = (0.1 * rng.standard_normal(settings.desired_samples * 11)).astype(np.float32)
+
+    def kws_hop(s, hop):
+        """Seconds per hop of the cached stream over 10 s after its first window."""
+        kws._core._use_kernel_set(s)
+        stream = native.create_stream(hop_samples=hop)
+        stream.accept_waveform(signal[:settings.desired_samples])
+        n = 0
+        t = time.perf_counter()
+        for start in range(settings.desired_samples, len(signal) - hop + 1, hop):
+            n += len(stream.accept_waveform(signal[start:start + hop]))
+        return (time.perf_counter() - t) / n
+
     inner = max(1, int(2e7 / max(native.flops_per_window, 1)))
     r = {"arch": arch, "flops": native.flops_per_window, "sets": sets}
     times = best_times([kws_model(s) for s in sets] + [run_tfl, run_ort], reps, inner)
     r["model"] = dict(zip(sets, times[:len(sets)]))
     r["tflite_model"], r["ort_model"] = times[len(sets)], times[len(sets) + 1]
-    times = best_times([kws_clip(s) for s in sets] + [run_tfl_audio], reps, inner)
+    times = best_times([kws_clip(s) for s in sets] + [run_tfl_audio, run_ort_audio], reps, inner)
     r["clip"] = dict(zip(sets, times[:len(sets)]))
-    r["tflite_clip"] = times[len(sets)]
+    r["tflite_clip"], r["ort_clip"] = times[len(sets)], times[len(sets) + 1]
+    # The cached stream per 30 and 20 ms hop (front end included), best of 3 passes per
+    # set, against the peers re-running the whole window (the two columns above).
+    r["hop"] = {hop_ms: {s: min(kws_hop(s, hop_ms * 16) for _ in range(3)) for s in sets}
+                for hop_ms in (30, 20)}
     ref = run_tfl()[0]
     r["max_diff"] = {}
     for s in sets:
@@ -244,15 +268,29 @@ def peers_table(results: list[dict]) -> str:
                      " | ".join(ms(r["model"][s]) for s in sets) +
                      f" | {ms(r['tflite_model'])} | {ms(r['ort_model'])} | "
                      f"{peer / r['model'][best]:.2f}x |")
-    lines += ["", "With the front end (1 s of audio in; ONNX Runtime has no converter for "
-              "TensorFlow's AudioSpectrogram/Mfcc ops, so only TFLite runs the whole graph):", "",
+    lines += ["", "With the front end (1 s of audio in; TFLite runs the whole graph, its "
+              "AudioSpectrogram and Mfcc ops included; ONNX Runtime has no converter for those "
+              "ops, so it runs the model after kws.mfcc):", "",
               "| architecture | " + " | ".join(f"kws {s} ms" for s in sets) +
-              " | TFLite ms | kws " + best + " vs TFLite |",
-              "|" + "---|" * (len(sets) + 3)]
+              " | TFLite ms | kws.mfcc + ONNX Runtime ms | kws " + best + " vs TFLite |",
+              "|" + "---|" * (len(sets) + 4)]
     for r in results:
         lines.append(f"| {r['arch']} | " + " | ".join(ms(r["clip"][s]) for s in sets) +
-                     f" | {ms(r['tflite_clip'])} | "
+                     f" | {ms(r['tflite_clip'])} | {ms(r['ort_clip'])} | "
                      f"{r['tflite_clip'] / r['clip'][best]:.2f}x |")
+    lines += ["", "Cached stream per hop (front end included) against each peer re-running "
+              "the whole window at every hop, as the classic streaming method does (TFLite "
+              "with its front end inside; ONNX Runtime after kws.mfcc):", "",
+              "| architecture | " + " | ".join(f"kws {s} 30 ms hop ms" for s in sets) +
+              f" | kws {best} 20 ms hop ms | TFLite window ms | ONNX Runtime window ms | "
+              "30 ms hop vs TFLite | vs ONNX Runtime | 20 ms hop vs TFLite | vs ONNX Runtime |",
+              "|" + "---|" * (len(sets) + 8)]
+    for r in results:
+        h30, h20 = r["hop"][30][best], r["hop"][20][best]
+        lines.append(f"| {r['arch']} | " + " | ".join(ms(r["hop"][30][s]) for s in sets) +
+                     f" | {ms(h20)} | {ms(r['tflite_clip'])} | {ms(r['ort_clip'])} | "
+                     f"{r['tflite_clip'] / h30:.1f}x | {r['ort_clip'] / h30:.1f}x | "
+                     f"{r['tflite_clip'] / h20:.1f}x | {r['ort_clip'] / h20:.1f}x |")
     worst = max(max(r["max_diff"].values()) for r in results)
     lines += ["", f"Max |kws - TFLite| softmax difference over all sets and architectures: "
               f"{worst:.1e} (ONNX Runtime vs TFLite: "
