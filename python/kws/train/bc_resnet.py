@@ -1,5 +1,6 @@
-"""BC-ResNet (broadcasted residual learning, Kim et al., Interspeech 2021) and the
-streaming-first (time-VALID) variants of BC-ResNet and TC-ResNet8.
+"""BC-ResNet (broadcasted residual learning, Kim et al., Interspeech 2021), its
+streaming-first (time-VALID) variants, and the receptive fields of those and of
+tc_resnet_stream (built by kws.train.models.build_tc_resnet).
 
 Layout: features (batch, frames, bins) become (batch, T, F, C): time rows, frequency
 columns, channels. BC-ResNet-w (w = the paper's width multiplier tau, base = 8 w):
@@ -36,10 +37,15 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from kws.train.blocks import (
+    BATCH_NORM_EPSILON,
+    BATCH_NORM_MOMENTUM,
+    batch_norm,
+    bn_relu,
+    crop_front,
+)
 from kws.train.settings import ModelSettings
 
-BATCH_NORM_MOMENTUM = 0.95
-BATCH_NORM_EPSILON = 1e-3
 SUB_BANDS = 5
 # The paper's widths (tau) that kws ships; 1.5 is left out.
 BC_RESNET_WIDTHS = (1, 2, 3, 6, 8)
@@ -144,18 +150,6 @@ def sub_bands_for(bins: int) -> int:
     return max(d for d in range(1, SUB_BANDS + 1) if bins % d == 0)
 
 
-def _bn(name: str):
-    return layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM,
-                                     epsilon=BATCH_NORM_EPSILON, name=name)
-
-
-def _crop_front(x, rows: int, name: str):
-    """Drops the first `rows` time rows (aligns a residual with a VALID path)."""
-    if rows == 0:
-        return x
-    return layers.Cropping2D(((rows, 0), (0, 0)), name=name)(x)
-
-
 def _bc_res_block(x, channels: int, freq_stride: int, dilation: int, name: str,
                   training_dropout: bool, stream: bool):
     transition = int(x.shape[-1]) != channels
@@ -163,8 +157,7 @@ def _bc_res_block(x, channels: int, freq_stride: int, dilation: int, name: str,
     y = x
     if transition:
         y = layers.Conv2D(channels, (1, 1), use_bias=False, name=f"{name}_expand")(y)
-        y = _bn(f"{name}_expand_bn")(y)
-        y = layers.ReLU(name=f"{name}_expand_relu")(y)
+        y = bn_relu(y, f"{name}_expand")
     freq_conv = ColumnStridedDepthwise if freq_stride != 1 else layers.DepthwiseConv2D
     y = freq_conv((1, 3), strides=(1, freq_stride), padding="same", use_bias=False,
                   name=f"{name}_freq")(y)
@@ -173,24 +166,24 @@ def _bc_res_block(x, channels: int, freq_stride: int, dilation: int, name: str,
     z = layers.DepthwiseConv2D((3, 1), dilation_rate=(dilation, 1),
                                padding="valid" if stream else "same", use_bias=False,
                                name=f"{name}_time")(z)
-    z = _bn(f"{name}_time_bn")(z)
+    z = batch_norm(f"{name}_time_bn")(z)
     z = layers.Activation("silu", name=f"{name}_time_silu")(z)
     z = layers.Conv2D(channels, (1, 1), use_bias=False, name=f"{name}_pointwise")(z)
     if training_dropout:
         z = layers.SpatialDropout2D(0.1, name=f"{name}_dropout")(z)
     lost = 2 * dilation if stream else 0
     out = layers.Add(name=f"{name}_broadcast_add")(
-        [z, _crop_front(f2, lost, f"{name}_f2_crop")])
+        [z, crop_front(f2, lost, f"{name}_f2_crop")])
     if not transition:
         out = layers.Add(name=f"{name}_add")(
-            [out, _crop_front(shortcut, lost, f"{name}_shortcut_crop")])
+            [out, crop_front(shortcut, lost, f"{name}_shortcut_crop")])
     return layers.ReLU(name=f"{name}_relu")(out)
 
 
 def build_bc_resnet(settings: ModelSettings, training_dropout: bool, width: int,
                     stream: bool = False) -> keras.Model:
     if stream:
-        _check_frames(settings, f"bc_resnet_{width}_stream")
+        check_frames(settings, f"bc_resnet_{width}_stream")
     base = 8 * width
     stage_channels = (base, int(base * 1.5), base * 2, int(base * 2.5))
     stage_blocks = (2, 2, 4, 4)
@@ -203,8 +196,7 @@ def build_bc_resnet(settings: ModelSettings, training_dropout: bool, width: int,
         x = layers.ZeroPadding2D(((0, 0), (2, 2)), name="head_pad")(x)
     x = layers.Conv2D(base * 2, (5, 5), strides=(1, 2), padding="valid" if stream else "same",
                       use_bias=False, name="head")(x)
-    x = _bn("head_bn")(x)
-    x = layers.ReLU(name="head_relu")(x)
+    x = bn_relu(x, "head")
     for stage, (channels, blocks, dilation) in enumerate(
             zip(stage_channels, stage_blocks, dilations), start=1):
         for block in range(blocks):
@@ -221,49 +213,12 @@ def build_bc_resnet(settings: ModelSettings, training_dropout: bool, width: int,
     x = layers.Reshape((t, f, c), name="classifier_bins")(x)
     x = layers.AveragePooling2D((1, f), name="classifier_bin_mean")(x)
     x = layers.Conv2D(base * 4, (1, 1), use_bias=False, name="classifier_pointwise")(x)
-    x = _bn("classifier_pointwise_bn")(x)
+    x = batch_norm("classifier_pointwise_bn")(x)
     x = layers.ReLU(name="classifier_relu")(x)
     x = layers.GlobalAveragePooling2D(name="global_pool")(x)
     logits = layers.Dense(settings.label_count, name="logits")(x)
     suffix = "_stream" if stream else ""
     return keras.Model(inputs, logits, name=f"bc_resnet_{width}{suffix}")
-
-
-def build_tc_resnet_stream(settings: ModelSettings, training_dropout: bool) -> keras.Model:
-    """TC-ResNet8 (width 1.5) with VALID time convolutions and no time strides.
-
-    Stem conv (3, 1); three residual blocks, each conv (9, 1) + BN + ReLU, conv (9, 1) +
-    BN, shortcut = the block input cropped by 16 rows at the front, conv (1, 1) + BN +
-    ReLU; Add, ReLU; global average pool over the remaining rows; dense.
-    """
-    from kws.train.models import TC_RESNET_WIDTH
-
-    _check_frames(settings, "tc_resnet_stream")
-    widths = [int(round(c * TC_RESNET_WIDTH)) for c in (16, 24, 32, 48)]
-    frames, bins = settings.spectrogram_length, settings.fingerprint_width
-    inputs = keras.Input(shape=(frames, bins), dtype="float32", name="features")
-    x = layers.Reshape((frames, 1, bins), name="reshape")(inputs)
-    x = layers.Conv2D(widths[0], (3, 1), padding="valid", use_bias=False, name="stem")(x)
-    for i, width in enumerate(widths[1:], start=1):
-        y = layers.Conv2D(width, (9, 1), padding="valid", use_bias=False,
-                          name=f"block{i}_conv1")(x)
-        y = _bn(f"block{i}_conv1_bn")(y)
-        y = layers.ReLU(name=f"block{i}_conv1_relu")(y)
-        y = layers.Conv2D(width, (9, 1), padding="valid", use_bias=False,
-                          name=f"block{i}_conv2")(y)
-        y = _bn(f"block{i}_conv2_bn")(y)
-        shortcut = _crop_front(x, 16, f"block{i}_shortcut_crop")
-        shortcut = layers.Conv2D(width, (1, 1), use_bias=False, name=f"block{i}_shortcut")(
-            shortcut)
-        shortcut = _bn(f"block{i}_shortcut_bn")(shortcut)
-        shortcut = layers.ReLU(name=f"block{i}_shortcut_relu")(shortcut)
-        x = layers.Add(name=f"block{i}_add")([y, shortcut])
-        x = layers.ReLU(name=f"block{i}_relu")(x)
-    x = layers.GlobalAveragePooling2D(name="global_pool")(x)
-    if training_dropout:
-        x = layers.Dropout(0.2, name="dropout")(x)
-    logits = layers.Dense(settings.label_count, name="logits")(x)
-    return keras.Model(inputs, logits, name="tc_resnet_stream")
 
 
 def receptive_field(architecture: str) -> int:
@@ -275,7 +230,7 @@ def receptive_field(architecture: str) -> int:
     raise ValueError(f"'{architecture}' is not a streaming-first architecture")
 
 
-def _check_frames(settings: ModelSettings, architecture: str) -> None:
+def check_frames(settings: ModelSettings, architecture: str) -> None:
     needed = receptive_field(architecture)
     if settings.spectrogram_length < needed:
         raise ValueError(
@@ -297,5 +252,4 @@ def architectures() -> dict:
         out[f"bc_resnet_{width}"] = _bc_builder(width, False)
     for width in BC_RESNET_WIDTHS:
         out[f"bc_resnet_{width}_stream"] = _bc_builder(width, True)
-    out["tc_resnet_stream"] = build_tc_resnet_stream
     return out

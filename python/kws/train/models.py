@@ -37,10 +37,11 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from kws.train import bc_resnet
+from kws.train.blocks import batch_norm, bn_relu, crop_front
 from kws.train.settings import ModelSettings
 
 DROPOUT_RATE = 0.5
-BATCH_NORM_MOMENTUM = 0.95
 
 
 @keras.saving.register_keras_serializable(package="kws")
@@ -222,28 +223,21 @@ def build_tiny_embedding_conv(settings: ModelSettings, training_dropout: bool) -
     return keras.Model(inputs, logits, name="tiny_embedding_conv")
 
 
-def _bn(name: str):
-    return layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, epsilon=1e-3, name=name)
-
-
 def build_ds_cnn(settings: ModelSettings, training_dropout: bool) -> keras.Model:
     filters = 64
     inputs = _input(settings)
     x = _as_image(inputs, settings)
     x = layers.Conv2D(filters, (10, 4), strides=(2, 2), padding="same", use_bias=False,
                       name="conv1")(x)
-    x = _bn("conv1_bn")(x)
-    x = layers.ReLU(name="conv1_relu")(x)
+    x = bn_relu(x, "conv1")
     x = _dropout(x, "conv1_dropout", training_dropout, rate=0.2)
     for i in range(1, 5):
         x = layers.DepthwiseConv2D((3, 3), padding="same", use_bias=False,
                                    name=f"block{i}_depthwise")(x)
-        x = _bn(f"block{i}_depthwise_bn")(x)
-        x = layers.ReLU(name=f"block{i}_depthwise_relu")(x)
+        x = bn_relu(x, f"block{i}_depthwise")
         x = layers.Conv2D(filters, (1, 1), padding="same", use_bias=False,
                           name=f"block{i}_pointwise")(x)
-        x = _bn(f"block{i}_pointwise_bn")(x)
-        x = layers.ReLU(name=f"block{i}_pointwise_relu")(x)
+        x = bn_relu(x, f"block{i}_pointwise")
     x = layers.GlobalAveragePooling2D(name="global_pool")(x)
     x = _dropout(x, "dropout", training_dropout, rate=0.2)
     logits = layers.Dense(settings.label_count, name="logits")(x)
@@ -253,36 +247,49 @@ def build_ds_cnn(settings: ModelSettings, training_dropout: bool) -> keras.Model
 TC_RESNET_WIDTH = 1.5
 
 
-def build_tc_resnet(settings: ModelSettings, training_dropout: bool) -> keras.Model:
+def build_tc_resnet(settings: ModelSettings, training_dropout: bool,
+                    stream: bool = False) -> keras.Model:
     """TC-ResNet8 (width 1.5): 1-D convolutions over time, coefficients as channels.
 
     Layout (frames, 1, coefficients); stem conv (3, 1); three residual blocks, each
     conv (9, 1) stride 2 + BN + ReLU, conv (9, 1) + BN, shortcut conv (1, 1) stride 2 +
     BN + ReLU, Add, ReLU; global average pool; dense.
+
+    stream=True (tc_resnet_stream): VALID in time and no time strides, the shortcut
+    cropped by the 16 rows its block's two convolutions lose at the front, so one output
+    row depends on real frames only (receptive field 51 frames, 48 pooled rows at 98).
     """
+    name = "tc_resnet_stream" if stream else "tc_resnet"
+    if stream:
+        bc_resnet.check_frames(settings, name)
+    padding = "valid" if stream else "same"
+    stride = (1, 1) if stream else (2, 1)
     widths = [int(round(c * TC_RESNET_WIDTH)) for c in (16, 24, 32, 48)]
     inputs = _input(settings)
     x = layers.Reshape((settings.spectrogram_length, 1, settings.fingerprint_width),
                        name="reshape")(inputs)
-    x = layers.Conv2D(widths[0], (3, 1), padding="same", use_bias=False, name="stem")(x)
+    x = layers.Conv2D(widths[0], (3, 1), padding=padding, use_bias=False, name="stem")(x)
     for i, width in enumerate(widths[1:], start=1):
-        y = layers.Conv2D(width, (9, 1), strides=(2, 1), padding="same", use_bias=False,
+        y = layers.Conv2D(width, (9, 1), strides=stride, padding=padding, use_bias=False,
                           name=f"block{i}_conv1")(x)
-        y = _bn(f"block{i}_conv1_bn")(y)
-        y = layers.ReLU(name=f"block{i}_conv1_relu")(y)
-        y = layers.Conv2D(width, (9, 1), padding="same", use_bias=False,
+        y = bn_relu(y, f"block{i}_conv1")
+        y = layers.Conv2D(width, (9, 1), padding=padding, use_bias=False,
                           name=f"block{i}_conv2")(y)
-        y = _bn(f"block{i}_conv2_bn")(y)
-        shortcut = layers.Conv2D(width, (1, 1), strides=(2, 1), padding="same",
-                                 use_bias=False, name=f"block{i}_shortcut")(x)
-        shortcut = _bn(f"block{i}_shortcut_bn")(shortcut)
-        shortcut = layers.ReLU(name=f"block{i}_shortcut_relu")(shortcut)
+        y = batch_norm(f"block{i}_conv2_bn")(y)
+        shortcut = crop_front(x, 16, f"block{i}_shortcut_crop") if stream else x
+        shortcut = layers.Conv2D(width, (1, 1), strides=stride, padding=padding,
+                                 use_bias=False, name=f"block{i}_shortcut")(shortcut)
+        shortcut = bn_relu(shortcut, f"block{i}_shortcut")
         x = layers.Add(name=f"block{i}_add")([y, shortcut])
         x = layers.ReLU(name=f"block{i}_relu")(x)
     x = layers.GlobalAveragePooling2D(name="global_pool")(x)
     x = _dropout(x, "dropout", training_dropout, rate=0.2)
     logits = layers.Dense(settings.label_count, name="logits")(x)
-    return keras.Model(inputs, logits, name="tc_resnet")
+    return keras.Model(inputs, logits, name=name)
+
+
+def build_tc_resnet_stream(settings: ModelSettings, training_dropout: bool) -> keras.Model:
+    return build_tc_resnet(settings, training_dropout, stream=True)
 
 
 ARCHITECTURES: dict[str, Callable[[ModelSettings, bool], keras.Model]] = {
@@ -294,16 +301,9 @@ ARCHITECTURES: dict[str, Callable[[ModelSettings, bool], keras.Model]] = {
     "tiny_embedding_conv": build_tiny_embedding_conv,
     "ds_cnn": build_ds_cnn,
     "tc_resnet": build_tc_resnet,
+    **bc_resnet.architectures(),
+    "tc_resnet_stream": build_tc_resnet_stream,
 }
-
-
-def _register_bc_resnet() -> None:
-    from kws.train.bc_resnet import architectures
-
-    ARCHITECTURES.update(architectures())
-
-
-_register_bc_resnet()
 
 
 def check_architecture(architecture: str) -> None:
