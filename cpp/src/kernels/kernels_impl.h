@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels.h"
 #include "simd.h"
@@ -303,16 +304,125 @@ static inline void DepthwiseRun(const float* in, size_t pixel_step, size_t row_s
                         bias, relu, o + static_cast<size_t>(p) * C, c);
 }
 
+// Width-sliding depthwise tiles (width stride 1, multiplier 1): P output pixels side by
+// side and G vectors of channels, KW taps per kernel row. Each input pixel of a kernel row
+// is loaded once and multiplied by the KW kernel vectors of the outputs it reaches, so the
+// loads per multiply-add fall to about (P + KW - 1) / (P * KW). Per set: as many pixels
+// and channel vectors as the registers hold (accumulators, one kernel row, one input pixel);
+// more channels per tile beat more pixels (fewer tiles, each loading fewer edge pixels).
+#if defined(KWS_KERNELS_AVX512) || defined(KWS_KERNELS_NEON)
+constexpr int kSlidePixels = 8, kSlideGroups = 2;
+#elif defined(KWS_KERNELS_AVX2)
+constexpr int kSlidePixels = 4, kSlideGroups = 2;
+#else
+constexpr int kSlidePixels = 0, kSlideGroups = 1;  // the scalar set keeps DepthwiseRun
+#endif
+
+// Output pixels [w, w + P) of one row, channels [c, c + G * kWidth): `in` and `kernel`
+// point at channel c of input row y (the first in-range kernel row, dy_lo) and of kernel
+// row dy_lo; ny kernel rows. Output p's tap dx reads input column x0 + p + dx; with kEdge
+// a tap whose column lies outside [0, W) is skipped, as the padding demands (without it,
+// every column read lies inside). For each output the taps are accumulated from zero in
+// (dy, dx) order, then bias, then activation: the same sums as DepthwisePixels and
+// DepthwiseChannels.
+template <int P, int G, int KW, bool kEdge>
+static inline void DepthwiseSlide(const float* in, size_t row_stride, int C, int W, int x0,
+                                  const float* kernel, size_t kernel_row, int ny,
+                                  const float* bias, bool relu, float* o) {
+  Vec acc[P][G];
+  KWS_UNROLL for (int p = 0; p < P; ++p)
+    KWS_UNROLL for (int g = 0; g < G; ++g) acc[p][g] = Zero();
+  const float* src = in + static_cast<ptrdiff_t>(x0) * C;
+  const float* k = kernel;
+  for (int dy = 0; dy < ny; ++dy, src += row_stride, k += kernel_row) {
+    Vec kv[KW][G];
+    KWS_UNROLL for (int dx = 0; dx < KW; ++dx)
+      KWS_UNROLL for (int g = 0; g < G; ++g) kv[dx][g] = Load(k + static_cast<size_t>(dx) * C + kWidth * g);
+    const float* s = src;
+    KWS_UNROLL for (int x = 0; x < P + KW - 1; ++x, s += C) {
+      if (kEdge && (x0 + x < 0 || x0 + x >= W)) continue;
+      Vec v[G];
+      KWS_UNROLL for (int g = 0; g < G; ++g) v[g] = Load(s + kWidth * g);
+      KWS_UNROLL for (int dx = 0; dx < KW; ++dx) {
+        const int p = x - dx;
+        if (p < 0 || p >= P) continue;
+        KWS_UNROLL for (int g = 0; g < G; ++g) acc[p][g] = MulAdd(v[g], kv[dx][g], acc[p][g]);
+      }
+    }
+  }
+  const Vec zero = Zero();
+  KWS_UNROLL for (int p = 0; p < P; ++p)
+    KWS_UNROLL for (int g = 0; g < G; ++g) {
+      Vec v = acc[p][g];
+      if (bias) v = Add(v, Load(bias + kWidth * g));
+      if (relu) v = Max(v, zero);
+      Store(o + static_cast<size_t>(p) * C + kWidth * g, v);
+    }
+}
+
+// P pixels from output column w: the edge form only when a tap falls outside the width.
+template <int P, int G, int KW>
+static inline void DepthwiseSlideBlock(const float* in, size_t row_stride, int C, int W, int x0,
+                                       const float* kernel, size_t kernel_row, int ny,
+                                       const float* bias, bool relu, float* o) {
+  if (x0 >= 0 && x0 + P + KW - 1 <= W)
+    DepthwiseSlide<P, G, KW, false>(in, row_stride, C, W, x0, kernel, kernel_row, ny, bias, relu, o);
+  else
+    DepthwiseSlide<P, G, KW, true>(in, row_stride, C, W, x0, kernel, kernel_row, ny, bias, relu, o);
+}
+
+// One output row by sliding tiles: channel groups of G vectors, then single vectors, for
+// blocks of P, 4 and 1 pixels (C a multiple of kWidth).
+template <int KW>
+static inline void DepthwiseSlideRow(const DepthwiseArgs& a, const float* in_row,
+                                     const float* row_k, int ny, float* out_row) {
+  constexpr int P = kSlidePixels > 0 ? kSlidePixels : 1;
+  const int C = a.C, W = a.W, Wo = a.Wo;
+  const size_t row_stride = static_cast<size_t>(W) * C;
+  const size_t kernel_row = static_cast<size_t>(KW) * C;
+  auto run = [&](auto groups, int c0) {
+    constexpr int G = decltype(groups)::value;
+    const float* bias = a.bias ? a.bias + c0 : nullptr;
+    int w = 0;
+    for (; w + P <= Wo; w += P)
+      DepthwiseSlideBlock<P, G, KW>(in_row + c0, row_stride, C, W, w - a.pad_left, row_k + c0,
+                                    kernel_row, ny, bias, a.relu, out_row + static_cast<size_t>(w) * C + c0);
+    if (P > 4 && w + 4 <= Wo) {
+      DepthwiseSlideBlock<4, G, KW>(in_row + c0, row_stride, C, W, w - a.pad_left, row_k + c0,
+                                    kernel_row, ny, bias, a.relu, out_row + static_cast<size_t>(w) * C + c0);
+      w += 4;
+    }
+    for (; w < Wo; ++w)
+      DepthwiseSlideBlock<1, G, KW>(in_row + c0, row_stride, C, W, w - a.pad_left, row_k + c0,
+                                    kernel_row, ny, bias, a.relu, out_row + static_cast<size_t>(w) * C + c0);
+  };
+  int c = 0;
+  for (; c + kSlideGroups * kWidth <= C; c += kSlideGroups * kWidth)
+    run(std::integral_constant<int, kSlideGroups>(), c);
+  for (; c < C; c += kWidth) run(std::integral_constant<int, 1>(), c);
+}
+
 void DepthwiseRowsImpl(const DepthwiseArgs& a, const float* in, float* out, int r0, int r1) {
   const int H = a.H, W = a.W, C = a.C, Wo = a.Wo, mult = a.mult, Co = C * mult;
   const size_t row_stride = static_cast<size_t>(W) * C;
   const size_t kernel_row = static_cast<size_t>(a.kw) * Co;
   const size_t pixel_step = static_cast<size_t>(a.sw) * C;
+  const bool slide = kSlidePixels > 0 && mult == 1 && a.sw == 1 && (a.kw == 1 || a.kw == 3) &&
+                     C % kWidth == 0;
   for (int t = r0; t < r1; ++t) {
     const int y0 = t * a.sh - a.pad_top;
     const int dy_lo = MaxInt(0, -y0), dy_hi = MinInt(a.kh, H - y0);
     const int ny = MaxInt(0, dy_hi - dy_lo);
     const float* row_k = a.weights + static_cast<size_t>(dy_lo) * kernel_row;
+    if (slide) {
+      const float* in_row = in + static_cast<size_t>(MaxInt(0, y0 + dy_lo)) * row_stride;
+      float* out_row = out + static_cast<size_t>(t) * Wo * Co;
+      if (a.kw == 3)
+        DepthwiseSlideRow<3>(a, in_row, row_k, ny, out_row);
+      else
+        DepthwiseSlideRow<1>(a, in_row, row_k, ny, out_row);
+      continue;
+    }
     for (int w = 0; w < Wo;) {
       const int x0 = w * a.sw - a.pad_left;
       float* o = out + (static_cast<size_t>(t) * Wo + w) * Co;
