@@ -310,12 +310,14 @@ static inline void DepthwiseRun(const float* in, size_t pixel_step, size_t row_s
 // loads per multiply-add fall to about (P + KW - 1) / (P * KW). Per set: as many pixels
 // and channel vectors as the registers hold (accumulators, one kernel row, one input pixel);
 // more channels per tile beat more pixels (fewer tiles, each loading fewer edge pixels).
-#if defined(KWS_KERNELS_AVX512) || defined(KWS_KERNELS_NEON)
+// The scalar and AVX-512 sets keep DepthwiseRun (the sliding tiles are measured on AVX2
+// and NEON only).
+#if defined(KWS_KERNELS_NEON)
 constexpr int kSlidePixels = 8, kSlideGroups = 2;
 #elif defined(KWS_KERNELS_AVX2)
 constexpr int kSlidePixels = 4, kSlideGroups = 2;
 #else
-constexpr int kSlidePixels = 0, kSlideGroups = 1;  // the scalar set keeps DepthwiseRun
+constexpr int kSlidePixels = 0, kSlideGroups = 1;
 #endif
 
 // Output pixels [w, w + P) of one row, channels [c, c + G * kWidth): `in` and `kernel`
