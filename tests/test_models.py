@@ -52,7 +52,11 @@ def test_classic_parameter_counts(architecture):
     assert not any(isinstance(layer, keras.layers.Dropout) for layer in inference.layers)
 
 
-@pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
+# BC-ResNet's widths share one builder: the widths above 1 run with the slow tests.
+@pytest.mark.parametrize("architecture", [
+    pytest.param(a, marks=pytest.mark.slow)
+    if a.startswith("bc_resnet_") and not a.startswith("bc_resnet_1") else a
+    for a in sorted(ARCHITECTURES)])
 @pytest.mark.parametrize("small", [False, True], ids=["98x40", "small"])
 def test_forward_shapes_and_named_layers(architecture, small):
     settings = _small(architecture) if small else ModelSettings()
