@@ -4,7 +4,8 @@
 // multiply-add rate for the set (measured here on independent FMA chains; x86-64 only,
 // elsewhere the limit column is left out). Build with -DKWS_BUILD_BENCH=ON; run
 //   taskset -c 0 build/cpp/bench_layers model.kws [more.kws ...]
-// (export models with bench/bench_runtime.py --export DIR or kws export).
+// (models: `kws export` of a checkpoint, or kws.train.export.write_model_kws of a Keras
+// model built by kws.train.models.build_model).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
