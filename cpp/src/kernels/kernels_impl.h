@@ -233,6 +233,21 @@ constexpr int kDwPixels = 2;
 constexpr int kDwPixels = 1;
 #endif
 
+// Writes a depthwise tile of P output pixels (`out_step` floats apart) by G vectors of
+// channels: each sum + bias, then the activation.
+template <int P, int G>
+static inline void DepthwiseStoreTile(const Vec (&acc)[P][G], const float* bias, bool relu,
+                                      float* o, size_t out_step) {
+  const Vec zero = Zero();
+  KWS_UNROLL for (int p = 0; p < P; ++p)
+    KWS_UNROLL for (int g = 0; g < G; ++g) {
+      Vec v = acc[p][g];
+      if (bias) v = Add(v, Load(bias + kWidth * g));
+      if (relu) v = Max(v, zero);
+      Store(o + p * out_step + kWidth * g, v);
+    }
+}
+
 // G vectors of channels of P depthwise output pixels (multiplier 1), `pixel_step` floats
 // apart in the input. `in` and `kernel` point at pixel 0's first in-range tap; ny x nx
 // taps, each accumulated in (dy, dx) order from zero; then bias, then activation.
@@ -257,14 +272,7 @@ static inline void DepthwisePixels(const float* in, size_t pixel_step, size_t ro
           acc[p][g] = MulAdd(Load(s + p * pixel_step + kWidth * g), kv[g], acc[p][g]);
     }
   }
-  const Vec zero = Zero();
-  KWS_UNROLL for (int p = 0; p < P; ++p)
-    KWS_UNROLL for (int g = 0; g < G; ++g) {
-      Vec v = acc[p][g];
-      if (bias) v = Add(v, Load(bias + kWidth * g));
-      if (relu) v = Max(v, zero);
-      Store(o + p * out_step + kWidth * g, v);
-    }
+  DepthwiseStoreTile<P, G>(acc, bias, relu, o, out_step);
 }
 
 // Output channels [c, Co) of one pixel, one at a time: the same sums as DepthwisePixels.
@@ -352,14 +360,7 @@ static inline void DepthwiseSlide(const float* in, size_t row_stride, int C, int
       }
     }
   }
-  const Vec zero = Zero();
-  KWS_UNROLL for (int p = 0; p < P; ++p)
-    KWS_UNROLL for (int g = 0; g < G; ++g) {
-      Vec v = acc[p][g];
-      if (bias) v = Add(v, Load(bias + kWidth * g));
-      if (relu) v = Max(v, zero);
-      Store(o + static_cast<size_t>(p) * C + kWidth * g, v);
-    }
+  DepthwiseStoreTile<P, G>(acc, bias, relu, o, static_cast<size_t>(C));
 }
 
 // P pixels from output column w: the edge form only when a tap falls outside the width.
