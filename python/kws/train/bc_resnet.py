@@ -141,7 +141,7 @@ class ColumnStridedDepthwise(layers.DepthwiseConv2D):
         y = y[:, :, offset:offset + (out - 1) * stride + 1:stride, :]
         if self.use_bias:
             y = y + self.bias
-        return self.activation(y) if self.activation is not None else y
+        return self.activation(y)
 
 
 def sub_bands_for(bins: int) -> int:
