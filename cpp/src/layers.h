@@ -115,6 +115,13 @@ struct Op {
   // rows it shares with other windows (see batch_scorer.cc) with the same bits.
   bool row_partials = false;
 
+  // Dense arithmetic on a vector: when > 1, each output is the sum, in order, of
+  // sum_pieces partial sums over equal consecutive pieces of the input (each accumulated
+  // from zero), then the bias. Set at load when the vector is the flatten of sum_pieces
+  // time rows: one row's product then runs several independent multiply-add chains, and
+  // the batched evaluator reads each window's rows in place with the same bits.
+  int sum_pieces = 1;
+
   // Row structure (valid when row_structured): output row t reads input rows
   // [t * time_stride - time_pad, t * time_stride - time_pad + time_kernel).
   bool row_structured = false;

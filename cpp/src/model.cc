@@ -166,6 +166,7 @@ class Loader {
              DimsString(declared) + " but its input gives " + DimsString(dims.back()));
     }
     FuseOps(m.ops, dims);
+    SplitFlattenedDense(m.ops);
     const auto& last = dims.back();
     if (last.size() != 1)
       Fail("the last op's output has shape " + DimsString(last) + ", not a vector of scores");
@@ -282,6 +283,22 @@ class Loader {
     }
     ops = std::move(fused);
     dims = std::move(fused_dims);
+  }
+
+  // A dense layer on the flatten (or collapsing reshape) of R > 1 time rows sums its
+  // product per row (Op::sum_pieces).
+  static void SplitFlattenedDense(std::vector<Op>& ops) {
+    for (Op& op : ops) {
+      if (op.type != OpType::kDense || op.row_structured || op.inputs.size() != 1 ||
+          op.inputs[0] == 0)
+        continue;
+      const Op& src = ops[op.inputs[0] - 1];
+      if ((src.type != OpType::kFlatten && src.type != OpType::kReshape) ||
+          !src.kernel->CollapsesRows(src))
+        continue;
+      const int rows = src.in_dims[0];
+      if (rows > 1 && op.packed.k % rows == 0) op.sum_pieces = rows;
+    }
   }
 
   static std::string DimsString(const std::vector<int>& d) {

@@ -1,6 +1,8 @@
 // dense: on the last axis, (..., in) -> (..., units). On a vector it is a plain dense
 // layer; on time rows, every pixel of every row is an independent vector (row-structured).
 #include <algorithm>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "ops/op.h"
@@ -44,11 +46,18 @@ class Dense : public OpKernel {
   }
 
   // Windows as the rows of one matrix product. A window's vector may be given as
-  // in.rows pieces (the rows of a flatten it reads in place): one GEMM segment each.
+  // in.rows pieces (the rows of a flatten it reads in place), or whole; with sum_pieces,
+  // each of its pieces is one GEMM segment, summed on its own.
   // Weight panels outermost so a few stay in cache while every window streams past.
   void ComputeWindows(const Op& op, const WindowInputs& in, float* out, size_t out_stride,
                       const Scratch& s) const override {
-    const int K = op.packed.k, R = in.rows;
+    const int K = op.packed.k, P = op.sum_pieces;
+    if (P > 1 && in.rows != 1 && in.rows != P)
+      throw std::logic_error("dense '" + op.name + "': " + std::to_string(in.rows) +
+                             " input rows for " + std::to_string(P) + " pieces");
+    // Segments per window: the pieces when summed apart, else the rows given.
+    const int R = P > 1 ? P : in.rows;
+    const int piece = K / R;
     constexpr int G = layers::kGemmRows;
     const float* bias = op.bias.empty() ? nullptr : op.bias.data();
     const int per_pass = std::max(1, static_cast<int>((256 << 10) / (static_cast<size_t>(K) * 64)));
@@ -58,16 +67,18 @@ class Dense : public OpKernel {
         const int rows = std::min(G, in.count - w0);
         for (int i = 0; i < rows; ++i)
           for (int t = 0; t < R; ++t)
-            s.pointers[t * G + i] = in.in[0][static_cast<size_t>(w0 + i) * R + t];
-        layers::GemmBlock(s.pointers, rows, R, K / R, op.packed, bias, op.activation,
+            s.pointers[t * G + i] = in.rows == R
+                                        ? in.in[0][static_cast<size_t>(w0 + i) * R + t]
+                                        : in.in[0][w0 + i] + static_cast<size_t>(t) * piece;
+        layers::GemmBlock(s.pointers, rows, R, piece, op.packed, bias, op.activation,
                           out + static_cast<size_t>(w0) * out_stride, static_cast<int>(out_stride),
-                          pb, pe);
+                          pb, pe, nullptr, P > 1);
       }
     }
   }
 
   size_t ScratchPointers(const Op& op) const override {
-    return layers::kGemmRows + (op.row_structured ? 0 : 1);
+    return static_cast<size_t>(layers::kGemmRows) * op.sum_pieces + (op.row_structured ? 0 : 1);
   }
 
   bool TakesActivation() const override { return true; }
