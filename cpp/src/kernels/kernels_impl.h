@@ -67,10 +67,19 @@ static inline bool AllZeroRows(const float* const* row, const float* zero_row) {
 // RR rows x NP panels register tile. Every element is accumulated over k in increasing
 // order from zero (kSums: each segment from zero, the segments' sums then added in
 // order into acc), so the tile shape never changes the bits. acc is RR x (NP * 16).
+// Where a tile of whole panels is written straight to C (c at its first column; rows
+// below `rows` stored): each sum + bias, then the activation, as StoreTile does.
+struct Epilogue {
+  float* c = nullptr;
+  int ldc = 0, rows = 0;
+  const float* bias = nullptr;
+  bool relu = false;
+};
+
 template <int RR, int NP, bool kSums>
 static inline void Tile(const float* const* a_ptrs, int segments, int seg_len,
                         const float* panel0, size_t panel_stride, const float* zero_row,
-                        float* acc) {
+                        float* acc, const Epilogue& e) {
   constexpr int V = NP * kVecPerPanel;
   constexpr int ld = NP * 16;
   Vec c[RR][V];
@@ -106,6 +115,22 @@ static inline void Tile(const float* const* a_ptrs, int segments, int seg_len,
     }
   }
   if (kSums) return;
+  if (e.c != nullptr) {
+    const Vec zero = Zero();
+    Vec bv[V];
+    KWS_UNROLL for (int j = 0; j < V; ++j) bv[j] = e.bias ? Load(e.bias + j * kWidth) : zero;
+    KWS_UNROLL for (int i = 0; i < RR; ++i) {
+      if (i >= e.rows) break;
+      float* dst = e.c + static_cast<size_t>(i) * e.ldc;
+      KWS_UNROLL for (int j = 0; j < V; ++j) {
+        Vec x = c[i][j];
+        if (e.bias) x = Add(x, bv[j]);
+        if (e.relu) x = Max(x, zero);
+        Store(dst + j * kWidth, x);
+      }
+    }
+    return;
+  }
   KWS_UNROLL for (int i = 0; i < RR; ++i)
     KWS_UNROLL for (int j = 0; j < V; ++j) Store(acc + i * ld + j * kWidth, c[i][j]);
 }
@@ -147,9 +172,18 @@ static inline void TileAndStore(const float** a_ptrs, int rows, int segments, in
                                 Activation act, float* c, int ldc, const float* zero_row,
                                 float* acc) {
   const size_t panel_stride = static_cast<size_t>(b.k) * 16;
+  Epilogue e;
+  // Whole panels of plain sums go straight from the registers to C.
+  if (!kSums && (p + NP) * 16 <= b.n) {
+    e.c = c + p * 16;
+    e.ldc = ldc;
+    e.rows = rows;
+    e.bias = bias ? bias + p * 16 : nullptr;
+    e.relu = act == Activation::kRelu;
+  }
   Tile<RR, NP, kSums>(a_ptrs, segments, seg_len, b.data + p * panel_stride, panel_stride,
-                      zero_row, acc);
-  StoreTile<NP>(acc, rows, b, p, bias, act, c, ldc);
+                      zero_row, acc, e);
+  if (e.c == nullptr) StoreTile<NP>(acc, rows, b, p, bias, act, c, ldc);
 }
 
 // Rows [r0, r0 + kTileRows) of a block, panels [p, panel_end).
@@ -386,9 +420,8 @@ static inline void DepthwiseRun(const float* in, size_t pixel_step, size_t row_s
 // loads per multiply-add fall to about (P + KW - 1) / (P * KW). Per set: as many pixels
 // and channel vectors as the registers hold (accumulators, one kernel row, one input pixel);
 // more channels per tile beat more pixels (fewer tiles, each loading fewer edge pixels).
-// The scalar and AVX-512 sets keep DepthwiseRun (the sliding tiles are measured on AVX2
-// and NEON only).
-#if defined(KWS_KERNELS_NEON)
+// The scalar set keeps DepthwiseRun.
+#if defined(KWS_KERNELS_NEON) || defined(KWS_KERNELS_AVX512)
 constexpr int kSlidePixels = 8, kSlideGroups = 2;
 #elif defined(KWS_KERNELS_AVX2)
 constexpr int kSlidePixels = 4, kSlideGroups = 2;
