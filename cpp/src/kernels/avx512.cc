@@ -6,9 +6,10 @@
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
-// 12 rows x 32 columns: 24 accumulators of the 32 zmm registers.
-#define KWS_GEMM_TILE_ROWS 12
-#define KWS_GEMM_TILE_PANELS 2
+// 6 rows x 64 columns: 24 accumulators of the 32 zmm registers (64 columns, four panels,
+// cover the common 64-channel layers in one pass over each row).
+#define KWS_GEMM_TILE_ROWS 6
+#define KWS_GEMM_TILE_PANELS 4
 #define KWS_GEMM_ROW_PANELS 8
 #include "kernels_impl.h"
 
