@@ -19,8 +19,9 @@ after kws.mfcc). The peers are benchmark-only dependencies: pip install ai-edge-
 (tf2onnx with --no-deps when its pins clash with TensorFlow's).
 
 Usage: python bench/bench_runtime.py [--arch conv,...] [--seconds 20] [--peers] [--write]
-`--write` replaces the "Native runtime" section of BENCHMARKS.md (with `--peers`, the
-"Native runtime vs TFLite and ONNX Runtime" section).
+`--write` replaces the "Native runtime" section of BENCHMARKS.md; with `--peers`, this
+CPU's "Peer table: <CPU>" subsection of "Native runtime vs TFLite and ONNX Runtime" (other
+CPUs' tables and the hand-written subsections stay).
 """
 
 from __future__ import annotations
@@ -391,12 +392,7 @@ def main() -> int:
                 f"Python {platform.python_version()}, TensorFlow {tf.__version__}; random "
                 f"weights, {args.seconds:.0f} s noise stream, 98 x 40 MFCC, 12 labels)\n\n"
                 f"{text}\n")
-        md = ROOT / "BENCHMARKS.md"
-        old = md.read_text() if md.exists() else "# kws benchmarks\n"
-        pattern = re.compile(re.escape(SECTION) + r"\n.*?(?=\n## |\Z)", re.S)
-        new = pattern.sub(lambda _: body.rstrip("\n") + "\n", old) if pattern.search(old) else (
-            old.rstrip("\n") + "\n\n" + body)
-        md.write_text(new if new.endswith("\n") else new + "\n")
+        _write_section(SECTION, body)
     return 0
 
 
@@ -444,13 +440,36 @@ def run_peers(args, load_before: float) -> int:
                     break
         except OSError:
             pass
-        body = (f"{PEERS_SECTION}\n\n`{cmd}` ({cpu}, one core; kws {info['version']} "
+        heading = f"### Peer table: {cpu}"
+        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        body = (f"{heading}\n\n{stamp}. `{cmd}` ({cpu}, one core; kws {info['version']} "
                 f"kernel sets {', '.join(info['supported_sets'])}; TFLite = ai-edge-litert "
                 f"{getattr(ai_edge_litert, '__version__', '?')} with XNNPACK, ONNX Runtime "
                 f"{onnxruntime.__version__}, TensorFlow {tf.__version__}; random weights, "
                 f"98 x 40 MFCC, 12 labels, batch 1, one thread)\n\n{text}\n")
-        _write_section(PEERS_SECTION, body)
+        _write_subsection(PEERS_SECTION, heading, body)
     return 0
+
+
+def _write_subsection(section: str, heading: str, body: str) -> None:
+    """Replaces the subsection `heading` of `section` in BENCHMARKS.md (up to the next
+    subsection or section), or adds it at the end of the section: each CPU keeps its own
+    peer table, and hand-written subsections are left alone."""
+    md = ROOT / "BENCHMARKS.md"
+    old = md.read_text() if md.exists() else "# kws benchmarks\n"
+    block = body.rstrip("\n") + "\n"
+    sec = re.search(re.escape(section) + r"\n.*?(?=\n## |\Z)", old, re.S)
+    if sec is None:
+        new = old.rstrip("\n") + f"\n\n{section}\n\n{block}"
+    else:
+        text = sec.group(0)
+        sub = re.compile(r"^" + re.escape(heading) + r"\n.*?(?=\n### |\Z)", re.S | re.M)
+        if sub.search(text):
+            text = sub.sub(lambda _: block.rstrip("\n") + "\n", text, count=1)
+        else:
+            text = text.rstrip("\n") + "\n\n" + block
+        new = old[:sec.start()] + text + old[sec.end():]
+    md.write_text(new if new.endswith("\n") else new + "\n")
 
 
 if __name__ == "__main__":
