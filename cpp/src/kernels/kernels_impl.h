@@ -205,11 +205,39 @@ static inline void TileRows(const float** a_ptrs, int rows, int segments, int se
                                       ldc, zero_row, acc);
 }
 
-// One row's segment sums over NP panels: S segments at a time, each accumulated from zero
-// in its own registers (independent multiply-add chains, so a row of few panels is not
-// bound by one chain's latency), then added to the running sum in segment order: the same
-// sums as Tile with kSums, and the same skip of all-zero segments (which adds nothing: a
-// sum started at +0 is never -0). Writes NP * 16 floats to acc.
+// S segments of one row over NP panels, from segment s: each accumulated from zero in its
+// own registers, then those that are not the all-zero row added to `sum` in order.
+template <int NP, int S>
+static inline void RowSegmentGroup(const float* const* a_ptrs, int s, int seg_len,
+                                   const float* panel0, size_t panel_stride,
+                                   const float* zero_row, Vec (&sum)[NP * kVecPerPanel]) {
+  constexpr int V = NP * kVecPerPanel;
+  const size_t seg_floats = static_cast<size_t>(seg_len) * 16;
+  Vec c[S][V];
+  const float* a[S];
+  KWS_UNROLL for (int u = 0; u < S; ++u) {
+    a[u] = a_ptrs[(s + u) * kRows];
+    KWS_UNROLL for (int j = 0; j < V; ++j) c[u][j] = Zero();
+  }
+  const float* pb = panel0 + s * seg_floats;
+  for (int k = 0; k < seg_len; ++k, pb += 16) {
+    KWS_UNROLL for (int u = 0; u < S; ++u) {
+      const Vec av = Splat(a[u][k]);
+      KWS_UNROLL for (int q = 0; q < NP; ++q)
+        KWS_UNROLL for (int v = 0; v < kVecPerPanel; ++v)
+          c[u][q * kVecPerPanel + v] = MulAdd(av, Load(pb + q * panel_stride + u * seg_floats + v * kWidth), c[u][q * kVecPerPanel + v]);
+    }
+  }
+  KWS_UNROLL for (int u = 0; u < S; ++u)
+    if (a[u] != zero_row)
+      KWS_UNROLL for (int j = 0; j < V; ++j) sum[j] = Add(sum[j], c[u][j]);
+}
+
+// One row's segment sums over NP panels: several segments at a time (independent
+// multiply-add chains, so a row of few panels is not bound by one chain's latency), each
+// added to the running sum in segment order: the same sums as Tile with kSums, and the same
+// skip of all-zero segments (which adds nothing: a sum started at +0 is never -0). Writes
+// NP * 16 floats to acc.
 template <int NP>
 static inline void RowSegmentSums(const float* const* a_ptrs, int segments, int seg_len,
                                   const float* panel0, size_t panel_stride,
@@ -218,42 +246,11 @@ static inline void RowSegmentSums(const float* const* a_ptrs, int segments, int 
   constexpr int S = V <= 2 ? 4 : (V <= 4 ? 2 : 1);
   Vec sum[V];
   KWS_UNROLL for (int j = 0; j < V; ++j) sum[j] = Zero();
-  const size_t seg_floats = static_cast<size_t>(seg_len) * 16;
   int s = 0;
-  for (; s + S <= segments; s += S) {
-    Vec c[S][V];
-    const float* a[S];
-    KWS_UNROLL for (int u = 0; u < S; ++u) {
-      a[u] = a_ptrs[(s + u) * kRows];
-      KWS_UNROLL for (int j = 0; j < V; ++j) c[u][j] = Zero();
-    }
-    const float* pb = panel0 + s * seg_floats;
-    for (int k = 0; k < seg_len; ++k, pb += 16) {
-      KWS_UNROLL for (int u = 0; u < S; ++u) {
-        const Vec av = Splat(a[u][k]);
-        KWS_UNROLL for (int q = 0; q < NP; ++q)
-          KWS_UNROLL for (int v = 0; v < kVecPerPanel; ++v)
-            c[u][q * kVecPerPanel + v] = MulAdd(av, Load(pb + q * panel_stride + u * seg_floats + v * kWidth), c[u][q * kVecPerPanel + v]);
-      }
-    }
-    KWS_UNROLL for (int u = 0; u < S; ++u)
-      if (a[u] != zero_row)
-        KWS_UNROLL for (int j = 0; j < V; ++j) sum[j] = Add(sum[j], c[u][j]);
-  }
-  for (; s < segments; ++s) {
-    const float* a = a_ptrs[s * kRows];
-    if (a == zero_row) continue;
-    Vec c[V];
-    KWS_UNROLL for (int j = 0; j < V; ++j) c[j] = Zero();
-    const float* pb = panel0 + s * seg_floats;
-    for (int k = 0; k < seg_len; ++k, pb += 16) {
-      const Vec av = Splat(a[k]);
-      KWS_UNROLL for (int q = 0; q < NP; ++q)
-        KWS_UNROLL for (int v = 0; v < kVecPerPanel; ++v)
-          c[q * kVecPerPanel + v] = MulAdd(av, Load(pb + q * panel_stride + v * kWidth), c[q * kVecPerPanel + v]);
-    }
-    KWS_UNROLL for (int j = 0; j < V; ++j) sum[j] = Add(sum[j], c[j]);
-  }
+  for (; s + S <= segments; s += S)
+    RowSegmentGroup<NP, S>(a_ptrs, s, seg_len, panel0, panel_stride, zero_row, sum);
+  for (; s < segments; ++s)
+    RowSegmentGroup<NP, 1>(a_ptrs, s, seg_len, panel0, panel_stride, zero_row, sum);
   KWS_UNROLL for (int j = 0; j < V; ++j) Store(acc + j * kWidth, sum[j]);
 }
 
@@ -280,7 +277,7 @@ void GemmBlockImpl(const float** a_ptrs, int rows, int segments, int seg_len,
     }
     return;
   }
-  if (rows == 1 && !(segment_sums && segments > 1)) {
+  if (rows == 1) {
     int p = panel_begin;
     for (; p + kRowPanels <= panel_end; p += kRowPanels)
       TileAndStore<1, kRowPanels, false>(a_ptrs, rows, segments, seg_len, b, p, bias, act, c,
