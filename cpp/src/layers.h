@@ -71,13 +71,23 @@ typedef std::vector<float, AlignedAllocator<float>> AlignedFloats;
 
 // Packed weights for the GEMM micro-kernel: K rows by N columns in panels of 16 columns
 // (zero-padded), each panel K x 16 contiguous.
+// Padded size above which a matrix narrower than one panel is packed without padding.
+constexpr size_t kNarrowPackMinBytes = size_t{1} << 20;
+
 struct PackedMatrix {
   int k = 0, n = 0, panels = 0;
+  // Floats from one row of a panel to the next: 16, or n for a matrix narrower than one
+  // panel whose padded size would pass kNarrowPackMinBytes, which then holds no padding
+  // (its 16-float rows overlap the next row: kernels compute all 16 columns and store the
+  // first n).
+  int row_floats = 16;
   AlignedFloats data;
   void Pack(const float* w, int k_rows, int n_cols);  // w is K x N row-major
-  const float* panel(int p) const { return data.data() + static_cast<size_t>(p) * k * 16; }
-  // Element (row r, column c) of the K x N matrix that was packed.
-  float at(int r, int c) const { return data[(static_cast<size_t>(c / 16) * k + r) * 16 + c % 16]; }
+  // Where element (row r, column c) of the K x N matrix that was packed is in data.
+  size_t index(int r, int c) const {
+    return (static_cast<size_t>(c / 16) * k + r) * row_floats + c % 16;
+  }
+  float at(int r, int c) const { return data[index(r, c)]; }
 };
 
 // One op of a loaded model: its attributes and weights. What it does is its kernel's

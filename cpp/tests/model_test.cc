@@ -22,8 +22,9 @@
 namespace {
 
 // A tiny model for 0.1 s clips at 16 kHz (8 frames x 10 coefficients): reshape, conv
-// 4 @ 3x3 SAME + relu, max-pool 2x2, flatten, dense to 3 labels.
+// `filters` (4) @ 3x3 SAME + relu, max-pool 2x2, flatten, dense to 3 labels.
 struct TinyModel {
+  int filters = 4;
   std::map<std::string, std::vector<float>> tensors;
   std::map<std::string, std::vector<int>> shapes;
   std::string version = "1";
@@ -37,7 +38,7 @@ struct TinyModel {
   bool checksum = false;      // write kws_crc32c (as kws export does)
   std::string crc_override;   // kws_crc32c text written instead of the right one
 
-  TinyModel() {
+  explicit TinyModel(int conv_filters = 4) : filters(conv_filters) {
     std::mt19937 gen(7);
     std::normal_distribution<float> n(0.0f, 0.3f);
     auto fill = [&](const std::string& name, std::vector<int> shape) {
@@ -48,9 +49,9 @@ struct TinyModel {
       tensors[name] = v;
       shapes[name] = shape;
     };
-    fill("conv.kernel", {3, 3, 1, 4});
-    fill("conv.bias", {4});
-    fill("dense.kernel", {4 * 5 * 4, 3});
+    fill("conv.kernel", {3, 3, 1, filters});
+    fill("conv.bias", {filters});
+    fill("dense.kernel", {4 * 5 * filters, 3});
     fill("dense.bias", {3});
   }
 
@@ -65,12 +66,19 @@ struct TinyModel {
            R"( "dct_coefficient_count": 10}, "input_shape": [8, 10], "ops": [)"
            R"({"name": "reshape", "type": "reshape", "inputs": [0],)"
            R"( "attrs": {"target_shape": [8, 10, 1]}, "output_shape": [8, 10, 1]},)"
-           R"({"name": "conv", "type": "conv2d", "inputs": [1], "attrs": {"filters": 4,)"
-           R"( "kernel_size": [3, 3], "strides": [1, 1], "padding": "same", "activation": "relu"},)"
-           R"( "tensors": {"kernel": "conv.kernel", "bias": "conv.bias"}, "output_shape": [8, 10, 4]},)"
+           R"({"name": "conv", "type": "conv2d", "inputs": [1], "attrs": {"filters": )" +
+           std::to_string(filters) +
+           R"(, "kernel_size": [3, 3], "strides": [1, 1], "padding": "same", "activation": "relu"},)"
+           R"( "tensors": {"kernel": "conv.kernel", "bias": "conv.bias"}, "output_shape": [8, 10, )" +
+           std::to_string(filters) +
+           R"(]},)"
            R"({"name": "pool", "type": "max_pool2d", "inputs": [2], "attrs": {"pool_size": [2, 2],)"
-           R"( "strides": [2, 2], "padding": "valid"}, "output_shape": [4, 5, 4]},)"
-           R"({"name": "flatten", "type": "flatten", "inputs": [3], "output_shape": [80]},)"
+           R"( "strides": [2, 2], "padding": "valid"}, "output_shape": [4, 5, )" +
+           std::to_string(filters) +
+           R"(]},)"
+           R"({"name": "flatten", "type": "flatten", "inputs": [3], "output_shape": [)" +
+           std::to_string(20 * filters) +
+           R"(]},)"
            R"({"name": "dense", "type": ")" +
            dense_type +
            R"(", "inputs": [4], "attrs": {"units": 3},)"
@@ -134,30 +142,31 @@ std::shared_ptr<const kws::Model> Load(const std::vector<uint8_t>& bytes) {
 std::vector<float> Reference(const TinyModel& t, const std::vector<float>& f) {
   const auto& k = t.tensors.at("conv.kernel");
   const auto& kb = t.tensors.at("conv.bias");
-  std::vector<float> conv(8 * 10 * 4);
+  const int F = t.filters;
+  std::vector<float> conv(8 * 10 * F);
   for (int y = 0; y < 8; ++y)
     for (int x = 0; x < 10; ++x)
-      for (int c = 0; c < 4; ++c) {
+      for (int c = 0; c < F; ++c) {
         double s = kb[c];
         for (int dy = 0; dy < 3; ++dy)
           for (int dx = 0; dx < 3; ++dx) {
             int yy = y + dy - 1, xx = x + dx - 1;
             if (yy < 0 || yy >= 8 || xx < 0 || xx >= 10) continue;
-            s += f[yy * 10 + xx] * k[(dy * 3 + dx) * 4 + c];
+            s += f[yy * 10 + xx] * k[(dy * 3 + dx) * F + c];
           }
         if (t.tensors.count("bn.scale"))  // conv (linear) -> batch norm -> relu
           s = s * t.tensors.at("bn.scale")[c] + t.tensors.at("bn.shift")[c];
-        conv[(y * 10 + x) * 4 + c] = s > 0 ? static_cast<float>(s) : 0.0f;
+        conv[(y * 10 + x) * F + c] = s > 0 ? static_cast<float>(s) : 0.0f;
       }
-  std::vector<float> pool(4 * 5 * 4);
+  std::vector<float> pool(4 * 5 * F);
   for (int y = 0; y < 4; ++y)
     for (int x = 0; x < 5; ++x)
-      for (int c = 0; c < 4; ++c) {
+      for (int c = 0; c < F; ++c) {
         float m = -1e30f;
         for (int dy = 0; dy < 2; ++dy)
           for (int dx = 0; dx < 2; ++dx)
-            m = std::max(m, conv[((2 * y + dy) * 10 + 2 * x + dx) * 4 + c]);
-        pool[(y * 5 + x) * 4 + c] = m;
+            m = std::max(m, conv[((2 * y + dy) * 10 + 2 * x + dx) * F + c]);
+        pool[(y * 5 + x) * F + c] = m;
       }
   const auto& w = t.tensors.at("dense.kernel");
   const auto& b = t.tensors.at("dense.bias");
@@ -165,7 +174,7 @@ std::vector<float> Reference(const TinyModel& t, const std::vector<float>& f) {
   double mx = -1e30;
   for (int j = 0; j < 3; ++j) {
     double s = b[j];
-    for (int i = 0; i < 80; ++i) s += pool[i] * w[i * 3 + j];
+    for (int i = 0; i < 20 * F; ++i) s += pool[i] * w[i * 3 + j];
     logits[j] = s;
     mx = std::max(mx, s);
   }
@@ -196,6 +205,36 @@ TEST(Model, LoadsAndMatchesReference) {
   model->PredictFeatures(f.data(), scores.data());
   auto ref = Reference(t, f);
   for (int i = 0; i < 3; ++i) ASSERT_NEAR(scores[i], ref[i], 1e-5);
+}
+
+// A dense layer narrower than one panel whose padded weights would pass 1 MB (here
+// 20480 x 3) is packed without padding: the scores still match the reference, and a
+// stream gives the whole clip's bits.
+TEST(Model, WideNarrowDenseMatchesReference) {
+  TinyModel t(1024);
+  auto model = Load(t.Bytes());
+  std::mt19937 gen(3);
+  std::normal_distribution<float> n(0.0f, 2.0f);
+  std::vector<float> audio(1600 + 3 * 160);
+  for (auto& x : audio) x = n(gen) * 0.05f;
+  std::vector<float> f(80);
+  for (auto& x : f) x = n(gen);
+  std::vector<float> scores(3);
+  model->PredictFeatures(f.data(), scores.data());
+  const auto ref = Reference(t, f);
+  for (int i = 0; i < 3; ++i) ASSERT_NEAR(scores[i], ref[i], 1e-5);
+  auto stream = model->CreateStream(160);
+  stream->AcceptWaveform(audio.data(), audio.size());
+  int windows = 0;
+  while (stream->IsReady()) {
+    stream->Decode();
+    const auto& r = stream->GetResult();
+    const auto whole = model->Predict(
+        std::vector<float>(audio.begin() + r.start_sample, audio.begin() + r.end_sample));
+    for (int k = 0; k < 3; ++k) ASSERT_EQ(r.scores[k], whole[k]);
+    ++windows;
+  }
+  ASSERT_EQ(windows, 4);
 }
 
 // A stream at each hop (samples) gives the whole-clip scores of each window, also after

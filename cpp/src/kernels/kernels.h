@@ -40,6 +40,7 @@ struct DepthwiseArgs {
 struct PackedView {
   const float* data = nullptr;
   int k = 0, n = 0, panels = 0;
+  int row_floats = 16;  // layers::PackedMatrix::row_floats
 };
 
 struct KernelSet {

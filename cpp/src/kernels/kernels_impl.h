@@ -78,8 +78,8 @@ struct Epilogue {
 
 template <int RR, int NP, bool kSums>
 static inline void Tile(const float* const* a_ptrs, int segments, int seg_len,
-                        const float* panel0, size_t panel_stride, const float* zero_row,
-                        float* acc, const Epilogue& e) {
+                        const float* panel0, size_t panel_stride, size_t ks,
+                        const float* zero_row, float* acc, const Epilogue& e) {
   constexpr int V = NP * kVecPerPanel;
   constexpr int ld = NP * 16;
   Vec c[RR][V];
@@ -90,12 +90,12 @@ static inline void Tile(const float* const* a_ptrs, int segments, int seg_len,
   for (int s = 0; s < segments; ++s) {
     const float* const* row = a_ptrs + s * kRows;
     if (AllZeroRows<RR>(row, zero_row)) {
-      off += static_cast<size_t>(seg_len) * 16;
+      off += static_cast<size_t>(seg_len) * ks;
       continue;
     }
     const float* a[RR];
     KWS_UNROLL for (int i = 0; i < RR; ++i) a[i] = row[i];
-    for (int k = 0; k < seg_len; ++k, off += 16) {
+    for (int k = 0; k < seg_len; ++k, off += ks) {
       Vec b[V];
       KWS_UNROLL for (int q = 0; q < NP; ++q)
         KWS_UNROLL for (int v = 0; v < kVecPerPanel; ++v)
@@ -171,7 +171,7 @@ static inline void TileAndStore(const float** a_ptrs, int rows, int segments, in
                                 const PackedView& b, int p, const float* bias,
                                 Activation act, float* c, int ldc, const float* zero_row,
                                 float* acc) {
-  const size_t panel_stride = static_cast<size_t>(b.k) * 16;
+  const size_t panel_stride = static_cast<size_t>(b.k) * b.row_floats;
   Epilogue e;
   // Whole panels of plain sums go straight from the registers to C.
   if (!kSums && (p + NP) * 16 <= b.n) {
@@ -182,7 +182,7 @@ static inline void TileAndStore(const float** a_ptrs, int rows, int segments, in
     e.relu = act == Activation::kRelu;
   }
   Tile<RR, NP, kSums>(a_ptrs, segments, seg_len, b.data + p * panel_stride, panel_stride,
-                      zero_row, acc, e);
+                      b.row_floats, zero_row, acc, e);
   if (e.c == nullptr) StoreTile<NP>(acc, rows, b, p, bias, act, c, ldc);
 }
 
@@ -209,10 +209,10 @@ static inline void TileRows(const float** a_ptrs, int rows, int segments, int se
 // own registers, then those that are not the all-zero row added to `sum` in order.
 template <int NP, int S>
 static inline void RowSegmentGroup(const float* const* a_ptrs, int s, int seg_len,
-                                   const float* panel0, size_t panel_stride,
+                                   const float* panel0, size_t panel_stride, size_t ks,
                                    const float* zero_row, Vec (&sum)[NP * kVecPerPanel]) {
   constexpr int V = NP * kVecPerPanel;
-  const size_t seg_floats = static_cast<size_t>(seg_len) * 16;
+  const size_t seg_floats = static_cast<size_t>(seg_len) * ks;
   Vec c[S][V];
   const float* a[S];
   KWS_UNROLL for (int u = 0; u < S; ++u) {
@@ -220,7 +220,7 @@ static inline void RowSegmentGroup(const float* const* a_ptrs, int s, int seg_le
     KWS_UNROLL for (int j = 0; j < V; ++j) c[u][j] = Zero();
   }
   const float* pb = panel0 + s * seg_floats;
-  for (int k = 0; k < seg_len; ++k, pb += 16) {
+  for (int k = 0; k < seg_len; ++k, pb += ks) {
     KWS_UNROLL for (int u = 0; u < S; ++u) {
       const Vec av = Splat(a[u][k]);
       KWS_UNROLL for (int q = 0; q < NP; ++q)
@@ -240,7 +240,7 @@ static inline void RowSegmentGroup(const float* const* a_ptrs, int s, int seg_le
 // NP * 16 floats to acc.
 template <int NP>
 static inline void RowSegmentSums(const float* const* a_ptrs, int segments, int seg_len,
-                                  const float* panel0, size_t panel_stride,
+                                  const float* panel0, size_t panel_stride, size_t ks,
                                   const float* zero_row, float* acc) {
   constexpr int V = NP * kVecPerPanel;
   constexpr int S = V <= 2 ? 4 : (V <= 4 ? 2 : 1);
@@ -248,9 +248,9 @@ static inline void RowSegmentSums(const float* const* a_ptrs, int segments, int 
   KWS_UNROLL for (int j = 0; j < V; ++j) sum[j] = Zero();
   int s = 0;
   for (; s + S <= segments; s += S)
-    RowSegmentGroup<NP, S>(a_ptrs, s, seg_len, panel0, panel_stride, zero_row, sum);
+    RowSegmentGroup<NP, S>(a_ptrs, s, seg_len, panel0, panel_stride, ks, zero_row, sum);
   for (; s < segments; ++s)
-    RowSegmentGroup<NP, 1>(a_ptrs, s, seg_len, panel0, panel_stride, zero_row, sum);
+    RowSegmentGroup<NP, 1>(a_ptrs, s, seg_len, panel0, panel_stride, ks, zero_row, sum);
   KWS_UNROLL for (int j = 0; j < V; ++j) Store(acc + j * kWidth, sum[j]);
 }
 
@@ -263,16 +263,16 @@ void GemmBlockImpl(const float** a_ptrs, int rows, int segments, int seg_len,
     for (int i = rows; i < kRows; ++i) a_ptrs[s * kRows + i] = a_ptrs[s * kRows];
   if (rows == 1 && segment_sums && segments > 1) {
     // One row of segment sums: two panels at a time, then one.
-    const size_t panel_stride = static_cast<size_t>(b.k) * 16;
+    const size_t panel_stride = static_cast<size_t>(b.k) * b.row_floats;
     int p = panel_begin;
     for (; p + 2 <= panel_end; p += 2) {
       RowSegmentSums<2>(a_ptrs, segments, seg_len, b.data + p * panel_stride, panel_stride,
-                        zero_row, acc);
+                        b.row_floats, zero_row, acc);
       StoreTile<2>(acc, 1, b, p, bias, act, c, ldc);
     }
     if (p < panel_end) {
       RowSegmentSums<1>(a_ptrs, segments, seg_len, b.data + p * panel_stride, panel_stride,
-                        zero_row, acc);
+                        b.row_floats, zero_row, acc);
       StoreTile<1>(acc, 1, b, p, bias, act, c, ldc);
     }
     return;

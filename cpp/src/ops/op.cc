@@ -179,7 +179,7 @@ void FoldScaleShiftIntoPacked(Op& self, const Op& ss) {
   for (int p = 0; p < w.panels; ++p)
     for (int r = 0; r < w.k; ++r)
       for (int j = 0; j < 16 && p * 16 + j < w.n; ++j)
-        w.data[(static_cast<size_t>(p) * w.k + r) * 16 + j] *= ss.scale[p * 16 + j];
+        w.data[w.index(r, p * 16 + j)] *= ss.scale[p * 16 + j];
   if (self.bias.empty()) self.bias.assign(ss.scale.size(), 0.0f);
   for (size_t c = 0; c < ss.scale.size(); ++c)
     self.bias[c] = self.bias[c] * ss.scale[c] + ss.shift[c];
