@@ -13,7 +13,7 @@ if [ ! -x "$KWS_VENV/bin/python" ]; then
 fi
 # shellcheck disable=SC1091
 source "$KWS_VENV/bin/activate"
-if ! python -c "import tensorflow, pytest, scikit_build_core, pybind11, espeakng_loader, pyroomacoustics" >/dev/null 2>&1 \
+if ! python -c "import tensorflow, pytest, xdist, scikit_build_core, pybind11, espeakng_loader, pyroomacoustics" >/dev/null 2>&1 \
    || ! python -m ruff --version >/dev/null 2>&1 \
    || ! command -v cmake >/dev/null || ! command -v ninja >/dev/null; then
   echo "[kws] installing dependencies (TensorFlow CPU, build tools): a few minutes the first time"
