@@ -13,6 +13,7 @@ Real speech comes in two sizes:
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -68,8 +69,15 @@ def sample_dir() -> Path:
         return configured
     url = os.environ.get("KWS_SAMPLE_URL", TEST_SET_URL)
     dest = REPO_ROOT / "build" / "speech_commands_test_set"
+    dest.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return fetch_sample(url, dest)
+        # One fetch at a time (pytest-xdist workers share the folder); a worker that waited
+        # finds the other's finished copy (the noise folder is written last).
+        with open(dest.parent / "speech_commands_test_set.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if (dest / "yes").is_dir() and (dest / "_background_noise_").is_dir():
+                return dest
+            return fetch_sample(url, dest)
     except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
         pytest.fail(
             f"these tests need real speech beyond the fixture clips: no sample at "
