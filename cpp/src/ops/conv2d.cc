@@ -119,13 +119,14 @@ class Conv2D : public OpKernel {
           std::fill(dst, dst + seg, 0.0f);
           continue;
         }
-        const float* src = in + (static_cast<size_t>(y) * W + x0) * C;
+        // The row's first input column under the kernel (x0 + lo / C >= 0).
+        const float* src = in + (static_cast<size_t>(y) * W + (x0 + lo / C)) * C;
         if (lo == 0 && hi == seg) {
           std::memcpy(dst, src, sizeof(float) * seg);
           continue;
         }
         for (int j = 0; j < lo; ++j) dst[j] = 0.0f;
-        for (int j = lo; j < hi; ++j) dst[j] = src[j];
+        for (int j = lo; j < hi; ++j) dst[j] = src[j - lo];
         for (int j = hi; j < seg; ++j) dst[j] = 0.0f;
       }
     }
