@@ -185,6 +185,33 @@ std::vector<float> Reference(const TinyModel& t, const std::vector<float>& f) {
   return out;
 }
 
+// PredictFeatures(f) against the double-precision reference, within 1e-5.
+void ExpectMatchesReference(const kws::Model& model, const TinyModel& t,
+                            const std::vector<float>& f) {
+  std::vector<float> scores(3);
+  model.PredictFeatures(f.data(), scores.data());
+  const auto ref = Reference(t, f);
+  for (int i = 0; i < 3; ++i) ASSERT_NEAR(scores[i], ref[i], 1e-5);
+}
+
+// A stream at `hop` over `audio` gives `windows` windows, each bit-identical to the whole
+// clip's scores.
+void ExpectStreamEqualsWholeClip(const kws::Model& model, const std::vector<float>& audio, int hop,
+                                 int windows) {
+  auto stream = model.CreateStream(hop);
+  stream->AcceptWaveform(audio.data(), audio.size());
+  int seen = 0;
+  while (stream->IsReady()) {
+    stream->Decode();
+    const auto& r = stream->GetResult();
+    const auto whole = model.Predict(
+        std::vector<float>(audio.begin() + r.start_sample, audio.begin() + r.end_sample));
+    for (int k = 0; k < 3; ++k) ASSERT_EQ(r.scores[k], whole[k]);
+    ++seen;
+  }
+  ASSERT_EQ(seen, windows);
+}
+
 }  // namespace
 
 TEST(Model, LoadsAndMatchesReference) {
@@ -201,10 +228,7 @@ TEST(Model, LoadsAndMatchesReference) {
   std::normal_distribution<float> n(0.0f, 2.0f);
   std::vector<float> f(80);
   for (auto& x : f) x = n(gen);
-  std::vector<float> scores(3);
-  model->PredictFeatures(f.data(), scores.data());
-  auto ref = Reference(t, f);
-  for (int i = 0; i < 3; ++i) ASSERT_NEAR(scores[i], ref[i], 1e-5);
+  ExpectMatchesReference(*model, t, f);
 }
 
 // A dense layer narrower than one panel whose padded weights would pass 1 MB (here
@@ -219,22 +243,8 @@ TEST(Model, WideNarrowDenseMatchesReference) {
   for (auto& x : audio) x = n(gen) * 0.05f;
   std::vector<float> f(80);
   for (auto& x : f) x = n(gen);
-  std::vector<float> scores(3);
-  model->PredictFeatures(f.data(), scores.data());
-  const auto ref = Reference(t, f);
-  for (int i = 0; i < 3; ++i) ASSERT_NEAR(scores[i], ref[i], 1e-5);
-  auto stream = model->CreateStream(160);
-  stream->AcceptWaveform(audio.data(), audio.size());
-  int windows = 0;
-  while (stream->IsReady()) {
-    stream->Decode();
-    const auto& r = stream->GetResult();
-    const auto whole = model->Predict(
-        std::vector<float>(audio.begin() + r.start_sample, audio.begin() + r.end_sample));
-    for (int k = 0; k < 3; ++k) ASSERT_EQ(r.scores[k], whole[k]);
-    ++windows;
-  }
-  ASSERT_EQ(windows, 4);
+  ExpectMatchesReference(*model, t, f);
+  ExpectStreamEqualsWholeClip(*model, audio, 160, 4);
 }
 
 // A stream at each hop (samples) gives the whole-clip scores of each window, also after
@@ -563,23 +573,9 @@ TEST(Model, BatchNormAndReluFoldIntoConv) {
   std::normal_distribution<float> n(0.0f, 1.0f);
   std::vector<float> f(80);
   for (auto& x : f) x = n(gen);
-  std::vector<float> scores(3);
-  model->PredictFeatures(f.data(), scores.data());
-  const auto ref = Reference(t, f);
-  for (int i = 0; i < 3; ++i) ASSERT_NEAR(scores[i], ref[i], 1e-5);
+  ExpectMatchesReference(*model, t, f);
 
   std::vector<float> audio(1600 + 12 * 160);
   for (auto& x : audio) x = 0.1f * n(gen);
-  auto stream = model->CreateStream(480);
-  stream->AcceptWaveform(audio.data(), audio.size());
-  int windows = 0;
-  while (stream->IsReady()) {
-    stream->Decode();
-    const auto& r = stream->GetResult();
-    const auto whole = model->Predict(
-        std::vector<float>(audio.begin() + r.start_sample, audio.begin() + r.end_sample));
-    for (int k = 0; k < 3; ++k) ASSERT_EQ(r.scores[k], whole[k]);  // bit-identical
-    ++windows;
-  }
-  ASSERT_EQ(windows, 5);
+  ExpectStreamEqualsWholeClip(*model, audio, 480, 5);
 }
