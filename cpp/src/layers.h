@@ -69,11 +69,11 @@ struct AlignedAllocator {
 // Floats whose first element is 64-byte aligned.
 typedef std::vector<float, AlignedAllocator<float>> AlignedFloats;
 
-// Packed weights for the GEMM micro-kernel: K rows by N columns in panels of 16 columns
-// (zero-padded), each panel K x 16 contiguous.
 // Padded size above which a matrix narrower than one panel is packed without padding.
 constexpr size_t kNarrowPackMinBytes = size_t{1} << 20;
 
+// Packed weights for the GEMM micro-kernel: K rows by N columns in panels of 16 columns
+// (zero-padded), each panel K rows of row_floats contiguous.
 struct PackedMatrix {
   int k = 0, n = 0, panels = 0;
   // Floats from one row of a panel to the next: 16, or n for a matrix narrower than one
