@@ -43,6 +43,18 @@ double Best(Fn fn, int reps, int inner) {
   return best;
 }
 
+// Calls of `fn` that take about `seconds` (at least 1), from the time of one call after a
+// warm-up: ops of few or no FLOPs (reshape, flatten, pooling) are timed over as many calls
+// as a convolution, not over millions.
+template <typename Fn>
+int CallsFor(double seconds, Fn fn) {
+  fn();
+  const double t = Now();
+  fn();
+  const double one = std::max(Now() - t, 1e-8);
+  return static_cast<int>(std::min(1e6, std::max(1.0, seconds / one)));
+}
+
 #ifdef KWS_BENCH_PEAK
 // FLOP/s of `n` rounds of 12 independent chains of vector FMAs (2 FLOPs per lane): more
 // chains than an FMA's latency times the FMA ports, so the ports stay busy.
@@ -141,7 +153,10 @@ int main(int argc, char** argv) {
               op.kernel->ComputeAll(op, ws->inputs.data(), ws->values[i + 1].data(),
                                     m.ScratchOf(*ws));
             },
-            15, std::max(1, static_cast<int>(2e6 / std::max<int64_t>(op.flops, 1))));
+            15, CallsFor(2e-3, [&] {
+              op.kernel->ComputeAll(op, ws->inputs.data(), ws->values[i + 1].data(),
+                                    m.ScratchOf(*ws));
+            }));
         std::string shape;
         for (int d : op.out_dims) shape += (shape.empty() ? "" : "x") + std::to_string(d);
         std::printf("    %-22s %-16s %-12s %9.4f ms %8.2f MFLOP %7.1f GFLOP/s",
