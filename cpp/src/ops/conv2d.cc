@@ -41,7 +41,6 @@ class Conv2D : public OpKernel {
     if (UsesStrips(op)) return ComputeRowsFromStrips(op, inputs[0], out, r0, r1, s);
     const float* in = inputs[0];
     const int H = op.in_dims[0], W = op.in_dims[1], C = op.in_dims[2];
-    const int Wo = op.out_dims[1];
     const int Wp = layers::ConvPaddedWidth(op);
     const float* base = in;
     if (Wp != W) {
@@ -58,8 +57,7 @@ class Conv2D : public OpKernel {
       base = s.aux;
     }
     const size_t row_stride = static_cast<size_t>(Wp) * C;
-    RunBlocks(op, out, r0, r1, op.kh, op.kw * C, s, [&](int64_t p, int dy) -> const float* {
-      const int t = static_cast<int>(p / Wo), w = static_cast<int>(p % Wo);
+    RunBlocks(op, out, r0, r1, op.kh, op.kw * C, s, [&](int t, int w, int dy) -> const float* {
       const int y = t * op.sh - op.pad_top + dy;
       return (y >= 0 && y < H) ? base + static_cast<size_t>(w) * op.sw * C + y * row_stride
                                : s.zeros;
@@ -130,14 +128,13 @@ class Conv2D : public OpKernel {
         for (int j = hi; j < seg; ++j) dst[j] = 0.0f;
       }
     }
-    RunBlocks(op, out, r0, r1, 1, op.kh * seg, s, [&](int64_t p, int) -> const float* {
-      const int t = static_cast<int>(p / Wo), w = static_cast<int>(p % Wo);
+    RunBlocks(op, out, r0, r1, 1, op.kh * seg, s, [&](int t, int w, int) -> const float* {
       return s.aux + w * strip + static_cast<size_t>(t - r0) * op.sh * seg;
     });
   }
 
-  // The GEMM over output rows [r0, r1) in blocks of pixels, where patch(pixel, segment)
-  // gives the start of each of a pixel's `segments` pieces of seg_len floats.
+  // The GEMM over output rows [r0, r1) in blocks of pixels, where patch(t, w, segment)
+  // gives the start of each of pixel (t, w)'s `segments` pieces of seg_len floats.
   template <typename Patch>
   static void RunBlocks(const Op& op, float* out, int r0, int r1, int segments, int seg_len,
                         const Scratch& s, Patch patch) {
@@ -154,8 +151,11 @@ class Conv2D : public OpKernel {
       const int pe = std::min(op.packed.panels, pb + panels_per_pass);
       for (int64_t p0 = first; p0 < last; p0 += G) {
         const int rows = static_cast<int>(std::min<int64_t>(G, last - p0));
-        for (int i = 0; i < rows; ++i)
-          for (int dy = 0; dy < segments; ++dy) ptrs[dy * G + i] = patch(p0 + i, dy);
+        int t = static_cast<int>(p0 / Wo), w = static_cast<int>(p0 % Wo);
+        for (int i = 0; i < rows; ++i) {
+          for (int dy = 0; dy < segments; ++dy) ptrs[dy * G + i] = patch(t, w, dy);
+          if (++w == Wo) w = 0, ++t;
+        }
         layers::GemmBlock(ptrs, rows, segments, seg_len, op.packed, bias, op.activation,
                           out + static_cast<size_t>(p0) * Co, Co, pb, pe, s.zeros, op.row_partials);
       }
