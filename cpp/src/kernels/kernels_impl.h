@@ -450,7 +450,7 @@ static inline void DepthwiseSlide(const float* in, size_t row_stride, int C, int
     KWS_UNROLL for (int x = 0; x < P + KW - 1; ++x, s += C) {
       if (kEdge && (x0 + x < 0 || x0 + x >= W)) continue;
       Vec v[G];
-      KWS_UNROLL for (int g = 0; g < G; ++g) v[g] = Load(s + kWidth * g);
+      KWS_UNROLL for (int g = 0; g < G; ++g) v[g] = LoadOnce(s + kWidth * g);
       KWS_UNROLL for (int dx = 0; dx < KW; ++dx) {
         const int p = x - dx;
         if (p < 0 || p >= P) continue;

@@ -76,6 +76,17 @@ static inline Vec Add(Vec a, Vec b) { return a + b; }
 static inline Vec Max(Vec a, Vec b) { return a > b ? a : b; }
 #endif
 
+// A load kept in a register for the uses that follow: x86 compilers otherwise fold the load
+// into each multiply-add that reads it, and a value used by several multiply-adds is then
+// loaded once per use.
+static inline Vec LoadOnce(const float* p) {
+  Vec v = Load(p);
+#if defined(KWS_KERNELS_AVX2) || defined(KWS_KERNELS_AVX512)
+  __asm__("" : "+v"(v));
+#endif
+  return v;
+}
+
 static inline int MinInt(int a, int b) { return a < b ? a : b; }
 static inline int MaxInt(int a, int b) { return a > b ? a : b; }
 
