@@ -297,7 +297,10 @@ Plan MakePlan(const StreamGeneratorOptions& opts, GeneratedStream* out_stream) {
   if (ec) CannotExamine(data_dir, ec);
   for (; entries != fs::directory_iterator(); entries.increment(ec)) {
     if (ec) CannotExamine(data_dir, ec);
-    if (entries->path().filename().string().rfind('_', 0) == 0) continue;
+    // Noise recordings and recorded silence are not words; every other folder is (the
+    // official test set keeps its unknown words in `_unknown_/`).
+    const std::string name = entries->path().filename().string();
+    if (name == "_background_noise_" || name == "_silence_") continue;
     const bool is_dir = entries->is_directory(ec);
     if (ec) CannotExamine(entries->path(), ec);
     if (is_dir) word_dirs.push_back(entries->path());

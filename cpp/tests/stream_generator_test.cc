@@ -186,6 +186,58 @@ TEST(StreamGenerator, BlockRenderingKeepsTheSamplesBitForBit) {
   std::filesystem::remove_all(dir);
 }
 
+// The official Speech Commands test set's layout: wanted words in their folders, every
+// other word in `_unknown_/` (as <word>_<speaker>_nohash_<n>.wav), recorded silence in
+// `_silence_/`, no noise folder. Its unknown words are drawn; its silence clips are not.
+TEST(StreamGenerator, UnknownWordsInTheTestSetsUnknownFolderAreDrawn) {
+  namespace fs = std::filesystem;
+  const fs::path sample(kws_test::SampleDir());
+  const fs::path dir = fs::temp_directory_path() / "kws_gen_test_set_layout_test";
+  fs::remove_all(dir);
+  fs::create_directories(dir / "_unknown_");
+  fs::create_directories(dir / "_silence_");
+  size_t unknown_files = 0;
+  for (const auto& word : fs::directory_iterator(sample)) {
+    const std::string w = word.path().filename().string();
+    if (!word.is_directory() || w == "_background_noise_") continue;
+    const bool wanted = w == "yes" || w == "no";
+    if (wanted) fs::create_directories(dir / w);
+    for (const auto& e : fs::directory_iterator(word.path())) {
+      if (w == "_silence_")
+        fs::create_symlink(e.path(), dir / "_silence_" / e.path().filename());
+      else if (wanted)
+        fs::create_symlink(e.path(), dir / w / e.path().filename());
+      else if (unknown_files++ < 12)
+        fs::create_symlink(e.path(), dir / "_unknown_" / (w + "_" + e.path().filename().string()));
+    }
+  }
+  ASSERT_GE(unknown_files, 12u);
+  kws::StreamGeneratorOptions o;
+  o.data_dir = dir.string();
+  o.wanted_words = {"yes", "no"};
+  o.validation_percentage = 0;  // the whole test set is testing
+  o.testing_percentage = 100;
+  o.unknown_percentage = 50;
+  o.background_volume = 0;
+  o.duration_seconds = 90;
+  o.seed = 3;
+  const kws::GeneratedStream s = kws::GenerateStream(o);
+  int unknown = 0;
+  for (size_t i = 0; i < s.truth.size(); ++i) {
+    const std::string folder = fs::path(s.word_files[i]).parent_path().filename().string();
+    ASSERT_NE(folder, "_silence_");
+    if (s.truth[i].label == "_unknown_") {
+      ASSERT_EQ(folder, "_unknown_");
+      ++unknown;
+    } else {
+      ASSERT_EQ(folder, s.truth[i].label);
+    }
+  }
+  ASSERT_GT(unknown, 0);
+  ASSERT_LT(unknown, int(s.truth.size()));
+  fs::remove_all(dir);
+}
+
 TEST(StreamGenerator, BadClipsAndFolderEntriesAreClearErrors) {
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / "kws_gen_bad_clips_test";
