@@ -34,3 +34,22 @@ def test_demo_runs_every_stage(tmp_path, sample_dir):
     figures = json.loads((out / "streams" / "real_eval.json").read_text())
     assert figures  # the evaluator wrote its figures for the real-voice stream
     assert "(score = " in r.stdout  # label-wav lines on real clips
+
+
+def test_a_failed_step_ends_the_demo_with_one_clear_error(tmp_path, monkeypatch, capsys):
+    from kws import cli
+    from kws.commands import demo
+
+    missing = tmp_path / "missing"
+
+    def run(self):
+        self.kws("gen-stream", "--data_dir", str(missing), "--output_wav",
+                 str(tmp_path / "s.wav"), "--output_ground_truth", str(tmp_path / "s.txt"))
+        return 0
+
+    monkeypatch.setattr(demo.Demo, "run", run)
+    assert cli.main(["demo", "--out", str(tmp_path / "out")]) == 1
+    out = capsys.readouterr()
+    assert f"dataset folder '{missing}' does not exist" in out.out  # the step's own error
+    assert "kws demo: error: `kws gen-stream` failed with exit code 1" in out.err
+    assert "Traceback" not in out.out + out.err

@@ -42,6 +42,10 @@ def real_data_dir(given: str) -> Path | None:
     return folder
 
 
+class StepFailed(RuntimeError):
+    """A step's command failed; it has already printed its own error."""
+
+
 class Demo:
     def __init__(self, args) -> None:
         self.args = args
@@ -79,7 +83,8 @@ class Demo:
                 sys.stdout.flush()
                 chunks.append(text)
         if proc.returncode != 0:
-            raise RuntimeError(f"`kws {argv[0]}` failed with exit code {proc.returncode}")
+            raise StepFailed(f"`kws {argv[0]}` failed with exit code {proc.returncode} "
+                             "(its error is above)")
         return "".join(chunks)
 
     # -- steps
@@ -219,4 +224,8 @@ def main(argv: list[str]) -> int:
                         "the model on (default: KWS_SAMPLE_DIR, else none)")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args(argv)
-    return Demo(args).run()
+    try:
+        return Demo(args).run()
+    except StepFailed as e:
+        print(f"kws demo: error: {e}", file=sys.stderr)
+        return 1
