@@ -107,7 +107,7 @@ def _expected(path: Path) -> dict[str, object]:
 def test_consumer_reads_real_sample_like_python(wav_info, sample_dir):
     files = [sorted((sample_dir / "yes").glob("*.wav"))[0],
              sorted((sample_dir / "stop").glob("*.wav"))[-1],
-             sample_dir / "_background_noise_" / "running_tap.wav"]
+             sample_dir / "_background_noise_" / "doing_the_dishes.wav"]
     out = subprocess.run([str(wav_info), *map(str, files)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     records = _parse(out.stdout)
