@@ -148,15 +148,10 @@ int main(int argc, char** argv) {
         const kws::layers::Op& op = m.ops[i];
         ws->inputs.clear();
         for (int v : op.inputs) ws->inputs.push_back(ws->values[v].data());
-        const double t = Best(
-            [&] {
-              op.kernel->ComputeAll(op, ws->inputs.data(), ws->values[i + 1].data(),
-                                    m.ScratchOf(*ws));
-            },
-            15, CallsFor(2e-3, [&] {
-              op.kernel->ComputeAll(op, ws->inputs.data(), ws->values[i + 1].data(),
-                                    m.ScratchOf(*ws));
-            }));
+        auto compute = [&] {
+          op.kernel->ComputeAll(op, ws->inputs.data(), ws->values[i + 1].data(), m.ScratchOf(*ws));
+        };
+        const double t = Best(compute, 15, CallsFor(2e-3, compute));
         std::string shape;
         for (int d : op.out_dims) shape += (shape.empty() ? "" : "x") + std::to_string(d);
         std::printf("    %-22s %-16s %-12s %9.4f ms %8.2f MFLOP %7.1f GFLOP/s",
