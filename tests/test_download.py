@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 
 import kws
+from kws import cli
+from kws import download as dl
 from kws.download import (
     DEFAULT_DATA_URL,
     MARKER_NAME,
@@ -23,7 +25,7 @@ from kws.download import (
     safe_extract,
     verify_archive,
 )
-from kws.train.data import DatasetIndex
+from kws.train.data import DatasetIndex, which_set
 
 
 def build_dataset_archive(tmp: Path) -> tuple[Path, dict[str, bytes]]:
@@ -270,7 +272,6 @@ def test_links_inside_the_folder_are_fine(tmp_path):
 
 
 def test_cli_download(archive, tmp_path, capsys):
-    from kws import cli
 
     path, files = archive
     dest = tmp_path / "data"
@@ -292,8 +293,10 @@ def test_cli_download(archive, tmp_path, capsys):
 def test_the_sample_is_fetched_as_a_user_would(speech_dir, sample_fetcher, tmp_path):
     """Without a local sample the tests fetch the official test set with `kws download`:
     here an archive built from real clips in the test set's layout (word folders,
-    `_unknown_`, `_silence_`, no background noise), served on 127.0.0.1. The result is a
-    usable Speech Commands folder; the fixture's noise excerpt fills in the missing noise."""
+    `_unknown_/<word>_<clip>`, `_silence_`, no background noise), served on 127.0.0.1. The
+    result is a usable Speech Commands folder in the full dataset's layout, every clip in
+    the classic `testing` partition; the fixture's noise excerpt fills in the missing
+    noise."""
     src = tmp_path / "src"
     for word in ("yes", "no", "stop", "go"):
         (src / word).mkdir(parents=True)
@@ -315,13 +318,23 @@ def test_the_sample_is_fetched_as_a_user_would(speech_dir, sample_fetcher, tmp_p
         assert sample_fetcher(server.url(archive.name), dest) == dest
         assert server.requests  # it really went over HTTP
     for rel in (p.relative_to(src) for p in src.rglob("*.wav")):
-        assert (dest / rel).read_bytes() == (src / rel).read_bytes(), rel
+        if rel.parts[0] == "_unknown_":
+            word, name = rel.name.split("_", 1)
+            rel_out = Path(word) / name
+        else:
+            rel_out = rel
+        assert (dest / rel_out).read_bytes() == (src / rel).read_bytes(), rel
+    assert not (dest / "_unknown_").exists()
     noise = dest / "_background_noise_" / "doing_the_dishes.wav"
     assert noise.read_bytes() == (
         speech_dir / "_background_noise_" / "doing_the_dishes.wav").read_bytes()
-    index = DatasetIndex(dest, ["yes", "no", "stop", "go"], validation_percentage=0,
-                         testing_percentage=100)
-    assert index.words["_unknown_"] == 2 and len(index.background_noise) == 1
+    index = DatasetIndex(dest, ["yes", "no", "stop", "go"], validation_percentage=10,
+                         testing_percentage=10)
+    assert index.words["bed"] == 1 and index.words["cat"] == 1
+    assert len(index.background_noise) == 1
+    clips = [p for p in dest.glob("*/*.wav") if not p.parent.name.startswith("_")]
+    assert len(clips) == sum(1 for p in src.rglob("*.wav") if p.parent.name != "_silence_")
+    assert {which_set(str(p), 10, 10) for p in clips} == {"testing"}
     # A second fetch finds it extracted and does not download again.
     with Server(b"") as server:
         assert sample_fetcher(server.url(archive.name), dest) == dest
@@ -330,6 +343,45 @@ def test_the_sample_is_fetched_as_a_user_would(speech_dir, sample_fetcher, tmp_p
     with pytest.raises(RuntimeError, match="kws download: error"):
         sample_fetcher("http://127.0.0.1:9/speech_commands_test_set_v0.02.tar.gz",
                        tmp_path / "never")
+
+
+def test_unfold_unknown_moves_test_set_clips_to_word_folders_and_loses_nothing(tmp_path):
+    """`_unknown_/<word>_<speaker>_nohash_<n>.wav` moves to `<word>/`; a clip already there
+    with the same bytes is dropped from `_unknown_`, one with other bytes or an unexpected
+    name stays; a second run changes nothing; `--keep_layout` keeps the archive's names."""
+    unknown = tmp_path / "_unknown_"
+    unknown.mkdir()
+    (unknown / "bed_0a2b400e_nohash_0.wav").write_bytes(b"bed0")
+    (unknown / "tree_0a2b400e_nohash_1.wav").write_bytes(b"tree1")
+    (unknown / "cat_12345678_nohash_0.wav").write_bytes(b"same")
+    (unknown / "dog_12345678_nohash_0.wav").write_bytes(b"theirs")
+    (unknown / "readme.txt").write_bytes(b"odd")
+    (tmp_path / "cat").mkdir()
+    (tmp_path / "cat" / "12345678_nohash_0.wav").write_bytes(b"same")
+    (tmp_path / "dog").mkdir()
+    (tmp_path / "dog" / "12345678_nohash_0.wav").write_bytes(b"ours")
+    assert dl.unfold_unknown(tmp_path) == 2
+    assert (tmp_path / "bed" / "0a2b400e_nohash_0.wav").read_bytes() == b"bed0"
+    assert (tmp_path / "tree" / "0a2b400e_nohash_1.wav").read_bytes() == b"tree1"
+    assert sorted(p.name for p in unknown.iterdir()) == ["dog_12345678_nohash_0.wav",
+                                                         "readme.txt"]
+    assert (tmp_path / "dog" / "12345678_nohash_0.wav").read_bytes() == b"ours"
+    assert dl.unfold_unknown(tmp_path) == 0
+    assert len(list(unknown.iterdir())) == 2
+    # Through the command: the default unfolds, --keep_layout does not.
+    src = tmp_path / "src" / "_unknown_"
+    src.mkdir(parents=True)
+    (src / "bed_0a2b400e_nohash_0.wav").write_bytes(b"bed0")
+    archive = tmp_path / "t.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(src.parent, arcname=".")
+    for flags, where in (([], "bed/0a2b400e_nohash_0.wav"),
+                         (["--keep_layout"], "_unknown_/bed_0a2b400e_nohash_0.wav")):
+        out = tmp_path / f"out{len(flags)}"
+        assert cli.main(["download", "--data_url", archive.as_uri(), "--data_dir", str(out),
+                         "--quiet", *flags]) == 0
+        assert (out / where).read_bytes() == b"bed0"
+        assert len(list(out.rglob("*.wav"))) == 1
 
 
 def test_failed_download_leaves_no_folder_behind(tmp_path):

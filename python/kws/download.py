@@ -10,7 +10,11 @@
     length checked) and match `checksum` (sha256 hex) when one is given;
   - extracts safely: every member is checked before anything is written; absolute paths,
     `..` escapes, links pointing outside the folder, device files and FIFOs are refused
-    with a ValueError naming the member.
+    with a ValueError naming the member;
+  - lays the official test set out as the full dataset (`unfold_unknown`): its
+    `_unknown_/<word>_<speaker>_nohash_<n>.wav` clips move to
+    `<word>/<speaker>_nohash_<n>.wav`, so that the classic partition hash sees the speaker
+    and puts every test-set clip in `testing`, as it does for the ten command words.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
 import tarfile
 import time
@@ -37,6 +42,9 @@ TEST_SET_URL = (
     "speech_commands_test_set_v0.02.tar.gz"
 )
 MARKER_NAME = ".kws_download_complete"
+UNKNOWN_DIR = "_unknown_"
+# A test-set unknown clip: the word, then the name the clip has in the full dataset.
+_UNKNOWN_CLIP = re.compile(r"^([a-z]+)_([^_]+_nohash_\d+\.wav)$")
 _CHUNK = 1 << 16
 
 
@@ -243,12 +251,40 @@ def safe_extract(archive: str | os.PathLike, dest_dir: str | os.PathLike) -> Non
             tar.extractall(dest)
 
 
+def unfold_unknown(dest_dir: str | os.PathLike) -> int:
+    """Moves `dest_dir/_unknown_/<word>_<rest>.wav` to `dest_dir/<word>/<rest>.wav` (the
+    full dataset's layout) and returns how many clips moved. A clip whose target already
+    holds the same bytes is removed from `_unknown_`; one whose target differs, or whose
+    name is not `<word>_<speaker>_nohash_<n>.wav`, stays where it is. `_unknown_` is
+    removed once empty. Running it again is harmless."""
+    unknown = Path(dest_dir) / UNKNOWN_DIR
+    if not unknown.is_dir():
+        return 0
+    moved = 0
+    for clip in sorted(unknown.iterdir()):
+        m = _UNKNOWN_CLIP.match(clip.name)
+        if not m or not clip.is_file() or clip.is_symlink():
+            continue
+        target = Path(dest_dir) / m.group(1) / m.group(2)
+        if target.exists():
+            if target.is_file() and target.read_bytes() == clip.read_bytes():
+                clip.unlink()
+            continue
+        target.parent.mkdir(exist_ok=True)
+        os.replace(clip, target)
+        moved += 1
+    if not any(unknown.iterdir()):
+        unknown.rmdir()
+    return moved
+
+
 def maybe_download_and_extract(
     data_url: str,
     dest_dir: str | os.PathLike,
     *,
     checksum: str | None = None,
     keep_archive: bool = True,
+    unfold: bool = True,
     retries: int = 5,
     timeout: float = 60.0,
     progress: bool = True,
@@ -256,7 +292,8 @@ def maybe_download_and_extract(
     """Makes sure `dest_dir` holds the extracted `data_url` archive; returns `dest_dir`.
 
     Empty `data_url`: nothing to do. Already extracted (marker file): skipped. An archive
-    already downloaded is verified and extracted without downloading again.
+    already downloaded is verified and extracted without downloading again. `unfold`
+    applies `unfold_unknown` after extracting (a no-op for archives with no `_unknown_`).
     """
     dest = Path(dest_dir)
     if not data_url:
@@ -284,6 +321,8 @@ def maybe_download_and_extract(
         shutil.move(archive, bad)
         raise ValueError(f"{e} (moved to {bad})") from e
     safe_extract(archive, dest)
+    if unfold:
+        unfold_unknown(dest)
     _marker(dest).write_text(json.dumps({"url": data_url, "sha256": digest}) + "\n")
     if not keep_archive:
         archive.unlink()

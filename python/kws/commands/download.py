@@ -17,6 +17,10 @@ def main(argv: list[str]) -> int:
     p.add_argument("--data_dir", required=True, help="folder to extract into")
     p.add_argument("--checksum", default="", help="expected sha256 of the archive")
     p.add_argument("--keep_archive", type=int, default=1, help="1 keeps the .tar.gz afterwards")
+    p.add_argument("--keep_layout", action="store_true",
+                   help="keep the test set's _unknown_/<word>_<clip>.wav names (by default "
+                        "they move to <word>/<clip>.wav, the full dataset's layout, so that "
+                        "the partition hash puts them in testing)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     if args.test_set:
@@ -29,6 +33,7 @@ def main(argv: list[str]) -> int:
         dl.maybe_download_and_extract(args.data_url, args.data_dir,
                                       checksum=args.checksum or None,
                                       keep_archive=bool(args.keep_archive),
+                                      unfold=not args.keep_layout,
                                       progress=not args.quiet)
     except (ValueError, dl.DownloadError) as e:
         print(f"kws download: error: {e}", file=sys.stderr)
