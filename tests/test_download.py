@@ -382,6 +382,11 @@ def test_unfold_unknown_moves_test_set_clips_to_word_folders_and_loses_nothing(t
                          "--quiet", *flags]) == 0
         assert (out / where).read_bytes() == b"bed0"
         assert len(list(out.rglob("*.wav"))) == 1
+    # A folder extracted with the archive's names is unfolded when fetched again.
+    assert cli.main(["download", "--data_url", archive.as_uri(), "--data_dir",
+                     str(tmp_path / "out1"), "--quiet"]) == 0
+    assert [p.relative_to(tmp_path / "out1").as_posix()
+            for p in (tmp_path / "out1").rglob("*.wav")] == ["bed/0a2b400e_nohash_0.wav"]
 
 
 def test_failed_download_leaves_no_folder_behind(tmp_path):

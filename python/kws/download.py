@@ -293,12 +293,15 @@ def maybe_download_and_extract(
 
     Empty `data_url`: nothing to do. Already extracted (marker file): skipped. An archive
     already downloaded is verified and extracted without downloading again. `unfold`
-    applies `unfold_unknown` after extracting (a no-op for archives with no `_unknown_`).
+    applies `unfold_unknown` to the folder, extracted now or before (a no-op when it has
+    no `_unknown_`).
     """
     dest = Path(dest_dir)
     if not data_url:
         return dest
     if is_extracted(data_url, dest):
+        if unfold:  # a folder extracted before unfolding existed
+            unfold_unknown(dest)
         return dest
     created = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
