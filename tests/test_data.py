@@ -72,7 +72,8 @@ def test_sample_index_labels_and_classic_draw(sample_dir):
     split = dict(validation_percentage=13, testing_percentage=4)
     idx = DatasetIndex(str(sample_dir), WANTED, **split)
     assert idx.labels == ["_silence_", "_unknown_", *WANTED]
-    assert len(idx.background_noise) == 6
+    noise_files = sorted((sample_dir / "_background_noise_").glob("*.wav"))
+    assert len(idx.background_noise) == len(noise_files) >= 1
     assert all(n.dtype == np.float32 and len(n) >= 16000 for n in idx.background_noise)
     total = 0
     for part in ("training", "validation", "testing"):

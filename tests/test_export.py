@@ -48,7 +48,18 @@ def clips(sample_dir) -> tuple[list[Path], np.ndarray]:
     return paths, np.stack(data).astype(np.float32)
 
 
-def test_export_writes_every_format(exported, clips):
+@pytest.fixture(scope="module")
+def many_clips(sample_dir) -> np.ndarray:
+    """Five clips of each of the ten words."""
+    data = []
+    for w in ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"):
+        for p in sorted((sample_dir / w).glob("*.wav"))[:5]:
+            x = kws.read_wav(p)[0][:16000]
+            data.append(np.pad(x, (0, 16000 - len(x))))
+    return np.stack(data).astype(np.float32)
+
+
+def test_export_writes_every_format(exported, clips, many_clips):
     import tensorflow as tf
 
     trained, out = exported
@@ -75,7 +86,7 @@ def test_export_writes_every_format(exported, clips):
     got = saved.signatures["single_clip"](samples=tf.constant(audio[:1]))["labels_softmax"]
     np.testing.assert_allclose(got.numpy(), reference[:1], atol=1e-5, rtol=0)
 
-    def tflite_scores(name: str) -> np.ndarray:
+    def tflite_scores(name: str, audio: np.ndarray = audio) -> np.ndarray:
         """Scores through the file's serving signature, read by name."""
         interpreter = tf.lite.Interpreter(model_path=str(out / name), num_threads=1)
         assert interpreter.get_signature_list() == {
@@ -89,11 +100,13 @@ def test_export_writes_every_format(exported, clips):
 
     np.testing.assert_allclose(tflite_scores("model_float.tflite"), reference, atol=1e-4,
                                rtol=0)
-    # int8 (random weights, 20 calibration clips) is approximate: a probability
-    # distribution near the float one.
-    quantized = tflite_scores("model_int8.tflite")
+    # int8 (random weights, 20 calibration clips) is approximate: probability
+    # distributions that follow the float ones far above chance (1 in 12) over 50 clips.
+    quantized = tflite_scores("model_int8.tflite", many_clips)
     np.testing.assert_allclose(quantized.sum(axis=1), 1.0, atol=0.02)
-    assert np.abs(quantized - reference).mean() < 0.05
+    reference = tf_scores_for(trained, many_clips, SETTINGS)
+    assert (quantized.argmax(axis=1) == reference.argmax(axis=1)).mean() >= 0.3
+    assert np.corrcoef(quantized.ravel(), reference.ravel())[0, 1] >= 0.4
     # int8 really is quantized: much smaller than the float file.
     assert (out / "model_int8.tflite").stat().st_size < 0.5 * (out / "model_float.tflite").stat().st_size
 
