@@ -100,13 +100,15 @@ def test_export_writes_every_format(exported, clips, many_clips):
 
     np.testing.assert_allclose(tflite_scores("model_float.tflite"), reference, atol=1e-4,
                                rtol=0)
-    # int8 (random weights, 20 calibration clips) is approximate: probability
-    # distributions that follow the float ones far above chance (1 in 12) over 50 clips.
+    # int8 (random weights, 20 calibration clips) is approximate: over 50 clips, the same
+    # top label as float for most, and scores close to float (with the audio quantized to
+    # 8 bits before the front end, these were 46%, 0.6 and 0.058).
     quantized = tflite_scores("model_int8.tflite", many_clips)
     np.testing.assert_allclose(quantized.sum(axis=1), 1.0, atol=0.02)
     reference = tf_scores_for(trained, many_clips, SETTINGS)
-    assert (quantized.argmax(axis=1) == reference.argmax(axis=1)).mean() >= 0.3
-    assert np.corrcoef(quantized.ravel(), reference.ravel())[0, 1] >= 0.4
+    assert (quantized.argmax(axis=1) == reference.argmax(axis=1)).mean() >= 0.8
+    assert np.corrcoef(quantized.ravel(), reference.ravel())[0, 1] >= 0.95
+    assert np.abs(quantized - reference).mean() < 0.025
     # int8 really is quantized: much smaller than the float file.
     assert (out / "model_int8.tflite").stat().st_size < 0.5 * (out / "model_float.tflite").stat().st_size
 
