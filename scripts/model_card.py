@@ -1,11 +1,13 @@
 """Export a bundled model and write its model card from measured figures.
 
     python scripts/model_card.py --bundled_train_dir TRAIN --sibling_train_dir SIBLING \\
-        --sample_dir SAMPLE [--name speech_commands] [--version 1]
+        --sample_dir SAMPLE [--name speech_commands] [--version 1] [--train_flags FLAGS]
 
 TRAIN is the shipped model's `kws train` folder (every real clip of the sample in its
 training data), SIBLING the same recipe and seed trained on the sample's training partition
-only (--validation_percentage 12 --testing_percentage 4). Steps, each a `kws` command or
+only (--validation_percentage 12 --testing_percentage 4); FLAGS are flags both trainings
+added to the `best` recipe (e.g. "--model_architecture tc_resnet_stream --peers 1"). Steps,
+each a `kws` command or
 the training tier's own evaluation:
   1. `kws export --native_only --model_name NAME --model_version V --provenance ...` of both;
      the shipped one is copied to python/kws/models/NAME.kws.
@@ -49,6 +51,12 @@ TRAIN = ("kws train --recipe best --data_dir SYNTH,SAMPLE --validation_percentag
 SIBLING = ("kws train --recipe best --data_dir SYNTH,SAMPLE --validation_percentage 12 "
            "--testing_percentage 4 --seed 1 --train_dir SIBLING")
 EXPECTED_FLAGS = {"recipe": "best", "seed": 1}
+# How the card names an architecture.
+ARCHITECTURE_TEXT = {
+    "tc_resnet": "TC-ResNet8",
+    "tc_resnet_stream": "streaming-first TC-ResNet8 with VALID padding in time and no time "
+                        "strides",
+}
 SPLIT = {"validation_percentage": 12.0, "testing_percentage": 4.0}
 STREAM_THRESHOLDS = "0.1:0.9:0.05"
 CARD_HOPS_MS = (20, 30)
@@ -79,12 +87,21 @@ def train_meta(train_dir: Path) -> tuple[dict, int]:
     return meta, int(match[1])
 
 
+def parse_train_flags(text: str) -> dict[str, str]:
+    """"--name value --name2 value2" -> {"name": "value", ...}."""
+    words = text.split()
+    if len(words) % 2 or any(not w.startswith("--") for w in words[::2]):
+        sys.exit(f"--train_flags '{text}': expected pairs of --flag value")
+    return {k[2:]: v for k, v in zip(words[::2], words[1::2])}
+
+
 def check_recipe(train_dir: Path, split: dict, allow_unfinished: bool,
-                 any_recipe: bool = False) -> tuple[dict, int]:
+                 any_recipe: bool = False, extra: dict | None = None) -> tuple[dict, int]:
     meta, step = train_meta(train_dir)
     flags = meta["flags"]
     wanted = {**({} if any_recipe else EXPECTED_FLAGS), **split}
     wrong = {k: flags.get(k) for k, v in wanted.items() if flags.get(k) != v}
+    wrong.update({k: flags.get(k) for k, v in (extra or {}).items() if str(flags.get(k)) != v})
     if wrong:
         sys.exit(f"{train_dir}: not trained as scripts/train_bundled_models.sh does: {wrong} "
                  f"(expected {wanted})")
@@ -218,6 +235,18 @@ def _from_docs(path: str) -> str:
     return str(Path(path).relative_to("docs"))
 
 
+def recipe_text(flags: dict) -> str:
+    """The recipe as the card describes it, from the run's flags."""
+    arch = flags.get("model_architecture")
+    peers = int(flags.get("peers") or 1)
+    trained = (f" trained as {peers} mutually distilled peers, one exported" if peers > 1
+               else ", one model")
+    extra = "" if (arch, peers) == ("tc_resnet", 3) else (
+        f" with `--model_architecture {arch} --peers {peers}`")
+    return (f"`best`{extra} ({ARCHITECTURE_TEXT.get(arch, arch)}{trained}; Adam,\n"
+            "cosine rate, room/mic augmentation, real folder oversampled)")
+
+
 def card_markdown(card: dict) -> str:
     sib = card["sibling"]
     st = card["stream"]
@@ -254,8 +283,7 @@ A Dataset for Limited-Vocabulary Speech Recognition", arXiv:1804.03209, licensed
 Creative Commons Attribution 4.0 International License (CC BY 4.0,
 https://creativecommons.org/licenses/by/4.0/); the model's weights are derived from it.
 
-**Recipe.** `best` (TC-ResNet8 trained as 3 mutually distilled peers, one exported; Adam,
-cosine rate, room/mic augmentation, real folder oversampled), seed 1, step
+**Recipe.** {recipe_text(card['training_flags'])}, seed 1, step
 {card['step']}:
 
     {card['commands']['train']}
@@ -337,6 +365,9 @@ def main() -> int:
     p.add_argument("--sample_dir", required=True, type=Path)
     p.add_argument("--name", default="speech_commands")
     p.add_argument("--version", default="1")
+    p.add_argument("--train_flags", default="",
+                   help="flags both trainings added to the recipe, as in "
+                        "scripts/train_bundled_models.sh")
     p.add_argument("--work_dir", type=Path, default=None,
                    help="exports and the stream (default: build/model_card/NAME)")
     p.add_argument("--stream_seconds", type=float, default=1200.0)
@@ -355,14 +386,16 @@ def main() -> int:
 
     work = args.work_dir or REPO / "build" / "model_card" / args.name
     work.mkdir(parents=True, exist_ok=True)
+    extra = parse_train_flags(args.train_flags)
     meta, step = check_recipe(args.bundled_train_dir, {"validation_percentage": 0.0,
                                                        "testing_percentage": 0.0},
-                              args.allow_unfinished, args.any_recipe)
-    check_recipe(args.sibling_train_dir, SPLIT, args.allow_unfinished, args.any_recipe)
+                              args.allow_unfinished, args.any_recipe, extra)
+    check_recipe(args.sibling_train_dir, SPLIT, args.allow_unfinished, args.any_recipe, extra)
     commit = git_commit()
     flags = meta["flags"]
-    provenance = (f"kws {kws.__version__} (git {commit}): recipe {flags.get('recipe')}, "
-                  f"seed {flags.get('seed')}, step {step}, "
+    with_flags = f" {args.train_flags}" if args.train_flags else ""
+    provenance = (f"kws {kws.__version__} (git {commit}): recipe {flags.get('recipe')}"
+                  f"{with_flags}, seed {flags.get('seed')}, step {step}, "
                   "on kws make-dataset synthetic speech (500 clips/word, 250 speakers, seed 0) "
                   "+ every clip of the Speech Commands sample (CC BY 4.0); "
                   "scripts/train_bundled_models.sh")
@@ -383,7 +416,9 @@ def main() -> int:
         "kws_version": kws.__version__,
         "git_commit": commit,
         "sample_name": args.sample_dir.name,
-        "commands": {"make_dataset": MAKE_DATASET, "train": TRAIN, "sibling": SIBLING},
+        "commands": {"make_dataset": MAKE_DATASET,
+                     "train": TRAIN.replace(" --seed", f"{with_flags} --seed"),
+                     "sibling": SIBLING.replace(" --seed", f"{with_flags} --seed")},
         "training_flags": {k: meta["flags"].get(k) for k in (
             "recipe", "seed", "model_architecture", "how_many_training_steps", "peers",
             "augment", "folder_balance", "validation_percentage", "testing_percentage")},
