@@ -11,7 +11,7 @@
 # sample's training partition only, whose accuracy the card reports). A step whose result
 # is already there is skipped (a complete dataset, a finished training run; an unfinished
 # one starts again from scratch, so that every model is made by exactly the commands
-# below). Needs the train extra (TensorFlow), espeak-ng and flite; about 3 hours of
+# below). Needs the train extra (TensorFlow), espeak-ng and flite; about 2 hours of
 # training on 2 cores.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -57,10 +57,8 @@ bundle() {
     --bundled_train_dir "$train" --sibling_train_dir "$sibling" --sample_dir "$SAMPLE"
 }
 
-# TC-ResNet8 as 3 mutually distilled peers: the default model.
+# TC-ResNet8 as 3 mutually distilled peers (docs/models.md says why it is the only one).
 bundle speech_commands
-# The streaming-first TC-ResNet8, one model: a fifth of the compute per hop.
-bundle speech_commands_stream --model_architecture tc_resnet_stream --peers 1
 
 echo "[bundled] done: python/kws/models/*.{kws,json}, docs/models.md, docs/models/;" \
      "rerun scripts/bootstrap.sh to install them"
