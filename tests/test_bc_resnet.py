@@ -226,10 +226,11 @@ def test_tflite_and_saved_model_of_a_log_mel_stream_variant(tmp_path):
     reference = np.asarray(reference)[0]
     assert reference.max() < 0.99
     interpreter = tf.lite.Interpreter(model_content=export.tflite_bytes(model, settings))
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], clip[None])
-    interpreter.invoke()
-    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0]
+    # The documented interface: signature serving_default, samples in, labels_softmax out.
+    assert interpreter.get_signature_list() == {
+        "serving_default": {"inputs": ["samples"], "outputs": ["labels_softmax"]}}
+    runner = interpreter.get_signature_runner("serving_default")
+    got = runner(samples=clip[None])["labels_softmax"][0]
     np.testing.assert_allclose(got, reference, atol=1e-4)
     saved = export.save_saved_model(tmp_path / "saved", model, settings)
     loaded = tf.saved_model.load(str(saved))

@@ -54,6 +54,14 @@ STREAM_DILATIONS = (1, 2, 2, 4)
 
 
 @keras.saving.register_keras_serializable(package="kws")
+def silu(x):
+    """x * sigmoid(x), written out. Keras's own silu carries a custom gradient, which a
+    SavedModel of the frozen export graph cannot hold; TFLite conversion then fell back
+    to a path that drops the file's `serving_default` signature."""
+    return x * tf.sigmoid(x)
+
+
+@keras.saving.register_keras_serializable(package="kws")
 class SubSpectralNorm(layers.Layer):
     """Batch normalisation per (frequency sub-band, channel).
 
@@ -167,7 +175,7 @@ def _bc_res_block(x, channels: int, freq_stride: int, dilation: int, name: str,
                                padding="valid" if stream else "same", use_bias=False,
                                name=f"{name}_time")(z)
     z = batch_norm(f"{name}_time_bn")(z)
-    z = layers.Activation("silu", name=f"{name}_time_silu")(z)
+    z = layers.Activation(silu, name=f"{name}_time_silu")(z)
     z = layers.Conv2D(channels, (1, 1), use_bias=False, name=f"{name}_pointwise")(z)
     if training_dropout:
         z = layers.SpatialDropout2D(0.1, name=f"{name}_dropout")(z)
