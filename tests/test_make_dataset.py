@@ -316,3 +316,56 @@ def test_flite_missing_program_is_a_clear_error(monkeypatch, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "kws make-dataset: error: flite voices need the `flite` program" in err
     assert "--voices espeak" in err and not (tmp_path / "d").exists()
+
+
+def test_festival_voices_join_the_other_engines():
+    from kws.train.make_dataset import FESTIVAL_VOICES, make_speakers, parse_voices
+
+    festival = [f"festival/{v}" for v in FESTIVAL_VOICES]
+    assert parse_voices("festival") == festival  # scripts/test.sh installs both voices
+    assert parse_voices("flite/slt,festival/kal") == ["flite/slt", "festival/kal"]
+    with pytest.raises(ValueError, match="'festival/bogus' is not an installed Festival voice"):
+        parse_voices("festival/bogus")
+    speakers = make_speakers(200, seed=4, voices="espeak,festival,festival")
+    on_festival = [s for s in speakers if s.engine == "festival"]
+    # 2 voices listed twice beside 8 accents, each weighing the same: a third.
+    assert 0.25 < len(on_festival) / len(speakers) < 0.42
+    assert {s.voice for s in on_festival} == set(festival)
+    assert all(0.88 <= s.warp <= 1.14 and s.variant == "" for s in on_festival)
+    assert len({s.id for s in speakers}) == len(speakers)
+
+
+def test_festival_clips_are_words_the_bundled_model_hears():
+    """Each Festival voice (one at 16 kHz, one at 32 kHz) says the ten command words as
+    one-second 16 kHz clips, the same bytes for the same seed, and the bundled model
+    (trained on real and other synthetic voices) hears most of them as those words."""
+    import kws
+    from kws.train.make_dataset import COMMAND_WORDS, make_clip, make_speakers
+
+    model = kws.Model.load("speech_commands")
+    for voice in ("festival/kal", "festival/slt_hts"):
+        speaker = make_speakers(1, seed=2, voices=voice)[0]
+        right = 0
+        for word in COMMAND_WORDS:
+            clip = make_clip(word, speaker, 0, seed=1)
+            assert clip.dtype == np.int16 and clip.shape == (16000,)
+            loud = np.abs(clip.astype(np.float64))
+            assert loud.max() > 300 and (loud > 0.1 * loud.max()).mean() > 0.03, (voice, word)
+            right += model.labels[int(np.argmax(model.predict(clip / 32768.0)))] == word
+        assert right >= 8, (voice, right)
+        assert np.array_equal(make_clip("go", speaker, 3, seed=1),
+                              make_clip("go", speaker, 3, seed=1))
+
+
+def test_festival_missing_program_is_a_clear_error(monkeypatch, tmp_path, capsys):
+    from kws.train.make_dataset import Festival, parse_voices
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(Festival, "_instance", None)
+    with pytest.raises(RuntimeError, match="Festival voices need `text2wave` on PATH"):
+        parse_voices("en-US,festival")
+    assert cli.main(["make-dataset", "--out", str(tmp_path / "d"), "--words", "go",
+                     "--voices", "espeak,festival", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "kws make-dataset: error: Festival voices need `text2wave`" in err
+    assert not (tmp_path / "d").exists()

@@ -1,12 +1,15 @@
-"""Synthetic speech datasets in the Speech Commands layout, made with espeak-ng and flite.
+"""Synthetic speech datasets in the Speech Commands layout, made with espeak-ng, flite and
+Festival.
 
 espeak-ng comes from the `espeakng-loader` wheel (library and voice data, no system
 package) and is driven through its C API with ctypes. flite (CMU's small synthesizer,
 the `flite` program from the system's packages) adds four voices built from recordings
 of real speakers; by default half the speakers use it (DEFAULT_VOICES), because models
-trained on espeak-ng's formant synthesis alone transfer poorly to real voices. Each
-*speaker* is a stable combination of voice (accent), voice variant, speaking rate, pitch,
-pitch range and (flite) formant warp; its id (a short hash of the combination) is the
+trained on espeak-ng's formant synthesis alone transfer poorly to real voices. Festival
+(`text2wave` from the system's packages, with its voice packages) adds two more, on
+request: a diphone voice and a statistical-parametric (HTS) one. Each *speaker* is a
+stable combination of voice (accent), voice variant, speaking rate, pitch, pitch range
+and (flite, Festival) formant warp; its id (a short hash of the combination) is the
 `<speaker>` part of `<speaker>_nohash_<n>.wav`, so the classic hash split keeps a speaker
 in one partition.
 
@@ -61,6 +64,10 @@ ENGLISH_VOICES = [
 # recordings of real speakers: slt (US female), rms (US male), awb (Scottish male), kal16
 # (US male, diphones). In --voices they are "flite/NAME"; "flite" alone means all four.
 FLITE_VOICES = ["slt", "rms", "awb", "kal16"]
+# Festival voices (`text2wave` on PATH; Debian's festvox-kallpc16k and festvox-us-slt-hts):
+# kal (US male, diphones) and slt_hts (US female, HTS). In --voices they are
+# "festival/NAME"; "festival" alone means those installed. NAME -> Festival's voice.
+FESTIVAL_VOICES = {"kal": "kal_diphone", "slt_hts": "cmu_us_slt_arctic_hts"}
 # What make-dataset uses when --voices is not given: every espeak-ng accent once and
 # the flite voices twice, so half the speakers are flite voices of recorded speakers
 # (measured to lift accuracy on real voices by about 8 points, bench/accuracy_notes.md).
@@ -245,6 +252,52 @@ class Flite(_OnePerProcess):
                 return np.frombuffer(w.readframes(w.getnframes()), np.int16).copy()
 
 
+class Festival(_OnePerProcess):
+    """Festival's `text2wave`: `synth(...)` returns int16 samples and their rate.
+
+    Each call runs `text2wave` once (about 0.25 s); the rate maps to Festival's
+    Duration_Stretch. Pitch is the voice's own (the speaker's formant warp moves it).
+    """
+
+    _instance: "Festival | None" = None
+
+    def __init__(self, binary: str | None = None) -> None:
+        self.binary = binary or shutil.which("text2wave")
+        if not self.binary:
+            raise RuntimeError(
+                "Festival voices need `text2wave` on PATH (Debian/Ubuntu: apt-get install "
+                "festival festvox-kallpc16k festvox-us-slt-hts), or leave festival out of "
+                "--voices")
+        roots = [Path("/usr/share/festival/voices"), Path("/usr/local/share/festival/voices")]
+        self.voices = [n for n, v in FESTIVAL_VOICES.items()
+                       if any((r / lang / v).is_dir() for r in roots if r.is_dir()
+                              for lang in os.listdir(r))]
+
+    def synth(self, text: str, voice: str, rate: float) -> tuple[np.ndarray, int]:
+        """`text` spoken by Festival voice `voice` at `rate` words/min (175 is the
+        voices' own pace): (int16 samples, sample rate)."""
+        if voice not in self.voices:
+            raise ValueError(f"Festival has no voice '{voice}' (installed: "
+                             f"{', '.join(self.voices) or 'none'})")
+        with tempfile.TemporaryDirectory(prefix="kws_festival_") as tmp:
+            path, words = os.path.join(tmp, "out.wav"), os.path.join(tmp, "in.txt")
+            Path(words).write_text(text + "\n")
+            cmd = [self.binary, "-eval", f"(voice_{FESTIVAL_VOICES[voice]})",
+                   "-eval", f"(Parameter.set 'Duration_Stretch {175.0 / max(rate, 40.0):.4f})",
+                   "-otype", "riff", "-o", path, words]
+            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if done.returncode != 0 or not os.path.exists(path):
+                raise RuntimeError(f"Festival failed to synthesize '{text}' with voice "
+                                   f"{voice}: {done.stderr.strip()[:200]}")
+            with wave.open(path, "rb") as w:
+                if w.getsampwidth() != 2 or w.getnchannels() != 1:
+                    raise RuntimeError(f"Festival voice {voice} wrote {w.getnchannels()} "
+                                       f"channels of {8 * w.getsampwidth()}-bit audio; kws "
+                                       "reads 16-bit mono")
+                return (np.frombuffer(w.readframes(w.getnframes()), np.int16).copy(),
+                        w.getframerate())
+
+
 # --------------------------------------------------------------------------- speakers
 
 
@@ -252,9 +305,10 @@ class Flite(_OnePerProcess):
 class Speaker:
     """A stable voice: accent, variant, rate (words/min), pitch and pitch range (0-100).
 
-    `voice` is an espeak-ng accent (gmw/...) or a flite voice (flite/NAME); `warp` scales
-    the whole spectrum (formants and pitch together, as a shorter or longer vocal tract
-    would; 1 for espeak-ng voices, whose variants already differ in formants)."""
+    `voice` is an espeak-ng accent (gmw/...), a flite voice (flite/NAME) or a Festival
+    voice (festival/NAME); `warp` scales the whole spectrum (formants and pitch together,
+    as a shorter or longer vocal tract would; 1 for espeak-ng voices, whose variants
+    already differ in formants)."""
 
     voice: str
     variant: str
@@ -267,7 +321,10 @@ class Speaker:
 
     @property
     def engine(self) -> str:
-        return "flite" if self.voice.startswith("flite/") else "espeak"
+        for engine in ("flite", "festival"):
+            if self.voice.startswith(engine + "/"):
+                return engine
+        return "espeak"
 
     @property
     def espeak_name(self) -> str:
@@ -283,8 +340,9 @@ class Speaker:
 
 def parse_voices(voices: str | Iterable[str] | None, espeak: Espeak | None = None) -> list[str]:
     """Voices to draw speakers from: None for DEFAULT_VOICES, or a comma list (or
-    list) of espeak-ng accents (`gmw/` optional), flite voices ("flite/slt", ...) and the
-    shorthands "espeak" (every espeak-ng accent) and "flite" (every flite voice); a voice
+    list) of espeak-ng accents (`gmw/` optional), flite voices ("flite/slt", ...),
+    Festival voices ("festival/kal", ...) and the shorthands "espeak" (every espeak-ng
+    accent), "flite" (every flite voice) and "festival" (every installed one); a voice
     listed n times gets n times the speakers (e.g. 'en-US,en-US,en-US,en' is 3/4 American;
     'espeak,flite' is 8 espeak-ng accents and 4 flite voices, a third flite)."""
     espeak = espeak or Espeak.get()
@@ -308,10 +366,22 @@ def parse_voices(voices: str | Iterable[str] | None, espeak: Espeak | None = Non
                                      f"({', '.join('flite/' + x for x in flite.voices)})")
                 out.append(f"flite/{n}")
             continue
+        if v == "festival" or v.startswith("festival/"):
+            festival = Festival.get()
+            names = festival.voices if v == "festival" else [v[len("festival/"):]]
+            if not names:
+                raise ValueError("--voices: festival: no Festival voice is installed "
+                                 f"({', '.join(FESTIVAL_VOICES.values())})")
+            for n in names:
+                if n not in festival.voices:
+                    raise ValueError(f"--voices: '{v}' is not an installed Festival voice "
+                                     f"({', '.join('festival/' + x for x in festival.voices)})")
+                out.append(f"festival/{n}")
+            continue
         name = v if v.startswith("gmw/") else f"gmw/{v}"
         if name not in have:
             raise ValueError(f"--voices: '{v}' is not one of {', '.join(have)}, "
-                             "espeak, flite or flite/NAME")
+                             "espeak, flite, flite/NAME, festival or festival/NAME")
         out.append(name)
     if not out:
         raise ValueError("--voices is empty")
@@ -333,9 +403,9 @@ def make_speakers(count: int, seed: int, espeak: Espeak | None = None,
     espeak = espeak or Espeak.get()
     voices = parse_voices(voices, espeak)
     variants = [""] + espeak.variants()
-    # A flite voice has no variants: it is repeated so that each listed voice, of either
-    # engine, weighs the same.
-    combos = [(v, var if not v.startswith("flite/") else "") for v in voices for var in variants]
+    # A flite or Festival voice has no variants: it is repeated so that each listed voice,
+    # of any engine, weighs the same.
+    combos = [(v, var if v.startswith("gmw/") else "") for v in voices for var in variants]
     rng = np.random.default_rng([seed, 1])
     speakers: list[Speaker] = []
     ids: set[str] = set()
@@ -355,7 +425,7 @@ def make_speakers(count: int, seed: int, espeak: Espeak | None = None,
         )
         # Noise floor 38-60 dB under the speech peak level.
         s = replace(s, floor_db=s.level_db - float(rng.uniform(38.0, 60.0)))
-        if s.engine == "flite":  # a few recorded voices: spread them over tract lengths
+        if s.engine != "espeak":  # a few recorded voices: spread them over tract lengths
             s = replace(s, warp=round(float(rng.uniform(0.88, 1.14)), 4))
         if s.id not in ids:
             ids.add(s.id)
@@ -411,6 +481,8 @@ def speak(text: str, speaker: Speaker, rng: np.random.Generator, max_samples: in
             f0 = _FLITE_F0.get(name, 120.0) * 2.0 ** ((pitch - 50) / 100)
             raw = flite.synth(text, name, rate, f0, f0 * 0.12 * max(pitch_range, 0) / 50)
             sr = flite.sample_rate
+        elif speaker.engine == "festival":
+            raw, sr = Festival.get().synth(text, speaker.voice[len("festival/"):], rate)
         else:
             raw = espeak.synth(text, speaker.espeak_name, int(rate), pitch, pitch_range)
             sr = espeak.sample_rate
