@@ -263,7 +263,7 @@ def test_flite_voices_join_espeak_speakers():
     flite = [f"flite/{v}" for v in FLITE_VOICES]
     assert parse_voices("espeak,flite") == ENGLISH_VOICES + flite
     assert parse_voices("flite/slt,en-US") == ["flite/slt", "gmw/en-US"]
-    with pytest.raises(ValueError, match="'flite/bogus' is not a flite voice"):
+    with pytest.raises(ValueError, match="'flite/bogus' is not an installed flite voice"):
         parse_voices("flite/bogus")
     speakers = make_speakers(300, seed=4, voices="espeak,flite")
     on_flite = [s for s in speakers if s.engine == "flite"]
@@ -324,7 +324,7 @@ def test_festival_voices_join_the_other_engines():
     festival = [f"festival/{v}" for v in FESTIVAL_VOICES]
     assert parse_voices("festival") == festival  # scripts/test.sh installs both voices
     assert parse_voices("flite/slt,festival/kal") == ["flite/slt", "festival/kal"]
-    with pytest.raises(ValueError, match="'festival/bogus' is not an installed Festival voice"):
+    with pytest.raises(ValueError, match="'festival/bogus' is not an installed festival voice"):
         parse_voices("festival/bogus")
     speakers = make_speakers(200, seed=4, voices="espeak,festival,festival")
     on_festival = [s for s in speakers if s.engine == "festival"]

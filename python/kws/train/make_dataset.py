@@ -207,6 +207,19 @@ class Espeak(_OnePerProcess):
         return np.concatenate(self._chunks).astype(np.int16)
 
 
+def _synthesize(cmd: list[str], path: str, what: str) -> tuple[np.ndarray, int]:
+    """Runs a synthesizer command that writes the WAV file `path` and returns its 16-bit
+    mono samples and sample rate; `what` names the engine, voice and text in errors."""
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0 or not os.path.exists(path):
+        raise RuntimeError(f"{what}: synthesis failed: {done.stderr.strip()[:200]}")
+    with wave.open(path, "rb") as w:
+        if w.getsampwidth() != 2 or w.getnchannels() != 1:
+            raise RuntimeError(f"{what}: wrote {w.getnchannels()} channel(s) of "
+                               f"{8 * w.getsampwidth()}-bit audio; kws reads 16-bit mono")
+        return np.frombuffer(w.readframes(w.getnframes()), np.int16).copy(), w.getframerate()
+
+
 class Flite(_OnePerProcess):
     """The `flite` command line synthesizer: `synth(...)` returns int16 samples at 16 kHz.
 
@@ -241,15 +254,10 @@ class Flite(_OnePerProcess):
                    "--setf", f"int_f0_target_mean={f0_mean:.2f}",
                    "--setf", f"int_f0_target_stddev={f0_std:.2f}",
                    "-t", text, "-o", path]
-            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            if done.returncode != 0 or not os.path.exists(path):
-                raise RuntimeError(f"flite failed to synthesize '{text}' with voice {voice}: "
-                                   f"{done.stderr.strip()[:200]}")
-            with wave.open(path, "rb") as w:
-                if w.getframerate() != SAMPLE_RATE or w.getsampwidth() != 2:
-                    raise RuntimeError(f"flite voice {voice} wrote {w.getframerate()} Hz, "
-                                       f"{8 * w.getsampwidth()}-bit audio; kws needs 16 kHz 16-bit")
-                return np.frombuffer(w.readframes(w.getnframes()), np.int16).copy()
+            samples, sr = _synthesize(cmd, path, f"flite voice {voice} saying '{text}'")
+            if sr != SAMPLE_RATE:
+                raise RuntimeError(f"flite voice {voice} wrote {sr} Hz audio; kws needs 16 kHz")
+            return samples
 
 
 class Festival(_OnePerProcess):
@@ -285,18 +293,11 @@ class Festival(_OnePerProcess):
             cmd = [self.binary, "-eval", f"(voice_{FESTIVAL_VOICES[voice]})",
                    "-eval", f"(Parameter.set 'Duration_Stretch {175.0 / max(rate, 40.0):.4f})",
                    "-otype", "riff", "-o", path, words]
-            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-            if done.returncode != 0 or not os.path.exists(path):
-                raise RuntimeError(f"Festival failed to synthesize '{text}' with voice "
-                                   f"{voice}: {done.stderr.strip()[:200]}")
-            with wave.open(path, "rb") as w:
-                if w.getsampwidth() != 2 or w.getnchannels() != 1:
-                    raise RuntimeError(f"Festival voice {voice} wrote {w.getnchannels()} "
-                                       f"channels of {8 * w.getsampwidth()}-bit audio; kws "
-                                       "reads 16-bit mono")
-                return (np.frombuffer(w.readframes(w.getnframes()), np.int16).copy(),
-                        w.getframerate())
+            return _synthesize(cmd, path, f"Festival voice {voice} saying '{text}'")
 
+
+# The engines of recorded voices, by their --voices prefix.
+_ENGINES = {"flite": Flite, "festival": Festival}
 
 # --------------------------------------------------------------------------- speakers
 
@@ -321,10 +322,8 @@ class Speaker:
 
     @property
     def engine(self) -> str:
-        for engine in ("flite", "festival"):
-            if self.voice.startswith(engine + "/"):
-                return engine
-        return "espeak"
+        engine = self.voice.split("/", 1)[0]
+        return engine if engine in _ENGINES else "espeak"
 
     @property
     def espeak_name(self) -> str:
@@ -357,26 +356,17 @@ def parse_voices(voices: str | Iterable[str] | None, espeak: Espeak | None = Non
         if v == "espeak":
             out.extend(have)
             continue
-        if v == "flite" or v.startswith("flite/"):
-            flite = Flite.get()
-            names = flite.voices if v == "flite" else [v[len("flite/"):]]
-            for n in names:
-                if n not in flite.voices:
-                    raise ValueError(f"--voices: '{v}' is not a flite voice "
-                                     f"({', '.join('flite/' + x for x in flite.voices)})")
-                out.append(f"flite/{n}")
-            continue
-        if v == "festival" or v.startswith("festival/"):
-            festival = Festival.get()
-            names = festival.voices if v == "festival" else [v[len("festival/"):]]
+        engine = v.split("/", 1)[0]
+        if engine in _ENGINES:
+            installed = _ENGINES[engine].get().voices
+            names = installed if v == engine else [v[len(engine) + 1:]]
             if not names:
-                raise ValueError("--voices: festival: no Festival voice is installed "
-                                 f"({', '.join(FESTIVAL_VOICES.values())})")
+                raise ValueError(f"--voices: {engine}: none of its voices is installed")
             for n in names:
-                if n not in festival.voices:
-                    raise ValueError(f"--voices: '{v}' is not an installed Festival voice "
-                                     f"({', '.join('festival/' + x for x in festival.voices)})")
-                out.append(f"festival/{n}")
+                if n not in installed:
+                    raise ValueError(f"--voices: '{v}' is not an installed {engine} voice "
+                                     f"({', '.join(f'{engine}/{x}' for x in installed)})")
+                out.append(f"{engine}/{n}")
             continue
         name = v if v.startswith("gmw/") else f"gmw/{v}"
         if name not in have:
