@@ -41,7 +41,11 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "python"))
+# kws from the source tree when its native module is built there, else the installed one.
+SOURCE_TREE = REPO / "python"
+USE_SOURCE = any((SOURCE_TREE / "kws").glob("_core*"))
+if USE_SOURCE:
+    sys.path.insert(0, str(SOURCE_TREE))
 SAMPLE = Path(os.environ.get("KWS_SAMPLE_DIR", REPO.parent / "shared" / "data" /
                              "speech_commands_sample"))
 OUT = REPO / "bench" / "out" / "acc"
@@ -297,7 +301,7 @@ def cmd_train(args, extra: list[str]) -> None:
              "--train_dir", str(name_dir), "--summaries_dir", str(name_dir / "logs"),
              "--progress", "false", *extra]
     OUT.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, PYTHONPATH=str(REPO / "python"))
+    env = dict(os.environ, **({"PYTHONPATH": str(SOURCE_TREE)} if USE_SOURCE else {}))
     start = time.time()
     cpu_start = _children_cpu()
     with open(name_dir.with_suffix(".log"), "w") as log:

@@ -66,7 +66,8 @@ def table(rows: list[dict]) -> str:
 
 def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.path.insert(0, str(ROOT / "python"))
+    if any((ROOT / "python" / "kws").glob("_core*")):  # else the installed kws
+        sys.path.insert(0, str(ROOT / "python"))
     from kws.train.models import ARCHITECTURES
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
