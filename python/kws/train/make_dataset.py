@@ -271,15 +271,18 @@ class Festival(_OnePerProcess):
 
     def __init__(self, binary: str | None = None) -> None:
         self.binary = binary or shutil.which("text2wave")
-        if not self.binary:
+        festival = shutil.which("festival")
+        if not self.binary or not festival:
             raise RuntimeError(
-                "Festival voices need `text2wave` on PATH (Debian/Ubuntu: apt-get install "
-                "festival festvox-kallpc16k festvox-us-slt-hts), or leave festival out of "
-                "--voices")
-        roots = [Path("/usr/share/festival/voices"), Path("/usr/local/share/festival/voices")]
-        self.voices = [n for n, v in FESTIVAL_VOICES.items()
-                       if any((r / lang / v).is_dir() for r in roots if r.is_dir()
-                              for lang in os.listdir(r))]
+                "Festival voices need `text2wave` on PATH (and `festival`; Debian/Ubuntu: "
+                "apt-get install festival festvox-kallpc16k festvox-us-slt-hts), or leave "
+                "festival out of --voices")
+        # Festival's own list of the voices it can load, e.g. "(cmu_us_slt_arctic_hts
+        # kal_diphone)".
+        out = subprocess.run([festival, "-b", "(print (voice.list))"], capture_output=True,
+                             text=True, check=False)
+        listed = out.stdout.replace("(", " ").replace(")", " ").split()
+        self.voices = [n for n, v in FESTIVAL_VOICES.items() if v in listed]
 
     def synth(self, text: str, voice: str, rate: float) -> tuple[np.ndarray, int]:
         """`text` spoken by Festival voice `voice` at `rate` words/min (175 is the
