@@ -99,9 +99,10 @@ def check_recipe(train_dir: Path, split: dict, allow_unfinished: bool,
                  any_recipe: bool = False, extra: dict | None = None) -> tuple[dict, int]:
     meta, step = train_meta(train_dir)
     flags = meta["flags"]
-    wanted = {**({} if any_recipe else EXPECTED_FLAGS), **split}
-    wrong = {k: flags.get(k) for k, v in wanted.items() if flags.get(k) != v}
-    wrong.update({k: flags.get(k) for k, v in (extra or {}).items() if str(flags.get(k)) != v})
+    wanted = {**({} if any_recipe else EXPECTED_FLAGS), **split, **(extra or {})}
+    # --train_flags values are text ("1"); the run's JSON holds typed values (1).
+    wrong = {k: flags.get(k) for k, v in wanted.items()
+             if flags.get(k) != v and str(flags.get(k)) != str(v)}
     if wrong:
         sys.exit(f"{train_dir}: not trained as scripts/train_bundled_models.sh does: {wrong} "
                  f"(expected {wanted})")
