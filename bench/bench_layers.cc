@@ -140,10 +140,19 @@ int main(int argc, char** argv) {
                   m.flops / whole / 1e9);
       if (peak > 0) std::printf(", limit %.4f ms", m.flops / peak * 1e3);
       std::printf("\n");
-      auto ws = m.NewWorkspace();
-      std::copy(features.begin(), features.end(), ws->values[0].begin());
-      const double run = Best([&] { m.RunWholeWindow(*ws); }, 15, inner);
+      auto whole_ws = m.NewWorkspace();
+      std::copy(features.begin(), features.end(), whole_ws->window[0]);
+      const double run = Best([&] { m.RunWholeWindow(*whole_ws); }, 15, inner);
       std::printf("  [%s] every op in sequence on one workspace %.4f ms\n", set.c_str(), run * 1e3);
+      // Each op alone, on a tensor per value (as a Stream holds them).
+      auto ws = m.NewStreamWorkspace();
+      std::copy(features.begin(), features.end(), ws->values[0].begin());
+      for (size_t i = 0; i < m.ops.size(); ++i) {
+        std::vector<const float*> in;
+        for (int v : m.ops[i].inputs) in.push_back(ws->values[v].data());
+        m.ops[i].kernel->ComputeAll(m.ops[i], in.data(), ws->values[i + 1].data(),
+                                    m.ScratchOf(*ws));
+      }
       for (size_t i = 0; i < m.ops.size(); ++i) {
         const kws::layers::Op& op = m.ops[i];
         ws->inputs.clear();

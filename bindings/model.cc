@@ -282,6 +282,11 @@ void BindModel(py::module_& m) {
                              [](const PyModel& s) { return s.model->frame_stride_samples(); })
       .def_property_readonly("flops_per_window",
                              [](const PyModel& s) { return s.model->flops_per_window(); })
+      .def_property_readonly(
+          "whole_clip_memory_bytes",
+          [](const PyModel& s) { return s.model->whole_clip_memory_bytes(); },
+          "Bytes of layer outputs one whole-clip inference holds (outputs never needed at "
+          "the same time share memory; weights and scratch excluded).")
       .def("summary", [](const PyModel& s) { return s.model->Summary(); })
       .def("predict", &Predict, py::arg("samples"),
            "Softmax scores of one clip (1-D, clip_samples long) or a batch (2-D).")

@@ -122,6 +122,36 @@ def test_whole_clip_and_stream_match_tensorflow(architecture, audio, tmp_path):
                             f"({kset} kernels)")
 
 
+def value_floats(model) -> list[int]:
+    """Floats of each value, from the summary: the features, then each op's output."""
+    import re
+
+    sizes = [model.num_frames * model.num_coefficients]
+    for shape in re.findall(r"\] -> \(([0-9, ]+)\)", model.summary()):
+        sizes.append(int(np.prod([int(d) for d in shape.split(",")])))
+    return sizes
+
+
+@pytest.mark.parametrize("architecture", ["single_fc", "conv", "tiny_conv", "ds_cnn",
+                                          "tc_resnet", "bc_resnet_1"])
+def test_whole_clip_layer_outputs_share_memory(architecture, tmp_path):
+    """Whole-clip inference keeps layer outputs in one arena where outputs never needed
+    at the same time share memory. For a chain of layers (each op reads the one before)
+    that is at least an op's input and output together and at most two of the largest;
+    with residual blocks, between the largest output and all of them. The parity test
+    above checks that sharing changes no score (every clip of a batch reuses the arena)."""
+    _, model = build_exported(architecture, tmp_path / "model.kws")
+    sizes = value_floats(model)
+    assert len(sizes) >= 3
+    used = model.whole_clip_memory_bytes
+    padded = [4 * ((n + 15) // 16 * 16) for n in sizes]
+    assert max(padded) <= used < sum(padded), (architecture, used, sizes)
+    if architecture in ("single_fc", "conv", "tiny_conv", "ds_cnn"):  # chains
+        pairs = max(a + b for a, b in zip(padded, padded[1:]))
+        assert pairs <= used <= 2 * max(padded), (architecture, used, sizes)
+    assert f"whole-clip layer outputs {(used + 1023) // 1024} KiB" in model.summary()
+
+
 @pytest.mark.parametrize("architecture", ["conv", "low_latency_svdf", "tc_resnet", "ds_cnn"])
 def test_stream_hops_and_chunking(architecture, audio, tmp_path):
     """Any hop that is a whole number of frames, any chunking, and reset: the same scores

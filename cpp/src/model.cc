@@ -190,6 +190,47 @@ class Loader {
       m.flops += op.flops;
     }
     AnalyseRows(m);
+    PlanWindowMemory(m);
+  }
+
+  // Places every value of a whole-window run in one arena: largest first, each at the
+  // lowest offset that no value live at the same time occupies. Value 0 (the features) is
+  // live from before the first op; value i + 1 from op i, which writes it; each until the
+  // last op that reads it, the last value until the end. An op's inputs and output are
+  // therefore never in the same memory.
+  static void PlanWindowMemory(Model::Impl& m) {
+    const size_t n = m.value_sizes.size();
+    const int end = static_cast<int>(m.ops.size());
+    std::vector<int> first(n), last(n);
+    for (size_t v = 0; v < n; ++v) first[v] = last[v] = static_cast<int>(v) - 1;
+    last[n - 1] = end;
+    for (int i = 0; i < end; ++i)
+      for (int v : m.ops[i].inputs) last[v] = std::max(last[v], i);
+    auto rounded = [](size_t floats) { return (floats + 15) / 16 * 16; };
+    std::vector<size_t> order(n);
+    for (size_t v = 0; v < n; ++v) order[v] = v;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t a, size_t b) { return m.value_sizes[a] > m.value_sizes[b]; });
+    m.window_offsets.assign(n, 0);
+    m.window_floats = 0;
+    std::vector<size_t> placed;
+    for (size_t v : order) {
+      // Ranges of memory taken by placed values live at the same time, by offset.
+      std::vector<std::pair<size_t, size_t>> taken;
+      for (size_t u : placed)
+        if (first[u] <= last[v] && first[v] <= last[u])
+          taken.emplace_back(m.window_offsets[u], m.window_offsets[u] + rounded(m.value_sizes[u]));
+      std::sort(taken.begin(), taken.end());
+      size_t offset = 0;
+      const size_t size = rounded(m.value_sizes[v]);
+      for (const auto& r : taken) {
+        if (offset + size <= r.first) break;
+        offset = std::max(offset, r.second);
+      }
+      m.window_offsets[v] = offset;
+      m.window_floats = std::max(m.window_floats, offset + size);
+      placed.push_back(v);
+    }
   }
 
   // The row analysis (see ValueRows): which values follow the feature frames row by
@@ -393,28 +434,41 @@ int ValueRows::period(int hop) const { return step / std::gcd(hop, step); }
 
 std::unique_ptr<Workspace> Model::Impl::NewWorkspace() const {
   auto ws = std::make_unique<Workspace>();
+  ws->arena.assign(window_floats, 0.0f);
+  ws->window.resize(value_sizes.size());
+  for (size_t v = 0; v < value_sizes.size(); ++v)
+    ws->window[v] = ws->arena.data() + window_offsets[v];
+  AddScratch(*ws);
+  return ws;
+}
+
+std::unique_ptr<Workspace> Model::Impl::NewStreamWorkspace() const {
+  auto ws = std::make_unique<Workspace>();
   ws->values.resize(value_sizes.size());
   for (size_t i = 0; i < value_sizes.size(); ++i) ws->values[i].assign(value_sizes[i], 0.0f);
-  ws->pointers.assign(std::max<size_t>(max_pointers, 1), nullptr);
-  ws->aux.assign(std::max<size_t>(max_aux, 1), 0.0f);
-  ws->scores.assign(labels.size(), 0.0f);
-  ws->inputs.reserve(4);
+  AddScratch(*ws);
   return ws;
+}
+
+void Model::Impl::AddScratch(Workspace& ws) const {
+  ws.pointers.assign(std::max<size_t>(max_pointers, 1), nullptr);
+  ws.aux.assign(std::max<size_t>(max_aux, 1), 0.0f);
+  ws.scores.assign(labels.size(), 0.0f);
+  ws.inputs.reserve(4);
 }
 
 void Model::Impl::RunWholeWindow(Workspace& ws) const {
   for (size_t i = 0; i < ops.size(); ++i) {
     const layers::Op& op = ops[i];
     ws.inputs.clear();
-    for (int v : op.inputs) ws.inputs.push_back(ws.values[v].data());
-    op.kernel->ComputeAll(op, ws.inputs.data(), ws.values[i + 1].data(), ScratchOf(ws));
+    for (int v : op.inputs) ws.inputs.push_back(ws.window[v]);
+    op.kernel->ComputeAll(op, ws.inputs.data(), ws.window[i + 1], ScratchOf(ws));
   }
-  Finish(ws);
+  Finish(ws.window.back(), ws);
 }
 
-void Model::Impl::Finish(Workspace& ws) const {
-  const layers::AlignedFloats& logits = ws.values.back();
-  std::copy(logits.begin(), logits.end(), ws.scores.begin());
+void Model::Impl::Finish(const float* logits, Workspace& ws) const {
+  std::copy(logits, logits + ws.scores.size(), ws.scores.begin());
   layers::Softmax(ws.scores.data(), static_cast<int>(ws.scores.size()));
 }
 
@@ -559,6 +613,10 @@ int Model::num_coefficients() const { return impl_->num_coefficients; }
 int Model::frame_stride_samples() const { return impl_->frame_stride; }
 int64_t Model::flops_per_window() const { return impl_->flops; }
 
+int64_t Model::whole_clip_memory_bytes() const {
+  return static_cast<int64_t>(impl_->window_floats * sizeof(float));
+}
+
 std::string Model::Summary() const {
   std::ostringstream s;
   if (!impl_->name.empty())
@@ -575,14 +633,15 @@ std::string Model::Summary() const {
     s << ")  params " << p << (op.row_structured ? "  (row-cached)" : "") << "\n";
   }
   s << "  parameters " << params << " after folding (" << impl_->num_parameters
-    << " in the file), model FLOPs per window " << impl_->flops;
+    << " in the file), model FLOPs per window " << impl_->flops << ", whole-clip layer outputs "
+    << (whole_clip_memory_bytes() + 1023) / 1024 << " KiB";
   if (!impl_->provenance.empty()) s << "\n  provenance: " << impl_->provenance;
   return s.str();
 }
 
 void Model::PredictFeatures(const float* features, float* scores) const {
   auto ws = impl_->Acquire();
-  std::copy(features, features + impl_->value_sizes[0], ws->values[0].begin());
+  std::copy(features, features + impl_->value_sizes[0], ws->window[0]);
   impl_->RunWholeWindow(*ws);
   std::copy(ws->scores.begin(), ws->scores.end(), scores);
   impl_->Release(std::move(ws));
@@ -594,7 +653,7 @@ void Model::Predict(const float* samples, size_t n, float* scores) const {
                           impl_->path + "' takes clips of exactly " +
                           std::to_string(impl_->clip_samples));
   auto ws = impl_->Acquire();
-  impl_->frontend->Compute(samples, n, ws->values[0].data());
+  impl_->frontend->Compute(samples, n, ws->window[0]);
   impl_->RunWholeWindow(*ws);
   std::copy(ws->scores.begin(), ws->scores.end(), scores);
   impl_->Release(std::move(ws));

@@ -14,11 +14,14 @@
 
 namespace kws {
 
-// Buffers for one inference: every value's whole-window tensor plus kernel scratch.
-// A Stream owns one (its per-layer caches are exactly these tensors); whole-clip
-// inference borrows one from the model's pool.
+// Buffers for one inference plus kernel scratch. Whole-clip inference borrows one from
+// the model's pool and keeps every value's tensor in one arena, where values whose
+// lifetimes do not overlap share memory (Model::Impl::window_offsets). A Stream owns one
+// with a separate tensor per value (its per-layer caches are these tensors).
 struct Workspace {
-  std::vector<layers::AlignedFloats> values;  // values[0] = features (frames x coefficients)
+  std::vector<layers::AlignedFloats> values;  // a Stream's tensors; values[0] = features
+  layers::AlignedFloats arena;                // whole-clip inference: every value's tensor
+  std::vector<float*> window;                 // value v's tensor in `arena`
   std::vector<const float*> pointers;         // GEMM pointer tables
   layers::AlignedFloats aux;                  // per-op float scratch
   std::vector<float> scores;                  // softmax output
@@ -67,14 +70,22 @@ struct Model::Impl {
   layers::AlignedFloats zeros;      // a zero row as long as the longest input row
   size_t max_pointers = 0, max_aux = 0;
   int64_t flops = 0;  // model multiply-adds x 2 per window
+  // Whole-clip inference: value v lives at arena + window_offsets[v] (multiples of 16
+  // floats); two values share memory only when no op runs while both are live (from the
+  // op that writes one to the last op that reads it). window_floats is the arena's size.
+  std::vector<size_t> window_offsets;
+  size_t window_floats = 0;
 
+  // A whole-clip workspace (the arena) and a Stream's (a tensor per value).
   std::unique_ptr<Workspace> NewWorkspace() const;
+  std::unique_ptr<Workspace> NewStreamWorkspace() const;
+  void AddScratch(Workspace& ws) const;  // pointers, aux, scores
   ops::Scratch ScratchOf(Workspace& ws) const {
     return ops::Scratch{zeros.data(), ws.pointers.data(), ws.aux.data()};
   }
-  // Runs every op on the whole window in `ws.values[0]`; leaves softmax in ws.scores.
+  // Runs every op on the whole window in `ws.window[0]`; leaves softmax in ws.scores.
   void RunWholeWindow(Workspace& ws) const;
-  void Finish(Workspace& ws) const;  // softmax of the last value into ws.scores
+  void Finish(const float* logits, Workspace& ws) const;  // softmax of logits into ws.scores
 
   // Pool of whole-clip workspaces, so Predict allocates nothing in steady state.
   std::unique_ptr<Workspace> Acquire() const;

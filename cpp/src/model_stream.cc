@@ -80,7 +80,7 @@ class CachedStream : public Stream {
                             "'");
     hop_frames_ = hop_samples / m_.frame_stride;
     mfcc_ = std::make_unique<MfccStream>(m_.frontend);
-    ws_ = m_.NewWorkspace();
+    ws_ = m_.NewStreamWorkspace();
     PlanGrids();
     frames_.reserve(static_cast<size_t>(m_.num_frames + hop_frames_) * m_.num_coefficients * 2);
     result_.scores.assign(m_.labels.size(), 0.0f);
@@ -132,7 +132,7 @@ class CachedStream : public Stream {
       frames_begin_ += hop_frames_;
     }
     RunOps();
-    m_.Finish(*ws_);
+    m_.Finish(Slot(static_cast<int>(m_.ops.size()), windows_), *ws_);
     result_.scores = ws_->scores;
     result_.start_sample = static_cast<int64_t>(windows_) * hop_samples_;
     result_.end_sample = result_.start_sample + m_.clip_samples;

@@ -81,6 +81,10 @@ class Model : public std::enable_shared_from_this<Model> {
   std::string Summary() const;  // name, layers, shapes, parameter count, provenance
   // Multiply-adds x 2 of the layers (front end excluded) for one whole window.
   int64_t flops_per_window() const;
+  // Bytes of layer outputs one whole-clip inference holds: outputs never needed at the
+  // same time share memory (for a chain of layers, about the two largest neighbours).
+  // Weights and kernel scratch are not included.
+  int64_t whole_clip_memory_bytes() const;
 
   // Whole-clip inference: exactly clip_samples() samples -> num_labels() softmax scores.
   void Predict(const float* samples, size_t n, float* scores) const;
