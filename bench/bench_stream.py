@@ -17,6 +17,8 @@ import argparse
 import os
 import platform
 import re
+import shlex
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -202,12 +204,17 @@ def main() -> int:
     load_end = load_average()
 
     cpu = platform.processor() or platform.machine()
+    command = " ".join(shlex.quote(a) for a in ["python", "bench/bench_stream.py", *sys.argv[1:]])
+    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+    if allowed and len(allowed) < (os.cpu_count() or 0):
+        command = f"taskset -c {','.join(str(c) for c in sorted(allowed))} {command}"
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     lines = [
         "## Streaming (bench/bench_stream.py)",
         "",
-        f"Command: `python bench/bench_stream.py` ({os.cpu_count()} cores, {cpu}; load average "
-        f"(1, 5, 15 min) {load_start} at the start and {load_end} at the end, other jobs "
-        "sharing the cores). "
+        f"Command: `{command}` ({stamp}; {os.cpu_count()} cores, {cpu}; load average "
+        f"(1, 5, 15 min) {load_start} at the start and {load_end} at the end, this benchmark "
+        "included). "
         f"{args.duration_seconds:.0f} s stream generated from the real sample (seed 0); "
         "random-weight models. **native** = `kws stream-eval`'s engine on one thread on the "
         "whole file (WAV read, scoring and decoding included; batched: MFCC once per frame, "
@@ -266,8 +273,14 @@ def main() -> int:
     out = Path(args.output)
     text = out.read_text() if out.exists() else "# kws benchmarks\n"
     pattern = re.compile(r"## Streaming \(bench/bench_stream\.py\)\n.*?(?=\n## |\n<!-- |\Z)", re.S)
-    text = pattern.sub(lambda _: section, text) if pattern.search(text) else \
-        text.rstrip("\n") + "\n\n" + section
+    # The new run goes first; the section's earlier runs stay below it.
+    found = pattern.search(text)
+    if found:
+        earlier = found.group(0).split("\n", 1)[1].strip("\n")
+        text = (text[:found.start()] + section + "\nEarlier runs:\n\n" + earlier + "\n"
+                + text[found.end():])
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
     out.write_text(text)
     return 0
 
