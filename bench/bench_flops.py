@@ -6,10 +6,12 @@ parameters of the Keras model, parameters the native model holds, FLOPs per 1 s 
 FLOPs the cached-state stream really spends per 30 ms and 20 ms hop (mean over the hops
 of a 3 s signal after the first window: SAME-padded models recompute the rows that touch
 a window's edges, strided ones vary with the hop's phase). FLOP counts do not depend on
-the machine.
+the machine. Also the memory whole-clip inference holds for layer outputs
+(`Model.whole_clip_memory_bytes`: outputs never needed at the same time share it).
 
 Usage: python bench/bench_flops.py [--arch a,b] [--write]
-`--write` replaces the "Parameters and FLOPs" section of BENCHMARKS.md.
+`--write` replaces the table of the "Parameters and FLOPs" section of BENCHMARKS.md and the
+paragraph above it (the notes below the table stay).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def measure(arch: str, workdir: Path, preprocess: str = "mfcc") -> dict:
     signal = np.random.default_rng(0).normal(0, 0.1, 16000 * 3).astype(np.float32)
     r = {"arch": arch + ("" if preprocess == "mfcc" else f" ({preprocess})"),
          "params": sum(int(np.prod(w.shape)) for w in model.trainable_weights),
-         "window": native.flops_per_window}
+         "window": native.flops_per_window, "memory": native.whole_clip_memory_bytes}
     for hop_ms in (30, 20):
         hop = hop_ms * 16
         stream = native.create_stream(hop_samples=hop)
@@ -55,12 +57,12 @@ def measure(arch: str, workdir: Path, preprocess: str = "mfcc") -> dict:
 
 def table(rows: list[dict]) -> str:
     out = ["| architecture | trainable parameters | MFLOPs / window | MFLOPs / cached 30 ms hop "
-           "| MFLOPs / cached 20 ms hop | 30 ms hop / window |",
-           "|---|---|---|---|---|---|"]
+           "| MFLOPs / cached 20 ms hop | 30 ms hop / window | whole-clip layer outputs KiB |",
+           "|---|---|---|---|---|---|---|"]
     for r in rows:
         out.append(f"| {r['arch']} | {r['params']:,} | {r['window'] / 1e6:.2f} | "
                    f"{r['hop30'] / 1e6:.3f} | {r['hop20'] / 1e6:.3f} | "
-                   f"{r['hop30'] / r['window']:.3f} |")
+                   f"{r['hop30'] / r['window']:.3f} | {r['memory'] / 1024:,.0f} |")
     return "\n".join(out)
 
 
@@ -94,9 +96,15 @@ def main() -> None:
         path = ROOT / "BENCHMARKS.md"
         doc = path.read_text()
         if SECTION in doc:
+            # From the heading to the end of the section's first table; the notes after it
+            # stay.
             start = doc.index(SECTION)
+            table_at = doc.find("\n| ", start)
+            end = doc.find("\n\n", table_at) if table_at >= 0 else -1
             nxt = doc.find("\n## ", start + len(SECTION))
-            doc = doc[:start] + body + ("\n" + doc[nxt + 1:] if nxt >= 0 else "")
+            if table_at < 0 or end < 0 or (0 <= nxt < table_at):
+                end = nxt if nxt >= 0 else len(doc)
+            doc = doc[:start] + body + doc[end + 1:]
         else:
             doc = doc.rstrip("\n") + "\n\n" + body
         path.write_text(doc)
