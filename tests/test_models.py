@@ -131,3 +131,45 @@ def test_trains_without_nan(architecture):
     eval_loss = float(loss_fn(labels, model(features, training=False)))
     assert np.isfinite(eval_loss)
     assert min(losses[-3:]) < losses[0]
+
+
+def test_batch_norm_training_step_matches_keras():
+    """kws's BatchNorm trains with TensorFlow's fused kernel: its output, gradients and
+    moving statistics after training steps equal Keras's own layer's (float rounding
+    apart), and inference is the parent's code."""
+    from keras import layers
+
+    from kws.train.blocks import BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM, BatchNorm
+
+    rng = np.random.default_rng(0)
+    ours = BatchNorm(momentum=BATCH_NORM_MOMENTUM, epsilon=BATCH_NORM_EPSILON)
+    ref = layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, epsilon=BATCH_NORM_EPSILON)
+    shape = (8, 13, 5, 6)
+    for layer in (ours, ref):
+        layer.build(shape)
+    gamma = rng.normal(1.0, 0.3, 6).astype(np.float32)
+    beta = rng.normal(0.0, 0.3, 6).astype(np.float32)
+    for layer in (ours, ref):
+        layer.gamma.assign(gamma)
+        layer.beta.assign(beta)
+    for step in range(3):
+        x = tf.constant(rng.normal(2.0 + step, 3.0, shape).astype(np.float32))
+        g = tf.constant(rng.normal(0.0, 1.0, shape).astype(np.float32))
+        out = {}
+        for name, layer in (("ours", ours), ("ref", ref)):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = layer(x, training=True)
+                loss = tf.reduce_sum(y * g)
+            grads = tape.gradient(loss, [x, layer.gamma, layer.beta])
+            out[name] = [y.numpy()] + [v.numpy() for v in grads]
+        for a, b in zip(out["ours"], out["ref"]):
+            np.testing.assert_allclose(a, b, rtol=0, atol=2e-5 * np.abs(b).max())
+        np.testing.assert_allclose(ours.moving_mean.numpy(), ref.moving_mean.numpy(),
+                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(ours.moving_variance.numpy(), ref.moving_variance.numpy(),
+                                   rtol=1e-5, atol=1e-6)
+    assert abs(float(ours.moving_mean.numpy().mean())) > 0.1  # the statistics moved
+    x = tf.constant(rng.normal(0.0, 1.0, shape).astype(np.float32))
+    np.testing.assert_allclose(ours(x, training=False).numpy(), ref(x, training=False).numpy(),
+                               rtol=0, atol=1e-5)

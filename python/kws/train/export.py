@@ -113,6 +113,8 @@ def _emit(layer: Any, node: Any, inputs: list[int], ops: list[dict],
     kind = type(layer).__name__
     if isinstance(layer, keras.layers.DepthwiseConv2D):
         kind = "DepthwiseConv2D"  # subclasses differ only in how TensorFlow computes them
+    elif isinstance(layer, keras.layers.BatchNormalization):
+        kind = "BatchNormalization"  # likewise (kws.train.blocks.BatchNorm)
     out_shape = [int(d) for d in node.output_tensors[0].shape[1:]]
     index = len(ops)
 
