@@ -167,6 +167,11 @@ def test_kill_and_resume(tones, tmp_path):
     # the state file still names the last complete checkpoint, which resume uses.
     (train_dir / "tiny_conv.ckpt-75.index").write_bytes(b"\x00" * 7)
     (train_dir / "tiny_conv.ckpt-75_temp").mkdir()
+    # Resuming with another front end (same input shape) is refused, naming the checkpoint.
+    other = run_kws([*flags, "--resume", "--preprocess", "average"])
+    assert other.returncode != 0
+    assert f"{latest}: it was trained with the front end/settings" in other.stderr, \
+        other.stderr[-2000:]
     out = run_kws([*flags, "--resume"])
     assert out.returncode == 0, out.stderr[-3000:]
     assert f"restored {latest} at step {saved_step}" in out.stderr

@@ -202,6 +202,19 @@ class _Run:
                                     f"{e}") from None
             LOG.info("fine-tuning from the weights of %s", init)
         if start:
+            # The run that wrote it recorded its front end and labels beside it: a resumed
+            # run must compute the same features (e.g. --preprocess) for the same labels.
+            meta = read_model_json_for(start, required=False)
+            if meta is not None:
+                if list(meta.get("labels", self.labels)) != self.labels:
+                    raise ValueError(f"{start}: labels {meta['labels']} differ from this "
+                                     f"dataset's {self.labels}")
+                if ("settings" in meta
+                        and ModelSettings.from_dict(meta["settings"]) != self.settings):
+                    raise ValueError(
+                        f"{start}: it was trained with the front end/settings "
+                        f"{meta['settings']}, this run asks for {self.settings.to_dict()}; "
+                        "pass that run's flags (e.g. --preprocess) or start a new --train_dir")
             status = self.checkpoint.restore(start)
             try:
                 status.assert_existing_objects_matched()
