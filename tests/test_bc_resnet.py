@@ -76,6 +76,31 @@ def test_sub_spectral_norm_per_band_and_channel():
         SubSpectralNorm(5).build((None, 4, 7, 2))
 
 
+def test_sub_spectral_norm_fused_training_step_matches_moments():
+    """The fused training step (float32) gives the moments step's output, gradients and
+    moving statistics, float rounding apart."""
+    rng = np.random.default_rng(1)
+    shape, bands = (6, 7, 10, 4), 5
+    x = tf.constant((rng.normal(size=shape) * 3 + rng.normal(0, 4, (1, 1, 10, 4)))
+                    .astype(np.float32))
+    g = tf.constant(rng.normal(size=shape).astype(np.float32))
+    gamma = rng.uniform(0.5, 2, (bands, 4)).astype(np.float32)
+    results = []
+    for step in ("_train_fused", "_train_moments"):
+        layer = SubSpectralNorm(bands)
+        layer.build(shape)
+        layer.gamma.assign(gamma)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(getattr(layer, step)(x) * g)
+        grads = tape.gradient(loss, [x, layer.gamma, layer.beta])
+        results.append([getattr(layer, step)(x).numpy()] + [v.numpy() for v in grads]
+                       + [layer.moving_mean.numpy(), layer.moving_variance.numpy()])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=0, atol=3e-5 * max(1.0, np.abs(b).max()))
+    assert np.abs(results[0][4]).max() > 0.05  # the moving mean moved
+
+
 def test_sub_bands_follow_the_paper_when_they_divide():
     assert [sub_bands_for(b) for b in (20, 10, 5, 3, 4)] == [5, 5, 5, 3, 4]
 

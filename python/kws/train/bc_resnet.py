@@ -96,21 +96,54 @@ class SubSpectralNorm(layers.Layer):
                                                initializer="ones", trainable=False)
 
     def call(self, inputs, training=None):
-        frames, bins, channels = inputs.shape[1], int(inputs.shape[2]), int(inputs.shape[3])
-        per_band = bins // self.sub_bands
-        x = tf.reshape(inputs, (-1, frames if frames is not None else tf.shape(inputs)[1],
-                                self.sub_bands, per_band, channels))
         if training:
-            mean, variance = tf.nn.moments(x, axes=[0, 1, 3])
-            m = self.momentum
-            self.moving_mean.assign(self.moving_mean * m + mean * (1.0 - m))
-            self.moving_variance.assign(self.moving_variance * m + variance * (1.0 - m))
-        else:
-            mean, variance = self.moving_mean, self.moving_variance
+            if inputs.dtype == tf.float32:
+                return self._train_fused(inputs)
+            return self._train_moments(inputs)
+        return self._normalise(inputs, self.moving_mean, self.moving_variance)
+
+    def _bands(self, inputs):
+        """(batch, T, sub_bands, bins per band, C) view of the input."""
+        frames, bins, channels = inputs.shape[1], int(inputs.shape[2]), int(inputs.shape[3])
+        return tf.reshape(inputs, (-1, frames if frames is not None else tf.shape(inputs)[1],
+                                   self.sub_bands, bins // self.sub_bands, channels))
+
+    def _normalise(self, inputs, mean, variance):
         scale = self.gamma * tf.math.rsqrt(variance + self.epsilon)
         shift = self.beta - mean * scale
-        y = x * scale[:, None, :] + shift[:, None, :]
+        y = self._bands(inputs) * scale[:, None, :] + shift[:, None, :]
         return tf.reshape(y, tf.shape(inputs))
+
+    def _train_moments(self, inputs):
+        """The training step from tf.nn.moments per (band, channel)."""
+        mean, variance = tf.nn.moments(self._bands(inputs), axes=[0, 1, 3])
+        self._update_moving(mean, variance)
+        return self._normalise(inputs, mean, variance)
+
+    def _update_moving(self, mean, variance):
+        m = self.momentum
+        self.moving_mean.assign(self.moving_mean * m + mean * (1.0 - m))
+        self.moving_variance.assign(self.moving_variance * m + variance * (1.0 - m))
+
+    def _train_fused(self, inputs):
+        """The training step as one fused batch norm whose channels are the (band, channel)
+        pairs: the statistics and output of _train_moments (to float rounding), in fewer
+        passes over memory."""
+        shape = tf.shape(inputs)
+        bins, channels = int(inputs.shape[2]), int(inputs.shape[3])
+        bands, per_band = self.sub_bands, bins // self.sub_bands
+        x = tf.reshape(inputs, (shape[0], shape[1], bands, per_band, channels))
+        x = tf.reshape(tf.transpose(x, (0, 1, 3, 2, 4)),
+                       (shape[0], shape[1], per_band, bands * channels))
+        y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+            x, tf.reshape(self.gamma, (-1,)), tf.reshape(self.beta, (-1,)),
+            epsilon=self.epsilon, is_training=True)
+        n = tf.cast(tf.size(x) // (bands * channels), tf.float32)
+        variance = variance * (n - 1.0) / tf.maximum(n, 1.0)  # the kernel's is unbiased
+        self._update_moving(tf.reshape(mean, (bands, channels)),
+                            tf.reshape(variance, (bands, channels)))
+        y = tf.reshape(y, (shape[0], shape[1], per_band, bands, channels))
+        return tf.reshape(tf.transpose(y, (0, 1, 3, 2, 4)), shape)
 
     def compute_output_shape(self, input_shape):
         return input_shape
