@@ -135,6 +135,8 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                      ["--recipe", "quick", "--model_architecture", "bc_resnet_1",
                       "--preprocess", "log_mel", "--how_many_training_steps", "3000",
                       "--data_dir", "{synth_flite}"]),
+    "quick_mel": ("the quick recipe (TC-ResNet8) on 98 x 40 log-mel instead of MFCC",
+                  ["--recipe", "quick", "--preprocess", "log_mel", "--data_dir", "{synth_flite}"]),
     "quick_bc3": ("the quick recipe with BC-ResNet-3 (54K parameters) on 98 x 40 MFCC",
                   ["--recipe", "quick", "--model_architecture", "bc_resnet_3",
                    "--data_dir", "{synth_flite}"]),

@@ -170,3 +170,16 @@ def test_folder_balance_flag_reaches_the_training_index(sample_dir, tmp_path):
     assert set(off.folder_repeats.values()) == {1}
     with pytest.raises(ValueError, match="--folder_balance must be >= 0"):
         train_command.parse_config(["--folder_balance", "-0.5", *common])
+
+
+def test_bc_resnet_defaults_to_log_mel():
+    """BC-ResNet trains on log-mel bins unless --preprocess says otherwise; the other
+    architectures keep MFCC."""
+    from kws.train.config import make_config
+
+    assert make_config(model_architecture="bc_resnet_1").preprocess == "log_mel"
+    assert make_config(model_architecture="bc_resnet_3_stream").preprocess == "log_mel"
+    assert make_config(model_architecture="bc_resnet_1", preprocess="mfcc").preprocess == "mfcc"
+    assert make_config(recipe="quick").preprocess == "mfcc"
+    assert make_config(recipe="quick", model_architecture="bc_resnet_1").preprocess == "log_mel"
+    assert make_config(model_architecture="tc_resnet").preprocess == "mfcc"

@@ -183,7 +183,8 @@ FLAG_HELP = {
     "model_architecture": f"architecture: {', '.join(ARCHITECTURES)}",
     "check_nans": "stop at the first NaN/Inf, naming the layer or tensor",
     "preprocess": "front end: mfcc, log_mel (the mel bins the MFCC is computed from; "
-                  "--feature_bin_count = the mel channels), average or micro",
+                  "--feature_bin_count = the mel channels), average or micro (default: "
+                  "log_mel for bc_resnet_*, mfcc otherwise)",
     "verbosity": "level of the training log (file, and terminal with --verbose): DEBUG, "
                  "INFO, WARN, ERROR or FATAL",
     "verbose": "also print the training log (every step) on the terminal",
@@ -239,6 +240,11 @@ def make_config(**flags) -> TrainConfig:
     if unknown:
         raise ValueError(f"unknown training flag(s): {', '.join(sorted(unknown))}")
     values = {**RECIPES.get(recipe, {}), **flags}
+    # BC-ResNet's frequency convolutions want the paper's input, log-mel bins: on MFCC it
+    # learned far more slowly (BENCHMARKS.md "Parameters and FLOPs"). --preprocess overrides.
+    if "preprocess" not in values and str(values.get("model_architecture", "")).startswith(
+            "bc_resnet"):
+        values["preprocess"] = "log_mel"
     config = TrainConfig(**values)
     validate(config)
     return config
