@@ -107,6 +107,10 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
     "best_single": ("one model (--peers 1) for 6,000 steps: the best recipe before peers",
                     ["--recipe", "best", "--peers", "1", "--how_many_training_steps", "6000",
                      "--data_dir", "{synth_flite},{real}"]),
+    "best_bc1_4000": ("one BC-ResNet-1 (--peers 1) on log-mel for 4,000 steps, best's data "
+                      "and other flags",
+                      ["--recipe", "best", "--model_architecture", "bc_resnet_1", "--peers", "1",
+                       "--how_many_training_steps", "4000", "--data_dir", "{synth_flite},{real}"]),
     "best_peers3_6000": ("best with 6,000 steps",
                          ["--recipe", "best", "--how_many_training_steps", "6000",
                           "--data_dir", "{synth_flite},{real}"]),
