@@ -43,6 +43,8 @@ from kws.train.blocks import (
     batch_norm,
     bn_relu,
     crop_front,
+    fused_batch_norm_train,
+    update_moving,
 )
 from kws.train.settings import ModelSettings
 
@@ -121,9 +123,8 @@ class SubSpectralNorm(layers.Layer):
         return self._normalise(inputs, mean, variance)
 
     def _update_moving(self, mean, variance):
-        m = self.momentum
-        self.moving_mean.assign(self.moving_mean * m + mean * (1.0 - m))
-        self.moving_variance.assign(self.moving_variance * m + variance * (1.0 - m))
+        update_moving(self.moving_mean, mean, self.momentum)
+        update_moving(self.moving_variance, variance, self.momentum)
 
     def _train_fused(self, inputs):
         """The training step as one fused batch norm whose channels are the (band, channel)
@@ -135,11 +136,8 @@ class SubSpectralNorm(layers.Layer):
         x = tf.reshape(inputs, (shape[0], shape[1], bands, per_band, channels))
         x = tf.reshape(tf.transpose(x, (0, 1, 3, 2, 4)),
                        (shape[0], shape[1], per_band, bands * channels))
-        y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-            x, tf.reshape(self.gamma, (-1,)), tf.reshape(self.beta, (-1,)),
-            epsilon=self.epsilon, is_training=True)
-        n = tf.cast(tf.size(x) // (bands * channels), tf.float32)
-        variance = variance * (n - 1.0) / tf.maximum(n, 1.0)  # the kernel's is unbiased
+        y, mean, variance = fused_batch_norm_train(
+            x, tf.reshape(self.gamma, (-1,)), tf.reshape(self.beta, (-1,)), self.epsilon)
         self._update_moving(tf.reshape(mean, (bands, channels)),
                             tf.reshape(variance, (bands, channels)))
         y = tf.reshape(y, (shape[0], shape[1], per_band, bands, channels))

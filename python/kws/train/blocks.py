@@ -28,16 +28,26 @@ class BatchNorm(layers.BatchNormalization):
             return super().call(inputs, training=training, mask=mask)
         gamma = self.gamma if self.scale else tf.ones_like(self.moving_mean)
         beta = self.beta if self.center else tf.zeros_like(self.moving_mean)
-        y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-            inputs, gamma, beta, epsilon=self.epsilon, is_training=True)
-        # The kernel reports the unbiased variance; the moving average takes the biased one
-        # (the variance it normalised with), as the parent class does.
-        n = tf.cast(tf.size(inputs) // tf.shape(inputs)[-1], tf.float32)
-        variance = variance * (n - 1.0) / tf.maximum(n, 1.0)
-        m = self.momentum
-        self.moving_mean.assign(self.moving_mean * m + mean * (1.0 - m))
-        self.moving_variance.assign(self.moving_variance * m + variance * (1.0 - m))
+        y, mean, variance = fused_batch_norm_train(inputs, gamma, beta, self.epsilon)
+        update_moving(self.moving_mean, mean, self.momentum)
+        update_moving(self.moving_variance, variance, self.momentum)
         return y
+
+
+def fused_batch_norm_train(x, gamma, beta, epsilon: float):
+    """Training-mode batch norm of x over its last axis with TensorFlow's fused kernel:
+    (output, batch mean, batch variance). The kernel reports the unbiased variance; this
+    returns the biased one, the variance it normalised with, which Keras's moving average
+    takes."""
+    y, mean, variance = tf.compat.v1.nn.fused_batch_norm(x, gamma, beta, epsilon=epsilon,
+                                                         is_training=True)
+    n = tf.cast(tf.size(x) // tf.shape(x)[-1], tf.float32)
+    return y, mean, variance * (n - 1.0) / tf.maximum(n, 1.0)
+
+
+def update_moving(moving, value, momentum: float) -> None:
+    """moving <- moving * momentum + value * (1 - momentum), as Keras's batch norm."""
+    moving.assign(moving * momentum + value * (1.0 - momentum))
 
 
 def batch_norm(name: str) -> BatchNorm:
