@@ -148,6 +148,13 @@ def test_init_checkpoint_fine_tunes_from_weights_with_a_fresh_step(sample_dir, t
         train_config.make_config(**{**common, "model_architecture": "ds_cnn"},
                               init_checkpoint=str(tmp_path / "a"),
                               train_dir=str(tmp_path / "c"))
+    # Another front end of the same shape is refused for both flags before any data is read,
+    # naming the flag and the checkpoint.
+    for flag, value in (("init_checkpoint", str(tmp_path / "a")),
+                        ("start_checkpoint", first.checkpoint)):
+        with pytest.raises(ValueError, match=f"--{flag} .*trained with the front end/settings"):
+            train_config.make_config(**common, preprocess="average", **{flag: value},
+                                     train_dir=str(tmp_path / "c"))
 
 
 def test_folder_balance_flag_reaches_the_training_index(sample_dir, tmp_path):

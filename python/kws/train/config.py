@@ -345,8 +345,27 @@ def _check_data_dirs(config: TrainConfig) -> None:
         raise ValueError(f"--data_dir folder {', '.join(missing)} does not exist")
 
 
+def check_checkpoint_model(meta: dict, what: str, architecture: str,
+                           settings: ModelSettings, labels: list[str] | None = None) -> None:
+    """A checkpoint's recorded model (the model json beside it) against this run's:
+    architecture, front end and settings, and labels when this run knows them. `what`
+    names the checkpoint in the error."""
+    if meta.get("architecture", architecture) != architecture:
+        raise ValueError(f"{what} holds a '{meta['architecture']}' model, not "
+                         f"--model_architecture '{architecture}'")
+    if labels is not None and list(meta.get("labels", labels)) != list(labels):
+        raise ValueError(f"{what}: labels {meta['labels']} differ from this dataset's "
+                         f"{list(labels)}")
+    if "settings" in meta and ModelSettings.from_dict(meta["settings"]) != settings:
+        raise ValueError(
+            f"{what}: it was trained with the front end/settings {meta['settings']}, this "
+            f"run asks for {settings.to_dict()}; pass that run's flags (e.g. --preprocess) "
+            "or start a new --train_dir")
+
+
 def _check_checkpoints(config: TrainConfig) -> None:
     """--start_checkpoint and --init_checkpoint exist and hold this run's model."""
+    checks = []
     if config.start_checkpoint:
         if not Path(config.start_checkpoint + ".index").is_file():
             raise ValueError(
@@ -354,24 +373,14 @@ def _check_checkpoints(config: TrainConfig) -> None:
                 f"({config.start_checkpoint}.index not found)"
             )
         meta = read_model_json_for(config.start_checkpoint, required=False)
-        if meta and meta["architecture"] != config.model_architecture:
-            raise ValueError(
-                f"--start_checkpoint {config.start_checkpoint} holds a "
-                f"'{meta['architecture']}' model, not --model_architecture "
-                f"'{config.model_architecture}'"
-            )
+        if meta:
+            checks.append((meta, f"--start_checkpoint {config.start_checkpoint}"))
     if config.init_checkpoint:
         init = resolve_checkpoint(config.init_checkpoint, "--init_checkpoint")
-        meta = read_model_json_for(init)
-        if meta["architecture"] != config.model_architecture:
-            raise ValueError(
-                f"--init_checkpoint {config.init_checkpoint} holds a '{meta['architecture']}' "
-                f"model, not --model_architecture '{config.model_architecture}'")
-        settings = config.model_settings(len(meta["labels"]))
-        if ModelSettings.from_dict(meta["settings"]) != settings:
-            raise ValueError(
-                f"--init_checkpoint {config.init_checkpoint}: its front end/settings "
-                f"{meta['settings']} differ from this run's {settings.to_dict()}")
+        checks.append((read_model_json_for(init), f"--init_checkpoint {config.init_checkpoint}"))
+    for meta, what in checks:
+        settings = config.model_settings(len(meta.get("labels", ())))
+        check_checkpoint_model(meta, what, config.model_architecture, settings)
 
 
 def _check_tf_config() -> None:

@@ -39,7 +39,7 @@ from kws.train.checkpoint import (
     resolve_checkpoint,
     write_model_files,
 )
-from kws.train.config import TrainConfig, learning_rate_at
+from kws.train.config import TrainConfig, check_checkpoint_model, learning_rate_at
 from kws.train.data import DatasetIndex
 from kws.train.models import build_model
 from kws.train.pipeline import DEFAULT_EVAL_SEED, make_dataset
@@ -189,10 +189,8 @@ class _Run:
                 LOG.info("--resume: no checkpoint in %s, starting from scratch", self.train_dir)
         if config.init_checkpoint and not start:
             init = resolve_checkpoint(config.init_checkpoint, "--init_checkpoint")
-            meta = read_model_json_for(init)
-            if list(meta["labels"]) != self.labels:
-                raise ValueError(f"--init_checkpoint {init}: labels {meta['labels']} differ "
-                                 f"from this dataset's {self.labels}")
+            check_checkpoint_model(read_model_json_for(init), f"--init_checkpoint {init}",
+                                   architecture, self.settings, self.labels)
             status = tf.train.Checkpoint(model=self.model).restore(init)
             status.expect_partial()
             try:
@@ -206,15 +204,7 @@ class _Run:
             # run must compute the same features (e.g. --preprocess) for the same labels.
             meta = read_model_json_for(start, required=False)
             if meta is not None:
-                if list(meta.get("labels", self.labels)) != self.labels:
-                    raise ValueError(f"{start}: labels {meta['labels']} differ from this "
-                                     f"dataset's {self.labels}")
-                if ("settings" in meta
-                        and ModelSettings.from_dict(meta["settings"]) != self.settings):
-                    raise ValueError(
-                        f"{start}: it was trained with the front end/settings "
-                        f"{meta['settings']}, this run asks for {self.settings.to_dict()}; "
-                        "pass that run's flags (e.g. --preprocess) or start a new --train_dir")
+                check_checkpoint_model(meta, start, architecture, self.settings, self.labels)
             status = self.checkpoint.restore(start)
             try:
                 status.assert_existing_objects_matched()
