@@ -474,6 +474,13 @@ kws_status kws_model_frame_stride_samples(const kws_model* model, int32_t* out) 
   });
 }
 
+kws_status kws_model_whole_clip_memory_bytes(const kws_model* model, int64_t* out) {
+  return Guard(__func__, [&] {
+    const kws_model* m = Check(model, "model");
+    *Out(out, "out") = m->model->whole_clip_memory_bytes();
+  });
+}
+
 kws_status kws_model_predict(const kws_model* model, const float* samples, size_t num_samples,
                              float* scores, size_t num_scores) {
   return Guard(__func__, [&] {

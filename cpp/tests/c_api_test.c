@@ -167,6 +167,7 @@ static void test_model_load_errors(void) {
 static void test_model_accessors(void) {
   kws_model* model = load_model();
   int32_t n = 0, rate = 0, clip = 0, stride = 0;
+  int64_t memory = 0;
   const char* s = NULL;
   kws_mfcc_options fo;
   float scores[3];
@@ -176,6 +177,10 @@ static void test_model_accessors(void) {
   CHECK_OK(kws_model_clip_samples(model, &clip));
   CHECK_OK(kws_model_frame_stride_samples(model, &stride));
   CHECK(n == 3 && rate == 16000 && clip == 3200 && stride == 320);
+  /* The layer outputs of one clip: at least the features (9 frames x 8 coefficients) and
+   * the 3 logits, each padded to 16 floats. */
+  CHECK_OK(kws_model_whole_clip_memory_bytes(model, &memory));
+  CHECK(memory >= 4 * (80 + 16) && memory % 64 == 0 && memory < (1 << 20));
   CHECK_OK(kws_model_architecture(model, &s));
   CHECK(strcmp(s, "single_fc") == 0);
   CHECK_OK(kws_model_label(model, 0, &s));
@@ -192,6 +197,8 @@ static void test_model_accessors(void) {
   CHECK_ERROR(kws_model_frame_stride_samples(model, NULL), KWS_ERROR_INVALID_ARGUMENT,
               "out is NULL");
   CHECK_ERROR(kws_model_architecture(model, NULL), KWS_ERROR_INVALID_ARGUMENT, "out is NULL");
+  CHECK_ERROR(kws_model_whole_clip_memory_bytes(model, NULL), KWS_ERROR_INVALID_ARGUMENT,
+              "out is NULL");
   CHECK_ERROR(kws_model_mfcc_options(model, NULL), KWS_ERROR_INVALID_ARGUMENT, "out is NULL");
   CHECK_OK(kws_model_mfcc_options(model, &fo));
   CHECK(fo.sample_rate == 16000 && fo.dct_coefficient_count == 8 && fo.window_stride_ms == 20);
@@ -239,6 +246,7 @@ static void check_all_reject(const void* bad, const char* text) {
   CHECK_ERROR(kws_model_sample_rate(m, &i32), KWS_ERROR_INVALID_HANDLE, text);
   CHECK_ERROR(kws_model_clip_samples(m, &i32), KWS_ERROR_INVALID_HANDLE, text);
   CHECK_ERROR(kws_model_frame_stride_samples(m, &i32), KWS_ERROR_INVALID_HANDLE, text);
+  CHECK_ERROR(kws_model_whole_clip_memory_bytes(m, &i64), KWS_ERROR_INVALID_HANDLE, text);
   CHECK_ERROR(kws_model_predict(m, scores, 4, scores, 4), KWS_ERROR_INVALID_HANDLE, text);
   CHECK_ERROR(kws_model_mfcc_options(m, &mo), KWS_ERROR_INVALID_HANDLE, text);
   CHECK_ERROR(kws_stream_create(m, 320, &stream_out), KWS_ERROR_INVALID_HANDLE, text);

@@ -90,6 +90,9 @@ KWS_C_EXPORT kws_status kws_model_sample_rate(const kws_model* model, int32_t* o
 KWS_C_EXPORT kws_status kws_model_clip_samples(const kws_model* model, int32_t* out);
 /* Samples between feature frames: every stream hop is a multiple of it (160 = 10 ms). */
 KWS_C_EXPORT kws_status kws_model_frame_stride_samples(const kws_model* model, int32_t* out);
+/* Bytes of layer outputs one whole-clip inference holds (outputs never needed at the same
+ * time share memory; weights and scratch excluded). */
+KWS_C_EXPORT kws_status kws_model_whole_clip_memory_bytes(const kws_model* model, int64_t* out);
 /* Whole-clip inference: exactly clip_samples samples in, num_labels softmax scores out
  * (`num_scores` is the capacity of `scores`, at least num_labels). */
 KWS_C_EXPORT kws_status kws_model_predict(const kws_model* model, const float* samples,
