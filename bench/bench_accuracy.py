@@ -91,6 +91,13 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
     "quick_festival": ("quick on a set with Festival's two voices (kal diphones, slt HTS) "
                        "as a fifth of the speakers beside espeak-ng and flite",
                        ["--recipe", "quick", "--data_dir", "{synth_festival}"]),
+    "quick_peers3": ("quick with 3 TC-ResNet8 peers trained together, each also fitting the "
+                     "mean softmax of the other two (--peers 3), as best does",
+                     ["--recipe", "quick", "--peers", "3", "--data_dir", "{synth_flite}"]),
+    "quick_festival_peers3": ("quick_peers3 on quick_festival's set (Festival's two voices "
+                              "as a fifth of the speakers)",
+                              ["--recipe", "quick", "--peers", "3",
+                               "--data_dir", "{synth_festival}"]),
     "quick_room": ("quick with room_spec (the noise-tail reverberation model): the recipe "
                    "before ism_spec",
                    ["--recipe", "quick", "--how_many_training_steps", "600",
@@ -139,6 +146,11 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                      ["--recipe", "quick", "--model_architecture", "bc_resnet_1",
                       "--preprocess", "log_mel", "--how_many_training_steps", "3000",
                       "--data_dir", "{synth_flite}"]),
+    "bc1_mel_stream_3000": ("as bc1_mel_3000 with the streaming-first (time-VALID) "
+                            "BC-ResNet-1",
+                            ["--recipe", "quick", "--model_architecture", "bc_resnet_1_stream",
+                             "--preprocess", "log_mel", "--how_many_training_steps", "3000",
+                             "--data_dir", "{synth_flite}"]),
     "quick_mel": ("the quick recipe (TC-ResNet8) on 98 x 40 log-mel instead of MFCC",
                   ["--recipe", "quick", "--preprocess", "log_mel", "--data_dir", "{synth_flite}"]),
     "quick_bc3": ("the quick recipe with BC-ResNet-3 (54K parameters) on 98 x 40 MFCC",
