@@ -346,9 +346,10 @@ def _check_data_dirs(config: TrainConfig) -> None:
 
 
 def check_checkpoint_model(meta: dict, what: str, architecture: str,
-                           settings: ModelSettings, labels: list[str] | None = None) -> None:
+                           settings: ModelSettings | None,
+                           labels: list[str] | None = None) -> None:
     """A checkpoint's recorded model (the model json beside it) against this run's:
-    architecture, front end and settings, and labels when this run knows them. `what`
+    architecture, and front end and settings and labels when this run knows them. `what`
     names the checkpoint in the error."""
     if meta.get("architecture", architecture) != architecture:
         raise ValueError(f"{what} holds a '{meta['architecture']}' model, not "
@@ -356,7 +357,8 @@ def check_checkpoint_model(meta: dict, what: str, architecture: str,
     if labels is not None and list(meta.get("labels", labels)) != list(labels):
         raise ValueError(f"{what}: labels {meta['labels']} differ from this dataset's "
                          f"{list(labels)}")
-    if "settings" in meta and ModelSettings.from_dict(meta["settings"]) != settings:
+    if (settings is not None and "settings" in meta
+            and ModelSettings.from_dict(meta["settings"]) != settings):
         raise ValueError(
             f"{what}: it was trained with the front end/settings {meta['settings']}, this "
             f"run asks for {settings.to_dict()}; pass that run's flags (e.g. --preprocess) "
@@ -379,7 +381,9 @@ def _check_checkpoints(config: TrainConfig) -> None:
         init = resolve_checkpoint(config.init_checkpoint, "--init_checkpoint")
         checks.append((read_model_json_for(init), f"--init_checkpoint {config.init_checkpoint}"))
     for meta, what in checks:
-        settings = config.model_settings(len(meta.get("labels", ())))
+        # The label count is part of the settings; without the checkpoint's labels only
+        # the architecture can be checked here (restore() checks the rest).
+        settings = config.model_settings(len(meta["labels"])) if "labels" in meta else None
         check_checkpoint_model(meta, what, config.model_architecture, settings)
 
 
