@@ -362,10 +362,68 @@ def test_festival_missing_program_is_a_clear_error(monkeypatch, tmp_path, capsys
 
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr(Festival, "_instance", None)
-    with pytest.raises(RuntimeError, match="Festival voices need `text2wave` on PATH"):
+    with pytest.raises(RuntimeError, match="Festival voices need the `festival` program on PATH"):
         parse_voices("en-US,festival")
     assert cli.main(["make-dataset", "--out", str(tmp_path / "d"), "--words", "go",
                      "--voices", "espeak,festival", "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "kws make-dataset: error: Festival voices need `text2wave`" in err
+    assert "kws make-dataset: error: Festival voices need the `festival` program" in err
     assert not (tmp_path / "d").exists()
+
+
+def test_festival_process_speaks_as_text2wave_does(tmp_path):
+    """One `festival --pipe` process serves many clips: its audio equals `text2wave`'s
+    (Festival's own one-shot program) for the same voice, text and stretch, through voice
+    changes and text that needs quoting; a process that died is replaced."""
+    import subprocess
+    import wave
+
+    from kws.train.make_dataset import FESTIVAL_VOICES, Festival
+
+    festival = Festival()
+    cases = [("yes", "slt_hts", 150), ('say "go"', "kal", 230), ("marvin", "slt_hts", 175),
+             ("back\\slash", "kal", 175)]
+    for n, (text, voice, rate) in enumerate(cases):
+        words, out = tmp_path / f"{n}.txt", tmp_path / f"{n}.wav"
+        words.write_text(text + "\n")
+        subprocess.run(["text2wave", "-eval", f"(voice_{FESTIVAL_VOICES[voice]})", "-eval",
+                        f"(Parameter.set 'Duration_Stretch {175.0 / rate:.4f})",
+                        "-otype", "riff", "-o", str(out), str(words)], check=True)
+        with wave.open(str(out), "rb") as w:
+            expected = np.frombuffer(w.readframes(w.getnframes()), np.int16)
+            rate_hz = w.getframerate()
+        samples, sr = festival.synth(text, voice, rate)
+        assert sr == rate_hz and len(expected) > 1000, (text, voice)
+        assert np.array_equal(samples, expected), (text, voice)
+        if n == 1:
+            festival._proc.kill()
+    festival.close()
+
+
+def test_festival_process_that_hangs_or_dies_is_a_clear_error(tmp_path, monkeypatch):
+    """A Festival that stops answering is ended after Festival.TIMEOUT, and one that exits
+    is reported with what it printed; each error names the voice and the text."""
+    from kws.train.make_dataset import Festival
+
+    def fake(name, pipe_body):
+        path = tmp_path / name
+        path.write_text("#!/bin/sh\nif [ \"$1\" = -b ]; then echo '(kal_diphone)'; exit 0; fi\n"
+                        + pipe_body + "\n")
+        path.chmod(0o755)
+        return str(path)
+
+    monkeypatch.setattr(Festival, "TIMEOUT", 1.0)
+    hangs = Festival(fake("hangs", "exec sleep 30"))
+    with pytest.raises(RuntimeError, match="Festival voice kal saying 'go': Festival gave no "
+                       "answer in 1 s"):
+        hangs.synth("go", "kal", 175)
+    assert hangs._proc is None
+    dies = Festival(fake("dies", "echo 'SIOD ERROR: out of memory' >&2; exit 3"))
+    with pytest.raises(RuntimeError, match="saying 'yes': Festival exited: SIOD ERROR: out of "
+                       "memory"):
+        dies.synth("yes", "kal", 175)
+    silent = Festival(fake("silent", "while read line; do case \"$line\" in *done*) "
+                           "echo kws-festival-done;; esac; done"))
+    with pytest.raises(RuntimeError, match="saying 'no': synthesis failed"):
+        silent.synth("no", "kal", 175)
+    silent.close()

@@ -35,8 +35,8 @@ def main(argv: list[str]) -> int:
                    help="voices to use, comma-separated: espeak-ng English accents (gmw/ "
                    "optional), 'espeak' for all 8 of them, flite voices (flite/slt, flite/rms, "
                    "flite/awb, flite/kal16; needs the flite program) or 'flite' for all four, "
-                   "Festival voices (festival/kal, festival/slt_hts; need text2wave and the "
-                   "voice packages) or 'festival' for those installed; "
+                   "Festival voices (festival/kal, festival/slt_hts; need the festival "
+                   "program and its voice packages) or 'festival' for those installed; "
                    "repeat one to weight it, e.g. en-US,en-US,en-GB-x-rp (default: "
                    f"{md.DEFAULT_VOICES}, half the speakers on flite)")
     p.add_argument("--noise_dir", default="", help="a folder of your own noise WAVs to copy in")

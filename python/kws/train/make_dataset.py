@@ -6,7 +6,7 @@ package) and is driven through its C API with ctypes. flite (CMU's small synthes
 the `flite` program from the system's packages) adds four voices built from recordings
 of real speakers; by default half the speakers use it (DEFAULT_VOICES), because models
 trained on espeak-ng's formant synthesis alone transfer poorly to real voices. Festival
-(`text2wave` from the system's packages, with its voice packages) adds two more, on
+(the `festival` program from the system's packages, with its voice packages) adds two more, on
 request: a diphone voice and a statistical-parametric (HTS) one. Each *speaker* is a
 stable combination of voice (accent), voice variant, speaking rate, pitch, pitch range
 and (flite, Festival) formant warp; its id (a short hash of the combination) is the
@@ -30,9 +30,11 @@ import hashlib
 import json
 import multiprocessing
 import os
+import select
 import shutil
 import subprocess
 import tempfile
+import time
 import wave
 import zlib
 from dataclasses import asdict, dataclass, replace
@@ -64,7 +66,7 @@ ENGLISH_VOICES = [
 # recordings of real speakers: slt (US female), rms (US male), awb (Scottish male), kal16
 # (US male, diphones). In --voices they are "flite/NAME"; "flite" alone means all four.
 FLITE_VOICES = ["slt", "rms", "awb", "kal16"]
-# Festival voices (`text2wave` on PATH; Debian's festvox-kallpc16k and festvox-us-slt-hts):
+# Festival voices (`festival` on PATH; Debian's festvox-kallpc16k and festvox-us-slt-hts):
 # kal (US male, diphones) and slt_hts (US female, HTS). In --voices they are
 # "festival/NAME"; "festival" alone means those installed. NAME -> Festival's voice.
 FESTIVAL_VOICES = {"kal": "kal_diphone", "slt_hts": "cmu_us_slt_arctic_hts"}
@@ -213,6 +215,11 @@ def _synthesize(cmd: list[str], path: str, what: str) -> tuple[np.ndarray, int]:
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0 or not os.path.exists(path):
         raise RuntimeError(f"{what}: synthesis failed: {done.stderr.strip()[:200]}")
+    return _read_pcm16(path, what)
+
+
+def _read_pcm16(path: str, what: str) -> tuple[np.ndarray, int]:
+    """The 16-bit mono samples and sample rate of the WAV file a synthesizer wrote."""
     with wave.open(path, "rb") as w:
         if w.getsampwidth() != 2 or w.getnchannels() != 1:
             raise RuntimeError(f"{what}: wrote {w.getnchannels()} channel(s) of "
@@ -261,28 +268,100 @@ class Flite(_OnePerProcess):
 
 
 class Festival(_OnePerProcess):
-    """Festival's `text2wave`: `synth(...)` returns int16 samples and their rate.
+    """Festival: `synth(...)` returns int16 samples and their rate.
 
-    Each call runs `text2wave` once (about 0.25 s); the rate maps to Festival's
-    Duration_Stretch. Pitch is the voice's own (the speaker's formant warp moves it).
+    One `festival --pipe` process serves every clip of a worker process: each clip is a
+    few Scheme expressions on its standard input (select the voice when it changes, set
+    Duration_Stretch from the rate, synthesize, save a RIFF file), followed by a marker
+    line that the process prints when it is done. The audio is the same as `text2wave`'s
+    for the same voice, text and stretch; starting `text2wave` once per clip cost about
+    0.4 s, this costs the synthesis alone (tens of ms for the diphone voice). Pitch is the
+    voice's own (the speaker's formant warp moves it).
     """
 
     _instance: "Festival | None" = None
+    # Longest wait for one clip (seconds) before the process is taken to be stuck.
+    TIMEOUT = 120.0
+    _MARKER = "kws-festival-done"
 
     def __init__(self, binary: str | None = None) -> None:
-        self.binary = binary or shutil.which("text2wave")
-        festival = shutil.which("festival")
-        if not self.binary or not festival:
+        self.binary = binary or shutil.which("festival")
+        if not self.binary:
             raise RuntimeError(
-                "Festival voices need `text2wave` on PATH (and `festival`; Debian/Ubuntu: "
+                "Festival voices need the `festival` program on PATH (Debian/Ubuntu: "
                 "apt-get install festival festvox-kallpc16k festvox-us-slt-hts), or leave "
                 "festival out of --voices")
         # Festival's own list of the voices it can load, e.g. "(cmu_us_slt_arctic_hts
         # kal_diphone)".
-        out = subprocess.run([festival, "-b", "(print (voice.list))"], capture_output=True,
-                             text=True, check=False)
+        out = subprocess.run([self.binary, "-b", "(print (voice.list))"],
+                             capture_output=True, text=True, check=False)
         listed = out.stdout.replace("(", " ").replace(")", " ").split()
         self.voices = [n for n, v in FESTIVAL_VOICES.items() if v in listed]
+        self._proc: subprocess.Popen | None = None
+        self._pid = -1
+        self._voice: str | None = None
+        self._tmp: str | None = None
+
+    def _start(self) -> None:
+        self._tmp = tempfile.mkdtemp(prefix="kws_festival_")
+        # Appending: the process writes at the end while this one reads from an offset.
+        self._stderr = open(os.path.join(self._tmp, "stderr.txt"), "a+b")
+        self._proc = subprocess.Popen([self.binary, "--pipe"], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=self._stderr)
+        self._pid, self._voice = os.getpid(), None
+        self._errors_seen = 0
+
+    def close(self) -> None:
+        """Ends the process (a later `synth` starts another) and removes its files."""
+        if self._proc is not None and self._pid == os.getpid():
+            if self._proc.poll() is None:
+                self._proc.kill()
+            self._proc.wait()
+            self._stderr.close()
+            shutil.rmtree(self._tmp, ignore_errors=True)
+        self._proc, self._voice, self._pid = None, None, -1
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: nothing left to clean up with
+            pass
+
+    def _new_errors(self) -> str:
+        self._stderr.seek(self._errors_seen)
+        text = self._stderr.read().decode("utf-8", "replace")
+        self._errors_seen += len(text.encode("utf-8"))
+        return " ".join(text.split())[:300]
+
+    def _run(self, scheme: str, what: str) -> None:
+        """Sends `scheme` and waits for the marker; any failure ends the process."""
+        fd = self._proc.stdout.fileno()
+        try:
+            self._proc.stdin.write(
+                f'{scheme}\n(format t "{self._MARKER}\\n")\n(fflush nil)\n'.encode())
+            self._proc.stdin.flush()
+            got = b""
+            deadline = time.monotonic() + self.TIMEOUT
+            while self._MARKER.encode() not in got:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([fd], [], [], left)[0]:
+                    raise RuntimeError(f"{what}: Festival gave no answer in "
+                                       f"{self.TIMEOUT:.0f} s")
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    raise RuntimeError(f"{what}: Festival exited: {self._new_errors()}")
+                got = got[-64:] + chunk
+        except OSError as e:  # the process closed its input: it has exited
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+            message = f"{what}: Festival exited: {self._new_errors() or e}"
+            self.close()
+            raise RuntimeError(message) from e
+        except RuntimeError:
+            self.close()
+            raise
 
     def synth(self, text: str, voice: str, rate: float) -> tuple[np.ndarray, int]:
         """`text` spoken by Festival voice `voice` at `rate` words/min (175 is the
@@ -290,13 +369,31 @@ class Festival(_OnePerProcess):
         if voice not in self.voices:
             raise ValueError(f"Festival has no voice '{voice}' (installed: "
                              f"{', '.join(self.voices) or 'none'})")
-        with tempfile.TemporaryDirectory(prefix="kws_festival_") as tmp:
-            path, words = os.path.join(tmp, "out.wav"), os.path.join(tmp, "in.txt")
-            Path(words).write_text(text + "\n")
-            cmd = [self.binary, "-eval", f"(voice_{FESTIVAL_VOICES[voice]})",
-                   "-eval", f"(Parameter.set 'Duration_Stretch {175.0 / max(rate, 40.0):.4f})",
-                   "-otype", "riff", "-o", path, words]
-            return _synthesize(cmd, path, f"Festival voice {voice} saying '{text}'")
+        what = f"Festival voice {voice} saying '{text}'"
+        if self._proc is None or self._pid != os.getpid() or self._proc.poll() is not None:
+            self._start()
+        path = os.path.join(self._tmp, "out.wav")
+        if os.path.exists(path):
+            os.remove(path)
+        commands = []
+        if voice != self._voice:
+            commands.append(f"(voice_{FESTIVAL_VOICES[voice]})")
+        commands += [
+            f"(Parameter.set 'Duration_Stretch {175.0 / max(rate, 40.0):.4f})",
+            f"(utt.save.wave (utt.synth (Utterance Text {_scheme_string(text)})) "
+            f"{_scheme_string(path)} 'riff)",
+        ]
+        self._run("\n".join(commands), what)
+        self._voice = voice
+        if not os.path.exists(path):
+            raise RuntimeError(f"{what}: synthesis failed: {self._new_errors()}")
+        return _read_pcm16(path, what)
+
+
+def _scheme_string(text: str) -> str:
+    """`text` as a Scheme string literal on one line."""
+    text = "".join(c if c.isprintable() else " " for c in text)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 # The engines of recorded voices, by their --voices prefix.
