@@ -137,6 +137,10 @@ def main() -> int:
         from kws.train.models import ARCHITECTURES
 
         rows += ["### Training speed (2 cores, batch 100, 98 x 40 MFCC input)", "",
+                 f"Model step only (forward, backward and SGD update on precomputed random "
+                 f"features), {args.speed_steps} timed steps after 3 warm-up steps; "
+                 f"parameters include batch norm's moving statistics (the FLOPs table "
+                 f"counts trainable ones):", "",
                  "| architecture | parameters | model steps/s | clips/s |", "|---|---|---|---|"]
         from kws.train.models import build_model
         from kws.train.settings import ModelSettings
