@@ -397,7 +397,9 @@ def test_festival_process_speaks_as_text2wave_does(tmp_path):
         assert np.array_equal(samples, expected), (text, voice)
         if n == 1:
             festival._proc.kill()
+            folder = Path(festival._tmp)
     festival.close()
+    assert not folder.exists()
 
 
 def test_festival_process_that_hangs_or_dies_is_a_clear_error(tmp_path, monkeypatch):
@@ -427,3 +429,19 @@ def test_festival_process_that_hangs_or_dies_is_a_clear_error(tmp_path, monkeypa
     with pytest.raises(RuntimeError, match="saying 'no': synthesis failed"):
         silent.synth("no", "kal", 175)
     silent.close()
+
+
+def test_make_dataset_with_festival_leaves_no_festival_files(tmp_path):
+    """Each worker's Festival process ends with its unit of work and takes its temporary
+    folder with it: a dataset made on Festival's voices leaves none behind."""
+    import tempfile
+
+    def leftovers():
+        return set(Path(tempfile.gettempdir()).glob("kws_festival_*"))
+
+    before = leftovers()
+    make_dataset(tmp_path / "fe", words="go,stop", clips_per_word=3, speakers=3, seed=5,
+                 noise_seconds=1, noise_kinds=["white"], jobs=2, progress=False,
+                 voices="festival")
+    assert len(list((tmp_path / "fe" / "go").glob("*.wav"))) == 3
+    assert leftovers() <= before

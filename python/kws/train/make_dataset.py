@@ -25,6 +25,7 @@ whatever the number of worker processes.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import hashlib
 import json
@@ -310,6 +311,7 @@ class Festival(_OnePerProcess):
                                       stdout=subprocess.PIPE, stderr=self._stderr)
         self._pid, self._voice = os.getpid(), None
         self._errors_seen = 0
+        atexit.register(self.close)
 
     def close(self) -> None:
         """Ends the process (a later `synth` starts another) and removes its files."""
@@ -319,6 +321,7 @@ class Festival(_OnePerProcess):
             self._proc.wait()
             self._stderr.close()
             shutil.rmtree(self._tmp, ignore_errors=True)
+            atexit.unregister(self.close)
         self._proc, self._voice, self._pid = None, None, -1
 
     def __del__(self) -> None:
@@ -371,6 +374,7 @@ class Festival(_OnePerProcess):
                              f"{', '.join(self.voices) or 'none'})")
         what = f"Festival voice {voice} saying '{text}'"
         if self._proc is None or self._pid != os.getpid() or self._proc.poll() is not None:
+            self.close()  # a process that died, or the parent's after a fork
             self._start()
         path = os.path.join(self._tmp, "out.wav")
         if os.path.exists(path):
@@ -746,19 +750,24 @@ def _run_task(task: tuple) -> int:
     k)...], variety) or ("noise", speakers, seed, out, ([kind...], seconds, words), _)."""
     what, speakers, seed, out, payload, variety = task
     espeak = Espeak.get()
-    if what == "clips":
-        for word, k in payload:
-            speaker = speakers[k % len(speakers)]
-            rep = k // len(speakers)
-            clip = make_clip(word, speaker, rep, seed, espeak, variety)
-            path = Path(out) / word_folder(word) / f"{speaker.id}_nohash_{rep}.wav"
-            write_pcm16(path, clip)
-        return len(payload)
-    kinds, seconds, words = payload
-    for kind in kinds:
-        noise = make_noise(kind, seconds, seed, speakers, words, espeak)
-        write_pcm16(Path(out) / BACKGROUND_NOISE_DIR_NAME / f"{kind}.wav", noise)
-    return len(kinds)
+    try:
+        if what == "clips":
+            for word, k in payload:
+                speaker = speakers[k % len(speakers)]
+                rep = k // len(speakers)
+                clip = make_clip(word, speaker, rep, seed, espeak, variety)
+                path = Path(out) / word_folder(word) / f"{speaker.id}_nohash_{rep}.wav"
+                write_pcm16(path, clip)
+            return len(payload)
+        kinds, seconds, words = payload
+        for kind in kinds:
+            noise = make_noise(kind, seconds, seed, speakers, words, espeak)
+            write_pcm16(Path(out) / BACKGROUND_NOISE_DIR_NAME / f"{kind}.wav", noise)
+        return len(kinds)
+    finally:
+        # A worker ends without running exit handlers: end its Festival process here.
+        if Festival._instance is not None:
+            Festival._instance.close()
 
 
 def make_dataset(
