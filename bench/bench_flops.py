@@ -82,7 +82,7 @@ def main() -> None:
             rows.append(measure(arch, Path(tmp)))
             print(table(rows[-1:]).splitlines()[-1], flush=True)
         # log-mel input: bc_resnet's default, and tc_resnet's measured alternative
-        for arch in ("bc_resnet_1", "bc_resnet_1_stream", "tc_resnet"):
+        for arch in ("bc_resnet_1", "bc_resnet_1_stream", "bc_resnet_3", "tc_resnet"):
             if arch in args.arch.split(","):
                 rows.append(measure(arch, Path(tmp), preprocess="log_mel"))
     text = table(rows)
