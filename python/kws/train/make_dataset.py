@@ -331,10 +331,11 @@ class Festival(_OnePerProcess):
             pass
 
     def _new_errors(self) -> str:
+        """What the process printed on its error stream since the last call, on one line."""
         self._stderr.seek(self._errors_seen)
-        text = self._stderr.read().decode("utf-8", "replace")
-        self._errors_seen += len(text.encode("utf-8"))
-        return " ".join(text.split())[:300]
+        raw = self._stderr.read()
+        self._errors_seen += len(raw)
+        return " ".join(raw.decode("utf-8", "replace").split())[:300]
 
     def _run(self, scheme: str, what: str) -> None:
         """Sends `scheme` and waits for the marker; any failure ends the process."""
