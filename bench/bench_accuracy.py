@@ -118,8 +118,8 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                       "and other flags",
                       ["--recipe", "best", "--model_architecture", "bc_resnet_1", "--peers", "1",
                        "--how_many_training_steps", "4000", "--data_dir", "{synth_flite},{real}"]),
-    "best_bc3_3000": ("one BC-ResNet-3 (--peers 1) on log-mel for 3,000 steps (about the "
-                      "CPU of best's 3 peers for 9,000), best's data and other flags",
+    "best_bc3_3000": ("one BC-ResNet-3 (--peers 1) on log-mel for 3,000 steps (about 0.8x "
+                      "the CPU of best's 3 peers for 9,000), best's data and other flags",
                       ["--recipe", "best", "--model_architecture", "bc_resnet_3", "--peers", "1",
                        "--how_many_training_steps", "3000", "--data_dir", "{synth_flite},{real}"]),
     "best_peers3_6000": ("best with 6,000 steps",
