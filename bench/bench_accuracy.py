@@ -583,7 +583,8 @@ def cmd_stream(args) -> None:
     (the streaming goal's measure). gen-stream draws from a testing partition, so the stream
     is made with --validation_percentage 10 --testing_percentage 2, whose testing partition
     is exactly the 12/4 split's validation clips (hash [10, 12) within the sample). Each
-    run's checkpoint is exported to model.kws and swept with kws stream-eval."""
+    run's checkpoint is exported to model.kws and swept with kws stream-eval (again only
+    when the checkpoint or the stream is newer than the last sweep)."""
     wav = OUT / "validation_stream.wav"
     if not wav.is_file():
         _kws("gen-stream", "--data_dir", str(SAMPLE), *STREAM_FLAGS, "--output_wav", str(wav))
@@ -601,13 +602,15 @@ def cmd_stream(args) -> None:
             if not train_dir.is_dir():
                 raise SystemExit(f"{train_dir}: the run's folder is missing")
             native = train_dir / "native"
-            _kws("export", "--start_checkpoint", str(train_dir), "--output_dir", str(native),
-                 "--native_only")
             result = native / "validation_stream.json"
-            _kws("stream-eval", "--wav", str(wav), "--ground_truth", str(truth),
-                 "--model", str(native / "model.kws"), "--sweep",
-                 "--sweep_output", str(native / "validation_stream_sweep"),
-                 "--json", str(result))
+            made = [p.stat().st_mtime for p in (wav, train_dir / "checkpoint")]
+            if not result.is_file() or result.stat().st_mtime < max(made):
+                _kws("export", "--start_checkpoint", str(train_dir), "--output_dir",
+                     str(native), "--native_only")
+                _kws("stream-eval", "--wav", str(wav), "--ground_truth", str(truth),
+                     "--model", str(native / "model.kws"), "--sweep",
+                     "--sweep_output", str(native / "validation_stream_sweep"),
+                     "--json", str(result))
             sweep = json.loads(result.read_text())["sweep"]
             quiet = [p for p in sweep if p["false_positives_per_hour"] <= 1.0] or [{
                 "threshold": None, "correct_percent": 0.0, "wrong_percent": None,
