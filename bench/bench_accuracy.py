@@ -537,6 +537,16 @@ def _load_heldout() -> list[dict]:
     return _read_jsonl(path) if path.exists() else []
 
 
+def _run_dir(name: str, record: dict) -> Path:
+    """The train_dir of a recorded run (an earlier run kept under another name has its own)."""
+    cmd = record["command"].split()
+    train_dir = (Path(cmd[cmd.index("--train_dir") + 1]) if "--train_dir" in cmd
+                 else OUT / f"{name}-s{record['seed']}")
+    if not train_dir.is_dir():
+        raise SystemExit(f"{train_dir}: the run's folder is missing")
+    return train_dir
+
+
 def cmd_heldout(args) -> None:
     """Evaluate the runs of levers that trained on synthetic speech alone on the sample's
     training partition (hash [16, 20)): real speakers such a run never heard, a second
@@ -555,11 +565,7 @@ def cmd_heldout(args) -> None:
             if str(SAMPLE) in r["command"]:
                 raise SystemExit(f"{name} seed {r['seed']} trained on {SAMPLE}: its [16, 20) "
                                  "partition is not held out")
-            cmd = r["command"].split()  # an earlier run kept under another name has its own
-            train_dir = (Path(cmd[cmd.index("--train_dir") + 1]) if "--train_dir" in cmd
-                         else OUT / f"{name}-s{r['seed']}")
-            if not train_dir.is_dir():
-                raise SystemExit(f"{train_dir}: the run's folder is missing")
+            train_dir = _run_dir(name, r)
             e = evaluate_checkpoint(str(train_dir), str(SAMPLE), "training",
                                     validation_percentage=12, testing_percentage=4)
             kept.append({"name": name, "seed": r["seed"], "accuracy": e["accuracy"],
@@ -598,9 +604,7 @@ def cmd_stream(args) -> None:
         if not rs:
             raise SystemExit(f"no runs of '{name}' in {OUT / 'results.jsonl'}")
         for r in rs:
-            train_dir = OUT / f"{name}-s{r['seed']}"
-            if not train_dir.is_dir():
-                raise SystemExit(f"{train_dir}: the run's folder is missing")
+            train_dir = _run_dir(name, r)
             native = train_dir / "native"
             result = native / "validation_stream.json"
             made = [p.stat().st_mtime for p in (wav, train_dir / "checkpoint")]
