@@ -77,6 +77,12 @@ MORE_WORDS = ("backward,follow,forward,learn,visual,yet,guess,now,note,snow,cup,
               "lift,loft,light,bright,ride,own,cough,top,shop,step,grow,goat,though,water,"
               "table,music,window,people,morning,yellow,number,little,open,close,again,"
               "hello,okay,thank,please,good,time,play,turn")
+# The real sample (links) plus rev_<word> folders: its training clips ([16, 20)) of the
+# keywords but no and on (each reversed sounds like the other), reversed in time. Real
+# voices saying no keyword: more _unknown_ for best's data. `bench_accuracy.py
+# make-reversed` makes it.
+REAL_REV = Path(os.environ.get("KWS_REAL_REV_DIR", REPO / "bench" / "out" / "real_rev"))
+REVERSED_WORDS = ["yes", "up", "down", "left", "right", "off", "stop", "go"]
 # SYNTH plus the real sample's _background_noise_ recordings (what `kws make-dataset
 # --noise_dir REAL/_background_noise_` adds; here a folder of links to both).
 SYNTH_REALNOISE = Path(os.environ.get("KWS_SYNTH_REALNOISE_DIR",
@@ -135,6 +141,11 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                          "(SYNTH_MORE: 66 in all, 11,500 more clips)",
                          ["--recipe", "best", "--peers", "1", "--how_many_training_steps",
                           "6000", "--data_dir", "{synth_more},{real}"]),
+    "best_single_rev_unk25": ("best_single_unk25 with the sample's own training clips of 8 "
+                              "keywords reversed in time as more _unknown_ (REAL_REV)",
+                              ["--recipe", "best", "--peers", "1", "--how_many_training_steps",
+                               "6000", "--unknown_percentage", "25",
+                               "--data_dir", "{synth_flite},{real_rev}"]),
     "best_bc1_4000": ("one BC-ResNet-1 (--peers 1) on log-mel for 4,000 steps, best's data "
                       "and other flags",
                       ["--recipe", "best", "--model_architecture", "bc_resnet_1", "--peers", "1",
@@ -318,7 +329,7 @@ def _flags(name: str, seed: int) -> list[str]:
     return [f.format(synth=SYNTH, synth_wide=SYNTH_WIDE, synth_realnoise=SYNTH_REALNOISE,
                      synth_us=SYNTH_US, synth_flite=SYNTH_FLITE, synth_festival=SYNTH_FESTIVAL,
                      synth_flite2=SYNTH_FLITE2, synth_flite35=SYNTH_FLITE35,
-                     synth_more=SYNTH_MORE,
+                     synth_more=SYNTH_MORE, real_rev=REAL_REV,
                      real=SAMPLE, out=OUT, seed=seed)
             for f in LEVERS[name][1]]
 
@@ -661,6 +672,31 @@ def cmd_stream(args) -> None:
     path.write_text("".join(json.dumps(h) + "\n" for h in kept))
 
 
+def cmd_make_reversed(_args) -> None:
+    """Makes REAL_REV: links to the sample's folders, and rev_<word>/ with the sample's
+    training-partition clips of REVERSED_WORDS reversed in time (same names, so the same
+    speakers and partition)."""
+    import numpy as np
+
+    from kws.train.data import which_set
+    from kws.wav_io import read_wav, write_wav
+
+    REAL_REV.mkdir(parents=True, exist_ok=True)
+    for d in sorted(SAMPLE.iterdir()):
+        if d.is_dir() and not (REAL_REV / d.name).exists():
+            (REAL_REV / d.name).symlink_to(d.resolve())
+    total = 0
+    for word in REVERSED_WORDS:
+        out = REAL_REV / f"rev_{word}"
+        out.mkdir(exist_ok=True)
+        for f in sorted((SAMPLE / word).glob("*.wav")):
+            if which_set(str(f), 12, 4) == "training":
+                samples, rate = read_wav(str(f))
+                write_wav(str(out / f.name), np.ascontiguousarray(samples[::-1]), rate)
+                total += 1
+    print(f"{total} reversed clips in {REAL_REV}")
+
+
 def cmd_ensemble(args) -> None:
     """Real validation and test accuracy of the mean of several runs' probabilities: what
     distilling an ensemble into one model could aim for (the runtime runs one model)."""
@@ -752,6 +788,7 @@ def main() -> None:
     st.add_argument("names", nargs="+")
     st.add_argument("--partition", choices=sorted(STREAMS), default="validation",
                     help="whose voices the stream holds (default: validation)")
+    sub.add_parser("make-reversed")
     en = sub.add_parser("ensemble")
     en.add_argument("train_dirs", nargs="+")
     args = p.parse_args(argv)
@@ -766,6 +803,8 @@ def main() -> None:
         cmd_heldout(args)
     elif args.command == "stream":
         cmd_stream(args)
+    elif args.command == "make-reversed":
+        cmd_make_reversed(args)
     elif args.command == "ensemble":
         cmd_ensemble(args)
     else:
