@@ -6,6 +6,8 @@
     python bench/bench_accuracy.py ensemble DIR...    # mean-probability ensemble of runs
     python bench/bench_accuracy.py heldout NAME...    # synthetic-only runs on REAL's [16, 20)
     python bench/bench_accuracy.py stream NAME...     # runs on a stream of REAL's validation voices
+    python bench/bench_accuracy.py stream --partition heldout NAME...  # ... of its [16, 20)
+    python bench/bench_accuracy.py make-reversed      # REAL_REV (a lever's data folder)
     python bench/bench_accuracy.py speed              # augmentation cost per batch
 
 NAME is a key of LEVERS (a `kws train` flag list). Each run trains into
