@@ -7,7 +7,7 @@
     python bench/bench_accuracy.py heldout NAME...    # synthetic-only runs on REAL's [16, 20)
     python bench/bench_accuracy.py stream NAME...     # runs on a stream of REAL's validation voices
     python bench/bench_accuracy.py stream --partition heldout NAME...  # ... of its [16, 20)
-    python bench/bench_accuracy.py make-reversed      # REAL_REV (a lever's data folder)
+    python bench/bench_accuracy.py make-folders       # SYNTH_MORE, SYNTH_FEWUNK, REAL_REV
     python bench/bench_accuracy.py speed              # augmentation cost per batch
 
 NAME is a key of LEVERS (a `kws train` flag list). Each run trains into
@@ -71,24 +71,24 @@ SYNTH_FESTIVAL = Path(os.environ.get("KWS_SYNTH_FESTIVAL_DIR",
 # learn, visual; same seed, speakers and voices), as links: a 35-word set.
 SYNTH_FLITE35 = Path(os.environ.get("KWS_SYNTH_FLITE35_DIR",
                                     REPO / "bench" / "out" / "synth_flite35"))
-# SYNTH_FLITE plus 46 more non-keyword words as links (same seed, speakers and voices,
-# 250 clips each): v0.02's 5, everyday words, and words that sound near a keyword
-# (yet, now, cup, town, lift, light, top, grow, ...); see MORE_WORDS.
+# Three levers' folders, made from SYNTH_FLITE and the sample by `make-folders`:
+# SYNTH_FLITE plus 46 more non-keyword words (MORE_WORDS: v0.02's 5, everyday words, and
+# words that sound near a keyword), 250 clips each by the same seed, speakers and voices
+# (made by make-dataset into SYNTH_MORE's name + "_words"), as links.
 SYNTH_MORE = Path(os.environ.get("KWS_SYNTH_MORE_DIR", REPO / "bench" / "out" / "synth_more"))
 MORE_WORDS = ("backward,follow,forward,learn,visual,yet,guess,now,note,snow,cup,town,done,"
               "lift,loft,light,bright,ride,own,cough,top,shop,step,grow,goat,though,water,"
               "table,music,window,people,morning,yellow,number,little,open,close,again,"
               "hello,okay,thank,please,good,time,play,turn")
 # SYNTH_FLITE with only 19 training clips of each unknown word (the first by name; every
-# other clip kept), as links: with best's data (the sample at x16) the unknown draw then
+# other clip kept), as links: with best's data (the sample at x17) the unknown draw then
 # takes real unknown words in about the share real clips have of the wanted words (72%)
 # instead of 11%.
 SYNTH_FEWUNK = Path(os.environ.get("KWS_SYNTH_FEWUNK_DIR",
                                    REPO / "bench" / "out" / "synth_fewunk"))
 # The real sample (links) plus rev_<word> folders: its training clips ([16, 20)) of the
 # keywords but no and on (each reversed sounds like the other), reversed in time. Real
-# voices saying no keyword: more _unknown_ for best's data. `bench_accuracy.py
-# make-reversed` makes it.
+# voices saying no keyword: more _unknown_ for best's data.
 REAL_REV = Path(os.environ.get("KWS_REAL_REV_DIR", REPO / "bench" / "out" / "real_rev"))
 REVERSED_WORDS = ["yes", "up", "down", "left", "right", "off", "stop", "go"]
 # SYNTH plus the real sample's _background_noise_ recordings (what `kws make-dataset
@@ -588,6 +588,12 @@ def _run_dir(name: str, record: dict) -> Path:
     return train_dir
 
 
+def _refuse_trained_on_sample(name: str, record: dict) -> None:
+    if str(SAMPLE) in record["command"]:
+        raise SystemExit(f"{name} seed {record['seed']} trained on {SAMPLE}: its [16, 20) "
+                         "partition is not held out")
+
+
 def cmd_heldout(args) -> None:
     """Evaluate the runs of levers that trained on synthetic speech alone on the sample's
     training partition (hash [16, 20)): real speakers such a run never heard, a second
@@ -603,9 +609,7 @@ def cmd_heldout(args) -> None:
         if not rs:
             raise SystemExit(f"no runs of '{name}' in {OUT / 'results.jsonl'}")
         for r in rs:
-            if str(SAMPLE) in r["command"]:
-                raise SystemExit(f"{name} seed {r['seed']} trained on {SAMPLE}: its [16, 20) "
-                                 "partition is not held out")
+            _refuse_trained_on_sample(name, r)
             train_dir = _run_dir(name, r)
             e = evaluate_checkpoint(str(train_dir), str(SAMPLE), "training",
                                     validation_percentage=12, testing_percentage=4)
@@ -651,9 +655,8 @@ def cmd_stream(args) -> None:
         if not rs:
             raise SystemExit(f"no runs of '{name}' in {OUT / 'results.jsonl'}")
         for r in rs:
-            if args.partition == "heldout" and str(SAMPLE) in r["command"]:
-                raise SystemExit(f"{name} seed {r['seed']} trained on {SAMPLE}: its [16, 20) "
-                                 "partition is not held out")
+            if args.partition == "heldout":
+                _refuse_trained_on_sample(name, r)
             train_dir = _run_dir(name, r)
             native = train_dir / "native"
             result = native / f"{stream}.json"
@@ -686,29 +689,62 @@ def cmd_stream(args) -> None:
     path.write_text("".join(json.dumps(h) + "\n" for h in kept))
 
 
-def cmd_make_reversed(_args) -> None:
-    """Makes REAL_REV: links to the sample's folders, and rev_<word>/ with the sample's
-    training-partition clips of REVERSED_WORDS reversed in time (same names, so the same
-    speakers and partition)."""
+KEYWORDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
+
+
+def _link(src: Path, dest: Path) -> None:
+    if not dest.exists():
+        dest.symlink_to(src.resolve())
+
+
+def cmd_make_folders(_args) -> None:
+    """Makes SYNTH_MORE, SYNTH_FEWUNK and REAL_REV from SYNTH_FLITE and the sample (a folder
+    that exists is left as it is). Clip names keep their speaker, so partitions hold."""
     import numpy as np
 
     from kws.train.data import which_set
+    from kws.train.make_dataset import make_dataset
     from kws.wav_io import read_wav, write_wav
 
-    REAL_REV.mkdir(parents=True, exist_ok=True)
-    for d in sorted(SAMPLE.iterdir()):
-        if d.is_dir() and not (REAL_REV / d.name).exists():
-            (REAL_REV / d.name).symlink_to(d.resolve())
-    total = 0
-    for word in REVERSED_WORDS:
-        out = REAL_REV / f"rev_{word}"
-        out.mkdir(exist_ok=True)
-        for f in sorted((SAMPLE / word).glob("*.wav")):
-            if which_set(str(f), 12, 4) == "training":
-                samples, rate = read_wav(str(f))
-                write_wav(str(out / f.name), np.ascontiguousarray(samples[::-1]), rate)
-                total += 1
-    print(f"{total} reversed clips in {REAL_REV}")
+    folders = [d for d in sorted(SYNTH_FLITE.iterdir()) if d.is_dir()]
+    if not SYNTH_MORE.exists():
+        manifest = json.loads((SYNTH_FLITE / "kws_make_dataset.json").read_text())
+        words = SYNTH_MORE.with_name(SYNTH_MORE.name + "_words")
+        make_dataset(words, MORE_WORDS, clips_per_word=250, speakers=len(manifest["speakers"]),
+                     seed=manifest["seed"], noise_seconds=1, noise_kinds=[], progress=False,
+                     variety=manifest["variety"], voices=manifest["voices"])
+        SYNTH_MORE.mkdir(parents=True)
+        for d in folders + [d for d in sorted(words.iterdir()) if d.is_dir()
+                            and not d.name.startswith("_")]:
+            _link(d, SYNTH_MORE / d.name)
+    if not SYNTH_FEWUNK.exists():
+        SYNTH_FEWUNK.mkdir(parents=True)
+        for d in folders:
+            if d.name in KEYWORDS or d.name.startswith("_"):
+                _link(d, SYNTH_FEWUNK / d.name)
+                continue
+            (SYNTH_FEWUNK / d.name).mkdir()
+            kept = 0
+            for f in sorted(d.glob("*.wav")):
+                if which_set(str(f), 12, 4) == "training":
+                    if kept == 19:
+                        continue
+                    kept += 1
+                _link(f, SYNTH_FEWUNK / d.name / f.name)
+    if not REAL_REV.exists():
+        REAL_REV.mkdir(parents=True)
+        for d in sorted(SAMPLE.iterdir()):
+            if d.is_dir():
+                _link(d, REAL_REV / d.name)
+        for word in REVERSED_WORDS:
+            out = REAL_REV / f"rev_{word}"
+            out.mkdir()
+            for f in sorted((SAMPLE / word).glob("*.wav")):
+                if which_set(str(f), 12, 4) == "training":
+                    samples, rate = read_wav(str(f))
+                    write_wav(str(out / f.name), np.ascontiguousarray(samples[::-1]), rate)
+    for d in (SYNTH_MORE, SYNTH_FEWUNK, REAL_REV):
+        print(d)
 
 
 def cmd_ensemble(args) -> None:
@@ -802,7 +838,7 @@ def main() -> None:
     st.add_argument("names", nargs="+")
     st.add_argument("--partition", choices=sorted(STREAMS), default="validation",
                     help="whose voices the stream holds (default: validation)")
-    sub.add_parser("make-reversed")
+    sub.add_parser("make-folders")
     en = sub.add_parser("ensemble")
     en.add_argument("train_dirs", nargs="+")
     args = p.parse_args(argv)
@@ -817,8 +853,8 @@ def main() -> None:
         cmd_heldout(args)
     elif args.command == "stream":
         cmd_stream(args)
-    elif args.command == "make-reversed":
-        cmd_make_reversed(args)
+    elif args.command == "make-folders":
+        cmd_make_folders(args)
     elif args.command == "ensemble":
         cmd_ensemble(args)
     else:
