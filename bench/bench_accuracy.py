@@ -689,12 +689,8 @@ def cmd_stream(args) -> None:
     path.write_text("".join(json.dumps(h) + "\n" for h in kept))
 
 
-KEYWORDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
-
-
 def _link(src: Path, dest: Path) -> None:
-    if not dest.exists():
-        dest.symlink_to(src.resolve())
+    dest.symlink_to(src.resolve())
 
 
 def cmd_make_folders(_args) -> None:
@@ -703,7 +699,7 @@ def cmd_make_folders(_args) -> None:
     import numpy as np
 
     from kws.train.data import which_set
-    from kws.train.make_dataset import make_dataset
+    from kws.train.make_dataset import COMMAND_WORDS, make_dataset
     from kws.wav_io import read_wav, write_wav
 
     folders = [d for d in sorted(SYNTH_FLITE.iterdir()) if d.is_dir()]
@@ -720,7 +716,7 @@ def cmd_make_folders(_args) -> None:
     if not SYNTH_FEWUNK.exists():
         SYNTH_FEWUNK.mkdir(parents=True)
         for d in folders:
-            if d.name in KEYWORDS or d.name.startswith("_"):
+            if d.name in COMMAND_WORDS or d.name.startswith("_"):
                 _link(d, SYNTH_FEWUNK / d.name)
                 continue
             (SYNTH_FEWUNK / d.name).mkdir()
