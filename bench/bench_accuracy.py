@@ -588,6 +588,14 @@ def _run_dir(name: str, record: dict) -> Path:
     return train_dir
 
 
+def _runs(records: list[dict], name: str) -> list[dict]:
+    """The recorded runs of lever `name`, by seed; none is an error."""
+    rs = sorted((r for r in records if r["name"] == name), key=lambda r: r["seed"])
+    if not rs:
+        raise SystemExit(f"no runs of '{name}' in {OUT / 'results.jsonl'}")
+    return rs
+
+
 def _refuse_trained_on_sample(name: str, record: dict) -> None:
     if str(SAMPLE) in record["command"]:
         raise SystemExit(f"{name} seed {record['seed']} trained on {SAMPLE}: its [16, 20) "
@@ -605,10 +613,7 @@ def cmd_heldout(args) -> None:
     records = _load()
     kept = [h for h in _load_heldout() if h["name"] not in args.names]
     for name in args.names:
-        rs = sorted((r for r in records if r["name"] == name), key=lambda r: r["seed"])
-        if not rs:
-            raise SystemExit(f"no runs of '{name}' in {OUT / 'results.jsonl'}")
-        for r in rs:
+        for r in _runs(records, name):
             _refuse_trained_on_sample(name, r)
             train_dir = _run_dir(name, r)
             e = evaluate_checkpoint(str(train_dir), str(SAMPLE), "training",
@@ -651,10 +656,7 @@ def cmd_stream(args) -> None:
     kept = [h for h in (_read_jsonl(path) if path.exists() else [])
             if h["name"] not in args.names or h["stream"] != stream]
     for name in args.names:
-        rs = sorted((r for r in records if r["name"] == name), key=lambda r: r["seed"])
-        if not rs:
-            raise SystemExit(f"no runs of '{name}' in {OUT / 'results.jsonl'}")
-        for r in rs:
+        for r in _runs(records, name):
             if args.partition == "heldout":
                 _refuse_trained_on_sample(name, r)
             train_dir = _run_dir(name, r)
