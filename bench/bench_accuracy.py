@@ -3,7 +3,7 @@
     python bench/bench_accuracy.py train NAME [--seed S] [-- extra kws train flags]
     python bench/bench_accuracy.py eval TRAIN_DIR     # evaluate a train_dir or checkpoint
     python bench/bench_accuracy.py report             # write the BENCHMARKS.md section
-    python bench/bench_accuracy.py ensemble DIR...    # mean-probability ensemble of runs
+    python bench/bench_accuracy.py ensemble DIR...    # mean-probability ensemble of runs (clips, stream)
     python bench/bench_accuracy.py heldout NAME...    # synthetic-only runs on REAL's [16, 20)
     python bench/bench_accuracy.py stream NAME...     # runs on a stream of REAL's validation voices
     python bench/bench_accuracy.py stream --partition heldout NAME...  # ... of its [16, 20)
@@ -637,6 +637,32 @@ def _kws(*argv: str) -> None:
                    stdout=subprocess.DEVNULL)
 
 
+def _best_quiet(sweep: list[dict]) -> dict | None:
+    """The sweep point with the most words correct among those with at most 1 false
+    positive per hour (None when no threshold is that quiet)."""
+    quiet = [p for p in sweep if p["false_positives_per_hour"] <= 1.0]
+    return max(quiet, key=lambda p: p["correct_percent"]) if quiet else None
+
+
+def _stream_wav(partition: str) -> Path:
+    """The 20-minute stream of `partition`'s voices (made on first use)."""
+    wav = OUT / f"{partition}_stream.wav"
+    if not wav.is_file():
+        _kws("gen-stream", "--data_dir", str(SAMPLE), *STREAMS[partition], *STREAM_FLAGS,
+             "--output_wav", str(wav))
+    return wav
+
+
+def _export_native(train_dir: Path) -> Path:
+    """train_dir/native/model.kws, exported again when the checkpoint is newer."""
+    native = train_dir / "native"
+    model = native / "model.kws"
+    if not model.is_file() or model.stat().st_mtime < (train_dir / "checkpoint").stat().st_mtime:
+        _kws("export", "--start_checkpoint", str(train_dir), "--output_dir", str(native),
+             "--native_only")
+    return model
+
+
 def cmd_stream(args) -> None:
     """Words correct on a 20-minute stream of real voices over the sample's real noise, at
     the best threshold with at most 1 false positive per hour (the streaming goal's
@@ -646,10 +672,7 @@ def cmd_stream(args) -> None:
     and swept with kws stream-eval (again only when the checkpoint or the stream is newer
     than the last sweep)."""
     stream = f"{args.partition}_stream"
-    wav = OUT / f"{stream}.wav"
-    if not wav.is_file():
-        _kws("gen-stream", "--data_dir", str(SAMPLE), *STREAMS[args.partition], *STREAM_FLAGS,
-             "--output_wav", str(wav))
+    wav = _stream_wav(args.partition)
     truth = wav.with_suffix(".txt")
     records = _load()
     path = OUT / "stream.jsonl"
@@ -664,15 +687,12 @@ def cmd_stream(args) -> None:
             result = native / f"{stream}.json"
             made = [p.stat().st_mtime for p in (wav, train_dir / "checkpoint")]
             if not result.is_file() or result.stat().st_mtime < max(made):
-                _kws("export", "--start_checkpoint", str(train_dir), "--output_dir",
-                     str(native), "--native_only")
                 _kws("stream-eval", "--wav", str(wav), "--ground_truth", str(truth),
-                     "--model", str(native / "model.kws"), "--sweep",
+                     "--model", str(_export_native(train_dir)), "--sweep",
                      "--sweep_output", str(native / f"{stream}_sweep"),
                      "--json", str(result))
             sweep = json.loads(result.read_text())["sweep"]
-            quiet = [p for p in sweep if p["false_positives_per_hour"] <= 1.0]
-            best = max(quiet, key=lambda p: p["correct_percent"]) if quiet else None
+            best = _best_quiet(sweep)
             kept.append({"name": name, "seed": r["seed"], "stream": stream,
                          "threshold": round(best["threshold"], 3) if best else None,
                          "correct_percent": best["correct_percent"] if best else 0.0,
@@ -769,6 +789,28 @@ def cmd_ensemble(args) -> None:
     for partition in ("validation", "testing"):
         acc, count, _ = evaluate_model(mean_probability, settings, index, partition)
         print(f"ensemble of {len(models)}, real {partition}: {acc * 100:.1f}% of {count}")
+
+    # The validation stream, decoded from the mean of the models' window scores.
+    import kws
+    from kws.commands.stream_eval import parse_thresholds
+
+    wav = _stream_wav("validation")
+    samples, rate = kws.read_wav(wav)
+    scores, times = [], None
+    for d in args.train_dirs:
+        evaluator = kws.StreamingEvaluator(str(_export_native(Path(d))))
+        times, s = evaluator.compute_scores(samples, threads=os.cpu_count() or 1)
+        scores.append(s)
+    e = kws._core.evaluate_window_scores(
+        times, np.mean(scores, axis=0), list(evaluator.labels),
+        wav.with_suffix(".txt").read_text(), 1000.0 * len(samples) / rate,
+        sweep=parse_thresholds("0.05:0.95:0.05"))
+    best = _best_quiet(e.to_dict()["sweep"])
+    print(f"ensemble of {len(models)}, validation stream: " + (
+        f"{best['correct_percent']:.1f}% correct, {best['wrong_percent']}% wrong at "
+        f"threshold {best['threshold']:.2f} ({best['false_positives_per_hour']} false "
+        "positives per hour)" if best else "no threshold keeps false positives at or under "
+        "1 per hour"))
 
 
 def cmd_speed(_args) -> None:
