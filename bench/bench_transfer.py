@@ -1,0 +1,212 @@
+"""How far a pretrained speech embedding carries kws's data: a measurement, not a recipe.
+
+    python bench/bench_transfer.py --models DIR embed NAME --data_dir DIRS [--batches N] [--seed S]
+    python bench/bench_transfer.py --models DIR head NAME [--seed S]
+    python bench/bench_transfer.py --models DIR stream NAME [--seed S] [--partition P]
+
+DIR holds `melspectrogram.onnx` and `embedding_model.onnx`, the 32-bin log-mel front end
+and the 96-dimensional speech embedding (76 mel frames in, one vector per 80 ms) that the
+`openwakeword` 0.4.0 wheel on PyPI carries under openwakeword/resources/models
+(`pip download --no-deps openwakeword==0.4.0`, then unzip those two files). The
+embedding network was trained by its authors on a large body of real speech; kws's own
+models learn from the synthetic set and the small real sample alone.
+
+`embed` draws N augmented training batches of 100 clips from DIRS (kws's own pipeline:
+time shift, background noise, the `ism_spec` rooms) and embeds them, and embeds the
+sample's validation, testing and [16, 20) partitions (12/4 split, as bench_accuracy);
+a 1 s clip gives 3 embeddings (frames 0, 8 and 16 of its 97). `head` trains a small
+classifier (288 -> 128 -> 12) on the training embeddings and reports accuracy on the
+real partitions, appending a record to bench/out/transfer/results.jsonl. `stream` runs
+the head every 80 ms (one new embedding) over bench_accuracy's 20-minute stream of the
+validation, [16, 20) or testing voices and decodes it with kws's evaluator (the same options and
+threshold sweep as `bench_accuracy.py stream`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+from bench_accuracy import (  # noqa: E402
+    SAMPLE,
+    SOURCE_TREE,
+    USE_SOURCE,
+    _stream_wav,
+    stream_record,
+)
+
+if USE_SOURCE:
+    sys.path.insert(0, str(SOURCE_TREE))
+OUT = REPO / "bench" / "out" / "transfer"
+WORDS = "yes,no,up,down,left,right,on,off,stop,go"
+WINDOW, STEP = 76, 8  # mel frames per embedding and between embeddings
+REAL = {"validation": "validation", "testing": "testing", "heldout": "training"}
+
+
+class Embedder:
+    def __init__(self, models: Path):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        paths = [models / "melspectrogram.onnx", models / "embedding_model.onnx"]
+        for p in paths:
+            if not p.is_file():
+                raise SystemExit(f"{p}: missing (see this script's docstring)")
+        self.mel, self.emb = (ort.InferenceSession(str(p), options) for p in paths)
+
+    def log_mel(self, samples: np.ndarray) -> np.ndarray:
+        """[n, samples] float in [-1, 1] -> [n, frames, 32] (25 ms frames every 10 ms)."""
+        pcm = np.clip(samples * 32767.0, -32768, 32767).astype(np.float32)
+        return self.mel.run(None, {"input": pcm})[0][:, 0] / 10.0 + 2.0
+
+    def __call__(self, samples: np.ndarray) -> np.ndarray:
+        """[n, 16000] float samples in [-1, 1] -> [n, windows, 96]."""
+        return self.embed_mel(self.log_mel(samples))
+
+    def embed_mel(self, mel: np.ndarray) -> np.ndarray:
+        """[n, frames, 32] -> [n, windows, 96]: one embedding per STEP frames."""
+        starts = range(0, mel.shape[1] - WINDOW + 1, STEP)
+        windows = np.stack([mel[:, s:s + WINDOW] for s in starts], axis=1)
+        n, w = windows.shape[:2]
+        e = self.emb.run(None, {"input_1": windows.reshape(n * w, WINDOW, 32, 1)})[0]
+        return e.reshape(n, w, -1)
+
+
+def _embed_all(embed: Embedder, samples: np.ndarray, batch: int = 100) -> np.ndarray:
+    return np.concatenate([embed(samples[i:i + batch]) for i in range(0, len(samples), batch)])
+
+
+def cmd_embed(args) -> None:
+    from kws.train.augment import make_hooks
+    from kws.train.data import DatasetIndex
+    from kws.train.pipeline import load_clip_samples, make_samples_dataset
+
+    embed = Embedder(Path(args.models))
+    OUT.mkdir(parents=True, exist_ok=True)
+    real = OUT / "real.npz"
+    if not real.is_file():
+        index = DatasetIndex(str(SAMPLE), WORDS, validation_percentage=12,
+                             testing_percentage=4)
+        arrays = {}
+        for key, partition in REAL.items():
+            x, y = load_clip_samples(index, partition)
+            arrays[f"{key}_x"], arrays[f"{key}_y"] = _embed_all(embed, x), y
+            print(f"real {key}: {len(y)} clips")
+        np.savez(real, **arrays)
+    index = DatasetIndex(args.data_dir, WORDS, validation_percentage=12, testing_percentage=4,
+                         folder_balance=args.folder_balance)
+    samples_hook, _ = make_hooks("ism_spec", args.seed)
+    data = make_samples_dataset(index, "training", 100, seed=args.seed,
+                                samples_hook=samples_hook)
+    xs, ys = [], []
+    start = time.process_time()
+    for i, (x, y) in enumerate(data.take(args.batches)):
+        xs.append(embed(x.numpy()))
+        ys.append(y.numpy())
+        if (i + 1) % 100 == 0:
+            print(f"{i + 1} batches, {time.process_time() - start:.0f} CPU-s", flush=True)
+    np.savez(OUT / f"{args.name}-s{args.seed}.npz", x=np.concatenate(xs), y=np.concatenate(ys),
+             cpu_seconds=time.process_time() - start, data_dir=args.data_dir)
+
+
+def cmd_head(args) -> None:
+    import tensorflow as tf
+
+    train = np.load(OUT / f"{args.name}-s{args.seed}.npz")
+    real = np.load(OUT / "real.npz")
+    tf.keras.utils.set_random_seed(args.seed)
+    x = train["x"].reshape(len(train["x"]), -1)
+    model = tf.keras.Sequential([
+        tf.keras.Input((x.shape[1],)),
+        tf.keras.layers.Dense(128, activation="relu"),
+        tf.keras.layers.Dropout(0.5),
+        tf.keras.layers.Dense(12),
+    ])
+    model.compile(tf.keras.optimizers.Adam(1e-3),
+                  tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    start = time.process_time()
+    model.fit(x, train["y"], batch_size=100, epochs=args.epochs, verbose=0)
+    fit_cpu = time.process_time() - start
+    model.save(OUT / f"{args.name}-s{args.seed}.keras")
+    record = {"name": args.name, "seed": args.seed, "examples": len(x),
+              "embed_cpu_seconds": float(train["cpu_seconds"]), "data_dir": str(train["data_dir"]),
+              "epochs": args.epochs, "head_cpu_seconds": round(fit_cpu, 1)}
+    for key in REAL:
+        rx = real[f"{key}_x"].reshape(len(real[f"{key}_x"]), -1)
+        pred = model.predict(rx, verbose=0).argmax(1)
+        record[key] = float((pred == real[f"{key}_y"]).mean())
+    with open(OUT / "results.jsonl", "a") as f:
+        f.write(json.dumps(record) + "\n")
+    print({k: (round(v * 100, 1) if isinstance(v, float) and v <= 1 else v)
+           for k, v in record.items()})
+
+
+def cmd_stream(args) -> None:
+    import tensorflow as tf
+
+    import kws
+    from kws.commands.stream_eval import parse_thresholds
+
+    embed = Embedder(Path(args.models))
+    head = tf.keras.models.load_model(OUT / f"{args.name}-s{args.seed}.keras")
+    wav = _stream_wav(args.partition)
+    samples, rate = kws.read_wav(wav)
+    cache = OUT / f"{args.partition}_stream_embeddings.npy"
+    if cache.is_file():
+        emb = np.load(cache)
+    else:  # log-mel in 10 s pieces that end on frame boundaries, then every STEP frames
+        hop, frames = 160, 1000
+        pieces = [embed.log_mel(samples[None, i:i + frames * hop + 352])[0]
+                  for i in range(0, len(samples) - 352, frames * hop)]
+        mel = np.concatenate(pieces)
+        emb = embed.embed_mel(mel[None])[0]
+        np.save(cache, emb)
+    per_clip = (97 - WINDOW) // STEP + 1  # embeddings of one 1 s clip
+    x = np.stack([emb[i:i + per_clip].reshape(-1) for i in range(len(emb) - per_clip + 1)])
+    scores = tf.nn.softmax(head.predict(x, batch_size=1000, verbose=0)).numpy()
+    times = np.arange(len(x), dtype=np.int64) * STEP * 10  # clip start, ms
+    labels = ["_silence_", "_unknown_", *WORDS.split(",")]
+    e = kws._core.evaluate_window_scores(
+        times, scores, labels, wav.with_suffix(".txt").read_text(),
+        1000.0 * len(samples) / rate, sweep=parse_thresholds("0.05:0.95:0.05"))
+    record = stream_record(args.name, args.seed, f"{args.partition}_stream",
+                           e.to_dict()["sweep"])
+    with open(OUT / "stream.jsonl", "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", required=True, help="folder with the two ONNX files")
+    sub = p.add_subparsers(dest="command", required=True)
+    e = sub.add_parser("embed")
+    e.add_argument("name")
+    e.add_argument("--data_dir", required=True)
+    e.add_argument("--batches", type=int, default=600)
+    e.add_argument("--folder_balance", type=float, default=0.0)
+    e.add_argument("--seed", type=int, default=1)
+    h = sub.add_parser("head")
+    h.add_argument("name")
+    h.add_argument("--seed", type=int, default=1)
+    h.add_argument("--epochs", type=int, default=20)
+    st = sub.add_parser("stream")
+    st.add_argument("name")
+    st.add_argument("--seed", type=int, default=1)
+    st.add_argument("--partition", choices=("validation", "heldout", "testing"),
+                    default="validation")
+    args = p.parse_args()
+    {"embed": cmd_embed, "head": cmd_head, "stream": cmd_stream}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
