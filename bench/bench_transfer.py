@@ -1,8 +1,8 @@
 """How far a pretrained speech embedding carries kws's data: a measurement, not a recipe.
 
     python bench/bench_transfer.py --models DIR embed NAME --data_dir DIRS [--batches N] [--seed S]
-    python bench/bench_transfer.py --models DIR head NAME [--seed S]
-    python bench/bench_transfer.py --models DIR stream NAME [--seed S] [--partition P]
+    python bench/bench_transfer.py --models DIR head NAME [--seed S] [--hidden H --tag T]
+    python bench/bench_transfer.py --models DIR stream NAME [--seed S] [--partition P] [--tag T]
 
 DIR holds `melspectrogram.onnx` and `embedding_model.onnx`, the 32-bin log-mel front end
 and the 96-dimensional speech embedding (76 mel frames in, one vector per 80 ms) that the
@@ -127,7 +127,7 @@ def cmd_head(args) -> None:
     x = train["x"].reshape(len(train["x"]), -1)
     model = tf.keras.Sequential([
         tf.keras.Input((x.shape[1],)),
-        tf.keras.layers.Dense(128, activation="relu"),
+        tf.keras.layers.Dense(args.hidden, activation="relu"),
         tf.keras.layers.Dropout(0.5),
         tf.keras.layers.Dense(12),
     ])
@@ -137,8 +137,9 @@ def cmd_head(args) -> None:
     start = time.process_time()
     model.fit(x, train["y"], batch_size=100, epochs=args.epochs, verbose=0)
     fit_cpu = time.process_time() - start
-    model.save(OUT / f"{args.name}-s{args.seed}.keras")
-    record = {"name": args.name, "seed": args.seed, "examples": len(x),
+    model.save(OUT / f"{args.name}{args.tag}-s{args.seed}.keras")
+    record = {"name": args.name + args.tag, "seed": args.seed, "examples": len(x),
+              "hidden": args.hidden,
               "embed_cpu_seconds": float(train["cpu_seconds"]), "data_dir": str(train["data_dir"]),
               "epochs": args.epochs, "head_cpu_seconds": round(fit_cpu, 1)}
     for key in REAL:
@@ -158,7 +159,7 @@ def cmd_stream(args) -> None:
     from kws.commands.stream_eval import parse_thresholds
 
     embed = Embedder(Path(args.models))
-    head = tf.keras.models.load_model(OUT / f"{args.name}-s{args.seed}.keras")
+    head = tf.keras.models.load_model(OUT / f"{args.name}{args.tag}-s{args.seed}.keras")
     wav = _stream_wav(args.partition)
     samples, rate = kws.read_wav(wav)
     cache = OUT / f"{args.partition}_stream_embeddings.npy"
@@ -179,7 +180,7 @@ def cmd_stream(args) -> None:
     e = kws._core.evaluate_window_scores(
         times, scores, labels, wav.with_suffix(".txt").read_text(),
         1000.0 * len(samples) / rate, sweep=parse_thresholds("0.05:0.95:0.05"))
-    record = stream_record(args.name, args.seed, f"{args.partition}_stream",
+    record = stream_record(args.name + args.tag, args.seed, f"{args.partition}_stream",
                            e.to_dict()["sweep"])
     with open(OUT / "stream.jsonl", "a") as f:
         f.write(json.dumps(record) + "\n")
@@ -199,9 +200,12 @@ def main() -> None:
     h.add_argument("name")
     h.add_argument("--seed", type=int, default=1)
     h.add_argument("--epochs", type=int, default=20)
+    h.add_argument("--hidden", type=int, default=128, help="units of the hidden layer")
+    h.add_argument("--tag", default="", help="appended to NAME for this head's files")
     st = sub.add_parser("stream")
     st.add_argument("name")
     st.add_argument("--seed", type=int, default=1)
+    st.add_argument("--tag", default="", help="the head's --tag")
     st.add_argument("--partition", choices=("validation", "heldout", "testing"),
                     default="validation")
     args = p.parse_args()
