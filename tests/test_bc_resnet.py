@@ -1,5 +1,6 @@
-"""BC-ResNet and the streaming-first variants: the paper's parameter counts, sub-spectral
-normalisation, the log-mel input, and time-shift exactness of the VALID variants."""
+"""BC-ResNet and the streaming-first variants: the paper's parameter counts and
+multiplications, sub-spectral normalisation, the log-mel input, and time-shift exactness
+of the VALID variants."""
 
 from __future__ import annotations
 
@@ -224,13 +225,23 @@ def _multiply_adds(model) -> int:
     return total
 
 
-def test_bc_resnet_8_multiply_adds_match_the_paper():
-    """Paper Table 2: BC-ResNet-8 takes 89.1M multiplications on 40 x 101 log-mel; ours,
-    scaled from 98 to 101 frames, are within 5% (the convolutions dominate at this width;
-    at width 1 the paper's 3.6M counts more than the convolutions' 2.5M, so only width 8
-    is compared)."""
-    macs = _multiply_adds(build_model("bc_resnet_8", ModelSettings(), training_dropout=False))
-    assert abs(macs * 101 / 98 - 89.1e6) / 89.1e6 < 0.05, macs
+# Paper Table 2's multiplications on 40 x 101 log-mel, for the widths it gives them.
+PAPER_MULTIPLICATIONS = {1: 3.6e6, 8: 89.1e6}
+# The reference front end's mel filterbank: 257 FFT bins x 40 mel bins per frame.
+REFERENCE_FILTERBANK = 257 * 40
+
+
+@pytest.mark.parametrize("width", sorted(PAPER_MULTIPLICATIONS))
+def test_multiply_adds_match_the_paper(width):
+    """The paper does not say what its multiplications count. Ours (convolutions and the
+    dense layer, scaled from 98 to 101 frames) plus the reference front end's mel
+    filterbank come within 3% of its figure at both widths it gives (2.2% and 2.4% under);
+    the convolutions alone are 31% under at width 1, where the filterbank weighs most."""
+    macs = _multiply_adds(build_model(f"bc_resnet_{width}", ModelSettings(),
+                                      training_dropout=False))
+    counted = (macs / 98 + REFERENCE_FILTERBANK) * 101
+    paper = PAPER_MULTIPLICATIONS[width]
+    assert abs(counted - paper) / paper < 0.03, (width, macs, counted)
 
 
 @pytest.mark.slow
