@@ -225,7 +225,7 @@ def _multiply_adds(model) -> int:
     return total
 
 
-# Paper Table 2's multiplications on 40 x 101 log-mel, for the widths it gives them.
+# Paper Table 2's multiplications on 40 x 101 log-mel, at the smallest and largest width.
 PAPER_MULTIPLICATIONS = {1: 3.6e6, 8: 89.1e6}
 # The reference front end's mel filterbank: 257 FFT bins x 40 mel bins per frame.
 REFERENCE_FILTERBANK = 257 * 40
@@ -235,7 +235,7 @@ REFERENCE_FILTERBANK = 257 * 40
 def test_multiply_adds_match_the_paper(width):
     """The paper does not say what its multiplications count. Ours (convolutions and the
     dense layer, scaled from 98 to 101 frames) plus the reference front end's mel
-    filterbank come within 3% of its figure at both widths it gives (2.2% and 2.4% under);
+    filterbank come within 3% of its figure at both widths (2.2% and 2.4% under);
     the convolutions alone are 31% under at width 1, where the filterbank weighs most."""
     macs = _multiply_adds(build_model(f"bc_resnet_{width}", ModelSettings(),
                                       training_dropout=False))
