@@ -667,7 +667,7 @@ def stream_record(name: str, seed: int | None, stream: str, sweep: list[dict]) -
     return record
 
 
-def _stream_wav(partition: str) -> Path:
+def stream_wav(partition: str) -> Path:
     """The 20-minute stream of `partition`'s voices (made on first use)."""
     wav = OUT / f"{partition}_stream.wav"
     if not wav.is_file():
@@ -696,7 +696,7 @@ def cmd_stream(args) -> None:
     exported to model.kws and swept with kws stream-eval (again only when the checkpoint or
     the stream is newer than the last sweep)."""
     stream = f"{args.partition}_stream"
-    wav = _stream_wav(args.partition)
+    wav = stream_wav(args.partition)
     truth = wav.with_suffix(".txt")
     records = _load()
     path = OUT / "stream.jsonl"
@@ -803,7 +803,7 @@ def cmd_ensemble(args) -> None:
     import kws
     from kws.commands.stream_eval import parse_thresholds
 
-    wav = _stream_wav("validation")
+    wav = stream_wav("validation")
     samples, rate = kws.read_wav(wav)
     scores, times = [], None
     for d in args.train_dirs:

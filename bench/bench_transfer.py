@@ -18,8 +18,9 @@ a 1 s clip gives 3 embeddings (frames 0, 8 and 16 of its 97). `head` trains a sm
 classifier (288 -> 128 -> 12) on the training embeddings and reports accuracy on the
 real partitions, appending a record to bench/out/transfer/results.jsonl. `stream` runs
 the head every 80 ms (one new embedding) over bench_accuracy's 20-minute stream of the
-validation, [16, 20) or testing voices and decodes it with kws's evaluator (the same options and
-threshold sweep as `bench_accuracy.py stream`).
+validation, [16, 20) or testing voices and decodes it with kws's evaluator (the same
+options and threshold sweep as `bench_accuracy.py stream`). The real clips' and the
+streams' embeddings are cached in bench/out/transfer: delete them after changing DIR.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ from bench_accuracy import (  # noqa: E402
     SAMPLE,
     SOURCE_TREE,
     USE_SOURCE,
-    _stream_wav,
     stream_record,
+    stream_wav,
 )
 
 if USE_SOURCE:
@@ -47,6 +48,10 @@ if USE_SOURCE:
 OUT = REPO / "bench" / "out" / "transfer"
 WORDS = "yes,no,up,down,left,right,on,off,stop,go"
 WINDOW, STEP = 76, 8  # mel frames per embedding and between embeddings
+FFT, HOP = 512, 160  # the log-mel front end's frame length and hop (samples)
+CLIP_FRAMES = (16000 - FFT) // HOP + 1  # 97 frames in a 1 s clip (no padding)
+# Real partitions of the 12/4 split; "heldout" ([16, 20)) is held out only from runs
+# trained on synthetic speech alone.
 REAL = {"validation": "validation", "testing": "testing", "heldout": "training"}
 
 
@@ -157,26 +162,27 @@ def cmd_stream(args) -> None:
 
     import kws
     from kws.commands.stream_eval import parse_thresholds
+    from kws.labels import parse_wanted_words, prepare_words_list
 
     embed = Embedder(Path(args.models))
     head = tf.keras.models.load_model(OUT / f"{args.name}{args.tag}-s{args.seed}.keras")
-    wav = _stream_wav(args.partition)
+    wav = stream_wav(args.partition)
     samples, rate = kws.read_wav(wav)
     cache = OUT / f"{args.partition}_stream_embeddings.npy"
     if cache.is_file():
         emb = np.load(cache)
-    else:  # log-mel in 10 s pieces that end on frame boundaries, then every STEP frames
-        hop, frames = 160, 1000
-        pieces = [embed.log_mel(samples[None, i:i + frames * hop + 352])[0]
-                  for i in range(0, len(samples) - 352, frames * hop)]
+    else:  # log-mel in 10 s pieces of 1,000 whole frames each, then every STEP frames
+        frames = 1000
+        pieces = [embed.log_mel(samples[None, i:i + frames * HOP + FFT - HOP])[0]
+                  for i in range(0, len(samples) - (FFT - HOP), frames * HOP)]
         mel = np.concatenate(pieces)
         emb = embed.embed_mel(mel[None])[0]
         np.save(cache, emb)
-    per_clip = (97 - WINDOW) // STEP + 1  # embeddings of one 1 s clip
+    per_clip = (CLIP_FRAMES - WINDOW) // STEP + 1  # embeddings of one 1 s clip
     x = np.stack([emb[i:i + per_clip].reshape(-1) for i in range(len(emb) - per_clip + 1)])
     scores = tf.nn.softmax(head.predict(x, batch_size=1000, verbose=0)).numpy()
     times = np.arange(len(x), dtype=np.int64) * STEP * 10  # clip start, ms
-    labels = ["_silence_", "_unknown_", *WORDS.split(",")]
+    labels = prepare_words_list(parse_wanted_words(WORDS))
     e = kws._core.evaluate_window_scores(
         times, scores, labels, wav.with_suffix(".txt").read_text(),
         1000.0 * len(samples) / rate, sweep=parse_thresholds("0.05:0.95:0.05"))
