@@ -3,6 +3,7 @@
     python bench/bench_transfer.py --models DIR embed NAME --data_dir DIRS [--batches N] [--seed S]
     python bench/bench_transfer.py --models DIR head NAME [--seed S] [--hidden H --tag T]
     python bench/bench_transfer.py --models DIR stream NAME [--seed S] [--partition P] [--tag T]
+    python bench/bench_transfer.py --models DIR combine NAME RUN [--seed S] [--tag T]
 
 DIR holds `melspectrogram.onnx` and `embedding_model.onnx`, the 32-bin log-mel front end
 and the 96-dimensional speech embedding (76 mel frames in, one vector per 80 ms) that the
@@ -19,8 +20,10 @@ classifier (288 -> 128 -> 12) on the training embeddings and reports accuracy on
 real partitions, appending a record to bench/out/transfer/results.jsonl. `stream` runs
 the head every 80 ms (one new embedding) over bench_accuracy's 20-minute stream of the
 validation, [16, 20) or testing voices and decodes it with kws's evaluator (the same
-options and threshold sweep as `bench_accuracy.py stream`). The real clips' and the
-streams' embeddings are cached in bench/out/transfer: delete them after changing DIR.
+options and threshold sweep as `bench_accuracy.py stream`). `combine` averages the head's
+probabilities with those of bench_accuracy's run RUN of the same seed (its model.kws),
+on the clips and the streams. The real clips' and the streams' embeddings are cached in
+bench/out/transfer: delete them after changing DIR.
 """
 
 from __future__ import annotations
@@ -39,6 +42,10 @@ from bench_accuracy import (  # noqa: E402
     SAMPLE,
     SOURCE_TREE,
     USE_SOURCE,
+    _export_native,
+    _load,
+    _run_dir,
+    _runs,
     stream_record,
     stream_wav,
 )
@@ -157,18 +164,16 @@ def cmd_head(args) -> None:
            for k, v in record.items()})
 
 
-def cmd_stream(args) -> None:
+def _head_stream_scores(embed: Embedder, head, partition: str):
+    """(window start times in ms, softmax scores, samples, duration in ms, wav) of `head`
+    run every STEP frames over `partition`'s stream."""
     import tensorflow as tf
 
     import kws
-    from kws.commands.stream_eval import parse_thresholds
-    from kws.labels import parse_wanted_words, prepare_words_list
 
-    embed = Embedder(Path(args.models))
-    head = tf.keras.models.load_model(OUT / f"{args.name}{args.tag}-s{args.seed}.keras")
-    wav = stream_wav(args.partition)
+    wav = stream_wav(partition)
     samples, rate = kws.read_wav(wav)
-    cache = OUT / f"{args.partition}_stream_embeddings.npy"
+    cache = OUT / f"{partition}_stream_embeddings.npy"
     if cache.is_file():
         emb = np.load(cache)
     else:  # log-mel in 10 s pieces of 1,000 whole frames each, then every STEP frames
@@ -182,14 +187,86 @@ def cmd_stream(args) -> None:
     x = np.stack([emb[i:i + per_clip].reshape(-1) for i in range(len(emb) - per_clip + 1)])
     scores = tf.nn.softmax(head.predict(x, batch_size=1000, verbose=0)).numpy()
     times = np.arange(len(x), dtype=np.int64) * STEP * 10  # clip start, ms
-    labels = prepare_words_list(parse_wanted_words(WORDS))
+    return times, scores, samples, 1000.0 * len(samples) / rate, wav
+
+
+def _stream_figures(name: str, seed: int, partition: str, times, scores,
+                    duration_ms: float, wav: Path) -> dict:
+    """Decodes window scores of `partition`'s stream with kws's evaluator and sweep."""
+    import kws
+    from kws.commands.stream_eval import parse_thresholds
+    from kws.labels import parse_wanted_words, prepare_words_list
+
     e = kws._core.evaluate_window_scores(
-        times, scores, labels, wav.with_suffix(".txt").read_text(),
-        1000.0 * len(samples) / rate, sweep=parse_thresholds("0.05:0.95:0.05"))
-    record = stream_record(args.name + args.tag, args.seed, f"{args.partition}_stream",
-                           e.to_dict()["sweep"])
+        times, scores.astype(np.float32), prepare_words_list(parse_wanted_words(WORDS)),
+        wav.with_suffix(".txt").read_text(), duration_ms,
+        sweep=parse_thresholds("0.05:0.95:0.05"))
+    return stream_record(name, seed, f"{partition}_stream", e.to_dict()["sweep"])
+
+
+def _load_head(name: str, seed: int):
+    import tensorflow as tf
+
+    return tf.keras.models.load_model(OUT / f"{name}-s{seed}.keras")
+
+
+def cmd_stream(args) -> None:
+    embed = Embedder(Path(args.models))
+    head = _load_head(args.name + args.tag, args.seed)
+    times, scores, _, duration_ms, wav = _head_stream_scores(embed, head, args.partition)
+    record = _stream_figures(args.name + args.tag, args.seed, args.partition, times, scores,
+                             duration_ms, wav)
     with open(OUT / "stream.jsonl", "a") as f:
         f.write(json.dumps(record) + "\n")
+
+
+def cmd_combine(args) -> None:
+    """The mean of the head's and a bench_accuracy run's probabilities (the same seed), on
+    the real clips and the streams; the run's model.kws is decoded every STEP frames too.
+    [16, 20) only when neither heard the sample."""
+    import kws
+    from kws.train.data import DatasetIndex
+    from kws.train.pipeline import load_clip_samples
+
+    name = f"{args.run} + {args.name}{args.tag}"
+    head = _load_head(args.name + args.tag, args.seed)
+    trained = np.load(OUT / f"{args.name}-s{args.seed}.npz")
+    record = next((r for r in _runs(_load(), args.run) if r["seed"] == args.seed), None)
+    if record is None:
+        raise SystemExit(f"no run of '{args.run}' with seed {args.seed}")
+    model_path = _export_native(_run_dir(args.run, record))
+    model = kws.Model.load(str(model_path))
+    heard_sample = str(SAMPLE) in record["command"] or str(SAMPLE) in str(trained["data_dir"])
+    partitions = [k for k in REAL if not (heard_sample and k == "heldout")]
+    real = np.load(OUT / "real.npz")
+    index = DatasetIndex(str(SAMPLE), WORDS, validation_percentage=12, testing_percentage=4)
+    out = {"name": name, "seed": args.seed}
+    for key in partitions:
+        x, y = load_clip_samples(index, REAL[key])
+        if not np.array_equal(y, real[f"{key}_y"]):
+            raise SystemExit(f"{OUT / 'real.npz'}: made from other clips; delete it")
+        p = (_softmax(head.predict(real[f"{key}_x"].reshape(len(y), -1), verbose=0))
+             + model.predict(x))
+        out[key] = float(np.mean(p.argmax(1) == y))
+        print(f"{name} seed {args.seed}, real {key}: {out[key] * 100:.1f}% of {len(y)}")
+    embed = Embedder(Path(args.models))
+    evaluator = kws.StreamingEvaluator(str(model_path), clip_stride_ms=STEP * 10)
+    for key in partitions:
+        times, scores, samples, duration_ms, wav = _head_stream_scores(embed, head, key)
+        run_times, run_scores = evaluator.compute_scores(samples)
+        n = min(len(times), len(run_times))
+        if not np.array_equal(times[:n], run_times[:n]):
+            raise SystemExit("the run's windows and the head's do not start together")
+        out[f"{key}_stream"] = _stream_figures(name, args.seed, key, times[:n],
+                                               (scores[:n] + run_scores[:n]) / 2,
+                                               duration_ms, wav)
+    with open(OUT / "combined.jsonl", "a") as f:
+        f.write(json.dumps(out) + "\n")
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def main() -> None:
@@ -214,8 +291,14 @@ def main() -> None:
     st.add_argument("--tag", default="", help="the head's --tag")
     st.add_argument("--partition", choices=("validation", "heldout", "testing"),
                     default="validation")
+    c = sub.add_parser("combine")
+    c.add_argument("name")
+    c.add_argument("run", help="a bench_accuracy lever whose run of the same seed joins in")
+    c.add_argument("--seed", type=int, default=1)
+    c.add_argument("--tag", default="", help="the head's --tag")
     args = p.parse_args()
-    {"embed": cmd_embed, "head": cmd_head, "stream": cmd_stream}[args.command](args)
+    {"embed": cmd_embed, "head": cmd_head, "stream": cmd_stream,
+     "combine": cmd_combine}[args.command](args)
 
 
 if __name__ == "__main__":
