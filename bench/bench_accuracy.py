@@ -777,37 +777,30 @@ def cmd_make_folders(_args) -> None:
 def cmd_ensemble(args) -> None:
     """Real validation and test accuracy of the mean of several runs' probabilities: what
     distilling an ensemble into one model could aim for (the runtime runs one model)."""
-    import tensorflow as tf
-
-    from kws.train.data import DatasetIndex
-    from kws.train.loop import evaluate_model, load_checkpoint
-
-    loaded = [load_checkpoint(d) for d in args.train_dirs]
-    models = [m for m, *_ in loaded]
-    settings, labels = loaded[0][1], loaded[0][3]
-    if any(lab != labels for *_, lab in loaded):
-        raise SystemExit("the runs do not share their labels")
-    index = DatasetIndex(str(SAMPLE), labels[2:], validation_percentage=12,
-                         testing_percentage=4, sample_rate=settings.sample_rate,
-                         clip_duration_ms=settings.clip_duration_ms)
-
-    def mean_probability(x):
-        probs = [tf.nn.softmax(m(x, training=False)) for m in models]
-        return tf.math.log(tf.add_n(probs) / len(probs))
-
-    for partition in ("validation", "testing"):
-        acc, count, _ = evaluate_model(mean_probability, settings, index, partition)
-        print(f"ensemble of {len(models)}, real {partition}: {acc * 100:.1f}% of {count}")
-
-    # The validation stream, decoded from the mean of the models' window scores.
     import kws
     from kws.commands.stream_eval import parse_thresholds
+    from kws.train.data import DatasetIndex
+    from kws.train.pipeline import load_clip_samples
 
+    # Each run's model.kws computes its own features, so runs of different front ends mix.
+    paths = [_export_native(Path(d)) for d in args.train_dirs]
+    models = [kws.Model.load(str(p)) for p in paths]
+    labels = list(models[0].labels)
+    if any(list(m.labels) != labels for m in models):
+        raise SystemExit("the runs do not share their labels")
+    index = DatasetIndex(str(SAMPLE), labels[2:], validation_percentage=12,
+                         testing_percentage=4)
+    for partition in ("validation", "testing"):
+        x, y = load_clip_samples(index, partition)
+        acc = np.mean(sum(m.predict(x) for m in models).argmax(axis=1) == y)
+        print(f"ensemble of {len(models)}, real {partition}: {acc * 100:.1f}% of {len(y)}")
+
+    # The validation stream, decoded from the mean of the models' window scores.
     wav = stream_wav("validation")
     samples, rate = kws.read_wav(wav)
     scores, times = [], None
-    for d in args.train_dirs:
-        evaluator = kws.StreamingEvaluator(str(_export_native(Path(d))))
+    for path in paths:
+        evaluator = kws.StreamingEvaluator(str(path))
         times, s = evaluator.compute_scores(samples, threads=os.cpu_count() or 1)
         scores.append(s)
     e = kws._core.evaluate_window_scores(
