@@ -4,6 +4,8 @@
     python bench/bench_transfer.py --models DIR head NAME [--seed S] [--hidden H --tag T]
     python bench/bench_transfer.py --models DIR stream NAME [--seed S] [--partition P] [--tag T]
     python bench/bench_transfer.py --models DIR combine NAME RUN [--seed S] [--tag T]
+    python bench/bench_transfer.py --models DIR distill NAME --data_dir DIRS --teacher HEAD
+        [--with_run RUN] [--weight W] [--recipe R] [--seed S]
 
 DIR holds `melspectrogram.onnx` and `embedding_model.onnx`, the 32-bin log-mel front end
 and the 96-dimensional speech embedding (76 mel frames in, one vector per 80 ms) that the
@@ -22,8 +24,10 @@ the head every 80 ms (one new embedding) over bench_accuracy's 20-minute stream 
 validation, [16, 20) or testing voices and decodes it with kws's evaluator (the same
 options and threshold sweep as `bench_accuracy.py stream`). `combine` averages the head's
 probabilities with those of bench_accuracy's run RUN of the same seed (its model.kws),
-on the clips and the streams. The real clips' and the streams' embeddings are cached in
-bench/out/transfer: delete them after changing DIR.
+on the clips and the streams. `distill` trains the recipe's model on the recipe's batches
+with the teacher's probabilities as a second target (see cmd_distill). The real clips'
+and the streams' embeddings are cached in bench/out/transfer: delete them after changing
+DIR.
 """
 
 from __future__ import annotations
@@ -106,8 +110,7 @@ def cmd_embed(args) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     real = OUT / "real.npz"
     if not real.is_file():
-        index = DatasetIndex(str(SAMPLE), WORDS, validation_percentage=12,
-                             testing_percentage=4)
+        index = _real_index()
         arrays = {}
         for key, partition in REAL.items():
             x, y = load_clip_samples(index, partition)
@@ -225,7 +228,6 @@ def cmd_combine(args) -> None:
     the real clips and the streams; the run's model.kws is decoded every STEP frames too.
     [16, 20) only when neither heard the sample."""
     import kws
-    from kws.train.data import DatasetIndex
     from kws.train.pipeline import load_clip_samples
 
     name = f"{args.run} + {args.name}{args.tag}"
@@ -239,7 +241,7 @@ def cmd_combine(args) -> None:
     heard_sample = str(SAMPLE) in record["command"] or str(SAMPLE) in str(trained["data_dir"])
     partitions = [k for k in REAL if not (heard_sample and k == "heldout")]
     real = np.load(OUT / "real.npz")
-    index = DatasetIndex(str(SAMPLE), WORDS, validation_percentage=12, testing_percentage=4)
+    index = _real_index()
     out = {"name": name, "seed": args.seed}
     for key in partitions:
         x, y = load_clip_samples(index, REAL[key])
@@ -262,6 +264,112 @@ def cmd_combine(args) -> None:
                                                duration_ms, wav)
     with open(OUT / "combined.jsonl", "a") as f:
         f.write(json.dumps(out) + "\n")
+
+
+def cmd_distill(args) -> None:
+    """Trains the recipe's model (TC-ResNet8) from the recipe's augmented batches with the
+    cross entropy plus --weight x KL(teacher || student), where the teacher is the head
+    --teacher on the same batch's embeddings, averaged with bench_accuracy's run --with_run
+    of the same seed when given; --weight 0 is the same loop without a teacher. The
+    student is written as model.kws and scored like `combine` (clips and streams)."""
+    import tensorflow as tf
+
+    import kws
+    from kws.train.augment import make_hooks
+    from kws.train.config import learning_rate_at, make_config
+    from kws.train.export import write_model_kws
+    from kws.train.features import tf_features
+    from kws.train.loop import make_index, make_loss
+    from kws.train.models import build_model
+    from kws.train.pipeline import load_clip_samples, make_samples_dataset
+
+    name = f"{args.name}-s{args.seed}"
+    config = make_config(recipe=args.recipe, data_dir=args.data_dir, wanted_words=WORDS,
+                         validation_percentage=12, testing_percentage=4, seed=args.seed)
+    index = make_index(config)
+    settings = config.model_settings(len(index.labels))
+    tf.keras.utils.set_random_seed(args.seed)
+    model = build_model(config.model_architecture, settings)
+    optimizer = tf.keras.optimizers.Adam(config.rates_list[0])
+    loss_fn = make_loss()
+    samples_hook, features_hook = make_hooks(config.augment, args.seed)
+    data = make_samples_dataset(index, "training", config.batch_size, seed=args.seed,
+                                background_frequency=config.background_frequency,
+                                background_volume=config.background_volume,
+                                time_shift_ms=config.time_shift_ms,
+                                samples_hook=samples_hook)
+    embed = head = run_model = None
+    if args.weight > 0:
+        if not args.teacher:
+            raise SystemExit("distill: --weight > 0 needs --teacher (a head's NAME)")
+        embed, head = Embedder(Path(args.models)), _load_head(args.teacher, args.seed)
+        if args.with_run:
+            record = next((r for r in _runs(_load(), args.with_run)
+                           if r["seed"] == args.seed), None)
+            if record is None:
+                raise SystemExit(f"no run of '{args.with_run}' with seed {args.seed}")
+            run_model = kws.Model.load(str(_export_native(_run_dir(args.with_run, record))))
+
+    @tf.function
+    def step(features, labels, target, weight):
+        with tf.GradientTape() as tape:
+            logits = model(features, training=True)
+            kl = tf.reduce_sum(target * (tf.math.log(tf.maximum(target, 1e-12))
+                                         - tf.nn.log_softmax(logits)), axis=-1)
+            loss = tf.reduce_mean(loss_fn(labels, logits) + weight * kl)
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    steps = args.steps or config.total_steps
+    start = time.process_time()
+    for i, (samples, labels) in enumerate(data.take(steps)):
+        optimizer.learning_rate.assign(learning_rate_at(i + 1, config))
+        target = np.zeros((len(labels), settings.label_count), np.float32)
+        if args.weight > 0:
+            x = samples.numpy()
+            target = _softmax(head.predict(embed(x).reshape(len(x), -1), verbose=0))
+            if run_model is not None:
+                target = (target + run_model.predict(x)) / 2
+        features = tf_features(samples, settings)
+        if features_hook is not None:
+            features = features_hook(features)
+        loss = step(features, labels, tf.constant(target, tf.float32),
+                    tf.constant(args.weight, tf.float32))
+        if (i + 1) % 100 == 0:
+            print(f"step {i + 1}: loss {float(loss):.3f}, "
+                  f"{time.process_time() - start:.0f} CPU-s", flush=True)
+    cpu = time.process_time() - start
+    path = write_model_kws(OUT / f"{name}.kws", model, settings, config.model_architecture,
+                           index.labels)
+    student = kws.Model.load(str(path))
+    out = {"name": args.name, "seed": args.seed, "steps": steps, "weight": args.weight,
+           "teacher": args.teacher if args.weight > 0 else None,
+           "with_run": args.with_run if args.weight > 0 else None,
+           "data_dir": args.data_dir, "cpu_seconds": round(cpu, 1)}
+    heard_sample = str(SAMPLE) in args.data_dir
+    partitions = [k for k in REAL if not (heard_sample and k == "heldout")]
+    real_index = _real_index()
+    for key in partitions:
+        x, y = load_clip_samples(real_index, REAL[key])
+        out[key] = float(np.mean(student.predict(x).argmax(1) == y))
+        print(f"{args.name} seed {args.seed}, real {key}: {out[key] * 100:.1f}% of {len(y)}")
+    evaluator = kws.StreamingEvaluator(str(path))
+    for key in partitions:
+        wav = stream_wav(key)
+        samples, rate = kws.read_wav(wav)
+        times, scores = evaluator.compute_scores(samples)
+        out[f"{key}_stream"] = _stream_figures(args.name, args.seed, key, times, scores,
+                                               1000.0 * len(samples) / rate, wav)
+    with open(OUT / "distilled.jsonl", "a") as f:
+        f.write(json.dumps(out) + "\n")
+
+
+def _real_index():
+    """The sample's 12/4 split, as bench_accuracy evaluates."""
+    from kws.train.data import DatasetIndex
+
+    return DatasetIndex(str(SAMPLE), WORDS, validation_percentage=12, testing_percentage=4)
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -296,9 +404,18 @@ def main() -> None:
     c.add_argument("run", help="a bench_accuracy lever whose run of the same seed joins in")
     c.add_argument("--seed", type=int, default=1)
     c.add_argument("--tag", default="", help="the head's --tag")
+    d = sub.add_parser("distill")
+    d.add_argument("name")
+    d.add_argument("--data_dir", required=True)
+    d.add_argument("--recipe", default="quick")
+    d.add_argument("--teacher", default="", help="a head NAME (its seed is --seed)")
+    d.add_argument("--with_run", default="", help="bench_accuracy lever averaged in")
+    d.add_argument("--weight", type=float, default=1.0)
+    d.add_argument("--steps", type=int, default=0, help="0: the recipe's")
+    d.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
     {"embed": cmd_embed, "head": cmd_head, "stream": cmd_stream,
-     "combine": cmd_combine}[args.command](args)
+     "combine": cmd_combine, "distill": cmd_distill}[args.command](args)
 
 
 if __name__ == "__main__":
