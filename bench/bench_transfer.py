@@ -5,7 +5,8 @@
     python bench/bench_transfer.py --models DIR stream NAME [--seed S] [--partition P] [--tag T]
     python bench/bench_transfer.py --models DIR combine NAME RUN [--seed S] [--tag T]
     python bench/bench_transfer.py --models DIR distill NAME --data_dir DIRS --teacher HEAD
-        [--with_run RUN] [--weight W] [--recipe R] [--seed S]
+        [--with_run RUN] [--weight W] [--recipe R] [--steps N] [--learning_rate L]
+        [--init TRAIN_DIR] [--seed S]
 
 DIR holds `melspectrogram.onnx` and `embedding_model.onnx`, the 32-bin log-mel front end
 and the 96-dimensional speech embedding (76 mel frames in, one vector per 80 ms) that the
@@ -276,6 +277,7 @@ def cmd_distill(args) -> None:
 
     import kws
     from kws.train.augment import make_hooks
+    from kws.train.checkpoint import load_checkpoint
     from kws.train.config import learning_rate_at, make_config
     from kws.train.export import write_model_kws
     from kws.train.features import tf_features
@@ -284,12 +286,23 @@ def cmd_distill(args) -> None:
     from kws.train.pipeline import load_clip_samples, make_samples_dataset
 
     name = f"{args.name}-s{args.seed}"
+    flags = {"learning_rate": args.learning_rate} if args.learning_rate else {}
+    if args.steps:
+        flags["how_many_training_steps"] = str(args.steps)
     config = make_config(recipe=args.recipe, data_dir=args.data_dir, wanted_words=WORDS,
-                         validation_percentage=12, testing_percentage=4, seed=args.seed)
+                         validation_percentage=12, testing_percentage=4, seed=args.seed,
+                         **flags)
     index = make_index(config)
     settings = config.model_settings(len(index.labels))
     tf.keras.utils.set_random_seed(args.seed)
-    model = build_model(config.model_architecture, settings)
+    if args.init:  # fine-tune a trained run of the same architecture and features
+        model, init_settings, architecture, labels = load_checkpoint(
+            args.init, training_dropout=True)
+        if (init_settings, architecture, labels) != (settings, config.model_architecture,
+                                                     index.labels):
+            raise SystemExit(f"{args.init}: not the recipe's model, features or labels")
+    else:
+        model = build_model(config.model_architecture, settings)
     optimizer = tf.keras.optimizers.Adam(config.rates_list[0])
     loss_fn = make_loss()
     samples_hook, features_hook = make_hooks(config.augment, args.seed)
@@ -321,7 +334,7 @@ def cmd_distill(args) -> None:
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
-    steps = args.steps or config.total_steps
+    steps = config.total_steps
     start = time.process_time()
     for i, (samples, labels) in enumerate(data.take(steps)):
         optimizer.learning_rate.assign(learning_rate_at(i + 1, config))
@@ -346,7 +359,8 @@ def cmd_distill(args) -> None:
     out = {"name": args.name, "seed": args.seed, "steps": steps, "weight": args.weight,
            "teacher": args.teacher if args.weight > 0 else None,
            "with_run": args.with_run if args.weight > 0 else None,
-           "data_dir": args.data_dir, "cpu_seconds": round(cpu, 1)}
+           "data_dir": args.data_dir, "init": args.init or None,
+           "learning_rate": config.rates_list[0], "cpu_seconds": round(cpu, 1)}
     heard_sample = str(SAMPLE) in args.data_dir
     partitions = [k for k in REAL if not (heard_sample and k == "heldout")]
     real_index = _real_index()
@@ -412,6 +426,8 @@ def main() -> None:
     d.add_argument("--with_run", default="", help="bench_accuracy lever averaged in")
     d.add_argument("--weight", type=float, default=1.0)
     d.add_argument("--steps", type=int, default=0, help="0: the recipe's")
+    d.add_argument("--learning_rate", default="", help="'': the recipe's")
+    d.add_argument("--init", default="", help="a train_dir to fine-tune instead of a new model")
     d.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
     {"embed": cmd_embed, "head": cmd_head, "stream": cmd_stream,
