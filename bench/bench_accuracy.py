@@ -633,6 +633,7 @@ STREAMS = {"validation": ["--validation_percentage", "10", "--testing_percentage
            "heldout": ["--validation_percentage", "16", "--testing_percentage", "4"],
            "testing": ["--validation_percentage", "12", "--testing_percentage", "4"]}
 STREAM_FLAGS = ["--duration_seconds", "1200", "--seed", "0"]
+SWEEP = "0.05:0.95:0.05"  # kws stream-eval's default --sweep_thresholds
 
 
 def _kws(*argv: str) -> None:
@@ -665,6 +666,20 @@ def stream_record(name: str, seed: int | None, stream: str, sweep: list[dict]) -
         print(f"{who} ({stream}): no threshold keeps false positives at or "
               "under 1 per hour")
     return record
+
+
+def decode_stream(name: str, seed: int | None, partition: str, times, scores, labels,
+                  duration_ms: float) -> dict:
+    """stream_record of window scores already computed over `partition`'s stream, decoded
+    by kws's evaluator with stream-eval's default threshold sweep."""
+    import kws
+    from kws.commands.stream_eval import parse_thresholds
+
+    e = kws._core.evaluate_window_scores(
+        times, np.asarray(scores, dtype=np.float32), list(labels),
+        stream_wav(partition).with_suffix(".txt").read_text(), duration_ms,
+        sweep=parse_thresholds(SWEEP))
+    return stream_record(name, seed, f"{partition}_stream", e.to_dict()["sweep"])
 
 
 def stream_wav(partition: str) -> Path:
@@ -778,7 +793,6 @@ def cmd_ensemble(args) -> None:
     """Real validation and test accuracy of the mean of several runs' probabilities: what
     distilling an ensemble into one model could aim for (the runtime runs one model)."""
     import kws
-    from kws.commands.stream_eval import parse_thresholds
     from kws.train.data import DatasetIndex
     from kws.train.pipeline import load_clip_samples
 
@@ -796,18 +810,14 @@ def cmd_ensemble(args) -> None:
         print(f"ensemble of {len(models)}, real {partition}: {acc * 100:.1f}% of {len(y)}")
 
     # The validation stream, decoded from the mean of the models' window scores.
-    wav = stream_wav("validation")
-    samples, rate = kws.read_wav(wav)
-    scores, times = [], None
+    samples, rate = kws.read_wav(stream_wav("validation"))
+    scores = []
     for path in paths:
-        evaluator = kws.StreamingEvaluator(str(path))
-        times, s = evaluator.compute_scores(samples, threads=os.cpu_count() or 1)
+        times, s = kws.StreamingEvaluator(str(path)).compute_scores(
+            samples, threads=os.cpu_count() or 1)
         scores.append(s)
-    e = kws._core.evaluate_window_scores(
-        times, np.mean(scores, axis=0), list(evaluator.labels),
-        wav.with_suffix(".txt").read_text(), 1000.0 * len(samples) / rate,
-        sweep=parse_thresholds("0.05:0.95:0.05"))
-    stream_record(f"ensemble of {len(models)}", None, "validation_stream", e.to_dict()["sweep"])
+    decode_stream(f"ensemble of {len(models)}", None, "validation", times,
+                  np.mean(scores, axis=0), labels, 1000.0 * len(samples) / rate)
 
 
 def cmd_speed(_args) -> None:

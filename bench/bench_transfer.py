@@ -51,7 +51,7 @@ from bench_accuracy import (  # noqa: E402
     _load,
     _run_dir,
     _runs,
-    stream_record,
+    decode_stream,
     stream_wav,
 )
 
@@ -169,10 +169,8 @@ def cmd_head(args) -> None:
 
 
 def _head_stream_scores(embed: Embedder, head, partition: str):
-    """(window start times in ms, softmax scores, samples, duration in ms, wav) of `head`
-    run every STEP frames over `partition`'s stream."""
-    import tensorflow as tf
-
+    """(window start times in ms, softmax scores, samples, duration in ms) of `head` run
+    every STEP frames over `partition`'s stream."""
     import kws
 
     wav = stream_wav(partition)
@@ -189,23 +187,16 @@ def _head_stream_scores(embed: Embedder, head, partition: str):
         np.save(cache, emb)
     per_clip = (CLIP_FRAMES - WINDOW) // STEP + 1  # embeddings of one 1 s clip
     x = np.stack([emb[i:i + per_clip].reshape(-1) for i in range(len(emb) - per_clip + 1)])
-    scores = tf.nn.softmax(head.predict(x, batch_size=1000, verbose=0)).numpy()
+    scores = _softmax(head.predict(x, batch_size=1000, verbose=0))
     times = np.arange(len(x), dtype=np.int64) * STEP * 10  # clip start, ms
-    return times, scores, samples, 1000.0 * len(samples) / rate, wav
+    return times, scores, samples, 1000.0 * len(samples) / rate
 
 
-def _stream_figures(name: str, seed: int, partition: str, times, scores,
-                    duration_ms: float, wav: Path) -> dict:
-    """Decodes window scores of `partition`'s stream with kws's evaluator and sweep."""
-    import kws
-    from kws.commands.stream_eval import parse_thresholds
+def _labels() -> list[str]:
+    """The 12 labels in model output order."""
     from kws.labels import parse_wanted_words, prepare_words_list
 
-    e = kws._core.evaluate_window_scores(
-        times, scores.astype(np.float32), prepare_words_list(parse_wanted_words(WORDS)),
-        wav.with_suffix(".txt").read_text(), duration_ms,
-        sweep=parse_thresholds("0.05:0.95:0.05"))
-    return stream_record(name, seed, f"{partition}_stream", e.to_dict()["sweep"])
+    return prepare_words_list(parse_wanted_words(WORDS))
 
 
 def _load_head(name: str, seed: int):
@@ -217,9 +208,9 @@ def _load_head(name: str, seed: int):
 def cmd_stream(args) -> None:
     embed = Embedder(Path(args.models))
     head = _load_head(args.name + args.tag, args.seed)
-    times, scores, _, duration_ms, wav = _head_stream_scores(embed, head, args.partition)
-    record = _stream_figures(args.name + args.tag, args.seed, args.partition, times, scores,
-                             duration_ms, wav)
+    times, scores, _, duration_ms = _head_stream_scores(embed, head, args.partition)
+    record = decode_stream(args.name + args.tag, args.seed, args.partition, times, scores,
+                           _labels(), duration_ms)
     with open(OUT / "stream.jsonl", "a") as f:
         f.write(json.dumps(record) + "\n")
 
@@ -255,14 +246,14 @@ def cmd_combine(args) -> None:
     embed = Embedder(Path(args.models))
     evaluator = kws.StreamingEvaluator(str(model_path), clip_stride_ms=STEP * 10)
     for key in partitions:
-        times, scores, samples, duration_ms, wav = _head_stream_scores(embed, head, key)
+        times, scores, samples, duration_ms = _head_stream_scores(embed, head, key)
         run_times, run_scores = evaluator.compute_scores(samples)
         n = min(len(times), len(run_times))
         if not np.array_equal(times[:n], run_times[:n]):
             raise SystemExit("the run's windows and the head's do not start together")
-        out[f"{key}_stream"] = _stream_figures(name, args.seed, key, times[:n],
-                                               (scores[:n] + run_scores[:n]) / 2,
-                                               duration_ms, wav)
+        out[f"{key}_stream"] = decode_stream(name, args.seed, key, times[:n],
+                                             (scores[:n] + run_scores[:n]) / 2, _labels(),
+                                             duration_ms)
     with open(OUT / "combined.jsonl", "a") as f:
         f.write(json.dumps(out) + "\n")
 
@@ -370,11 +361,10 @@ def cmd_distill(args) -> None:
         print(f"{args.name} seed {args.seed}, real {key}: {out[key] * 100:.1f}% of {len(y)}")
     evaluator = kws.StreamingEvaluator(str(path))
     for key in partitions:
-        wav = stream_wav(key)
-        samples, rate = kws.read_wav(wav)
+        samples, rate = kws.read_wav(stream_wav(key))
         times, scores = evaluator.compute_scores(samples)
-        out[f"{key}_stream"] = _stream_figures(args.name, args.seed, key, times, scores,
-                                               1000.0 * len(samples) / rate, wav)
+        out[f"{key}_stream"] = decode_stream(args.name, args.seed, key, times, scores,
+                                             _labels(), 1000.0 * len(samples) / rate)
     with open(OUT / "distilled.jsonl", "a") as f:
         f.write(json.dumps(out) + "\n")
 
