@@ -41,6 +41,8 @@ enum class OpType {
   kSilu,             // x * sigmoid(x)
   kPad,              // zeros on both sides of the width axis
   kCrop,             // drops time rows at the front and the back
+  kLog,              // scale * ln(max(x, floor)) + shift
+  kLeakyRelu,        // x >= 0 ? x : alpha * x, then max(., floor)
 };
 
 enum class Activation { kLinear, kRelu };
@@ -109,6 +111,9 @@ struct Op {
   int depth_multiplier = 1;
   // SVDF
   int rank = 1, memory_size = 1, units = 0;
+  // Element-wise parameters (the file's attributes as float32): log's scale, shift and
+  // floor (> 0); leaky_relu's alpha and floor (<= 0, or -infinity when the file has none).
+  float log_scale = 1.0f, log_shift = 0.0f, alpha = 0.0f, value_floor = 0.0f;
 
   PackedMatrix packed;              // conv / dense weights
   AlignedFloats weights;            // depthwise kernel (kh*kw*C*mult), svdf time filter

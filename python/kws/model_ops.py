@@ -37,6 +37,8 @@ OP_TYPES: dict[str, OpType] = {
     "silu": OpType(),
     "pad": OpType(("columns",)),
     "crop": OpType(("rows",)),
+    "log": OpType(("scale", "shift", "floor")),
+    "leaky_relu": OpType(("alpha", "floor")),  # floor optional
 }
 
 

@@ -1,6 +1,8 @@
 // The OpKernel defaults, the parse helpers every op file uses, and the registry.
 #include "ops/op.h"
 
+#include <cmath>
+#include <sstream>
 #include <stdexcept>
 
 #include "json_value.h"
@@ -25,6 +27,8 @@ const OpKernel& SvdfKernel();
 const OpKernel& SiluKernel();
 const OpKernel& PadKernel();
 const OpKernel& CropKernel();
+const OpKernel& LogKernel();
+const OpKernel& LeakyReluKernel();
 
 const std::vector<const OpKernel*>& Registry() {
   static const std::vector<const OpKernel*> kAll = {&Conv2DKernel(),    &DepthwiseConv2DKernel(),
@@ -34,7 +38,8 @@ const std::vector<const OpKernel*>& Registry() {
                                                     &FlattenKernel(),   &ReshapeKernel(),
                                                     &AddKernel(),       &SvdfKernel(),
                                                     &SiluKernel(),      &PadKernel(),
-                                                    &CropKernel()};
+                                                    &CropKernel(),      &LogKernel(),
+                                                    &LeakyReluKernel()};
   return kAll;
 }
 
@@ -99,6 +104,17 @@ void ParseContext::Fail(const std::string& msg) const {
 
 int ParseContext::Int(const std::string& key, long long lo, long long hi) const {
   return static_cast<int>(attrs_.Get(key, where_).AsInt(where_ + " " + key, lo, hi));
+}
+
+float ParseContext::Float(const std::string& key) const {
+  const double v = attrs_.Get(key, where_).AsNumber(where_ + " " + key);
+  const float f = static_cast<float>(v);
+  if (!std::isfinite(f)) {
+    std::ostringstream s;
+    s << where_ << " " << key << " = " << v << " is not a finite float32 number";
+    Fail(s.str());
+  }
+  return f;
 }
 
 std::pair<int, int> ParseContext::Pair(const std::string& key) const {

@@ -94,6 +94,8 @@ class ParseContext {
   }
   // Integer attribute in [lo, hi] (required).
   int Int(const std::string& key, long long lo, long long hi) const;
+  // Number attribute (required), as float32: it must be finite once rounded to float32.
+  float Float(const std::string& key) const;
   // Two positive integers (kernel_size, strides, pool_size).
   std::pair<int, int> Pair(const std::string& key) const;
   // "same" -> true, "valid" -> false.
@@ -167,8 +169,10 @@ class OpKernel {
 size_t RowFloats(const std::vector<int>& dims);  // floats per time row (rank >= 2)
 size_t NumFloats(const std::vector<int>& dims);
 
-// An element-wise op of one input (relu, silu, ...): Derived::Apply(in, out, begin, end)
-// maps floats [begin, end); every compute form is that map over the floats it covers.
+// An element-wise op of one input (relu, silu, log, ...): Derived::ApplyOp(op, in, out,
+// begin, end) maps floats [begin, end); every compute form is that map over the floats it
+// covers. Ops without parameters define only Derived::Apply(in, out, begin, end); ops with
+// parameters (held in the Op) define their own ApplyOp.
 template <typename Derived>
 class ElementwiseKernel : public OpKernel {
  public:
@@ -176,16 +180,19 @@ class ElementwiseKernel : public OpKernel {
   void ComputeRows(const Op& op, const float* const* in, float* out, int r0, int r1,
                    const Scratch&) const override {
     const size_t row = RowFloats(op.out_dims);
-    Derived::Apply(in[0], out, r0 * row, r1 * row);
+    Derived::ApplyOp(op, in[0], out, r0 * row, r1 * row);
   }
   void ComputeAll(const Op& op, const float* const* in, float* out, const Scratch&) const override {
-    Derived::Apply(in[0], out, 0, NumFloats(op.out_dims));
+    Derived::ApplyOp(op, in[0], out, 0, NumFloats(op.out_dims));
   }
   void ComputeWindows(const Op& op, const WindowInputs& in, float* out, size_t out_stride,
                       const Scratch&) const override {
     const size_t n = NumFloats(op.out_dims);
     for (int w = 0; w < in.count; ++w)
-      Derived::Apply(in.in[0][w], out + static_cast<size_t>(w) * out_stride, 0, n);
+      Derived::ApplyOp(op, in.in[0][w], out + static_cast<size_t>(w) * out_stride, 0, n);
+  }
+  static void ApplyOp(const Op&, const float* in, float* out, size_t begin, size_t end) {
+    Derived::Apply(in, out, begin, end);
   }
 
  protected:
