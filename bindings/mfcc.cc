@@ -38,7 +38,8 @@ bool SameOptions(const MfccOptions& a, const MfccOptions& b) {
          a.filterbank_channel_count == b.filterbank_channel_count &&
          a.lower_frequency_limit == b.lower_frequency_limit &&
          a.upper_frequency_limit == b.upper_frequency_limit &&
-         a.dct_coefficient_count == b.dct_coefficient_count;
+         a.dct_coefficient_count == b.dct_coefficient_count &&
+         a.average_window_width == b.average_window_width;
 }
 
 // kws.mfcc builds its tables once per distinct option set (a few recent ones are kept),
@@ -94,10 +95,13 @@ void BindMfcc(py::module_& m) {
   const MfccOptions d;  // the C++ defaults, shown and used by Python
   py::class_<MfccOptions>(m, "MfccOptions",
                           "Options of the MFCC front end (the classic speech-commands "
-                          "defaults). Frequency limits are used as float32, like TensorFlow.")
+                          "defaults). Frequency limits are used as float32, like TensorFlow. "
+                          "average_window_width > 0 selects the averaged power spectrogram "
+                          "instead of the MFCC.")
       .def(py::init([](int sample_rate, double window_size_ms, double window_stride_ms,
                        int filterbank_channel_count, double lower_frequency_limit,
-                       double upper_frequency_limit, int dct_coefficient_count) {
+                       double upper_frequency_limit, int dct_coefficient_count,
+                       int average_window_width) {
              MfccOptions o;
              o.sample_rate = sample_rate;
              o.window_size_ms = window_size_ms;
@@ -106,6 +110,7 @@ void BindMfcc(py::module_& m) {
              o.lower_frequency_limit = lower_frequency_limit;
              o.upper_frequency_limit = upper_frequency_limit;
              o.dct_coefficient_count = dct_coefficient_count;
+             o.average_window_width = average_window_width;
              return o;
            }),
            py::arg("sample_rate") = d.sample_rate, py::arg("window_size_ms") = d.window_size_ms,
@@ -114,6 +119,7 @@ void BindMfcc(py::module_& m) {
            py::arg("lower_frequency_limit") = d.lower_frequency_limit,
            py::arg("upper_frequency_limit") = d.upper_frequency_limit,
            py::arg("dct_coefficient_count") = d.dct_coefficient_count,
+           py::arg("average_window_width") = d.average_window_width,
            "Plain options; nothing is checked until validate() or a front end is built.")
       .def_readwrite("sample_rate", &MfccOptions::sample_rate, "Samples per second (Hz).")
       .def_readwrite("window_size_ms", &MfccOptions::window_size_ms, "Analysis window (ms).")
@@ -127,12 +133,23 @@ void BindMfcc(py::module_& m) {
                      "Highest filterbank frequency (Hz), at most sample_rate / 2.")
       .def_readwrite("dct_coefficient_count", &MfccOptions::dct_coefficient_count,
                      "Cepstral coefficients kept per frame (feature_bin_count).")
+      .def_readwrite("average_window_width", &MfccOptions::average_window_width,
+                     "0: the MFCC. > 0: each frame is instead the power spectrogram "
+                     "(tf.raw_ops.AudioSpectrogram, magnitude_squared) averaged over groups of "
+                     "this many bins, as tf.nn.pool(AVG, SAME): ceil(bins / width) values "
+                     "(the speech-commands 'average' preprocessing; 1: the raw power "
+                     "spectrogram). The filterbank, limits and DCT count are then unused.")
       .def_property_readonly("window_size_samples", &MfccOptions::window_size_samples,
                              "Window length in samples (truncated).")
       .def_property_readonly("window_stride_samples", &MfccOptions::window_stride_samples,
                              "Hop in samples (truncated).")
       .def_property_readonly("fft_length", &MfccOptions::fft_length,
                              "FFT length: the next power of two >= the window.")
+      .def_property_readonly("spectrogram_bins", &MfccOptions::spectrogram_bins,
+                             "Power spectrogram bins: fft_length // 2 + 1.")
+      .def_property_readonly("num_features", &MfccOptions::num_features,
+                             "Features per frame: dct_coefficient_count, or "
+                             "ceil(spectrogram_bins / average_window_width).")
       .def("num_frames", &MfccOptions::NumFrames, py::arg("num_samples"),
            "Frames produced by a signal of num_samples samples.")
       .def("validate", &MfccOptions::Validate, "Raises ValueError naming the first bad field.")
@@ -140,13 +157,14 @@ void BindMfcc(py::module_& m) {
 
   py::class_<MfccFrontend, std::shared_ptr<MfccFrontend>>(
       m, "MfccFrontend",
-      "Whole-signal MFCC computation matching tf.raw_ops.AudioSpectrogram + Mfcc. "
-      "Immutable and safe to share between threads.")
+      "Whole-signal MFCC computation matching tf.raw_ops.AudioSpectrogram + Mfcc (or, with "
+      "options.average_window_width > 0, the averaged power spectrogram). Immutable and safe "
+      "to share between threads.")
       .def(py::init([](const MfccOptions& opts) { return std::make_shared<MfccFrontend>(opts); }),
            py::arg("options"), "Validates the options (ValueError) and builds the tables.")
       .def_property_readonly("options", &MfccFrontend::options, "A copy of the options.")
       .def_property_readonly("num_coefficients", &MfccFrontend::num_coefficients,
-                             "Coefficients per frame.")
+                             "Features per frame (options.num_features).")
       .def(
           "compute",
           [](const MfccFrontend& f, const FloatArray& samples) { return ComputeArray(f, samples); },

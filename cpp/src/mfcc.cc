@@ -4,6 +4,9 @@
 // centres, each FFT bin feeding the falling side of one channel and the rising side of
 // the next; values below 1e-12 are floored before the natural log; the DCT is
 // sqrt(2 / channels) * cos(pi * i * (j + 0.5) / channels), without special scaling of c0.
+// The "average" front end (average_window_width > 0) follows tf.nn.pool's AVG pooling on
+// that float32 spectrogram: each output is the float32 sum, in bin order, of the bins of
+// its group that exist, divided by their count.
 #include "kws/mfcc.h"
 
 #include <algorithm>
@@ -60,6 +63,14 @@ int MfccOptions::fft_length() const {
   return n;
 }
 
+int MfccOptions::spectrogram_bins() const { return fft_length() / 2 + 1; }
+
+int MfccOptions::num_features() const {
+  if (average_window_width > 0)
+    return (spectrogram_bins() + average_window_width - 1) / average_window_width;
+  return dct_coefficient_count;
+}
+
 int MfccOptions::NumFrames(size_t n) const {
   const size_t window = static_cast<size_t>(std::max(window_size_samples(), 1));
   const size_t stride = static_cast<size_t>(std::max(window_stride_samples(), 1));
@@ -96,6 +107,14 @@ void MfccOptions::Validate() const {
         "gives " + std::to_string(stride) + " samples, more than the " +
             std::to_string(kMaxWindowSamples) + " supported");
   }
+  const int bins = spectrogram_bins();
+  if (average_window_width < 0 || average_window_width > bins) {
+    Bad("average_window_width", std::to_string(average_window_width),
+        "must be between 0 (the MFCC) and the " + std::to_string(bins) + " spectrogram bins of a " +
+            std::to_string(fft_length()) + "-point FFT");
+  }
+  // The averaged spectrogram uses none of the MFCC's own options.
+  if (average_window_width > 0) return;
   if (filterbank_channel_count < 1 || filterbank_channel_count > kMaxChannels) {
     Bad("filterbank_channel_count", std::to_string(filterbank_channel_count),
         "must be between 1 and " + std::to_string(kMaxChannels));
@@ -131,7 +150,8 @@ std::string MfccOptions::ToString() const {
     << ", filterbank_channel_count=" << filterbank_channel_count
     << ", lower_frequency_limit=" << lower_frequency_limit
     << ", upper_frequency_limit=" << upper_frequency_limit
-    << ", dct_coefficient_count=" << dct_coefficient_count << ")";
+    << ", dct_coefficient_count=" << dct_coefficient_count
+    << ", average_window_width=" << average_window_width << ")";
   return s.str();
 }
 
@@ -176,8 +196,12 @@ struct MfccFrontend::Impl {
   MfccOptions opts;
   int window = 0;
   int stride = 0;
-  int channels = 0;
-  int coefficients = 0;
+  int channels = 0;      // 0 for the averaged spectrogram
+  int coefficients = 0;  // features per frame
+  // Averaged spectrogram (opts.average_window_width > 0): output j averages the bins
+  // [j * width - pad_before, + width) that exist.
+  int average_width = 0;
+  int average_pad_before = 0;
   std::vector<double> hann;  // periodic Hann window, `window` values
   internal::RealFft fft;
   // Filterbank: FFT bins [first_bin, last_bin] contribute. Bin i adds
@@ -196,12 +220,20 @@ struct MfccFrontend::Impl {
   explicit Impl(const MfccOptions& o) : opts(o), fft((o.Validate(), o.fft_length())) {
     window = opts.window_size_samples();
     stride = opts.window_stride_samples();
-    channels = opts.filterbank_channel_count;
-    coefficients = opts.dct_coefficient_count;
+    coefficients = opts.num_features();
 
     hann.resize(window);
     for (int i = 0; i < window; ++i) hann[i] = 0.5 - 0.5 * std::cos(2.0 * kPi * i / window);
 
+    if (opts.average_window_width > 0) {
+      // TensorFlow's SAME padding: the total padding split with the smaller half first.
+      average_width = opts.average_window_width;
+      const int bins = fft.num_bins();
+      const int total_pad = std::max(coefficients * average_width - bins, 0);
+      average_pad_before = total_pad / 2;
+      return;
+    }
+    channels = opts.filterbank_channel_count;
     BuildFilterbank();
 
     dct.resize(static_cast<size_t>(channels) * coefficients);
@@ -277,6 +309,10 @@ struct MfccFrontend::Impl {
     }
     Lanes* __restrict power = ws.power.data();
     fft.PowerSpectrum(windowed, power, ws.fft_work.data());
+    if (average_width > 0) {
+      Average(power, count, out);
+      return;
+    }
 
     Lanes* __restrict mel = ws.mel.data();
     for (int j = 0; j < num_channels + 2; ++j) mel[j] = Splat(0.0);
@@ -332,6 +368,23 @@ struct MfccFrontend::Impl {
       Lanes acc = Splat(0.0);
       for (int j = 0; j < num_channels; ++j) acc += Splat(row[j]) * log_mel[j];
       for (int l = 0; l < count; ++l) out[l * stride_out + i] = static_cast<float>(acc[l]);
+    }
+  }
+
+  // The averaged spectrogram of `count` frames from their power spectra: each bin as the
+  // float32 TensorFlow hands over, summed in float32 in bin order, then divided by the
+  // number of bins in the group (padding is not counted).
+  void Average(const Lanes* power, int count, float* out) const {
+    const int bins = fft.num_bins();
+    for (int l = 0; l < count; ++l) {
+      float* o = out + static_cast<size_t>(l) * coefficients;
+      for (int j = 0; j < coefficients; ++j) {
+        const int begin = std::max(j * average_width - average_pad_before, 0);
+        const int end = std::min(j * average_width - average_pad_before + average_width, bins);
+        float sum = 0.0f;
+        for (int i = begin; i < end; ++i) sum += static_cast<float>(power[i][l]);
+        o[j] = sum / static_cast<float>(end - begin);
+      }
     }
   }
 };

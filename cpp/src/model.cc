@@ -109,20 +109,28 @@ class Loader {
         static_cast<int>(meta.Get("clip_samples", "metadata").AsInt("clip_samples", 1, 100000000));
     const Value& fe = meta.Get("frontend", "metadata");
     const std::string fe_type = fe.Get("type", "frontend").AsString("frontend type");
-    if (fe_type != "mfcc")
-      Fail("front end '" + fe_type + "' is not supported by the native runtime (mfcc only)");
+    if (fe_type != "mfcc" && fe_type != "average")
+      Fail("front end '" + fe_type +
+           "' is not supported by the native runtime (mfcc or average only)");
     MfccOptions o;
     o.sample_rate = m.sample_rate;
     o.window_size_ms = fe.Get("window_size_ms", "frontend").AsNumber("window_size_ms");
     o.window_stride_ms = fe.Get("window_stride_ms", "frontend").AsNumber("window_stride_ms");
-    o.filterbank_channel_count = static_cast<int>(
-        fe.Get("filterbank_channel_count", "frontend").AsInt("filterbank_channel_count", 1, 4096));
-    o.lower_frequency_limit =
-        fe.Get("lower_frequency_limit", "frontend").AsNumber("lower_frequency_limit");
-    o.upper_frequency_limit =
-        fe.Get("upper_frequency_limit", "frontend").AsNumber("upper_frequency_limit");
-    o.dct_coefficient_count = static_cast<int>(
-        fe.Get("dct_coefficient_count", "frontend").AsInt("dct_coefficient_count", 1, 4096));
+    if (fe_type == "average") {
+      // The power spectrogram averaged over groups of bins: no filterbank, limits or DCT.
+      o.average_window_width = static_cast<int>(
+          fe.Get("average_window_width", "frontend").AsInt("average_window_width", 1, kMaxDim));
+    } else {
+      o.filterbank_channel_count =
+          static_cast<int>(fe.Get("filterbank_channel_count", "frontend")
+                               .AsInt("filterbank_channel_count", 1, 4096));
+      o.lower_frequency_limit =
+          fe.Get("lower_frequency_limit", "frontend").AsNumber("lower_frequency_limit");
+      o.upper_frequency_limit =
+          fe.Get("upper_frequency_limit", "frontend").AsNumber("upper_frequency_limit");
+      o.dct_coefficient_count = static_cast<int>(
+          fe.Get("dct_coefficient_count", "frontend").AsInt("dct_coefficient_count", 1, 4096));
+    }
     try {
       o.Validate();
       m.frontend = std::make_shared<MfccFrontend>(o);
@@ -132,7 +140,7 @@ class Loader {
     m.frontend_options = o;
     m.frame_stride = o.window_stride_samples();
     m.num_frames = o.NumFrames(static_cast<size_t>(m.clip_samples));
-    m.num_coefficients = o.dct_coefficient_count;
+    m.num_coefficients = m.frontend->num_coefficients();
     if (m.num_frames <= 0)
       Fail("clip of " + std::to_string(m.clip_samples) + " samples is shorter than one window");
 

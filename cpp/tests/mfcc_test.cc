@@ -132,6 +132,9 @@ TEST(Mfcc, DefaultsAreTheClassicOnes) {
   ASSERT_NE(s.find("sample_rate=16000"), std::string::npos);
   ASSERT_NE(s.find("dct_coefficient_count=40"), std::string::npos);
   ASSERT_NE(s.find("upper_frequency_limit=4000"), std::string::npos);
+  ASSERT_NE(s.find("average_window_width=0"), std::string::npos);
+  ASSERT_EQ(o.average_window_width, 0);  // the MFCC
+  ASSERT_EQ(o.num_features(), 40);
 }
 
 // One bad option value and the field its error must name.
@@ -191,7 +194,12 @@ INSTANTIATE_TEST_SUITE_P(
                   "upper_frequency_limit"},
         BadOption{"InfiniteUpperLimit",
                   [](kws::MfccOptions& o) { o.upper_frequency_limit = INFINITY; },
-                  "upper_frequency_limit"}),
+                  "upper_frequency_limit"},
+        BadOption{"NegativeAverageWidth", [](kws::MfccOptions& o) { o.average_window_width = -2; },
+                  "average_window_width"},
+        BadOption{"AverageWidthAboveTheBins",
+                  [](kws::MfccOptions& o) { o.average_window_width = 258; },
+                  "average_window_width = 258: must be between 0 (the MFCC) and the 257"}),
     [](const ::testing::TestParamInfo<BadOption>& info) { return info.param.case_name; });
 
 TEST(Mfcc, FrameCountFollowsTheFormula) {

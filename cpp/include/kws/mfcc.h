@@ -1,6 +1,9 @@
 // MFCC front end, numerically matching tf.raw_ops.AudioSpectrogram(magnitude_squared=True)
 // followed by tf.raw_ops.Mfcc: periodic Hann window, FFT of the next power of two,
 // squared magnitude, mel filterbank over sqrt(power), floor 1e-12, natural log, DCT-II.
+// With MfccOptions::average_window_width > 0 the same front end gives instead the power
+// spectrogram averaged over groups of frequency bins (the speech-commands "average"
+// preprocessing: tf.nn.pool AVG with SAME padding over the squared-magnitude spectrogram).
 #ifndef KWS_MFCC_H_
 #define KWS_MFCC_H_
 
@@ -22,6 +25,13 @@ struct MfccOptions {
   double lower_frequency_limit = 20.0;
   double upper_frequency_limit = 4000.0;
   int dct_coefficient_count = 40;
+  // 0: the MFCC. > 0: no MFCC; each frame is the power spectrogram (float32, as
+  // AudioSpectrogram gives it) averaged over groups of this many frequency bins, as
+  // tf.nn.pool(AVG, window [1, w], strides [1, w], SAME): ceil(bins / w) values, each the
+  // mean of the bins of its group that exist (TensorFlow's SAME placement, the extra
+  // padding at the end). 1 gives the raw power spectrogram. The filterbank, frequency
+  // limits and DCT count are then unused and not checked. At most spectrogram_bins().
+  int average_window_width = 0;
 
   // Throws InvalidArgument naming the first bad field and its value.
   void Validate() const;
@@ -31,6 +41,10 @@ struct MfccOptions {
   int window_size_samples() const;    // sample_rate * window_size_ms / 1000 (truncated)
   int window_stride_samples() const;  // sample_rate * window_stride_ms / 1000 (truncated)
   int fft_length() const;             // next power of two >= window_size_samples
+  int spectrogram_bins() const;       // fft_length() / 2 + 1
+  // Features per frame: dct_coefficient_count, or with average_window_width > 0
+  // ceil(spectrogram_bins() / average_window_width).
+  int num_features() const;
   // Frames produced by a signal of n samples (0 if n < window): 1 + (n - window) / stride.
   int NumFrames(size_t n) const;
 };
@@ -45,11 +59,11 @@ class MfccFrontend {
   MfccFrontend& operator=(const MfccFrontend&) = delete;
 
   const MfccOptions& options() const;
-  int num_coefficients() const;  // dct_coefficient_count
+  int num_coefficients() const;  // features per frame: options().num_features()
 
-  // Returns NumFrames(n) x dct_coefficient_count values, row-major.
+  // Returns NumFrames(n) x num_coefficients() values, row-major.
   std::vector<float> Compute(const float* samples, size_t n) const;
-  // Writes NumFrames(n) x dct_coefficient_count values to `out`.
+  // Writes NumFrames(n) x num_coefficients() values to `out`.
   void Compute(const float* samples, size_t n, float* out) const;
   // Writes `num_frames` frames whose windows start every window_stride_samples() from
   // `samples` (which must hold (num_frames - 1) * stride + window samples) to `out`.
