@@ -269,6 +269,7 @@ kws::MfccOptions ToCpp(const kws_mfcc_options* o) {
     r.lower_frequency_limit = o->lower_frequency_limit;
     r.upper_frequency_limit = o->upper_frequency_limit;
     r.dct_coefficient_count = o->dct_coefficient_count;
+    r.average_window_width = o->average_window_width;
   }
   r.Validate();
   return r;
@@ -282,6 +283,7 @@ void FromCpp(const kws::MfccOptions& r, kws_mfcc_options* o) {
   o->lower_frequency_limit = r.lower_frequency_limit;
   o->upper_frequency_limit = r.upper_frequency_limit;
   o->dct_coefficient_count = r.dct_coefficient_count;
+  o->average_window_width = r.average_window_width;
 }
 
 std::string BuildInfo() {

@@ -109,8 +109,10 @@ static void test_version_and_status_names(void) {
   const char* info = kws_build_info();
   CHECK(v != NULL && strchr(v, '.') != NULL);
   CHECK(strncmp(info, "kws ", 4) == 0 && strstr(info, v) != NULL);
-  CHECK(strstr(info, "C API 1") != NULL && strstr(info, "compiler ") != NULL);
-  CHECK(kws_c_api_version() == KWS_C_API_VERSION);
+  char api[32];
+  snprintf(api, sizeof(api), "C API %d;", KWS_C_API_VERSION);
+  CHECK(strstr(info, api) != NULL && strstr(info, "compiler ") != NULL);
+  CHECK(kws_c_api_version() == KWS_C_API_VERSION && KWS_C_API_VERSION == 2);
   CHECK(strcmp(kws_status_name(KWS_OK), "KWS_OK") == 0);
   CHECK(strcmp(kws_status_name(KWS_ERROR_MODEL), "KWS_ERROR_MODEL") == 0);
   CHECK(strcmp(kws_status_name((kws_status)99), "unknown status") == 0);
@@ -536,13 +538,34 @@ static void test_mfcc(void) {
   int32_t coefficients = 0;
   float* all;
   float first[40];
+  float averaged[86];
   int finite = 1, same = 1;
 
   CHECK_ERROR(kws_mfcc_options_default(NULL), KWS_ERROR_INVALID_ARGUMENT, "options is NULL");
   CHECK_OK(kws_mfcc_options_default(&o));
   CHECK(o.sample_rate == 16000 && o.window_size_ms == 30.0 && o.window_stride_ms == 10.0 &&
         o.filterbank_channel_count == 40 && o.lower_frequency_limit == 20.0 &&
-        o.upper_frequency_limit == 4000.0 && o.dct_coefficient_count == 40);
+        o.upper_frequency_limit == 4000.0 && o.dct_coefficient_count == 40 &&
+        o.average_window_width == 0);
+  o.average_window_width = -1;
+  CHECK_ERROR(kws_mfcc_create(&o, &mfcc), KWS_ERROR_INVALID_ARGUMENT, "average_window_width");
+  o.average_window_width = 258; /* a 512-point FFT has 257 bins */
+  CHECK_ERROR(kws_mfcc_create(&o, &mfcc), KWS_ERROR_INVALID_ARGUMENT, "257 spectrogram bins");
+  /* The averaged power spectrogram: ceil(257 / 3) = 86 values per frame, each >= 0. */
+  o.average_window_width = 3;
+  CHECK_OK(kws_mfcc_create(&o, &mfcc));
+  CHECK_OK(kws_mfcc_num_coefficients(mfcc, &coefficients));
+  CHECK(coefficients == 86);
+  CHECK_OK(kws_wav_samples(wav, &samples, &n));
+  CHECK_ERROR(kws_mfcc_compute(mfcc, samples, 480, averaged, 85, NULL), KWS_ERROR_INVALID_ARGUMENT,
+              "features holds");
+  CHECK_OK(kws_mfcc_compute(mfcc, samples, 480, averaged, 86, &i));
+  CHECK(i == 1);
+  for (i = 0; i < 86; ++i) finite = finite && isfinite(averaged[i]) && averaged[i] >= 0.0f;
+  CHECK(finite);
+  CHECK_OK(kws_mfcc_free(mfcc));
+  mfcc = NULL;
+  kws_mfcc_options_default(&o);
   o.sample_rate = 0;
   CHECK_ERROR(kws_mfcc_create(&o, &mfcc), KWS_ERROR_INVALID_ARGUMENT, "sample_rate");
   kws_mfcc_options_default(&o);

@@ -23,6 +23,7 @@ _Static_assert(offsetof(kws_mfcc_options, filterbank_channel_count) == 24, "mo.c
 _Static_assert(offsetof(kws_mfcc_options, lower_frequency_limit) == 32, "mo.lower");
 _Static_assert(offsetof(kws_mfcc_options, upper_frequency_limit) == 40, "mo.upper");
 _Static_assert(offsetof(kws_mfcc_options, dct_coefficient_count) == 48, "mo.dct");
+_Static_assert(offsetof(kws_mfcc_options, average_window_width) == 52, "mo.average");
 _Static_assert(sizeof(kws_mfcc_options) == 56, "kws_mfcc_options size");
 
 /* Unused: a module needs one entry point of its own. */

@@ -36,7 +36,7 @@ extern "C" {
 
 /* Version of this interface. Grows with additions; a change that breaks callers bumps it
  * and the library's major version. */
-#define KWS_C_API_VERSION 1
+#define KWS_C_API_VERSION 2
 
 typedef enum kws_status {
   KWS_OK = 0,
@@ -178,6 +178,11 @@ typedef struct kws_mfcc_options {
   double lower_frequency_limit;     /* 20 */
   double upper_frequency_limit;     /* 4000 */
   int32_t dct_coefficient_count;    /* 40 */
+  /* 0: the MFCC. > 0: instead of the MFCC, the power spectrogram averaged over groups of
+   * this many frequency bins (model.kws front end "average"; kws::MfccOptions). Added in
+   * C API version 2: zero it (kws_mfcc_options_default, or `= {0}`) when filling the
+   * struct field by field. */
+  int32_t average_window_width; /* 0 */
 } kws_mfcc_options;
 
 KWS_C_EXPORT kws_status kws_mfcc_options_default(kws_mfcc_options* options);
