@@ -13,11 +13,11 @@ if [ ! -x "$KWS_VENV/bin/python" ]; then
 fi
 # shellcheck disable=SC1091
 source "$KWS_VENV/bin/activate"
-if ! python -c "import tensorflow, pytest, xdist, scikit_build_core, pybind11, espeakng_loader, pyroomacoustics" >/dev/null 2>&1 \
+if ! python -c "import tensorflow, pytest, xdist, scikit_build_core, pybind11, espeakng_loader, pyroomacoustics, pyopen_wakeword" >/dev/null 2>&1 \
    || ! python -m ruff --version >/dev/null 2>&1 \
    || ! command -v cmake >/dev/null || ! command -v ninja >/dev/null; then
   echo "[kws] installing dependencies (TensorFlow CPU, build tools): a few minutes the first time"
-  python -m pip install --quiet "scikit-build-core>=0.10" "pybind11>=2.12" cmake ninja
+  python -m pip install --quiet "scikit-build-core>=0.10" "pybind11>=2.12" cmake ninja setuptools wheel
   python -m pip install --quiet --no-build-isolation "$KWS_ROOT[test]"
 else
   echo "[kws] building and installing kws from $KWS_ROOT"

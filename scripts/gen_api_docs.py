@@ -26,6 +26,8 @@ PY_MODULES = [
     ("kws.train.models", "Keras model architectures (train extra)"),
     ("kws.train.bc_resnet",
      "BC-ResNet and the streaming-first (time-VALID) variants (train extra)"),
+    ("kws.train.speech_embedding",
+     "A frozen pretrained speech embedding under a trained head (train extra)"),
     ("kws.train.log_mel", "Log-mel features from the MFCC front end (train extra)"),
     ("kws.train.config", "Training flags, recipes and their checks (train extra)"),
     ("kws.train.checkpoint", "Checkpoints and the model files beside them (train extra)"),

@@ -30,16 +30,24 @@ SMALL_98 = ModelSettings(label_count=5, feature_bin_count=20)
 # BC-ResNet's training steps are the slowest on a CPU.
 TRAINED = [pytest.param(a, marks=pytest.mark.slow) if a.startswith("bc_resnet") else a
            for a in sorted(set(CLASSIC_PARAMS) | {"ds_cnn", "tc_resnet", "bc_resnet_1",
-                                                  "bc_resnet_1_stream", "tc_resnet_stream"})]
+                                                  "bc_resnet_1_stream", "tc_resnet_stream",
+                                                  "speech_embedding"})]
+
+
+# speech_embedding reads the 257-bin power spectrogram of 25 ms frames (76 at least).
+EMBEDDING = ModelSettings(label_count=5, preprocess="average", window_size_ms=25.0,
+                          feature_bin_count=257)
 
 
 def _small(architecture: str) -> ModelSettings:
+    if architecture == "speech_embedding":
+        return EMBEDDING
     return SMALL_98 if architecture in STREAM else SMALL
 
 
 def test_all_architectures_registered():
-    assert (set(CLASSIC_PARAMS) | {"ds_cnn", "tc_resnet"} | BC_RESNET | STREAM
-            == set(ARCHITECTURES))
+    assert (set(CLASSIC_PARAMS) | {"ds_cnn", "tc_resnet", "speech_embedding"} | BC_RESNET
+            | STREAM == set(ARCHITECTURES))
 
 
 @pytest.mark.parametrize("architecture", sorted(CLASSIC_PARAMS))
@@ -59,7 +67,8 @@ def test_classic_parameter_counts(architecture):
     for a in sorted(ARCHITECTURES)])
 @pytest.mark.parametrize("small", [False, True], ids=["98x40", "small"])
 def test_forward_shapes_and_named_layers(architecture, small):
-    settings = _small(architecture) if small else ModelSettings()
+    settings = _small(architecture) if small else (
+        EMBEDDING if architecture == "speech_embedding" else ModelSettings())
     model = build_model(architecture, settings)
     frames, width = settings.spectrogram_length, settings.fingerprint_width
     assert model.input_shape == (None, frames, width)
@@ -116,6 +125,8 @@ def test_trains_without_nan(architecture):
                                settings.fingerprint_width)).astype(np.float32)
     features = centres[labels] + 0.1 * rng.normal(size=(16,) + centres.shape[1:]).astype(
         np.float32)
+    if settings.preprocess == "average":  # a power spectrogram is not negative
+        features = features ** 2
     model = build_model(architecture, settings)
     optimizer = keras.optimizers.Adam(1e-3)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)

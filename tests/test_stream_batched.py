@@ -31,9 +31,12 @@ def arch_models(tmp_path_factory) -> dict[str, Path]:
     from kws.train import export
 
     out = tmp_path_factory.mktemp("arch_models")
-    settings = ModelSettings(label_count=len(LABELS))
     paths = {}
     for k, arch in enumerate(ARCHITECTURES):
+        settings = ModelSettings(label_count=len(LABELS))
+        if arch == "speech_embedding":  # the power spectrogram of 25 ms frames
+            settings = ModelSettings(label_count=len(LABELS), preprocess="average",
+                                     window_size_ms=25.0, feature_bin_count=257)
         model = kws_models.build_model(arch, settings, training_dropout=False)
         kws_models.randomize_weights(model, seed=100 + k)
         paths[arch] = export.write_model_kws(out / f"{arch}.kws", model, settings, arch, LABELS)

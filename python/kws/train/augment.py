@@ -97,6 +97,9 @@ PRESETS: dict[str, AugmentConfig] = {
                                     vtlp_range=(0.88, 1.12)),
     # room_spec with the reverberation of 256 image-source rooms (pyroomacoustics).
     "ism_spec": AugmentConfig(**_ROOM, **_SPEC, room_bank=256),
+    # The same rooms without SpecAugment (for inputs that are not log features, such as
+    # speech_embedding's power spectrogram).
+    "ism": AugmentConfig(**_ROOM, room_bank=256),
 }
 
 # Image-source rooms: size ranges (metres), the talker's distance from the microphone,

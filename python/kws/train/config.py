@@ -146,6 +146,10 @@ RECIPES: dict[str, dict] = {
     },
 }
 
+# The front end speech_embedding needs (kws.train.speech_embedding.check_settings).
+EMBEDDING_INPUT = {"preprocess": "average", "window_size_ms": 25.0, "window_stride_ms": 10.0,
+                   "feature_bin_count": 257}
+
 # One line on each recipe, for --help and the README.
 RECIPE_SUMMARIES: dict[str, str] = {
     "classic": "the classic long run: conv on 98 x 40 MFCC, 18,000 SGD steps",
@@ -184,7 +188,8 @@ FLAG_HELP = {
     "check_nans": "stop at the first NaN/Inf, naming the layer or tensor",
     "preprocess": "front end: mfcc, log_mel (the mel bins the MFCC is computed from; "
                   "--feature_bin_count = the mel channels), average or micro (default: "
-                  "log_mel for bc_resnet_*, mfcc otherwise)",
+                  "log_mel for bc_resnet_*, average for speech_embedding (with its 25 ms "
+                  "window and 257 bins), mfcc otherwise)",
     "verbosity": "level of the training log (file, and terminal with --verbose): DEBUG, "
                  "INFO, WARN, ERROR or FATAL",
     "verbose": "also print the training log (every step) on the terminal",
@@ -245,6 +250,10 @@ def make_config(**flags) -> TrainConfig:
     if "preprocess" not in values and str(values.get("model_architecture", "")).startswith(
             "bc_resnet"):
         values["preprocess"] = "log_mel"
+    # speech_embedding reads the power spectrogram its filterbank was made for; a recipe's
+    # MFCC settings give way to it, explicit flags do not.
+    if values.get("model_architecture") == "speech_embedding":
+        values.update({k: v for k, v in EMBEDDING_INPUT.items() if k not in flags})
     config = TrainConfig(**values)
     validate(config)
     return config

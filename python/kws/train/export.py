@@ -32,6 +32,8 @@ from kws.train.settings import ModelSettings
 from kws.wav_io import read_wav_at
 
 FORMAT_VERSION = 1
+# The --preprocess front ends the native runtime (and the exported TensorFlow models) run.
+NATIVE_FRONT_ENDS = ("mfcc", "log_mel", "average")
 
 # Keras layers that are the identity at inference time.
 _IDENTITY_LAYERS = ("InputLayer", "Dropout", "SpatialDropout1D", "SpatialDropout2D",
@@ -245,6 +247,12 @@ def _emit(layer: Any, node: Any, inputs: list[int], ops: list[dict],
                               "(time padding would make rows depend on the window)")
         op("pad", {"columns": [left, right]})
         return None
+    if kind == "LogFloor":
+        op("log", {"scale": layer.scale, "shift": layer.shift, "floor": layer.floor})
+        return None
+    if kind == "LeakyClamp":
+        op("leaky_relu", {"alpha": layer.alpha, "floor": layer.floor})
+        return None
     if kind == "Svdf":
         named = {"feature_filter": tensor("feature_filter", layer.feature_filter.numpy()),
                  "time_filter": tensor("time_filter", layer.time_filter.numpy()),
@@ -331,9 +339,17 @@ def model_kws_metadata(architecture: str, labels: Sequence[str], settings: Model
                        ops: list[dict], identity: dict | None = None) -> dict:
     """The JSON document stored under __metadata__["kws"]; `identity` holds the optional
     name, version and provenance (see `check_identity`)."""
-    if settings.preprocess not in ("mfcc", "log_mel"):
-        raise ExportError(f"the native runtime supports the mfcc and log_mel front ends "
-                          f"only, not '{settings.preprocess}'")
+    if settings.preprocess not in NATIVE_FRONT_ENDS:
+        raise ExportError(f"the native runtime supports the {', '.join(NATIVE_FRONT_ENDS)} "
+                          f"front ends only, not '{settings.preprocess}'")
+    if settings.preprocess == "average":
+        frontend = {"type": "average", "average_window_width": settings.average_window_width}
+    else:
+        frontend = {"type": "mfcc",
+                    "filterbank_channel_count": settings.filterbank_channel_count,
+                    "lower_frequency_limit": settings.lower_frequency_limit,
+                    "upper_frequency_limit": settings.upper_frequency_limit,
+                    "dct_coefficient_count": settings.feature_bin_count}
     return {
         "format_version": FORMAT_VERSION,
         "architecture": architecture,
@@ -341,15 +357,8 @@ def model_kws_metadata(architecture: str, labels: Sequence[str], settings: Model
         "sample_rate": settings.sample_rate,
         "clip_duration_ms": settings.clip_duration_ms,
         "clip_samples": settings.desired_samples,
-        "frontend": {
-            "type": "mfcc",
-            "window_size_ms": settings.window_size_ms,
-            "window_stride_ms": settings.window_stride_ms,
-            "filterbank_channel_count": settings.filterbank_channel_count,
-            "lower_frequency_limit": settings.lower_frequency_limit,
-            "upper_frequency_limit": settings.upper_frequency_limit,
-            "dct_coefficient_count": settings.feature_bin_count,
-        },
+        "frontend": {**frontend, "window_size_ms": settings.window_size_ms,
+                     "window_stride_ms": settings.window_stride_ms},
         "input_shape": [settings.spectrogram_length, settings.fingerprint_width],
         "ops": ops,
         **(identity or {}),
@@ -397,10 +406,11 @@ def audio_model(model: Any, settings: ModelSettings):
     tf.map_fn), and `serve_clip`: one clip (1, clip) -> the same for TFLite, written without
     tf.map_fn so that AudioSpectrogram and Mfcc become TFLite's own custom kernels
     (registered in the standard op resolver) instead of TensorFlow select ops."""
-    if settings.preprocess not in ("mfcc", "log_mel"):
-        raise ExportError(f"TensorFlow export with the front end inside supports the mfcc "
-                          f"and log_mel front ends only, not '{settings.preprocess}'")
-    from kws.train.features import mfcc_to_log_mel
+    if settings.preprocess not in NATIVE_FRONT_ENDS:
+        raise ExportError(f"TensorFlow export with the front end inside supports the "
+                          f"{', '.join(NATIVE_FRONT_ENDS)} front ends only, not "
+                          f"'{settings.preprocess}'")
+    from kws.train.features import average_bins, mfcc_to_log_mel
 
     class AudioModel(tf.Module):
         def __init__(self) -> None:
@@ -420,6 +430,9 @@ def audio_model(model: Any, settings: ModelSettings):
             spectrogram = tf.raw_ops.AudioSpectrogram(
                 input=tf.transpose(samples), window_size=settings.window_size_samples,
                 stride=settings.window_stride_samples, magnitude_squared=True)
+            if settings.preprocess == "average":
+                return self.logits_softmax(average_bins(spectrogram,
+                                                        settings.average_window_width))
             feats = tf.raw_ops.Mfcc(
                 spectrogram=spectrogram, sample_rate=settings.sample_rate,
                 upper_frequency_limit=settings.upper_frequency_limit,
@@ -428,6 +441,9 @@ def audio_model(model: Any, settings: ModelSettings):
                 dct_coefficient_count=settings.feature_bin_count)
             if settings.preprocess == "log_mel":
                 feats = mfcc_to_log_mel(feats, settings)
+            return self.logits_softmax(feats)
+
+        def logits_softmax(self, feats):
             logits = self.model(feats, training=False)
             return {"labels_softmax": tf.nn.softmax(logits, name="labels_softmax")}
 

@@ -22,6 +22,15 @@ def mfcc_to_log_mel(mfcc, settings: ModelSettings):
     return tf.tensordot(mfcc, matrix, axes=[[mfcc.shape.rank - 1], [0]])
 
 
+def average_bins(spectrogram, width: int):
+    """The classic "average" front end on (1, frames, bins) squared magnitudes: the mean of
+    groups of `width` bins with SAME padding, ceil(bins / width) outputs."""
+    if width == 1:
+        return spectrogram
+    return tf.nn.pool(spectrogram[..., tf.newaxis], window_shape=[1, width],
+                      pooling_type="AVG", strides=[1, width], padding="SAME")[..., 0]
+
+
 def tf_features(samples, settings: ModelSettings):
     """Features of float samples in [-1, 1].
 
@@ -52,16 +61,7 @@ def tf_features(samples, settings: ModelSettings):
             if settings.preprocess == "log_mel":
                 feats = mfcc_to_log_mel(feats, settings)
         elif settings.preprocess == "average":
-            width = settings.average_window_width
-            # Classic behaviour: average the (squared-magnitude) spectrogram over
-            # groups of `width` bins with SAME padding: ceil(bins / width) outputs.
-            feats = tf.nn.pool(
-                spectrogram[..., tf.newaxis],
-                window_shape=[1, width],
-                pooling_type="AVG",
-                strides=[1, width],
-                padding="SAME",
-            )[..., 0]
+            feats = average_bins(spectrogram, settings.average_window_width)
         else:
             raise ValueError(f"preprocess '{settings.preprocess}' is not supported by tf_features")
         return feats[0]

@@ -26,6 +26,9 @@ Modern architectures:
   residuals). Their extra layers: SubSpectralNorm, Cropping2D, ZeroPadding2D, SiLU.
 - bc_resnet_<w>_stream, tc_resnet_stream: streaming-first variants, VALID in time, whose
   whole-clip and streaming outputs are equal and whose hop computes only new frames.
+- speech_embedding: a frozen pretrained speech embedding (kws.train.speech_embedding, the
+  weights of the pyopen-wakeword package) under a trained head, on the power spectrogram.
+  Its extra layers: LogFloor and LeakyClamp.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from kws.train import bc_resnet
+from kws.train import bc_resnet, speech_embedding
 from kws.train.blocks import batch_norm, bn_relu, crop_front
 from kws.train.settings import ModelSettings
 
@@ -303,6 +306,7 @@ ARCHITECTURES: dict[str, Callable[[ModelSettings, bool], keras.Model]] = {
     "tc_resnet": build_tc_resnet,
     **bc_resnet.architectures(),
     "tc_resnet_stream": build_tc_resnet_stream,
+    "speech_embedding": speech_embedding.build_speech_embedding,
 }
 
 
@@ -326,9 +330,13 @@ def build_model(
 
 def randomize_weights(model, seed: int) -> None:
     """Gives `model` non-trivial random weights (scaled normals, batch-norm statistics away
-    from identity): parity checks and benchmarks need models whose outputs are not flat."""
+    from identity): parity checks and benchmarks need models whose outputs are not flat.
+    Frozen layers (speech_embedding's pretrained ones) keep their weights."""
     rng = np.random.default_rng(seed)
+    frozen = {id(w) for layer in model.layers if not layer.trainable for w in layer.weights}
     for w in model.weights:
+        if id(w) in frozen:
+            continue
         shape = tuple(w.shape)
         if "moving_variance" in w.path:
             value = rng.uniform(0.5, 2.0, shape)

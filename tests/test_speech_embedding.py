@@ -1,0 +1,206 @@
+"""speech_embedding: kws's layers compute the published embedding and its log-mel, the
+exported model runs natively and in TensorFlow/TFLite, the pretrained vectors separate
+real words, and missing or damaged weight files or wrong front-end flags are named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kws
+from kws.labels import parse_wanted_words, prepare_words_list
+from kws.train import speech_embedding as se
+from kws.train.config import make_config
+from kws.train.features import tf_features
+from kws.train.models import build_model, randomize_weights
+from kws.train.settings import ModelSettings
+
+SETTINGS = ModelSettings(label_count=12, preprocess="average", window_size_ms=25.0,
+                         feature_bin_count=257)
+LABELS = prepare_words_list(parse_wanted_words("yes,no,up,down,left,right,on,off,stop,go"))
+
+
+def _clips(sample_dir: Path, words, per_word: int, skip: int = 0) -> tuple[np.ndarray, list]:
+    data, labels = [], []
+    for k, word in enumerate(words):
+        for path in sorted((sample_dir / word).glob("*.wav"))[skip:skip + per_word]:
+            x = kws.read_wav(str(path))[0][:16000]
+            data.append(np.pad(x, (0, 16000 - len(x))))
+            labels.append(k)
+    return np.stack(data).astype(np.float32), labels
+
+
+@pytest.fixture(scope="module")
+def speech(sample_dir) -> np.ndarray:
+    return _clips(sample_dir, ("yes", "left", "stop", "go"), 2)[0]
+
+
+@pytest.fixture(scope="module")
+def published() -> Path:
+    return se.model_dir()
+
+
+def _interpreter(path: Path, input_shape=None):
+    interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=1)
+    if input_shape is not None:
+        interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"],
+                                        input_shape)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def _run(interpreter, x: np.ndarray) -> np.ndarray:
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+def _log_mel(samples: np.ndarray, published: Path) -> np.ndarray:
+    """speech_embedding's own log-mel layers on (n, 16000) samples: (n, 98, 32)."""
+    power = tf_features(tf.constant(samples), SETTINGS)
+    mel = tf.tensordot(power, se.mel_matrix(published), axes=1)
+    return se.LogFloor(se.LOG_SCALE, se.LOG_SHIFT, se.LOG_FLOOR)(mel).numpy()
+
+
+def test_log_mel_is_the_published_front_end(speech, published):
+    """The published front end (16-bit samples, 512-sample frames whose Hann window covers
+    samples 56..455) on the same frames, wherever its floor at the loudest value - 80 dB
+    does not bind."""
+    ours = _log_mel(speech, published)
+    interpreter = _interpreter(published / se.MEL_FILE, [1, 56 + 16000])
+    for clip, mine in zip(speech, ours):
+        pcm = np.concatenate([np.zeros(56, np.float32), clip * 32768.0]).astype(np.float32)
+        ref = _run(interpreter, pcm[None])[0, 0] / 10.0 + 2.0
+        assert ref.shape == mine.shape == (98, 32)
+        free = ref > ref.max() - 8.0 + 1e-3
+        assert free.mean() > 0.5
+        np.testing.assert_allclose(mine[free], ref[free], atol=2e-4, rtol=0)
+        # Where the published floor binds, ours is lower: that floor is all that differs.
+        assert (mine[~free] <= ref[~free] + 2e-4).all()
+
+
+def test_embedding_is_the_published_network(speech, published):
+    """Fully convolutional over a clip's 98 frames, the network gives the published
+    network's vector for every 76-frame window 8 frames apart."""
+    mel = _log_mel(speech, published)
+    ours = se.embedding_model(published)(mel).numpy()
+    assert ours.shape == (len(speech), 3, 96)
+    interpreter = _interpreter(published / se.EMBEDDING_FILE)
+    for n in range(len(speech)):
+        for w in range(3):
+            window = mel[n:n + 1, 8 * w:8 * w + 76, :, None]
+            ref = _run(interpreter, window).ravel()
+            np.testing.assert_allclose(ours[n, w], ref, atol=2e-5 * np.abs(ref).max(), rtol=0)
+
+
+def _head_features(model, samples: np.ndarray) -> np.ndarray:
+    embed = tf.keras.Model(model.input, model.get_layer("flatten").output)
+    return embed(tf_features(tf.constant(samples), SETTINGS)).numpy()
+
+
+def test_pretrained_vectors_separate_real_words(sample_dir):
+    """A linear classifier on the frozen vectors of 15 real clips per word tells 4 words
+    apart on other speakers' clips: the weights are the trained ones, not noise."""
+    words = ("yes", "no", "left", "right")
+    model = build_model("speech_embedding", SETTINGS, training_dropout=False)
+    train_x, train_y = _clips(sample_dir, words, 15)
+    test_x, test_y = _clips(sample_dir, words, 10, skip=15)
+    a, b = _head_features(model, train_x), _head_features(model, test_x)
+    mean, std = a.mean(0), a.std(0) + 1e-6
+    tf.keras.utils.set_random_seed(0)
+    clf = tf.keras.Sequential([tf.keras.Input((a.shape[1],)), tf.keras.layers.Dense(4)])
+    clf.compile(tf.keras.optimizers.Adam(0.01),
+                tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    clf.fit((a - mean) / std, np.array(train_y), epochs=60, batch_size=20, verbose=0)
+    accuracy = (clf.predict((b - mean) / std, verbose=0).argmax(1) == np.array(test_y)).mean()
+    assert accuracy >= 0.7, accuracy  # chance is 0.25
+
+
+@pytest.fixture(scope="module")
+def model():
+    keras_model = build_model("speech_embedding", SETTINGS, training_dropout=False)
+    randomize_weights(keras_model, seed=3)
+    logits = keras_model.get_layer("logits")
+    logits.kernel.assign(logits.kernel * 0.02)  # random heads on vectors near 60 saturate
+    return keras_model
+
+
+def test_frozen_layers_keep_their_weights(model):
+    trainable = {w.path.split("/")[0] for w in model.trainable_weights}
+    assert trainable == {"head_bn", "head", "logits"}
+    fresh = build_model("speech_embedding", SETTINGS, training_dropout=False)
+    for name in ("mel", "embedding_conv1", "embedding_conv44"):
+        for got, want in zip(model.get_layer(name).get_weights(),
+                             fresh.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_export_runs_natively_and_in_tensorflow(model, speech, tmp_path):
+    from kws.train.export import save_saved_model, tflite_bytes, write_model_kws
+
+    reference = tf.nn.softmax(model(tf_features(tf.constant(speech), SETTINGS))).numpy()
+    assert reference.max(axis=1).mean() < 0.99  # not saturated: comparisons mean something
+    native = kws.Model.load(str(write_model_kws(tmp_path / "m.kws", model, SETTINGS,
+                                                "speech_embedding", LABELS)))
+    assert (native.num_frames, native.num_coefficients) == (98, 257)
+    np.testing.assert_allclose(native.predict(speech), reference, atol=1e-5, rtol=0)
+
+    saved = tf.saved_model.load(str(save_saved_model(tmp_path / "saved", model, SETTINGS)))
+    got = saved.signatures["serving_default"](samples=tf.constant(speech))["labels_softmax"]
+    np.testing.assert_allclose(got.numpy(), reference, atol=1e-5, rtol=0)
+    got = saved.signatures["single_clip"](samples=tf.constant(speech[:1]))["labels_softmax"]
+    np.testing.assert_allclose(got.numpy(), reference[:1], atol=1e-5, rtol=0)
+
+    (tmp_path / "m.tflite").write_bytes(tflite_bytes(model, SETTINGS))
+    runner = tf.lite.Interpreter(model_path=str(tmp_path / "m.tflite")).get_signature_runner()
+    got = np.stack([runner(samples=clip[None])["labels_softmax"][0] for clip in speech])
+    np.testing.assert_allclose(got, reference, atol=1e-4, rtol=0)
+
+
+def test_train_flags_give_the_embedding_its_front_end():
+    config = make_config(recipe="quick", model_architecture="speech_embedding")
+    settings = config.model_settings(12)
+    assert (settings.preprocess, settings.window_size_samples, settings.fingerprint_width,
+            settings.spectrogram_length) == ("average", 400, 257, 98)
+    # An explicit flag is kept, and the model says which flags it needs.
+    config = make_config(model_architecture="speech_embedding", window_size_ms=30.0)
+    with pytest.raises(ValueError, match="--preprocess average --window_size_ms 25"):
+        build_model("speech_embedding", config.model_settings(12))
+    with pytest.raises(ValueError, match="at least 76 frames"):
+        build_model("speech_embedding", ModelSettings(
+            preprocess="average", window_size_ms=25.0, feature_bin_count=257,
+            clip_duration_ms=500.0))
+
+
+def test_missing_or_damaged_weights_are_named(tmp_path, published, monkeypatch):
+    with pytest.raises(se.EmbeddingFileError, match=f"{tmp_path}.*melspectrogram.tflite: missing"):
+        se.model_dir(tmp_path)
+    for name in (se.MEL_FILE, se.EMBEDDING_FILE):
+        (tmp_path / name).write_bytes((published / name).read_bytes())
+    assert se.model_dir(tmp_path) == tmp_path
+    (tmp_path / se.EMBEDDING_FILE).write_bytes(b"\x00" * 64)
+    with pytest.raises(se.EmbeddingFileError, match="embedding_model.tflite"):
+        se.embedding_layers(tmp_path)
+    # The filterbank file holds no mel matrix where the embedding's file stands in for it.
+    (tmp_path / se.MEL_FILE).write_bytes((published / se.EMBEDDING_FILE).read_bytes())
+    with pytest.raises(se.EmbeddingFileError, match=r"no single \(257, 32\) mel filterbank"):
+        se.mel_matrix(tmp_path)
+    # Without the package: how to get it.
+    monkeypatch.setattr(se.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(se.EmbeddingFileError, match="pip install pyopen-wakeword==1.1.0"):
+        se.model_dir()
+
+
+def test_layer_arguments_are_checked():
+    with pytest.raises(ValueError, match="floor > 0"):
+        se.LogFloor(1.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="alpha in"):
+        se.LeakyClamp(1.5, -0.4)
+    layer = se.LeakyClamp(0.2, -0.4)
+    np.testing.assert_allclose(layer(np.array([-5.0, -1.0, 0.0, 2.0], np.float32)).numpy(),
+                               [-0.4, -0.2, 0.0, 2.0], rtol=1e-6)
+    clone = se.LeakyClamp.from_config(layer.get_config())
+    assert (clone.alpha, clone.floor) == (0.2, -0.4)
