@@ -84,9 +84,11 @@ def test_log_mel_is_the_published_front_end(speech, published):
 
 def test_embedding_is_the_published_network(speech, published):
     """Fully convolutional over a clip's 98 frames, the network gives the published
-    network's vector for every 76-frame window 8 frames apart."""
+    network's vector for every 76-frame window 8 frames apart (with the file's own
+    arithmetic: first_relu=False), and with the ReLU put back the first layer computes
+    relu(conv) + bias from the file's convolution output conv + bias."""
     mel = _log_mel(speech, published)
-    ours = se.embedding_model(published)(mel).numpy()
+    ours = se.embedding_model(published, first_relu=False)(mel).numpy()
     assert ours.shape == (len(speech), 3, 96)
     interpreter = _interpreter(published / se.EMBEDDING_FILE)
     for n in range(len(speech)):
@@ -94,6 +96,29 @@ def test_embedding_is_the_published_network(speech, published):
             window = mel[n:n + 1, 8 * w:8 * w + 76, :, None]
             ref = _run(interpreter, window).ravel()
             np.testing.assert_allclose(ours[n, w], ref, atol=2e-5 * np.abs(ref).max(), rtol=0)
+
+    # The first layer with its ReLU, against the file's first convolution.
+    inputs = tf.keras.Input((None, 32, 1))
+    first = se.embedding_layers(published)[:4]
+    assert [type(layer).__name__ for layer, _ in first] == [
+        "ZeroPadding2D", "Conv2D", "ReLU", "ChannelBias"]
+    x = inputs
+    for layer, weights in first:
+        x = layer(x)
+        if weights is not None:
+            layer.set_weights(weights)
+    restored = tf.keras.Model(inputs, x)(mel[..., None]).numpy()
+    file_conv = se.embedding_layers(published, first_relu=False)[:2]
+    x = inputs
+    for layer, weights in file_conv:
+        x = layer(x)
+        if weights is not None:
+            layer.set_weights(weights)
+    conv_plus_bias = tf.keras.Model(inputs, x)(mel[..., None]).numpy()
+    bias = first[3][1][0]
+    np.testing.assert_allclose(restored, np.maximum(conv_plus_bias - bias, 0) + bias,
+                               atol=1e-4, rtol=0)
+    assert (conv_plus_bias < bias).mean() > 0.05  # the ReLU changes something
 
 
 def _head_features(model, samples: np.ndarray) -> np.ndarray:
@@ -132,7 +157,7 @@ def test_frozen_layers_keep_their_weights(model):
     trainable = {w.path.split("/")[0] for w in model.trainable_weights}
     assert trainable == {"head_bn", "head", "logits"}
     fresh = build_model("speech_embedding", SETTINGS, training_dropout=False)
-    for name in ("mel", "embedding_conv1", "embedding_conv44"):
+    for name in ("mel", "embedding_conv1", "embedding_conv46"):
         for got, want in zip(model.get_layer(name).get_weights(),
                              fresh.get_layer(name).get_weights()):
             np.testing.assert_array_equal(got, want)

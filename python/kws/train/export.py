@@ -250,6 +250,11 @@ def _emit(layer: Any, node: Any, inputs: list[int], ops: list[dict],
     if kind == "LogFloor":
         op("log", {"scale": layer.scale, "shift": layer.shift, "floor": layer.floor})
         return None
+    if kind == "ChannelBias":
+        bias = layer.bias.numpy()
+        op("scale_shift", {}, {"scale": tensor("scale", np.ones_like(bias)),
+                               "shift": tensor("shift", bias)})
+        return None
     if kind == "LeakyClamp":
         op("leaky_relu", {"alpha": layer.alpha, "floor": layer.floor})
         return None

@@ -14,6 +14,12 @@ convolutional in time: every 76 frames give one 96-dimensional vector, one per 8
 (80 ms); a 1 s clip's 98 frames give 3. The trained head: batch normalisation of the
 vectors, dense 128 + ReLU, dropout, dense to the labels.
 
+The file's first convolution carries the batch normalisation that follows its ReLU,
+folded into its kernel and bias, and has lost the ReLU; kws puts the ReLU back
+(convolution, ReLU, then the bias), which gives the network that the ONNX conversion of
+the same weights (the openwakeword package) computes. Without it the head hears the
+20-minute validation stream far worse (BENCHMARKS.md).
+
 The front end the weights were published with also floors each mel value at 80 dB under
 the loudest value of its whole input. That depends on the whole input, so it cannot be
 streamed; here the only floor is the absolute one (1e-10 in 16-bit units). Measured with
@@ -151,10 +157,25 @@ class LeakyClamp(layers.Layer):
         return {**super().get_config(), "alpha": self.alpha, "floor": self.floor}
 
 
-def embedding_layers(directory: Path) -> list[tuple[layers.Layer, list | None]]:
+@keras.saving.register_keras_serializable(package="kws")
+class ChannelBias(layers.Layer):
+    """x + bias on the last axis (model.kws op `scale_shift` with unit scale)."""
+
+    def build(self, input_shape):
+        self.bias = self.add_weight(shape=(input_shape[-1],), initializer="zeros",
+                                    name="bias", trainable=self.trainable)
+
+    def call(self, x):
+        return x + self.bias
+
+
+def embedding_layers(directory: Path, *, first_relu: bool = True
+                     ) -> list[tuple[layers.Layer, list | None]]:
     """The embedding network of embedding_model.tflite as frozen Keras layers, to apply in
     order to (batch, frames, 32, 1): PAD (width only), CONV_2D, LEAKY_RELU + MAXIMUM
-    (one LeakyClamp), MAX_POOL_2D; each with its weights (convolutions) or None."""
+    (one LeakyClamp), MAX_POOL_2D; each with its weights (convolutions) or None. The first
+    convolution becomes convolution, ReLU and ChannelBias (see below; first_relu=False
+    keeps the file's own arithmetic)."""
     path = directory / EMBEDDING_FILE
     ops = _read_tflite(path)
     from tensorflow.lite.python import schema_py_generated as schema
@@ -180,11 +201,22 @@ def embedding_layers(directory: Path) -> list[tuple[layers.Layer, list | None]]:
             padding = "same" if options.padding == schema.Padding.SAME else "valid"
             if padding == "same" and kernel.shape[1] != 1:
                 raise EmbeddingFileError(f"{path}: op {i}: CONV_2D SAME over time")
-            conv = layers.Conv2D(kernel.shape[0], kernel.shape[1:3], padding=padding,
-                                 use_bias=bias is not None, name=f"embedding_conv{n}",
-                                 trainable=False)
-            out.append((conv, [kernel.transpose(1, 2, 3, 0)] + (
-                [bias] if bias is not None else [])))
+            kernel = kernel.transpose(1, 2, 3, 0)
+            first = not any(isinstance(layer, layers.Conv2D) for layer, _ in out)
+            if first and bias is not None and first_relu:
+                # The network as trained: ReLU, then batch norm. The file folds that batch
+                # norm (all its scales are positive) into the convolution's kernel and bias
+                # and has lost the ReLU; s * relu(w x) + t = relu(s w x) + t restores it.
+                out.append((layers.Conv2D(kernel.shape[-1], kernel.shape[:2], padding=padding,
+                                          use_bias=False, name=f"embedding_conv{n}",
+                                          trainable=False), [kernel]))
+                out.append((layers.ReLU(name=f"embedding_relu{n + 1}"), None))
+                out.append((ChannelBias(name=f"embedding_bias{n + 2}", trainable=False), [bias]))
+            else:
+                out.append((layers.Conv2D(kernel.shape[-1], kernel.shape[:2], padding=padding,
+                                          use_bias=bias is not None, name=f"embedding_conv{n}",
+                                          trainable=False),
+                            [kernel] + ([bias] if bias is not None else [])))
         elif name == "LEAKY_RELU":
             consts = ([a for a in ops[i + 1][1] if isinstance(a, np.ndarray)]
                       if i + 1 < len(ops) and ops[i + 1][0] == "MAXIMUM" else [])
@@ -228,21 +260,22 @@ def check_settings(settings: ModelSettings) -> None:
                          f"({WINDOW_FRAMES * 10 + 15} ms), got {settings.spectrogram_length}")
 
 
-def apply_embedding(x, directory: Path):
+def apply_embedding(x, directory: Path, first_relu: bool = True):
     """The frozen embedding applied to x (batch, frames, 32, 1) -> (batch, windows, 1, 96),
     its weights read from `directory`."""
-    for layer, weights in embedding_layers(directory):
+    for layer, weights in embedding_layers(directory, first_relu=first_relu):
         x = layer(x)
         if weights is not None:
             layer.set_weights(weights)
     return x
 
 
-def embedding_model(directory: str | Path | None = None) -> keras.Model:
+def embedding_model(directory: str | Path | None = None, first_relu: bool = True
+                    ) -> keras.Model:
     """The embedding alone: log-mel (batch, frames, 32) -> (batch, windows, 96)."""
     inputs = keras.Input((None, MEL_BINS), name="log_mel")
     x = layers.Reshape((-1, MEL_BINS, 1), name="reshape")(inputs)
-    x = apply_embedding(x, model_dir(directory))
+    x = apply_embedding(x, model_dir(directory), first_relu)
     x = layers.Reshape((-1, EMBEDDING_WIDTH), name="windows")(x)
     return keras.Model(inputs, x, name="embedding")
 
