@@ -112,6 +112,11 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
               "flite): TC-ResNet8, 98 x 40 MFCC, ism_spec augmentation (room_spec with the "
               "reverberation of 256 image-source rooms), 1,200 steps of 100 clips",
               ["--recipe", "quick", "--data_dir", "{synth_flite}"]),
+    "quick_se": ("speech_embedding (a frozen pretrained speech embedding under a trained "
+                 "head, on the power spectrogram) on quick's data, 1,200 steps, ism "
+                 "augmentation (ism_spec's rooms without SpecAugment)",
+                 ["--recipe", "quick", "--model_architecture", "speech_embedding",
+                  "--augment", "ism", "--data_dir", "{synth_flite}"]),
     "quick_more": ("quick with 46 more synthetic non-keyword words in _unknown_ (SYNTH_MORE: "
                    "66 in all, 11,500 more clips)",
                    ["--recipe", "quick", "--data_dir", "{synth_more}"]),
@@ -168,6 +173,11 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                       "the CPU of best's 3 peers for 9,000), best's data and other flags",
                       ["--recipe", "best", "--model_architecture", "bc_resnet_3", "--peers", "1",
                        "--how_many_training_steps", "3000", "--data_dir", "{synth_flite},{real}"]),
+    "best_se": ("speech_embedding on best's data (synthetic + the sample's training clips, "
+                "real x16), one model (--peers 1), 3,000 steps, ism augmentation",
+                ["--recipe", "best", "--model_architecture", "speech_embedding", "--peers", "1",
+                 "--how_many_training_steps", "3000", "--augment", "ism",
+                 "--data_dir", "{synth_flite},{real}"]),
     "best_peers3_6000": ("best with 6,000 steps",
                          ["--recipe", "best", "--how_many_training_steps", "6000",
                           "--data_dir", "{synth_flite},{real}"]),

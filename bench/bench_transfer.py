@@ -8,12 +8,18 @@
         [--with_run RUN] [--weight W] [--recipe R] [--steps N] [--learning_rate L]
         [--init TRAIN_DIR] [--seed S]
 
-DIR holds `melspectrogram.onnx` and `embedding_model.onnx`, the 32-bin log-mel front end
+DIR (--models) holds `melspectrogram.onnx` and `embedding_model.onnx`, the 32-bin log-mel front end
 and the 96-dimensional speech embedding (76 mel frames in, one vector per 80 ms) that the
 `openwakeword` 0.4.0 wheel on PyPI carries under openwakeword/resources/models
 (`pip download --no-deps openwakeword==0.4.0`, then unzip those two files). The
 embedding network was trained by its authors on a large body of real speech; kws's own
 models learn from the synthetic set and the small real sample alone.
+
+`--models kws:FLOOR` runs the same network in kws's own layers instead
+(kws.train.speech_embedding, the weights of the pyopen-wakeword package) on kws's power
+spectrogram, with the log-mel floored at 80 dB under the loudest value of each input
+(FLOOR `clip`, the ONNX front end's rule), of each frame (`frame`) or not at all (`none`,
+what the speech_embedding architecture does).
 
 `embed` draws N augmented training batches of 100 clips from DIRS (kws's own pipeline:
 time shift, background noise, the `ism_spec` rooms) and embeds them, and embeds the
@@ -34,6 +40,7 @@ DIR.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -68,6 +75,8 @@ REAL = {"validation": "validation", "testing": "testing", "heldout": "training"}
 
 
 class Embedder:
+    tag = ""  # names its cached stream embeddings
+
     def __init__(self, models: Path):
         import onnxruntime as ort
 
@@ -98,6 +107,52 @@ class Embedder:
         return e.reshape(n, w, -1)
 
 
+class KwsEmbedder(Embedder):
+    """The same network in kws's own layers (kws.train.speech_embedding, weights from the
+    pyopen-wakeword package), on kws's power spectrogram; `floor` is how the log-mel is
+    floored below: `clip` at 80 dB under the loudest value of each input (the ONNX front
+    end's rule), `frame` under the loudest of each frame, `none` the absolute floor only."""
+
+    def __init__(self, floor: str):
+        from kws.train import speech_embedding as se
+        from kws.train.settings import ModelSettings
+
+        if floor not in ("clip", "frame", "none"):
+            raise SystemExit(f"--models kws:{floor}: the floor is clip, frame or none")
+        self.floor, self.se, self.tag = floor, se, f"-kws-{floor}"
+        self.settings = ModelSettings(preprocess="average", window_size_ms=25,
+                                      window_stride_ms=10, feature_bin_count=se.BINS)
+        self.mel_matrix = se.mel_matrix(se.model_dir())
+        self.model = se.embedding_model()
+        self.log = se.LogFloor(se.LOG_SCALE, se.LOG_SHIFT, se.LOG_FLOOR)
+
+    def log_mel(self, samples: np.ndarray) -> np.ndarray:
+        from kws.train.features import tf_features
+
+        settings = dataclasses.replace(self.settings,  # any length: 10 s stream pieces
+                                       clip_duration_ms=samples.shape[1] * 1000 / 16000)
+        power = tf_features(samples.astype(np.float32), settings).numpy()
+        mel = self.log(power @ self.mel_matrix).numpy()
+        if self.floor == "clip":
+            mel = np.maximum(mel, mel.max(axis=(1, 2), keepdims=True) - 8.0)
+        elif self.floor == "frame":
+            mel = np.maximum(mel, mel.max(axis=2, keepdims=True) - 8.0)
+        return mel.astype(np.float32)
+
+    def embed_mel(self, mel: np.ndarray) -> np.ndarray:
+        return self.model.predict(mel, batch_size=100, verbose=0)
+
+
+def make_embedder(models: str) -> Embedder:
+    """--models DIR (the ONNX files) or kws:FLOOR (KwsEmbedder)."""
+    return KwsEmbedder(models[4:]) if models.startswith("kws:") else Embedder(Path(models))
+
+
+def _real_cache(models: str) -> Path:
+    """The real partitions' embeddings for --models (one file per embedder)."""
+    return OUT / ("real.npz" if not models.startswith("kws:") else f"real-{models[4:]}.npz")
+
+
 def _embed_all(embed: Embedder, samples: np.ndarray, batch: int = 100) -> np.ndarray:
     return np.concatenate([embed(samples[i:i + batch]) for i in range(0, len(samples), batch)])
 
@@ -107,9 +162,9 @@ def cmd_embed(args) -> None:
     from kws.train.data import DatasetIndex
     from kws.train.pipeline import load_clip_samples, make_samples_dataset
 
-    embed = Embedder(Path(args.models))
+    embed = make_embedder(args.models)
     OUT.mkdir(parents=True, exist_ok=True)
-    real = OUT / "real.npz"
+    real = _real_cache(args.models)
     if not real.is_file():
         index = _real_index()
         arrays = {}
@@ -138,7 +193,7 @@ def cmd_head(args) -> None:
     import tensorflow as tf
 
     train = np.load(OUT / f"{args.name}-s{args.seed}.npz")
-    real = np.load(OUT / "real.npz")
+    real = np.load(_real_cache(args.models))
     tf.keras.utils.set_random_seed(args.seed)
     x = train["x"].reshape(len(train["x"]), -1)
     model = tf.keras.Sequential([
@@ -175,7 +230,7 @@ def _head_stream_scores(embed: Embedder, head, partition: str):
 
     wav = stream_wav(partition)
     samples, rate = kws.read_wav(wav)
-    cache = OUT / f"{partition}_stream_embeddings.npy"
+    cache = OUT / f"{partition}_stream_embeddings{embed.tag}.npy"
     if cache.is_file():
         emb = np.load(cache)
     else:  # log-mel in 10 s pieces of 1,000 whole frames each, then every STEP frames
@@ -206,7 +261,7 @@ def _load_head(name: str, seed: int):
 
 
 def cmd_stream(args) -> None:
-    embed = Embedder(Path(args.models))
+    embed = make_embedder(args.models)
     head = _load_head(args.name + args.tag, args.seed)
     times, scores, _, duration_ms = _head_stream_scores(embed, head, args.partition)
     record = decode_stream(args.name + args.tag, args.seed, args.partition, times, scores,
@@ -232,18 +287,18 @@ def cmd_combine(args) -> None:
     model = kws.Model.load(str(model_path))
     heard_sample = str(SAMPLE) in record["command"] or str(SAMPLE) in str(trained["data_dir"])
     partitions = [k for k in REAL if not (heard_sample and k == "heldout")]
-    real = np.load(OUT / "real.npz")
+    real = np.load(_real_cache(args.models))
     index = _real_index()
     out = {"name": name, "seed": args.seed}
     for key in partitions:
         x, y = load_clip_samples(index, REAL[key])
         if not np.array_equal(y, real[f"{key}_y"]):
-            raise SystemExit(f"{OUT / 'real.npz'}: made from other clips; delete it")
+            raise SystemExit(f"{_real_cache(args.models)}: made from other clips; delete it")
         p = (_softmax(head.predict(real[f"{key}_x"].reshape(len(y), -1), verbose=0))
              + model.predict(x))
         out[key] = float(np.mean(p.argmax(1) == y))
         print(f"{name} seed {args.seed}, real {key}: {out[key] * 100:.1f}% of {len(y)}")
-    embed = Embedder(Path(args.models))
+    embed = make_embedder(args.models)
     evaluator = kws.StreamingEvaluator(str(model_path), clip_stride_ms=STEP * 10)
     for key in partitions:
         times, scores, samples, duration_ms = _head_stream_scores(embed, head, key)
@@ -306,7 +361,7 @@ def cmd_distill(args) -> None:
     if args.weight > 0:
         if not args.teacher:
             raise SystemExit("distill: --weight > 0 needs --teacher (a head's NAME)")
-        embed, head = Embedder(Path(args.models)), _load_head(args.teacher, args.seed)
+        embed, head = make_embedder(args.models), _load_head(args.teacher, args.seed)
         if args.with_run:
             record = next((r for r in _runs(_load(), args.with_run)
                            if r["seed"] == args.seed), None)
