@@ -34,6 +34,10 @@ def measure(arch: str, workdir: Path, preprocess: str = "mfcc") -> dict:
     from kws.train.settings import ModelSettings
 
     settings = ModelSettings(preprocess=preprocess)
+    if arch == "speech_embedding":  # its own input: the 98 x 257 power spectrogram
+        from kws.train.config import EMBEDDING_INPUT
+
+        settings = ModelSettings(**EMBEDDING_INPUT)
     labels = [f"label{i}" for i in range(settings.label_count)]
     model = models.build_model(arch, settings, training_dropout=False)
     models.randomize_weights(model, seed=0)

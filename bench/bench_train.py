@@ -151,7 +151,7 @@ def main() -> int:
             rows.append(f"| {arch} | {params:,} | {rate:.2f} | {rate * 100:.0f} |")
             print(rows[-1], flush=True)
         rows.append("")
-        seconds, log = run_train(["--recipe", "quick", "--data_dir", str(SAMPLE), *SPLIT,
+        seconds, log = run_train(["--recipe", "quick_tc_resnet", "--data_dir", str(SAMPLE), *SPLIT,
                                   "--how_many_training_steps", "100",
                                   "--eval_step_interval", "1000", "--save_step_interval",
                                   "1000", "--train_dir", str(work / "speed"),
@@ -171,7 +171,7 @@ def main() -> int:
 
     if "quick" in parts:
         train_dir = work / "quick"
-        seconds, log = run_train(["--recipe", "quick", "--data_dir", str(synthetic), *SPLIT,
+        seconds, log = run_train(["--recipe", "quick_tc_resnet", "--data_dir", str(synthetic), *SPLIT,
                                   "--how_many_training_steps", str(args.steps),
                                   "--seed", str(args.seed), "--train_dir", str(train_dir),
                                   "--summaries_dir", str(work / "quick_logs"),
@@ -191,7 +191,7 @@ def main() -> int:
 
     if "real" in parts:
         train_dir = work / "real"
-        seconds, log = run_train(["--recipe", "quick", "--data_dir", f"{synthetic},{SAMPLE}",
+        seconds, log = run_train(["--recipe", "quick_tc_resnet", "--data_dir", f"{synthetic},{SAMPLE}",
                                   *SPLIT, "--how_many_training_steps", str(args.steps),
                                   "--seed", str(args.seed), "--train_dir", str(train_dir),
                                   "--summaries_dir", str(work / "real_logs"),

@@ -466,7 +466,7 @@ def main() -> None:
     d = sub.add_parser("distill")
     d.add_argument("name")
     d.add_argument("--data_dir", required=True)
-    d.add_argument("--recipe", default="quick")
+    d.add_argument("--recipe", default="quick_tc_resnet")
     d.add_argument("--teacher", default="", help="a head NAME (its seed is --seed)")
     d.add_argument("--with_run", default="", help="bench_accuracy lever averaged in")
     d.add_argument("--weight", type=float, default=1.0)

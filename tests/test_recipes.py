@@ -1,4 +1,4 @@
-"""`kws train --recipe quick|best`: each sets what it claims, explicit flags override, and
+"""`kws train --recipe quick|quick_tc_resnet|best`: each sets what it claims, explicit flags override, and
 an augmented recipe trains a few steps end to end through `kws train` on real speech."""
 
 from __future__ import annotations
@@ -22,10 +22,20 @@ KWS_PATH = str(Path(kws.__file__).resolve().parents[1])
 def test_quick_and_best_set_what_they_claim(tmp_path):
     quick = train_command.parse_config(["--recipe", "quick", "--data_dir", str(tmp_path)])
     assert (quick.model_architecture, quick.optimizer, quick.lr_schedule, quick.batch_size,
-            quick.feature_bin_count, quick.window_stride_ms) == (
-        "tc_resnet", "adam", "cosine", 100, 40, 10.0)
+            quick.preprocess, quick.feature_bin_count, quick.window_size_ms,
+            quick.window_stride_ms) == (
+        "speech_embedding", "adam", "cosine", 100, "average", 257, 25.0, 10.0)
     assert quick.steps_list == [1200]
-    assert quick.augment == "ism_spec"
+    assert quick.augment == "ism"
+    # The previous quick, by name; and quick with another architecture takes the MFCC.
+    for cfg in (train_command.parse_config(["--recipe", "quick_tc_resnet",
+                                            "--data_dir", str(tmp_path)]),
+                train_command.parse_config(["--recipe", "quick", "--data_dir", str(tmp_path),
+                                            "--model_architecture", "tc_resnet"])):
+        assert (cfg.model_architecture, cfg.preprocess, cfg.feature_bin_count,
+                cfg.window_size_ms, cfg.steps_list) == ("tc_resnet", "mfcc", 40, 30.0, [1200])
+    assert train_command.parse_config(["--recipe", "quick_tc_resnet",
+                                       "--data_dir", str(tmp_path)]).augment == "ism_spec"
     best = train_command.parse_config(["--recipe", "best", "--data_dir", str(tmp_path)])
     assert (best.model_architecture, best.optimizer, best.lr_schedule, best.augment) == (
         "tc_resnet", "adam", "cosine", "room_spec")
@@ -128,7 +138,7 @@ def test_init_checkpoint_fine_tunes_from_weights_with_a_fresh_step(sample_dir, t
     rate: the new run starts at step 0 (its checkpoint is ckpt-1) from the old weights."""
     import numpy as np
 
-    common = dict(recipe="quick", data_dir=str(sample_dir), data_url="",
+    common = dict(recipe="quick_tc_resnet", data_dir=str(sample_dir), data_url="",
                   wanted_words="yes,no", batch_size=8, augment="none",
                   validation_percentage=12, testing_percentage=4, eval_step_interval=100,
                   save_step_interval=100, progress=False, seed=5,
@@ -187,6 +197,6 @@ def test_bc_resnet_defaults_to_log_mel():
     assert make_config(model_architecture="bc_resnet_1").preprocess == "log_mel"
     assert make_config(model_architecture="bc_resnet_3_stream").preprocess == "log_mel"
     assert make_config(model_architecture="bc_resnet_1", preprocess="mfcc").preprocess == "mfcc"
-    assert make_config(recipe="quick").preprocess == "mfcc"
+    assert make_config(recipe="quick_tc_resnet").preprocess == "mfcc"
     assert make_config(recipe="quick", model_architecture="bc_resnet_1").preprocess == "log_mel"
     assert make_config(model_architecture="tc_resnet").preprocess == "mfcc"

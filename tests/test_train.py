@@ -268,7 +268,7 @@ def test_recipes_defaults_and_schedule(tones):
                                    "gradient_descent")
     quick = train_command.parse_config(["--recipe", "quick", "--data_dir", str(tones)])
     assert (quick.model_architecture, quick.optimizer, quick.lr_schedule) == (
-        "tc_resnet", "adam", "cosine")
+        "speech_embedding", "adam", "cosine")
     assert quick.model_settings(12).spectrogram_length == 98
     # Explicit flags (dashes or underscores) override the recipe.
     mixed = train_command.parse_config(["--recipe=quick", "--data-dir", str(tones),
