@@ -102,19 +102,10 @@ def test_embedding_is_the_published_network(speech, published):
     first = se.embedding_layers(published)[:4]
     assert [type(layer).__name__ for layer, _ in first] == [
         "ZeroPadding2D", "Conv2D", "ReLU", "ChannelBias"]
-    x = inputs
-    for layer, weights in first:
-        x = layer(x)
-        if weights is not None:
-            layer.set_weights(weights)
-    restored = tf.keras.Model(inputs, x)(mel[..., None]).numpy()
+    restored = tf.keras.Model(inputs, se.apply_layers(inputs, first))(mel[..., None]).numpy()
     file_conv = se.embedding_layers(published, first_relu=False)[:2]
-    x = inputs
-    for layer, weights in file_conv:
-        x = layer(x)
-        if weights is not None:
-            layer.set_weights(weights)
-    conv_plus_bias = tf.keras.Model(inputs, x)(mel[..., None]).numpy()
+    conv_plus_bias = tf.keras.Model(inputs, se.apply_layers(inputs, file_conv))(
+        mel[..., None]).numpy()
     bias = first[3][1][0]
     np.testing.assert_allclose(restored, np.maximum(conv_plus_bias - bias, 0) + bias,
                                atol=1e-4, rtol=0)

@@ -20,6 +20,7 @@
 #include "kws/model.h"
 #include "kws/streaming_evaluator.h"
 #include "kws/wav_io.h"
+#include "reliability_models.h"
 #include "test_support.h"
 
 namespace {
@@ -193,42 +194,12 @@ TEST(AverageFrontend, StreamFramesEqualWholeSignalFrames) {
 constexpr int kClip = 8000;  // 0.5 s: 47 frames
 constexpr int kFrames = 47;
 
-struct Tensor {
-  std::vector<int> shape;
-  std::vector<float> values;
-};
-
-std::vector<uint8_t> Image(const std::string& meta, const std::map<std::string, Tensor>& tensors) {
-  std::string escaped;
-  for (char c : meta) {
-    if (c == '"' || c == '\\') escaped += '\\';
-    escaped += c;
-  }
-  std::string header = "{\"__metadata__\": {\"kws\": \"" + escaped + "\"}";
-  std::vector<uint8_t> data;
-  for (const auto& [name, t] : tensors) {
-    std::string dims;
-    for (int d : t.shape) dims += (dims.empty() ? "" : ", ") + std::to_string(d);
-    header += ", \"" + name + "\": {\"dtype\": \"F32\", \"shape\": [" + dims +
-              "], \"data_offsets\": [" + std::to_string(data.size()) + ", " +
-              std::to_string(data.size() + 4 * t.values.size()) + "]}";
-    const uint8_t* p = reinterpret_cast<const uint8_t*>(t.values.data());
-    data.insert(data.end(), p, p + 4 * t.values.size());
-  }
-  header += "}";
-  std::vector<uint8_t> out(8);
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<uint8_t>(uint64_t{header.size()} >> (8 * i));
-  out.insert(out.end(), header.begin(), header.end());
-  out.insert(out.end(), data.begin(), data.end());
-  return out;
-}
-
 // log (scale 0.1, shift 0.5, floor 1e-8), reshape, conv 2 @ 3x3 SAME + bias, leaky_relu
 // (alpha 0.2, floor -0.3), max-pool 2x2 VALID, global average pool, dense 3.
 struct AverageModel {
   int width;
   int bins;  // features per frame
-  std::map<std::string, Tensor> tensors;
+  std::map<std::string, kws_test::TensorData> tensors;
 
   explicit AverageModel(int w) : width(w), bins((kBins + w - 1) / w) {
     std::mt19937 gen(21 + w);
@@ -236,7 +207,7 @@ struct AverageModel {
     auto fill = [&](const std::string& name, std::vector<int> shape) {
       size_t n = 1;
       for (int d : shape) n *= static_cast<size_t>(d);
-      Tensor t{shape, std::vector<float>(n)};
+      kws_test::TensorData t{shape, std::vector<float>(n)};
       for (float& v : t.values) v = normal(gen);
       tensors[name] = t;
     };
@@ -284,7 +255,7 @@ struct AverageModel {
     return LoadMeta(Meta(Frontend(), InputShape()));
   }
   std::shared_ptr<const kws::Model> LoadMeta(const std::string& meta) const {
-    const std::vector<uint8_t> bytes = Image(meta, tensors);
+    const std::vector<uint8_t> bytes = kws_test::SafetensorsImage(meta, tensors);
     return kws::Model::LoadFromMemory(bytes.data(), bytes.size(), "average_test.kws");
   }
 

@@ -15,10 +15,15 @@
 
 namespace kws_test {
 
+// A tensor of a model.kws image built in a test.
+struct TensorData {
+  std::vector<int> shape;
+  std::vector<float> values;
+};
+
 // A model.kws image (safetensors) from the kws metadata document and named tensors.
 inline std::vector<uint8_t> SafetensorsImage(const std::string& meta,
-                                             const std::map<std::string, std::vector<int>>& shapes,
-                                             uint32_t seed) {
+                                             const std::map<std::string, TensorData>& tensors) {
   std::string escaped;
   for (char c : meta) {
     if (c == '"' || c == '\\') escaped += '\\';
@@ -26,23 +31,14 @@ inline std::vector<uint8_t> SafetensorsImage(const std::string& meta,
   }
   std::string header = "{\"__metadata__\": {\"kws\": \"" + escaped + "\"}";
   std::vector<uint8_t> data;
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> normal(0.0f, 0.4f);
-  for (const auto& [name, shape] : shapes) {
-    size_t count = 1;
+  for (const auto& [name, t] : tensors) {
     std::string dims;
-    for (int d : shape) {
-      count *= static_cast<size_t>(d);
-      dims += (dims.empty() ? "" : ", ") + std::to_string(d);
-    }
+    for (int d : t.shape) dims += (dims.empty() ? "" : ", ") + std::to_string(d);
     header += ", \"" + name + "\": {\"dtype\": \"F32\", \"shape\": [" + dims +
               "], \"data_offsets\": [" + std::to_string(data.size()) + ", " +
-              std::to_string(data.size() + 4 * count) + "]}";
-    for (size_t i = 0; i < count; ++i) {
-      const float v = normal(gen);
-      const uint8_t* p = reinterpret_cast<const uint8_t*>(&v);
-      data.insert(data.end(), p, p + 4);
-    }
+              std::to_string(data.size() + 4 * t.values.size()) + "]}";
+    const uint8_t* p = reinterpret_cast<const uint8_t*>(t.values.data());
+    data.insert(data.end(), p, p + 4 * t.values.size());
   }
   header += "}";
   std::vector<uint8_t> out(8);
@@ -50,6 +46,23 @@ inline std::vector<uint8_t> SafetensorsImage(const std::string& meta,
   out.insert(out.end(), header.begin(), header.end());
   out.insert(out.end(), data.begin(), data.end());
   return out;
+}
+
+// The same with random weights (normal, sd 0.4, from `seed`) of the given shapes.
+inline std::vector<uint8_t> SafetensorsImage(const std::string& meta,
+                                             const std::map<std::string, std::vector<int>>& shapes,
+                                             uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> normal(0.0f, 0.4f);
+  std::map<std::string, TensorData> tensors;
+  for (const auto& [name, shape] : shapes) {
+    size_t count = 1;
+    for (int d : shape) count *= static_cast<size_t>(d);
+    TensorData& t = tensors[name];
+    t.shape = shape;
+    for (size_t i = 0; i < count; ++i) t.values.push_back(normal(gen));
+  }
+  return SafetensorsImage(meta, tensors);
 }
 
 inline std::string Preamble() {

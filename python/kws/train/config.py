@@ -103,6 +103,20 @@ class TrainConfig:
 
 
 
+# What quick and quick_tc_resnet share.
+_QUICK = {
+    "window_size_ms": 30.0,
+    "window_stride_ms": 10.0,
+    "feature_bin_count": 40,
+    "optimizer": "adam",
+    "learning_rate": "0.002",
+    "how_many_training_steps": "1200",
+    "lr_schedule": "cosine",
+    "batch_size": 100,
+    "eval_step_interval": 300,
+    "save_step_interval": 300,
+}
+
 # Named flag presets; explicit flags override them. BENCHMARKS.md ("How the recipes were
 # chosen") has the measurements behind each choice.
 RECIPES: dict[str, dict] = {
@@ -115,37 +129,15 @@ RECIPES: dict[str, dict] = {
         "learning_rate": "0.001,0.0001",
     },
     "quick": {
-        # speech_embedding takes its own front end (EMBEDDING_INPUT) over the MFCC
-        # settings below, which serve --model_architecture overrides.
+        **_QUICK,
+        # speech_embedding takes its own front end (EMBEDDING_INPUT) over _QUICK's MFCC
+        # settings, which serve --model_architecture overrides.
         "model_architecture": "speech_embedding",
-        "window_size_ms": 30.0,
-        "window_stride_ms": 10.0,
-        "feature_bin_count": 40,
-        "optimizer": "adam",
-        "learning_rate": "0.002",
-        "how_many_training_steps": "1200",
-        "lr_schedule": "cosine",
-        "batch_size": 100,
         "augment": "ism",
-        "eval_step_interval": 300,
-        "save_step_interval": 300,
     },
-    # quick before speech_embedding: TC-ResNet8 on MFCC, half the training CPU, and a
-    # whole window costs 18x less.
-    "quick_tc_resnet": {
-        "model_architecture": "tc_resnet",
-        "window_size_ms": 30.0,
-        "window_stride_ms": 10.0,
-        "feature_bin_count": 40,
-        "optimizer": "adam",
-        "learning_rate": "0.002",
-        "how_many_training_steps": "1200",
-        "lr_schedule": "cosine",
-        "batch_size": 100,
-        "augment": "ism_spec",
-        "eval_step_interval": 300,
-        "save_step_interval": 300,
-    },
+    # quick before speech_embedding: TC-ResNet8 on MFCC, less training CPU, and a whole
+    # window costs 18x less.
+    "quick_tc_resnet": {**_QUICK, "model_architecture": "tc_resnet", "augment": "ism_spec"},
     "best": {
         "model_architecture": "tc_resnet",
         "window_size_ms": 30.0,

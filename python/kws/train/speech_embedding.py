@@ -260,14 +260,19 @@ def check_settings(settings: ModelSettings) -> None:
                          f"({WINDOW_FRAMES * 10 + 15} ms), got {settings.spectrogram_length}")
 
 
-def apply_embedding(x, directory: Path, first_relu: bool = True):
-    """The frozen embedding applied to x (batch, frames, 32, 1) -> (batch, windows, 1, 96),
-    its weights read from `directory`."""
-    for layer, weights in embedding_layers(directory, first_relu=first_relu):
+def apply_layers(x, layers_and_weights: list[tuple[layers.Layer, list | None]]):
+    """x through each layer in turn, each given its weights once built."""
+    for layer, weights in layers_and_weights:
         x = layer(x)
         if weights is not None:
             layer.set_weights(weights)
     return x
+
+
+def apply_embedding(x, directory: Path, first_relu: bool = True):
+    """The frozen embedding applied to x (batch, frames, 32, 1) -> (batch, windows, 1, 96),
+    its weights read from `directory`."""
+    return apply_layers(x, embedding_layers(directory, first_relu=first_relu))
 
 
 def embedding_model(directory: str | Path | None = None, first_relu: bool = True
