@@ -22,8 +22,9 @@ the same weights (the openwakeword package) computes. Without it the head hears 
 
 The front end the weights were published with also floors each mel value at 80 dB under
 the loudest value of its whole input. That depends on the whole input, so it cannot be
-streamed; here the only floor is the absolute one (1e-10 in 16-bit units). Measured with
-the head alone (BENCHMARKS.md), the two floors give the same accuracy within the spread.
+streamed; here the only floor is the absolute one (1e-10 in 16-bit units). On clips the
+two measure alike; on a 20-minute stream the published floor found about 6 points more
+words (BENCHMARKS.md "Twelfth round", one seed).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from kws.train.settings import ModelSettings
 PACKAGE = "pyopen_wakeword"
 PACKAGE_PIN = "pyopen-wakeword==1.1.0"
 MEL_FILE, EMBEDDING_FILE = "melspectrogram.tflite", "embedding_model.tflite"
-WINDOW_FRAMES, FRAME_STEP, EMBEDDING_WIDTH, MEL_BINS = 76, 8, 96, 32
+WINDOW_FRAMES, EMBEDDING_WIDTH, MEL_BINS = 76, 96, 32
 HEAD_UNITS = 128
 # The spectrogram the mel filterbank was made for: 25 ms frames (400 samples at 16 kHz)
 # every 10 ms, FFT 512.
