@@ -115,13 +115,13 @@ class KwsEmbedder(Embedder):
 
     def __init__(self, floor: str):
         from kws.train import speech_embedding as se
+        from kws.train.config import EMBEDDING_INPUT
         from kws.train.settings import ModelSettings
 
         if floor not in ("clip", "frame", "none"):
             raise SystemExit(f"--models kws:{floor}: the floor is clip, frame or none")
         self.floor, self.se, self.tag = floor, se, f"-kws-{floor}"
-        self.settings = ModelSettings(preprocess="average", window_size_ms=25,
-                                      window_stride_ms=10, feature_bin_count=se.BINS)
+        self.settings = ModelSettings(**EMBEDDING_INPUT)
         self.mel_matrix = se.mel_matrix(se.model_dir())
         self.model = se.embedding_model()
         self.log = se.LogFloor(se.LOG_SCALE, se.LOG_SHIFT, se.LOG_FLOOR)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf  # noqa: E402
 
+from kws.train.config import EMBEDDING_INPUT  # noqa: E402
 from kws.train.models import ARCHITECTURES, Svdf, build_model  # noqa: E402
 from kws.train.settings import ModelSettings  # noqa: E402
 
@@ -35,8 +36,7 @@ TRAINED = [pytest.param(a, marks=pytest.mark.slow) if a.startswith("bc_resnet") 
 
 
 # speech_embedding reads the 257-bin power spectrogram of 25 ms frames (76 at least).
-EMBEDDING = ModelSettings(label_count=5, preprocess="average", window_size_ms=25.0,
-                          feature_bin_count=257)
+EMBEDDING = ModelSettings(label_count=5, **EMBEDDING_INPUT)
 
 
 def _small(architecture: str) -> ModelSettings:

@@ -21,6 +21,7 @@ from kernel_sets import kernel_sets
 
 import kws
 from kws.labels import parse_wanted_words, prepare_words_list
+from kws.train.config import EMBEDDING_INPUT
 from kws.train.settings import ModelSettings
 
 LABELS = prepare_words_list(parse_wanted_words("yes,no,up,down,left,right,on,off,stop,go"))
@@ -29,8 +30,7 @@ ARCHITECTURES = ["single_fc", "conv", "low_latency_conv", "low_latency_svdf", "t
                  "tiny_embedding_conv", "ds_cnn", "tc_resnet", "bc_resnet_1",
                  "bc_resnet_1_stream", "tc_resnet_stream", "speech_embedding"]
 # speech_embedding reads the power spectrogram (the `average` front end, 25 ms frames).
-EMBEDDING_SETTINGS = ModelSettings(label_count=len(LABELS), preprocess="average",
-                                   window_size_ms=25.0, feature_bin_count=257)
+EMBEDDING_SETTINGS = ModelSettings(label_count=len(LABELS), **EMBEDDING_INPUT)
 
 
 def settings_for(architecture: str) -> ModelSettings:

@@ -13,13 +13,12 @@ import tensorflow as tf
 import kws
 from kws.labels import parse_wanted_words, prepare_words_list
 from kws.train import speech_embedding as se
-from kws.train.config import make_config
+from kws.train.config import EMBEDDING_INPUT, make_config
 from kws.train.features import tf_features
 from kws.train.models import build_model, randomize_weights
 from kws.train.settings import ModelSettings
 
-SETTINGS = ModelSettings(label_count=12, preprocess="average", window_size_ms=25.0,
-                         feature_bin_count=257)
+SETTINGS = ModelSettings(label_count=12, **EMBEDDING_INPUT)
 LABELS = prepare_words_list(parse_wanted_words("yes,no,up,down,left,right,on,off,stop,go"))
 
 

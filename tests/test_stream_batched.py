@@ -17,6 +17,7 @@ import kws
 from kws import _core
 from kws.labels import parse_wanted_words, prepare_words_list
 from kws.train import models as kws_models
+from kws.train.config import EMBEDDING_INPUT
 from kws.train.settings import ModelSettings
 
 LABELS = prepare_words_list(parse_wanted_words("yes,no,up,down,left,right,on,off,stop,go"))
@@ -35,8 +36,7 @@ def arch_models(tmp_path_factory) -> dict[str, Path]:
     for k, arch in enumerate(ARCHITECTURES):
         settings = ModelSettings(label_count=len(LABELS))
         if arch == "speech_embedding":  # the power spectrogram of 25 ms frames
-            settings = ModelSettings(label_count=len(LABELS), preprocess="average",
-                                     window_size_ms=25.0, feature_bin_count=257)
+            settings = ModelSettings(label_count=len(LABELS), **EMBEDDING_INPUT)
         model = kws_models.build_model(arch, settings, training_dropout=False)
         kws_models.randomize_weights(model, seed=100 + k)
         paths[arch] = export.write_model_kws(out / f"{arch}.kws", model, settings, arch, LABELS)

@@ -160,6 +160,18 @@ RECIPES: dict[str, dict] = {
 EMBEDDING_INPUT = {"preprocess": "average", "window_size_ms": 25.0, "window_stride_ms": 10.0,
                    "feature_bin_count": 257}
 
+
+def architecture_input(architecture: str) -> dict:
+    """Front-end flags an architecture implies: BC-ResNet's frequency convolutions want the
+    paper's input, log-mel bins (on MFCC it learned far more slowly, BENCHMARKS.md
+    "Parameters and FLOPs"); speech_embedding the power spectrogram its filterbank was
+    made for. Others: none."""
+    if str(architecture).startswith("bc_resnet"):
+        return {"preprocess": "log_mel"}
+    if architecture == "speech_embedding":
+        return EMBEDDING_INPUT
+    return {}
+
 # One line on each recipe, for --help and the README.
 RECIPE_SUMMARIES: dict[str, str] = {
     "classic": "the classic long run: conv on 98 x 40 MFCC, 18,000 SGD steps",
@@ -258,15 +270,10 @@ def make_config(**flags) -> TrainConfig:
     if unknown:
         raise ValueError(f"unknown training flag(s): {', '.join(sorted(unknown))}")
     values = {**RECIPES.get(recipe, {}), **flags}
-    # BC-ResNet's frequency convolutions want the paper's input, log-mel bins: on MFCC it
-    # learned far more slowly (BENCHMARKS.md "Parameters and FLOPs"). --preprocess overrides.
-    if "preprocess" not in values and str(values.get("model_architecture", "")).startswith(
-            "bc_resnet"):
-        values["preprocess"] = "log_mel"
-    # speech_embedding reads the power spectrogram its filterbank was made for; a recipe's
-    # MFCC settings give way to it, explicit flags do not.
-    if values.get("model_architecture") == "speech_embedding":
-        values.update({k: v for k, v in EMBEDDING_INPUT.items() if k not in flags})
+    # The input an architecture is made for: a recipe's MFCC settings give way to it,
+    # explicit flags do not.
+    values.update({k: v for k, v in architecture_input(values.get("model_architecture", ""))
+                   .items() if k not in flags})
     config = TrainConfig(**values)
     validate(config)
     return config
