@@ -32,7 +32,8 @@ SMALL_98 = ModelSettings(label_count=5, feature_bin_count=20)
 TRAINED = [pytest.param(a, marks=pytest.mark.slow) if a.startswith("bc_resnet") else a
            for a in sorted(set(CLASSIC_PARAMS) | {"ds_cnn", "tc_resnet", "bc_resnet_1",
                                                   "bc_resnet_1_stream", "tc_resnet_stream",
-                                                  "speech_embedding"})]
+                                                  "speech_embedding",
+                                                  "speech_embedding_tc_resnet"})]
 
 
 # speech_embedding reads the 257-bin power spectrogram of 25 ms frames (76 at least).
@@ -40,13 +41,14 @@ EMBEDDING = ModelSettings(label_count=5, **EMBEDDING_INPUT)
 
 
 def _small(architecture: str) -> ModelSettings:
-    if architecture == "speech_embedding":
+    if architecture.startswith("speech_embedding"):
         return EMBEDDING
     return SMALL_98 if architecture in STREAM else SMALL
 
 
 def test_all_architectures_registered():
-    assert (set(CLASSIC_PARAMS) | {"ds_cnn", "tc_resnet", "speech_embedding"} | BC_RESNET
+    assert (set(CLASSIC_PARAMS) | {"ds_cnn", "tc_resnet", "speech_embedding",
+                                   "speech_embedding_tc_resnet"} | BC_RESNET
             | STREAM == set(ARCHITECTURES))
 
 
@@ -68,7 +70,7 @@ def test_classic_parameter_counts(architecture):
 @pytest.mark.parametrize("small", [False, True], ids=["98x40", "small"])
 def test_forward_shapes_and_named_layers(architecture, small):
     settings = _small(architecture) if small else (
-        EMBEDDING if architecture == "speech_embedding" else ModelSettings())
+        EMBEDDING if architecture.startswith("speech_embedding") else ModelSettings())
     model = build_model(architecture, settings)
     frames, width = settings.spectrogram_length, settings.fingerprint_width
     assert model.input_shape == (None, frames, width)

@@ -28,13 +28,15 @@ LABELS = prepare_words_list(parse_wanted_words("yes,no,up,down,left,right,on,off
 SETTINGS = ModelSettings(label_count=len(LABELS))
 ARCHITECTURES = ["single_fc", "conv", "low_latency_conv", "low_latency_svdf", "tiny_conv",
                  "tiny_embedding_conv", "ds_cnn", "tc_resnet", "bc_resnet_1",
-                 "bc_resnet_1_stream", "tc_resnet_stream", "speech_embedding"]
-# speech_embedding reads the power spectrogram (the `average` front end, 25 ms frames).
+                 "bc_resnet_1_stream", "tc_resnet_stream", "speech_embedding",
+                 "speech_embedding_tc_resnet"]
+# speech_embedding (and its pair with TC-ResNet8) reads the power spectrogram (the
+# `average` front end, 25 ms frames).
 EMBEDDING_SETTINGS = ModelSettings(label_count=len(LABELS), **EMBEDDING_INPUT)
 
 
 def settings_for(architecture: str) -> ModelSettings:
-    return EMBEDDING_SETTINGS if architecture == "speech_embedding" else SETTINGS
+    return EMBEDDING_SETTINGS if architecture.startswith("speech_embedding") else SETTINGS
 
 
 def read_wav_16bit(path: Path) -> np.ndarray:
@@ -54,10 +56,11 @@ def build_exported(architecture: str, path: Path):
     settings = settings_for(architecture)
     keras_model = models.build_model(architecture, settings, training_dropout=True)
     randomize_weights(keras_model, seed=ARCHITECTURES.index(architecture))
-    if architecture == "speech_embedding":
+    if architecture.startswith("speech_embedding"):
         # The pretrained embedding's values reach about 60: random head weights on them
         # saturate the softmax, and saturated scores would compare nothing.
-        logits = keras_model.get_layer("logits")
+        logits = keras_model.get_layer("logits" if architecture == "speech_embedding"
+                                        else "embedding" + models.BRANCH_SUFFIX)
         logits.kernel.assign(logits.kernel * 0.02)
     export.write_model_kws(path, keras_model, settings, architecture, LABELS)
     return keras_model, kws.Model.load(str(path))

@@ -15,7 +15,7 @@ from kws.labels import parse_wanted_words, prepare_words_list
 from kws.train import speech_embedding as se
 from kws.train.config import EMBEDDING_INPUT, make_config
 from kws.train.features import tf_features
-from kws.train.models import build_model, randomize_weights
+from kws.train.models import BRANCH_SUFFIX, branch_model, build_model, randomize_weights
 from kws.train.settings import ModelSettings
 
 SETTINGS = ModelSettings(label_count=12, **EMBEDDING_INPUT)
@@ -219,3 +219,84 @@ def test_layer_arguments_are_checked():
                                [-0.4, -0.2, 0.0, 2.0], rtol=1e-6)
     clone = se.LeakyClamp.from_config(layer.get_config())
     assert (clone.alpha, clone.floor) == (0.2, -0.4)
+
+
+# speech_embedding_tc_resnet: the embedding and TC-ResNet8 side by side.
+
+@pytest.fixture(scope="module")
+def pair():
+    keras_model = build_model("speech_embedding_tc_resnet", SETTINGS, training_dropout=False)
+    randomize_weights(keras_model, seed=4)
+    logits = keras_model.get_layer("embedding" + BRANCH_SUFFIX)
+    logits.kernel.assign(logits.kernel * 0.02)
+    return keras_model
+
+
+def test_pair_sums_its_branches_and_exports(pair, speech, tmp_path):
+    from kws.train.export import save_saved_model, tflite_bytes, write_model_kws
+
+    feats = tf_features(tf.constant(speech), SETTINGS)
+    embedding, tc, logits = (t.numpy() for t in branch_model(pair)(feats))
+    np.testing.assert_allclose(logits, embedding + tc, atol=1e-5, rtol=0)
+    # Both branches matter: neither's logits are near constant.
+    assert embedding.std(axis=0).mean() > 0.1 and tc.std(axis=0).mean() > 0.1
+    # TC-ResNet8 reads the embedding's log-mel: 32 channels in.
+    assert pair.get_layer("tc_stem").kernel.shape == (3, 1, se.MEL_BINS, 24)
+    reference = tf.nn.softmax(logits).numpy()
+    assert reference.max(axis=1).mean() < 0.99
+    native = kws.Model.load(str(write_model_kws(tmp_path / "m.kws", pair, SETTINGS,
+                                                "speech_embedding_tc_resnet", LABELS)))
+    np.testing.assert_allclose(native.predict(speech), reference, atol=1e-5, rtol=0)
+    saved = tf.saved_model.load(str(save_saved_model(tmp_path / "saved", pair, SETTINGS)))
+    got = saved.signatures["serving_default"](samples=tf.constant(speech))["labels_softmax"]
+    np.testing.assert_allclose(got.numpy(), reference, atol=1e-5, rtol=0)
+    (tmp_path / "m.tflite").write_bytes(tflite_bytes(pair, SETTINGS))
+    runner = tf.lite.Interpreter(model_path=str(tmp_path / "m.tflite")).get_signature_runner()
+    got = np.stack([runner(samples=clip[None])["labels_softmax"][0] for clip in speech])
+    np.testing.assert_allclose(got, reference, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("check_nans", [False, True])
+def test_pair_trains_each_branch_on_its_own_cross_entropy(speech, check_nans):
+    """One step of kws train's loop on the pair equals plain SGD on the sum of the two
+    branches' cross entropies (not on the cross entropy of their summed logits), and
+    reports the summed logits' loss."""
+    from kws.train.loop import _make_train_step
+
+    feats = tf_features(tf.constant(speech), SETTINGS)
+    labels = tf.constant([0, 1, 2, 3, 4, 5, 6, 7][:len(speech)], tf.int32)
+    models = []
+    for _ in range(2):
+        m = build_model("speech_embedding_tc_resnet", SETTINGS, training_dropout=False)
+        randomize_weights(m, seed=5)
+        models.append(m)
+    looped, manual = models
+    ce = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    with tf.GradientTape() as tape:
+        embedding, tc, logits = branch_model(manual)(feats, training=True)
+        objective = ce(labels, embedding) + ce(labels, tc)
+    want_loss = float(ce(labels, logits))
+    grads = tape.gradient(objective, manual.trainable_variables)
+    for v, g in zip(manual.trainable_variables, grads):
+        v.assign_sub(0.1 * g)
+
+    step = _make_train_step(looped, tf.keras.optimizers.SGD(0.1), tf.distribute.get_strategy(),
+                            len(speech), check_nans)
+    loss, _ = step(feats, labels)
+    assert float(loss) == pytest.approx(want_loss, rel=1e-4)
+    for a, b in zip(looped.weights, manual.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5, rtol=1e-4, err_msg=a.path)
+    # The step moved both branches.
+    fresh = build_model("speech_embedding_tc_resnet", SETTINGS, training_dropout=False)
+    randomize_weights(fresh, seed=5)
+    for name in ("head", "tc_stem"):
+        assert not np.allclose(looped.get_layer(name).get_weights()[0],
+                               fresh.get_layer(name).get_weights()[0])
+
+
+def test_pair_refuses_peers():
+    with pytest.raises(ValueError, match="--peers must be 1, got 3"):
+        make_config(recipe="best", model_architecture="speech_embedding_tc_resnet")
+    config = make_config(recipe="best", model_architecture="speech_embedding_tc_resnet",
+                         peers=1)
+    assert config.model_settings(12).preprocess == "average"

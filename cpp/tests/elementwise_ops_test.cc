@@ -155,4 +155,22 @@ TEST(LeakyReluOp, RefusesBadAttributes) {
   OpModel("leaky_relu", R"({"alpha": 0.1, "floor": 0})");  // a floor of 0 is allowed
 }
 
+// add on two vectors (a two-branch model sums its branches' logits): x + relu(x), each
+// element, with no broadcast.
+TEST(AddOp, AddsTwoVectorsElementByElement) {
+  const std::string ops =
+      R"({"name": "flat", "type": "flatten", "inputs": [0], "output_shape": [30]},)"
+      R"({"name": "relu", "type": "relu", "attrs": {}, "inputs": [1], "output_shape": [30]},)"
+      R"({"name": "sum", "type": "add", "attrs": {}, "inputs": [1, 2], "output_shape": [30]}]})";
+  const auto bytes = kws_test::SafetensorsImage(Preamble() + ops, {}, 1);
+  const auto m = kws::Model::LoadFromMemory(bytes.data(), bytes.size(), "add_test.kws");
+  std::vector<float> x;
+  std::vector<double> want;
+  for (int i = 0; i < kValues; ++i) {
+    x.push_back(0.37f * static_cast<float>(i) - 4.0f);
+    want.push_back(x.back() + std::max(0.0, static_cast<double>(x.back())));
+  }
+  ExpectOutputs(Outputs(*m, x, 0, want[0]), want);
+}
+
 }  // namespace

@@ -19,21 +19,21 @@ class Add : public OpKernel {
     op.type = OpType::kAdd;
     const std::vector<int>& a = op.in_dims;
     const std::vector<int>& b = ctx.InputDims(1);
-    const bool broadcast =
-        a.size() == 3 && b.size() == 3 && a[0] == b[0] && a[2] == b[2] && (a[1] == 1 || b[1] == 1);
+    const bool broadcast = b != a && a.size() == 3 && b.size() == 3 && a[0] == b[0] &&
+                           a[2] == b[2] && (a[1] == 1 || b[1] == 1);
     if (b != a && !broadcast)
       ctx.Fail(ctx.where() + " adds shapes " + DimsText(a) + " and " + DimsText(b) +
                " (equal shapes, or (T, 1, C) with (T, W, C))");
     op.out_dims = a;
     if (broadcast) op.out_dims[1] = std::max(a[1], b[1]);
-    op.kw = b[1];  // columns of input 1 (input 0's are in_dims[1])
+    op.kw = broadcast ? b[1] : 0;  // columns of input 1 when broadcast (input 0's: in_dims[1])
     op.row_structured = op.in_dims.size() >= 2;
     op.flops = static_cast<int64_t>(NumFloats(op.out_dims));
   }
 
   void ComputeRows(const Op& op, const float* const* in, float* out, int r0, int r1,
                    const Scratch&) const override {
-    if (op.in_dims[1] != op.kw) {
+    if (op.kw != 0) {
       Broadcast(op, in, out, r0, r1);
       return;
     }
@@ -42,7 +42,7 @@ class Add : public OpKernel {
   }
   void ComputeAll(const Op& op, const float* const* in, float* out,
                   const Scratch& s) const override {
-    if (op.in_dims[1] != op.kw) {
+    if (op.kw != 0) {
       Broadcast(op, in, out, 0, op.out_rows());
       return;
     }

@@ -156,6 +156,9 @@ RECIPES: dict[str, dict] = {
     },
 }
 
+# Architectures of two branches, each trained on its own cross entropy (not with --peers).
+TWO_BRANCH = ("speech_embedding_tc_resnet",)
+
 # The front end speech_embedding needs (kws.train.speech_embedding.check_settings).
 EMBEDDING_INPUT = {"preprocess": "average", "window_size_ms": 25.0, "window_stride_ms": 10.0,
                    "feature_bin_count": 257}
@@ -164,11 +167,11 @@ EMBEDDING_INPUT = {"preprocess": "average", "window_size_ms": 25.0, "window_stri
 def architecture_input(architecture: str) -> dict:
     """Front-end flags an architecture implies: BC-ResNet's frequency convolutions want the
     paper's input, log-mel bins (on MFCC it learned far more slowly, BENCHMARKS.md
-    "Parameters and FLOPs"); speech_embedding the power spectrogram its filterbank was
-    made for. Others: none."""
+    "Parameters and FLOPs"); speech_embedding (and speech_embedding_tc_resnet) the power
+    spectrogram its filterbank was made for. Others: none."""
     if str(architecture).startswith("bc_resnet"):
         return {"preprocess": "log_mel"}
-    if architecture == "speech_embedding":
+    if str(architecture).startswith("speech_embedding"):
         return EMBEDDING_INPUT
     return {}
 
@@ -348,6 +351,9 @@ def _check_ranges(config: TrainConfig) -> None:
             raise ValueError(f"--{name} must be positive, got {getattr(config, name)}")
     if config.peers < 1:
         raise ValueError(f"--peers must be >= 1, got {config.peers}")
+    if config.peers > 1 and config.model_architecture in TWO_BRANCH:
+        raise ValueError(f"--model_architecture {config.model_architecture} trains its two "
+                         f"branches side by side; --peers must be 1, got {config.peers}")
     for name in ("silence_percentage", "unknown_percentage", "testing_percentage",
                  "validation_percentage"):
         if not 0 <= getattr(config, name) <= 100:

@@ -41,7 +41,7 @@ from kws.train.checkpoint import (
 )
 from kws.train.config import TrainConfig, check_checkpoint_model, learning_rate_at
 from kws.train.data import DatasetIndex
-from kws.train.models import build_model
+from kws.train.models import BRANCH_SUFFIX, branch_model, build_model
 from kws.train.pipeline import DEFAULT_EVAL_SEED, make_dataset
 from kws.train.report import confusion_matrix, confusion_matrix_png, format_confusion_matrix
 from kws.train.settings import ModelSettings
@@ -585,9 +585,12 @@ def _make_train_step(model, optimizer, strategy, global_batch: int, check_nans: 
                      mixup: float = 0.0, seed: int = 0):
     """One training step; returns (cross entropy of `model`, correct count of `model`).
     With `peer_models` all are trained on the batch with `peer_distillation_loss`; with
-    `mixup` > 0 on `mixup_batch` of it (seeded by `seed`, the step and the replica)."""
+    `mixup` > 0 on `mixup_batch` of it (seeded by `seed`, the step and the replica). A
+    two-branch model (kws.train.models.branch_model) trains each branch on its own cross
+    entropy; the reported loss and count are its summed logits'."""
     loss_fn = make_loss(label_smoothing)
     peer_models = list(peer_models)
+    branches = branch_model(model)
     if check_nans:
         # The same layers (same weights), exposing every layer's output to check it.
         probe = keras.Model(model.inputs, [layer.output for layer in model.layers[1:]])
@@ -616,11 +619,20 @@ def _make_train_step(model, optimizer, strategy, global_batch: int, check_nans: 
                         checked = tf.debugging.check_numerics(
                             out, f"NaN/Inf in layer '{name}' output")
                 logits = checked
+            elif branches is not None:
+                *parts, logits = branches(features, training=True)
             else:
                 logits = model(features, training=True)
             per_example = ce(labels, logits)
             loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
             objective = loss
+            if branches is not None:
+                if check_nans:
+                    parts = [out for name, out in zip(probe_names, outputs)
+                             if name.endswith(BRANCH_SUFFIX)]
+                objective = tf.nn.compute_average_loss(
+                    tf.add_n([ce(labels, part) for part in parts]),
+                    global_batch_size=global_batch)
             if peer_models:
                 all_logits = [logits] + [p(features, training=True) for p in peer_models]
                 objective = tf.nn.compute_average_loss(

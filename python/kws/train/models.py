@@ -29,6 +29,8 @@ Modern architectures:
 - speech_embedding: a frozen pretrained speech embedding (kws.train.speech_embedding, the
   weights of the pyopen-wakeword package) under a trained head, on the power spectrogram.
   Its extra layers: LogFloor and LeakyClamp.
+- speech_embedding_tc_resnet: speech_embedding and TC-ResNet8 on the embedding's log-mel,
+  their logits summed; each branch trained on its own cross entropy.
 """
 
 from __future__ import annotations
@@ -265,30 +267,75 @@ def build_tc_resnet(settings: ModelSettings, training_dropout: bool,
     name = "tc_resnet_stream" if stream else "tc_resnet"
     if stream:
         bc_resnet.check_frames(settings, name)
+    inputs = _input(settings)
+    logits = tc_resnet_logits(inputs, settings.spectrogram_length, settings.fingerprint_width,
+                              settings.label_count, training_dropout, stream)
+    return keras.Model(inputs, logits, name=name)
+
+
+def tc_resnet_logits(x, frames: int, width: int, label_count: int, training_dropout: bool,
+                     stream: bool = False, prefix: str = "", name: str = "logits"):
+    """TC-ResNet8's layers (build_tc_resnet) on x (batch, frames, width): logits, the
+    last layer named `name`, every other layer's name starting with `prefix`."""
     padding = "valid" if stream else "same"
     stride = (1, 1) if stream else (2, 1)
     widths = [int(round(c * TC_RESNET_WIDTH)) for c in (16, 24, 32, 48)]
-    inputs = _input(settings)
-    x = layers.Reshape((settings.spectrogram_length, 1, settings.fingerprint_width),
-                       name="reshape")(inputs)
-    x = layers.Conv2D(widths[0], (3, 1), padding=padding, use_bias=False, name="stem")(x)
+    x = layers.Reshape((frames, 1, width), name=f"{prefix}reshape")(x)
+    x = layers.Conv2D(widths[0], (3, 1), padding=padding, use_bias=False,
+                      name=f"{prefix}stem")(x)
     for i, width in enumerate(widths[1:], start=1):
+        block = f"{prefix}block{i}"
         y = layers.Conv2D(width, (9, 1), strides=stride, padding=padding, use_bias=False,
-                          name=f"block{i}_conv1")(x)
-        y = bn_relu(y, f"block{i}_conv1")
+                          name=f"{block}_conv1")(x)
+        y = bn_relu(y, f"{block}_conv1")
         y = layers.Conv2D(width, (9, 1), padding=padding, use_bias=False,
-                          name=f"block{i}_conv2")(y)
-        y = batch_norm(f"block{i}_conv2_bn")(y)
-        shortcut = crop_front(x, 16, f"block{i}_shortcut_crop") if stream else x
+                          name=f"{block}_conv2")(y)
+        y = batch_norm(f"{block}_conv2_bn")(y)
+        shortcut = crop_front(x, 16, f"{block}_shortcut_crop") if stream else x
         shortcut = layers.Conv2D(width, (1, 1), strides=stride, padding=padding,
-                                 use_bias=False, name=f"block{i}_shortcut")(shortcut)
-        shortcut = bn_relu(shortcut, f"block{i}_shortcut")
-        x = layers.Add(name=f"block{i}_add")([y, shortcut])
-        x = layers.ReLU(name=f"block{i}_relu")(x)
-    x = layers.GlobalAveragePooling2D(name="global_pool")(x)
-    x = _dropout(x, "dropout", training_dropout, rate=0.2)
-    logits = layers.Dense(settings.label_count, name="logits")(x)
-    return keras.Model(inputs, logits, name=name)
+                                 use_bias=False, name=f"{block}_shortcut")(shortcut)
+        shortcut = bn_relu(shortcut, f"{block}_shortcut")
+        x = layers.Add(name=f"{block}_add")([y, shortcut])
+        x = layers.ReLU(name=f"{block}_relu")(x)
+    x = layers.GlobalAveragePooling2D(name=f"{prefix}global_pool")(x)
+    x = _dropout(x, f"{prefix}dropout", training_dropout, rate=0.2)
+    return layers.Dense(label_count, name=name)(x)
+
+
+# Layers whose outputs are a two-branch model's branch logits (BRANCH_SUFFIX ends their
+# names): each branch is trained on its own cross entropy (kws.train.loop), and the
+# model's output is their sum.
+BRANCH_SUFFIX = "_branch_logits"
+
+
+def build_speech_embedding_tc_resnet(settings: ModelSettings, training_dropout: bool,
+                                     directory=None) -> keras.Model:
+    """speech_embedding and TC-ResNet8 side by side on the embedding's 32-bin log-mel:
+    the logits are the sum of the two branches' logits (softmax of the sum: the
+    normalised product of the two branches' probabilities). Each branch learns from its
+    own cross entropy, as two models trained apart on the same batches would, and they
+    err on different clips (BENCHMARKS.md "Eleventh round")."""
+    path = speech_embedding.model_dir(directory)
+    inputs = keras.Input((settings.spectrogram_length, speech_embedding.BINS),
+                         name="fingerprint")
+    mel = speech_embedding.log_mel(inputs, settings, path)
+    embedding = speech_embedding.head_logits(mel, settings, path, training_dropout,
+                                             name="embedding" + BRANCH_SUFFIX)
+    tc = tc_resnet_logits(mel, settings.spectrogram_length, speech_embedding.MEL_BINS,
+                          settings.label_count, training_dropout, prefix="tc_",
+                          name="tc_resnet" + BRANCH_SUFFIX)
+    logits = layers.Add(name="logits")([embedding, tc])
+    return keras.Model(inputs, logits, name="speech_embedding_tc_resnet")
+
+
+def branch_model(model: keras.Model) -> keras.Model | None:
+    """For a two-branch model, the same layers giving [branch logits..., logits]; None
+    for a model of one branch."""
+    names = [layer.name for layer in model.layers if layer.name.endswith(BRANCH_SUFFIX)]
+    if not names:
+        return None
+    return keras.Model(model.inputs, [model.get_layer(n).output for n in names]
+                       + list(model.outputs))
 
 
 def build_tc_resnet_stream(settings: ModelSettings, training_dropout: bool) -> keras.Model:
@@ -307,6 +354,7 @@ ARCHITECTURES: dict[str, Callable[[ModelSettings, bool], keras.Model]] = {
     **bc_resnet.architectures(),
     "tc_resnet_stream": build_tc_resnet_stream,
     "speech_embedding": speech_embedding.build_speech_embedding,
+    "speech_embedding_tc_resnet": build_speech_embedding_tc_resnet,
 }
 
 

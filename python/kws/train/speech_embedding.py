@@ -286,16 +286,21 @@ def embedding_model(directory: str | Path | None = None, first_relu: bool = True
     return keras.Model(inputs, x, name="embedding")
 
 
-def build_speech_embedding(settings: ModelSettings, training_dropout: bool,
-                           directory: str | Path | None = None) -> keras.Model:
+def log_mel(inputs, settings: ModelSettings, path: Path):
+    """The frozen front half: power spectrogram (batch, frames, 257) -> the embedding's
+    log-mel (batch, frames, 32)."""
     check_settings(settings)
-    path = model_dir(directory)
-    inputs = keras.Input((settings.spectrogram_length, BINS), name="fingerprint")
     mel_layer = layers.Dense(MEL_BINS, use_bias=False, name="mel", trainable=False)
     x = mel_layer(inputs)
     mel_layer.set_weights([mel_matrix(path)])
-    x = LogFloor(LOG_SCALE, LOG_SHIFT, LOG_FLOOR, name="log_mel")(x)
-    x = layers.Reshape((settings.spectrogram_length, MEL_BINS, 1), name="reshape")(x)
+    return LogFloor(LOG_SCALE, LOG_SHIFT, LOG_FLOOR, name="log_mel")(x)
+
+
+def head_logits(mel, settings: ModelSettings, path: Path, training_dropout: bool,
+                name: str = "logits"):
+    """The frozen embedding of the log-mel (batch, frames, 32) under the trained head:
+    logits (batch, labels), the last layer named `name`."""
+    x = layers.Reshape((settings.spectrogram_length, MEL_BINS, 1), name="reshape")(mel)
     x = apply_embedding(x, path)
     x = layers.Flatten(name="flatten")(x)
     # The embedding's values reach about 60: normalised, the head learns in a few hundred
@@ -304,5 +309,13 @@ def build_speech_embedding(settings: ModelSettings, training_dropout: bool,
     x = layers.Dense(HEAD_UNITS, activation="relu", name="head")(x)
     if training_dropout:
         x = layers.Dropout(0.5, name="head_dropout")(x)
-    logits = layers.Dense(settings.label_count, name="logits")(x)
+    return layers.Dense(settings.label_count, name=name)(x)
+
+
+def build_speech_embedding(settings: ModelSettings, training_dropout: bool,
+                           directory: str | Path | None = None) -> keras.Model:
+    check_settings(settings)
+    path = model_dir(directory)
+    inputs = keras.Input((settings.spectrogram_length, BINS), name="fingerprint")
+    logits = head_logits(log_mel(inputs, settings, path), settings, path, training_dropout)
     return keras.Model(inputs, logits, name="speech_embedding")
