@@ -34,7 +34,7 @@ def measure(arch: str, workdir: Path, preprocess: str = "mfcc") -> dict:
     from kws.train.settings import ModelSettings
 
     settings = ModelSettings(preprocess=preprocess)
-    if arch == "speech_embedding":  # its own input: the 98 x 257 power spectrogram
+    if arch.startswith("speech_embedding"):  # its own input: the 98 x 257 power spectrogram
         from kws.train.config import EMBEDDING_INPUT
 
         settings = ModelSettings(**EMBEDDING_INPUT)

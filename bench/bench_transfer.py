@@ -18,8 +18,9 @@ models learn from the synthetic set and the small real sample alone.
 `--models kws:FLOOR` runs the same network in kws's own layers instead
 (kws.train.speech_embedding, the weights of the pyopen-wakeword package) on kws's power
 spectrogram, with the log-mel floored at 80 dB under the loudest value of each input
-(FLOOR `clip`, the ONNX front end's rule), of each frame (`frame`) or not at all (`none`,
-what the speech_embedding architecture does).
+(FLOOR `clip`, the ONNX front end's rule), of each frame (`frame`), at a fixed value V
+of the log-mel (`abs:V`, which a stream can apply) or not at all (`none`, what the
+speech_embedding architecture does).
 
 `embed` draws N augmented training batches of 100 clips from DIRS (kws's own pipeline:
 time shift, background noise, the `ism_spec` rooms) and embeds them, and embeds the
@@ -111,15 +112,22 @@ class KwsEmbedder(Embedder):
     """The same network in kws's own layers (kws.train.speech_embedding, weights from the
     pyopen-wakeword package), on kws's power spectrogram; `floor` is how the log-mel is
     floored below: `clip` at 80 dB under the loudest value of each input (the ONNX front
-    end's rule), `frame` under the loudest of each frame, `none` the absolute floor only."""
+    end's rule), `frame` under the loudest of each frame, `abs:V` at V (log-mel units: the
+    sample's clips peak at 10-12.7), `none` the absolute floor only."""
 
     def __init__(self, floor: str):
         from kws.train import speech_embedding as se
         from kws.train.config import EMBEDDING_INPUT
         from kws.train.settings import ModelSettings
 
-        if floor not in ("clip", "frame", "none"):
-            raise SystemExit(f"--models kws:{floor}: the floor is clip, frame or none")
+        self.fixed = None
+        if floor.startswith("abs:"):
+            try:
+                self.fixed = float(floor[4:])
+            except ValueError:
+                raise SystemExit(f"--models kws:{floor}: abs:V needs a number V") from None
+        elif floor not in ("clip", "frame", "none"):
+            raise SystemExit(f"--models kws:{floor}: the floor is clip, frame, abs:V or none")
         self.floor, self.se, self.tag = floor, se, f"-kws-{floor}"
         self.settings = ModelSettings(**EMBEDDING_INPUT)
         self.mel_matrix = se.mel_matrix(se.model_dir())
@@ -137,6 +145,8 @@ class KwsEmbedder(Embedder):
             mel = np.maximum(mel, mel.max(axis=(1, 2), keepdims=True) - 8.0)
         elif self.floor == "frame":
             mel = np.maximum(mel, mel.max(axis=2, keepdims=True) - 8.0)
+        elif self.fixed is not None:
+            mel = np.maximum(mel, self.fixed)
         return mel.astype(np.float32)
 
     def embed_mel(self, mel: np.ndarray) -> np.ndarray:
