@@ -117,6 +117,10 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                  "augmentation (ism_spec's rooms without SpecAugment)",
                  ["--recipe", "quick_tc_resnet", "--model_architecture", "speech_embedding",
                   "--augment", "ism", "--data_dir", "{synth_flite}"]),
+    "quick_sef": ("quick_se with the log-mel floored at a fixed 4.0 (speech_embedding's "
+                  "MEL_FLOOR; quick_se's runs floored only at 1e-10 of 16-bit power)",
+                  ["--recipe", "quick_tc_resnet", "--model_architecture", "speech_embedding",
+                   "--augment", "ism", "--data_dir", "{synth_flite}"]),
     "quick_more": ("quick with 46 more synthetic non-keyword words in _unknown_ (SYNTH_MORE: "
                    "66 in all, 11,500 more clips)",
                    ["--recipe", "quick_tc_resnet", "--data_dir", "{synth_more}"]),
@@ -179,7 +183,7 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                  "--how_many_training_steps", "3000", "--augment", "ism",
                  "--data_dir", "{synth_flite},{real}"]),
     "best_pair": ("speech_embedding_tc_resnet (the embedding's head and TC-ResNet8 on its "
-                  "log-mel, logits summed) on best's data, 6,000 steps, ism augmentation",
+                  "log-mel floored at 4.0, logits summed) on best's data, 6,000 steps, ism augmentation",
                   ["--recipe", "best", "--model_architecture", "speech_embedding_tc_resnet",
                    "--peers", "1", "--how_many_training_steps", "6000", "--augment", "ism",
                    "--data_dir", "{synth_flite},{real}"]),

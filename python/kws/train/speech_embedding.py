@@ -22,9 +22,10 @@ the same weights (the openwakeword package) computes. Without it the head hears 
 
 The front end the weights were published with also floors each mel value at 80 dB under
 the loudest value of its whole input. That depends on the whole input, so it cannot be
-streamed; here the only floor is the absolute one (1e-10 in 16-bit units). On clips the
-two measure alike; on a 20-minute stream the published floor found about 6 points more
-words (BENCHMARKS.md "Twelfth round", one seed).
+streamed. kws floors at a fixed value instead (`MEL_FLOOR`: 80 dB under where a typical
+clip of the sample peaks), which any window of a stream applies exactly as a clip. On a
+20-minute stream it found more words than either the published floor or none
+(BENCHMARKS.md "Thirteenth round").
 """
 
 from __future__ import annotations
@@ -52,7 +53,11 @@ SAMPLE_RATE, WINDOW_SAMPLES, STRIDE_SAMPLES, BINS = 16000, 400, 160, 257
 _INT16_POWER = 32768.0 ** 2
 LOG_SCALE = 1.0 / np.log(10.0)  # 10 log10(x) / 10 = ln(x) / ln(10)
 LOG_SHIFT = 2.0 + np.log10(_INT16_POWER)
-LOG_FLOOR = 1e-10 / _INT16_POWER
+# The log-mel's floor: 4.0 in the embedding's units (8, i.e. 80 dB, under the 11.8 at
+# which the sample's median clip peaks), a fixed value, so a stream applies it as a clip
+# does. See the module's docstring.
+MEL_FLOOR = 4.0
+LOG_FLOOR = 10.0 ** (MEL_FLOOR - LOG_SHIFT)
 
 
 class EmbeddingFileError(ValueError):
