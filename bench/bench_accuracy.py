@@ -183,9 +183,9 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                  "--how_many_training_steps", "3000", "--augment", "ism",
                  "--data_dir", "{synth_flite},{real}"]),
     "best_pair": ("speech_embedding_tc_resnet (the embedding's head and TC-ResNet8 on its "
-                  "log-mel floored at 4.0, logits summed) on best's data, 6,000 steps, ism augmentation",
+                  "log-mel floored at 4.0, logits summed) on best's data, 4,500 steps, ism augmentation",
                   ["--recipe", "best", "--model_architecture", "speech_embedding_tc_resnet",
-                   "--peers", "1", "--how_many_training_steps", "6000", "--augment", "ism",
+                   "--peers", "1", "--how_many_training_steps", "4500", "--augment", "ism",
                    "--data_dir", "{synth_flite},{real}"]),
     "best_peers3_6000": ("best with 6,000 steps",
                          ["--recipe", "best", "--how_many_training_steps", "6000",
