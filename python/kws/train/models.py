@@ -283,16 +283,16 @@ def tc_resnet_logits(x, frames: int, width: int, label_count: int, training_drop
     x = layers.Reshape((frames, 1, width), name=f"{prefix}reshape")(x)
     x = layers.Conv2D(widths[0], (3, 1), padding=padding, use_bias=False,
                       name=f"{prefix}stem")(x)
-    for i, width in enumerate(widths[1:], start=1):
+    for i, channels in enumerate(widths[1:], start=1):
         block = f"{prefix}block{i}"
-        y = layers.Conv2D(width, (9, 1), strides=stride, padding=padding, use_bias=False,
+        y = layers.Conv2D(channels, (9, 1), strides=stride, padding=padding, use_bias=False,
                           name=f"{block}_conv1")(x)
         y = bn_relu(y, f"{block}_conv1")
-        y = layers.Conv2D(width, (9, 1), padding=padding, use_bias=False,
+        y = layers.Conv2D(channels, (9, 1), padding=padding, use_bias=False,
                           name=f"{block}_conv2")(y)
         y = batch_norm(f"{block}_conv2_bn")(y)
         shortcut = crop_front(x, 16, f"{block}_shortcut_crop") if stream else x
-        shortcut = layers.Conv2D(width, (1, 1), strides=stride, padding=padding,
+        shortcut = layers.Conv2D(channels, (1, 1), strides=stride, padding=padding,
                                  use_bias=False, name=f"{block}_shortcut")(shortcut)
         shortcut = bn_relu(shortcut, f"{block}_shortcut")
         x = layers.Add(name=f"{block}_add")([y, shortcut])
