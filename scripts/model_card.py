@@ -46,11 +46,11 @@ FIXTURES = REPO / "tests" / "data" / "speech_commands"
 # The exact commands of scripts/train_bundled_models.sh (SYNTH, SAMPLE, TRAIN and SIBLING
 # are its folders); the card quotes them and checks the train folders against them.
 MAKE_DATASET = ("kws make-dataset --out SYNTH --clips_per_word 500 --speakers 250 --seed 0")
-TRAIN = ("kws train --recipe best --data_dir SYNTH,SAMPLE --validation_percentage 0 "
+TRAIN = ("kws train --recipe best_tc_resnet --data_dir SYNTH,SAMPLE --validation_percentage 0 "
          "--testing_percentage 0 --seed 1 --train_dir TRAIN")
-SIBLING = ("kws train --recipe best --data_dir SYNTH,SAMPLE --validation_percentage 12 "
+SIBLING = ("kws train --recipe best_tc_resnet --data_dir SYNTH,SAMPLE --validation_percentage 12 "
            "--testing_percentage 4 --seed 1 --train_dir SIBLING")
-EXPECTED_FLAGS = {"recipe": "best", "seed": 1}
+EXPECTED_FLAGS = {"recipe": "best_tc_resnet", "seed": 1}
 # How the card names an architecture.
 ARCHITECTURE_TEXT = {
     "tc_resnet": "TC-ResNet8",

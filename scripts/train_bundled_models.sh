@@ -47,11 +47,11 @@ bundle() {
   local train="$WORK/$name" sibling="$WORK/${name}_sibling"
   if finished "$train"; then echo "[bundled] $train is trained"; else
     rm -rf "$train"
-    kws train --recipe best --data_dir "$SYNTH,$SAMPLE" --validation_percentage 0 --testing_percentage 0 "$@" --seed 1 --train_dir "$train"
+    kws train --recipe best_tc_resnet --data_dir "$SYNTH,$SAMPLE" --validation_percentage 0 --testing_percentage 0 "$@" --seed 1 --train_dir "$train"
   fi
   if finished "$sibling"; then echo "[bundled] $sibling is trained"; else
     rm -rf "$sibling"
-    kws train --recipe best --data_dir "$SYNTH,$SAMPLE" --validation_percentage 12 --testing_percentage 4 "$@" --seed 1 --train_dir "$sibling"
+    kws train --recipe best_tc_resnet --data_dir "$SYNTH,$SAMPLE" --validation_percentage 12 --testing_percentage 4 "$@" --seed 1 --train_dir "$sibling"
   fi
   python scripts/model_card.py --name "$name" --version 1 --train_flags "$*" \
     --bundled_train_dir "$train" --sibling_train_dir "$sibling" --sample_dir "$SAMPLE"

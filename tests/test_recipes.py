@@ -1,5 +1,6 @@
-"""`kws train --recipe quick|quick_tc_resnet|best`: each sets what it claims, explicit flags override, and
-an augmented recipe trains a few steps end to end through `kws train` on real speech."""
+"""`kws train --recipe quick|quick_tc_resnet|best|best_tc_resnet`: each sets what it claims,
+explicit flags override, and an augmented recipe trains a few steps end to end through
+`kws train` on real speech."""
 
 from __future__ import annotations
 
@@ -37,12 +38,18 @@ def test_quick_and_best_set_what_they_claim(tmp_path):
     assert train_command.parse_config(["--recipe", "quick_tc_resnet",
                                        "--data_dir", str(tmp_path)]).augment == "ism_spec"
     best = train_command.parse_config(["--recipe", "best", "--data_dir", str(tmp_path)])
-    assert (best.model_architecture, best.optimizer, best.lr_schedule, best.augment) == (
-        "tc_resnet", "adam", "cosine", "room_spec")
-    assert best.steps_list == [9000] and best.rates_list == [0.002]
+    assert (best.model_architecture, best.optimizer, best.lr_schedule, best.augment,
+            best.preprocess, best.feature_bin_count, best.window_size_ms) == (
+        "speech_embedding_tc_resnet", "adam", "cosine", "ism", "average", 257, 25.0)
+    assert best.steps_list == [4500] and best.rates_list == [0.002]
     assert best.folder_balance == 2.5 and quick.folder_balance == 0
-    assert best.peers == 3 and quick.peers == 1
+    assert best.peers == 1 and quick.peers == 1
     assert best.model_settings(12).spectrogram_length == 98
+    # The previous best, by name.
+    old = train_command.parse_config(["--recipe", "best_tc_resnet", "--data_dir", str(tmp_path)])
+    assert (old.model_architecture, old.preprocess, old.feature_bin_count, old.window_size_ms,
+            old.augment, old.steps_list, old.peers, old.folder_balance) == (
+        "tc_resnet", "mfcc", 40, 30.0, "room_spec", [9000], 3, 2.5)
     # Every recipe's augmentation preset exists and the default is none.
     for recipe in train_config.RECIPES.values():
         assert recipe.get("augment", "none") in augment.PRESETS
@@ -61,15 +68,17 @@ def test_explicit_flags_override_recipes(tmp_path):
 
 
 @pytest.mark.slow
-def test_best_recipe_trains_on_real_speech(sample_dir, tmp_path):
-    """A few steps of `--recipe best` (augmentation on, 3 peers) through the CLI on the real
-    sample listed twice with --folder_balance 0 (oversampling by repetition): finite loss, a
-    checkpoint with the peers, a test figure."""
+@pytest.mark.parametrize("recipe", ["best", "best_tc_resnet"])
+def test_best_recipe_trains_on_real_speech(recipe, sample_dir, tmp_path):
+    """A few steps of `--recipe best` (the pair of branches) and `best_tc_resnet` (3 peers),
+    augmentation on, through the CLI on the real sample listed twice with --folder_balance 0
+    (oversampling by repetition): finite loss, a checkpoint (with the peers), a test figure,
+    and an exported model whose native scores are TensorFlow's."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([KWS_PATH, env.get("PYTHONPATH", "")])
     data = f"{sample_dir},{sample_dir}"
     r = subprocess.run(
-        [sys.executable, "-m", "kws.cli", "train", "--recipe", "best", "--data_dir", data,
+        [sys.executable, "-m", "kws.cli", "train", "--recipe", recipe, "--data_dir", data,
          "--folder_balance", "0",
          "--data_url", "", "--wanted_words", "yes,no", "--how_many_training_steps", "6",
          "--batch_size", "16", "--eval_step_interval", "6", "--save_step_interval", "6",
@@ -82,14 +91,15 @@ def test_best_recipe_trains_on_real_speech(sample_dir, tmp_path):
     losses = [float(m) for m in re.findall(r"cross entropy ([\d.e+-]+|nan|inf)", text)]
     assert len(losses) >= 6 and all(0 < v < 50 for v in losses), losses
     assert re.search(r"Final test accuracy = [\d.]+% \(N=\d+\)", text), text[-2000:]
-    assert list((tmp_path / "t").glob("tc_resnet.ckpt-6*"))
+    architecture = "tc_resnet" if recipe == "best_tc_resnet" else "speech_embedding_tc_resnet"
+    assert list((tmp_path / "t").glob(f"{architecture}.ckpt-6*"))
     assert f"training clips repeated: {sample_dir} x2" in text
-    # The recipe's --peers 3: the checkpoint holds the two other peers beside the model.
+    # best_tc_resnet's --peers 3: the checkpoint holds the two other peers beside the model.
     import tensorflow as tf
 
     names = {name.split("/")[:2][-1] for name, _ in tf.train.list_variables(str(tmp_path / "t"))
              if name.startswith("peers/")}
-    assert names == {"0", "1"}
+    assert names == ({"0", "1"} if recipe == "best_tc_resnet" else set())
     # The model the recipe exports runs in the native runtime with TensorFlow's scores.
     import numpy as np
 

@@ -298,7 +298,7 @@ def test_pair_trains_each_branch_on_its_own_cross_entropy(speech, check_nans):
 
 def test_pair_refuses_peers():
     with pytest.raises(ValueError, match="--peers must be 1, got 3"):
-        make_config(recipe="best", model_architecture="speech_embedding_tc_resnet")
-    config = make_config(recipe="best", model_architecture="speech_embedding_tc_resnet",
-                         peers=1)
+        make_config(recipe="best_tc_resnet", model_architecture="speech_embedding_tc_resnet")
+    config = make_config(recipe="best_tc_resnet", peers=1,
+                         model_architecture="speech_embedding_tc_resnet")
     assert config.model_settings(12).preprocess == "average"
