@@ -36,6 +36,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -392,6 +393,29 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def run_child(cmd: list[str], **kwargs) -> None:
+    """subprocess.run(cmd, check=True, **kwargs), except that a SIGTERM or SIGINT to this
+    process stops the child too (a killed bench would otherwise leave its `kws train`
+    writing checkpoints into the run's folder)."""
+    child = subprocess.Popen(cmd, **kwargs)
+
+    def stop(signum, frame):
+        child.terminate()
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+        raise SystemExit(128 + signum)
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        if child.wait() != 0:
+            raise subprocess.CalledProcessError(child.returncode, cmd)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def cmd_train(args, extra: list[str]) -> None:
     name_dir = OUT / f"{args.name}-s{args.seed}"
     flags = [*_flags(args.name, args.seed), *SPLIT, "--data_url", "", "--seed", str(args.seed),
@@ -402,8 +426,8 @@ def cmd_train(args, extra: list[str]) -> None:
     start = time.time()
     cpu_start = _children_cpu()
     with open(name_dir.with_suffix(".log"), "w") as log:
-        subprocess.run([sys.executable, "-m", "kws.cli", "train", *flags], check=True,
-                       stdout=log, stderr=subprocess.STDOUT, env=env)
+        run_child([sys.executable, "-m", "kws.cli", "train", *flags], stdout=log,
+                  stderr=subprocess.STDOUT, env=env)
     seconds = time.time() - start
     # CPU time of the training process (user + system, all its threads): unlike the
     # wall-clock it does not grow while other jobs compete or /work/quiet.sh pauses it.
