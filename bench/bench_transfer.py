@@ -19,8 +19,8 @@ models learn from the synthetic set and the small real sample alone.
 (kws.train.speech_embedding, the weights of the pyopen-wakeword package) on kws's power
 spectrogram, with the log-mel floored at 80 dB under the loudest value of each input
 (FLOOR `clip`, the ONNX front end's rule), of each frame (`frame`), at a fixed value V
-of the log-mel (`abs:V`, which a stream can apply) or only at speech_embedding's own floor
-(`none`: `MEL_FLOOR`, 4.0; the records of 2026-12-05 before it, 1e-10 of 16-bit power).
+of the log-mel (`abs:V`, which a stream can apply; speech_embedding's own is `abs:4`)
+or only at 1e-10 of 16-bit power (`none`).
 
 `embed` draws N augmented training batches of 100 clips from DIRS (kws's own pipeline:
 time shift, background noise, the `ism_spec` rooms) and embeds them, and embeds the
@@ -113,7 +113,7 @@ class KwsEmbedder(Embedder):
     pyopen-wakeword package), on kws's power spectrogram; `floor` is how the log-mel is
     floored below: `clip` at 80 dB under the loudest value of each input (the ONNX front
     end's rule), `frame` under the loudest of each frame, `abs:V` at V (log-mel units: the
-    sample's clips peak at 10-12.7), `none` speech_embedding's own floor only."""
+    sample's clips peak at 10-12.7), `none` at 1e-10 of 16-bit power only."""
 
     def __init__(self, floor: str):
         from kws.train import speech_embedding as se
@@ -132,7 +132,8 @@ class KwsEmbedder(Embedder):
         self.settings = ModelSettings(**EMBEDDING_INPUT)
         self.mel_matrix = se.mel_matrix(se.model_dir())
         self.model = se.embedding_model()
-        self.log = se.LogFloor(se.LOG_SCALE, se.LOG_SHIFT, se.LOG_FLOOR)
+        # Below every floor measured: each FLOOR says its own.
+        self.log = se.LogFloor(se.LOG_SCALE, se.LOG_SHIFT, 1e-10 / 32768.0 ** 2)
 
     def log_mel(self, samples: np.ndarray) -> np.ndarray:
         from kws.train.features import tf_features
