@@ -9,7 +9,13 @@ import pytest
 import tensorflow as tf  # noqa: E402
 
 from kws.train.config import EMBEDDING_INPUT  # noqa: E402
-from kws.train.models import ARCHITECTURES, Svdf, build_model  # noqa: E402
+from kws.train.models import (  # noqa: E402
+    ARCHITECTURES,
+    TWO_BRANCH,
+    Svdf,
+    branch_model,
+    build_model,
+)
 from kws.train.settings import ModelSettings  # noqa: E402
 
 CLASSIC_PARAMS = {
@@ -80,6 +86,8 @@ def test_forward_shapes_and_named_layers(architecture, small):
     names = [layer.name for layer in model.layers]
     assert len(set(names)) == len(names)
     assert model.layers[-1].name == "logits"
+    # The architectures listed as two-branch are the ones built with branch logits.
+    assert (branch_model(model) is not None) == (architecture in TWO_BRANCH)
 
 
 def test_unknown_architecture_message():

@@ -13,7 +13,7 @@ from kws import MfccOptions
 from kws.labels import DEFAULT_WANTED_WORDS
 from kws.train.augment import PRESETS as AUGMENT_PRESETS
 from kws.train.checkpoint import read_model_json_for, resolve_checkpoint
-from kws.train.models import ARCHITECTURES
+from kws.train.models import ARCHITECTURES, TWO_BRANCH
 from kws.train.settings import PREPROCESS_MODES, ModelSettings
 
 _MFCC = MfccOptions()  # the front end's defaults, defined once in C++
@@ -169,9 +169,6 @@ RECIPES: dict[str, dict] = {
         "peers": 3,
     },
 }
-
-# Architectures of two branches, each trained on its own cross entropy (not with --peers).
-TWO_BRANCH = ("speech_embedding_tc_resnet",)
 
 # The front end speech_embedding needs (kws.train.speech_embedding.check_settings).
 EMBEDDING_INPUT = {"preprocess": "average", "window_size_ms": 25.0, "window_stride_ms": 10.0,

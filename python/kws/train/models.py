@@ -304,8 +304,9 @@ def tc_resnet_logits(x, frames: int, width: int, label_count: int, training_drop
 
 # Layers whose outputs are a two-branch model's branch logits (BRANCH_SUFFIX ends their
 # names): each branch is trained on its own cross entropy (kws.train.loop), and the
-# model's output is their sum.
+# model's output is their sum. TWO_BRANCH: the architectures built so (not with --peers).
 BRANCH_SUFFIX = "_branch_logits"
+TWO_BRANCH = ("speech_embedding_tc_resnet",)
 
 
 def build_speech_embedding_tc_resnet(settings: ModelSettings, training_dropout: bool,
