@@ -33,6 +33,7 @@ test" column of every run).
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import re
@@ -197,6 +198,23 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                    "--model_architecture", "speech_embedding_tc_resnet",
                    "--peers", "1", "--how_many_training_steps", "4500", "--augment", "ism",
                    "--data_dir", "{synth_flite},{real}"]),
+    "best_pair_7000": ("best_pair with 7,000 steps",
+                       ["--recipe", "best_tc_resnet",
+                        "--model_architecture", "speech_embedding_tc_resnet",
+                        "--peers", "1", "--how_many_training_steps", "7000", "--augment", "ism",
+                        "--data_dir", "{synth_flite},{real}"]),
+    "best_pair_ft2": ("best_pair with the embedding's last 2 convolutions trained too "
+                      "(--train_embedding_layers 2)",
+                      ["--recipe", "best_tc_resnet",
+                       "--model_architecture", "speech_embedding_tc_resnet",
+                       "--peers", "1", "--how_many_training_steps", "4500", "--augment", "ism",
+                       "--train_embedding_layers", "2", "--data_dir", "{synth_flite},{real}"]),
+    "best_pair_ft4": ("best_pair with the embedding's last 4 convolutions trained too "
+                      "(--train_embedding_layers 4)",
+                      ["--recipe", "best_tc_resnet",
+                       "--model_architecture", "speech_embedding_tc_resnet",
+                       "--peers", "1", "--how_many_training_steps", "4500", "--augment", "ism",
+                       "--train_embedding_layers", "4", "--data_dir", "{synth_flite},{real}"]),
     "best_peers3_6000": ("best with 6,000 steps",
                          ["--recipe", "best_tc_resnet", "--how_many_training_steps", "6000",
                           "--data_dir", "{synth_flite},{real}"]),
@@ -849,6 +867,58 @@ def cmd_make_folders(_args) -> None:
         print(d)
 
 
+# A clip whose loudest 100 ms is within FLAT_DB of its quietest has no word standing out of
+# its noise: labelled a word, no model can hear one.
+FLAT_DB = 3.0
+
+
+def energy_range_db(x: np.ndarray, sample_rate: int = 16000) -> np.ndarray:
+    """Per clip of x [n, samples]: loudest over quietest 100 ms RMS, in dB."""
+    hop = sample_rate // 10
+    frames = x[:, :x.shape[1] // hop * hop].reshape(len(x), -1, hop)
+    rms = np.sqrt((frames ** 2).mean(axis=2) + 1e-12)
+    return 20 * np.log10(rms.max(axis=1) / rms.min(axis=1))
+
+
+def cmd_errors(args) -> None:
+    """Which real clips several runs get wrong: errors per run, the clips every run gets
+    wrong (what more seeds or an ensemble of these runs cannot mend), their confusions and
+    speakers, and how many are flat (no word above the noise, FLAT_DB)."""
+    import kws
+    from kws.train.data import DatasetIndex
+    from kws.train.pipeline import load_clip_samples
+
+    models = [kws.Model.load(str(_export_native(Path(d)))) for d in args.train_dirs]
+    labels = list(models[0].labels)
+    if any(list(m.labels) != labels for m in models):
+        raise SystemExit("the runs do not share their labels")
+    index = DatasetIndex(str(SAMPLE), labels[2:], validation_percentage=12,
+                         testing_percentage=4)
+    for partition in ("training", "validation", "testing"):
+        x, y = load_clip_samples(index, partition)
+        words = np.array([labels[t] != "_silence_" for t in y])
+        flat = words & (energy_range_db(x) < FLAT_DB)
+        print(f"real {partition}: {len(y)} clips, {words.sum()} of words, "
+              f"{flat.sum()} of them flat (< {FLAT_DB:g} dB)")
+        if partition == "training":
+            continue
+        wrong = np.array([m.predict(x).argmax(axis=1) != y for m in models])
+        every = wrong.all(axis=0)
+        print(f"  wrong per run {wrong.sum(axis=1).tolist()}; wrong in every run "
+              f"{every.sum()} (flat {(every & flat).sum()}), in any {wrong.any(axis=0).sum()}")
+        mean = sum(m.predict(x) for m in models).argmax(axis=1)
+        confusions = collections.Counter(f"{labels[t]}->{labels[p]}"
+                                         for t, p in zip(y[every], mean[every]))
+        print("  every run's confusions:", ", ".join(
+            f"{k} {n}" for k, n in confusions.most_common(12)))
+        speakers = [Path(path).name.split("_nohash_")[0] if path else "(silence)"
+                    for path, _ in index.data[partition]]
+        count = collections.Counter(s for s, e in zip(speakers, every) if e)
+        total = collections.Counter(speakers)
+        print("  speakers with most:", ", ".join(
+            f"{s} {n}/{total[s]}" for s, n in count.most_common(5)))
+
+
 def cmd_ensemble(args) -> None:
     """Real validation and test accuracy of the mean of several runs' probabilities: what
     distilling an ensemble into one model could aim for (the runtime runs one model)."""
@@ -948,6 +1018,8 @@ def main() -> None:
     sub.add_parser("make-folders")
     en = sub.add_parser("ensemble")
     en.add_argument("train_dirs", nargs="+")
+    er = sub.add_parser("errors")
+    er.add_argument("train_dirs", nargs="+")
     args = p.parse_args(argv)
     if args.command == "train":
         cmd_train(args, extra)
@@ -964,6 +1036,8 @@ def main() -> None:
         cmd_make_folders(args)
     elif args.command == "ensemble":
         cmd_ensemble(args)
+    elif args.command == "errors":
+        cmd_errors(args)
     else:
         cmd_report(args)
 

@@ -302,3 +302,52 @@ def test_pair_refuses_peers():
     config = make_config(recipe="best_tc_resnet", peers=1,
                          model_architecture="speech_embedding_tc_resnet")
     assert config.model_settings(12).preprocess == "average"
+
+
+# --train_embedding_layers: the last convolutions of the embedding trained too.
+
+def test_train_embedding_layers_moves_only_the_last_convolutions(speech, tmp_path):
+    """kws train's setup makes exactly the last N convolutions trainable; a step of its
+    loop moves them (from the published weights) and nothing before them, and the moved
+    weights are what a restored checkpoint and the exported model compute with."""
+    from kws.train.checkpoint import restore_model
+    from kws.train.export import write_model_kws
+    from kws.train.loop import _make_train_step
+
+    m = build_model("speech_embedding_tc_resnet", SETTINGS, training_dropout=True)
+    se.train_last_convolutions(m, 2)
+    trained = {w.path.split("/")[0] for w in m.trainable_weights if "embedding_conv" in w.path}
+    assert trained == {"embedding_conv43", "embedding_conv46"}
+    published = build_model("speech_embedding_tc_resnet", SETTINGS, training_dropout=False)
+    feats = tf_features(tf.constant(speech), SETTINGS)
+    labels = tf.constant([0, 1, 2, 3, 4, 5, 6, 7][:len(speech)], tf.int32)
+    step = _make_train_step(m, tf.keras.optimizers.SGD(0.01), tf.distribute.get_strategy(),
+                            len(speech), False)
+    step(feats, labels)
+    for name, moved in (("embedding_conv41", False), ("embedding_conv43", True),
+                        ("embedding_conv46", True), ("embedding_conv1", False), ("mel", False)):
+        same = all(np.array_equal(a, b) for a, b in zip(
+            m.get_layer(name).get_weights(), published.get_layer(name).get_weights()))
+        assert same != moved, name
+
+    prefix = tf.train.Checkpoint(model=m).save(str(tmp_path / "ckpt"))
+    restored = restore_model(prefix, "speech_embedding_tc_resnet", SETTINGS)
+    for got, want in zip(restored.get_layer("embedding_conv46").get_weights(),
+                         m.get_layer("embedding_conv46").get_weights()):
+        np.testing.assert_array_equal(got, want)
+    reference = tf.nn.softmax(m(feats, training=False)).numpy()
+    native = kws.Model.load(str(write_model_kws(tmp_path / "m.kws", restored, SETTINGS,
+                                                "speech_embedding_tc_resnet", LABELS)))
+    np.testing.assert_allclose(native.predict(speech), reference, atol=1e-5, rtol=0)
+
+
+def test_train_embedding_layers_bounds():
+    assert make_config(recipe="best", train_embedding_layers=4).train_embedding_layers == 4
+    with pytest.raises(ValueError, match=r"--train_embedding_layers must be in \[0, 20\]"):
+        make_config(recipe="best", train_embedding_layers=21)
+    with pytest.raises(ValueError, match=r"--train_embedding_layers must be in \[0, 20\]"):
+        make_config(recipe="best", train_embedding_layers=-1)
+    with pytest.raises(ValueError, match="--model_architecture tc_resnet has none"):
+        make_config(recipe="best_tc_resnet", train_embedding_layers=2)
+    with pytest.raises(ValueError, match="not 20"):
+        se.train_last_convolutions(build_model("tc_resnet", ModelSettings()), 1)

@@ -15,6 +15,7 @@ from kws.train.augment import PRESETS as AUGMENT_PRESETS
 from kws.train.checkpoint import read_model_json_for, resolve_checkpoint
 from kws.train.models import ARCHITECTURES, TWO_BRANCH
 from kws.train.settings import PREPROCESS_MODES, ModelSettings
+from kws.train.speech_embedding import CONVOLUTIONS as EMBEDDING_CONVOLUTIONS
 
 _MFCC = MfccOptions()  # the front end's defaults, defined once in C++
 OPTIMIZERS = ("gradient_descent", "momentum", "adam")
@@ -70,6 +71,7 @@ class TrainConfig:
     init_checkpoint: str = ""  # fine-tune: model weights from here, fresh optimizer/step
     folder_balance: float = 0.0  # oversample small --data_dir folders (kws.train.data.DatasetIndex)
     peers: int = 1  # models trained together, each distilled from the others (1: off)
+    train_embedding_layers: int = 0  # speech_embedding*: last N pretrained convolutions trained
     peer_weight: float = 1.0  # weight of the distillation term of each peer's loss
     mixup: float = 0.0  # Beta(a, a) mixing of each batch with itself reversed (0: off)
     verbose: bool = False  # the per-step log on the terminal too
@@ -261,6 +263,9 @@ FLAG_HELP = {
     "peers": "mutual distillation: train N models of the architecture together on the same "
              "batches, each also learning the mean prediction of the others; the first is "
              "the one saved for export (1: off)",
+    "train_embedding_layers": "speech_embedding architectures: also train the last N of the "
+                              "pretrained embedding's 20 convolutions, from their published "
+                              "weights (0: the embedding stays frozen)",
     "peer_weight": "weight of each peer's distillation term (KL divergence from the mean "
                    "softmax of the other peers) beside its cross entropy",
     "resample": "convert clips and noise at other sample rates or formats (stereo, 24-bit, "
@@ -368,6 +373,14 @@ def _check_ranges(config: TrainConfig) -> None:
     if config.peers > 1 and config.model_architecture in TWO_BRANCH:
         raise ValueError(f"--model_architecture {config.model_architecture} trains its two "
                          f"branches side by side; --peers must be 1, got {config.peers}")
+    if not 0 <= config.train_embedding_layers <= EMBEDDING_CONVOLUTIONS:
+        raise ValueError(f"--train_embedding_layers must be in [0, {EMBEDDING_CONVOLUTIONS}] "
+                         f"(the embedding's convolutions), got {config.train_embedding_layers}")
+    if (config.train_embedding_layers
+            and not str(config.model_architecture).startswith("speech_embedding")):
+        raise ValueError(f"--train_embedding_layers trains the pretrained embedding of the "
+                         f"speech_embedding architectures; --model_architecture "
+                         f"{config.model_architecture} has none")
     for name in ("silence_percentage", "unknown_percentage", "testing_percentage",
                  "validation_percentage"):
         if not 0 <= getattr(config, name) <= 100:

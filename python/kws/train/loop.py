@@ -30,6 +30,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from kws.download import DownloadError, maybe_download_and_extract
+from kws.train import speech_embedding
 from kws.train.augment import make_hooks
 from kws.train.checkpoint import (
     MAX_CHECKPOINTS_KEPT,
@@ -167,6 +168,9 @@ class _Run:
             # --resume, never exported).
             self.peers = [build_model(architecture, self.settings, training_dropout=True)
                           for _ in range(config.peers - 1)]
+            if config.train_embedding_layers:
+                for m in (self.model, *self.peers):
+                    speech_embedding.train_last_convolutions(m, config.train_embedding_layers)
             self.optimizer = _make_optimizer(config)
             self.optimizer.build(_trainable(self.model, self.peers))
         self.checkpoint = tf.train.Checkpoint(

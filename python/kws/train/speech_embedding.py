@@ -45,6 +45,8 @@ PACKAGE = "pyopen_wakeword"
 PACKAGE_PIN = "pyopen-wakeword==1.1.0"
 MEL_FILE, EMBEDDING_FILE = "melspectrogram.tflite", "embedding_model.tflite"
 WINDOW_FRAMES, EMBEDDING_WIDTH, MEL_BINS = 76, 96, 32
+# The embedding's convolutions; `--train_embedding_layers N` trains the last N of them.
+CONVOLUTIONS = 20
 HEAD_UNITS = 128
 # The spectrogram the mel filterbank was made for: 25 ms frames (400 samples at 16 kHz)
 # every 10 ms, FFT 512.
@@ -244,9 +246,24 @@ def embedding_layers(directory: Path, *, first_relu: bool = True
             raise EmbeddingFileError(f"{path}: op {i}: {name} is not one this module reads")
         i += 1
     convs = [layer for layer, _ in out if isinstance(layer, layers.Conv2D)]
-    if not convs or convs[-1].filters != EMBEDDING_WIDTH:
-        raise EmbeddingFileError(f"{path}: the last convolution is not {EMBEDDING_WIDTH} wide")
+    if len(convs) != CONVOLUTIONS or convs[-1].filters != EMBEDDING_WIDTH:
+        raise EmbeddingFileError(f"{path}: not {CONVOLUTIONS} convolutions, the last "
+                                 f"{EMBEDDING_WIDTH} wide")
     return out
+
+
+def train_last_convolutions(model: keras.Model, count: int) -> None:
+    """Makes the last `count` of the embedding's convolutions in `model` trainable (kernel
+    and bias; from the pretrained weights), the others staying frozen."""
+    convs = [layer for layer in model.layers
+             if isinstance(layer, layers.Conv2D) and layer.name.startswith("embedding_conv")]
+    if len(convs) != CONVOLUTIONS:
+        raise ValueError(f"model '{model.name}' has {len(convs)} embedding convolutions, "
+                         f"not {CONVOLUTIONS}")
+    if not 0 <= count <= CONVOLUTIONS:
+        raise ValueError(f"--train_embedding_layers must be in [0, {CONVOLUTIONS}], got {count}")
+    for layer in convs[CONVOLUTIONS - count:]:
+        layer.trainable = True
 
 
 def check_settings(settings: ModelSettings) -> None:
