@@ -351,3 +351,15 @@ def test_train_embedding_layers_bounds():
         make_config(recipe="best_tc_resnet", train_embedding_layers=2)
     with pytest.raises(ValueError, match="not 20"):
         se.train_last_convolutions(build_model("tc_resnet", ModelSettings()), 1)
+
+
+def test_train_embedding_layers_all_of_them():
+    """N = 20 trains every convolution and the first one's separate bias; the mel
+    filterbank stays fixed."""
+    m = build_model("speech_embedding", SETTINGS, training_dropout=True)
+    frozen = {w.path.split("/")[0] for w in m.trainable_weights}
+    se.train_last_convolutions(m, 20)
+    trained = {w.path.split("/")[0] for w in m.trainable_weights} - frozen
+    assert trained == {layer.name for layer in m.layers
+                       if layer.name.startswith(("embedding_conv", "embedding_bias"))}
+    assert len(trained) == 21 and "mel" not in trained

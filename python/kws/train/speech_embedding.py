@@ -170,8 +170,9 @@ class ChannelBias(layers.Layer):
     """x + bias on the last axis (model.kws op `scale_shift` with unit scale)."""
 
     def build(self, input_shape):
+        # Trainable when the layer is (the layer's flag decides, as for a convolution's).
         self.bias = self.add_weight(shape=(input_shape[-1],), initializer="zeros",
-                                    name="bias", trainable=self.trainable)
+                                    name="bias")
 
     def call(self, x):
         return x + self.bias
@@ -254,7 +255,8 @@ def embedding_layers(directory: Path, *, first_relu: bool = True
 
 def train_last_convolutions(model: keras.Model, count: int) -> None:
     """Makes the last `count` of the embedding's convolutions in `model` trainable (kernel
-    and bias; from the pretrained weights), the others staying frozen."""
+    and bias; from the pretrained weights), the others staying frozen. The first
+    convolution's bias is its own layer (ChannelBias, after the ReLU) and trains with it."""
     convs = [layer for layer in model.layers
              if isinstance(layer, layers.Conv2D) and layer.name.startswith("embedding_conv")]
     if len(convs) != CONVOLUTIONS:
@@ -264,6 +266,10 @@ def train_last_convolutions(model: keras.Model, count: int) -> None:
         raise ValueError(f"--train_embedding_layers must be in [0, {CONVOLUTIONS}], got {count}")
     for layer in convs[CONVOLUTIONS - count:]:
         layer.trainable = True
+    if count == CONVOLUTIONS:
+        for layer in model.layers:
+            if isinstance(layer, ChannelBias) and layer.name.startswith("embedding_bias"):
+                layer.trainable = True
 
 
 def check_settings(settings: ModelSettings) -> None:
