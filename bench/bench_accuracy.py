@@ -103,6 +103,14 @@ SECTION_START = "<!-- bench_accuracy start -->"
 SECTION_END = "<!-- bench_accuracy end -->"
 
 # name -> (what it measures, kws train flags; {synth} and {real} are filled in)
+def _pair_lever(steps: str, *extra: str) -> list[str]:
+    """kws train flags of a speech_embedding_tc_resnet lever on best's data: `steps` steps,
+    ism augmentation, one model, `extra` flags."""
+    return ["--recipe", "best_tc_resnet", "--model_architecture", "speech_embedding_tc_resnet",
+            "--peers", "1", "--how_many_training_steps", steps, "--augment", "ism", *extra,
+            "--data_dir", "{synth_flite},{real}"]
+
+
 LEVERS: dict[str, tuple[str, list[str]]] = {
     "quick_plain": ("quick recipe without augmentation (synthetic only)",
                     ["--recipe", "quick_tc_resnet", "--how_many_training_steps", "600", "--augment", "none",
@@ -194,27 +202,15 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
     "best_pair": ("speech_embedding_tc_resnet (the embedding's head and TC-ResNet8 on its "
                   "log-mel floored at 4.0, logits summed) on best's data, 4,500 steps, ism "
                   "augmentation",
-                  ["--recipe", "best_tc_resnet",
-                   "--model_architecture", "speech_embedding_tc_resnet",
-                   "--peers", "1", "--how_many_training_steps", "4500", "--augment", "ism",
-                   "--data_dir", "{synth_flite},{real}"]),
+                  _pair_lever("4500")),
     "best_pair_7000": ("best_pair with 7,000 steps",
-                       ["--recipe", "best_tc_resnet",
-                        "--model_architecture", "speech_embedding_tc_resnet",
-                        "--peers", "1", "--how_many_training_steps", "7000", "--augment", "ism",
-                        "--data_dir", "{synth_flite},{real}"]),
+                       _pair_lever("7000")),
     "best_pair_ft2": ("best_pair with the embedding's last 2 convolutions trained too "
                       "(--train_embedding_layers 2)",
-                      ["--recipe", "best_tc_resnet",
-                       "--model_architecture", "speech_embedding_tc_resnet",
-                       "--peers", "1", "--how_many_training_steps", "4500", "--augment", "ism",
-                       "--train_embedding_layers", "2", "--data_dir", "{synth_flite},{real}"]),
+                      _pair_lever("4500", "--train_embedding_layers", "2")),
     "best_pair_ft4": ("best_pair with the embedding's last 4 convolutions trained too "
                       "(--train_embedding_layers 4)",
-                      ["--recipe", "best_tc_resnet",
-                       "--model_architecture", "speech_embedding_tc_resnet",
-                       "--peers", "1", "--how_many_training_steps", "4500", "--augment", "ism",
-                       "--train_embedding_layers", "4", "--data_dir", "{synth_flite},{real}"]),
+                      _pair_lever("4500", "--train_embedding_layers", "4")),
     "best_peers3_6000": ("best with 6,000 steps",
                          ["--recipe", "best_tc_resnet", "--how_many_training_steps", "6000",
                           "--data_dir", "{synth_flite},{real}"]),
@@ -867,6 +863,22 @@ def cmd_make_folders(_args) -> None:
         print(d)
 
 
+def _load_runs(train_dirs: list[str]):
+    """(model.kws paths, native models, their shared labels, the sample's index) of runs.
+    Each run's model.kws computes its own features, so runs of different front ends mix."""
+    import kws
+    from kws.train.data import DatasetIndex
+
+    paths = [_export_native(Path(d)) for d in train_dirs]
+    models = [kws.Model.load(str(p)) for p in paths]
+    labels = list(models[0].labels)
+    if any(list(m.labels) != labels for m in models):
+        raise SystemExit("the runs do not share their labels")
+    index = DatasetIndex(str(SAMPLE), labels[2:], validation_percentage=12,
+                         testing_percentage=4)
+    return paths, models, labels, index
+
+
 # A clip whose loudest 100 ms is within FLAT_DB of its quietest has no word standing out of
 # its noise: labelled a word, no model can hear one.
 FLAT_DB = 3.0
@@ -884,16 +896,9 @@ def cmd_errors(args) -> None:
     """Which real clips several runs get wrong: errors per run, the clips every run gets
     wrong (what more seeds or an ensemble of these runs cannot mend), their confusions and
     speakers, and how many are flat (no word above the noise, FLAT_DB)."""
-    import kws
-    from kws.train.data import DatasetIndex
     from kws.train.pipeline import load_clip_samples
 
-    models = [kws.Model.load(str(_export_native(Path(d)))) for d in args.train_dirs]
-    labels = list(models[0].labels)
-    if any(list(m.labels) != labels for m in models):
-        raise SystemExit("the runs do not share their labels")
-    index = DatasetIndex(str(SAMPLE), labels[2:], validation_percentage=12,
-                         testing_percentage=4)
+    _, models, labels, index = _load_runs(args.train_dirs)
     for partition in ("training", "validation", "testing"):
         x, y = load_clip_samples(index, partition)
         words = np.array([labels[t] != "_silence_" for t in y])
@@ -902,11 +907,12 @@ def cmd_errors(args) -> None:
               f"{flat.sum()} of them flat (< {FLAT_DB:g} dB)")
         if partition == "training":
             continue
-        wrong = np.array([m.predict(x).argmax(axis=1) != y for m in models])
+        probabilities = [m.predict(x) for m in models]
+        wrong = np.array([p.argmax(axis=1) != y for p in probabilities])
         every = wrong.all(axis=0)
         print(f"  wrong per run {wrong.sum(axis=1).tolist()}; wrong in every run "
               f"{every.sum()} (flat {(every & flat).sum()}), in any {wrong.any(axis=0).sum()}")
-        mean = sum(m.predict(x) for m in models).argmax(axis=1)
+        mean = sum(probabilities).argmax(axis=1)
         confusions = collections.Counter(f"{labels[t]}->{labels[p]}"
                                          for t, p in zip(y[every], mean[every]))
         print("  every run's confusions:", ", ".join(
@@ -923,17 +929,9 @@ def cmd_ensemble(args) -> None:
     """Real validation and test accuracy of the mean of several runs' probabilities: what
     distilling an ensemble into one model could aim for (the runtime runs one model)."""
     import kws
-    from kws.train.data import DatasetIndex
     from kws.train.pipeline import load_clip_samples
 
-    # Each run's model.kws computes its own features, so runs of different front ends mix.
-    paths = [_export_native(Path(d)) for d in args.train_dirs]
-    models = [kws.Model.load(str(p)) for p in paths]
-    labels = list(models[0].labels)
-    if any(list(m.labels) != labels for m in models):
-        raise SystemExit("the runs do not share their labels")
-    index = DatasetIndex(str(SAMPLE), labels[2:], validation_percentage=12,
-                         testing_percentage=4)
+    paths, models, labels, index = _load_runs(args.train_dirs)
     for partition in ("validation", "testing"):
         x, y = load_clip_samples(index, partition)
         acc = np.mean(sum(m.predict(x) for m in models).argmax(axis=1) == y)
