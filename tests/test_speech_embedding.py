@@ -363,3 +363,38 @@ def test_train_embedding_layers_all_of_them():
     assert trained == {layer.name for layer in m.layers
                        if layer.name.startswith(("embedding_conv", "embedding_bias"))}
     assert len(trained) == 21 and "mel" not in trained
+
+
+def test_embedding_rate_scale_slows_only_the_embedding(speech):
+    """--embedding_rate_scale: Adam's first step moves each weight by about the rate (the
+    update is m / sqrt(v) = sign(g)); the embedding's trained convolutions by the rate
+    times the scale, every other trained weight by the rate itself."""
+    from kws.train.loop import _make_optimizer, _make_train_step
+
+    config = make_config(recipe="best", train_embedding_layers=2, embedding_rate_scale=0.1,
+                         learning_rate="0.01")
+    m = build_model("speech_embedding_tc_resnet", SETTINGS, training_dropout=True)
+    se.train_last_convolutions(m, 2)
+    scaled = se.embedding_variables(m)
+    assert {v.path.split("/")[0] for v in scaled} == {"embedding_conv43", "embedding_conv46"}
+    before = [v.numpy().copy() for v in m.trainable_weights]
+    optimizer = _make_optimizer(config, scaled)
+    step = _make_train_step(m, optimizer, tf.distribute.get_strategy(), len(speech), False)
+    step(tf_features(tf.constant(speech), SETTINGS),
+         tf.constant([0, 1, 2, 3, 4, 5, 6, 7][:len(speech)], tf.int32))
+    moved = {}
+    for v, b in zip(m.trainable_weights, before):
+        moved.setdefault(any(v is s for s in scaled), []).append(np.abs(v.numpy() - b).max())
+    np.testing.assert_allclose(max(moved[True]), 0.001, rtol=0.01)
+    np.testing.assert_allclose(max(moved[False]), 0.01, rtol=0.01)
+
+
+def test_embedding_rate_scale_bounds():
+    with pytest.raises(ValueError, match=r"--embedding_rate_scale must be in \(0, 1\]"):
+        make_config(recipe="best", train_embedding_layers=2, embedding_rate_scale=0)
+    with pytest.raises(ValueError, match=r"--embedding_rate_scale must be in \(0, 1\]"):
+        make_config(recipe="best", train_embedding_layers=2, embedding_rate_scale=1.5)
+    with pytest.raises(ValueError, match=r"--embedding_rate_scale must be in \(0, 1\]"):
+        make_config(recipe="best", train_embedding_layers=2, embedding_rate_scale=float("nan"))
+    with pytest.raises(ValueError, match="with --train_embedding_layers 0 none train"):
+        make_config(recipe="best", embedding_rate_scale=0.5)

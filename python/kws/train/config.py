@@ -72,6 +72,7 @@ class TrainConfig:
     folder_balance: float = 0.0  # oversample small --data_dir folders (kws.train.data.DatasetIndex)
     peers: int = 1  # models trained together, each distilled from the others (1: off)
     train_embedding_layers: int = 0  # speech_embedding*: last N pretrained convolutions trained
+    embedding_rate_scale: float = 1.0  # their learning rate, as a fraction of the run's
     peer_weight: float = 1.0  # weight of the distillation term of each peer's loss
     mixup: float = 0.0  # Beta(a, a) mixing of each batch with itself reversed (0: off)
     verbose: bool = False  # the per-step log on the terminal too
@@ -266,6 +267,9 @@ FLAG_HELP = {
     "train_embedding_layers": "speech_embedding architectures: also train the last N of the "
                               "pretrained embedding's 20 convolutions, from their published "
                               "weights (0: the embedding stays frozen)",
+    "embedding_rate_scale": "learning rate of the embedding convolutions that "
+                            "--train_embedding_layers trains, as a fraction (0, 1] of the "
+                            "run's rate at every step (1: the same rate as the rest)",
     "peer_weight": "weight of each peer's distillation term (KL divergence from the mean "
                    "softmax of the other peers) beside its cross entropy",
     "resample": "convert clips and noise at other sample rates or formats (stereo, 24-bit, "
@@ -381,6 +385,13 @@ def _check_ranges(config: TrainConfig) -> None:
         raise ValueError(f"--train_embedding_layers trains the pretrained embedding of the "
                          f"speech_embedding architectures; --model_architecture "
                          f"{config.model_architecture} has none")
+    if not 0 < config.embedding_rate_scale <= 1:
+        raise ValueError(f"--embedding_rate_scale must be in (0, 1], got "
+                         f"{config.embedding_rate_scale}")
+    if config.embedding_rate_scale != 1 and not config.train_embedding_layers:
+        raise ValueError("--embedding_rate_scale sets the rate of the embedding convolutions "
+                         "--train_embedding_layers trains; with --train_embedding_layers 0 "
+                         "none train")
     for name in ("silence_percentage", "unknown_percentage", "testing_percentage",
                  "validation_percentage"):
         if not 0 <= getattr(config, name) <= 100:

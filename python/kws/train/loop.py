@@ -168,10 +168,12 @@ class _Run:
             # --resume, never exported).
             self.peers = [build_model(architecture, self.settings, training_dropout=True)
                           for _ in range(config.peers - 1)]
+            scaled = []
             if config.train_embedding_layers:
                 for m in (self.model, *self.peers):
                     speech_embedding.train_last_convolutions(m, config.train_embedding_layers)
-            self.optimizer = _make_optimizer(config)
+                    scaled += speech_embedding.embedding_variables(m)
+            self.optimizer = _make_optimizer(config, scaled)
             self.optimizer.build(_trainable(self.model, self.peers))
         self.checkpoint = tf.train.Checkpoint(
             model=self.model, optimizer=self.optimizer,
@@ -487,13 +489,38 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike, data_dir: str, partition:
 # ----------------------------------------------------------------------- the step
 
 
-def _make_optimizer(config: TrainConfig):
-    rate = config.rates_list[0]
+class _RateScale:
+    """Optimizer mixin: the variables in `scaled` step at `scale` times the learning rate
+    (the others at the rate itself); no state of its own, so checkpoints are unchanged."""
+
+    def __init__(self, *args, scaled=(), scale: float = 1.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._scaled_keys = {self._var_key(v) for v in scaled}
+        self._rate_scale = float(scale)
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self._var_key(variable) in self._scaled_keys:
+            learning_rate = learning_rate * self._rate_scale
+        return super().update_step(gradient, variable, learning_rate)
+
+
+class _ScaledSGD(_RateScale, keras.optimizers.SGD):
+    pass
+
+
+class _ScaledAdam(_RateScale, keras.optimizers.Adam):
+    pass
+
+
+def _make_optimizer(config: TrainConfig, scaled=()):
+    """The run's optimizer; the variables in `scaled` learn at --embedding_rate_scale times
+    its rate."""
+    rate, scale = config.rates_list[0], {"scaled": scaled, "scale": config.embedding_rate_scale}
     if config.optimizer == "gradient_descent":
-        return keras.optimizers.SGD(rate)
+        return _ScaledSGD(rate, name="sgd", **scale)
     if config.optimizer == "momentum":
-        return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True)
-    return keras.optimizers.Adam(rate)
+        return _ScaledSGD(rate, momentum=0.9, nesterov=True, name="sgd", **scale)
+    return _ScaledAdam(rate, name="adam", **scale)
 
 
 def _make_strategy(config: TrainConfig):

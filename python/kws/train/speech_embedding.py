@@ -272,6 +272,14 @@ def train_last_convolutions(model: keras.Model, count: int) -> None:
                 layer.trainable = True
 
 
+def embedding_variables(model: keras.Model) -> list:
+    """The trainable variables of the embedding's layers in `model` (those
+    train_last_convolutions made trainable)."""
+    return [v for layer in model.layers
+            if layer.name.startswith(("embedding_conv", "embedding_bias"))
+            for v in layer.trainable_weights]
+
+
 def check_settings(settings: ModelSettings) -> None:
     """The input the embedding's filterbank was made for, or a ValueError saying which
     flags give it."""
