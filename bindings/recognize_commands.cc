@@ -27,7 +27,9 @@ void BindRecognizeCommands(py::module_& m) {
       .def_readonly("label", &RecognizeResult::label, "best averaged label")
       .def_readonly("score", &RecognizeResult::score, "its averaged score (0 if undecided)")
       .def_readonly("is_new", &RecognizeResult::is_new, "whether a new command fired")
-      .def_readonly("time_ms", &RecognizeResult::time_ms, "time of the result")
+      .def_readonly("time_ms", &RecognizeResult::time_ms,
+                    "time of the result; of a new command, when its averaged score passed the "
+                    "threshold")
       .def("__repr__", [](const RecognizeResult& r) {
         return "RecognizeResult(label='" + r.label + "', score=" + std::to_string(r.score) +
                ", is_new=" + (r.is_new ? "True" : "False") +
@@ -40,17 +42,19 @@ void BindRecognizeCommands(py::module_& m) {
       "Decoder options; defaults are the classic RecognizeCommands class's. Checked by "
       "validate() and when a decoder is made.")
       .def(py::init([](int64_t average_window_duration_ms, float detection_threshold,
-                       int64_t suppression_ms, int minimum_count) {
+                       int64_t suppression_ms, int minimum_count, int64_t decision_delay_ms) {
              RecognizeCommandsOptions o;
              o.average_window_duration_ms = average_window_duration_ms;
              o.detection_threshold = detection_threshold;
              o.suppression_ms = suppression_ms;
              o.minimum_count = minimum_count;
+             o.decision_delay_ms = decision_delay_ms;
              return o;
            }),
            py::arg("average_window_duration_ms") = d.average_window_duration_ms,
            py::arg("detection_threshold") = d.detection_threshold,
-           py::arg("suppression_ms") = d.suppression_ms, py::arg("minimum_count") = d.minimum_count)
+           py::arg("suppression_ms") = d.suppression_ms, py::arg("minimum_count") = d.minimum_count,
+           py::arg("decision_delay_ms") = d.decision_delay_ms)
       .def_readwrite("average_window_duration_ms",
                      &RecognizeCommandsOptions::average_window_duration_ms,
                      "scores are averaged over this window (ms)")
@@ -60,6 +64,10 @@ void BindRecognizeCommands(py::module_& m) {
                      "no new command this soon after the last one (ms)")
       .def_readwrite("minimum_count", &RecognizeCommandsOptions::minimum_count,
                      "fewer results in the averaging window: no decision")
+      .def_readwrite("decision_delay_ms", &RecognizeCommandsOptions::decision_delay_ms,
+                     "0: report a command when its averaged score passes the threshold; else "
+                     "wait this many ms and report the label whose averaged score peaked "
+                     "highest meanwhile, with the time the threshold was passed")
       .def("validate", &RecognizeCommandsOptions::Validate,
            "Raises ValueError naming the first bad field.")
       .def("__repr__", &RecognizeCommandsOptions::ToString);
@@ -91,6 +99,9 @@ void BindRecognizeCommands(py::module_& m) {
           },
           py::arg("scores"), py::arg("time_ms"),
           "Feeds one window's scores at time_ms; returns a RecognizeResult.")
+      .def("finish", &RecognizeCommands::Finish,
+           "End of input: with decision_delay_ms, the command still being decided (is_new "
+           "True), else a result with is_new False.")
       .def("reset", &RecognizeCommands::Reset, "Back to the start state.")
       .def_property_readonly("labels", &RecognizeCommands::labels)
       .def_property_readonly("num_labels", &RecognizeCommands::num_labels)
@@ -105,7 +116,10 @@ void BindRecognizeCommands(py::module_& m) {
       .def_property_readonly("suppression_ms",
                              [](const RecognizeCommands& s) { return s.options().suppression_ms; })
       .def_property_readonly("minimum_count",
-                             [](const RecognizeCommands& s) { return s.options().minimum_count; });
+                             [](const RecognizeCommands& s) { return s.options().minimum_count; })
+      .def_property_readonly("decision_delay_ms", [](const RecognizeCommands& s) {
+        return s.options().decision_delay_ms;
+      });
 }
 
 }  // namespace bindings

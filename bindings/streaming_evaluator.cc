@@ -130,7 +130,7 @@ void BindStreamingEvaluator(py::module_& m) {
       "test_streaming_accuracy ones. Checked by validate() and when an evaluator is made.")
       .def(py::init([](int64_t clip_duration_ms, int64_t clip_stride_ms, int64_t average_window_ms,
                        int64_t suppression_ms, float detection_threshold, int64_t time_tolerance_ms,
-                       int64_t minimum_count) {
+                       int64_t minimum_count, int64_t decision_delay_ms) {
              StreamingOptions o;
              o.clip_duration_ms = ClipMs(clip_duration_ms, "clip_duration_ms");
              o.clip_stride_ms = ClipMs(clip_stride_ms, "clip_stride_ms");
@@ -139,6 +139,7 @@ void BindStreamingEvaluator(py::module_& m) {
              o.detection_threshold = detection_threshold;
              o.time_tolerance_ms = time_tolerance_ms;
              o.minimum_count = MinimumCount(minimum_count);
+             o.decision_delay_ms = decision_delay_ms;
              return o;
            }),
            py::arg("clip_duration_ms") = d.clip_duration_ms,
@@ -147,7 +148,8 @@ void BindStreamingEvaluator(py::module_& m) {
            py::arg("suppression_ms") = d.suppression_ms,
            py::arg("detection_threshold") = d.detection_threshold,
            py::arg("time_tolerance_ms") = d.time_tolerance_ms,
-           py::arg("minimum_count") = d.minimum_count)
+           py::arg("minimum_count") = d.minimum_count,
+           py::arg("decision_delay_ms") = d.decision_delay_ms)
       .def_property(
           "clip_duration_ms", [](const StreamingOptions& o) { return o.clip_duration_ms; },
           [](StreamingOptions& o, int64_t v) {
@@ -170,6 +172,10 @@ void BindStreamingEvaluator(py::module_& m) {
           "minimum_count", [](const StreamingOptions& o) { return o.minimum_count; },
           [](StreamingOptions& o, int64_t v) { o.minimum_count = MinimumCount(v); },
           "fewer results in the averaging window: no decision")
+      .def_readwrite("decision_delay_ms", &StreamingOptions::decision_delay_ms,
+                     "0: report a command when its averaged score passes the threshold; else "
+                     "the label whose averaged score peaks highest within this many ms after "
+                     "that (ms)")
       .def("validate", &StreamingOptions::Validate, "Raises ValueError naming the first bad field.")
       .def(
           "decoder_options", [](const StreamingOptions& o) { return o.DecoderOptions(); },

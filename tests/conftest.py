@@ -225,17 +225,16 @@ class Detections:
     def python(model_path: Path, samples: np.ndarray, hop_ms: int = 30,
                **decoder) -> list[tuple[int, str, float]]:
         """kws.Model's stream, every window's scores into kws.RecognizeCommands at the
-        window's start time: the new labels other than silence."""
+        window's start time, then its finish(): the new labels other than silence, at the
+        times the decoder gives them."""
         model = kws.Model.load(str(model_path))
         stream = model.create_stream(hop_ms=hop_ms)
         recognizer = kws.RecognizeCommands(list(model.labels), **decoder)
-        found = []
-        for start, scores in stream.accept_waveform(samples):
-            time_ms = start * 1000 // model.sample_rate
-            result = recognizer.process(scores, time_ms)
-            if result.is_new and result.label != "_silence_":
-                found.append((time_ms, result.label, result.score))
-        return found
+        results = [recognizer.process(scores, start * 1000 // model.sample_rate)
+                   for start, scores in stream.accept_waveform(samples)]
+        results.append(recognizer.finish())
+        return [(r.time_ms, r.label, r.score) for r in results
+                if r.is_new and r.label != "_silence_"]
 
     @staticmethod
     def parse(stdout: str) -> list[tuple[int, str, float]]:

@@ -57,6 +57,9 @@ def _write_pcm16(path: Path, channels: np.ndarray, rate: int) -> None:
       "--detection_threshold", "0.3", "--suppression_ms", "1000", "--minimum_count", "4"], 20,
      dict(average_window_duration_ms=500, detection_threshold=0.3, suppression_ms=1000,
           minimum_count=4)),
+    (["--average_window_ms", "500", "--detection_threshold", "0.3", "--decision_delay_ms",
+      "750"], 30, dict(average_window_duration_ms=500, detection_threshold=0.3,
+                       decision_delay_ms=750)),
 ])
 def test_wav_through_callback_equals_python_stream(capsys, models, words, flags, hop_ms,
                                                    decoder, detections):

@@ -93,24 +93,27 @@ def test_windows_split_across_threads_give_identical_scores(models, streams):
     assert [d.to_dict() for d in one.detections] == [d.to_dict() for d in two.detections]
 
 
-def test_figures_equal_the_classic_method_recomputed(models, streams):
+@pytest.mark.parametrize("delay_ms", [0, 750])
+def test_figures_equal_the_classic_method_recomputed(models, streams, delay_ms):
     """Every window through Model.predict, kws.RecognizeCommands at the window's start
-    time, SPEC scoring in Python: the same detections, verdicts and figures."""
+    time (and its finish()), SPEC scoring in Python: the same detections, verdicts and
+    figures; with a decision delay too."""
     wav, gt = streams[0]
     samples, _ = kws.read_wav(str(wav))
     model = kws.Model.load(str(models["fc"]))
     starts = list(range(0, len(samples) - 16000 + 1, 480))
     scores = model.predict(np.stack([samples[s:s + 16000] for s in starts]))
-    rc = kws.RecognizeCommands(LABELS, kws.RecognizeCommandsOptions(500, 0.7, 1500, 3))
-    detections = []
-    for s, row in zip(starts, scores):
-        r = rc.process(row, s * 1000 // 16000)
-        if r.is_new and r.label != "_silence_":
-            detections.append((r.label, r.time_ms))
+    rc = kws.RecognizeCommands(LABELS, kws.RecognizeCommandsOptions(500, 0.7, 1500, 3,
+                                                                    delay_ms))
+    results = [rc.process(row, s * 1000 // 16000) for s, row in zip(starts, scores)]
+    results.append(rc.finish())
+    detections = [(r.label, r.time_ms) for r in results if r.is_new and r.label != "_silence_"]
     truth = _core.read_ground_truth(str(gt))["entries"]
     matched, correct, wrong, fp, verdicts = _spec_score(truth, detections, 750)
 
-    result = _core.StreamingEvaluator(str(models["fc"])).evaluate(str(wav), str(gt))
+    ev = _core.StreamingEvaluator(str(models["fc"]), decision_delay_ms=delay_ms)
+    result = ev.evaluate(str(wav), str(gt), sweep=[0.7])
+    assert result.sweep[0].to_dict() == result.accuracy.to_dict()
     assert isinstance(result, kws.StreamEvaluation)
     assert [(d.label, d.time_ms) for d in result.detections] == detections
     assert [d.verdict for d in result.detections] == verdicts

@@ -29,13 +29,17 @@ void RecognizeCommandsOptions::Validate() const {
     throw InvalidArgument("RecognizeCommands: minimum_count must be in [1, " +
                           std::to_string(kMaxMinimumCount) + "] results, got " +
                           std::to_string(minimum_count));
+  if (decision_delay_ms < 0 || decision_delay_ms > kMaxDecisionDelayMs)
+    throw InvalidArgument("RecognizeCommands: decision_delay_ms must be in [0, " +
+                          std::to_string(kMaxDecisionDelayMs) + "] ms (10 seconds), got " +
+                          std::to_string(decision_delay_ms) + " ms");
 }
 
 std::string RecognizeCommandsOptions::ToString() const {
   std::ostringstream os;
   os << "RecognizeCommandsOptions(average_window_duration_ms=" << average_window_duration_ms
      << ", detection_threshold=" << detection_threshold << ", suppression_ms=" << suppression_ms
-     << ", minimum_count=" << minimum_count << ")";
+     << ", minimum_count=" << minimum_count << ", decision_delay_ms=" << decision_delay_ms << ")";
   return os.str();
 }
 
@@ -61,11 +65,61 @@ RecognizeCommands::RecognizeCommands(std::vector<std::string> labels,
   Reset();
 }
 
+void CommandRule::Reset(int silence_index) {
+  previous_index = silence_index;
+  previous_time = 0;
+  pending = false;
+  pending_time = 0;
+}
+
+int CommandRule::Step(const float* average, size_t num_labels, int best, float best_score,
+                      int64_t time_ms, float threshold, const RecognizeCommandsOptions& options,
+                      int silence_index, int64_t* command_time, float* command_score) {
+  if (pending) {
+    if (time_ms - pending_time > options.decision_delay_ms)
+      return Finish(silence_index, command_time, command_score);
+    if (average != nullptr)
+      for (size_t i = 0; i < num_labels; ++i) peak[i] = std::max(peak[i], average[i]);
+    return -1;
+  }
+  if (average == nullptr) return -1;
+  const bool previous_is_silence = previous_index == silence_index;
+  const bool suppressed =
+      !previous_is_silence && (time_ms - previous_time) <= options.suppression_ms;
+  if (!(best_score > threshold && best != previous_index && !suppressed)) return -1;
+  if (options.decision_delay_ms == 0 || best == silence_index) {
+    previous_index = best;
+    previous_time = time_ms;
+    *command_time = time_ms;
+    *command_score = best_score;
+    return best;
+  }
+  pending = true;
+  pending_time = time_ms;
+  peak.assign(average, average + num_labels);
+  return -1;
+}
+
+int CommandRule::Finish(int silence_index, int64_t* command_time, float* command_score) {
+  if (!pending) return -1;
+  // The peak label other than `_silence_` (first of ties); the label that started the
+  // decision is one, so there is always one.
+  int label = -1;
+  for (size_t i = 0; i < peak.size(); ++i)
+    if (static_cast<int>(i) != silence_index && (label < 0 || peak[i] > peak[label]))
+      label = static_cast<int>(i);
+  pending = false;
+  previous_index = label;
+  previous_time = pending_time;
+  *command_time = pending_time;
+  *command_score = peak[label];
+  return label;
+}
+
 void RecognizeCommands::Reset() {
   head_ = 0;
   size_ = 0;
-  previous_index_ = silence_index_;
-  previous_time_ = 0;
+  rule_.Reset(silence_index_);
 }
 
 void RecognizeCommands::Grow() {
@@ -139,43 +193,57 @@ bool RecognizeCommands::Average(const float* scores, size_t num_scores, int64_t 
   return true;
 }
 
-bool RecognizeCommands::NewCommandRule(int best, float best_score, int64_t time_ms, float threshold,
-                                       int64_t suppression_ms, int silence_index,
-                                       int* previous_index, int64_t* previous_time) {
-  // 5./6. Suppression and the new-command rule.
-  const bool previous_is_silence = *previous_index == silence_index;
-  const bool suppressed = !previous_is_silence && (time_ms - *previous_time) <= suppression_ms;
-  const bool is_new = best_score > threshold && best != *previous_index && !suppressed;
-  if (is_new) {
-    *previous_index = best;
-    *previous_time = time_ms;
-  }
-  return is_new;
-}
-
 int RecognizeCommands::ProcessIndex(const float* scores, size_t num_scores, int64_t time_ms,
                                     float* score, bool* is_new) {
   int best = 0;
   float best_score = 0.0f;
-  if (!Average(scores, num_scores, time_ms, &best, &best_score)) {
+  const bool decided = Average(scores, num_scores, time_ms, &best, &best_score);
+  // 5./6. Suppression and the new-command rule (with a decision delay, the peak label).
+  int64_t command_time = 0;
+  float command_score = 0.0f;
+  const int command =
+      rule_.Step(decided ? average_.data() : nullptr, labels_.size(), best, best_score, time_ms,
+                 opts_.detection_threshold, opts_, silence_index_, &command_time, &command_score);
+  *is_new = command >= 0;
+  if (*is_new) {
+    *score = command_score;
+    return command;
+  }
+  if (!decided) {
     // Undecided: keep the previous answer.
     *score = 0.0f;
-    *is_new = false;
-    return previous_index_;
+    return rule_.previous_index;
   }
-  *is_new = NewCommandRule(best, best_score, time_ms, opts_.detection_threshold,
-                           opts_.suppression_ms, silence_index_, &previous_index_, &previous_time_);
   *score = best_score;
   return best;
 }
 
-RecognizeResult RecognizeCommands::Process(const float* scores, size_t num_scores,
-                                           int64_t time_ms) {
+namespace {
+RecognizeResult MakeResult(const std::vector<std::string>& labels, int index, float score,
+                           bool is_new, int64_t time_ms) {
   RecognizeResult result;
-  const int index = ProcessIndex(scores, num_scores, time_ms, &result.score, &result.is_new);
-  result.label = index >= 0 ? labels_[index] : std::string(kSilenceLabel);
+  result.label = index >= 0 ? labels[index] : std::string(kSilenceLabel);
+  result.score = score;
+  result.is_new = is_new;
   result.time_ms = time_ms;
   return result;
+}
+}  // namespace
+
+RecognizeResult RecognizeCommands::Process(const float* scores, size_t num_scores,
+                                           int64_t time_ms) {
+  float score = 0.0f;
+  bool is_new = false;
+  const int index = ProcessIndex(scores, num_scores, time_ms, &score, &is_new);
+  return MakeResult(labels_, index, score, is_new, is_new ? rule_.previous_time : time_ms);
+}
+
+RecognizeResult RecognizeCommands::Finish() {
+  int64_t time_ms = 0;
+  float score = 0.0f;
+  const int index = rule_.Finish(silence_index_, &time_ms, &score);
+  if (index < 0) return MakeResult(labels_, rule_.previous_index, 0.0f, false, time_ms);
+  return MakeResult(labels_, index, score, true, time_ms);
 }
 
 }  // namespace kws

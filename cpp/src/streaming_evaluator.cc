@@ -14,22 +14,36 @@ SweepDecoder::SweepDecoder(const std::vector<std::string>& labels,
     : labels_(labels),
       averager_(labels, options),
       thresholds_(std::move(thresholds)),
-      previous_index_(thresholds_.size(), averager_.silence_index()),
-      previous_time_(thresholds_.size(), 0),
-      detections_(thresholds_.size()) {}
+      rules_(thresholds_.size()),
+      detections_(thresholds_.size()) {
+  for (CommandRule& rule : rules_) rule.Reset(averager_.silence_index());
+}
 
 void SweepDecoder::Add(const float* scores, int64_t time_ms) {
   int best = 0;
   float best_score = 0.0f;
-  if (!averager_.Average(scores, labels_.size(), time_ms, &best, &best_score)) return;
-  const int64_t suppression = averager_.options().suppression_ms;
+  const bool decided = averager_.Average(scores, labels_.size(), time_ms, &best, &best_score);
+  const float* average = decided ? averager_.average() : nullptr;
   for (size_t k = 0; k < thresholds_.size(); ++k) {
-    if (RecognizeCommands::NewCommandRule(best, best_score, time_ms, thresholds_[k], suppression,
-                                          averager_.silence_index(), &previous_index_[k],
-                                          &previous_time_[k]) &&
-        labels_[best] != "_silence_")
+    int64_t command_time = 0;
+    float command_score = 0.0f;
+    const int command = rules_[k].Step(average, labels_.size(), best, best_score, time_ms,
+                                       thresholds_[k], averager_.options(),
+                                       averager_.silence_index(), &command_time, &command_score);
+    if (command >= 0 && labels_[command] != "_silence_")
       detections_[k].push_back(
-          {labels_[best], time_ms, best_score, DetectionVerdict::kFalsePositive});
+          {labels_[command], command_time, command_score, DetectionVerdict::kFalsePositive});
+  }
+}
+
+void SweepDecoder::Finish() {
+  for (size_t k = 0; k < thresholds_.size(); ++k) {
+    int64_t command_time = 0;
+    float command_score = 0.0f;
+    const int command = rules_[k].Finish(averager_.silence_index(), &command_time, &command_score);
+    if (command >= 0)
+      detections_[k].push_back(
+          {labels_[command], command_time, command_score, DetectionVerdict::kFalsePositive});
   }
 }
 
@@ -63,7 +77,8 @@ std::string StreamingOptions::ToString() const {
   os << "StreamingOptions(clip_duration_ms=" << clip_duration_ms
      << ", clip_stride_ms=" << clip_stride_ms << ", average_window_ms=" << average_window_ms
      << ", suppression_ms=" << suppression_ms << ", detection_threshold=" << detection_threshold
-     << ", time_tolerance_ms=" << time_tolerance_ms << ", minimum_count=" << minimum_count << ")";
+     << ", time_tolerance_ms=" << time_tolerance_ms << ", minimum_count=" << minimum_count
+     << ", decision_delay_ms=" << decision_delay_ms << ")";
   return os.str();
 }
 
@@ -73,6 +88,7 @@ RecognizeCommandsOptions StreamingOptions::DecoderOptions(float threshold) const
   o.detection_threshold = threshold;
   o.suppression_ms = suppression_ms;
   o.minimum_count = minimum_count;
+  o.decision_delay_ms = decision_delay_ms;
   return o;
 }
 
@@ -97,8 +113,11 @@ std::vector<Detection> DecodeWindowScores(const WindowScores& windows,
                                               windows.times_ms[w], &score, &is_new);
     if (is_new && labels[index] != "_silence_")
       detections.push_back(
-          {labels[index], windows.times_ms[w], score, DetectionVerdict::kFalsePositive});
+          {labels[index], recognizer.command_time(), score, DetectionVerdict::kFalsePositive});
   }
+  const RecognizeResult last = recognizer.Finish();
+  if (last.is_new)
+    detections.push_back({last.label, last.time_ms, last.score, DetectionVerdict::kFalsePositive});
   return detections;
 }
 
@@ -133,6 +152,7 @@ StreamEvaluation ScoreSweep(SweepDecoder* decoder, const std::vector<std::string
   result.malformed_lines = truth.malformed_lines;
   result.unknown_words = UnknownGroundTruthWords(truth, labels);
   result.num_windows = static_cast<int64_t>(num_windows);
+  decoder->Finish();
   std::vector<std::vector<Detection>>& found = decoder->detections();
   result.detections = std::move(found[0]);
   result.accuracy =

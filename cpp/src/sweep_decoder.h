@@ -22,6 +22,9 @@ class SweepDecoder {
 
   // Feeds one window's scores (labels().size() of them) at `time_ms` (non-decreasing).
   void Add(const float* scores, int64_t time_ms);
+  // End of the stream: commands still being decided (decision_delay_ms) are reported.
+  // ScoreSweep calls it.
+  void Finish();
 
   // New commands other than `_silence_`, in time order, per threshold (verdicts unset).
   const std::vector<std::vector<Detection>>& detections() const { return detections_; }
@@ -31,8 +34,7 @@ class SweepDecoder {
   std::vector<std::string> labels_;
   RecognizeCommands averager_;
   std::vector<float> thresholds_;
-  std::vector<int> previous_index_;
-  std::vector<int64_t> previous_time_;
+  std::vector<CommandRule> rules_;  // one per threshold
   std::vector<std::vector<Detection>> detections_;
 };
 
@@ -43,8 +45,8 @@ struct StreamEvaluation;
 struct StreamingOptions;
 struct GroundTruth;
 
-// Scores the decoder's detections (threshold 0 is the main one, the rest the sweep)
-// against the ground truth; moves the detections out of the decoder.
+// Finishes the decoder and scores its detections (threshold 0 is the main one, the rest
+// the sweep) against the ground truth; moves the detections out of the decoder.
 StreamEvaluation ScoreSweep(SweepDecoder* decoder, const std::vector<std::string>& labels,
                             const GroundTruth& truth, const StreamingOptions& opts,
                             size_t num_windows, double audio_duration_ms);

@@ -228,31 +228,91 @@ TEST(RecognizeCommands, UserSizesAreBoundedBeforeAllocating) {
       kws::InvalidArgument, "results within the averaging window");
 }
 
-TEST(RecognizeCommands, AverageAndNewCommandRuleMakeUpProcess) {
-  RecognizeCommandsOptions o;
-  o.average_window_duration_ms = 300;
-  o.detection_threshold = 0.5f;
-  o.suppression_ms = 200;
-  RecognizeCommands whole(kLabels, o), halves(kLabels, o);
-  int previous = halves.silence_index();
-  int64_t previous_time = 0;
-  ASSERT_EQ(previous, 0);
-  for (int t = 0; t < 6000; t += 20) {
-    const std::vector<float> scores = OneHot((t / 700) % 4, 0.4f + 0.1f * ((t / 300) % 6));
-    const RecognizeResult r = whole.Process(scores, t);
-    int best = -1;
-    float best_score = 0.0f;
-    bool is_new = false;
-    if (halves.Average(scores.data(), scores.size(), t, &best, &best_score)) {
-      is_new = RecognizeCommands::NewCommandRule(best, best_score, t, o.detection_threshold,
-                                                 o.suppression_ms, halves.silence_index(),
-                                                 &previous, &previous_time);
-      ASSERT_TRUE(r.label == kLabels[best] && r.score == best_score);
-    } else {
-      ASSERT_EQ(r.score, 0.0f);
+TEST(RecognizeCommands, AverageAndCommandRuleMakeUpProcess) {
+  for (int64_t delay : {0, 250}) {
+    RecognizeCommandsOptions o;
+    o.average_window_duration_ms = 300;
+    o.detection_threshold = 0.5f;
+    o.suppression_ms = 200;
+    o.decision_delay_ms = delay;
+    RecognizeCommands whole(kLabels, o), halves(kLabels, o);
+    kws::CommandRule rule;
+    rule.Reset(halves.silence_index());
+    ASSERT_EQ(rule.previous_index, 0);
+    int commands = 0;
+    for (int t = 0; t < 6000; t += 20) {
+      const std::vector<float> scores = OneHot((t / 700) % 4, 0.4f + 0.1f * ((t / 300) % 6));
+      const RecognizeResult r = whole.Process(scores, t);
+      int best = -1;
+      float best_score = 0.0f;
+      const bool decided = halves.Average(scores.data(), scores.size(), t, &best, &best_score);
+      int64_t time = -1;
+      float score = 0.0f;
+      const int command =
+          rule.Step(decided ? halves.average() : nullptr, kLabels.size(), best, best_score, t,
+                    o.detection_threshold, o, halves.silence_index(), &time, &score);
+      ASSERT_EQ(r.is_new, command >= 0) << t;
+      if (command >= 0) {
+        ++commands;
+        ASSERT_TRUE(r.label == kLabels[command] && r.score == score && r.time_ms == time);
+        ASSERT_EQ(time, delay == 0 ? t : whole.command_time());
+      } else if (decided) {
+        ASSERT_TRUE(r.label == kLabels[best] && r.score == best_score && r.time_ms == t);
+      } else {
+        ASSERT_EQ(r.score, 0.0f);
+      }
     }
-    ASSERT_EQ(r.is_new, is_new);
+    ASSERT_GT(commands, 5);
   }
+}
+
+// decision_delay_ms: the command is the label whose average peaks highest in the delay
+// after the threshold is passed, reported once the delay is over, at the passing time.
+TEST(RecognizeCommands, DecisionDelayReportsThePeakLabel) {
+  RecognizeCommandsOptions o = Instant();
+  o.detection_threshold = 0.5f;
+  o.suppression_ms = 1000;
+  o.decision_delay_ms = 300;
+  RecognizeCommands delayed(kLabels, o);
+  o.decision_delay_ms = 0;
+  RecognizeCommands classic(kLabels, o);
+  // Label 1 passes 0.5 first (at 50 ms), label 2 rises higher from 150 ms on.
+  std::vector<RecognizeResult> early, late;
+  for (int t = 0; t <= 1000; t += 50) {
+    const std::vector<float> scores = t < 50    ? OneHot(0)
+                                      : t < 150 ? OneHot(1, 0.6f)
+                                                : OneHot(2, 0.95f);
+    const RecognizeResult c = classic.Process(scores, t), d = delayed.Process(scores, t);
+    if (c.is_new) early.push_back(c);
+    if (d.is_new) late.push_back(d);
+    if (t < 400) ASSERT_FALSE(d.is_new) << t;  // deciding until 50 + 300 ms
+    if (t == 400) ASSERT_TRUE(d.is_new);       // the first result past then reports it
+  }
+  ASSERT_EQ(early.size(), 1u);  // the classic rule takes label 1 and suppresses label 2
+  EXPECT_EQ(early[0].label, kLabels[1]);
+  ASSERT_EQ(late.size(), 1u);
+  EXPECT_EQ(late[0].label, kLabels[2]);
+  EXPECT_EQ(late[0].time_ms, 50);  // when the threshold was passed
+  EXPECT_FLOAT_EQ(late[0].score, 0.95f);
+  EXPECT_FALSE(delayed.Finish().is_new);
+}
+
+TEST(RecognizeCommands, FinishReportsTheCommandBeingDecided) {
+  RecognizeCommandsOptions o = Instant();
+  o.decision_delay_ms = 500;
+  RecognizeCommands r(kLabels, o);
+  for (int t = 0; t <= 300; t += 50) ASSERT_FALSE(r.Process(OneHot(t < 100 ? 0 : 3), t).is_new);
+  const RecognizeResult last = r.Finish();
+  EXPECT_TRUE(last.is_new);
+  EXPECT_EQ(last.label, kLabels[3]);
+  EXPECT_EQ(last.time_ms, 100);
+  EXPECT_FALSE(r.Finish().is_new);  // once
+  o.decision_delay_ms = kws::kMaxDecisionDelayMs + 1;
+  KWS_EXPECT_THROW_MSG(RecognizeCommands(kLabels, o), kws::InvalidArgument,
+                       "decision_delay_ms must be in [0, 10000]");
+  o.decision_delay_ms = -1;
+  KWS_EXPECT_THROW_MSG(RecognizeCommands(kLabels, o), kws::InvalidArgument,
+                       "decision_delay_ms must be in [0, 10000]");
 }
 
 }  // namespace

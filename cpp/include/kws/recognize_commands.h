@@ -14,6 +14,7 @@ namespace kws {
 constexpr int64_t kMaxAverageWindowMs = 600000;  // 10 minutes
 constexpr int64_t kMaxSuppressionMs = 86400000;  // one day
 constexpr int kMaxMinimumCount = 100000;
+constexpr int64_t kMaxDecisionDelayMs = 10000;         // 10 seconds
 constexpr size_t kMaxQueuedResults = size_t{1} << 20;  // results held in the window
 
 // Decoder parameters. Defaults are the classic RecognizeCommands class defaults; the
@@ -23,6 +24,12 @@ struct RecognizeCommandsOptions {
   float detection_threshold = 0.2f;           // averaged score must exceed this
   int64_t suppression_ms = 1500;              // no new command this soon after the last
   int minimum_count = 3;                      // fewer queued results: no decision
+  // 0: a command is reported at the result whose averaged score first passes the
+  // threshold (the classic rule). Otherwise the decision waits: the command is the label
+  // (other than `_silence_`) whose averaged score peaks highest from that result until
+  // this many ms after it, reported at the first result past then, with the time of the
+  // result that passed the threshold.
+  int64_t decision_delay_ms = 0;
 
   // Throws InvalidArgument naming the first bad field and its bound (the constants above).
   void Validate() const;
@@ -34,7 +41,32 @@ struct RecognizeResult {
   std::string label;    // best averaged label (the previous command when undecided)
   float score = 0.0f;   // its averaged score (0 when undecided)
   bool is_new = false;  // true when this result triggers a new command
-  int64_t time_ms = 0;  // time of the result that produced this answer
+  int64_t time_ms = 0;  // time of the result that produced this answer; of a new
+                        // command, the time its averaged score passed the threshold
+};
+
+// The new-command rule's state for one threshold: the previous command and, with a
+// decision delay, the command being decided. RecognizeCommands holds one; a threshold
+// sweep holds one per threshold over one shared average.
+struct CommandRule {
+  int previous_index = -1;  // previous command; the silence index (maybe -1) = `_silence_`
+  int64_t previous_time = 0;
+  bool pending = false;  // a command is being decided (decision_delay_ms > 0)
+  int64_t pending_time = 0;
+  std::vector<float> peak;  // per label, the highest average since pending_time
+
+  void Reset(int silence_index);
+  // One result at `time_ms`: `average` is the averaged scores (nullptr when undecided),
+  // `best` and `best_score` their best label and score. Returns the index of a new
+  // command (its time in *command_time, score in *command_score), or -1: a command when
+  // best_score > threshold, best differs from the previous command and the previous
+  // command (unless `_silence_`) is more than suppression_ms old; with decision_delay_ms,
+  // the peak label once the delay has passed.
+  int Step(const float* average, size_t num_labels, int best, float best_score, int64_t time_ms,
+           float threshold, const RecognizeCommandsOptions& options, int silence_index,
+           int64_t* command_time, float* command_score);
+  // The command being decided, now (end of input), or -1 when there is none.
+  int Finish(int silence_index, int64_t* command_time, float* command_score);
 };
 
 // Stateful decoder. One instance per stream; not thread-safe. Results are queued in a
@@ -60,20 +92,22 @@ class RecognizeCommands {
   int ProcessIndex(const float* scores, size_t num_scores, int64_t time_ms, float* score,
                    bool* is_new);
 
+  // With decision_delay_ms > 0, a command still being decided when the input ends:
+  // reported now (is_new true, with the time its score passed the threshold); otherwise
+  // is_new is false. The decoder can go on after it.
+  RecognizeResult Finish();
+
   // The averaging half of ProcessIndex: queues the result, drops those older than the
   // window and, when enough results span enough of it, sets the best averaged label and
   // its score and returns true; returns false (undecided) otherwise. Leaves the previous
-  // command alone: NewCommandRule decides on it. A threshold sweep averages once and
-  // applies the rule per threshold, with the same results as one decoder per threshold.
+  // command alone: a CommandRule decides on it. A threshold sweep averages once and
+  // applies one rule per threshold, with the same results as one decoder per threshold.
   bool Average(const float* scores, size_t num_scores, int64_t time_ms, int* best_index,
                float* best_score);
-  // The new-command rule after a decided average: true (and the previous command set to
-  // `best` at `time_ms`) when best_score > threshold, best differs from the previous
-  // command and the previous command (unless `_silence_`, index silence_index) is more
-  // than suppression_ms old.
-  static bool NewCommandRule(int best, float best_score, int64_t time_ms, float threshold,
-                             int64_t suppression_ms, int silence_index, int* previous_index,
-                             int64_t* previous_time);
+  // The averaged scores of the last decided Average (num_labels of them).
+  const float* average() const { return average_.data(); }
+  // Time of the latest command (its threshold crossing); 0 before the first.
+  int64_t command_time() const { return rule_.previous_time; }
   // Index of `_silence_` in labels(), -1 if absent.
   int silence_index() const { return silence_index_; }
 
@@ -101,8 +135,7 @@ class RecognizeCommands {
   size_t head_ = 0;  // oldest slot
   size_t size_ = 0;
 
-  int previous_index_ = -1;  // previous command; silence_index_ (maybe -1) = `_silence_`
-  int64_t previous_time_ = 0;
+  CommandRule rule_;
 };
 
 }  // namespace kws

@@ -32,6 +32,7 @@ struct StreamingOptions {
   float detection_threshold = 0.7f;
   int64_t time_tolerance_ms = 750;
   int minimum_count = 3;
+  int64_t decision_delay_ms = 0;  // RecognizeCommandsOptions::decision_delay_ms
 
   // Throws InvalidArgument naming the first bad field.
   void Validate() const;

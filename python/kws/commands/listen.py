@@ -30,13 +30,14 @@ from kws.labels import SILENCE_LABEL, UNKNOWN_WORD_LABEL
 # RecognizeCommandsOptions field -> flag (the classic streaming flag names).
 DECODER_FLAGS = {"average_window_duration_ms": "average_window_ms",
                  "detection_threshold": "detection_threshold",
-                 "suppression_ms": "suppression_ms", "minimum_count": "minimum_count"}
+                 "suppression_ms": "suppression_ms", "minimum_count": "minimum_count",
+                 "decision_delay_ms": "decision_delay_ms"}
 
 
 @dataclass(frozen=True)
 class Detection:
-    """A new command: the start time of the window that triggered it, its label and its
-    averaged score."""
+    """A new command: the start time of the window that triggered it (whose averaged score
+    passed the threshold), its label and its averaged score."""
 
     time_ms: int
     label: str
@@ -163,13 +164,12 @@ class Listener:
                              f"shape {chunk.shape}")
         self.samples_in += len(chunk)
         samples = self._resampler.process(chunk, last=last)
-        found = []
-        for start, scores in self._stream.accept_waveform(samples):
-            time_ms = start * 1000 // self.model.sample_rate
-            result = self._decoder.process(scores, time_ms)
-            if result.is_new and result.label not in self.hidden:
-                found.append(Detection(time_ms, result.label, float(result.score)))
-        return found
+        results = [self._decoder.process(scores, start * 1000 // self.model.sample_rate)
+                   for start, scores in self._stream.accept_waveform(samples)]
+        if last:  # a command still being decided (decision_delay_ms)
+            results.append(self._decoder.finish())
+        return [Detection(r.time_ms, r.label, float(r.score)) for r in results
+                if r.is_new and r.label not in self.hidden]
 
 
 # ---- the callback path shared by the microphone and `--wav` ----------------------------

@@ -18,7 +18,7 @@ from kws.commands.models import model_or_default
 from kws.files import atomic_write
 
 OPTION_FIELDS = ("clip_duration_ms", "clip_stride_ms", "average_window_ms", "suppression_ms",
-                 "detection_threshold", "time_tolerance_ms", "minimum_count")
+                 "detection_threshold", "time_tolerance_ms", "minimum_count", "decision_delay_ms")
 
 
 def build_parser() -> Parser:
