@@ -60,17 +60,20 @@ def _native_windows(model_path: Path, samples: np.ndarray, hop_ms: int):
     return stream.accept_waveform(samples)
 
 
+@pytest.mark.parametrize("delay_ms", [0, 750])
 def test_wasm_in_node_equals_native(web_dir, repo_root, models, sample_dir, detections,
-                                    tmp_path):
+                                    tmp_path, delay_ms):
     """kws.js on 12 s of real words: every window's scores and every detection equal the
-    native runtime's (Python's kws) on the same samples; errors are KwsError messages."""
+    native runtime's (Python's kws) on the same samples, with a decision delay too;
+    errors are KwsError messages."""
     clips = [kws.read_wav(str(sorted((sample_dir / w).glob("*.wav"))[i]))[0]
              for w, i in [("yes", 0), ("no", 1), ("up", 0), ("stop", 2), ("go", 0), ("left", 1)]]
     gap = np.zeros(8000, np.float32)
     samples = np.concatenate([gap] + [c for clip in clips for c in (clip, gap)]).astype(np.float32)
     raw = tmp_path / "samples.f32"
     samples.tofile(raw)
-    options = {"hopMs": 30, "threshold": 0.3, "averageWindowMs": 800, "chunkSamples": 1234}
+    options = {"hopMs": 30, "threshold": 0.3, "averageWindowMs": 800, "chunkSamples": 1234,
+               "decisionDelayMs": delay_ms}
     out = subprocess.run([_node(), str(repo_root / "tests" / "wasm_spotter.js"), str(web_dir),
                           str(models["fc"]), str(raw), json.dumps(options)],
                          capture_output=True, text=True, timeout=300)
@@ -86,7 +89,7 @@ def test_wasm_in_node_equals_native(web_dir, repo_root, models, sample_dir, dete
         np.testing.assert_allclose(scores, n_scores, atol=1e-5, rtol=0)
 
     expected = detections.python(models["fc"], samples, 30, detection_threshold=0.3,
-                                 average_window_duration_ms=800)
+                                 average_window_duration_ms=800, decision_delay_ms=delay_ms)
     assert len(expected) >= 3
     assert [(d["timeMs"], d["label"]) for d in got["detections"]] == \
         [(t, label) for t, label, _ in expected]

@@ -4,6 +4,7 @@
 // and turns every C++ exception into a status code plus a per-thread message.
 #include "kws/c_api.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <exception>
@@ -654,7 +655,22 @@ kws_status kws_recognizer_process(kws_recognizer* recognizer, const float* score
     out->label_index = index;
     out->score = score;
     out->is_new = is_new ? 1 : 0;
-    out->time_ms = time_ms;
+    out->time_ms = is_new ? r->decoder->command_time() : time_ms;
+  });
+}
+
+kws_status kws_recognizer_finish(kws_recognizer* recognizer, kws_recognition* out) {
+  return Guard(__func__, [&] {
+    kws_recognizer* r = Check(recognizer, "recognizer");
+    Out(out, "out");
+    const kws::RecognizeResult last = r->decoder->Finish();
+    const auto& labels = r->decoder->labels();
+    const auto found = std::find(labels.begin(), labels.end(), last.label);
+    out->label_index = found == labels.end() ? -1 : static_cast<int32_t>(found - labels.begin());
+    out->label = found == labels.end() ? "_silence_" : found->c_str();
+    out->score = last.score;
+    out->is_new = last.is_new ? 1 : 0;
+    out->time_ms = last.time_ms;
   });
 }
 
@@ -667,8 +683,24 @@ kws_status kws_recognizer_set_options(kws_recognizer* recognizer,
   return Guard(__func__, [&] {
     kws_recognizer* r = Check(recognizer, "recognizer");
     if (options == nullptr) Invalid("options is NULL");
-    auto fresh = std::make_unique<kws::RecognizeCommands>(r->decoder->labels(), ToCpp(options));
-    r->decoder = std::move(fresh);
+    kws::RecognizeCommandsOptions o = ToCpp(options);
+    o.decision_delay_ms = r->decoder->options().decision_delay_ms;
+    r->decoder = std::make_unique<kws::RecognizeCommands>(r->decoder->labels(), o);
+  });
+}
+
+kws_status kws_recognizer_set_decision_delay(kws_recognizer* recognizer, int64_t delay_ms) {
+  return Guard(__func__, [&] {
+    kws_recognizer* r = Check(recognizer, "recognizer");
+    kws::RecognizeCommandsOptions o = r->decoder->options();
+    o.decision_delay_ms = delay_ms;
+    r->decoder = std::make_unique<kws::RecognizeCommands>(r->decoder->labels(), o);
+  });
+}
+
+kws_status kws_recognizer_decision_delay(const kws_recognizer* recognizer, int64_t* out) {
+  return Guard(__func__, [&] {
+    *Out(out, "out") = Check(recognizer, "recognizer")->decoder->options().decision_delay_ms;
   });
 }
 

@@ -112,7 +112,7 @@ static void test_version_and_status_names(void) {
   char api[32];
   snprintf(api, sizeof(api), "C API %d;", KWS_C_API_VERSION);
   CHECK(strstr(info, api) != NULL && strstr(info, "compiler ") != NULL);
-  CHECK(kws_c_api_version() == KWS_C_API_VERSION && KWS_C_API_VERSION == 2);
+  CHECK(kws_c_api_version() == KWS_C_API_VERSION && KWS_C_API_VERSION == 3);
   CHECK(strcmp(kws_status_name(KWS_OK), "KWS_OK") == 0);
   CHECK(strcmp(kws_status_name(KWS_ERROR_MODEL), "KWS_ERROR_MODEL") == 0);
   CHECK(strcmp(kws_status_name((kws_status)99), "unknown status") == 0);
@@ -268,6 +268,8 @@ static void check_all_reject(const void* bad, const char* text) {
   CHECK_ERROR(kws_recognizer_reset(r), KWS_ERROR_INVALID_HANDLE, text);
   CHECK_ERROR(kws_recognizer_set_options(r, &ro), KWS_ERROR_INVALID_HANDLE, text);
   CHECK_ERROR(kws_recognizer_options_get(r, &ro), KWS_ERROR_INVALID_HANDLE, text);
+  CHECK_ERROR(kws_recognizer_set_decision_delay(r, 0), KWS_ERROR_INVALID_HANDLE, text);
+  CHECK_ERROR(kws_recognizer_finish(r, &rec), KWS_ERROR_INVALID_HANDLE, text);
 
   CHECK_ERROR(kws_mfcc_num_coefficients(f, &i32), KWS_ERROR_INVALID_HANDLE, text);
   CHECK_ERROR(kws_mfcc_num_frames(f, 100, &n), KWS_ERROR_INVALID_HANDLE, text);
@@ -502,6 +504,50 @@ static void test_recognizer(void) {
   CHECK_OK(kws_recognizer_process(r, scores, 4, 10, &rec)); /* reset: time 10 is fine */
   CHECK(rec.is_new == 0);
   CHECK_OK(kws_recognizer_reset(r));
+  CHECK_OK(kws_recognizer_free(r));
+
+  /* A decision delay: "no" passes the threshold first, "yes" peaks higher within 300 ms;
+   * the command is "yes", reported after the delay with the time "no" passed. */
+  kws_recognizer_options_default(&o);
+  o.average_window_duration_ms = 3;
+  o.minimum_count = 1;
+  o.detection_threshold = 0.5f;
+  CHECK_OK(kws_recognizer_create(labels, 4, &o, &r));
+  CHECK_ERROR(kws_recognizer_set_decision_delay(r, 10001), KWS_ERROR_INVALID_ARGUMENT,
+              "decision_delay_ms must be in [0, 10000]");
+  CHECK_ERROR(kws_recognizer_set_decision_delay(r, -1), KWS_ERROR_INVALID_ARGUMENT,
+              "decision_delay_ms must be in [0, 10000]");
+  CHECK_ERROR(kws_recognizer_decision_delay(r, NULL), KWS_ERROR_INVALID_ARGUMENT, "out is NULL");
+  CHECK_OK(kws_recognizer_decision_delay(r, &t));
+  CHECK(t == 0);
+  CHECK_OK(kws_recognizer_set_decision_delay(r, 300));
+  CHECK_OK(kws_recognizer_set_options(r, &o)); /* keeps the delay */
+  CHECK_OK(kws_recognizer_decision_delay(r, &t));
+  CHECK(t == 300);
+  detections = 0;
+  for (t = 0; t <= 1500; t += 50) {
+    int word = t < 500 ? 0 : t < 600 ? 3 : t < 1000 ? 2 : 0;
+    scores[0] = scores[1] = scores[2] = scores[3] = 0.02f;
+    scores[word] = word == 3 ? 0.6f : 0.94f;
+    CHECK_OK(kws_recognizer_process(r, scores, 4, t, &rec));
+    if (rec.is_new && rec.label_index != 0) {
+      ++detections;
+      CHECK(rec.label_index == 2 && strcmp(rec.label, "yes") == 0);
+      CHECK(rec.time_ms == 500 && t == 850 && fabsf(rec.score - 0.94f) < 1e-6f);
+    }
+  }
+  CHECK(detections == 1);
+  /* At the end of input, finish() reports the command still being decided, once. */
+  scores[0] = scores[1] = scores[2] = 0.02f;
+  scores[3] = 0.94f;
+  CHECK_OK(kws_recognizer_process(r, scores, 4, 3000, &rec));
+  CHECK(rec.is_new == 0);
+  CHECK_ERROR(kws_recognizer_finish(r, NULL), KWS_ERROR_INVALID_ARGUMENT, "out is NULL");
+  CHECK_OK(kws_recognizer_finish(r, &rec));
+  CHECK(rec.is_new == 1 && rec.label_index == 3 && strcmp(rec.label, "no") == 0 &&
+        rec.time_ms == 3000);
+  CHECK_OK(kws_recognizer_finish(r, &rec));
+  CHECK(rec.is_new == 0);
   CHECK_OK(kws_recognizer_free(r));
 
   /* Without `_silence_` in the labels, the undecided answer is `_silence_`, index -1. */

@@ -204,6 +204,7 @@
     threshold: 0.2,
     suppressionMs: 1500,
     minimumCount: 3,
+    decisionDelayMs: 0,
   };
 
   function writeOptions(p, options) {
@@ -246,8 +247,29 @@
       }
       this.scores = alloc(this.numLabels * 4);
       this.answer = alloc(24);
+      try {
+        this.setDecisionDelay(Object.assign({}, DEFAULT_OPTIONS, options || {}).decisionDelayMs);
+      } catch (e) {
+        this.free();
+        throw e;
+      }
     }
-    // Feeds one window's scores at timeMs; returns {label, labelIndex, score, isNew, timeMs}.
+    setDecisionDelay(ms) {
+      const t = Math.trunc(ms);
+      check(M._kws_recognizer_set_decision_delay(this.ptr, t >>> 0, Math.floor(t / 4294967296)));
+    }
+    readAnswer() {
+      const a = this.answer;
+      return {
+        label: UTF8ToString(HEAPU32[a >> 2]),
+        labelIndex: HEAP32[(a + 4) >> 2],
+        score: HEAPF32[(a + 8) >> 2],
+        isNew: HEAP32[(a + 12) >> 2] !== 0,
+        timeMs: readI64(a + 16),
+      };
+    }
+    // Feeds one window's scores at timeMs; returns {label, labelIndex, score, isNew, timeMs}
+    // (of a new command, timeMs is when its averaged score passed the threshold).
     process(scores, timeMs) {
       const s = asFloats(scores);
       if (s.length > this.numLabels) {
@@ -258,14 +280,12 @@
       // int64 arguments reach JavaScript as (low, high) 32-bit halves.
       check(M._kws_recognizer_process(this.ptr, this.scores, s.length, t >>> 0,
                                       Math.floor(t / 4294967296), this.answer));
-      const a = this.answer;
-      return {
-        label: UTF8ToString(HEAPU32[a >> 2]),
-        labelIndex: HEAP32[(a + 4) >> 2],
-        score: HEAPF32[(a + 8) >> 2],
-        isNew: HEAP32[(a + 12) >> 2] !== 0,
-        timeMs: readI64(a + 16),
-      };
+      return this.readAnswer();
+    }
+    // End of input: the command still being decided (decisionDelayMs), if any, as isNew.
+    finish() {
+      check(M._kws_recognizer_finish(this.ptr, this.answer));
+      return this.readAnswer();
     }
     get options() {
       return withScratch(32, (p) => {
@@ -275,6 +295,10 @@
           threshold: HEAPF32[(p + 8) >> 2],
           suppressionMs: readI64(p + 16),
           minimumCount: HEAP32[(p + 24) >> 2],
+          decisionDelayMs: withScratch(8, (q) => {
+            check(M._kws_recognizer_decision_delay(this.ptr, q));
+            return readI64(q);
+          }),
         };
       });
     }
@@ -285,6 +309,7 @@
         writeOptions(p, merged);
         check(M._kws_recognizer_set_options(this.ptr, p));
       });
+      this.setDecisionDelay(merged.decisionDelayMs);
     }
     reset() {
       check(M._kws_recognizer_reset(this.ptr));
@@ -325,7 +350,7 @@
   // Model + stream + RecognizeCommands: float samples at the model's rate in, commands out.
   class Spotter {
     // options: hopMs (30) and the decoder's averageWindowMs, threshold, suppressionMs,
-    // minimumCount; name for error messages.
+    // minimumCount, decisionDelayMs; name for error messages.
     constructor(modelBytes, options) {
       const o = Object.assign({ hopMs: 30 }, options || {});
       this.model = new Model(modelBytes, o.name);
@@ -346,9 +371,14 @@
     feed(samples, onWindow) {
       return this.handle(this.stream.acceptWaveform(samples), onWindow);
     }
-    // End of audio: scores what is left.
+    // End of audio: scores what is left, then reports a command still being decided.
     finish(onWindow) {
-      return this.handle(this.stream.inputFinished(), onWindow);
+      const found = this.handle(this.stream.inputFinished(), onWindow);
+      const last = this.recognizer.finish();
+      if (last.isNew && last.label !== '_silence_') {
+        found.push({ timeMs: last.timeMs, label: last.label, score: last.score });
+      }
+      return found;
     }
     handle(windows, onWindow) {
       const found = [];
@@ -356,7 +386,7 @@
         const answer = this.recognizer.process(w.scores, w.timeMs);
         if (onWindow) onWindow(w, answer);
         if (answer.isNew && answer.label !== '_silence_') {
-          found.push({ timeMs: w.timeMs, label: answer.label, score: answer.score });
+          found.push({ timeMs: answer.timeMs, label: answer.label, score: answer.score });
         }
       }
       return found;

@@ -36,7 +36,7 @@ extern "C" {
 
 /* Version of this interface. Grows with additions; a change that breaks callers bumps it
  * and the library's major version. */
-#define KWS_C_API_VERSION 2
+#define KWS_C_API_VERSION 3
 
 typedef enum kws_status {
   KWS_OK = 0,
@@ -162,11 +162,25 @@ KWS_C_EXPORT kws_status kws_recognizer_process(kws_recognizer* recognizer, const
                                                kws_recognition* out);
 /* Back to the start state (previous label `_silence_`, nothing queued). */
 KWS_C_EXPORT kws_status kws_recognizer_reset(kws_recognizer* recognizer);
-/* Replaces the options (validated first; on error nothing changes) and resets. */
+/* Replaces the options (validated first; on error nothing changes) and resets. The
+ * decision delay (below) is kept. */
 KWS_C_EXPORT kws_status kws_recognizer_set_options(kws_recognizer* recognizer,
                                                    const kws_recognizer_options* options);
 KWS_C_EXPORT kws_status kws_recognizer_options_get(const kws_recognizer* recognizer,
                                                    kws_recognizer_options* out);
+/* Since C API version 3. The decision delay, 0-10000 ms (0, the default, is the classic
+ * rule): a command is decided `delay_ms` after its averaged score passes the threshold,
+ * as the label (other than `_silence_`) whose averaged score peaked highest meanwhile;
+ * its kws_recognition comes from the first result past then, with is_new 1 and time_ms
+ * the time the threshold was passed. Setting it validates (on error nothing changes)
+ * and resets the decoder. */
+KWS_C_EXPORT kws_status kws_recognizer_set_decision_delay(kws_recognizer* recognizer,
+                                                          int64_t delay_ms);
+KWS_C_EXPORT kws_status kws_recognizer_decision_delay(const kws_recognizer* recognizer,
+                                                      int64_t* out);
+/* Since C API version 3. End of input: the command still being decided (is_new 1), or
+ * is_new 0 with the previous command's label. The decoder can go on afterwards. */
+KWS_C_EXPORT kws_status kws_recognizer_finish(kws_recognizer* recognizer, kws_recognition* out);
 
 /* ---- MFCC features ---------------------------------------------------------------- */
 
