@@ -165,6 +165,9 @@ def word_stream(sample_dir, tmp_path_factory) -> tuple[Path, list[tuple[str, int
       "--detection_threshold", "0.3", "--suppression_ms", "1000", "--minimum_count", "4"], 20,
      dict(average_window_duration_ms=500, detection_threshold=0.3, suppression_ms=1000,
           minimum_count=4)),
+    (["--average_window_ms", "500", "--detection_threshold", "0.3", "--decision_delay_ms",
+      "750"], 30, dict(average_window_duration_ms=500, detection_threshold=0.3,
+                       decision_delay_ms=750)),
 ])
 @pytest.mark.parametrize("program", ["stream_wav", "stream_wav_c"])
 def test_stream_wav_detections_equal_python(examples, models, word_stream, flags, hop_ms,

@@ -19,6 +19,8 @@
 //     --detection_threshold X  averaged score needed for a command (default 0.2)
 //     --suppression_ms N       no new command this soon after the last (default 1500)
 //     --minimum_count N        fewer results in the window: no decision (default 3)
+//     --decision_delay_ms N    decide N ms after the threshold is passed, on the label
+//                              whose average peaked highest (default 0: at once)
 //
 // Decoder defaults are the classic RecognizeCommands ones (kws::RecognizeCommandsOptions).
 // A WAV with several channels is averaged to mono; its rate must be the model's.
@@ -55,6 +57,7 @@ void PrintUsage(const char* program) {
   std::fprintf(stderr,
                "usage: %s [--clip_stride_ms N] [--chunk_ms N] [--average_window_ms N]\n"
                "          [--detection_threshold X] [--suppression_ms N] [--minimum_count N]\n"
+               "          [--decision_delay_ms N]\n"
                "          [MODEL.kws | BUNDLED_NAME] FILE.wav\n",
                program);
 }
@@ -113,6 +116,8 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
     } else if (arg == "--minimum_count") {
       ok = ParseInt(value.c_str(), &number) && number >= 0 && number <= 1000000;
       flags->decoder.minimum_count = static_cast<int>(number);
+    } else if (arg == "--decision_delay_ms") {
+      ok = ParseInt(value.c_str(), &flags->decoder.decision_delay_ms);
     } else {
       std::fprintf(stderr, "stream_wav: unknown flag %s\n", arg.c_str());
       return false;
@@ -158,18 +163,19 @@ int StreamAndPrint(const kws::Model& model, const kws::WavData& wav, const Flags
   kws::RecognizeCommands decoder(model.labels(), flags.decoder);
   const size_t chunk = static_cast<size_t>(std::max<int64_t>(1, flags.chunk_ms * rate / 1000));
   int printed = 0;
+  // A new command is stamped with the time its averaged score passed the threshold.
+  auto print = [&](const kws::RecognizeResult& result) {
+    if (!result.is_new || result.label == "_silence_") return;
+    std::printf("%lldms: %s (%.6f)\n", static_cast<long long>(result.time_ms), result.label.c_str(),
+                result.score);
+    std::fflush(stdout);  // a live app shows each command as it happens
+    ++printed;
+  };
   auto decode_ready_windows = [&]() {
     while (stream->IsReady()) {
       stream->Decode();
       const kws::StreamResult& window = stream->GetResult();
-      const int64_t time_ms = window.start_sample * 1000 / rate;
-      const kws::RecognizeResult result = decoder.Process(window.scores, time_ms);
-      if (result.is_new && result.label != "_silence_") {
-        std::printf("%lldms: %s (%.6f)\n", static_cast<long long>(time_ms), result.label.c_str(),
-                    result.score);
-        std::fflush(stdout);  // a live app shows each command as it happens
-        ++printed;
-      }
+      print(decoder.Process(window.scores, window.start_sample * 1000 / rate));
     }
   };
   const std::vector<float>& samples = wav.samples;
@@ -180,6 +186,7 @@ int StreamAndPrint(const kws::Model& model, const kws::WavData& wav, const Flags
   }
   stream->InputFinished();
   decode_ready_windows();
+  print(decoder.Finish());  // a command still being decided (--decision_delay_ms)
   return printed;
 }
 

@@ -5,8 +5,8 @@
  *
  *   1230ms: yes (0.912345)
  *
- * The time is the start of the window that triggered the command. `_silence_` is never
- * printed. Same output as the C++ example stream_wav for the same flags.
+ * The time is the start of the window whose averaged score passed the threshold. `_silence_` is
+ * never printed. Same output as the C++ example stream_wav for the same flags.
  *
  *   stream_wav_c [flags] MODEL.kws FILE.wav
  *     --clip_stride_ms N       hop between windows (default 30; whole feature frames)
@@ -15,6 +15,8 @@
  *     --detection_threshold X  averaged score needed for a command (default 0.2)
  *     --suppression_ms N       no new command this soon after the last (default 1500)
  *     --minimum_count N        fewer results in the window: no decision (default 3)
+ *     --decision_delay_ms N    decide N ms after the threshold is passed, on the label
+ *                              whose average peaked highest (default 0: at once)
  *
  * Exit status: 0 on success, 1 for a bad model or WAV file, 2 for bad flags. */
 #include <errno.h>
@@ -31,6 +33,7 @@ typedef struct Flags {
   long long clip_stride_ms;
   long long chunk_ms;
   kws_recognizer_options decoder;
+  long long decision_delay_ms; /* set apart from the options struct (C API version 3) */
 } Flags;
 
 static int parse_int(const char* text, long long lo, long long hi, long long* value) {
@@ -57,7 +60,7 @@ static void usage(const char* program) {
   fprintf(stderr,
           "usage: %s [--clip_stride_ms N] [--chunk_ms N] [--average_window_ms N]\n"
           "          [--detection_threshold X] [--suppression_ms N] [--minimum_count N]\n"
-          "          MODEL.kws FILE.wav\n",
+          "          [--decision_delay_ms N] MODEL.kws FILE.wav\n",
           program);
 }
 
@@ -98,6 +101,8 @@ static int parse_flags(int argc, char** argv, Flags* flags) {
     } else if (strcmp(arg, "--minimum_count") == 0) {
       ok = parse_int(value, 0, 1000000, &n);
       flags->decoder.minimum_count = (int32_t)n;
+    } else if (strcmp(arg, "--decision_delay_ms") == 0) {
+      ok = parse_int(value, INT32_MIN, INT32_MAX, &flags->decision_delay_ms);
     } else {
       fprintf(stderr, "stream_wav_c: unknown flag %s\n", arg);
       return 0;
@@ -113,6 +118,15 @@ static int parse_flags(int argc, char** argv, Flags* flags) {
   }
   flags->model_path = positional[0];
   flags->wav_path = positional[1];
+  return 1;
+}
+
+/* Prints a new command other than `_silence_` (with the time its averaged score passed
+ * the threshold); returns 1 when it printed one. */
+static int print_command(const kws_recognition* answer) {
+  if (!answer->is_new || strcmp(answer->label, "_silence_") == 0) return 0;
+  printf("%lldms: %s (%.6f)\n", (long long)answer->time_ms, answer->label, answer->score);
+  fflush(stdout); /* a live app shows each command as it happens */
   return 1;
 }
 
@@ -135,11 +149,7 @@ static int decode_ready(kws_stream* stream, kws_recognizer* recognizer, float* s
     if (kws_recognizer_process(recognizer, scores, num_scores, time_ms, &answer) != KWS_OK) {
       return -1;
     }
-    if (answer.is_new && strcmp(answer.label, "_silence_") != 0) {
-      printf("%lldms: %s (%.6f)\n", (long long)time_ms, answer.label, answer.score);
-      fflush(stdout); /* a live app shows each command as it happens */
-      ++printed;
-    }
+    printed += print_command(&answer);
   }
 }
 
@@ -155,6 +165,7 @@ int main(int argc, char** argv) {
   size_t num_samples = 0, chunk, offset;
   int32_t rate = 0, wav_rate = 0, labels = 0;
   int total = 0, got, status = 1;
+  kws_recognition last;
 
   memset(&flags, 0, sizeof flags);
   flags.clip_stride_ms = 30;
@@ -184,7 +195,8 @@ int main(int argc, char** argv) {
   }
   /* The model checks that the hop is a whole number of feature frames. */
   if (kws_stream_create(model, (int32_t)(flags.clip_stride_ms * rate / 1000), &stream) != KWS_OK ||
-      kws_recognizer_create_for_model(model, &flags.decoder, &recognizer) != KWS_OK) {
+      kws_recognizer_create_for_model(model, &flags.decoder, &recognizer) != KWS_OK ||
+      kws_recognizer_set_decision_delay(recognizer, flags.decision_delay_ms) != KWS_OK) {
     fprintf(stderr, "stream_wav_c: %s\n", kws_last_error());
     goto done;
   }
@@ -212,6 +224,12 @@ int main(int argc, char** argv) {
     goto done;
   }
   total += got;
+  /* A command still being decided (--decision_delay_ms). */
+  if (kws_recognizer_finish(recognizer, &last) != KWS_OK) {
+    fprintf(stderr, "stream_wav_c: %s\n", kws_last_error());
+    goto done;
+  }
+  total += print_command(&last);
   fprintf(stderr, "stream_wav_c: %d commands\n", total);
   status = 0;
 
