@@ -103,12 +103,12 @@ SECTION_START = "<!-- bench_accuracy start -->"
 SECTION_END = "<!-- bench_accuracy end -->"
 
 # name -> (what it measures, kws train flags; {synth} and {real} are filled in)
-def _pair_lever(steps: str, *extra: str) -> list[str]:
-    """kws train flags of a speech_embedding_tc_resnet lever on best's data: `steps` steps,
-    ism augmentation, one model, `extra` flags."""
+def _pair_lever(steps: str, *extra: str, synth: str = "{synth_flite}") -> list[str]:
+    """kws train flags of a speech_embedding_tc_resnet lever on best's data (`synth` beside
+    the sample's training clips): `steps` steps, ism augmentation, one model, `extra` flags."""
     return ["--recipe", "best_tc_resnet", "--model_architecture", "speech_embedding_tc_resnet",
             "--peers", "1", "--how_many_training_steps", steps, "--augment", "ism", *extra,
-            "--data_dir", "{synth_flite},{real}"]
+            "--data_dir", f"{synth},{{real}}"]
 
 
 LEVERS: dict[str, tuple[str, list[str]]] = {
@@ -211,6 +211,17 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
     "best_pair_ft4": ("best_pair with the embedding's last 4 convolutions trained too "
                       "(--train_embedding_layers 4)",
                       _pair_lever("4500", "--train_embedding_layers", "4")),
+    "best_pair_ft8_r025": ("best_pair with the embedding's last 8 convolutions trained at a "
+                           "quarter of the rate (--train_embedding_layers 8 "
+                           "--embedding_rate_scale 0.25)",
+                           _pair_lever("4500", "--train_embedding_layers", "8",
+                                       "--embedding_rate_scale", "0.25")),
+    "best_pair_mixup": ("best_pair with --mixup 0.3 (each example's power spectrogram mixed "
+                        "with the batch's mirrored one, Beta(0.3, 0.3) weights, labels alike)",
+                        _pair_lever("4500", "--mixup", "0.3")),
+    "best_pair_festival": ("best_pair on quick_festival's synthetic set (Festival's two voices "
+                           "as a fifth of the speakers beside espeak-ng and flite)",
+                           _pair_lever("4500", synth="{synth_festival}")),
     "best_peers3_6000": ("best with 6,000 steps",
                          ["--recipe", "best_tc_resnet", "--how_many_training_steps", "6000",
                           "--data_dir", "{synth_flite},{real}"]),
@@ -783,8 +794,9 @@ def cmd_stream(args) -> None:
     command names the sample are refused); testing the testing partition's voices, the
     model cards' stream, for the final word (not for choosing). Each run's checkpoint is
     exported to model.kws and swept with kws stream-eval (again only when the checkpoint or
-    the stream is newer than the last sweep)."""
-    stream = f"{args.partition}_stream"
+    the stream is newer than the last sweep). --decision_delay_ms decodes with that delay."""
+    delay = args.decision_delay_ms
+    stream = f"{args.partition}_stream" + (f"_delay{delay}" if delay else "")
     wav = stream_wav(args.partition)
     truth = wav.with_suffix(".txt")
     records = _load()
@@ -802,6 +814,7 @@ def cmd_stream(args) -> None:
             if not result.is_file() or result.stat().st_mtime < max(made):
                 _kws("stream-eval", "--wav", str(wav), "--ground_truth", str(truth),
                      "--model", str(_export_native(train_dir)), "--sweep",
+                     "--decision_delay_ms", str(delay),
                      "--sweep_output", str(native / f"{stream}_sweep"),
                      "--json", str(result))
             sweep = json.loads(result.read_text())["sweep"]
@@ -1013,6 +1026,9 @@ def main() -> None:
     st.add_argument("names", nargs="+")
     st.add_argument("--partition", choices=sorted(STREAMS), default="validation",
                     help="whose voices the stream holds (default: validation)")
+    st.add_argument("--decision_delay_ms", type=int, default=0,
+                    help="kws stream-eval's --decision_delay_ms (0: the classic rule); the "
+                         "records' stream is then PARTITION_stream_delayN")
     sub.add_parser("make-folders")
     en = sub.add_parser("ensemble")
     en.add_argument("train_dirs", nargs="+")
