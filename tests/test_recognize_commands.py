@@ -82,6 +82,10 @@ def test_errors_are_value_errors():
         rc.process(np.full(5, 0.2, np.float32), 150)
     with pytest.raises(ValueError, match="minimum_count"):
         kws.RecognizeCommands(LABELS, minimum_count=0)
+    with pytest.raises(ValueError, match=r"decision_delay_ms must be in \[0, 10000\]"):
+        kws.RecognizeCommands(LABELS, decision_delay_ms=10**9)
+    with pytest.raises(ValueError, match=r"decision_delay_ms must be in \[0, 10000\]"):
+        kws.StreamingOptions(decision_delay_ms=-1).validate()
 
 
 def test_result_fields_and_reset():
