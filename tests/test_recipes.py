@@ -44,6 +44,8 @@ def test_quick_and_best_set_what_they_claim(tmp_path):
     assert best.steps_list == [4500] and best.rates_list == [0.002]
     assert best.folder_balance == 2.5 and quick.folder_balance == 0
     assert best.peers == 1 and quick.peers == 1
+    assert (best.train_embedding_layers, best.embedding_rate_scale) == (8, 0.25)
+    assert (quick.train_embedding_layers, quick.embedding_rate_scale) == (0, 1.0)
     assert best.model_settings(12).spectrogram_length == 98
     # The previous best, by name.
     old = train_command.parse_config(["--recipe", "best_tc_resnet", "--data_dir", str(tmp_path)])
@@ -62,6 +64,16 @@ def test_explicit_flags_override_recipes(tmp_path):
                                   "--model_architecture", "ds_cnn"])
     assert (cfg.augment, cfg.steps_list, cfg.model_architecture, cfg.optimizer) == (
         "spec", [300], "ds_cnn", "adam")
+    # The recipe's embedding training gives way to an architecture without the embedding;
+    # asked for explicitly, it is refused.
+    assert (cfg.train_embedding_layers, cfg.embedding_rate_scale) == (0, 1.0)
+    with pytest.raises(ValueError, match="--model_architecture ds_cnn has none"):
+        train_command.parse_config(["--recipe", "best", "--data_dir", str(tmp_path),
+                                    "--model_architecture", "ds_cnn",
+                                    "--train_embedding_layers", "8"])
+    frozen = train_command.parse_config(["--recipe", "best", "--data_dir", str(tmp_path),
+                                         "--train_embedding_layers", "0"])
+    assert (frozen.train_embedding_layers, frozen.embedding_rate_scale) == (0, 1.0)
     with pytest.raises(ValueError, match="--augment 'hall' is not one of"):
         train_command.parse_config(["--recipe", "quick", "--data_dir", str(tmp_path),
                                 "--augment", "hall"])

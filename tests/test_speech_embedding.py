@@ -397,4 +397,4 @@ def test_embedding_rate_scale_bounds():
     with pytest.raises(ValueError, match=r"--embedding_rate_scale must be in \(0, 1\]"):
         make_config(recipe="best", train_embedding_layers=2, embedding_rate_scale=float("nan"))
     with pytest.raises(ValueError, match="with --train_embedding_layers 0 none train"):
-        make_config(recipe="best", embedding_rate_scale=0.5)
+        make_config(recipe="best", train_embedding_layers=0, embedding_rate_scale=0.5)
