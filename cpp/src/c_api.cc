@@ -4,7 +4,6 @@
 // and turns every C++ exception into a status code plus a per-thread message.
 #include "kws/c_api.h"
 
-#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <exception>
@@ -636,9 +635,22 @@ kws_status kws_recognizer_create_for_model(const kws_model* model,
 
 kws_status kws_recognizer_free(kws_recognizer* recognizer) { return Free(__func__, recognizer); }
 
+namespace {
+// A decoder answer for C: the label index's name (`_silence_` for -1) points into the
+// recognizer.
+void FillRecognition(const kws_recognizer* r, int index, float score, bool is_new, int64_t time_ms,
+                     kws_recognition* out) {
+  static const char kSilence[] = "_silence_";
+  out->label = index >= 0 ? r->decoder->labels()[static_cast<size_t>(index)].c_str() : kSilence;
+  out->label_index = index;
+  out->score = score;
+  out->is_new = is_new ? 1 : 0;
+  out->time_ms = time_ms;
+}
+}  // namespace
+
 kws_status kws_recognizer_process(kws_recognizer* recognizer, const float* scores,
                                   size_t num_scores, int64_t time_ms, kws_recognition* out) {
-  static const char kSilence[] = "_silence_";
   return Guard(__func__, [&] {
     kws_recognizer* r = Check(recognizer, "recognizer");
     Out(out, "out");
@@ -651,11 +663,7 @@ kws_status kws_recognizer_process(kws_recognizer* recognizer, const float* score
     float score = 0.0f;
     bool is_new = false;
     const int index = r->decoder->ProcessIndex(scores, num_scores, time_ms, &score, &is_new);
-    out->label = index >= 0 ? r->decoder->labels()[static_cast<size_t>(index)].c_str() : kSilence;
-    out->label_index = index;
-    out->score = score;
-    out->is_new = is_new ? 1 : 0;
-    out->time_ms = is_new ? r->decoder->command_time() : time_ms;
+    FillRecognition(r, index, score, is_new, is_new ? r->decoder->command_time() : time_ms, out);
   });
 }
 
@@ -663,14 +671,11 @@ kws_status kws_recognizer_finish(kws_recognizer* recognizer, kws_recognition* ou
   return Guard(__func__, [&] {
     kws_recognizer* r = Check(recognizer, "recognizer");
     Out(out, "out");
-    const kws::RecognizeResult last = r->decoder->Finish();
-    const auto& labels = r->decoder->labels();
-    const auto found = std::find(labels.begin(), labels.end(), last.label);
-    out->label_index = found == labels.end() ? -1 : static_cast<int32_t>(found - labels.begin());
-    out->label = found == labels.end() ? "_silence_" : found->c_str();
-    out->score = last.score;
-    out->is_new = last.is_new ? 1 : 0;
-    out->time_ms = last.time_ms;
+    float score = 0.0f;
+    bool is_new = false;
+    int64_t time_ms = 0;
+    const int index = r->decoder->FinishIndex(&score, &is_new, &time_ms);
+    FillRecognition(r, index, score, is_new, time_ms, out);
   });
 }
 

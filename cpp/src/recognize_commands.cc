@@ -238,12 +238,20 @@ RecognizeResult RecognizeCommands::Process(const float* scores, size_t num_score
   return MakeResult(labels_, index, score, is_new, is_new ? rule_.previous_time : time_ms);
 }
 
+int RecognizeCommands::FinishIndex(float* score, bool* is_new, int64_t* time_ms) {
+  *score = 0.0f;
+  *time_ms = 0;
+  const int command = rule_.Finish(silence_index_, time_ms, score);
+  *is_new = command >= 0;
+  return *is_new ? command : rule_.previous_index;
+}
+
 RecognizeResult RecognizeCommands::Finish() {
-  int64_t time_ms = 0;
   float score = 0.0f;
-  const int index = rule_.Finish(silence_index_, &time_ms, &score);
-  if (index < 0) return MakeResult(labels_, rule_.previous_index, 0.0f, false, time_ms);
-  return MakeResult(labels_, index, score, true, time_ms);
+  bool is_new = false;
+  int64_t time_ms = 0;
+  const int index = FinishIndex(&score, &is_new, &time_ms);
+  return MakeResult(labels_, index, score, is_new, time_ms);
 }
 
 }  // namespace kws

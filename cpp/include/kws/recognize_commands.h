@@ -96,6 +96,9 @@ class RecognizeCommands {
   // reported now (is_new true, with the time its score passed the threshold); otherwise
   // is_new is false. The decoder can go on after it.
   RecognizeResult Finish();
+  // Same as Finish but without building the result string: returns the command's index
+  // (or the previous command's when there is none) and fills score/is_new/time_ms.
+  int FinishIndex(float* score, bool* is_new, int64_t* time_ms);
 
   // The averaging half of ProcessIndex: queues the result, drops those older than the
   // window and, when enough results span enough of it, sets the best averaged label and
