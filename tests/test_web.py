@@ -32,6 +32,9 @@ import kws
 WEB_FILES = ["index.html", "app.js", "style.css", "capture-worklet.js", "kws.js", "kws.wasm"]
 # A trained model: the one the package ships.
 TRAINED = str(kws.bundled.model_path("speech_commands"))
+# The page's decision delay slider is set to this (the page's decoder and the native one
+# must then report the same words at the same times).
+PAGE_DELAY_MS = 750
 
 
 @pytest.fixture(scope="session")
@@ -237,7 +240,8 @@ def spoken_words(sample_dir, detections, tmp_path_factory):
             clip = np.pad(clip, (0, max(0, 16000 - len(clip))))[:16000].astype(np.float32)
             candidate = np.concatenate([samples, clip + noise[n:n + 16000],
                                         noise[n + 16000:n + 32000]])
-            heard = detections.python(TRAINED, candidate, 30, detection_threshold=0.3)
+            heard = detections.python(TRAINED, candidate, 30, detection_threshold=0.3,
+                                      decision_delay_ms=PAGE_DELAY_MS)
             if [label for _, label, _ in heard] == words + [word]:
                 samples = candidate
                 words.append(word)
@@ -292,8 +296,9 @@ def test_page_hears_the_words_the_native_runtime_hears(web_dir, models, spoken_w
                                                       detections, repo_root, tmp_path):
     wav, words = spoken_words
     samples, _ = kws.read_wav(str(wav))
-    threshold = 0.3
-    native = detections.python(TRAINED, samples, 30, detection_threshold=threshold)
+    threshold, delay = 0.3, PAGE_DELAY_MS
+    native = detections.python(TRAINED, samples, 30, detection_threshold=threshold,
+                               decision_delay_ms=delay)
     native_words = [label for _, label, _ in native]
     # The model hears the spoken words natively (the page must hear the same).
     assert native_words == words, (native, words)
@@ -345,6 +350,13 @@ def test_page_hears_the_words_the_native_runtime_hears(web_dir, models, spoken_w
         assert browser.evaluate("kwsDemo.threshold") == threshold
         assert browser.evaluate("document.getElementById('threshold-value').textContent") == \
             f"{threshold:.2f}"
+        # The decision delay slider.
+        browser.evaluate(f"(() => {{ const s = document.getElementById('decision-delay'); "
+                         f"s.value = '{delay}'; "
+                         f"s.dispatchEvent(new Event('input')); }})()")
+        assert browser.evaluate("kwsDemo.decisionDelayMs") == delay
+        assert browser.evaluate("document.getElementById('decision-delay-value').textContent") \
+            == f"{delay} ms"
 
         browser.evaluate("kwsDemo.keepAudio = true")
         browser.evaluate("kwsDemo.start()", timeout=60)
@@ -387,7 +399,8 @@ def test_page_hears_the_words_the_native_runtime_hears(web_dir, models, spoken_w
     assert len(fed_audio) >= needed
     page = [(d["timeMs"], d["label"], d["score"]) for d in state["detections"]]
     # Exactly what the native runtime says on the audio the page fed to kws.
-    on_fed = detections.python(TRAINED, fed_audio, 30, detection_threshold=threshold)
+    on_fed = detections.python(TRAINED, fed_audio, 30, detection_threshold=threshold,
+                               decision_delay_ms=delay)
     assert [(t, label) for t, label, _ in page] == [(t, label) for t, label, _ in on_fed]
     np.testing.assert_allclose([s for *_, s in page], [s for *_, s in on_fed], atol=1e-4)
     # The spoken words the native runtime hears in the original WAV, heard by the page in

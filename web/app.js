@@ -18,6 +18,7 @@ const demo = {
   labels: [],
   hopMs: HOP_MS,
   threshold: Number($('threshold').value),
+  decisionDelayMs: Number($('decision-delay').value),
   detections: [],            // [{timeMs, label, score}] since the last start
   samplesFed: 0,             // model-rate samples streamed since the last start
   contextRate: null,         // the AudioContext's rate (resampled from)
@@ -61,7 +62,8 @@ function buildGrid(labels) {
 }
 
 function loadModel(bytes, name) {
-  const next = new kws.Spotter(bytes, { name, hopMs: HOP_MS, threshold: demo.threshold });
+  const next = new kws.Spotter(bytes, { name, hopMs: HOP_MS, threshold: demo.threshold,
+                                        decisionDelayMs: demo.decisionDelayMs });
   if (spotter) spotter.free();
   spotter = next;
   modelBytes = bytes;
@@ -202,6 +204,14 @@ function setThreshold(value) {
   if (spotter) spotter.setOptions({ threshold: value });
 }
 
+// The decoder reports a word this long after its score passes the threshold: the word
+// whose score peaked highest meanwhile (0: the word that passed it, at once).
+function setDecisionDelay(ms) {
+  demo.decisionDelayMs = ms;
+  $('decision-delay-value').textContent = `${ms} ms`;
+  if (spotter) spotter.setOptions({ decisionDelayMs: ms });
+}
+
 async function main() {
   try {
     kws = await createKws();
@@ -211,6 +221,8 @@ async function main() {
   }
   $('build').textContent = kws.buildInfo();
   $('threshold').addEventListener('input', (e) => setThreshold(Number(e.target.value)));
+  $('decision-delay').addEventListener('input',
+                                       (e) => setDecisionDelay(Number(e.target.value)));
   $('start').addEventListener('click', start);
   $('stop').addEventListener('click', stop);
   $('model-file').addEventListener('change', async (e) => {
@@ -223,6 +235,7 @@ async function main() {
     }
   });
   setThreshold(Number($('threshold').value));
+  setDecisionDelay(Number($('decision-delay').value));
   try {
     await loadDefaultModel();
   } catch (e) {
