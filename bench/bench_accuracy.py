@@ -216,6 +216,12 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                            "--embedding_rate_scale 0.25)",
                            _pair_lever("4500", "--train_embedding_layers", "8",
                                        "--embedding_rate_scale", "0.25")),
+    "best_pair_ft12_r025": ("best_pair_ft8_r025 (best) with the last 12 convolutions",
+                            _pair_lever("4500", "--train_embedding_layers", "12",
+                                        "--embedding_rate_scale", "0.25")),
+    "best_pair_ft16_r025": ("best_pair_ft8_r025 (best) with the last 16 convolutions",
+                            _pair_lever("4500", "--train_embedding_layers", "16",
+                                        "--embedding_rate_scale", "0.25")),
     "best_pair_mixup": ("best_pair with --mixup 0.3 (each example's power spectrogram mixed "
                         "with the batch's mirrored one, Beta(0.3, 0.3) weights, labels alike)",
                         _pair_lever("4500", "--mixup", "0.3")),
