@@ -5,6 +5,7 @@ the audio library or PortAudio the command says what to install. No audio device
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -149,6 +150,42 @@ def test_all_labels_shows_unknown_words_too(capsys, words, detections):
     detections.assert_same(shown, _wanted(everything))
     all_labels = _listen(capsys, detections, "--model", model, "--wav", str(wav), "--all_labels")
     detections.assert_same([d for d in all_labels if d[1] != "_silence_"], everything)
+
+
+def test_bundled_model_uses_its_cards_decoder(capsys, models, words, tmp_path, monkeypatch,
+                                             detections):
+    """A bundled model (by name or by default) listens with the threshold and decision
+    delay its card recommends, unless the flags are given; a model by path with the
+    decoder defaults."""
+    wav, samples = words
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / "speech_commands.kws").write_bytes(Path(models["fc"]).read_bytes())
+    (folder / "speech_commands.json").write_text(json.dumps({"name": "speech_commands", "stream": {
+        "recommended_threshold": 0.3, "recommended_decision_delay_ms": 750}}))
+    monkeypatch.setenv("KWS_MODELS_DIR", str(folder))
+    carded = _wanted(detections.python(models["fc"], samples, detection_threshold=0.3,
+                                       decision_delay_ms=750))
+    classic = _wanted(detections.python(models["fc"], samples))
+    assert carded and carded != classic
+    for args in (["--wav", str(wav)], ["--model", "speech_commands", "--wav", str(wav)]):
+        assert kws_main(["listen", *args]) == 0
+        out, err = capsys.readouterr()
+        detections.assert_same(detections.parse(out), carded)
+        assert ("kws listen: --detection_threshold 0.3 --decision_delay_ms 750, as the card of "
+                "the bundled model 'speech_commands' recommends (kws models)") in err, err
+    # A flag given wins over the card; the other still comes from it.
+    assert kws_main(["listen", "--wav", str(wav), "--detection-threshold", "0.5"]) == 0
+    out, err = capsys.readouterr()
+    detections.assert_same(detections.parse(out), _wanted(detections.python(
+        models["fc"], samples, detection_threshold=0.5, decision_delay_ms=750)))
+    assert "kws listen: --decision_delay_ms 750, as the card" in err, err
+    # By path: the decoder defaults.
+    assert kws_main(["listen", "--model", str(folder / "speech_commands.kws"),
+                     "--wav", str(wav)]) == 0
+    out, err = capsys.readouterr()
+    detections.assert_same(detections.parse(out), classic)
+    assert "recommends" not in err
 
 
 def test_realtime_plays_at_the_speed_of_audio(capsys, models, words, tmp_path, detections):

@@ -4,7 +4,8 @@ unless --all_labels. The microphone needs the listen extra (`pip install 'kws[li
 sounddevice; on Linux also the system PortAudio library, e.g. `apt-get install
 libportaudio2`). `--wav FILE` plays a WAV file through the same callback and processing
 instead of the microphone (no audio device needed), `--realtime` at the speed it would
-arrive from a microphone.
+arrive from a microphone. A bundled model listens with the threshold and decision delay its
+model card recommends, for the flags not given.
 
 `Listener.process` is the one processing function: it takes a chunk of any size, at any
 sample rate and channel count fixed at construction, averages the channels, resamples to
@@ -13,6 +14,7 @@ the model's rate, feeds the model's `Stream` and runs `RecognizeCommands` on eve
 
 from __future__ import annotations
 
+import os
 import queue
 import sys
 import threading
@@ -32,6 +34,9 @@ DECODER_FLAGS = {"average_window_duration_ms": "average_window_ms",
                  "detection_threshold": "detection_threshold",
                  "suppression_ms": "suppression_ms", "minimum_count": "minimum_count",
                  "decision_delay_ms": "decision_delay_ms"}
+# What a bundled model's card recommends for the stream (kws models shows it) -> flag.
+CARD_DECODER_FLAGS = {"recommended_threshold": "detection_threshold",
+                      "recommended_decision_delay_ms": "decision_delay_ms"}
 
 
 @dataclass(frozen=True)
@@ -407,6 +412,33 @@ def _listen(args, sd) -> int:
     return 0
 
 
+def card_decoder(args, argv: list[str]) -> dict[str, float]:
+    """With a bundled model (by name, or the default), the decoder options its card
+    recommends in place of the defaults of the flags not given (--detection_threshold,
+    --decision_delay_ms), said in one line on stderr. Returns those it set."""
+    model = args.model
+    if (not isinstance(model, str) or os.path.lexists(model)
+            or model not in kws.bundled.names()):
+        return {}
+    try:
+        stream = kws.bundled.card(model).get("stream", {})
+    except ValueError:
+        return {}
+    unset = build_parser()
+    unset.set_defaults(**{flag: None for flag in CARD_DECODER_FLAGS.values()})
+    given = unset.parse_args(argv)
+    used = {}
+    for key, flag in CARD_DECODER_FLAGS.items():
+        if key in stream and getattr(given, flag) is None:
+            used[flag] = type(getattr(args, flag))(stream[key])
+            setattr(args, flag, used[flag])
+    if used:
+        print("kws listen: " + " ".join(f"--{flag} {value:g}" for flag, value in used.items())
+              + f", as the card of the bundled model '{model}' recommends (kws models)",
+              file=sys.stderr)
+    return used
+
+
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -414,6 +446,7 @@ def main(argv: list[str]) -> int:
             print(import_sounddevice().query_devices())
             return 0
         args.model = model_or_default(args.model, "kws listen")
+        card_decoder(args, argv)
         if args.block_ms <= 0:
             raise ValueError(f"--block_ms must be positive, got {args.block_ms}")
         if args.wav:
