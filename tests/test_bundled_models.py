@@ -62,6 +62,12 @@ def test_every_shipped_model_is_in_the_package():
         assert installed.is_file(), f"{installed}: not in the installed package"
         assert installed.read_bytes() == path.read_bytes()
         assert installed.with_suffix(".json").read_bytes() == path.with_suffix(".json").read_bytes()
+        # A model holding the pretrained speech embedding ships its weights' license.
+        if "embedding" in kws.Model.load(str(path)).architecture:
+            license_file = REPO_MODELS / "LICENSE.speech_embedding.txt"
+            assert "Apache License" in license_file.read_text()
+            assert (bundled.models_dir() / license_file.name).read_bytes() == \
+                license_file.read_bytes()
     assert set(names) <= set(bundled.names())
     total = sum(p.stat().st_size for p in REPO_MODELS.glob("*.kws"))
     assert total < MAX_TOTAL_BYTES, f"bundled models take {total} bytes (at most 3 MB)"
@@ -109,6 +115,15 @@ print(json.dumps(info))
     # The card's streaming figures are at the threshold it recommends, from its sweep.
     stream = card["stream"]
     assert stream["recommended_threshold"] in [p["threshold"] for p in stream["sweep"]]
+    # ... and the decision delay it recommends, the better of the delays it swept.
+    delay = stream["recommended_decision_delay_ms"]
+    assert stream["options"]["decision_delay_ms"] == delay
+    by_delay = stream["by_decision_delay"]
+    assert by_delay[str(delay)]["threshold"] == stream["recommended_threshold"]
+    assert by_delay[str(delay)]["correct_percent"] == stream["at_recommended"]["correct_percent"]
+    score = {d: p["correct_percent"] - p["wrong_percent"] - p["false_positive_percent"]
+             for d, p in by_delay.items()}
+    assert score[str(delay)] == max(score.values())
     for png in (card["sibling"]["confusion_png"], stream["sweep_png"]):
         assert (REPO / png).is_file(), png
 
@@ -216,6 +231,23 @@ def test_kws_models_lists_figures(models_dir, capsys):
     assert info["file_bytes"] == (models_dir / "speech_commands.kws").stat().st_size
     # single_fc recomputes its one dense layer every hop.
     assert info["flops_per_hop"] == {"20": model.flops_per_window, "30": model.flops_per_window}
+    # A card's figures: the sibling's accuracy and the stream's recommended decoder.
+    stream = {"recommended_threshold": 0.7, "recommended_decision_delay_ms": 750,
+              "duration_s": 1200.0, "at_recommended": {
+                  "correct_percent": 91.25, "wrong_percent": 2.5, "false_positives_per_hour": 0.0}}
+    (models_dir / "speech_commands.json").write_text(json.dumps(
+        {"name": "speech_commands", "sibling": {"accuracy": 0.9375, "count": 1253},
+         "stream": stream}))
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy: 93.8% on 1253 clips of real speakers it never heard" in out
+    assert ("streaming at threshold 0.7, decision delay 750 ms: 91.2% correct, 2.5% wrong, "
+            "0.0 false alarms per hour (20 min of real speech over real noise)") in out
+    stream["recommended_decision_delay_ms"] = 0
+    (models_dir / "speech_commands.json").write_text(json.dumps(
+        {"name": "speech_commands", "stream": stream}))
+    assert main(["models"]) == 0
+    assert "streaming at threshold 0.7: 91.2% correct" in capsys.readouterr().out
     (models_dir / "speech_commands.json").unlink()
     assert main(["models"]) == 0
     assert "accuracy: unknown (" in capsys.readouterr().out

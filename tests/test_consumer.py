@@ -272,6 +272,8 @@ def test_installed_package_ships_the_bundled_models(install_prefix, repo_root):
     for path in shipped:
         for f in (path, path.with_suffix(".json")):
             assert (installed / f.name).read_bytes() == f.read_bytes(), f.name
+    for f in (repo_root / "python" / "kws" / "models").glob("LICENSE.*"):
+        assert (installed / f.name).read_bytes() == f.read_bytes(), f.name
 
 
 def test_stream_wav_uses_the_bundled_model_by_default(examples, install_prefix, word_stream,

@@ -53,8 +53,10 @@ def format_model(info: dict) -> str:
         stream = card.get("stream", {})
         at = stream.get("at_recommended")
         if at:
+            delay = stream.get("recommended_decision_delay_ms", 0)
             lines.append(
-                f"  streaming at threshold {stream['recommended_threshold']:g}: "
+                f"  streaming at threshold {stream['recommended_threshold']:g}"
+                + (f", decision delay {delay} ms" if delay else "") + ": "
                 f"{at['correct_percent']:.1f}% correct, {at['wrong_percent']:.1f}% wrong, "
                 f"{at['false_positives_per_hour']:.1f} false alarms per hour "
                 f"({stream.get('duration_s', 0) / 60:.0f} min of real speech over real noise)")
