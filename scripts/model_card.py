@@ -15,10 +15,10 @@ the training tier's own evaluation:
      partition (hash [12, 16) of the 12/4 split: speakers neither model's sibling heard),
      the picture to docs/models/NAME_confusion.png.
   3. A stream of that testing partition's words over the sample's real background noise
-     (`kws gen-stream`), `kws stream-eval --sweep` of the sibling over thresholds, the
-     recommended threshold (the sweep's highest correct - wrong - false positive
-     percentage), its figures and detection-error-tradeoff picture
-     (docs/models/NAME_stream.png).
+     (`kws gen-stream`), `kws stream-eval --sweep` of the sibling over thresholds with each
+     decision delay of DECISION_DELAYS_MS, the recommended threshold and delay (the sweeps'
+     highest correct - wrong - false positive percentage), its figures and
+     detection-error-tradeoff picture (docs/models/NAME_stream.png).
   4. The shipped model's size, parameters and FLOPs (per window and per 20/30 ms hop,
      from the native runtime) and its top-1 accuracy on the committed fixture clips
      (tests/data/speech_commands), with the expectation the tests hold it to.
