@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import fcntl
 import json
 import os
 import re
@@ -807,8 +808,7 @@ def cmd_stream(args) -> None:
     truth = wav.with_suffix(".txt")
     records = _load()
     path = OUT / "stream.jsonl"
-    kept = [h for h in (_read_jsonl(path) if path.exists() else [])
-            if h["name"] not in args.names or h["stream"] != stream]
+    new = []
     for name in args.names:
         for r in _runs(records, name):
             if args.partition == "heldout":
@@ -824,8 +824,14 @@ def cmd_stream(args) -> None:
                      "--sweep_output", str(native / f"{stream}_sweep"),
                      "--json", str(result))
             sweep = json.loads(result.read_text())["sweep"]
-            kept.append(stream_record(name, r["seed"], stream, sweep))
-    path.write_text("".join(json.dumps(h) + "\n" for h in kept))
+            new.append(stream_record(name, r["seed"], stream, sweep))
+    # Read, merged and written under a lock: stream commands run side by side keep each
+    # other's records.
+    with open(OUT / "stream.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        kept = [h for h in (_read_jsonl(path) if path.exists() else [])
+                if h["name"] not in args.names or h["stream"] != stream]
+        path.write_text("".join(json.dumps(h) + "\n" for h in kept + new))
 
 
 def _link(src: Path, dest: Path) -> None:
