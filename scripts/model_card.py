@@ -320,8 +320,8 @@ def card_markdown(card: dict) -> str:
         f"{p['false_positive_percent']:.1f}% | {p['false_positives_per_hour']:.1f} |"
         for p in st["sweep"])
     expect = card["expected"]["fixture_keyword_accuracy_min"]
-    delay = st.get("recommended_decision_delay_ms", 0)
-    by_delay = st.get("by_decision_delay", {"0": {**at, "threshold": st["recommended_threshold"]}})
+    delay = st["recommended_decision_delay_ms"]
+    by_delay = st["by_decision_delay"]
     delays = [int(d) for d in by_delay]
     delay_rows = "\n| decision delay | best threshold | correct | wrong | false positives | per hour |\n" \
         "|---|---|---|---|---|---|\n" + "\n".join(
