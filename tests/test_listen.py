@@ -180,6 +180,14 @@ def test_bundled_model_uses_its_cards_decoder(capsys, models, words, tmp_path, m
     detections.assert_same(detections.parse(out), _wanted(detections.python(
         models["fc"], samples, detection_threshold=0.5, decision_delay_ms=750)))
     assert "kws listen: --decision_delay_ms 750, as the card" in err, err
+    # A card that cannot be read: said, and the decoder defaults.
+    for broken in ("{not json", json.dumps({"stream": {"recommended_threshold": "high"}})):
+        (folder / "speech_commands.json").write_text(broken)
+        assert kws_main(["listen", "--wav", str(wav)]) == 0
+        out, err = capsys.readouterr()
+        detections.assert_same(detections.parse(out), classic)
+        assert ("kws listen: no decoder settings from the card of the bundled model "
+                "'speech_commands' (") in err and "): the decoder defaults" in err, err
     # By path: the decoder defaults.
     assert kws_main(["listen", "--model", str(folder / "speech_commands.kws"),
                      "--wav", str(wav)]) == 0

@@ -422,15 +422,19 @@ def card_decoder(args, argv: list[str]) -> dict[str, float]:
         return {}
     try:
         stream = kws.bundled.card(model).get("stream", {})
-    except ValueError:
+        recommended = {flag: float(stream[key]) for key, flag in CARD_DECODER_FLAGS.items()
+                       if key in stream}
+    except (ValueError, TypeError) as e:
+        print(f"kws listen: no decoder settings from the card of the bundled model '{model}' "
+              f"({e}): the decoder defaults", file=sys.stderr)
         return {}
     unset = build_parser()
     unset.set_defaults(**{flag: None for flag in CARD_DECODER_FLAGS.values()})
     given = unset.parse_args(argv)
     used = {}
-    for key, flag in CARD_DECODER_FLAGS.items():
-        if key in stream and getattr(given, flag) is None:
-            used[flag] = type(getattr(args, flag))(stream[key])
+    for flag, value in recommended.items():
+        if getattr(given, flag) is None:
+            used[flag] = type(getattr(args, flag))(value)
             setattr(args, flag, used[flag])
     if used:
         print("kws listen: " + " ".join(f"--{flag} {value:g}" for flag, value in used.items())
