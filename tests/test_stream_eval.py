@@ -228,6 +228,49 @@ def test_cli_sweep_writes_csv_and_png(models, streams, tmp_path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
 
 
+def test_bundled_model_is_decoded_as_its_card_recommends(models, streams, tmp_path,
+                                                         monkeypatch, capsys):
+    """A bundled model (by name or by default) is evaluated with the threshold and decision
+    delay its card recommends, unless the flags are given: its figures equal those of the
+    same file by path with those flags. A model by path keeps the decoder defaults."""
+    wav, gt = streams[0]
+    folder = tmp_path / "models"
+    folder.mkdir()
+    path = folder / "speech_commands.kws"
+    path.write_bytes(Path(models["fc"]).read_bytes())
+    (folder / "speech_commands.json").write_text(json.dumps({"name": "speech_commands", "stream": {
+        "recommended_threshold": 0.3, "recommended_decision_delay_ms": 750}}))
+    monkeypatch.setenv("KWS_MODELS_DIR", str(folder))
+
+    def figures(*args: str) -> tuple[dict, str]:
+        out = tmp_path / "f.json"
+        assert kws_main(["stream-eval", "--wav", str(wav), "--ground_truth", str(gt),
+                         "--json", str(out), *args]) == 0
+        data = json.loads(out.read_text())
+        return ({k: data[k] for k in ("options", "correct", "wrong", "false_positives")},
+                capsys.readouterr().err)
+
+    by_path, err = figures("--model", str(path), "--detection_threshold", "0.3",
+                           "--decision_delay_ms", "750")
+    assert "recommends" not in err
+    classic, _ = figures("--model", str(path))
+    assert classic["options"]["detection_threshold"] != 0.3
+    assert classic["options"]["decision_delay_ms"] == 0
+    assert by_path["options"]["decision_delay_ms"] == 750
+    assert by_path != classic
+    for args in ((), ("--model", "speech_commands")):
+        carded, err = figures(*args)
+        assert {**carded, "options": None} == {**by_path, "options": None}
+        assert carded["options"] == {**by_path["options"]}
+        assert ("kws stream-eval: --detection_threshold 0.3 --decision_delay_ms 750, as the "
+                "card of the bundled model 'speech_commands' recommends (kws models)") in err
+    # A flag given wins over the card; the other still comes from it.
+    given, err = figures("--model", "speech_commands", "--detection-threshold", "0.5")
+    assert given["options"]["detection_threshold"] == 0.5
+    assert given["options"]["decision_delay_ms"] == 750
+    assert "kws stream-eval: --decision_delay_ms 750, as the card" in err, err
+
+
 def test_bad_input_is_reported(models, streams, tmp_path):
     wav, gt = streams[0]
     with pytest.raises(ValueError, match="whole number of feature frames"):

@@ -14,7 +14,6 @@ the model's rate, feeds the model's `Stream` and runs `RecognizeCommands` on eve
 
 from __future__ import annotations
 
-import os
 import queue
 import sys
 import threading
@@ -26,7 +25,7 @@ import numpy as np
 
 import kws
 from kws.commands.flags import Parser, add_option_flags
-from kws.commands.models import model_or_default
+from kws.commands.models import card_decoder, model_or_default
 from kws.labels import SILENCE_LABEL, UNKNOWN_WORD_LABEL
 
 # RecognizeCommandsOptions field -> flag (the classic streaming flag names).
@@ -34,9 +33,6 @@ DECODER_FLAGS = {"average_window_duration_ms": "average_window_ms",
                  "detection_threshold": "detection_threshold",
                  "suppression_ms": "suppression_ms", "minimum_count": "minimum_count",
                  "decision_delay_ms": "decision_delay_ms"}
-# What a bundled model's card recommends for the stream (kws models shows it) -> flag.
-CARD_DECODER_FLAGS = {"recommended_threshold": "detection_threshold",
-                      "recommended_decision_delay_ms": "decision_delay_ms"}
 
 
 @dataclass(frozen=True)
@@ -412,37 +408,6 @@ def _listen(args, sd) -> int:
     return 0
 
 
-def card_decoder(args, argv: list[str]) -> dict[str, float]:
-    """With a bundled model (by name, or the default), the decoder options its card
-    recommends in place of the defaults of the flags not given (--detection_threshold,
-    --decision_delay_ms), said in one line on stderr. Returns those it set."""
-    model = args.model
-    if (not isinstance(model, str) or os.path.lexists(model)
-            or model not in kws.bundled.names()):
-        return {}
-    try:
-        stream = kws.bundled.card(model).get("stream", {})
-        recommended = {flag: float(stream[key]) for key, flag in CARD_DECODER_FLAGS.items()
-                       if key in stream}
-    except (ValueError, TypeError) as e:
-        print(f"kws listen: no decoder settings from the card of the bundled model '{model}' "
-              f"({e}): the decoder defaults", file=sys.stderr)
-        return {}
-    unset = build_parser()
-    unset.set_defaults(**{flag: None for flag in CARD_DECODER_FLAGS.values()})
-    given = unset.parse_args(argv)
-    used = {}
-    for flag, value in recommended.items():
-        if getattr(given, flag) is None:
-            used[flag] = type(getattr(args, flag))(value)
-            setattr(args, flag, used[flag])
-    if used:
-        print("kws listen: " + " ".join(f"--{flag} {value:g}" for flag, value in used.items())
-              + f", as the card of the bundled model '{model}' recommends (kws models)",
-              file=sys.stderr)
-    return used
-
-
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -450,7 +415,7 @@ def main(argv: list[str]) -> int:
             print(import_sounddevice().query_devices())
             return 0
         args.model = model_or_default(args.model, "kws listen")
-        card_decoder(args, argv)
+        card_decoder(args, argv, build_parser, "kws listen")
         if args.block_ms <= 0:
             raise ValueError(f"--block_ms must be positive, got {args.block_ms}")
         if args.wav:

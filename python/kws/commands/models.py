@@ -5,10 +5,16 @@ figures; docs/models.md has the cards). `kws models NAME` also prints its layers
 from __future__ import annotations
 
 import json
+import os
 import sys
+from typing import Callable
 
 from kws import bundled
 from kws.commands.flags import Parser
+
+# What a bundled model's card recommends for the stream (kws models shows it) -> flag.
+CARD_DECODER_FLAGS = {"recommended_threshold": "detection_threshold",
+                      "recommended_decision_delay_ms": "decision_delay_ms"}
 
 
 def model_or_default(value: str | None, prog: str, flag: str = "--model") -> str:
@@ -18,6 +24,40 @@ def model_or_default(value: str | None, prog: str, flag: str = "--model") -> str
     print(f"{prog}: no {flag} given: using the bundled model '{bundled.DEFAULT_MODEL}' "
           "(kws models lists the bundled models)", file=sys.stderr)
     return bundled.DEFAULT_MODEL
+
+
+def card_decoder(args, argv: list[str], build_parser: Callable[[], Parser],
+                 prog: str) -> dict[str, float]:
+    """With a bundled model (`args.model` a bundled name, not a path), the decoder options
+    its card recommends (--detection_threshold, --decision_delay_ms) in place of the
+    defaults of those flags that `argv` does not give (`build_parser` parses the command's
+    argv), said in one line on stderr; a card that cannot be read is said too, and the
+    defaults stay. Sets them on `args` and returns those it set."""
+    model = args.model
+    if (not isinstance(model, str) or os.path.lexists(model)
+            or model not in bundled.names()):
+        return {}
+    try:
+        stream = bundled.card(model).get("stream", {})
+        recommended = {flag: float(stream[key]) for key, flag in CARD_DECODER_FLAGS.items()
+                       if key in stream}
+    except (ValueError, TypeError) as e:
+        print(f"{prog}: no decoder settings from the card of the bundled model '{model}' "
+              f"({e}): the decoder defaults", file=sys.stderr)
+        return {}
+    unset = build_parser()
+    unset.set_defaults(**{flag: None for flag in CARD_DECODER_FLAGS.values()})
+    given = unset.parse_args(argv)
+    used = {}
+    for flag, value in recommended.items():
+        if getattr(given, flag) is None:
+            used[flag] = type(getattr(args, flag))(value)
+            setattr(args, flag, used[flag])
+    if used:
+        print(f"{prog}: " + " ".join(f"--{flag} {value:g}" for flag, value in used.items())
+              + f", as the card of the bundled model '{model}' recommends (kws models)",
+              file=sys.stderr)
+    return used
 
 
 def build_parser() -> Parser:

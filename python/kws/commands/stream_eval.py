@@ -1,7 +1,9 @@
 """`kws stream-eval` (also `kws-stream-eval`): the classic streaming accuracy test, fast.
 Slides the model's clip over long WAVs in native code, decodes the scores with
 RecognizeCommands and scores the detections against each WAV's ground truth. Prints
-`M% matched, C% correctly, W% wrongly, F% false positives`."""
+`M% matched, C% correctly, W% wrongly, F% false positives`. A bundled model is decoded
+with the threshold and decision delay its model card recommends, for the flags not given.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from pathlib import Path
 
 from kws import StreamingEvaluator, StreamingOptions, bundled
 from kws.commands.flags import Parser, add_option_flags, option_default
-from kws.commands.models import model_or_default
+from kws.commands.models import card_decoder, model_or_default
 from kws.files import atomic_write
 
 OPTION_FIELDS = ("clip_duration_ms", "clip_stride_ms", "average_window_ms", "suppression_ms",
@@ -181,8 +183,10 @@ def main(argv: list[str]) -> int:
               "--ground_truth files: give one ground truth per WAV", file=sys.stderr)
         return 2
     sweep = parse_thresholds(args.sweep_thresholds) if args.sweep else []
+    args.model = model_or_default(args.model, "kws stream-eval")
+    card_decoder(args, argv, build_parser, "kws stream-eval")
+    args.model = str(bundled.resolve(args.model))
     options = StreamingOptions(**{k: getattr(args, k) for k in OPTION_FIELDS})
-    args.model = str(bundled.resolve(model_or_default(args.model, "kws stream-eval")))
     evaluator = StreamingEvaluator(
         args.model, labels=read_labels(args.labels) if args.labels else [], options=options)
     if args.verbose:  # how the windows are scored (batched, or why not)
