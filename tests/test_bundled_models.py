@@ -151,6 +151,7 @@ def test_commands_default_to_the_bundled_model(tmp_path):
     TensorFlow blocked."""
     assert bundled.DEFAULT_MODEL == "speech_commands"
     _repo_model(bundled.DEFAULT_MODEL)
+    card = bundled.card(bundled.DEFAULT_MODEL)
     yes = sorted((FIXTURES / "yes").glob("*.wav"))[0]
     stream_wav, truth = tmp_path / "stream.wav", tmp_path / "stream.txt"
     kws.generate_stream(str(FIXTURES), str(stream_wav), str(truth), duration_seconds=20, seed=1,
@@ -170,6 +171,10 @@ assert "tensorflow" not in sys.modules
     for prog, flag in (("kws label-wav", "--graph"), ("kws stream-eval", "--model"),
                        ("kws listen", "--model")):
         assert f"{prog}: {note.format(flag)}" in out.stderr
+    for prog in ("kws stream-eval", "kws listen"):  # decoded as the shipped card recommends
+        assert (f"{prog}: --detection_threshold {card['stream']['recommended_threshold']:g} "
+                in out.stderr), out.stderr
+        assert "as the card of the bundled model 'speech_commands' recommends" in out.stderr
     assert "% matched" in out.stdout  # stream-eval's summary
     assert "speech_commands version" in out.stdout  # kws models
     assert "real speakers it never heard" in out.stdout
