@@ -205,6 +205,15 @@ def test_load_by_name_or_path(models_dir, models, tmp_path):
     with pytest.raises(ValueError, match=r"nope: neither a model file nor a bundled model's "
                                          r"name \(bundled models: speech_commands\)"):
         kws.Model.load("nope")
+    # What names a bundled model: its name, not a path, nor a file of that name here.
+    assert bundled.bundled_name("speech_commands") == "speech_commands"
+    for other in ("nope", "speech_commands.kws", "./speech_commands", b"speech_commands",
+                  str(models_dir / "speech_commands.kws")):
+        assert bundled.bundled_name(other) is None, other
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path)
+        (tmp_path / "speech_commands").write_bytes(b"")
+        assert bundled.bundled_name("speech_commands") is None
     # A path is a path: the loader's own error.
     with pytest.raises(OSError, match="missing.kws': No such file"):
         kws.Model.load(str(tmp_path / "missing.kws"))

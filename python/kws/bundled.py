@@ -50,14 +50,26 @@ def model_path(name: str) -> Path:
     raise ValueError(f"no bundled model '{name}' (bundled models: {_names_text()})")
 
 
+def _is_name(name_or_path) -> bool:
+    """Whether `name_or_path` is a name rather than a path: text that is not an existing
+    file, has no folder separator and no .kws suffix."""
+    return (isinstance(name_or_path, str) and not os.path.lexists(name_or_path)
+            and os.sep not in name_or_path and "/" not in name_or_path
+            and not name_or_path.endswith(".kws"))
+
+
+def bundled_name(name_or_path) -> str | None:
+    """The bundled model's name when `name_or_path` names one (as `resolve` reads it),
+    otherwise None."""
+    return name_or_path if _is_name(name_or_path) and name_or_path in names() else None
+
+
 def resolve(name_or_path: str | bytes | os.PathLike) -> str | bytes | os.PathLike:
     """What to load for `name_or_path`: a path (anything that exists, a path object, bytes,
     text with a folder separator or a .kws suffix) is itself, and the loader says what is
     wrong with it; a bundled model's name is its file; any other name is a ValueError that
     lists the bundled names."""
-    if not isinstance(name_or_path, str) or os.path.lexists(name_or_path):
-        return name_or_path
-    if os.sep in name_or_path or "/" in name_or_path or name_or_path.endswith(".kws"):
+    if not _is_name(name_or_path):
         return name_or_path
     if name_or_path in names():
         return str(models_dir() / f"{name_or_path}.kws")

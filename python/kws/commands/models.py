@@ -5,7 +5,6 @@ figures; docs/models.md has the cards). `kws models NAME` also prints its layers
 from __future__ import annotations
 
 import json
-import os
 import sys
 from typing import Callable
 
@@ -33,9 +32,8 @@ def card_decoder(args, argv: list[str], build_parser: Callable[[], Parser],
     defaults of those flags that `argv` does not give (`build_parser` parses the command's
     argv), said in one line on stderr; a card that cannot be read is said too, and the
     defaults stay. Sets them on `args` and returns those it set."""
-    model = args.model
-    if (not isinstance(model, str) or os.path.lexists(model)
-            or model not in bundled.names()):
+    model = bundled.bundled_name(args.model)
+    if model is None:
         return {}
     try:
         stream = bundled.card(model).get("stream", {})
