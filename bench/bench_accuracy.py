@@ -472,9 +472,15 @@ def cmd_train(args, extra: list[str]) -> None:
              "--progress", "false", *extra]
     OUT.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, **({"PYTHONPATH": str(SOURCE_TREE)} if USE_SOURCE else {}))
+    # With --resume the run starts from the folder's latest checkpoint (if any): the times
+    # below then cover only the steps after it.
+    latest = re.search(r'model_checkpoint_path: "[^"]*ckpt-(\d+)"',
+                       (name_dir / "checkpoint").read_text()
+                       if (name_dir / "checkpoint").is_file() else "")
+    resumed_from = int(latest[1]) if "--resume" in extra and latest else None
     start = time.time()
     cpu_start = _children_cpu()
-    with open(name_dir.with_suffix(".log"), "w") as log:
+    with open(name_dir.with_suffix(".log"), "a" if resumed_from else "w") as log:
         run_child([sys.executable, "-m", "kws.cli", "train", *flags], stdout=log,
                   stderr=subprocess.STDOUT, env=env)
     seconds = time.time() - start
@@ -485,9 +491,8 @@ def cmd_train(args, extra: list[str]) -> None:
               "train_cpu_seconds": round(cpu_seconds, 1),
               "command": "kws train " + " ".join(flags),
               "load_average": os.getloadavg()[0], **evaluate(name_dir)}
-    resumed = re.search(r"restored \S+ at step (\d+)", name_dir.with_suffix(".log").read_text())
-    if resumed:  # extra has --resume: the times above cover only the steps after this one
-        record["resumed_from_step"] = int(resumed.group(1))
+    if resumed_from:
+        record["resumed_from_step"] = resumed_from
     with open(OUT / "results.jsonl", "a") as f:
         f.write(json.dumps(record) + "\n")
     print(json.dumps({k: record[k] for k in ("name", "seed", "train_seconds")}),
