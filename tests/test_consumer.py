@@ -12,6 +12,7 @@ build/pytest, so a later run rebuilds only what changed.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -279,7 +280,8 @@ def test_installed_package_ships_the_bundled_models(install_prefix, repo_root):
 def test_stream_wav_uses_the_bundled_model_by_default(examples, install_prefix, word_stream,
                                                       detections):
     """No model argument: the installed speech_commands, found through the package's
-    KWS_MODELS_DIR compile definition (the environment variable is not set)."""
+    KWS_MODELS_DIR compile definition (the environment variable is not set), decoded with
+    the threshold and decision delay its installed card recommends."""
     wav, words = word_stream
     env = {k: v for k, v in os.environ.items() if k != "KWS_MODELS_DIR"}
     out = subprocess.run([str(examples / "stream_wav"), str(wav)], capture_output=True,
@@ -288,9 +290,15 @@ def test_stream_wav_uses_the_bundled_model_by_default(examples, install_prefix, 
     assert out.stderr.startswith(
         "stream_wav: no model given: using the bundled model 'speech_commands'\n"), out.stderr
     installed = install_prefix / "share" / "kws" / "models" / "speech_commands.kws"
+    card = json.loads(installed.with_suffix(".json").read_text())["stream"]
+    threshold, delay = card["recommended_threshold"], card["recommended_decision_delay_ms"]
+    assert (f"stream_wav: --detection_threshold {threshold:g} --decision_delay_ms {delay}, as "
+            "the card of the bundled model 'speech_commands' recommends\n") in out.stderr
     got = detections.parse(out.stdout)
     samples, _ = kws.read_wav(str(wav))
-    detections.assert_same(got, detections.python(installed, samples, 30))
+    detections.assert_same(got, detections.python(installed, samples, 30,
+                                                  detection_threshold=threshold,
+                                                  decision_delay_ms=delay))
     # By name, and a name that is no bundled model lists the bundled ones.
     by_name = subprocess.run([str(examples / "stream_wav"), "speech_commands", str(wav)],
                              capture_output=True, text=True, env=env)
@@ -299,3 +307,50 @@ def test_stream_wav_uses_the_bundled_model_by_default(examples, install_prefix, 
                          capture_output=True, text=True, env=env)
     assert bad.returncode == 1
     assert "no bundled model 'no_such_model'" in bad.stderr and "speech_commands" in bad.stderr
+
+
+def test_stream_wav_decodes_a_bundled_model_as_its_card_says(examples, models, word_stream,
+                                                             tmp_path, detections):
+    """A bundled model (KWS_MODELS_DIR) is decoded with its card's threshold and decision
+    delay for the flags not given; a given flag wins; a model by path, or a card that
+    cannot be read (said on stderr), keeps the decoder defaults."""
+    wav, _ = word_stream
+    folder = tmp_path / "models"
+    folder.mkdir()
+    shutil.copyfile(models["fc"], folder / "words.kws")
+    card = folder / "words.json"
+    card.write_text(json.dumps({"stream": {"recommended_threshold": 0.3,
+                                           "recommended_decision_delay_ms": 750}}))
+    env = {**os.environ, "KWS_MODELS_DIR": str(folder)}
+    samples, _ = kws.read_wav(str(wav))
+
+    def run(*args: str) -> tuple[list, str]:
+        out = subprocess.run([str(examples / "stream_wav"), *args, str(wav)],
+                             capture_output=True, text=True, env=env)
+        assert out.returncode == 0, out.stderr
+        return detections.parse(out.stdout), out.stderr
+
+    classic = detections.python(models["fc"], samples, 30)
+    carded = detections.python(models["fc"], samples, 30, detection_threshold=0.3,
+                               decision_delay_ms=750)
+    assert carded != classic
+    got, err = run("words")
+    detections.assert_same(got, carded)
+    assert ("stream_wav: --detection_threshold 0.3 --decision_delay_ms 750, as the card of the "
+            "bundled model 'words' recommends") in err, err
+    got, err = run("--detection_threshold", "0.5", "words")
+    detections.assert_same(got, detections.python(models["fc"], samples, 30,
+                                                  detection_threshold=0.5,
+                                                  decision_delay_ms=750))
+    assert "stream_wav: --decision_delay_ms 750, as the card" in err, err
+    got, err = run(str(folder / "words.kws"))
+    detections.assert_same(got, classic)
+    assert "recommends" not in err
+    for broken, problem in (("{not json", ""),
+                            (json.dumps({"stream": {"recommended_threshold": 2}}),
+                             "stream.recommended_threshold must be in [0, 1], got 2)")):
+        card.write_text(broken)
+        got, err = run("words")
+        detections.assert_same(got, classic)
+        assert (f"stream_wav: no decoder settings from the card of the bundled model 'words' "
+                f"({card}: {problem}") in err and "): the decoder defaults" in err, err

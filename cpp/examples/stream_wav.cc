@@ -22,7 +22,9 @@
 //     --decision_delay_ms N    decide N ms after the threshold is passed, on the label
 //                              whose average peaked highest (default 0: at once)
 //
-// Decoder defaults are the classic RecognizeCommands ones (kws::RecognizeCommandsOptions).
+// Decoder defaults are the classic RecognizeCommands ones (kws::RecognizeCommandsOptions),
+// except that a bundled model is decoded with the threshold and decision delay its model
+// card recommends (kws::Model::BundledCardDecoder) for the flags not given.
 // A WAV with several channels is averaged to mono; its rate must be the model's.
 // Exit status: 0 on success, 1 for a bad model or WAV file, 2 for bad flags.
 #include <algorithm>
@@ -51,6 +53,8 @@ struct Flags {
   int64_t clip_stride_ms = 30;
   int64_t chunk_ms = 100;
   kws::RecognizeCommandsOptions decoder;  // the classic defaults
+  bool threshold_given = false;           // --detection_threshold was given
+  bool delay_given = false;               // --decision_delay_ms was given
 };
 
 void PrintUsage(const char* program) {
@@ -111,6 +115,7 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
       ok = ParseInt(value.c_str(), &flags->decoder.average_window_duration_ms);
     } else if (arg == "--detection_threshold") {
       ok = ParseFloat(value.c_str(), &flags->decoder.detection_threshold);
+      flags->threshold_given = true;
     } else if (arg == "--suppression_ms") {
       ok = ParseInt(value.c_str(), &flags->decoder.suppression_ms);
     } else if (arg == "--minimum_count") {
@@ -118,6 +123,7 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
       flags->decoder.minimum_count = static_cast<int>(number);
     } else if (arg == "--decision_delay_ms") {
       ok = ParseInt(value.c_str(), &flags->decoder.decision_delay_ms);
+      flags->delay_given = true;
     } else {
       std::fprintf(stderr, "stream_wav: unknown flag %s\n", arg.c_str());
       return false;
@@ -151,6 +157,36 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
   flags->model_path = positional[0];
   flags->wav_path = positional[1];
   return true;
+}
+
+// A bundled model: the decoder settings its card recommends, for the flags not given,
+// said in one line on stderr. A card that cannot be read is said, and the defaults stay.
+void UseCardDecoder(Flags* flags) {
+  kws::CardDecoderOptions card;
+  try {
+    card = kws::Model::BundledCardDecoder(flags->model_path);
+  } catch (const kws::Error& e) {
+    std::fprintf(stderr,
+                 "stream_wav: no decoder settings from the card of the bundled model '%s' "
+                 "(%s): the decoder defaults\n",
+                 flags->model_path.c_str(), e.what());
+    return;
+  }
+  char said[160] = "";
+  if (card.detection_threshold && !flags->threshold_given) {
+    flags->decoder.detection_threshold = *card.detection_threshold;
+    std::snprintf(said, sizeof(said), " --detection_threshold %g",
+                  static_cast<double>(*card.detection_threshold));
+  }
+  if (card.decision_delay_ms && !flags->delay_given) {
+    flags->decoder.decision_delay_ms = *card.decision_delay_ms;
+    const size_t used = std::strlen(said);
+    std::snprintf(said + used, sizeof(said) - used, " --decision_delay_ms %lld",
+                  static_cast<long long>(*card.decision_delay_ms));
+  }
+  if (said[0] != '\0')
+    std::fprintf(stderr, "stream_wav:%s, as the card of the bundled model '%s' recommends\n", said,
+                 flags->model_path.c_str());
 }
 
 // Streams `wav` through `model` chunk by chunk and prints each new command; returns the
@@ -205,6 +241,7 @@ int main(int argc, char** argv) {
     const bool bundled = !probe && flags.model_path.find('/') == std::string::npos;
     const std::shared_ptr<const kws::Model> model =
         bundled ? kws::Model::LoadBundled(flags.model_path) : kws::Model::Load(flags.model_path);
+    if (bundled) UseCardDecoder(&flags);
     const kws::WavData wav = kws::ReadWav(flags.wav_path, /*mono=*/true);
     if (wav.sample_rate != model->sample_rate()) {
       throw kws::WavError(flags.wav_path + ": sample rate " + std::to_string(wav.sample_rate) +

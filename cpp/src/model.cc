@@ -16,6 +16,7 @@
 
 #include "json_value.h"
 #include "kws/error.h"
+#include "kws/recognize_commands.h"
 #include "model_impl.h"
 #include "regular_file.h"
 #include "safetensors_file.h"
@@ -604,6 +605,38 @@ std::shared_ptr<const Model> Model::LoadBundled(const std::string& name,
                   " (bundled: " + (known.empty() ? std::string("none") : known) + ")");
   }
   return Load(path);
+}
+
+CardDecoderOptions Model::BundledCardDecoder(const std::string& name,
+                                             const std::string& models_dir) {
+  if (!IsBundledName(name)) throw InvalidArgument("'" + name + "' is not a bundled model name");
+  CardDecoderOptions options;
+  const std::string dir = BundledModelsDir(models_dir);
+  if (dir.empty()) return options;
+  const std::string path = (std::filesystem::path(dir) / (name + ".json")).string();
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return options;
+  const std::vector<uint8_t> bytes = ReadRegularFile(path, "model card", kMaxModelCardBytes);
+  try {
+    const json::Value card = json::Parse(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    const json::Value* stream = card.is_object() ? card.Find("stream") : nullptr;
+    if (stream == nullptr || !stream->is_object()) return options;
+    if (const json::Value* v = stream->Find("recommended_threshold")) {
+      const double threshold = v->AsNumber("stream.recommended_threshold");
+      if (!(threshold >= 0.0 && threshold <= 1.0)) {
+        std::ostringstream got;
+        got << threshold;
+        throw json::JsonError("stream.recommended_threshold must be in [0, 1], got " + got.str());
+      }
+      options.detection_threshold = static_cast<float>(threshold);
+    }
+    if (const json::Value* v = stream->Find("recommended_decision_delay_ms"))
+      options.decision_delay_ms =
+          v->AsInt("stream.recommended_decision_delay_ms", 0, kMaxDecisionDelayMs);
+  } catch (const json::JsonError& e) {
+    throw ModelError(path + ": " + e.what());
+  }
+  return options;
 }
 
 const std::string& Model::architecture() const { return impl_->architecture; }

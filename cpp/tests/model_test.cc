@@ -449,6 +449,55 @@ TEST(Model, LoadBundledFindsModelsByName) {
   fs::remove_all(dir);
 }
 
+TEST(Model, BundledCardDecoderReadsTheCardsRecommendation) {
+  namespace fs = std::filesystem;
+  unsetenv("KWS_MODELS_DIR");
+  const fs::path dir = fs::temp_directory_path() / ("kws_card_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const auto card = [&](const std::string& text) {
+    std::ofstream f(dir / "words.json", std::ios::binary);
+    f << text;
+  };
+  const auto read = [&] { return kws::Model::BundledCardDecoder("words", dir.string()); };
+  // No card, a card without a stream, a stream without the fields: nothing recommended.
+  kws::CardDecoderOptions got = read();
+  ASSERT_TRUE(!got.detection_threshold && !got.decision_delay_ms);
+  card(R"({"name": "words"})");
+  got = read();
+  ASSERT_TRUE(!got.detection_threshold && !got.decision_delay_ms);
+  card(R"({"stream": {"recommended_threshold": 0.8}})");
+  got = read();
+  ASSERT_TRUE(got.detection_threshold == 0.8f && !got.decision_delay_ms);
+  card(R"({"stream": {"recommended_threshold": 0.65, "recommended_decision_delay_ms": 750,
+           "sweep": [1, 2]}})");
+  got = read();
+  ASSERT_TRUE(got.detection_threshold == 0.65f && got.decision_delay_ms == 750);
+  // Bad cards: ModelError naming the card and the problem.
+  const std::string path = (dir / "words.json").string();
+  card("{not json");
+  KWS_EXPECT_THROW_MSG(read(), kws::ModelError, path + ": ");
+  card(R"({"stream": {"recommended_threshold": "high"}})");
+  KWS_EXPECT_THROW_MSG(read(), kws::ModelError, path + ": stream.recommended_threshold");
+  card(R"({"stream": {"recommended_threshold": 1.5}})");
+  KWS_EXPECT_THROW_MSG(read(), kws::ModelError, "must be in [0, 1], got 1.5");
+  card(R"({"stream": {"recommended_decision_delay_ms": 750.5}})");
+  KWS_EXPECT_THROW_MSG(read(), kws::ModelError, "recommended_decision_delay_ms must be an integer");
+  card(R"({"stream": {"recommended_decision_delay_ms": 10001}})");
+  KWS_EXPECT_THROW_MSG(read(), kws::ModelError, "in [0, 10000]");
+  card("{\"pad\": \"" + std::string(kws::kMaxModelCardBytes, 'x') + "\"}");
+  KWS_EXPECT_THROW_MSG(read(), kws::InputError, path);
+  KWS_EXPECT_THROW_MSG(kws::Model::BundledCardDecoder("../words", dir.string()),
+                       kws::InvalidArgument, "not a bundled model name");
+  // The environment variable's folder, as LoadBundled reads it.
+  card(R"({"stream": {"recommended_decision_delay_ms": 0}})");
+  setenv("KWS_MODELS_DIR", dir.string().c_str(), 1);
+  got = kws::Model::BundledCardDecoder("words", "/elsewhere");
+  ASSERT_TRUE(!got.detection_threshold && got.decision_delay_ms == 0);
+  unsetenv("KWS_MODELS_DIR");
+  fs::remove_all(dir);
+}
+
 TEST(Model, Crc32cMatchesTheStandardCheckValue) {
   const std::string check = "123456789";
   const auto* p = reinterpret_cast<const uint8_t*>(check.data());

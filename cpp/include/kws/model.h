@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,16 @@ constexpr uint64_t kMaxModelFileBytes = uint64_t{1} << 30;  // 1 GiB
 // CRC-32C (Castagnoli, reflected, as iSCSI and ext4 use) of `n` bytes, continuing from
 // `crc` (the result of the previous piece; 0 to start). Crc32c("123456789") = 0xE3069283.
 uint32_t Crc32c(const uint8_t* data, size_t n, uint32_t crc = 0);
+
+// The largest model card (<models dir>/<name>.json) Model::BundledCardDecoder reads.
+constexpr uint64_t kMaxModelCardBytes = uint64_t{1} << 20;  // 1 MiB
+
+// The decoder settings a bundled model's card recommends (RecognizeCommandsOptions
+// fields); each is empty when the card does not recommend it.
+struct CardDecoderOptions {
+  std::optional<float> detection_threshold;
+  std::optional<int64_t> decision_delay_ms;
+};
 
 // Weights and configuration. Immutable once loaded: share one Model across threads.
 class Model : public std::enable_shared_from_this<Model> {
@@ -62,6 +73,15 @@ class Model : public std::enable_shared_from_this<Model> {
       const std::string& models_dir = KWS_DETAIL_MODELS_DIR);
   // The folder LoadBundled reads for this `models_dir` argument.
   static std::string BundledModelsDir(const std::string& models_dir = KWS_DETAIL_MODELS_DIR);
+  // What the model card of the bundled model `name` (<models dir>/<name>.json, the figures
+  // `kws models` shows) recommends for the decoder: stream.recommended_threshold and
+  // stream.recommended_decision_delay_ms; both empty when the model has no card. Throws
+  // InvalidArgument for a name that is not one, and ModelError naming the card when it
+  // is larger than kMaxModelCardBytes, not valid JSON, or recommends values the decoder
+  // does not take (a threshold outside [0, 1], a delay that is not a whole number of ms
+  // in [0, kMaxDecisionDelayMs]).
+  static CardDecoderOptions BundledCardDecoder(
+      const std::string& name, const std::string& models_dir = KWS_DETAIL_MODELS_DIR);
 
   const std::string& architecture() const;
   // Identity written by `kws export --model_name/--model_version/--provenance` (empty when
