@@ -181,7 +181,10 @@ def test_bundled_model_uses_its_cards_decoder(capsys, models, words, tmp_path, m
         models["fc"], samples, detection_threshold=0.5, decision_delay_ms=750)))
     assert "kws listen: --decision_delay_ms 750, as the card" in err, err
     # A card that cannot be read: said, and the decoder defaults.
-    for broken in ("{not json", json.dumps({"stream": {"recommended_threshold": "high"}})):
+    for broken in ("{not json", json.dumps({"stream": {"recommended_threshold": "high"}}),
+                   json.dumps({"stream": {"recommended_threshold": 2}}),
+                   json.dumps({"stream": {"recommended_decision_delay_ms": 750.5}}),
+                   json.dumps({"stream": {"recommended_decision_delay_ms": 10 ** 9}})):
         (folder / "speech_commands.json").write_text(broken)
         assert kws_main(["listen", "--wav", str(wav)]) == 0
         out, err = capsys.readouterr()

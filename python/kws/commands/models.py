@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Callable
 
-from kws import bundled
+from kws import RecognizeCommandsOptions, bundled
 from kws.commands.flags import Parser
 
 # What a bundled model's card recommends for the stream (kws models shows it) -> flag.
@@ -39,7 +39,16 @@ def card_decoder(args, argv: list[str], build_parser: Callable[[], Parser],
         stream = bundled.card(model).get("stream", {})
         recommended = {flag: float(stream[key]) for key, flag in CARD_DECODER_FLAGS.items()
                        if key in stream}
-    except (ValueError, TypeError) as e:
+        delay = recommended.get("decision_delay_ms", 0.0)
+        if delay != int(delay):
+            raise ValueError(f"recommended_decision_delay_ms {delay:g} is not whole ms")
+        # The decoder's own bounds (threshold in [0, 1], the delay's maximum).
+        try:
+            RecognizeCommandsOptions(**{k: type(getattr(args, k))(v)
+                                        for k, v in recommended.items()}).validate()
+        except ValueError as e:
+            raise ValueError(f"{bundled.model_path(model).with_suffix('.json')}: {e}") from None
+    except (ValueError, TypeError, OverflowError) as e:
         print(f"{prog}: no decoder settings from the card of the bundled model '{model}' "
               f"({e}): the decoder defaults", file=sys.stderr)
         return {}
