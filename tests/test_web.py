@@ -310,6 +310,8 @@ def test_page_hears_the_words_the_native_runtime_hears(web_dir, models, spoken_w
     (site / "models").mkdir()
     # The page's own model (a stand-in here), then the user's choice: the bundled model.
     shutil.copy(models["fc"], site / "models" / "speech_commands.kws")
+    (site / "models" / "speech_commands.json").write_text(json.dumps({"stream": {
+        "recommended_threshold": 0.45, "recommended_decision_delay_ms": 500}}))
     chosen = tmp_path / "my_model.kws"
     shutil.copy(TRAINED, chosen)
 
@@ -331,6 +333,14 @@ def test_page_hears_the_words_the_native_runtime_hears(web_dir, models, spoken_w
         # The bundled model loads by itself.
         browser.wait_for("window.kwsDemo && kwsDemo.state === 'ready'", 60, "bundled model load")
         assert browser.evaluate("kwsDemo.modelName") == "models/speech_commands.kws"
+        # Its card's threshold and decision delay are where the sliders start.
+        browser.wait_for("kwsDemo.card !== null", 10, "the bundled model's card")
+        assert browser.evaluate("kwsDemo.card") == {"threshold": 0.45, "decisionDelayMs": 500}
+        assert browser.evaluate("[kwsDemo.threshold, kwsDemo.decisionDelayMs]") == [0.45, 500]
+        assert browser.evaluate("document.getElementById('threshold-value').textContent") == \
+            "0.45"
+        assert browser.evaluate(
+            "document.getElementById('decision-delay-value').textContent") == "500 ms"
         tiles = browser.evaluate(
             "Array.from(document.querySelectorAll('.word')).map(t => t.dataset.label)")
         assert tiles == [w for w in LABELS if not w.startswith("_")]

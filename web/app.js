@@ -5,6 +5,9 @@
 
 // The bundled model, tried first; a missing file is not an error (the user picks one).
 const DEFAULT_MODEL_URL = 'models/speech_commands.kws';
+// Its model card (scripts/model_card.py), when there: the threshold and decision delay it
+// recommends become the sliders' starting values.
+const DEFAULT_CARD_URL = 'models/speech_commands.json';
 const HOP_MS = 30;                // a window scored every 30 ms
 const CHUNK_MS = 100;             // audio handed from the worklet to kws per message
 const HIGHLIGHT_MS = 1500;        // how long a heard word stays lit
@@ -25,6 +28,7 @@ const demo = {
   keepAudio: false,          // tests set this to read back the audio kws was fed
   audio: [],                 // Float32Array chunks when keepAudio
   error: null,
+  card: null,                // {threshold, decisionDelayMs} taken from the bundled model's card
 };
 window.kwsDemo = demo;
 
@@ -89,6 +93,30 @@ async function loadDefaultModel() {
     return;
   }
   loadModel(new Uint8Array(await response.arrayBuffer()), DEFAULT_MODEL_URL);
+  await useCardDecoder();
+}
+
+// The bundled model's card: its recommended threshold and decision delay, when both are
+// numbers the sliders can show; anything else (no card, not JSON) keeps the defaults.
+async function useCardDecoder() {
+  let stream;
+  try {
+    const response = await fetch(DEFAULT_CARD_URL);
+    if (!response.ok) return;
+    stream = (await response.json()).stream || {};
+  } catch (e) {
+    return;
+  }
+  const threshold = stream.recommended_threshold;
+  const delay = stream.recommended_decision_delay_ms;
+  const slider = $('decision-delay');
+  if (typeof threshold !== 'number' || !(threshold >= 0 && threshold <= 1) ||
+      !Number.isInteger(delay) || delay < 0 || delay > Number(slider.max)) return;
+  $('threshold').value = String(threshold);
+  setThreshold(Number($('threshold').value));
+  slider.value = String(delay);
+  setDecisionDelay(Number(slider.value));
+  demo.card = { threshold: demo.threshold, decisionDelayMs: demo.decisionDelayMs };
 }
 
 function highlight(index, score) {
