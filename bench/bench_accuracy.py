@@ -738,16 +738,13 @@ def _kws(*argv: str) -> None:
                    stdout=subprocess.DEVNULL)
 
 
-def _best_quiet(sweep: list[dict]) -> dict | None:
-    """The sweep point with the most words correct among those with at most 1 false
-    positive per hour (None when no threshold is that quiet)."""
-    quiet = [p for p in sweep if p["false_positives_per_hour"] <= 1.0]
-    return max(quiet, key=lambda p: p["correct_percent"]) if quiet else None
-
-
 def stream_record(name: str, seed: int | None, stream: str, sweep: list[dict]) -> dict:
-    """One run's stream figures at its best quiet threshold (printed), with the sweep."""
-    best = _best_quiet(sweep)
+    """One run's stream figures at its best quiet threshold (kws stream-eval's best_quiet:
+    the most words correct with at most 1 false positive per hour; printed), with the
+    sweep."""
+    from kws.commands.stream_eval import best_quiet
+
+    best = best_quiet(sweep)
     who = name if seed is None else f"{name} seed {seed}"
     record = {"name": name, "seed": seed, "stream": stream,
               "threshold": round(best["threshold"], 3) if best else None,

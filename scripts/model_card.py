@@ -163,21 +163,13 @@ def sibling_accuracy(sibling_dir: Path, sample_dir: Path, png: Path, name: str) 
     }
 
 
-QUIET_PER_HOUR = 1.0  # the false alarms per hour a recommended setting may cost
-
-
-def _rule_key(p: dict) -> tuple:
-    """Orders sweep points by the card's rule: at most QUIET_PER_HOUR false positives per
-    hour first, then the most words correct, the fewest wrong, the higher threshold (a
-    stream with no point that quiet: the fewest false positives per hour first)."""
-    quiet = p["false_positives_per_hour"] <= QUIET_PER_HOUR
-    return (quiet, 0.0 if quiet else -p["false_positives_per_hour"], p["correct_percent"],
-            -p["wrong_percent"], p["threshold"])
-
-
 def recommended(points: list[dict]) -> dict:
-    """The sweep point the card's rule ranks first (`_rule_key`)."""
-    return max(points, key=_rule_key)
+    """The sweep point kws stream-eval's rule ranks first (`rule_key`: at most
+    QUIET_PER_HOUR false positives per hour, then the most words correct, the fewest wrong,
+    the higher threshold)."""
+    from kws.commands.stream_eval import rule_key
+
+    return max(points, key=rule_key)
 
 
 def _stream(sample_dir: Path, work: Path, seconds: float, partition: str
@@ -220,12 +212,14 @@ def stream_figures(sibling_model: Path, sample_dir: Path, work: Path, seconds: f
                    png_prefix: Path) -> dict:
     """The sibling's decoder settings chosen on a stream of the validation voices (the
     sweep point, over thresholds and each decision delay of DECISION_DELAYS_MS, that
-    `_rule_key` ranks first), and its figures with them on a stream of the testing voices
+    `rule_key` ranks first), and its figures with them on a stream of the testing voices
     (with the sweeps there for the picture)."""
     val_gen, val_wav, val_truth = _stream(sample_dir, work, seconds, "validation")
     val_sweeps, val_words = _sweeps(sibling_model, val_wav, val_truth, work)
+    from kws.commands.stream_eval import QUIET_PER_HOUR, rule_key
+
     chosen = {delay: recommended(points) for delay, points in val_sweeps.items()}
-    delay = max(DECISION_DELAYS_MS, key=lambda d: (_rule_key(chosen[d])[:-1], -d))
+    delay = max(DECISION_DELAYS_MS, key=lambda d: (rule_key(chosen[d])[:-1], -d))
     threshold = chosen[delay]["threshold"]
     gen, wav, truth = _stream(sample_dir, work, seconds, "testing")
     sweeps, _ = _sweeps(sibling_model, wav, truth, work)

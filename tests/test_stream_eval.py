@@ -16,6 +16,7 @@ import pytest
 import kws
 from kws import _core
 from kws.cli import main as kws_main
+from kws.commands.stream_eval import best_quiet
 from kws.labels import parse_wanted_words, prepare_words_list
 
 LABELS = prepare_words_list(parse_wanted_words("yes,no,up,down,left,right,on,off,stop,go"))
@@ -226,6 +227,59 @@ def test_cli_sweep_writes_csv_and_png(models, streams, tmp_path):
     assert at_07["correct"] == data["correct"] and at_07["false_positives"] == data["false_positives"]
     png = Path(f"{prefix}.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    # The best threshold at the default bound (1 false positive per hour): the most words
+    # correct among the sweep's points that quiet, named in the JSON and printed.
+    quiet = [p for p in data["sweep"] if p["false_positives_per_hour"] <= 1]
+    assert data["quiet_per_hour"] == 1
+    if quiet:
+        assert data["best_quiet"]["correct_percent"] == max(p["correct_percent"] for p in quiet)
+        assert data["best_quiet"] in quiet
+    else:
+        assert data["best_quiet"] is None
+
+
+def test_best_quiet_threshold_rule(models, streams, tmp_path, capsys):
+    """--quiet_per_hour bounds the false positives per hour of the threshold stream-eval
+    names; ties on words correct go to the fewest wrong, then the higher threshold."""
+    points = [
+        {"threshold": 0.3, "correct_percent": 90.0, "wrong_percent": 5.0,
+         "false_positives_per_hour": 6.0},
+        {"threshold": 0.5, "correct_percent": 88.0, "wrong_percent": 4.0,
+         "false_positives_per_hour": 1.0},
+        {"threshold": 0.6, "correct_percent": 88.0, "wrong_percent": 2.0,
+         "false_positives_per_hour": 0.0},
+        {"threshold": 0.7, "correct_percent": 88.0, "wrong_percent": 2.0,
+         "false_positives_per_hour": 0.0},
+    ]
+    assert best_quiet(points)["threshold"] == 0.7
+    assert best_quiet(points, 6.0)["threshold"] == 0.3
+    assert best_quiet(points[:1]) is None
+    assert best_quiet([]) is None
+
+    wav, gt = streams[0]
+    args = ["stream-eval", "--wav", str(wav), "--ground_truth", str(gt), "--model",
+            str(models["fc"]), "--sweep", "--sweep_output", str(tmp_path / "s")]
+    figures = {}
+    for bound in ("0", "3600"):
+        out = tmp_path / f"q{bound}.json"
+        assert kws_main([*args, "--quiet_per_hour", bound, "--json", str(out)]) == 0
+        figures[bound] = json.loads(out.read_text())
+        printed = capsys.readouterr().out
+        best = figures[bound]["best_quiet"]
+        if best is None:
+            assert f"no swept threshold keeps to at most {bound} false" in printed
+        else:
+            assert best["false_positives_per_hour"] <= float(bound)
+            assert f"best threshold with at most {bound} false positives per hour: " \
+                   f"{best['threshold']:g} ({best['correct_percent']:.1f}% correct" in printed
+    # A looser bound never gets fewer words right.
+    loose = figures["3600"]["best_quiet"]
+    strict = figures["0"]["best_quiet"]
+    assert loose is not None
+    assert strict is None or loose["correct_percent"] >= strict["correct_percent"]
+    for bad in ("-1", "nan", "1e9"):
+        assert kws_main([*args, "--quiet_per_hour", bad]) == 1
+        assert f"--quiet_per_hour {float(bad):g}: expected 0 to 3600" in capsys.readouterr().err
 
 
 def test_bundled_model_is_decoded_as_its_card_recommends(models, streams, tmp_path,

@@ -3,6 +3,8 @@ Slides the model's clip over long WAVs in native code, decodes the scores with
 RecognizeCommands and scores the detections against each WAV's ground truth. Prints
 `M% matched, C% correctly, W% wrongly, F% false positives`. A bundled model is decoded
 with the threshold and decision delay its model card recommends, for the flags not given.
+With --sweep it also names the swept threshold that gets the most words right with at most
+--quiet_per_hour false positives per hour.
 """
 
 from __future__ import annotations
@@ -56,7 +58,32 @@ def build_parser() -> Parser:
                    help="start:stop:step (inclusive) or a comma list")
     p.add_argument("--sweep_output", default="stream_sweep",
                    help="path prefix of the sweep's .csv and .png")
+    p.add_argument("--quiet_per_hour", type=float, default=QUIET_PER_HOUR,
+                   help="with --sweep: the false positives per hour the best threshold may "
+                        f"cost, 0 to {MAX_QUIET_PER_HOUR:g} (default: {QUIET_PER_HOUR:g})")
     return p
+
+
+QUIET_PER_HOUR = 1.0
+MAX_QUIET_PER_HOUR = 3600.0  # one false positive a second
+
+
+def rule_key(point: dict, quiet_per_hour: float = QUIET_PER_HOUR) -> tuple:
+    """Orders sweep points for choosing a threshold: those with at most `quiet_per_hour`
+    false positives per hour first (among the others, the fewest first), then the most words
+    correct, the fewest wrong, the higher threshold."""
+    rate = point["false_positives_per_hour"]
+    quiet = rate <= quiet_per_hour
+    return (quiet, 0.0 if quiet else -rate, point["correct_percent"], -point["wrong_percent"],
+            point["threshold"])
+
+
+def best_quiet(points: list[dict], quiet_per_hour: float = QUIET_PER_HOUR) -> dict | None:
+    """The sweep point `rule_key` ranks first: the most words correct with at most
+    `quiet_per_hour` false positives per hour (None when no point is that quiet)."""
+    best = max(points, key=lambda p: rule_key(p, quiet_per_hour), default=None)
+    return best if best is not None and best["false_positives_per_hour"] <= quiet_per_hour \
+        else None
 
 
 MAX_SWEEP_THRESHOLDS = 1000  # the native evaluator's bound (kMaxSweepThresholds)
@@ -178,6 +205,9 @@ def main(argv: list[str]) -> int:
     if args.sweep:
         for ext in (".csv", ".png"):
             check_output(args.sweep_output + ext, "--sweep_output")
+    if not 0 <= args.quiet_per_hour <= MAX_QUIET_PER_HOUR:  # also refuses nan
+        raise ValueError(f"--quiet_per_hour {args.quiet_per_hour:g}: expected 0 to "
+                         f"{MAX_QUIET_PER_HOUR:g} false positives per hour")
     if len(args.wav) != len(args.ground_truth):
         print(f"kws stream-eval: {len(args.wav)} --wav files but {len(args.ground_truth)} "
               "--ground_truth files: give one ground truth per WAV", file=sys.stderr)
@@ -217,6 +247,14 @@ def main(argv: list[str]) -> int:
         chosen = {**total.to_dict(), "threshold": option_default(options, "detection_threshold")}
         csv_path, png_path = write_sweep(figures["sweep"], args.sweep_output, chosen)
         print(f"wrote {csv_path} and {png_path}")
+        best = best_quiet(figures["sweep"], args.quiet_per_hour)
+        quiet = f"at most {args.quiet_per_hour:g} false positives per hour"
+        if best is None:
+            print(f"no swept threshold keeps to {quiet}")
+        else:
+            print(f"best threshold with {quiet}: {best['threshold']:g} "
+                  f"({best['correct_percent']:.1f}% correct, {best['wrong_percent']:.1f}% "
+                  f"wrong, {best['false_positives_per_hour']:.1f} false positives per hour)")
     if args.json:
         out = {
             "model": args.model,
@@ -226,6 +264,9 @@ def main(argv: list[str]) -> int:
             "files": [{k: v for k, v in f.items() if k != "sweep"} for f in figures["files"]],
             "sweep": figures["sweep"],
         }
+        if sweep:
+            out["quiet_per_hour"] = args.quiet_per_hour
+            out["best_quiet"] = best_quiet(figures["sweep"], args.quiet_per_hour)
         atomic_write(args.json, json.dumps(out, indent=2))
         print(f"wrote {args.json}")
     return 0
