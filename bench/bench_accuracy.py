@@ -474,10 +474,9 @@ def cmd_train(args, extra: list[str]) -> None:
     env = dict(os.environ, **({"PYTHONPATH": str(SOURCE_TREE)} if USE_SOURCE else {}))
     # With --resume the run starts from the folder's latest checkpoint (if any): the times
     # below then cover only the steps after it.
-    latest = re.search(r'model_checkpoint_path: "[^"]*ckpt-(\d+)"',
-                       (name_dir / "checkpoint").read_text()
-                       if (name_dir / "checkpoint").is_file() else "")
-    resumed_from = int(latest[1]) if "--resume" in extra and latest else None
+    from kws.train.checkpoint import latest_step
+
+    resumed_from = latest_step(name_dir) if "--resume" in extra else None
     start = time.time()
     cpu_start = _children_cpu()
     with open(name_dir.with_suffix(".log"), "a" if resumed_from else "w") as log:

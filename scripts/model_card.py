@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -96,11 +95,12 @@ def train_meta(train_dir: Path) -> tuple[dict, int]:
     if len(metas) != 1:
         sys.exit(f"{train_dir}: expected one *_model.json (a kws train folder)")
     meta = json.loads(metas[0].read_text())
-    text = (train_dir / "checkpoint").read_text()
-    match = re.search(r'model_checkpoint_path: "[^"]*ckpt-(\d+)"', text)
-    if not match:
-        sys.exit(f"{train_dir}/checkpoint: no latest checkpoint")
-    return meta, int(match[1])
+    from kws.train.checkpoint import latest_step
+
+    step = latest_step(train_dir)
+    if step is None:
+        sys.exit(f"{train_dir}: no checkpoint in this folder")
+    return meta, step
 
 
 def parse_train_flags(text: str) -> dict[str, str]:

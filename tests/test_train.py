@@ -153,9 +153,15 @@ def test_kill_and_resume(tones, tmp_path):
     assert state.exists(), "no checkpoint appeared before the deadline"
     import tensorflow as tf
 
+    from kws.train.checkpoint import latest_step, resolve_checkpoint
+
     latest = tf.train.latest_checkpoint(str(train_dir))
     saved_step = int(latest.rsplit("-", 1)[1])
     assert 10 <= saved_step < 80, "the first run was not interrupted"
+    assert latest_step(train_dir) == saved_step and latest_step(tmp_path) is None
+    assert resolve_checkpoint(train_dir) == resolve_checkpoint(latest, "--flag") == latest
+    with pytest.raises(ValueError, match=f"--flag {tmp_path}: no checkpoint in this folder"):
+        resolve_checkpoint(tmp_path, "--flag")
     # The checkpoint carries the optimizer: its step count and Adam's moments.
     reader = tf.train.load_checkpoint(latest)
     names = reader.get_variable_to_shape_map()
@@ -189,6 +195,7 @@ def test_kill_and_resume(tones, tmp_path):
     accuracy, _ = _final_accuracy(out.stderr)
     assert accuracy >= 0.8
     assert tf.train.latest_checkpoint(str(train_dir)).endswith("tiny_conv.ckpt-80")
+    assert latest_step(train_dir) == 80
 
 
 def test_check_nans_names_the_layer(tones, tmp_path, capsys):

@@ -39,16 +39,26 @@ class TrainingError(RuntimeError):
     """Training stopped: a NaN/Inf was found (--check_nans) or a checkpoint is unusable."""
 
 
-def resolve_checkpoint(path: str, flag: str) -> str:
-    """A checkpoint prefix from a prefix or a train_dir (its latest checkpoint)."""
+def resolve_checkpoint(path: str | os.PathLike, flag: str = "") -> str:
+    """A checkpoint prefix from a prefix or a train_dir (its latest checkpoint); ValueError
+    naming `flag` and the path when there is none."""
+    path = os.fspath(path)
+    where = f"{flag} {path}" if flag else path
     if os.path.isdir(path):
         latest = tf.train.latest_checkpoint(path)
         if latest is None:
-            raise ValueError(f"{flag} {path}: no checkpoint in this folder")
+            raise ValueError(f"{where}: no checkpoint in this folder")
         return latest
     if not os.path.isfile(path + ".index"):
-        raise ValueError(f"{flag} {path}: no such checkpoint ({path}.index not found)")
+        raise ValueError(f"{where}: no such checkpoint ({path}.index not found)")
     return path
+
+
+def latest_step(train_dir: str | os.PathLike) -> int | None:
+    """The training step of train_dir's latest checkpoint (None when it has none)."""
+    latest = tf.train.latest_checkpoint(os.fspath(train_dir))
+    m = re.search(r"\.ckpt-(\d+)$", latest or "")
+    return int(m.group(1)) if m else None
 
 
 def _checkpoint_architecture(checkpoint: str) -> str | None:
@@ -107,14 +117,7 @@ def load_checkpoint(path: str | os.PathLike, *, training_dropout: bool = False):
     latest checkpoint). Reads `<arch>_model.json` beside it. The model is built without
     dropout layers unless `training_dropout`.
     """
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        latest = tf.train.latest_checkpoint(path)
-        if latest is None:
-            raise ValueError(f"{path}: no checkpoint in this folder")
-        path = latest
-    if not os.path.isfile(path + ".index"):
-        raise ValueError(f"{path}: no such checkpoint ({path}.index not found)")
+    path = resolve_checkpoint(path)
     meta = read_model_json_for(path)
     settings = ModelSettings.from_dict(meta["settings"])
     architecture = meta["architecture"]

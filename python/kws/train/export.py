@@ -25,7 +25,7 @@ from kws import _core
 from kws.files import atomic_dir, atomic_write
 from kws.labels import DEFAULT_WANTED_WORDS, parse_wanted_words, prepare_words_list
 from kws.model_ops import check_op
-from kws.train.checkpoint import load_checkpoint, restore_model
+from kws.train.checkpoint import load_checkpoint, resolve_checkpoint, restore_model
 from kws.train.data import DatasetIndex
 from kws.train.features import tf_features
 from kws.train.settings import ModelSettings
@@ -576,14 +576,7 @@ def load_for_export(start_checkpoint: str, *, model_architecture: str | None = N
     architecture = model_architecture or "conv"
     labels = prepare_words_list(parse_wanted_words(wanted_words or DEFAULT_WANTED_WORDS))
     settings = ModelSettings(label_count=len(labels), **given)
-    prefix = str(ckpt)
-    if ckpt.is_dir():
-        prefix = tf.train.latest_checkpoint(str(ckpt))
-        if prefix is None:
-            raise ValueError(f"{ckpt}: no checkpoint in this folder")
-    if not Path(prefix + ".index").is_file():
-        raise ValueError(f"{prefix}: no such checkpoint ({prefix}.index not found)")
-    model = restore_model(prefix, architecture, settings)
+    model = restore_model(resolve_checkpoint(ckpt), architecture, settings)
     return model, settings, architecture, labels, None
 
 
