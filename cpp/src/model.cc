@@ -584,19 +584,26 @@ std::vector<std::string> Model::BundledModelNames(const std::string& models_dir)
   return names;
 }
 
-std::shared_ptr<const Model> Model::LoadBundled(const std::string& name,
-                                                const std::string& models_dir) {
-  const std::string dir = BundledModelsDir(models_dir);
+// <dir>/<name><extension>: a bundled model's file (an empty string when there is no models
+// folder); InvalidArgument for a name that is not a bundled model's.
+static std::string BundledFile(const std::string& dir, const std::string& name,
+                               const char* extension) {
   if (!IsBundledName(name))
     throw InvalidArgument("'" + name +
                           "' is not a bundled model name (letters, digits, '_', "
                           "'-', '.'; at most " +
                           std::to_string(kMaxBundledNameChars) + " characters)");
-  if (dir.empty())
+  return dir.empty() ? std::string() : (std::filesystem::path(dir) / (name + extension)).string();
+}
+
+std::shared_ptr<const Model> Model::LoadBundled(const std::string& name,
+                                                const std::string& models_dir) {
+  const std::string dir = BundledModelsDir(models_dir);
+  const std::string path = BundledFile(dir, name, ".kws");
+  if (path.empty())
     throw IoError("no bundled model '" + name +
                   "': this kws has no models folder (set "
                   "KWS_MODELS_DIR)");
-  const std::string path = (std::filesystem::path(dir) / (name + ".kws")).string();
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) {
     std::string known;
@@ -609,13 +616,10 @@ std::shared_ptr<const Model> Model::LoadBundled(const std::string& name,
 
 CardDecoderOptions Model::BundledCardDecoder(const std::string& name,
                                              const std::string& models_dir) {
-  if (!IsBundledName(name)) throw InvalidArgument("'" + name + "' is not a bundled model name");
   CardDecoderOptions options;
-  const std::string dir = BundledModelsDir(models_dir);
-  if (dir.empty()) return options;
-  const std::string path = (std::filesystem::path(dir) / (name + ".json")).string();
+  const std::string path = BundledFile(BundledModelsDir(models_dir), name, ".json");
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return options;
+  if (path.empty() || !std::filesystem::exists(path, ec)) return options;
   const std::vector<uint8_t> bytes = ReadRegularFile(path, "model card", kMaxModelCardBytes);
   try {
     const json::Value card = json::Parse(reinterpret_cast<const char*>(bytes.data()), bytes.size());
