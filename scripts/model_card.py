@@ -189,10 +189,10 @@ def _gen_text(gen: list[str], wav: str) -> str:
 
 
 def _sweeps(model: Path, wav: Path, truth: Path, work: Path
-            ) -> tuple[dict[int, list[dict]], int]:
+            ) -> tuple[dict[int, list[dict]], dict]:
     """`kws stream-eval --sweep` of `model` on one stream, with each decision delay; and
-    the stream's word count."""
-    sweeps, words = {}, 0
+    the figures (options, words, duration) of the last."""
+    sweeps, figures = {}, {}
     for delay in DECISION_DELAYS_MS:
         prefix = work / f"{wav.stem}_sweep_delay{delay}"
         run(kws_cmd("stream-eval", "--model", str(model), "--wav", str(wav), "--ground_truth",
@@ -200,8 +200,8 @@ def _sweeps(model: Path, wav: Path, truth: Path, work: Path
                     "--decision_delay_ms", str(delay), "--sweep_output", str(prefix),
                     "--json", f"{prefix}.json"))
         figures = json.loads(Path(f"{prefix}.json").read_text())
-        sweeps[delay], words = figures["sweep"], figures["ground_truth_words"]
-    return sweeps, words
+        sweeps[delay] = figures["sweep"]
+    return sweeps, figures
 
 
 def _at(points: list[dict], threshold: float) -> dict:
@@ -212,24 +212,20 @@ def stream_figures(sibling_model: Path, sample_dir: Path, work: Path, seconds: f
                    png_prefix: Path) -> dict:
     """The sibling's decoder settings chosen on a stream of the validation voices (the
     sweep point, over thresholds and each decision delay of DECISION_DELAYS_MS, that
-    `rule_key` ranks first), and its figures with them on a stream of the testing voices
-    (with the sweeps there for the picture)."""
-    val_gen, val_wav, val_truth = _stream(sample_dir, work, seconds, "validation")
-    val_sweeps, val_words = _sweeps(sibling_model, val_wav, val_truth, work)
-    from kws.commands.stream_eval import QUIET_PER_HOUR, rule_key
+    `rule_key` ranks first), and its figures with them on a stream of the testing voices,
+    read from that stream's sweeps (the recommended point marked in their picture)."""
+    from kws.commands.stream_eval import QUIET_PER_HOUR, rule_key, write_sweep
 
+    val_gen, val_wav, val_truth = _stream(sample_dir, work, seconds, "validation")
+    val_sweeps, val_figures = _sweeps(sibling_model, val_wav, val_truth, work)
     chosen = {delay: recommended(points) for delay, points in val_sweeps.items()}
     delay = max(DECISION_DELAYS_MS, key=lambda d: (rule_key(chosen[d])[:-1], -d))
     threshold = chosen[delay]["threshold"]
     gen, wav, truth = _stream(sample_dir, work, seconds, "testing")
-    sweeps, _ = _sweeps(sibling_model, wav, truth, work)
-    final_json = work / "stream.json"
+    sweeps, figures = _sweeps(sibling_model, wav, truth, work)
+    at = _at(sweeps[delay], threshold)
     png_prefix.parent.mkdir(parents=True, exist_ok=True)
-    run(kws_cmd("stream-eval", "--model", str(sibling_model), "--wav", str(wav),
-                "--ground_truth", str(truth), "--sweep", "--sweep_thresholds", STREAM_THRESHOLDS,
-                "--decision_delay_ms", str(delay), "--detection_threshold", f"{threshold:g}",
-                "--sweep_output", str(png_prefix), "--json", str(final_json)))
-    final = json.loads(final_json.read_text())
+    write_sweep(sweeps[delay], str(png_prefix), at)
     keys = ("matched_percent", "correct_percent", "wrong_percent", "false_positive_percent",
             "false_positives_per_hour", "miss_rate", "ground_truth_words",
             "audio_duration_s")
@@ -241,8 +237,8 @@ def stream_figures(sibling_model: Path, sample_dir: Path, work: Path, seconds: f
             "kws stream-eval --model SIBLING.kws --wav stream.wav --ground_truth stream.txt "
             f"--sweep --sweep_thresholds {STREAM_THRESHOLDS} --decision_delay_ms D",
         ],
-        "duration_s": float(final["audio_duration_s"]),
-        "words": int(final["ground_truth_words"]),
+        "duration_s": float(figures["audio_duration_s"]),
+        "words": int(figures["ground_truth_words"]),
         "recommended_threshold": float(threshold),
         "recommended_decision_delay_ms": int(delay),
         "rule": "the validation voices' stream's most words correct with at most "
@@ -251,12 +247,13 @@ def stream_figures(sibling_model: Path, sample_dir: Path, work: Path, seconds: f
             "command": _gen_text(val_gen, "validation_stream.wav"),
             "voices": "the sample's validation partition (hash [10, 12) of the 12/4 split's "
                       "[0, 12))",
-            "words": int(val_words),
+            "words": int(val_figures["ground_truth_words"]),
             "by_decision_delay": {str(d): {k: chosen[d][k] for k in point_keys}
                                   for d in DECISION_DELAYS_MS},
         },
-        "at_recommended": {k: final[k] for k in keys if k in final},
-        "options": final["options"],
+        "at_recommended": {k: at[k] for k in keys},
+        "options": {**figures["options"], "detection_threshold": float(f"{threshold:.7g}"),
+                    "decision_delay_ms": int(delay)},
         "sweep": [{k: p[k] for k in point_keys} for p in sweeps[delay]],
         "by_decision_delay": {str(d): {k: _at(sweeps[d], chosen[d]["threshold"])[k]
                                        for k in point_keys} for d in DECISION_DELAYS_MS},
