@@ -728,7 +728,7 @@ def cmd_heldout(args) -> None:
 STREAMS = {"validation": ["--validation_percentage", "10", "--testing_percentage", "2"],
            "heldout": ["--validation_percentage", "16", "--testing_percentage", "4"],
            "testing": ["--validation_percentage", "12", "--testing_percentage", "4"]}
-STREAM_FLAGS = ["--duration_seconds", "1200", "--seed", "0"]
+STREAM_SECONDS = "1200"
 SWEEP = "0.05:0.95:0.05"  # kws stream-eval's default --sweep_thresholds
 
 
@@ -775,12 +775,19 @@ def decode_stream(name: str, seed: int | None, partition: str, times, scores, la
     return stream_record(name, seed, f"{partition}_stream", e.to_dict()["sweep"])
 
 
-def stream_wav(partition: str) -> Path:
-    """The 20-minute stream of `partition`'s voices (made on first use)."""
-    wav = OUT / f"{partition}_stream.wav"
+def stream_name(partition: str, seed: int = 0) -> str:
+    """The name of `partition`'s stream made with gen-stream --seed `seed` (the records'
+    "stream" field, before any _delayD)."""
+    return f"{partition}_stream" + (f"_seed{seed}" if seed else "")
+
+
+def stream_wav(partition: str, seed: int = 0) -> Path:
+    """The 20-minute stream of `partition`'s voices, gen-stream --seed `seed` (another
+    arrangement of the same clips over other stretches of noise), made on first use."""
+    wav = OUT / f"{stream_name(partition, seed)}.wav"
     if not wav.is_file():
-        _kws("gen-stream", "--data_dir", str(SAMPLE), *STREAMS[partition], *STREAM_FLAGS,
-             "--output_wav", str(wav))
+        _kws("gen-stream", "--data_dir", str(SAMPLE), *STREAMS[partition], "--duration_seconds",
+             STREAM_SECONDS, "--seed", str(seed), "--output_wav", str(wav))
     return wav
 
 
@@ -794,19 +801,34 @@ def _export_native(train_dir: Path) -> Path:
     return model
 
 
+def _delays(text: str) -> list[int]:
+    try:
+        delays = [int(d) for d in text.split(",")]
+    except ValueError:
+        raise SystemExit(f"--decision_delay_ms {text}: expected whole ms, comma-separated")
+    if any(not 0 <= d <= 10000 for d in delays):
+        raise SystemExit(f"--decision_delay_ms {text}: each must be 0 to 10000 ms")
+    return delays
+
+
 def cmd_stream(args) -> None:
     """Words correct on a 20-minute stream of real voices over the sample's real noise, at
     the best threshold with at most 1 false positive per hour (the streaming goal's
     measure). --partition validation (default) streams the validation partition's voices;
     heldout the [16, 20) speakers, for runs trained on synthetic speech alone (runs whose
     command names the sample are refused); testing the testing partition's voices, the
-    model cards' stream, for the final word (not for choosing). Each run's checkpoint is
-    exported to model.kws and swept with kws stream-eval (again only when the checkpoint or
-    the stream is newer than the last sweep). --decision_delay_ms decodes with that delay."""
-    delay = args.decision_delay_ms
-    stream = f"{args.partition}_stream" + (f"_delay{delay}" if delay else "")
-    wav = stream_wav(args.partition)
-    truth = wav.with_suffix(".txt")
+    model cards' stream, for the final word (not for choosing). --stream_seed makes another
+    stream of the same voices. Each run's checkpoint is exported to model.kws, its window
+    scores over the stream computed once and decoded with each --decision_delay_ms over
+    stream-eval's threshold sweep (again only when the checkpoint or the stream is newer
+    than the last sweep)."""
+    import kws
+    from kws.commands.stream_eval import parse_thresholds
+
+    base = stream_name(args.partition, args.stream_seed)
+    streams = {d: base + (f"_delay{d}" if d else "") for d in _delays(args.decision_delay_ms)}
+    wav = stream_wav(args.partition, args.stream_seed)
+    truth = wav.with_suffix(".txt").read_text()
     records = _load()
     path = OUT / "stream.jsonl"
     new = []
@@ -816,22 +838,29 @@ def cmd_stream(args) -> None:
                 _refuse_trained_on_sample(name, r)
             train_dir = _run_dir(name, r)
             native = train_dir / "native"
-            result = native / f"{stream}.json"
-            made = [p.stat().st_mtime for p in (wav, train_dir / "checkpoint")]
-            if not result.is_file() or result.stat().st_mtime < max(made):
-                _kws("stream-eval", "--wav", str(wav), "--ground_truth", str(truth),
-                     "--model", str(_export_native(train_dir)), "--sweep",
-                     "--decision_delay_ms", str(delay),
-                     "--sweep_output", str(native / f"{stream}_sweep"),
-                     "--json", str(result))
-            sweep = json.loads(result.read_text())["sweep"]
-            new.append(stream_record(name, r["seed"], stream, sweep))
+            made = max(p.stat().st_mtime for p in (wav, train_dir / "checkpoint"))
+            results = {d: native / f"{stream}.json" for d, stream in streams.items()}
+            if any(not f.is_file() or f.stat().st_mtime < made for f in results.values()):
+                model = _export_native(train_dir)
+                samples, rate = kws.read_wav(str(wav))
+                evaluator = kws.StreamingEvaluator(str(model))
+                times, scores = evaluator.compute_scores(samples, threads=os.cpu_count() or 1)
+                for d, result in results.items():
+                    options = kws.StreamingOptions(decision_delay_ms=d)
+                    e = kws._core.evaluate_window_scores(
+                        times, scores, list(evaluator.labels), truth,
+                        1000.0 * len(samples) / rate, options=options,
+                        sweep=parse_thresholds(SWEEP))
+                    result.write_text(json.dumps({"sweep": e.to_dict()["sweep"]}))
+            for d, stream in streams.items():
+                sweep = json.loads(results[d].read_text())["sweep"]
+                new.append(stream_record(name, r["seed"], stream, sweep))
     # Read, merged and written under a lock: stream commands run side by side keep each
     # other's records.
     with open(OUT / "stream.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         kept = [h for h in (_read_jsonl(path) if path.exists() else [])
-                if h["name"] not in args.names or h["stream"] != stream]
+                if h["name"] not in args.names or h["stream"] not in streams.values()]
         path.write_text("".join(json.dumps(h) + "\n" for h in kept + new))
 
 
@@ -1039,9 +1068,13 @@ def main() -> None:
     st.add_argument("names", nargs="+")
     st.add_argument("--partition", choices=sorted(STREAMS), default="validation",
                     help="whose voices the stream holds (default: validation)")
-    st.add_argument("--decision_delay_ms", type=int, default=0,
-                    help="kws stream-eval's --decision_delay_ms (0: the classic rule); the "
-                         "records' stream is then PARTITION_stream_delayN")
+    st.add_argument("--stream_seed", type=int, default=0,
+                    help="gen-stream --seed of the stream (0: the stream of every earlier "
+                         "record; others arrange the same voices anew, to choose on more)")
+    st.add_argument("--decision_delay_ms", default="0",
+                    help="kws stream-eval's --decision_delay_ms, one or a comma list (0: the "
+                         "classic rule); the records' stream is then "
+                         "PARTITION_stream[_seedS]_delayN")
     sub.add_parser("make-folders")
     en = sub.add_parser("ensemble")
     en.add_argument("train_dirs", nargs="+")
