@@ -1,6 +1,8 @@
 """The installed package: the runtime tier works with TensorFlow blocked, versions agree,
 the CLI dispatches."""
 
+import importlib.util
+import re
 import subprocess
 import sys
 import textwrap
@@ -71,3 +73,24 @@ def test_cli_help_and_unknown_command():
     assert ok.returncode == 0 and "commands:" in ok.stdout
     bad = subprocess.run([sys.executable, "-m", "kws.cli", "nope"], capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown command 'nope'" in bad.stderr
+
+
+def _api_outline(text: str) -> list[str]:
+    """The names a Python API page documents, in order (module, class and function
+    headings and each class's members), without their signatures, whose spelling follows
+    the installed pybind11."""
+    return re.findall(r"^(?:## |### (?:class )?|- )`([\w.]+)", text, re.M)
+
+
+def test_python_api_page_documents_the_installed_package(repo_root):
+    """docs/python_api.md names every public class, function and method of the modules it
+    covers, as scripts/gen_api_docs.py generates it from the installed package now."""
+    spec = importlib.util.spec_from_file_location("gen_api_docs",
+                                                  repo_root / "scripts" / "gen_api_docs.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    generated = _api_outline(gen.python_api())
+    assert "kws.StreamingEvaluator" in generated and "kws.train.checkpoint" in generated
+    committed = (repo_root / "docs" / "python_api.md").read_text()
+    assert _api_outline(committed) == generated, \
+        "docs/python_api.md is out of date: run python scripts/gen_api_docs.py"
