@@ -768,7 +768,7 @@ def decode_stream(name: str, seed: int | None, partition: str, times, scores, la
     import kws
     from kws.commands.stream_eval import parse_thresholds
 
-    e = kws._core.evaluate_window_scores(
+    e = kws.evaluate_window_scores(
         times, np.asarray(scores, dtype=np.float32), list(labels),
         stream_wav(partition).with_suffix(".txt").read_text(), duration_ms,
         sweep=parse_thresholds(SWEEP))
@@ -847,7 +847,7 @@ def cmd_stream(args) -> None:
                 times, scores = evaluator.compute_scores(samples, threads=os.cpu_count() or 1)
                 for d, result in results.items():
                     options = kws.StreamingOptions(decision_delay_ms=d)
-                    e = kws._core.evaluate_window_scores(
+                    e = kws.evaluate_window_scores(
                         times, scores, list(evaluator.labels), truth,
                         1000.0 * len(samples) / rate, options=options,
                         sweep=parse_thresholds(SWEEP))

@@ -130,6 +130,17 @@ def test_figures_equal_the_classic_method_recomputed(models, streams, delay_ms):
     assert as_dict["accuracy"] == acc.to_dict()
     assert as_dict["accuracy"]["summary"] == acc.summary
     assert as_dict["detections"][0] == result.detections[0].to_dict()
+    # The same scores decoded apart from the model (kws.evaluate_window_scores, as for
+    # trying decoder settings on scores computed once): the same figures and sweep.
+    times, window_scores = ev.compute_scores(samples)
+    apart = kws.evaluate_window_scores(times, window_scores, LABELS, Path(gt).read_text(),
+                                       1000.0 * len(samples) / 16000,
+                                       kws.StreamingOptions(decision_delay_ms=delay_ms),
+                                       sweep=[0.5, 0.7])
+    assert apart.accuracy.to_dict() == acc.to_dict()
+    assert [d.to_dict() for d in apart.detections] == [d.to_dict() for d in result.detections]
+    assert apart.sweep[1].to_dict() == acc.to_dict()
+    assert apart.sweep[0].matched >= apart.sweep[1].matched
 
 
 def test_detections_line_up_with_the_spoken_words(streams, tmp_path):

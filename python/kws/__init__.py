@@ -27,6 +27,7 @@ from kws._core import (
     StreamingReport,
     WavInfo,
     build_info,
+    evaluate_window_scores,
     generate_stream,
     mfcc,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "StreamEvaluation",
     "StreamingAccuracy",
     "Detection",
+    "evaluate_window_scores",
     "generate_stream",
     "mfcc",
     "MfccOptions",
