@@ -409,6 +409,34 @@ kws_status kws_model_load(const char* path, kws_model** out) {
   });
 }
 
+kws_status kws_model_load_bundled(const char* name, const char* models_dir, kws_model** out) {
+  return Guard(__func__, [&] {
+    Out(out, "out");
+    if (name == nullptr) Invalid("name is NULL");
+    auto h = std::make_unique<kws_model>();
+    h->model = kws::Model::LoadBundled(name, models_dir ? std::string(models_dir) : std::string());
+    Publish(std::move(h), out);
+  });
+}
+
+kws_status kws_bundled_card_decoder(const char* name, const char* models_dir, float* threshold,
+                                    int32_t* has_threshold, int64_t* decision_delay_ms,
+                                    int32_t* has_decision_delay) {
+  return Guard(__func__, [&] {
+    Out(threshold, "threshold");
+    Out(has_threshold, "has_threshold");
+    Out(decision_delay_ms, "decision_delay_ms");
+    Out(has_decision_delay, "has_decision_delay");
+    if (name == nullptr) Invalid("name is NULL");
+    const kws::CardDecoderOptions card =
+        kws::Model::BundledCardDecoder(name, models_dir ? std::string(models_dir) : std::string());
+    *has_threshold = card.detection_threshold.has_value() ? 1 : 0;
+    if (card.detection_threshold) *threshold = *card.detection_threshold;
+    *has_decision_delay = card.decision_delay_ms.has_value() ? 1 : 0;
+    if (card.decision_delay_ms) *decision_delay_ms = *card.decision_delay_ms;
+  });
+}
+
 kws_status kws_model_load_from_memory(const void* data, size_t size, const char* name,
                                       kws_model** out) {
   return Guard(__func__, [&] {

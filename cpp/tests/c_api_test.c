@@ -3,8 +3,9 @@
  * a message, never a crash; under scripts/sanitize.sh also no sanitizer report), and
  * the real behaviour on a committed model and the real speech sample: streaming equals
  * whole-clip inference, the decoder reports a command, MFCC frames, WAV reading, the
- * per-thread last error, and every committed model-loader fuzz input loads or is
- * rejected with a message through kws_model_load_from_memory. */
+ * per-thread last error, bundled models and their cards by name, and every committed
+ * model-loader fuzz input loads or is rejected with a message through
+ * kws_model_load_from_memory. */
 #define _POSIX_C_SOURCE 200809L
 
 #include "kws/c_api.h"
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int g_failures = 0;
 static int g_checks = 0;
@@ -112,7 +114,7 @@ static void test_version_and_status_names(void) {
   char api[32];
   snprintf(api, sizeof(api), "C API %d;", KWS_C_API_VERSION);
   CHECK(strstr(info, api) != NULL && strstr(info, "compiler ") != NULL);
-  CHECK(kws_c_api_version() == KWS_C_API_VERSION && KWS_C_API_VERSION == 3);
+  CHECK(kws_c_api_version() == KWS_C_API_VERSION && KWS_C_API_VERSION == 4);
   CHECK(strcmp(kws_status_name(KWS_OK), "KWS_OK") == 0);
   CHECK(strcmp(kws_status_name(KWS_ERROR_MODEL), "KWS_ERROR_MODEL") == 0);
   CHECK(strcmp(kws_status_name((kws_status)99), "unknown status") == 0);
@@ -164,6 +166,109 @@ static void test_model_load_errors(void) {
     CHECK(label != NULL && strcmp(label, "yes") == 0);
   }
   CHECK_OK(kws_model_free(model));
+}
+
+static void write_text(const char* path, const char* text) {
+  FILE* f = fopen(path, "wb");
+  CHECK(f != NULL);
+  if (f == NULL) return;
+  fputs(text, f);
+  fclose(f);
+}
+
+/* A models folder made here: tiny.kws (the committed model) with a card, nocard.kws
+ * without one, broken.json a card that is not JSON, far.json one whose delay is out of
+ * range. */
+static void test_bundled_models(void) {
+  char dir[] = "/tmp/kws_c_api_models_XXXXXX";
+  char path[4200];
+  unsigned char* bytes;
+  size_t size = 0;
+  kws_model* model = NULL;
+  kws_model* const sentinel = (kws_model*)&g_checks;
+  float threshold = -1.0f;
+  int32_t has_threshold = -1, has_delay = -1, n = 0;
+  int64_t delay = -1;
+  const char* env = getenv("KWS_MODELS_DIR");
+  char saved_env[4096] = "";
+  FILE* f;
+  if (env != NULL) snprintf(saved_env, sizeof saved_env, "%s", env);
+  unsetenv("KWS_MODELS_DIR");
+  CHECK(mkdtemp(dir) != NULL);
+  bytes = read_file(g_model_path, &size);
+  CHECK(bytes != NULL);
+  if (bytes == NULL) return;
+  snprintf(path, sizeof path, "%s/tiny.kws", dir);
+  f = fopen(path, "wb");
+  CHECK(f != NULL && fwrite(bytes, 1, size, f) == size);
+  if (f != NULL) fclose(f);
+  snprintf(path, sizeof path, "%s/nocard.kws", dir);
+  f = fopen(path, "wb");
+  CHECK(f != NULL && fwrite(bytes, 1, size, f) == size);
+  if (f != NULL) fclose(f);
+  free(bytes);
+  snprintf(path, sizeof path, "%s/tiny.json", dir);
+  write_text(path,
+             "{\"name\": \"tiny\", \"stream\": {\"recommended_threshold\": 0.45, "
+             "\"recommended_decision_delay_ms\": 600}}");
+  snprintf(path, sizeof path, "%s/broken.json", dir);
+  write_text(path, "{\"stream\": ");
+  snprintf(path, sizeof path, "%s/far.json", dir);
+  write_text(path, "{\"stream\": {\"recommended_decision_delay_ms\": 1e9}}");
+
+  /* By name from the given folder: the same model as the file. */
+  CHECK_OK(kws_model_load_bundled("tiny", dir, &model));
+  CHECK_OK(kws_model_num_labels(model, &n));
+  CHECK(n == 3);
+  CHECK_OK(kws_model_free(model));
+  model = sentinel;
+  CHECK_ERROR(kws_model_load_bundled("missing", dir, &model), KWS_ERROR_IO,
+              "no bundled model 'missing'");
+  CHECK(strstr(kws_last_error(), "nocard, tiny") != NULL);
+  CHECK_ERROR(kws_model_load_bundled("../tiny", dir, &model), KWS_ERROR_INVALID_ARGUMENT,
+              "not a bundled model name");
+  CHECK_ERROR(kws_model_load_bundled(NULL, dir, &model), KWS_ERROR_INVALID_ARGUMENT,
+              "name is NULL");
+  CHECK_ERROR(kws_model_load_bundled("tiny", dir, NULL), KWS_ERROR_INVALID_ARGUMENT, "out is NULL");
+  CHECK(model == sentinel);
+  /* KWS_MODELS_DIR wins over the folder given. */
+  setenv("KWS_MODELS_DIR", dir, 1);
+  model = NULL;
+  CHECK_OK(kws_model_load_bundled("tiny", "/nonexistent", &model));
+  CHECK_OK(kws_model_free(model));
+  unsetenv("KWS_MODELS_DIR");
+
+  /* The card's recommendation; none without a card; a bad card named. */
+  CHECK_OK(kws_bundled_card_decoder("tiny", dir, &threshold, &has_threshold, &delay, &has_delay));
+  CHECK(has_threshold == 1 && fabsf(threshold - 0.45f) < 1e-6f);
+  CHECK(has_delay == 1 && delay == 600);
+  threshold = -1.0f;
+  delay = -1;
+  CHECK_OK(kws_bundled_card_decoder("nocard", dir, &threshold, &has_threshold, &delay, &has_delay));
+  CHECK(has_threshold == 0 && has_delay == 0 && threshold == -1.0f && delay == -1);
+  CHECK_ERROR(
+      kws_bundled_card_decoder("broken", dir, &threshold, &has_threshold, &delay, &has_delay),
+      KWS_ERROR_MODEL, "broken.json");
+  CHECK_ERROR(kws_bundled_card_decoder("far", dir, &threshold, &has_threshold, &delay, &has_delay),
+              KWS_ERROR_MODEL, "recommended_decision_delay_ms");
+  CHECK_ERROR(kws_bundled_card_decoder("a/b", dir, &threshold, &has_threshold, &delay, &has_delay),
+              KWS_ERROR_INVALID_ARGUMENT, "not a bundled model name");
+  CHECK_ERROR(kws_bundled_card_decoder("tiny", dir, NULL, &has_threshold, &delay, &has_delay),
+              KWS_ERROR_INVALID_ARGUMENT, "threshold is NULL");
+  CHECK_ERROR(kws_bundled_card_decoder("tiny", dir, &threshold, &has_threshold, &delay, NULL),
+              KWS_ERROR_INVALID_ARGUMENT, "has_decision_delay is NULL");
+  CHECK(has_threshold == 0 && has_delay == 0); /* outputs untouched by failures */
+
+  {
+    const char* names[] = {"tiny.kws", "nocard.kws", "tiny.json", "broken.json", "far.json"};
+    size_t i;
+    for (i = 0; i < sizeof names / sizeof names[0]; ++i) {
+      snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+      CHECK(remove(path) == 0);
+    }
+    CHECK(rmdir(dir) == 0);
+  }
+  if (saved_env[0] != '\0') setenv("KWS_MODELS_DIR", saved_env, 1);
 }
 
 static void test_model_accessors(void) {
@@ -791,6 +896,7 @@ int main(void) {
 
   test_version_and_status_names();
   test_model_load_errors();
+  test_bundled_models();
   test_model_accessors();
   test_bad_handles_never_crash();
   test_stream_equals_whole_clip();

@@ -36,7 +36,7 @@ extern "C" {
 
 /* Version of this interface. Grows with additions; a change that breaks callers bumps it
  * and the library's major version. */
-#define KWS_C_API_VERSION 3
+#define KWS_C_API_VERSION 4
 
 typedef enum kws_status {
   KWS_OK = 0,
@@ -79,6 +79,25 @@ KWS_C_EXPORT kws_status kws_model_load(const char* path, kws_model** out);
 KWS_C_EXPORT kws_status kws_model_load_from_memory(const void* data, size_t size, const char* name,
                                                    kws_model** out);
 KWS_C_EXPORT kws_status kws_model_free(kws_model* model);
+/* Since version 4. Loads the bundled model `name` (e.g. "speech_commands": letters, digits,
+ * '_', '-', '.', at most 64 characters), <folder>/<name>.kws. The folder is the environment
+ * variable KWS_MODELS_DIR when set, else `models_dir`, else (NULL or "") the folder this
+ * library was configured to install its models in (<prefix>/share/kws/models; a program
+ * built with the installed CMake package can pass KWS_MODELS_DIR, the relocated folder the
+ * package defines). KWS_ERROR_INVALID_ARGUMENT for a name that is not one; KWS_ERROR_IO,
+ * listing the folder's models, when there is no such model. */
+KWS_C_EXPORT kws_status kws_model_load_bundled(const char* name, const char* models_dir,
+                                               kws_model** out);
+/* Since version 4. The decoder settings the bundled model's card (<folder>/<name>.json,
+ * the folder as for kws_model_load_bundled) recommends: *has_threshold is 1 and *threshold
+ * its recommended detection threshold when the card gives one, else *has_threshold is 0
+ * (*threshold untouched); the same for the decision delay. No card: both 0. A card over
+ * 1 MiB, not JSON, or recommending values the decoder does not take: KWS_ERROR_MODEL
+ * naming it. */
+KWS_C_EXPORT kws_status kws_bundled_card_decoder(const char* name, const char* models_dir,
+                                                 float* threshold, int32_t* has_threshold,
+                                                 int64_t* decision_delay_ms,
+                                                 int32_t* has_decision_delay);
 
 KWS_C_EXPORT kws_status kws_model_num_labels(const kws_model* model, int32_t* out);
 /* Label `index` in [0, num_labels), in model output order. */
