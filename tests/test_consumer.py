@@ -277,22 +277,24 @@ def test_installed_package_ships_the_bundled_models(install_prefix, repo_root):
         assert (installed / f.name).read_bytes() == f.read_bytes(), f.name
 
 
+@pytest.mark.parametrize("program", ["stream_wav", "stream_wav_c"])
 def test_stream_wav_uses_the_bundled_model_by_default(examples, install_prefix, word_stream,
-                                                      detections):
+                                                      detections, program):
     """No model argument: the installed speech_commands, found through the package's
     KWS_MODELS_DIR compile definition (the environment variable is not set), decoded with
-    the threshold and decision delay its installed card recommends."""
+    the threshold and decision delay its installed card recommends; in C++ and through the
+    C API."""
     wav, words = word_stream
     env = {k: v for k, v in os.environ.items() if k != "KWS_MODELS_DIR"}
-    out = subprocess.run([str(examples / "stream_wav"), str(wav)], capture_output=True,
+    out = subprocess.run([str(examples / program), str(wav)], capture_output=True,
                          text=True, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stderr.startswith(
-        "stream_wav: no model given: using the bundled model 'speech_commands'\n"), out.stderr
+        f"{program}: no model given: using the bundled model 'speech_commands'\n"), out.stderr
     installed = install_prefix / "share" / "kws" / "models" / "speech_commands.kws"
     card = json.loads(installed.with_suffix(".json").read_text())["stream"]
     threshold, delay = card["recommended_threshold"], card["recommended_decision_delay_ms"]
-    assert (f"stream_wav: --detection_threshold {threshold:g} --decision_delay_ms {delay}, as "
+    assert (f"{program}: --detection_threshold {threshold:g} --decision_delay_ms {delay}, as "
             "the card of the bundled model 'speech_commands' recommends\n") in out.stderr
     got = detections.parse(out.stdout)
     samples, _ = kws.read_wav(str(wav))
@@ -300,20 +302,23 @@ def test_stream_wav_uses_the_bundled_model_by_default(examples, install_prefix, 
                                                   detection_threshold=threshold,
                                                   decision_delay_ms=delay))
     # By name, and a name that is no bundled model lists the bundled ones.
-    by_name = subprocess.run([str(examples / "stream_wav"), "speech_commands", str(wav)],
+    by_name = subprocess.run([str(examples / program), "speech_commands", str(wav)],
                              capture_output=True, text=True, env=env)
     assert by_name.returncode == 0 and by_name.stdout == out.stdout
-    bad = subprocess.run([str(examples / "stream_wav"), "no_such_model", str(wav)],
+    bad = subprocess.run([str(examples / program), "no_such_model", str(wav)],
                          capture_output=True, text=True, env=env)
     assert bad.returncode == 1
     assert "no bundled model 'no_such_model'" in bad.stderr and "speech_commands" in bad.stderr
 
 
+@pytest.mark.parametrize("program", ["stream_wav", "stream_wav_c"])
 def test_stream_wav_decodes_a_bundled_model_as_its_card_says(examples, models, word_stream,
-                                                             tmp_path, detections):
+                                                             tmp_path, detections, program):
     """A bundled model (KWS_MODELS_DIR) is decoded with its card's threshold and decision
     delay for the flags not given; a given flag wins; a model by path, or a card that
-    cannot be read (said on stderr), keeps the decoder defaults."""
+    cannot be read (said on stderr), keeps the decoder defaults. In C++ and through the C
+    API (whose messages name the call that failed)."""
+    called = "kws_bundled_card_decoder: " if program == "stream_wav_c" else ""
     wav, _ = word_stream
     folder = tmp_path / "models"
     folder.mkdir()
@@ -325,7 +330,7 @@ def test_stream_wav_decodes_a_bundled_model_as_its_card_says(examples, models, w
     samples, _ = kws.read_wav(str(wav))
 
     def run(*args: str) -> tuple[list, str]:
-        out = subprocess.run([str(examples / "stream_wav"), *args, str(wav)],
+        out = subprocess.run([str(examples / program), *args, str(wav)],
                              capture_output=True, text=True, env=env)
         assert out.returncode == 0, out.stderr
         return detections.parse(out.stdout), out.stderr
@@ -336,13 +341,13 @@ def test_stream_wav_decodes_a_bundled_model_as_its_card_says(examples, models, w
     assert carded != classic
     got, err = run("words")
     detections.assert_same(got, carded)
-    assert ("stream_wav: --detection_threshold 0.3 --decision_delay_ms 750, as the card of the "
-            "bundled model 'words' recommends") in err, err
+    assert (f"{program}: --detection_threshold 0.3 --decision_delay_ms 750, as the card of "
+            "the bundled model 'words' recommends") in err, err
     got, err = run("--detection_threshold", "0.5", "words")
     detections.assert_same(got, detections.python(models["fc"], samples, 30,
                                                   detection_threshold=0.5,
                                                   decision_delay_ms=750))
-    assert "stream_wav: --decision_delay_ms 750, as the card" in err, err
+    assert f"{program}: --decision_delay_ms 750, as the card" in err, err
     got, err = run(str(folder / "words.kws"))
     detections.assert_same(got, classic)
     assert "recommends" not in err
@@ -352,5 +357,5 @@ def test_stream_wav_decodes_a_bundled_model_as_its_card_says(examples, models, w
         card.write_text(broken)
         got, err = run("words")
         detections.assert_same(got, classic)
-        assert (f"stream_wav: no decoder settings from the card of the bundled model 'words' "
-                f"({card}: {problem}") in err and "): the decoder defaults" in err, err
+        assert (f"{program}: no decoder settings from the card of the bundled model 'words' "
+                f"({called}{card}: {problem}") in err and "): the decoder defaults" in err, err

@@ -8,7 +8,10 @@
  * The time is the start of the window whose averaged score passed the threshold. `_silence_` is
  * never printed. Same output as the C++ example stream_wav for the same flags.
  *
- *   stream_wav_c [flags] MODEL.kws FILE.wav
+ *   stream_wav_c [flags] [MODEL] FILE.wav
+ *     MODEL                    a model.kws file or a bundled model's name (default: the
+ *                              bundled speech_commands, from the installed models folder
+ *                              or $KWS_MODELS_DIR)
  *     --clip_stride_ms N       hop between windows (default 30; whole feature frames)
  *     --chunk_ms N             audio handed over per call (default 100)
  *     --average_window_ms N    decoder averaging window (default 1000)
@@ -17,6 +20,9 @@
  *     --minimum_count N        fewer results in the window: no decision (default 3)
  *     --decision_delay_ms N    decide N ms after the threshold is passed, on the label
  *                              whose average peaked highest (default 0: at once)
+ *
+ * A bundled model is decoded with the threshold and decision delay its model card recommends
+ * (kws_bundled_card_decoder) for the flags not given, and says so on stderr.
  *
  * Exit status: 0 on success, 1 for a bad model or WAV file, 2 for bad flags. */
 #include <errno.h>
@@ -27,6 +33,15 @@
 
 #include "kws/c_api.h"
 
+/* The folder of the bundled models: the installed package defines KWS_MODELS_DIR for the
+ * code that links it; NULL is the folder the library was configured with. */
+#ifdef KWS_MODELS_DIR
+#define MODELS_DIR KWS_MODELS_DIR
+#else
+#define MODELS_DIR NULL
+#endif
+#define DEFAULT_MODEL "speech_commands"
+
 typedef struct Flags {
   const char* model_path;
   const char* wav_path;
@@ -34,6 +49,8 @@ typedef struct Flags {
   long long chunk_ms;
   kws_recognizer_options decoder;
   long long decision_delay_ms; /* set apart from the options struct (C API version 3) */
+  int threshold_given;         /* --detection_threshold was given */
+  int delay_given;             /* --decision_delay_ms was given */
 } Flags;
 
 static int parse_int(const char* text, long long lo, long long hi, long long* value) {
@@ -60,7 +77,7 @@ static void usage(const char* program) {
   fprintf(stderr,
           "usage: %s [--clip_stride_ms N] [--chunk_ms N] [--average_window_ms N]\n"
           "          [--detection_threshold X] [--suppression_ms N] [--minimum_count N]\n"
-          "          [--decision_delay_ms N] MODEL.kws FILE.wav\n",
+          "          [--decision_delay_ms N] [MODEL] FILE.wav\n",
           program);
 }
 
@@ -75,7 +92,7 @@ static int parse_flags(int argc, char** argv, Flags* flags) {
     int ok;
     if (strncmp(arg, "--", 2) != 0) {
       if (count == 2) {
-        fprintf(stderr, "stream_wav_c: expected MODEL.kws and FILE.wav, got more arguments\n");
+        fprintf(stderr, "stream_wav_c: expected [MODEL] FILE.wav, got more arguments\n");
         return 0;
       }
       positional[count++] = arg;
@@ -95,6 +112,7 @@ static int parse_flags(int argc, char** argv, Flags* flags) {
       flags->decoder.average_window_duration_ms = n;
     } else if (strcmp(arg, "--detection_threshold") == 0) {
       ok = parse_float(value, &flags->decoder.detection_threshold);
+      flags->threshold_given = 1;
     } else if (strcmp(arg, "--suppression_ms") == 0) {
       ok = parse_int(value, INT32_MIN, INT32_MAX, &n);
       flags->decoder.suppression_ms = n;
@@ -103,6 +121,7 @@ static int parse_flags(int argc, char** argv, Flags* flags) {
       flags->decoder.minimum_count = (int32_t)n;
     } else if (strcmp(arg, "--decision_delay_ms") == 0) {
       ok = parse_int(value, INT32_MIN, INT32_MAX, &flags->decision_delay_ms);
+      flags->delay_given = 1;
     } else {
       fprintf(stderr, "stream_wav_c: unknown flag %s\n", arg);
       return 0;
@@ -112,13 +131,50 @@ static int parse_flags(int argc, char** argv, Flags* flags) {
       return 0;
     }
   }
+  if (count == 1) {
+    fprintf(stderr, "stream_wav_c: no model given: using the bundled model '%s'\n", DEFAULT_MODEL);
+    positional[1] = positional[0];
+    positional[0] = DEFAULT_MODEL;
+    count = 2;
+  }
   if (count != 2) {
-    fprintf(stderr, "stream_wav_c: expected MODEL.kws and FILE.wav, got %d arguments\n", count);
+    fprintf(stderr, "stream_wav_c: expected [MODEL] FILE.wav, got %d arguments\n", count);
     return 0;
   }
   flags->model_path = positional[0];
   flags->wav_path = positional[1];
   return 1;
+}
+
+/* A bundled model: the decoder settings its card recommends, for the flags not given, said
+ * in one line on stderr. A card that cannot be read is said, and the defaults stay. */
+static void use_card_decoder(Flags* flags) {
+  float threshold = 0.0f;
+  int64_t delay = 0;
+  int32_t has_threshold = 0, has_delay = 0;
+  char said[160] = "";
+  size_t used;
+  if (kws_bundled_card_decoder(flags->model_path, MODELS_DIR, &threshold, &has_threshold, &delay,
+                               &has_delay) != KWS_OK) {
+    fprintf(stderr,
+            "stream_wav_c: no decoder settings from the card of the bundled model '%s' "
+            "(%s): the decoder defaults\n",
+            flags->model_path, kws_last_error());
+    return;
+  }
+  if (has_threshold && !flags->threshold_given) {
+    flags->decoder.detection_threshold = threshold;
+    snprintf(said, sizeof said, " --detection_threshold %g", (double)threshold);
+  }
+  if (has_delay && !flags->delay_given) {
+    flags->decision_delay_ms = delay;
+    used = strlen(said);
+    snprintf(said + used, sizeof said - used, " --decision_delay_ms %lld", (long long)delay);
+  }
+  if (said[0] != '\0') {
+    fprintf(stderr, "stream_wav_c:%s, as the card of the bundled model '%s' recommends\n", said,
+            flags->model_path);
+  }
 }
 
 /* Prints a new command other than `_silence_` (with the time its averaged score passed
@@ -164,7 +220,7 @@ int main(int argc, char** argv) {
   float* scores = NULL;
   size_t num_samples = 0, chunk, offset;
   int32_t rate = 0, wav_rate = 0, labels = 0;
-  int total = 0, got, status = 1;
+  int total = 0, got, status = 1, bundled;
   kws_recognition last;
 
   memset(&flags, 0, sizeof flags);
@@ -176,7 +232,14 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  if (kws_model_load(flags.model_path, &model) != KWS_OK ||
+  {
+    /* A path that exists is a file; a bare name is a bundled model. */
+    FILE* probe = fopen(flags.model_path, "rb");
+    bundled = probe == NULL && strchr(flags.model_path, '/') == NULL;
+    if (probe != NULL) fclose(probe);
+  }
+  if ((bundled ? kws_model_load_bundled(flags.model_path, MODELS_DIR, &model)
+               : kws_model_load(flags.model_path, &model)) != KWS_OK ||
       kws_model_sample_rate(model, &rate) != KWS_OK ||
       kws_model_num_labels(model, &labels) != KWS_OK ||
       kws_model_architecture(model, &architecture) != KWS_OK ||
@@ -186,6 +249,7 @@ int main(int argc, char** argv) {
     fprintf(stderr, "stream_wav_c: %s\n", kws_last_error());
     goto done;
   }
+  if (bundled) use_card_decoder(&flags);
   if (wav_rate != rate) {
     fprintf(stderr,
             "stream_wav_c: %s: sample rate %d Hz, the model takes %d Hz "
