@@ -32,12 +32,11 @@ cd "$ROOT"
 # its --how_many_training_steps, from the folder's <arch>_model.json).
 finished() {
   [ -f "$1/checkpoint" ] || return 1
-  local last
-  last="$(python -c 'import json, pathlib, sys
+  python -c 'import json, pathlib, sys
+from kws.train.checkpoint import latest_step
 meta = [json.loads(p.read_text()) for p in pathlib.Path(sys.argv[1]).glob("*_model.json")]
 steps = str(meta[0]["flags"]["how_many_training_steps"]).split(",") if len(meta) == 1 else []
-print(sum(int(s) for s in steps) if steps else "none")' "$1")"
-  grep -q "model_checkpoint_path: \".*ckpt-$last\"" "$1/checkpoint"
+sys.exit(0 if steps and latest_step(sys.argv[1]) == sum(int(s) for s in steps) else 1)' "$1"
 }
 
 if [ -f "$SYNTH/.complete" ]; then
