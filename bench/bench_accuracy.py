@@ -802,12 +802,18 @@ def _export_native(train_dir: Path) -> Path:
 
 
 def _delays(text: str) -> list[int]:
+    """--decision_delay_ms's list, each checked by the decoder's own bounds."""
+    import kws
+
     try:
         delays = [int(d) for d in text.split(",")]
     except ValueError:
         raise SystemExit(f"--decision_delay_ms {text}: expected whole ms, comma-separated")
-    if any(not 0 <= d <= 10000 for d in delays):
-        raise SystemExit(f"--decision_delay_ms {text}: each must be 0 to 10000 ms")
+    try:
+        for d in delays:
+            kws.StreamingOptions(decision_delay_ms=d).validate()
+    except ValueError as e:
+        raise SystemExit(f"--decision_delay_ms {text}: {e}")
     return delays
 
 
