@@ -243,11 +243,11 @@ def main(argv: list[str]) -> int:
           f"miss rate {100 * total.miss_rate:.1f}% "
           f"({total.ground_truth_words} words, {total.audio_duration_s:.0f} s of audio)")
     figures = report.to_dict()
+    best = best_quiet(figures["sweep"], args.quiet_per_hour) if sweep else None
     if sweep:
         chosen = {**total.to_dict(), "threshold": option_default(options, "detection_threshold")}
         csv_path, png_path = write_sweep(figures["sweep"], args.sweep_output, chosen)
         print(f"wrote {csv_path} and {png_path}")
-        best = best_quiet(figures["sweep"], args.quiet_per_hour)
         quiet = f"at most {args.quiet_per_hour:g} false positives per hour"
         if best is None:
             print(f"no swept threshold keeps to {quiet}")
@@ -266,7 +266,7 @@ def main(argv: list[str]) -> int:
         }
         if sweep:
             out["quiet_per_hour"] = args.quiet_per_hour
-            out["best_quiet"] = best_quiet(figures["sweep"], args.quiet_per_hour)
+            out["best_quiet"] = best
         atomic_write(args.json, json.dumps(out, indent=2))
         print(f"wrote {args.json}")
     return 0
