@@ -168,13 +168,13 @@ static void test_model_load_errors(void) {
   CHECK_OK(kws_model_free(model));
 }
 
-static void write_text(const char* path, const char* text) {
+static void write_file(const char* path, const void* data, size_t size) {
   FILE* f = fopen(path, "wb");
-  CHECK(f != NULL);
-  if (f == NULL) return;
-  fputs(text, f);
-  fclose(f);
+  CHECK(f != NULL && fwrite(data, 1, size, f) == size);
+  if (f != NULL) fclose(f);
 }
+
+static void write_text(const char* path, const char* text) { write_file(path, text, strlen(text)); }
 
 /* A models folder made here: tiny.kws (the committed model) with a card, nocard.kws
  * without one, broken.json a card that is not JSON, far.json one whose delay is out of
@@ -191,7 +191,6 @@ static void test_bundled_models(void) {
   int64_t delay = -1;
   const char* env = getenv("KWS_MODELS_DIR");
   char saved_env[4096] = "";
-  FILE* f;
   if (env != NULL) snprintf(saved_env, sizeof saved_env, "%s", env);
   unsetenv("KWS_MODELS_DIR");
   CHECK(mkdtemp(dir) != NULL);
@@ -199,13 +198,9 @@ static void test_bundled_models(void) {
   CHECK(bytes != NULL);
   if (bytes == NULL) return;
   snprintf(path, sizeof path, "%s/tiny.kws", dir);
-  f = fopen(path, "wb");
-  CHECK(f != NULL && fwrite(bytes, 1, size, f) == size);
-  if (f != NULL) fclose(f);
+  write_file(path, bytes, size);
   snprintf(path, sizeof path, "%s/nocard.kws", dir);
-  f = fopen(path, "wb");
-  CHECK(f != NULL && fwrite(bytes, 1, size, f) == size);
-  if (f != NULL) fclose(f);
+  write_file(path, bytes, size);
   free(bytes);
   snprintf(path, sizeof path, "%s/tiny.json", dir);
   write_text(path,
