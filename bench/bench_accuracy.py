@@ -223,6 +223,15 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
     "best_pair_ft16_r025": ("best_pair_ft8_r025 (best) with the last 16 convolutions",
                             _pair_lever("4500", "--train_embedding_layers", "16",
                                         "--embedding_rate_scale", "0.25")),
+    "best_pair_ft8_r025_ls": ("best_pair_ft8_r025 (best) with --label_smoothing 0.1",
+                              _pair_lever("4500", "--train_embedding_layers", "8",
+                                          "--embedding_rate_scale", "0.25",
+                                          "--label_smoothing", "0.1")),
+    "best_pair_ft8_r025_bg02": ("best_pair_ft8_r025 (best) with background noise up to 0.2 "
+                                "(--background_volume 0.2; 0.1 otherwise)",
+                                _pair_lever("4500", "--train_embedding_layers", "8",
+                                            "--embedding_rate_scale", "0.25",
+                                            "--background_volume", "0.2")),
     "best_pair_mixup": ("best_pair with --mixup 0.3 (each example's power spectrogram mixed "
                         "with the batch's mirrored one, Beta(0.3, 0.3) weights, labels alike)",
                         _pair_lever("4500", "--mixup", "0.3")),
