@@ -19,7 +19,7 @@ from kws import _core
 from kws.train import models as kws_models
 from kws.train.settings import ModelSettings
 
-ALL_SETS = ["scalar", "avx2", "avx512", "neon"]
+ALL_SETS = ["scalar", "avx2", "avx512", "neon", "wasm_simd128"]
 
 
 def test_build_info_describes_the_build():

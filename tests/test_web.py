@@ -84,6 +84,7 @@ def test_wasm_in_node_equals_native(web_dir, repo_root, models, sample_dir, dete
     got = json.loads(out.stdout)
     assert got["version"] == kws.__version__
     assert "wasm32-emscripten" in got["buildInfo"]
+    assert "; kernels wasm_simd128;" in got["buildInfo"]
 
     native = _native_windows(models["fc"], samples, 30)
     assert len(got["windows"]) == len(native) > 250

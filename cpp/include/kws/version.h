@@ -10,8 +10,8 @@ namespace kws {
 // The version of the kws native core, e.g. "0.1.0".
 const char* Version();
 
-// The kernel set in use: "scalar", "avx2", "avx512" or "neon". Chosen once, when the
-// library loads, as the best set this CPU runs; the environment variable
+// The kernel set in use: "scalar", "avx2", "avx512", "neon" or "wasm_simd128". Chosen
+// once, when the library loads, as the best set this CPU runs; the environment variable
 // KWS_ISA=<set> forces one (when this build or CPU cannot run it, a warning goes to
 // stderr and the best available set is used instead).
 std::string ActiveKernelSet();

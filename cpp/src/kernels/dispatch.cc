@@ -25,6 +25,9 @@ const KernelSet* Avx512Set() { return nullptr; }
 #ifndef KWS_HAVE_NEON_SET
 const KernelSet* NeonSet() { return nullptr; }
 #endif
+#ifndef KWS_HAVE_WASM_SIMD128_SET
+const KernelSet* WasmSimd128Set() { return nullptr; }
+#endif
 
 namespace {
 
@@ -32,6 +35,7 @@ struct CpuFeatures {
   bool avx2 = false;    // AVX2 + FMA, with the OS saving the YMM state
   bool avx512 = false;  // AVX-512 F/BW/DQ/VL + FMA, with the OS saving the ZMM state
   bool neon = false;
+  bool wasm_simd128 = false;  // a module compiled for SIMD128 only loads where it runs
 };
 
 #ifdef KWS_DISPATCH_X86
@@ -62,6 +66,8 @@ CpuFeatures DetectCpu() {
   f.avx512 = f.avx2 && avx512f && avx512dq && avx512bw && avx512vl && zmm_state;
 #elif defined(__aarch64__)
   f.neon = true;  // Advanced SIMD is part of the aarch64 baseline
+#elif defined(__wasm_simd128__)
+  f.wasm_simd128 = true;
 #endif
   return f;
 }
@@ -80,8 +86,11 @@ Choice Choose() {
     bool runs;
   };
   // In order of preference, best last.
-  const Entry entries[] = {
-      {ScalarSet(), true}, {NeonSet(), cpu.neon}, {Avx2Set(), cpu.avx2}, {Avx512Set(), cpu.avx512}};
+  const Entry entries[] = {{ScalarSet(), true},
+                           {WasmSimd128Set(), cpu.wasm_simd128},
+                           {NeonSet(), cpu.neon},
+                           {Avx2Set(), cpu.avx2},
+                           {Avx512Set(), cpu.avx512}};
   const KernelSet* best = nullptr;
   for (const Entry& e : entries) {
     if (e.set == nullptr) continue;
@@ -130,7 +139,7 @@ std::atomic<const KernelSet*>& ActivePointer() {
 const KernelSet& Active() { return *ActivePointer().load(std::memory_order_relaxed); }
 
 bool UseSet(const std::string& name) {
-  for (const KernelSet* set : {ScalarSet(), NeonSet(), Avx2Set(), Avx512Set()}) {
+  for (const KernelSet* set : {ScalarSet(), WasmSimd128Set(), NeonSet(), Avx2Set(), Avx512Set()}) {
     if (set == nullptr || name != set->name) continue;
     for (const std::string& s : TheChoice().supported)
       if (s == name) {

@@ -4,7 +4,8 @@
 // kws::core; the layers call them through the active set's table.
 //
 // Sets: "scalar" (portable C++, the reference), "avx2" (AVX2 + FMA), "avx512"
-// (AVX-512 F/BW/DQ/VL + FMA) on x86-64, "neon" (Advanced SIMD) on aarch64. The
+// (AVX-512 F/BW/DQ/VL + FMA) on x86-64, "neon" (Advanced SIMD) on aarch64,
+// "wasm_simd128" (WebAssembly SIMD128) in a WebAssembly build. The
 // environment variable KWS_ISA=<set> forces a set; when that set is not compiled in or
 // this CPU cannot run it, the library says so once on stderr and uses the best set
 // available (ActiveKernelSet() / kws.build_info() report what runs).
@@ -90,6 +91,7 @@ const KernelSet* ScalarSet();
 const KernelSet* Avx2Set();
 const KernelSet* Avx512Set();
 const KernelSet* NeonSet();
+const KernelSet* WasmSimd128Set();
 
 }  // namespace kernels
 }  // namespace kws

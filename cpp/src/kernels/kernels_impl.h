@@ -1,7 +1,7 @@
 // The kernels of one set, written once over simd.h's Vec and compiled by each set's
-// translation unit (scalar.cc, avx2.cc, avx512.cc, neon.cc) with its own flags. Include
-// after defining the set's macro, KWS_GEMM_TILE_ROWS (rows of the GEMM register tile: all
-// kGemmRows of a block, or half of them), KWS_GEMM_TILE_PANELS and KWS_GEMM_ROW_PANELS
+// translation unit (scalar.cc, avx2.cc, avx512.cc, neon.cc, wasm_simd128.cc) with its own
+// flags. Include after defining the set's macro, KWS_GEMM_TILE_ROWS (rows of the GEMM
+// register tile, a divisor of kGemmRows), KWS_GEMM_TILE_PANELS and KWS_GEMM_ROW_PANELS
 // (the column panels of 16 it covers for a block and for a single row). Everything is in an
 // anonymous namespace: internal linkage per set.
 #ifndef KWS_SRC_KERNELS_KERNELS_IMPL_H_
@@ -326,7 +326,7 @@ void SumPartialsImpl(const float* const* parts, int num_parts, const float* bias
 // vectors): as many as the registers hold next to 4 vectors of channels per pixel.
 #if defined(KWS_KERNELS_AVX512) || defined(KWS_KERNELS_NEON)
 constexpr int kDwPixels = 4;
-#elif defined(KWS_KERNELS_AVX2)
+#elif defined(KWS_KERNELS_AVX2) || defined(KWS_KERNELS_WASM_SIMD128)
 constexpr int kDwPixels = 2;
 #else
 constexpr int kDwPixels = 1;
@@ -420,7 +420,7 @@ static inline void DepthwiseRun(const float* in, size_t pixel_step, size_t row_s
 // The scalar set keeps DepthwiseRun.
 #if defined(KWS_KERNELS_NEON) || defined(KWS_KERNELS_AVX512)
 constexpr int kSlidePixels = 8, kSlideGroups = 2;
-#elif defined(KWS_KERNELS_AVX2)
+#elif defined(KWS_KERNELS_AVX2) || defined(KWS_KERNELS_WASM_SIMD128)
 constexpr int kSlidePixels = 4, kSlideGroups = 2;
 #else
 constexpr int kSlidePixels = 0, kSlideGroups = 1;

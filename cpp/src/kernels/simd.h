@@ -1,13 +1,16 @@
 // One SIMD register of floats for the kernel set being compiled (private to kws::core).
 //
 // Each kernel-set translation unit defines exactly one of KWS_KERNELS_SCALAR,
-// KWS_KERNELS_AVX2, KWS_KERNELS_AVX512 or KWS_KERNELS_NEON before including this header
+// KWS_KERNELS_AVX2, KWS_KERNELS_AVX512, KWS_KERNELS_NEON or KWS_KERNELS_WASM_SIMD128
+// before including this header
 // and is compiled with that instruction set's flags; everything here has internal
 // linkage, so no instruction of one set can leak into another set's code.
 //
-// Arithmetic of each set: the SIMD sets multiply-add with one rounding (FMA, in vector
-// and scalar tails alike); the scalar set multiplies then adds (two roundings, compiled
-// with -ffp-contract=off), which every CPU runs at full speed. Within one set every
+// Arithmetic of each set: the x86 and NEON sets multiply-add with one rounding (FMA, in
+// vector and scalar tails alike); the scalar set multiplies then adds (two roundings,
+// compiled with -ffp-contract=off), which every CPU runs at full speed, and so does the
+// WebAssembly SIMD128 set (its instruction set has no fused multiply-add), which therefore
+// rounds as the scalar set does. Within one set every
 // kernel computes an element by the same sequence of operations whatever the blocking.
 #ifndef KWS_SRC_KERNELS_SIMD_H_
 #define KWS_SRC_KERNELS_SIMD_H_
@@ -16,6 +19,8 @@
 #include <immintrin.h>
 #elif defined(KWS_KERNELS_NEON)
 #include <arm_neon.h>
+#elif defined(KWS_KERNELS_WASM_SIMD128)
+#include <wasm_simd128.h>
 #elif !defined(KWS_KERNELS_SCALAR)
 #error "define the kernel set being compiled"
 #endif
@@ -26,7 +31,7 @@ namespace {
 
 // a * b + c of single floats with this set's rounding.
 static inline float MulAddScalar(float a, float b, float c) {
-#if defined(KWS_KERNELS_SCALAR)
+#if defined(KWS_KERNELS_SCALAR) || defined(KWS_KERNELS_WASM_SIMD128)
   return a * b + c;
 #else
   return __builtin_fmaf(a, b, c);
@@ -63,6 +68,17 @@ static inline Vec Splat(float x) { return vdupq_n_f32(x); }
 static inline Vec MulAdd(Vec a, Vec b, Vec c) { return vfmaq_f32(c, a, b); }
 static inline Vec Add(Vec a, Vec b) { return vaddq_f32(a, b); }
 static inline Vec Max(Vec a, Vec b) { return vmaxnmq_f32(a, b); }  // a NaN operand yields the other
+#elif defined(KWS_KERNELS_WASM_SIMD128)
+constexpr int kWidth = 4;
+typedef v128_t Vec;
+static inline Vec Zero() { return wasm_f32x4_const_splat(0.0f); }
+static inline Vec Load(const float* p) { return wasm_v128_load(p); }
+static inline void Store(float* p, Vec v) { wasm_v128_store(p, v); }
+static inline Vec Splat(float x) { return wasm_f32x4_splat(x); }
+static inline Vec MulAdd(Vec a, Vec b, Vec c) { return wasm_f32x4_add(wasm_f32x4_mul(a, b), c); }
+static inline Vec Add(Vec a, Vec b) { return wasm_f32x4_add(a, b); }
+// pmax(b, a) is b < a ? a : b, the scalar set's a > b ? a : b (NaN a -> b).
+static inline Vec Max(Vec a, Vec b) { return wasm_f32x4_pmax(b, a); }
 #else
 constexpr int kWidth = 1;
 typedef float Vec;
