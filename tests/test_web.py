@@ -103,6 +103,36 @@ def test_wasm_in_node_equals_native(web_dir, repo_root, models, sample_dir, dete
     assert got["error"]["message"].startswith("kws_model_load_from_memory: cut.kws: ")
 
 
+@pytest.mark.parametrize("model", ["trained", "svdf"])
+def test_wasm_kernels_round_as_the_scalar_set(web_dir, repo_root, models, sample_dir, tmp_path,
+                                              model):
+    """The wasm_simd128 set multiplies then adds, as the native scalar set does, and sums
+    every element in the same order: the bundled model's stream (convolutions, depthwise,
+    pooling) and an SVDF stream give the native scalar set's window scores bit for bit (and
+    the FMA sets' to float precision)."""
+    from kernel_sets import kernel_sets
+
+    path = TRAINED if model == "trained" else str(models["svdf"])
+    words = [kws.read_wav(str(sorted((sample_dir / w).glob("*.wav"))[0]))[0]
+             for w in ("yes", "left", "go")]
+    samples = np.concatenate(words + [np.zeros(4000, np.float32)]).astype(np.float32)
+    raw = tmp_path / "samples.f32"
+    samples.tofile(raw)
+    out = subprocess.run([_node(), str(repo_root / "tests" / "wasm_spotter.js"), str(web_dir),
+                          path, str(raw), json.dumps({"hopMs": 30, "chunkSamples": 777})],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    wasm = np.array([scores for _, scores in json.loads(out.stdout)["windows"]], np.float32)
+    assert len(wasm) > 50
+    for name in kernel_sets():
+        native = np.array([scores for _, scores in _native_windows(Path(path), samples, 30)])
+        assert native.shape == wasm.shape, name
+        if name == "scalar":
+            assert np.array_equal(native, wasm)
+        else:
+            np.testing.assert_allclose(native, wasm, atol=1e-5, rtol=0, err_msg=name)
+
+
 # ---- the page in headless Chromium --------------------------------------------------------
 
 class Chromium:
