@@ -8,7 +8,9 @@ Pin it to one quiet core: taskset -c 0 python bench/bench_wasm.py. Needs web/kws
 web/kws.wasm (bash scripts/build_wasm.sh) and Node.
 
 Usage: python bench/bench_wasm.py [--model PATH] [--seconds 10] [--hop_ms 30] [--repeats 5]
-(default model: the bundled speech_commands.kws)
+    [--web DIR ...]
+(default model: the bundled speech_commands.kws; --web: folders holding a kws.js and
+kws.wasm, each timed, web/ by default)
 """
 
 from __future__ import annotations
@@ -54,14 +56,16 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--hop_ms", type=int, default=30)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--web", nargs="+", default=[str(ROOT / "web")])
     args = p.parse_args()
     node = shutil.which("node") or shutil.which("nodejs")
     if node is None:
         raise SystemExit("bench_wasm: Node is missing (apt-get install nodejs)")
-    web = ROOT / "web"
-    if not (web / "kws.js").is_file() or not (web / "kws.wasm").is_file():
-        raise SystemExit(f"bench_wasm: {web}/kws.js or kws.wasm is missing "
-                         "(bash scripts/build_wasm.sh)")
+    for web in map(Path, args.web):
+        if not (web / "kws.js").is_file() or not (web / "kws.wasm").is_file():
+            raise SystemExit(f"bench_wasm: {web}/kws.js or kws.wasm is missing "
+                             "(bash scripts/build_wasm.sh)")
+    node_version = subprocess.check_output([node, "--version"], text=True).strip()
 
     rng = np.random.default_rng(0)
     samples = (rng.standard_normal(int(args.seconds * 16000)) * 0.05).astype(np.float32)
@@ -69,15 +73,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "samples.f32"
         samples.tofile(raw)
-        run = subprocess.run([node, str(ROOT / "bench" / "wasm_timing.js"), str(web), args.model,
-                              str(raw), str(args.hop_ms), str(args.repeats)],
-                             capture_output=True, text=True, check=False)
-        if run.returncode != 0:
-            raise SystemExit(f"bench_wasm: node failed:\n{run.stderr}")
-        got = json.loads(run.stdout)
-        kernels = got["buildInfo"].split("; kernels ")[1].split(";")[0]
-        rows.append((f"wasm in Node {subprocess.check_output([node, '--version'], text=True).strip()}",
-                     kernels, min(got["ms"])))
+        for web in args.web:
+            run = subprocess.run([node, str(ROOT / "bench" / "wasm_timing.js"), web, args.model,
+                                  str(raw), str(args.hop_ms), str(args.repeats)],
+                                 capture_output=True, text=True, check=False)
+            if run.returncode != 0:
+                raise SystemExit(f"bench_wasm: node failed on {web}:\n{run.stderr}")
+            got = json.loads(run.stdout)
+            kernels = got["buildInfo"].split("; kernels ")[1].split(";")[0]
+            rows.append((f"wasm in Node {node_version}", kernels, min(got["ms"])))
     active = kws.build_info()["kernel_set"]
     for name in kws.build_info()["supported_sets"]:
         _core._use_kernel_set(name)
@@ -89,7 +93,7 @@ def main() -> int:
           f"{args.repeats}; {platform.processor() or platform.machine()}, load average "
           f"{os.getloadavg()[0]:.2f}")
     print()
-    print("| runtime | kernel set | ms per pass | x real time | time / wasm's |")
+    print("| runtime | kernel set | ms per pass | x real time | time / first row's |")
     print("|---|---|---|---|---|")
     wasm = rows[0][2]
     for who, kernels, ms in rows:
