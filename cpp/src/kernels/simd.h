@@ -1,17 +1,16 @@
 // One SIMD register of floats for the kernel set being compiled (private to kws::core).
 //
 // Each kernel-set translation unit defines exactly one of KWS_KERNELS_SCALAR,
-// KWS_KERNELS_AVX2, KWS_KERNELS_AVX512, KWS_KERNELS_NEON or KWS_KERNELS_WASM_SIMD128
-// before including this header
-// and is compiled with that instruction set's flags; everything here has internal
-// linkage, so no instruction of one set can leak into another set's code.
+// KWS_KERNELS_AVX2, KWS_KERNELS_AVX512, KWS_KERNELS_NEON or KWS_KERNELS_WASM_SIMD128 before
+// including this header and is compiled with that instruction set's flags; everything here
+// has internal linkage, so no instruction of one set can leak into another set's code.
 //
 // Arithmetic of each set: the x86 and NEON sets multiply-add with one rounding (FMA, in
 // vector and scalar tails alike); the scalar set multiplies then adds (two roundings,
-// compiled with -ffp-contract=off), which every CPU runs at full speed, and so does the
-// WebAssembly SIMD128 set (its instruction set has no fused multiply-add), which therefore
-// rounds as the scalar set does. Within one set every
-// kernel computes an element by the same sequence of operations whatever the blocking.
+// compiled with -ffp-contract=off), which every CPU runs at full speed; the WebAssembly
+// SIMD128 set, whose instruction set has no fused multiply-add, rounds as the scalar set
+// does. Within one set every kernel computes an element by the same sequence of operations
+// whatever the blocking.
 #ifndef KWS_SRC_KERNELS_SIMD_H_
 #define KWS_SRC_KERNELS_SIMD_H_
 

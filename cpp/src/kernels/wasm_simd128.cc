@@ -1,9 +1,10 @@
 // The WebAssembly SIMD128 kernel set (wasm32 compiled with -msimd128).
 #if defined(__wasm_simd128__)
 #define KWS_KERNELS_WASM_SIMD128 1
-// 4 rows x 16 columns: 16 accumulators, what the engines keep in the 16 xmm registers of
-// x86-64 (arm64 has 32).
-#define KWS_GEMM_TILE_ROWS 4
+// 2 rows x 16 columns: 8 accumulators, 4 vectors of B and the broadcast A value, 13 of the
+// 16 vector registers engines have on x86-64 (3 or 4 rows spill: 4 rows measured 1.3x the
+// time of 2 in bench/bench_wasm.py).
+#define KWS_GEMM_TILE_ROWS 2
 #define KWS_GEMM_TILE_PANELS 1
 #define KWS_GEMM_ROW_PANELS 2
 #include "kernels_impl.h"
