@@ -103,16 +103,40 @@ def test_wasm_in_node_equals_native(web_dir, repo_root, models, sample_dir, dete
     assert got["error"]["message"].startswith("kws_model_load_from_memory: cut.kws: ")
 
 
-@pytest.mark.parametrize("model", ["trained", "svdf"])
+def _random_ds_cnn(path: Path) -> None:
+    """A ds_cnn (depthwise convolutions, global average pooling) with seeded random weights,
+    as model.kws."""
+    from kws.train import export
+    from kws.train import models as kws_models
+    from kws.train.settings import ModelSettings
+
+    settings = ModelSettings(label_count=len(LABELS))
+    model = kws_models.build_model("ds_cnn", settings, training_dropout=False)
+    rng = np.random.default_rng(1)
+    for weight in model.weights:
+        shape = tuple(weight.shape)
+        if "moving_variance" in weight.name:
+            weight.assign(rng.uniform(0.5, 2.0, shape).astype(np.float32))
+        else:
+            fan_in = max(1, int(np.prod(shape[:-1])))
+            weight.assign((rng.normal(0, 1, shape) / np.sqrt(fan_in)).astype(np.float32))
+    export.write_model_kws(path, model, settings, "ds_cnn", LABELS)
+
+
+@pytest.mark.parametrize("model", ["trained", "svdf", "ds_cnn"])
 def test_wasm_kernels_round_as_the_scalar_set(web_dir, repo_root, models, sample_dir, tmp_path,
                                               model):
     """The wasm_simd128 set multiplies then adds, as the native scalar set does, and sums
-    every element in the same order: the bundled model's stream (convolutions, depthwise,
-    pooling) and an SVDF stream give the native scalar set's window scores bit for bit (and
-    the FMA sets' to float precision)."""
+    every element in the same order: streams of the bundled model (convolutions, dense,
+    pooling), an SVDF model and a ds_cnn (depthwise convolutions) give the native scalar
+    set's window scores bit for bit (and the FMA sets' to float precision)."""
     from kernel_sets import kernel_sets
 
-    path = TRAINED if model == "trained" else str(models["svdf"])
+    if model == "ds_cnn":
+        path = str(tmp_path / "ds_cnn.kws")
+        _random_ds_cnn(Path(path))
+    else:
+        path = TRAINED if model == "trained" else str(models["svdf"])
     words = [kws.read_wav(str(sorted((sample_dir / w).glob("*.wav"))[0]))[0]
              for w in ("yes", "left", "go")]
     samples = np.concatenate(words + [np.zeros(4000, np.float32)]).astype(np.float32)
