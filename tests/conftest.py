@@ -206,13 +206,28 @@ def models(sample_dir: Path, tmp_path_factory) -> dict[str, Path]:
                                         (b - (mu / sd) @ w).astype(np.float32)])
     export.write_model_kws(out / "fc.kws", fc, settings, "single_fc", LABELS)
 
-    svdf = kws_models.build_model("low_latency_svdf", settings, training_dropout=False)
-    for weight in svdf.weights:
-        shape = tuple(weight.shape)
-        fan_in = max(1, int(np.prod(shape[:-1])))
-        weight.assign((rng.normal(0, 1, shape) / np.sqrt(fan_in)).astype(np.float32))
-    export.write_model_kws(out / "svdf.kws", svdf, settings, "low_latency_svdf", LABELS)
+    write_random_model("low_latency_svdf", out / "svdf.kws", rng)
     return {"fc": out / "fc.kws", "svdf": out / "svdf.kws"}
+
+
+def write_random_model(architecture: str, path: Path, rng: np.random.Generator) -> None:
+    """A model of `architecture` (12 labels, default settings) with random non-trivial
+    weights drawn from `rng`, written as model.kws: batch-norm scales and variances uniform
+    in [0.5, 1.5], every other weight normal with a standard deviation of 1 / sqrt(fan in)."""
+    from kws.train import export
+    from kws.train import models as kws_models
+    from kws.train.settings import ModelSettings
+
+    settings = ModelSettings(label_count=len(LABELS))
+    model = kws_models.build_model(architecture, settings, training_dropout=False)
+    for weight in model.weights:
+        shape = tuple(weight.shape)
+        if "moving_variance" in weight.path or "gamma" in weight.path:
+            value = rng.uniform(0.5, 1.5, shape)
+        else:
+            value = rng.normal(0.0, 1.0, shape) / np.sqrt(max(1, int(np.prod(shape[:-1]))))
+        weight.assign(value.astype(np.float32))
+    export.write_model_kws(path, model, settings, architecture, LABELS)
 
 
 # ---- detections: what the Python API says, and what a program printed ----------------

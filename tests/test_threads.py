@@ -12,12 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_random_model
 
 import kws
 
 THREADS = 8
-LABELS = ["_silence_", "_unknown_", "yes", "no", "up", "down", "left", "right", "on", "off",
-          "stop", "go"]
 
 
 def _real_audio(speech_dir: Path, index: int, clips: int = 3) -> np.ndarray:
@@ -37,21 +36,8 @@ def _real_audio(speech_dir: Path, index: int, clips: int = 3) -> np.ndarray:
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory) -> Path:
     """A ds_cnn with random non-trivial weights, written by kws's exporter."""
-    from kws.train import export, models
-    from kws.train.settings import ModelSettings
-
-    settings = ModelSettings(label_count=len(LABELS))
-    keras_model = models.build_model("ds_cnn", settings, training_dropout=False)
-    rng = np.random.default_rng(3)
-    for w in keras_model.weights:
-        shape = tuple(w.shape)
-        if "moving_variance" in w.path or "gamma" in w.path:
-            value = rng.uniform(0.5, 1.5, shape)
-        else:
-            value = rng.normal(0.0, 1.0, shape) / np.sqrt(max(1, int(np.prod(shape[:-1]))))
-        w.assign(value.astype(np.float32))
     path = tmp_path_factory.mktemp("threads") / "ds_cnn.kws"
-    export.write_model_kws(path, keras_model, settings, "ds_cnn", LABELS)
+    write_random_model("ds_cnn", path, np.random.default_rng(3))
     return path
 
 

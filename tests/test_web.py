@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import LABELS
+from conftest import LABELS, write_random_model
 
 import kws
 
@@ -103,26 +103,6 @@ def test_wasm_in_node_equals_native(web_dir, repo_root, models, sample_dir, dete
     assert got["error"]["message"].startswith("kws_model_load_from_memory: cut.kws: ")
 
 
-def _random_ds_cnn(path: Path) -> None:
-    """A ds_cnn (depthwise convolutions, global average pooling) with seeded random weights,
-    as model.kws."""
-    from kws.train import export
-    from kws.train import models as kws_models
-    from kws.train.settings import ModelSettings
-
-    settings = ModelSettings(label_count=len(LABELS))
-    model = kws_models.build_model("ds_cnn", settings, training_dropout=False)
-    rng = np.random.default_rng(1)
-    for weight in model.weights:
-        shape = tuple(weight.shape)
-        if "moving_variance" in weight.name:
-            weight.assign(rng.uniform(0.5, 2.0, shape).astype(np.float32))
-        else:
-            fan_in = max(1, int(np.prod(shape[:-1])))
-            weight.assign((rng.normal(0, 1, shape) / np.sqrt(fan_in)).astype(np.float32))
-    export.write_model_kws(path, model, settings, "ds_cnn", LABELS)
-
-
 @pytest.mark.parametrize("model", ["trained", "svdf", "ds_cnn"])
 def test_wasm_kernels_round_as_the_scalar_set(web_dir, repo_root, models, sample_dir, tmp_path,
                                               model):
@@ -134,7 +114,7 @@ def test_wasm_kernels_round_as_the_scalar_set(web_dir, repo_root, models, sample
 
     if model == "ds_cnn":
         path = str(tmp_path / "ds_cnn.kws")
-        _random_ds_cnn(Path(path))
+        write_random_model("ds_cnn", Path(path), np.random.default_rng(1))
     else:
         path = TRAINED if model == "trained" else str(models["svdf"])
     words = [kws.read_wav(str(sorted((sample_dir / w).glob("*.wav"))[0]))[0]
