@@ -75,8 +75,15 @@ CpuFeatures DetectCpu() {
 struct Choice {
   const KernelSet* set = nullptr;
   std::string requested;
-  std::vector<std::string> compiled, supported;
+  std::vector<std::string> compiled;
+  std::vector<const KernelSet*> runnable;  // the compiled sets this CPU runs, best last
 };
+
+std::vector<std::string> Names(const std::vector<const KernelSet*>& sets) {
+  std::vector<std::string> names;
+  for (const KernelSet* set : sets) names.push_back(set->name);
+  return names;
+}
 
 Choice Choose() {
   Choice ch;
@@ -96,7 +103,7 @@ Choice Choose() {
     if (e.set == nullptr) continue;
     ch.compiled.push_back(e.set->name);
     if (!e.runs) continue;
-    ch.supported.push_back(e.set->name);
+    ch.runnable.push_back(e.set);
     best = e.set;
   }
   ch.set = best;
@@ -104,14 +111,15 @@ Choice Choose() {
   if (env != nullptr && *env != '\0') {
     ch.requested = env;
     const KernelSet* forced = nullptr;
-    for (const Entry& e : entries)
-      if (e.set != nullptr && e.runs && ch.requested == e.set->name) forced = e.set;
+    for (const KernelSet* set : ch.runnable)
+      if (ch.requested == set->name) forced = set;
     if (forced != nullptr) {
       ch.set = forced;
     } else {
       std::string compiled, supported;
       for (const std::string& n : ch.compiled) compiled += (compiled.empty() ? "" : ", ") + n;
-      for (const std::string& n : ch.supported) supported += (supported.empty() ? "" : ", ") + n;
+      for (const std::string& n : Names(ch.runnable))
+        supported += (supported.empty() ? "" : ", ") + n;
       std::fprintf(stderr,
                    "kws: KWS_ISA=%s is not a kernel set this build can run on this CPU "
                    "(compiled in: %s; this CPU runs: %s); using %s\n",
@@ -139,19 +147,16 @@ std::atomic<const KernelSet*>& ActivePointer() {
 const KernelSet& Active() { return *ActivePointer().load(std::memory_order_relaxed); }
 
 bool UseSet(const std::string& name) {
-  for (const KernelSet* set : {ScalarSet(), WasmSimd128Set(), NeonSet(), Avx2Set(), Avx512Set()}) {
-    if (set == nullptr || name != set->name) continue;
-    for (const std::string& s : TheChoice().supported)
-      if (s == name) {
-        ActivePointer().store(set);
-        return true;
-      }
-  }
+  for (const KernelSet* set : TheChoice().runnable)
+    if (name == set->name) {
+      ActivePointer().store(set);
+      return true;
+    }
   return false;
 }
 
 std::vector<std::string> CompiledSets() { return TheChoice().compiled; }
-std::vector<std::string> SupportedSets() { return TheChoice().supported; }
+std::vector<std::string> SupportedSets() { return Names(TheChoice().runnable); }
 std::string RequestedSet() { return TheChoice().requested; }
 
 }  // namespace kernels
