@@ -8,7 +8,8 @@
     python bench/bench_accuracy.py stream NAME...     # runs on a stream of REAL's validation voices
     python bench/bench_accuracy.py stream --partition heldout NAME...  # ... of its [16, 20)
     python bench/bench_accuracy.py stream --partition testing NAME...  # ... of its test voices
-    python bench/bench_accuracy.py make-folders       # SYNTH_MORE, SYNTH_FEWUNK, REAL_REV
+    python bench/bench_accuracy.py make-folders [FOLDER...]  # SYNTH_MORE, SYNTH_FEWUNK,
+                                                      # REAL_REV, REAL_TRAINVAL, REAL_HALF
     python bench/bench_accuracy.py speed              # augmentation cost per batch
 
 NAME is a key of LEVERS (a `kws train` flag list). Each run trains into
@@ -95,6 +96,14 @@ SYNTH_FEWUNK = Path(os.environ.get("KWS_SYNTH_FEWUNK_DIR",
 # voices saying no keyword: more _unknown_ for best's data.
 REAL_REV = Path(os.environ.get("KWS_REAL_REV_DIR", REPO / "bench" / "out" / "real_rev"))
 REVERSED_WORDS = ["yes", "up", "down", "left", "right", "off", "stop", "go"]
+# How `best` grows with real voices (its real training speakers: 22, 44, 62), the testing
+# speakers ([12, 16)) unchanged in both: REAL_TRAINVAL is the sample (links) with its
+# validation speakers ([10, 12)) renamed into training (a suffix on the speaker's name that
+# hashes to [16, 100)), so it trains on 62 speakers; its real validation column is then
+# no longer held out. REAL_HALF keeps every other training speaker (by name): 22 of 44.
+REAL_TRAINVAL = Path(os.environ.get("KWS_REAL_TRAINVAL_DIR",
+                                    REPO / "bench" / "out" / "real_trainval"))
+REAL_HALF = Path(os.environ.get("KWS_REAL_HALF_DIR", REPO / "bench" / "out" / "real_half"))
 # SYNTH plus the real sample's _background_noise_ recordings (what `kws make-dataset
 # --noise_dir REAL/_background_noise_` adds; here a folder of links to both).
 SYNTH_REALNOISE = Path(os.environ.get("KWS_SYNTH_REALNOISE_DIR",
@@ -104,12 +113,14 @@ SECTION_START = "<!-- bench_accuracy start -->"
 SECTION_END = "<!-- bench_accuracy end -->"
 
 # name -> (what it measures, kws train flags; {synth} and {real} are filled in)
-def _pair_lever(steps: str, *extra: str, synth: str = "{synth_flite}") -> list[str]:
+def _pair_lever(steps: str, *extra: str, synth: str = "{synth_flite}",
+                real: str = "{real}") -> list[str]:
     """kws train flags of a speech_embedding_tc_resnet lever on best's data (`synth` beside
-    the sample's training clips): `steps` steps, ism augmentation, one model, `extra` flags."""
+    the real clips of `real`, the sample's by default): `steps` steps, ism augmentation,
+    one model, `extra` flags."""
     return ["--recipe", "best_tc_resnet", "--model_architecture", "speech_embedding_tc_resnet",
             "--peers", "1", "--how_many_training_steps", steps, "--augment", "ism", *extra,
-            "--data_dir", f"{synth},{{real}}"]
+            "--data_dir", f"{synth},{real}"]
 
 
 LEVERS: dict[str, tuple[str, list[str]]] = {
@@ -217,6 +228,15 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                            "--embedding_rate_scale 0.25)",
                            _pair_lever("4500", "--train_embedding_layers", "8",
                                        "--embedding_rate_scale", "0.25")),
+    "best_trainval": ("best (best_pair_ft8_r025) with the sample's validation speakers as "
+                      "real training speakers too (REAL_TRAINVAL: 62 speakers, not 44); "
+                      "its real validation column is not held out",
+                      _pair_lever("4500", "--train_embedding_layers", "8",
+                                  "--embedding_rate_scale", "0.25", real="{real_trainval}")),
+    "best_half": ("best (best_pair_ft8_r025) with half of the sample's training speakers "
+                  "(REAL_HALF: 22, not 44)",
+                  _pair_lever("4500", "--train_embedding_layers", "8",
+                              "--embedding_rate_scale", "0.25", real="{real_half}")),
     "best_pair_ft12_r025": ("best_pair_ft8_r025 (best) with the last 12 convolutions",
                             _pair_lever("4500", "--train_embedding_layers", "12",
                                         "--embedding_rate_scale", "0.25")),
@@ -422,6 +442,7 @@ def _flags(name: str, seed: int) -> list[str]:
                      synth_us=SYNTH_US, synth_flite=SYNTH_FLITE, synth_festival=SYNTH_FESTIVAL,
                      synth_flite2=SYNTH_FLITE2, synth_flite35=SYNTH_FLITE35,
                      synth_more=SYNTH_MORE, real_rev=REAL_REV,
+                     real_trainval=REAL_TRAINVAL, real_half=REAL_HALF,
                      synth_fewunk=SYNTH_FEWUNK,
                      real=SAMPLE, out=OUT, seed=seed)
             for f in LEVERS[name][1]]
@@ -883,17 +904,27 @@ def _link(src: Path, dest: Path) -> None:
     dest.symlink_to(src.resolve())
 
 
-def cmd_make_folders(_args) -> None:
-    """Makes SYNTH_MORE, SYNTH_FEWUNK and REAL_REV from SYNTH_FLITE and the sample (a folder
-    that exists is left as it is). Clip names keep their speaker, so partitions hold."""
+FOLDERS = ("synth_more", "synth_fewunk", "real_rev", "real_trainval", "real_half")
+
+
+def cmd_make_folders(args) -> None:
+    """Makes SYNTH_MORE, SYNTH_FEWUNK, REAL_REV, REAL_TRAINVAL and REAL_HALF (or those of
+    `args.folders`) from SYNTH_FLITE and the sample (a folder that exists is left as it
+    is). Clip names keep their speaker (REAL_TRAINVAL's renamed validation speakers a new
+    one each), so partitions hold."""
+    wanted = set(args.folders or FOLDERS)
+    if wanted - set(FOLDERS):
+        raise SystemExit(f"unknown folder {', '.join(sorted(wanted - set(FOLDERS)))}: "
+                         f"some of {', '.join(FOLDERS)}")
     import numpy as np
 
     from kws.train.data import which_set
     from kws.train.make_dataset import COMMAND_WORDS, make_dataset
     from kws.wav_io import read_wav, write_wav
 
-    folders = [d for d in sorted(SYNTH_FLITE.iterdir()) if d.is_dir()]
-    if not SYNTH_MORE.exists():
+    folders = ([d for d in sorted(SYNTH_FLITE.iterdir()) if d.is_dir()]
+               if wanted & {"synth_more", "synth_fewunk"} else [])
+    if "synth_more" in wanted and not SYNTH_MORE.exists():
         manifest = json.loads((SYNTH_FLITE / "kws_make_dataset.json").read_text())
         words = SYNTH_MORE.with_name(SYNTH_MORE.name + "_words")
         make_dataset(words, MORE_WORDS, clips_per_word=250, speakers=len(manifest["speakers"]),
@@ -903,7 +934,7 @@ def cmd_make_folders(_args) -> None:
         for d in folders + [d for d in sorted(words.iterdir()) if d.is_dir()
                             and not d.name.startswith("_")]:
             _link(d, SYNTH_MORE / d.name)
-    if not SYNTH_FEWUNK.exists():
+    if "synth_fewunk" in wanted and not SYNTH_FEWUNK.exists():
         SYNTH_FEWUNK.mkdir(parents=True)
         for d in folders:
             if d.name in COMMAND_WORDS or d.name.startswith("_"):
@@ -917,7 +948,7 @@ def cmd_make_folders(_args) -> None:
                         continue
                     kept += 1
                 _link(f, SYNTH_FEWUNK / d.name / f.name)
-    if not REAL_REV.exists():
+    if "real_rev" in wanted and not REAL_REV.exists():
         REAL_REV.mkdir(parents=True)
         for d in sorted(SAMPLE.iterdir()):
             if d.is_dir():
@@ -929,8 +960,41 @@ def cmd_make_folders(_args) -> None:
                 if which_set(str(f), 12, 4) == "training":
                     samples, rate = read_wav(str(f))
                     write_wav(str(out / f.name), np.ascontiguousarray(samples[::-1]), rate)
-    for d in (SYNTH_MORE, SYNTH_FEWUNK, REAL_REV):
-        print(d)
+    if "real_trainval" in wanted and not REAL_TRAINVAL.exists():
+        _real_subset(REAL_TRAINVAL, rename_validation=True)
+    if "real_half" in wanted and not REAL_HALF.exists():
+        _real_subset(REAL_HALF, rename_validation=False)
+    for name, d in zip(FOLDERS, (SYNTH_MORE, SYNTH_FEWUNK, REAL_REV, REAL_TRAINVAL, REAL_HALF)):
+        if name in wanted:
+            print(d)
+
+
+def _real_subset(dest: Path, rename_validation: bool) -> None:
+    """REAL_TRAINVAL (`rename_validation`) or REAL_HALF: the sample's folders of words as
+    folders of links, the _ folders (silence, noise) linked whole."""
+    from kws.train.data import which_set
+
+    dest.mkdir(parents=True)
+    clips = sorted(SAMPLE.glob("[!_]*/*.wav"))
+    training = sorted({f.name.split("_nohash_")[0] for f in clips
+                       if which_set(str(f), 12, 4) == "training"})
+    dropped = set(training[1::2])
+    for d in sorted(SAMPLE.iterdir()):
+        if d.is_dir() and d.name.startswith("_"):
+            _link(d, dest / d.name)
+    for f in clips:
+        speaker, rest = f.name.split("_nohash_")
+        part = which_set(str(f), 12, 4)
+        name = f.name
+        if rename_validation and part == "validation":
+            suffix = 0
+            while which_set(f"{speaker}t{suffix}_nohash_{rest}", 12, 4) != "training":
+                suffix += 1
+            name = f"{speaker}t{suffix}_nohash_{rest}"
+        elif not rename_validation and speaker in dropped:
+            continue
+        (dest / f.parent.name).mkdir(exist_ok=True)
+        _link(f, dest / f.parent.name / name)
 
 
 def _load_runs(train_dirs: list[str]):
@@ -1090,7 +1154,9 @@ def main() -> None:
                     help="kws stream-eval's --decision_delay_ms, one or a comma list (0: the "
                          "classic rule); the records' stream is then "
                          "PARTITION_stream[_seedS]_delayN")
-    sub.add_parser("make-folders")
+    mf = sub.add_parser("make-folders")
+    mf.add_argument("folders", nargs="*", metavar="FOLDER",
+                    help=f"some of {', '.join(FOLDERS)} (default: all)")
     en = sub.add_parser("ensemble")
     en.add_argument("train_dirs", nargs="+")
     er = sub.add_parser("errors")
