@@ -85,6 +85,12 @@ std::vector<std::string> Names(const std::vector<const KernelSet*>& sets) {
   return names;
 }
 
+std::string CommaSeparated(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
 Choice Choose() {
   Choice ch;
   const CpuFeatures cpu = DetectCpu();
@@ -98,14 +104,12 @@ Choice Choose() {
                            {NeonSet(), cpu.neon},
                            {Avx2Set(), cpu.avx2},
                            {Avx512Set(), cpu.avx512}};
-  const KernelSet* best = nullptr;
   for (const Entry& e : entries) {
     if (e.set == nullptr) continue;
     ch.compiled.push_back(e.set->name);
-    if (!e.runs) continue;
-    ch.runnable.push_back(e.set);
-    best = e.set;
+    if (e.runs) ch.runnable.push_back(e.set);
   }
+  const KernelSet* best = ch.runnable.back();  // the scalar set always runs
   ch.set = best;
   const char* env = std::getenv("KWS_ISA");
   if (env != nullptr && *env != '\0') {
@@ -116,14 +120,11 @@ Choice Choose() {
     if (forced != nullptr) {
       ch.set = forced;
     } else {
-      std::string compiled, supported;
-      for (const std::string& n : ch.compiled) compiled += (compiled.empty() ? "" : ", ") + n;
-      for (const std::string& n : Names(ch.runnable))
-        supported += (supported.empty() ? "" : ", ") + n;
       std::fprintf(stderr,
                    "kws: KWS_ISA=%s is not a kernel set this build can run on this CPU "
                    "(compiled in: %s; this CPU runs: %s); using %s\n",
-                   env, compiled.c_str(), supported.c_str(), best->name);
+                   env, CommaSeparated(ch.compiled).c_str(),
+                   CommaSeparated(Names(ch.runnable)).c_str(), best->name);
     }
   }
   return ch;
