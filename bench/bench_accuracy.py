@@ -904,7 +904,8 @@ def _link(src: Path, dest: Path) -> None:
     dest.symlink_to(src.resolve())
 
 
-FOLDERS = ("synth_more", "synth_fewunk", "real_rev", "real_trainval", "real_half")
+FOLDERS = {"synth_more": SYNTH_MORE, "synth_fewunk": SYNTH_FEWUNK, "real_rev": REAL_REV,
+           "real_trainval": REAL_TRAINVAL, "real_half": REAL_HALF}
 
 
 def cmd_make_folders(args) -> None:
@@ -964,7 +965,7 @@ def cmd_make_folders(args) -> None:
         _real_subset(REAL_TRAINVAL, rename_validation=True)
     if "real_half" in wanted and not REAL_HALF.exists():
         _real_subset(REAL_HALF, rename_validation=False)
-    for name, d in zip(FOLDERS, (SYNTH_MORE, SYNTH_FEWUNK, REAL_REV, REAL_TRAINVAL, REAL_HALF)):
+    for name, d in FOLDERS.items():
         if name in wanted:
             print(d)
 
@@ -978,7 +979,7 @@ def _real_subset(dest: Path, rename_validation: bool) -> None:
     clips = sorted(SAMPLE.glob("[!_]*/*.wav"))
     training = sorted({f.name.split("_nohash_")[0] for f in clips
                        if which_set(str(f), 12, 4) == "training"})
-    dropped = set(training[1::2])
+    dropped = set() if rename_validation else set(training[1::2])
     for d in sorted(SAMPLE.iterdir()):
         if d.is_dir() and d.name.startswith("_"):
             _link(d, dest / d.name)
@@ -991,7 +992,7 @@ def _real_subset(dest: Path, rename_validation: bool) -> None:
             while which_set(f"{speaker}t{suffix}_nohash_{rest}", 12, 4) != "training":
                 suffix += 1
             name = f"{speaker}t{suffix}_nohash_{rest}"
-        elif not rename_validation and speaker in dropped:
+        elif speaker in dropped:
             continue
         (dest / f.parent.name).mkdir(exist_ok=True)
         _link(f, dest / f.parent.name / name)
