@@ -9,7 +9,7 @@
     python bench/bench_accuracy.py stream --partition heldout NAME...  # ... of its [16, 20)
     python bench/bench_accuracy.py stream --partition testing NAME...  # ... of its test voices
     python bench/bench_accuracy.py make-folders [FOLDER...]  # SYNTH_MORE, SYNTH_FEWUNK,
-                                                      # REAL_REV, REAL_TRAINVAL, REAL_HALF
+                                                      # REAL_REV, the REAL_SUBSETS
     python bench/bench_accuracy.py speed              # augmentation cost per batch
 
 NAME is a key of LEVERS (a `kws train` flag list). Each run trains into
@@ -104,6 +104,14 @@ REVERSED_WORDS = ["yes", "up", "down", "left", "right", "off", "stop", "go"]
 REAL_TRAINVAL = Path(os.environ.get("KWS_REAL_TRAINVAL_DIR",
                                     REPO / "bench" / "out" / "real_trainval"))
 REAL_HALF = Path(os.environ.get("KWS_REAL_HALF_DIR", REPO / "bench" / "out" / "real_half"))
+# Past the sample's 62 non-testing speakers without scoring a clip whose voice was heard:
+# REAL_FOLD_A is REAL_TRAINVAL with every other testing speaker (by name, from the second)
+# renamed into training too, REAL_FOLD_B with the others: 91 training speakers each, scored
+# on the 29 testing speakers it kept, so the two folds' runs of a seed score all 58.
+REAL_FOLD_A = Path(os.environ.get("KWS_REAL_FOLD_A_DIR",
+                                  REPO / "bench" / "out" / "real_fold_a"))
+REAL_FOLD_B = Path(os.environ.get("KWS_REAL_FOLD_B_DIR",
+                                  REPO / "bench" / "out" / "real_fold_b"))
 # SYNTH plus the real sample's _background_noise_ recordings (what `kws make-dataset
 # --noise_dir REAL/_background_noise_` adds; here a folder of links to both).
 SYNTH_REALNOISE = Path(os.environ.get("KWS_SYNTH_REALNOISE_DIR",
@@ -237,6 +245,14 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                   "(REAL_HALF: 22, not 44)",
                   _pair_lever("4500", "--train_embedding_layers", "8",
                               "--embedding_rate_scale", "0.25", real="{real_half}")),
+    "best_fold_a": ("best (best_pair_ft8_r025) on REAL_FOLD_A: 91 real training speakers, "
+                    "its real test column on the 29 testing speakers it kept",
+                    _pair_lever("4500", "--train_embedding_layers", "8",
+                                "--embedding_rate_scale", "0.25", real="{real_fold_a}")),
+    "best_fold_b": ("best (best_pair_ft8_r025) on REAL_FOLD_B: 91 real training speakers, "
+                    "its real test column on the other 29 testing speakers",
+                    _pair_lever("4500", "--train_embedding_layers", "8",
+                                "--embedding_rate_scale", "0.25", real="{real_fold_b}")),
     "best_pair_ft12_r025": ("best_pair_ft8_r025 (best) with the last 12 convolutions",
                             _pair_lever("4500", "--train_embedding_layers", "12",
                                         "--embedding_rate_scale", "0.25")),
@@ -443,17 +459,23 @@ def _flags(name: str, seed: int) -> list[str]:
                      synth_flite2=SYNTH_FLITE2, synth_flite35=SYNTH_FLITE35,
                      synth_more=SYNTH_MORE, real_rev=REAL_REV,
                      real_trainval=REAL_TRAINVAL, real_half=REAL_HALF,
+                     real_fold_a=REAL_FOLD_A, real_fold_b=REAL_FOLD_B,
                      synth_fewunk=SYNTH_FEWUNK,
                      real=SAMPLE, out=OUT, seed=seed)
             for f in LEVERS[name][1]]
 
 
-def evaluate(train_dir: Path) -> dict:
+# Runs whose training folder keeps only some of the sample's testing speakers: their real
+# test column scores that folder's testing partition.
+REAL_TESTING = {"best_fold_a": REAL_FOLD_A, "best_fold_b": REAL_FOLD_B}
+
+
+def evaluate(train_dir: Path, real_testing: Path = SAMPLE) -> dict:
     from kws.train.loop import evaluate_checkpoint
 
     out = {}
     for key, data_dir, partition in [("real_validation", SAMPLE, "validation"),
-                                     ("real_testing", SAMPLE, "testing"),
+                                     ("real_testing", real_testing, "testing"),
                                      ("synthetic_testing", SYNTH, "testing")]:
         r = evaluate_checkpoint(str(train_dir), str(data_dir), partition,
                                 validation_percentage=12, testing_percentage=4)
@@ -519,7 +541,7 @@ def cmd_train(args, extra: list[str]) -> None:
     record = {"name": args.name, "seed": args.seed, "train_seconds": round(seconds, 1),
               "train_cpu_seconds": round(cpu_seconds, 1),
               "command": "kws train " + " ".join(flags),
-              "load_average": os.getloadavg()[0], **evaluate(name_dir)}
+              "load_average": os.getloadavg()[0], **evaluate(name_dir, REAL_TESTING.get(args.name, SAMPLE))}
     if resumed_from:
         record["resumed_from_step"] = resumed_from
     with open(OUT / "results.jsonl", "a") as f:
@@ -754,10 +776,13 @@ def cmd_heldout(args) -> None:
 # gen-stream draws from a testing partition: these splits make it the 12/4 split's
 # validation clips (hash [10, 12) within the sample), its training clips ([16, 20)),
 # which only runs trained on synthetic speech alone never heard, or its testing clips
-# ([12, 16): the model cards' stream, for the final word only).
-STREAMS = {"validation": ["--validation_percentage", "10", "--testing_percentage", "2"],
-           "heldout": ["--validation_percentage", "16", "--testing_percentage", "4"],
-           "testing": ["--validation_percentage", "12", "--testing_percentage", "4"]}
+# ([12, 16): the model cards' stream, for the final word only); testing_fold_a and _b are
+# the testing clips of REAL_FOLD_A and REAL_FOLD_B, each half of the testing voices.
+STREAMS = {"validation": (SAMPLE, ["--validation_percentage", "10", "--testing_percentage", "2"]),
+           "heldout": (SAMPLE, ["--validation_percentage", "16", "--testing_percentage", "4"]),
+           "testing": (SAMPLE, SPLIT),
+           "testing_fold_a": (REAL_FOLD_A, SPLIT),
+           "testing_fold_b": (REAL_FOLD_B, SPLIT)}
 STREAM_SECONDS = "1200"
 SWEEP = "0.05:0.95:0.05"  # kws stream-eval's default --sweep_thresholds
 
@@ -816,7 +841,8 @@ def stream_wav(partition: str, seed: int = 0) -> Path:
     arrangement of the same clips over other stretches of noise), made on first use."""
     wav = OUT / f"{stream_name(partition, seed)}.wav"
     if not wav.is_file():
-        _kws("gen-stream", "--data_dir", str(SAMPLE), *STREAMS[partition], "--duration_seconds",
+        folder, split = STREAMS[partition]
+        _kws("gen-stream", "--data_dir", str(folder), *split, "--duration_seconds",
              STREAM_SECONDS, "--seed", str(seed), "--output_wav", str(wav))
     return wav
 
@@ -870,6 +896,9 @@ def cmd_stream(args) -> None:
     new = []
     for name in args.names:
         for r in _runs(records, name):
+            if name in REAL_TESTING and STREAMS[args.partition][0] != REAL_TESTING[name]:
+                raise SystemExit(f"{name} trained on some of the {args.partition} stream's "
+                                 f"voices: stream it on its own fold's testing voices")
             if args.partition == "heldout":
                 _refuse_trained_on_sample(name, r)
             train_dir = _run_dir(name, r)
@@ -905,14 +934,15 @@ def _link(src: Path, dest: Path) -> None:
 
 
 FOLDERS = {"synth_more": SYNTH_MORE, "synth_fewunk": SYNTH_FEWUNK, "real_rev": REAL_REV,
-           "real_trainval": REAL_TRAINVAL, "real_half": REAL_HALF}
+           "real_trainval": REAL_TRAINVAL, "real_half": REAL_HALF,
+           "real_fold_a": REAL_FOLD_A, "real_fold_b": REAL_FOLD_B}
 
 
 def cmd_make_folders(args) -> None:
-    """Makes SYNTH_MORE, SYNTH_FEWUNK, REAL_REV, REAL_TRAINVAL and REAL_HALF (or those of
+    """Makes SYNTH_MORE, SYNTH_FEWUNK, REAL_REV and the REAL_SUBSETS (or those of
     `args.folders`) from SYNTH_FLITE and the sample (a folder that exists is left as it
-    is). Clip names keep their speaker (REAL_TRAINVAL's renamed validation speakers a new
-    one each), so partitions hold."""
+    is). Clip names keep their speaker (a renamed speaker a new name), so partitions
+    hold."""
     wanted = set(args.folders or FOLDERS)
     if wanted - set(FOLDERS):
         raise SystemExit(f"unknown folder {', '.join(sorted(wanted - set(FOLDERS)))}: "
@@ -961,33 +991,49 @@ def cmd_make_folders(args) -> None:
                 if which_set(str(f), 12, 4) == "training":
                     samples, rate = read_wav(str(f))
                     write_wav(str(out / f.name), np.ascontiguousarray(samples[::-1]), rate)
-    if "real_trainval" in wanted and not REAL_TRAINVAL.exists():
-        _real_subset(REAL_TRAINVAL, rename_validation=True)
-    if "real_half" in wanted and not REAL_HALF.exists():
-        _real_subset(REAL_HALF, rename_validation=False)
+    for name, d in FOLDERS.items():
+        if name in REAL_SUBSETS and name in wanted and not d.exists():
+            _real_subset(d, *REAL_SUBSETS[name])
     for name, d in FOLDERS.items():
         if name in wanted:
             print(d)
 
 
-def _real_subset(dest: Path, rename_validation: bool) -> None:
-    """REAL_TRAINVAL (`rename_validation`) or REAL_HALF: the sample's folders of words as
-    folders of links, the _ folders (silence, noise) linked whole."""
+def _sample_speakers(partition: str) -> list[str]:
+    """The sample's speakers (by name, sorted) whose word clips fall in `partition`."""
     from kws.train.data import which_set
 
+    return sorted({f.name.split("_nohash_")[0] for f in SAMPLE.glob("[!_]*/*.wav")
+                   if which_set(str(f), 12, 4) == partition})
+
+
+# The real subsets of the sample that make-folders makes: (speakers renamed into training,
+# speakers left out), each a function of the partitions' speaker lists.
+REAL_SUBSETS = {
+    "real_trainval": (lambda: _sample_speakers("validation"), lambda: []),
+    "real_half": (lambda: [], lambda: _sample_speakers("training")[1::2]),
+    "real_fold_a": (lambda: _sample_speakers("validation") + _sample_speakers("testing")[1::2],
+                    lambda: []),
+    "real_fold_b": (lambda: _sample_speakers("validation") + _sample_speakers("testing")[0::2],
+                    lambda: []),
+}
+
+
+def _real_subset(dest: Path, renamed, dropped) -> None:
+    """A real subset of the sample (REAL_SUBSETS): its folders of words as folders of links,
+    the speakers of renamed() given a suffix on their name that hashes to training, those of
+    dropped() left out, the _ folders (silence, noise) linked whole."""
+    from kws.train.data import which_set
+
+    renamed, dropped = set(renamed()), set(dropped())
     dest.mkdir(parents=True)
-    clips = sorted(SAMPLE.glob("[!_]*/*.wav"))
-    training = sorted({f.name.split("_nohash_")[0] for f in clips
-                       if which_set(str(f), 12, 4) == "training"})
-    dropped = set() if rename_validation else set(training[1::2])
     for d in sorted(SAMPLE.iterdir()):
         if d.is_dir() and d.name.startswith("_"):
             _link(d, dest / d.name)
-    for f in clips:
+    for f in sorted(SAMPLE.glob("[!_]*/*.wav")):
         speaker, rest = f.name.split("_nohash_")
-        part = which_set(str(f), 12, 4)
         name = f.name
-        if rename_validation and part == "validation":
+        if speaker in renamed:
             suffix = 0
             while which_set(f"{speaker}t{suffix}_nohash_{rest}", 12, 4) != "training":
                 suffix += 1
