@@ -468,6 +468,17 @@ def _flags(name: str, seed: int) -> list[str]:
 # Runs whose training folder keeps only some of the sample's testing speakers: their real
 # test column scores that folder's testing partition.
 REAL_TESTING = {"best_fold_a": REAL_FOLD_A, "best_fold_b": REAL_FOLD_B}
+# Real folders that train on the sample's validation speakers: a run on one of them has no
+# held-out real validation column (its tables say so).
+VALIDATION_TRAINED_ON = (REAL_TRAINVAL, REAL_FOLD_A, REAL_FOLD_B)
+
+
+def _validation_cell(records: list[dict]) -> str:
+    """The real validation column of a run's records, or "(trained on)"."""
+    cmd = records[0]["command"].split()
+    if set(cmd[cmd.index("--data_dir") + 1].split(",")) & {str(d) for d in VALIDATION_TRAINED_ON}:
+        return "(trained on)"
+    return _mean_spread([r["real_validation"]["accuracy"] for r in records])
 
 
 def evaluate(train_dir: Path, real_testing: Path = SAMPLE) -> dict:
@@ -681,7 +692,7 @@ def cmd_report(_args) -> None:
             f"| {_steps(rs[0])} | {_minutes(rs)} "
             f"| {statistics.mean(r['load_average'] for r in rs):.0f} "
             f"| {_mean_spread([r['synthetic_testing']['accuracy'] for r in rs])} "
-            f"| {_mean_spread([r['real_validation']['accuracy'] for r in rs])} "
+            f"| {_validation_cell(rs)} "
             f"| {_mean_spread([r['real_testing']['accuracy'] for r in rs])} |")
     heldout = _load_heldout()
     if heldout:
