@@ -147,6 +147,9 @@ struct CError {
   throw CError{KWS_ERROR_INVALID_ARGUMENT, message};
 }
 
+// An optional string argument: NULL reads as empty (the callee's default).
+std::string OrEmpty(const char* text) { return text ? std::string(text) : std::string(); }
+
 // Runs `body` (which returns nothing) and maps every exception to a status.
 template <typename F>
 kws_status Guard(const char* fn, F&& body) {
@@ -414,7 +417,7 @@ kws_status kws_model_load_bundled(const char* name, const char* models_dir, kws_
     Out(out, "out");
     if (name == nullptr) Invalid("name is NULL");
     auto h = std::make_unique<kws_model>();
-    h->model = kws::Model::LoadBundled(name, models_dir ? std::string(models_dir) : std::string());
+    h->model = kws::Model::LoadBundled(name, OrEmpty(models_dir));
     Publish(std::move(h), out);
   });
 }
@@ -428,8 +431,7 @@ kws_status kws_bundled_card_decoder(const char* name, const char* models_dir, fl
     Out(decision_delay_ms, "decision_delay_ms");
     Out(has_decision_delay, "has_decision_delay");
     if (name == nullptr) Invalid("name is NULL");
-    const kws::CardDecoderOptions card =
-        kws::Model::BundledCardDecoder(name, models_dir ? std::string(models_dir) : std::string());
+    const kws::CardDecoderOptions card = kws::Model::BundledCardDecoder(name, OrEmpty(models_dir));
     *has_threshold = card.detection_threshold.has_value() ? 1 : 0;
     if (card.detection_threshold) *threshold = *card.detection_threshold;
     *has_decision_delay = card.decision_delay_ms.has_value() ? 1 : 0;
