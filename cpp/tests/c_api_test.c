@@ -231,6 +231,12 @@ static void test_bundled_models(void) {
   model = NULL;
   CHECK_OK(kws_model_load_bundled("tiny", "/nonexistent", &model));
   CHECK_OK(kws_model_free(model));
+  /* No folder given (NULL): the default, here KWS_MODELS_DIR's. */
+  model = NULL;
+  CHECK_OK(kws_model_load_bundled("tiny", NULL, &model));
+  CHECK_OK(kws_model_free(model));
+  CHECK_OK(kws_bundled_card_decoder("tiny", NULL, &threshold, &has_threshold, &delay, &has_delay));
+  CHECK(has_threshold == 1 && has_delay == 1 && delay == 600);
   unsetenv("KWS_MODELS_DIR");
 
   /* The card's recommendation; none without a card; a bad card named. */
