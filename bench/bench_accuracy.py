@@ -1055,9 +1055,10 @@ def _real_subset(dest: Path, renamed, dropped) -> None:
         _link(f, dest / f.parent.name / name)
 
 
-def _load_runs(train_dirs: list[str]):
-    """(model.kws paths, native models, their shared labels, the sample's index) of runs.
-    Each run's model.kws computes its own features, so runs of different front ends mix."""
+def _load_runs(train_dirs: list[str], real: Path = SAMPLE):
+    """(model.kws paths, native models, their shared labels, the index of `real`, the sample
+    or one of its subsets) of runs. Each run's model.kws computes its own features, so runs
+    of different front ends mix."""
     import kws
     from kws.train.data import DatasetIndex
 
@@ -1066,7 +1067,7 @@ def _load_runs(train_dirs: list[str]):
     labels = list(models[0].labels)
     if any(list(m.labels) != labels for m in models):
         raise SystemExit("the runs do not share their labels")
-    index = DatasetIndex(str(SAMPLE), labels[2:], validation_percentage=12,
+    index = DatasetIndex(str(real), labels[2:], validation_percentage=12,
                          testing_percentage=4)
     return paths, models, labels, index
 
@@ -1090,7 +1091,7 @@ def cmd_errors(args) -> None:
     speakers, and how many are flat (no word above the noise, FLAT_DB)."""
     from kws.train.pipeline import load_clip_samples
 
-    _, models, labels, index = _load_runs(args.train_dirs)
+    _, models, labels, index = _load_runs(args.train_dirs, args.real)
     for partition in ("training", "validation", "testing"):
         x, y = load_clip_samples(index, partition)
         words = np.array([labels[t] != "_silence_" for t in y])
@@ -1123,7 +1124,7 @@ def cmd_ensemble(args) -> None:
     import kws
     from kws.train.pipeline import load_clip_samples
 
-    paths, models, labels, index = _load_runs(args.train_dirs)
+    paths, models, labels, index = _load_runs(args.train_dirs, args.real)
     for partition in ("validation", "testing"):
         x, y = load_clip_samples(index, partition)
         acc = np.mean(sum(m.predict(x) for m in models).argmax(axis=1) == y)
@@ -1197,6 +1198,9 @@ def main() -> None:
     t.add_argument("--seed", type=int, default=1)
     e = sub.add_parser("eval")
     e.add_argument("train_dir")
+    e.add_argument("--real", type=Path, default=SAMPLE,
+                   help="the real folder whose testing partition is the real test column "
+                        "(default: the sample)")
     sub.add_parser("report")
     sub.add_parser("speed")
     h = sub.add_parser("heldout")
@@ -1215,15 +1219,17 @@ def main() -> None:
     mf = sub.add_parser("make-folders")
     mf.add_argument("folders", nargs="*", metavar="FOLDER",
                     help=f"some of {', '.join(FOLDERS)} (default: all)")
-    en = sub.add_parser("ensemble")
-    en.add_argument("train_dirs", nargs="+")
-    er = sub.add_parser("errors")
-    er.add_argument("train_dirs", nargs="+")
+    for command in ("ensemble", "errors"):
+        c = sub.add_parser(command)
+        c.add_argument("train_dirs", nargs="+")
+        c.add_argument("--real", type=Path, default=SAMPLE,
+                       help="the real folder whose partitions score the runs (default: the "
+                            "sample; a fold's runs: its REAL_FOLD folder)")
     args = p.parse_args(argv)
     if args.command == "train":
         cmd_train(args, extra)
     elif args.command == "eval":
-        r = evaluate(Path(args.train_dir))
+        r = evaluate(Path(args.train_dir), args.real)
         print({k: (v["accuracy"], v["count"]) for k, v in r.items()})
     elif args.command == "speed":
         cmd_speed(args)
