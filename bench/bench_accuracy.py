@@ -131,6 +131,12 @@ def _pair_lever(steps: str, *extra: str, synth: str = "{synth_flite}",
             "--data_dir", f"{synth},{real}"]
 
 
+def _best_lever(*extra: str, real: str = "{real}") -> list[str]:
+    """best's flags (best_pair_ft8_r025) with `extra` flags, on the real clips of `real`."""
+    return _pair_lever("4500", "--train_embedding_layers", "8", "--embedding_rate_scale", "0.25",
+                       *extra, real=real)
+
+
 LEVERS: dict[str, tuple[str, list[str]]] = {
     "quick_plain": ("quick recipe without augmentation (synthetic only)",
                     ["--recipe", "quick_tc_resnet", "--how_many_training_steps", "600", "--augment", "none",
@@ -234,25 +240,20 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
     "best_pair_ft8_r025": ("best_pair with the embedding's last 8 convolutions trained at a "
                            "quarter of the rate (--train_embedding_layers 8 "
                            "--embedding_rate_scale 0.25)",
-                           _pair_lever("4500", "--train_embedding_layers", "8",
-                                       "--embedding_rate_scale", "0.25")),
+                           _best_lever()),
     "best_trainval": ("best (best_pair_ft8_r025) with the sample's validation speakers as "
                       "real training speakers too (REAL_TRAINVAL: 62 speakers, not 44); "
                       "its real validation column is not held out",
-                      _pair_lever("4500", "--train_embedding_layers", "8",
-                                  "--embedding_rate_scale", "0.25", real="{real_trainval}")),
+                      _best_lever(real="{real_trainval}")),
     "best_half": ("best (best_pair_ft8_r025) with half of the sample's training speakers "
                   "(REAL_HALF: 22, not 44)",
-                  _pair_lever("4500", "--train_embedding_layers", "8",
-                              "--embedding_rate_scale", "0.25", real="{real_half}")),
+                  _best_lever(real="{real_half}")),
     "best_fold_a": ("best (best_pair_ft8_r025) on REAL_FOLD_A: 91 real training speakers, "
                     "its real test column on the 29 testing speakers it kept",
-                    _pair_lever("4500", "--train_embedding_layers", "8",
-                                "--embedding_rate_scale", "0.25", real="{real_fold_a}")),
+                    _best_lever(real="{real_fold_a}")),
     "best_fold_b": ("best (best_pair_ft8_r025) on REAL_FOLD_B: 91 real training speakers, "
                     "its real test column on the other 29 testing speakers",
-                    _pair_lever("4500", "--train_embedding_layers", "8",
-                                "--embedding_rate_scale", "0.25", real="{real_fold_b}")),
+                    _best_lever(real="{real_fold_b}")),
     "best_pair_ft12_r025": ("best_pair_ft8_r025 (best) with the last 12 convolutions",
                             _pair_lever("4500", "--train_embedding_layers", "12",
                                         "--embedding_rate_scale", "0.25")),
@@ -260,14 +261,10 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                             _pair_lever("4500", "--train_embedding_layers", "16",
                                         "--embedding_rate_scale", "0.25")),
     "best_pair_ft8_r025_ls": ("best_pair_ft8_r025 (best) with --label_smoothing 0.1",
-                              _pair_lever("4500", "--train_embedding_layers", "8",
-                                          "--embedding_rate_scale", "0.25",
-                                          "--label_smoothing", "0.1")),
+                              _best_lever("--label_smoothing", "0.1")),
     "best_pair_ft8_r025_bg02": ("best_pair_ft8_r025 (best) with background noise up to 0.2 "
                                 "(--background_volume 0.2; 0.1 otherwise)",
-                                _pair_lever("4500", "--train_embedding_layers", "8",
-                                            "--embedding_rate_scale", "0.25",
-                                            "--background_volume", "0.2")),
+                                _best_lever("--background_volume", "0.2")),
     "best_pair_mixup": ("best_pair with --mixup 0.3 (each example's power spectrogram mixed "
                         "with the batch's mirrored one, Beta(0.3, 0.3) weights, labels alike)",
                         _pair_lever("4500", "--mixup", "0.3")),
@@ -552,7 +549,8 @@ def cmd_train(args, extra: list[str]) -> None:
     record = {"name": args.name, "seed": args.seed, "train_seconds": round(seconds, 1),
               "train_cpu_seconds": round(cpu_seconds, 1),
               "command": "kws train " + " ".join(flags),
-              "load_average": os.getloadavg()[0], **evaluate(name_dir, REAL_TESTING.get(args.name, SAMPLE))}
+              "load_average": os.getloadavg()[0],
+              **evaluate(name_dir, REAL_TESTING.get(args.name, SAMPLE))}
     if resumed_from:
         record["resumed_from_step"] = resumed_from
     with open(OUT / "results.jsonl", "a") as f:
