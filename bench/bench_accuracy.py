@@ -1070,6 +1070,16 @@ def _load_runs(train_dirs: list[str], real: Path = SAMPLE):
     return paths, models, labels, index
 
 
+def _held_partitions(index, partitions: tuple[str, ...]):
+    """Those of `partitions` that hold clips in `index`, in order (a fold's folder has no
+    validation speakers left); an empty one is named as such."""
+    for p in partitions:
+        if index.data[p]:
+            yield p
+        else:
+            print(f"real {p}: no clips in {', '.join(str(d) for d in index.data_dirs)}")
+
+
 # A clip whose loudest 100 ms is within FLAT_DB of its quietest has no word standing out of
 # its noise: labelled a word, no model can hear one.
 FLAT_DB = 3.0
@@ -1090,7 +1100,7 @@ def cmd_errors(args) -> None:
     from kws.train.pipeline import load_clip_samples
 
     _, models, labels, index = _load_runs(args.train_dirs, args.real)
-    for partition in ("training", "validation", "testing"):
+    for partition in _held_partitions(index, ("training", "validation", "testing")):
         x, y = load_clip_samples(index, partition)
         words = np.array([labels[t] != "_silence_" for t in y])
         flat = words & (energy_range_db(x) < FLAT_DB)
@@ -1123,7 +1133,7 @@ def cmd_ensemble(args) -> None:
     from kws.train.pipeline import load_clip_samples
 
     paths, models, labels, index = _load_runs(args.train_dirs, args.real)
-    for partition in ("validation", "testing"):
+    for partition in _held_partitions(index, ("validation", "testing")):
         x, y = load_clip_samples(index, partition)
         acc = np.mean(sum(m.predict(x) for m in models).argmax(axis=1) == y)
         print(f"ensemble of {len(models)}, real {partition}: {acc * 100:.1f}% of {len(y)}")
