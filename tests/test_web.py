@@ -137,6 +137,42 @@ def test_wasm_kernels_round_as_the_scalar_set(web_dir, repo_root, models, sample
             np.testing.assert_allclose(native, wasm, atol=1e-5, rtol=0, err_msg=name)
 
 
+def _refusing(opcodes: str) -> str:
+    """JavaScript that makes WebAssembly.validate refuse every module whose bytes hold
+    `opcodes` (comma-separated decimal bytes): a runtime without that feature."""
+    return ("{ const validate = WebAssembly.validate; WebAssembly.validate = (b) => "
+            "!(',' + Array.from(new Uint8Array(b)).join(',') + ',')"
+            f".includes(',{opcodes},') && validate(b); }}")
+
+
+# A runtime without WebAssembly SIMD (no 0xfd 0x0f, i8x16.splat), and one without exception
+# handling (no 0x06 0x40 0x0b, an empty try block).
+NO_SIMD = _refusing("253,15")
+NO_EXCEPTIONS = _refusing("6,64,11")
+NEEDS = "kws.wasm needs WebAssembly SIMD (128-bit) and exception handling; "
+
+
+@pytest.mark.parametrize("runtime, expected", [
+    (NO_SIMD, "error " + NEEDS + "this browser or JavaScript runtime lacks SIMD (128-bit) ("),
+    (NO_EXCEPTIONS, "error " + NEEDS + "this browser or JavaScript runtime lacks exception "
+                    "handling ("),
+    ("", "started kws")])
+def test_wasm_names_a_missing_feature(web_dir, runtime, expected):
+    """kws.wasm is built with WebAssembly SIMD and exception handling: where the runtime
+    cannot compile one of them (here WebAssembly.validate made to refuse it), createKws()
+    fails with an error naming it, before anything is compiled; the runtime as it is
+    starts."""
+    script = (runtime + "const fs = require('fs');"
+              f"const createKws = require({json.dumps(str(web_dir / 'kws.js'))});"
+              f"const wasm = fs.readFileSync({json.dumps(str(web_dir / 'kws.wasm'))});"
+              "(async () => { try { const k = await createKws({ wasmBinary: wasm });"
+              " console.log('started ' + k.buildInfo()); }"
+              " catch (e) { console.log('error ' + e.message); } })();")
+    out = subprocess.run([_node(), "-e", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(expected), out.stdout
+
+
 # ---- the page in headless Chromium --------------------------------------------------------
 
 class Chromium:
@@ -460,3 +496,32 @@ def test_page_hears_the_words_the_native_runtime_hears(web_dir, models, spoken_w
     assert max(offsets) - min(offsets) <= 150, (offsets, page, native)
     assert len(state["heard"]) == len(page)
     assert (out_dir / "web_demo.png").stat().st_size > 10000
+
+
+def test_page_without_simd_says_so(web_dir, tmp_path):
+    """In a browser whose WebAssembly cannot compile SIMD, the page shows that kws.wasm
+    needs it, instead of a compile error or nothing."""
+    site = tmp_path / "site"
+    site.mkdir()
+    for name in WEB_FILES:
+        shutil.copy(web_dir / name, site / name)
+    server, url = _serve(site)
+    browser = Chromium(_chromium(), [
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        "--no-default-browser-check", f"--user-data-dir={tmp_path / 'profile'}",
+        "about:blank"], tmp_path / "chromium.log")
+    try:
+        browser.attach_to_page()
+        browser.send("Page.enable")
+        browser.send("Runtime.enable")
+        browser.send("Page.addScriptToEvaluateOnNewDocument", {"source": NO_SIMD})
+        browser.send("Page.navigate", {"url": url})
+        browser.wait_for("window.kwsDemo && kwsDemo.state === 'error'", 60, "the error")
+        error = browser.evaluate("kwsDemo.error")
+        status = browser.evaluate("document.getElementById('status').textContent")
+    finally:
+        browser.close()
+        server.terminate()
+        server.wait()
+    assert NEEDS + "this browser or JavaScript runtime lacks SIMD (128-bit) (" in error, error
+    assert NEEDS + "this browser or JavaScript runtime lacks SIMD (128-bit) (" in status, status
