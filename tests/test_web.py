@@ -327,6 +327,32 @@ def spoken_words(sample_dir, detections, tmp_path_factory):
     return wav, words
 
 
+def _site(web_dir: Path, tmp_path: Path) -> Path:
+    """A folder served as the page: the files of web/ (as built), nothing else."""
+    site = tmp_path / "site"
+    site.mkdir()
+    for name in WEB_FILES:
+        shutil.copy(web_dir / name, site / name)
+    return site
+
+
+def _headless(tmp_path: Path, log: Path, *flags: str) -> Chromium:
+    """Headless Chromium with its own profile and `flags`, attached to its blank page with
+    the Page and Runtime domains on."""
+    browser = Chromium(_chromium(), [
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        "--no-default-browser-check", f"--user-data-dir={tmp_path / 'profile'}", *flags,
+        "about:blank"], log)
+    try:
+        browser.attach_to_page()
+        browser.send("Page.enable")
+        browser.send("Runtime.enable")
+    except Exception:
+        browser.close()
+        raise
+    return browser
+
+
 def _serve(directory: Path):
     server = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1",
                                "--directory", str(directory), "0"],
@@ -374,10 +400,7 @@ def test_page_hears_the_words_the_native_runtime_hears(web_dir, models, spoken_w
     # The model hears the spoken words natively (the page must hear the same).
     assert native_words == words, (native, words)
 
-    site = tmp_path / "site"
-    site.mkdir()
-    for name in WEB_FILES:
-        shutil.copy(web_dir / name, site / name)
+    site = _site(web_dir, tmp_path)
     (site / "models").mkdir()
     # The page's own model (a stand-in here), then the user's choice: the bundled model.
     shutil.copy(models["fc"], site / "models" / "speech_commands.kws")
@@ -389,17 +412,11 @@ def test_page_hears_the_words_the_native_runtime_hears(web_dir, models, spoken_w
     out_dir = repo_root / "build" / "web_test"
     out_dir.mkdir(parents=True, exist_ok=True)
     server, url = _serve(site)
-    browser = Chromium(_chromium(), [
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-        "--no-default-browser-check", f"--user-data-dir={tmp_path / 'profile'}",
-        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={wav}%noloop",
-        "--autoplay-policy=no-user-gesture-required", "--window-size=820,900",
-        "about:blank"], out_dir / "chromium.log")
+    browser = _headless(tmp_path, out_dir / "chromium.log",
+                        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                        f"--use-file-for-fake-audio-capture={wav}%noloop",
+                        "--autoplay-policy=no-user-gesture-required", "--window-size=820,900")
     try:
-        browser.attach_to_page()
-        browser.send("Page.enable")
-        browser.send("Runtime.enable")
         browser.send("Page.navigate", {"url": url})
         # The bundled model loads by itself.
         browser.wait_for("window.kwsDemo && kwsDemo.state === 'ready'", 60, "bundled model load")
@@ -501,19 +518,9 @@ def test_page_hears_the_words_the_native_runtime_hears(web_dir, models, spoken_w
 def test_page_without_simd_says_so(web_dir, tmp_path):
     """In a browser whose WebAssembly cannot compile SIMD, the page shows that kws.wasm
     needs it, instead of a compile error or nothing."""
-    site = tmp_path / "site"
-    site.mkdir()
-    for name in WEB_FILES:
-        shutil.copy(web_dir / name, site / name)
-    server, url = _serve(site)
-    browser = Chromium(_chromium(), [
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-        "--no-default-browser-check", f"--user-data-dir={tmp_path / 'profile'}",
-        "about:blank"], tmp_path / "chromium.log")
+    server, url = _serve(_site(web_dir, tmp_path))
+    browser = _headless(tmp_path, tmp_path / "chromium.log")
     try:
-        browser.attach_to_page()
-        browser.send("Page.enable")
-        browser.send("Runtime.enable")
         browser.send("Page.addScriptToEvaluateOnNewDocument", {"source": NO_SIMD})
         browser.send("Page.navigate", {"url": url})
         browser.wait_for("window.kwsDemo && kwsDemo.state === 'error'", 60, "the error")
