@@ -60,6 +60,7 @@ py::dict DetectionDict(const Detection& det) {
   x["time_ms"] = det.time_ms;
   x["score"] = det.score;
   x["verdict"] = VerdictName(det.verdict);
+  x["word"] = det.word;
   return x;
 }
 
@@ -189,6 +190,8 @@ void BindStreamingEvaluator(py::module_& m) {
       .def_property_readonly(
           "verdict", [](const Detection& x) { return std::string(VerdictName(x.verdict)); },
           "'Correct', 'Wrong' or 'False Positive'")
+      .def_readonly("word", &Detection::word,
+                    "index of the ground-truth word it matched (in time order), or -1")
       .def("to_dict", &DetectionDict, "The fields as a dict (for JSON).")
       .def("__repr__", [](const Detection& x) {
         return "Detection(label=" + Quoted(x.label) + ", time_ms=" + std::to_string(x.time_ms) +

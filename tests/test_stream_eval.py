@@ -6,6 +6,7 @@ and single, many, sweep, json and verbose runs work."""
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import re
 from pathlib import Path
@@ -40,10 +41,11 @@ def streams(sample_dir: Path, tmp_path_factory) -> list[tuple[Path, Path]]:
 
 
 def _spec_score(truth: list[tuple[str, int]], detections: list[tuple[str, int]], tol: int):
-    """SPEC.md scoring, plainly: returns (matched, correct, wrong, fp, verdicts)."""
+    """SPEC.md scoring, plainly: returns (matched, correct, wrong, fp, verdicts, claims), a
+    claim being the index of the ground-truth word a detection matched, or -1."""
     matched = [False] * len(truth)
     counts = {"Correct": 0, "Wrong": 0, "False Positive": 0}
-    verdicts = []
+    verdicts, claims = [], []
     for label, t in detections:
         window = [i for i, (_, gt) in enumerate(truth) if t - tol <= gt <= t + tol]
         same = [i for i in window if truth[i][0] == label and not matched[i]]
@@ -58,7 +60,9 @@ def _spec_score(truth: list[tuple[str, int]], detections: list[tuple[str, int]],
             matched[claim] = True
         counts[verdict] += 1
         verdicts.append(verdict)
-    return sum(matched), counts["Correct"], counts["Wrong"], counts["False Positive"], verdicts
+        claims.append(-1 if claim is None else claim)
+    return (sum(matched), counts["Correct"], counts["Wrong"], counts["False Positive"],
+            verdicts, claims)
 
 
 @pytest.mark.parametrize("name,stride_ms", [("svdf", 30), ("fc", 20)])
@@ -110,7 +114,7 @@ def test_figures_equal_the_classic_method_recomputed(models, streams, delay_ms):
     results.append(rc.finish())
     detections = [(r.label, r.time_ms) for r in results if r.is_new and r.label != "_silence_"]
     truth = _core.read_ground_truth(str(gt))["entries"]
-    matched, correct, wrong, fp, verdicts = _spec_score(truth, detections, 750)
+    matched, correct, wrong, fp, verdicts, claims = _spec_score(truth, detections, 750)
 
     ev = _core.StreamingEvaluator(str(models["fc"]), decision_delay_ms=delay_ms)
     result = ev.evaluate(str(wav), str(gt), sweep=[0.7])
@@ -118,6 +122,7 @@ def test_figures_equal_the_classic_method_recomputed(models, streams, delay_ms):
     assert isinstance(result, kws.StreamEvaluation)
     assert [(d.label, d.time_ms) for d in result.detections] == detections
     assert [d.verdict for d in result.detections] == verdicts
+    assert [d.word for d in result.detections] == claims
     acc = result.accuracy
     assert (acc.matched, acc.correct, acc.wrong, acc.false_positives) == (
         matched, correct, wrong, fp)
@@ -183,6 +188,30 @@ def test_cli_single_verbose_and_json(models, streams, tmp_path, capsys):
                 "false_positive_percent", "false_positives_per_hour", "miss_rate"):
         assert isinstance(data[key], float)
     assert data["options"]["clip_stride_ms"] == 30 and data["labels"] == LABELS
+    # What became of each word, by label, against SPEC scoring of the detections.
+    truth = _core.read_ground_truth(str(gt))["entries"]
+    *_, verdicts, claims = _spec_score(truth, [(d["label"], d["time_ms"]) for d in dets], 750)
+    assert [d["word"] for d in dets] == claims
+    expected = {}
+    for i, (label, _) in enumerate(truth):
+        row = expected.setdefault(label, {"words": 0, "correct": 0, "heard_as": {}, "missed": 0})
+        row["words"] += 1
+        k = claims.index(i) if i in claims else None
+        if k is None:
+            row["missed"] += 1
+        elif verdicts[k] == "Correct":
+            row["correct"] += 1
+        else:
+            row["heard_as"][dets[k]["label"]] = row["heard_as"].get(dets[k]["label"], 0) + 1
+    assert data["by_word"] == expected
+    assert sum(r["correct"] for r in expected.values()) == data["correct"] > 0
+    assert sum(r["missed"] for r in expected.values()) == len(truth) - data["matched"]
+    by_word = list(itertools.takewhile(lambda ln: ln.startswith("  "),
+                                       lines[lines.index("by word:") + 1:]))
+    assert len(by_word) == len(expected)
+    for ln, (label, row) in zip(by_word, sorted(expected.items())):
+        assert ln.startswith(f"  {label}: {row['words']} words, {row['correct']} correct, ")
+        assert ln.endswith(f", {row['missed']} missed")
 
 
 def test_cli_many_files_sum_and_threads_agree(models, streams, tmp_path, capsys):

@@ -186,6 +186,7 @@ StreamingAccuracy ScoreDetections(const std::vector<GroundTruthEntry>& truth,
     size_t begin = static_cast<size_t>(first - truth.begin());
     size_t end = begin;
     while (end < truth.size() && truth[end].time_ms <= latest) ++end;
+    det.word = -1;
     if (begin == end) {
       det.verdict = DetectionVerdict::kFalsePositive;
       ++stats.false_positives;
@@ -213,6 +214,7 @@ StreamingAccuracy ScoreDetections(const std::vector<GroundTruthEntry>& truth,
     }
     if (claimed != end) {
       matched[claimed] = 1;
+      det.word = static_cast<int64_t>(claimed);
       ++stats.matched;
     }
   }

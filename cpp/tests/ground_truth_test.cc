@@ -82,6 +82,9 @@ TEST(GroundTruth, ScoresCorrectWrongAndFalsePositives) {
   ASSERT_EQ(dets[2].verdict, DetectionVerdict::kCorrect);
   ASSERT_EQ(dets[3].verdict, DetectionVerdict::kFalsePositive);
   ASSERT_EQ(dets[4].verdict, DetectionVerdict::kFalsePositive);
+  // The word each detection matched: yes, no (claimed by the wrong `off`), up; none.
+  ASSERT_TRUE(dets[0].word == 0 && dets[1].word == 1 && dets[2].word == 2);
+  ASSERT_TRUE(dets[3].word == -1 && dets[4].word == -1);
   ASSERT_EQ(s.Summary(), "60.0% matched, 40.0% correctly, 20.0% wrongly, 40.0% false positives");
   ASSERT_NEAR(s.false_positives_per_hour(), 4.0, 1e-9);  // 2 in half an hour
   ASSERT_NEAR(s.miss_rate(), 0.6, 1e-12);
@@ -94,6 +97,7 @@ TEST(GroundTruth, EachEntryIsMatchedOnce) {
   // The second detection finds the entry already matched: wrong, not correct twice.
   ASSERT_TRUE(s.correct == 1 && s.wrong == 1 && s.matched == 1 && s.false_positives == 0);
   ASSERT_EQ(dets[1].verdict, DetectionVerdict::kWrong);
+  ASSERT_TRUE(dets[0].word == 0 && dets[1].word == -1);  // nothing left to claim
   ASSERT_NEAR(s.false_positives_per_hour(), 0.0, 0.0);
 }
 

@@ -58,6 +58,9 @@ struct Detection {
   int64_t time_ms = 0;
   float score = 0.0f;
   DetectionVerdict verdict = DetectionVerdict::kFalsePositive;  // set by ScoreDetections
+  // Index of the ground-truth entry this detection matched (set by ScoreDetections), or -1:
+  // a false positive, or a wrong detection whose candidates were all matched already.
+  int64_t word = -1;
 };
 
 // The streaming accuracy figures. Percentages are relative to the ground-truth count.
@@ -89,7 +92,8 @@ struct StreamingAccuracy {
 // candidate with the same label not yet matched makes it Correct; otherwise, if there is
 // any candidate, it is Wrong (and the first not-yet-matched candidate, if any, counts as
 // matched); with no candidate it is a False Positive. Each entry is matched at most once.
-// Sets each detection's verdict. Throws InvalidArgument if detections are not in order.
+// Sets each detection's verdict and the entry it matched (`word`). Throws InvalidArgument if
+// detections are not in order.
 StreamingAccuracy ScoreDetections(const std::vector<GroundTruthEntry>& truth,
                                   std::vector<Detection>* detections, int64_t tolerance_ms,
                                   double audio_duration_ms);

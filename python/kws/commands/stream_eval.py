@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from kws import StreamingEvaluator, StreamingOptions, bundled
+from kws._core import read_ground_truth
 from kws.commands.flags import Parser, add_option_flags, option_default
 from kws.commands.models import card_decoder, model_or_default
 from kws.files import atomic_write
@@ -49,7 +50,9 @@ def build_parser() -> Parser:
                        help="accepted for the classic flags: model.kws has one input "
                             "(samples) and one output (the softmax)")
     p.add_argument("--threads", type=int, default=0, help="parallel files (0: all cores)")
-    p.add_argument("--verbose", action="store_true", help="one line per detection")
+    p.add_argument("--verbose", action="store_true",
+                   help="one line per detection, then what became of the ground truth's "
+                        "words, by label: correct, heard as which other label, missed")
     p.add_argument("--json", default=None, help="write the figures to this JSON file")
     p.add_argument("--sweep", action="store_true",
                    help="also evaluate a range of thresholds (scores computed once) and "
@@ -119,6 +122,40 @@ def parse_thresholds(text: str) -> list[float]:
     if bad:
         raise ValueError(f"--sweep_thresholds: {bad[0]:g} is not in [0, 1]")
     return values
+
+
+def word_outcomes(entries: list[tuple[str, int]], detections, into: dict | None = None
+                  ) -> dict:
+    """What became of each ground-truth word, by its label: {label: {"words": n, "correct":
+    n, "heard_as": {other label: n}, "missed": n}}, from the detections' verdicts and the
+    word each matched (`entries` in the evaluator's order, as read_ground_truth gives them).
+    A word no detection matched is missed; `into` adds to earlier counts."""
+    out = {} if into is None else into
+    claimed = {d.word: d for d in detections if d.word >= 0}
+    for i, (label, _) in enumerate(entries):
+        row = out.setdefault(label, {"words": 0, "correct": 0, "heard_as": {}, "missed": 0})
+        row["words"] += 1
+        d = claimed.get(i)
+        if d is None:
+            row["missed"] += 1
+        elif d.verdict == "Correct":
+            row["correct"] += 1
+        else:
+            row["heard_as"][d.label] = row["heard_as"].get(d.label, 0) + 1
+    return out
+
+
+def outcome_lines(outcomes: dict) -> list[str]:
+    """One line per ground-truth label: words, correct, heard as which other labels, missed."""
+    lines = []
+    for label in sorted(outcomes):
+        row = outcomes[label]
+        heard = sorted(row["heard_as"].items(), key=lambda kv: (-kv[1], kv[0]))
+        wrong = sum(n for _, n in heard)
+        detail = f" ({', '.join(f'{k} {n}' for k, n in heard)})" if heard else ""
+        lines.append(f"{label}: {row['words']} words, {row['correct']} correct, {wrong} heard "
+                     f"as another label{detail}, {row['missed']} missed")
+    return lines
 
 
 def read_labels(path: str) -> list[str]:
@@ -224,7 +261,9 @@ def main(argv: list[str]) -> int:
     report = evaluator.evaluate_many(args.wav, args.ground_truth, threads=args.threads,
                                      sweep=sweep)
     many = len(report.files) > 1
+    outcomes: dict = {}
     for f in report.files:
+        word_outcomes(read_ground_truth(f.ground_truth)["entries"], f.detections, outcomes)
         if f.malformed_lines:
             print(f"warning: {f.ground_truth}: skipped {f.malformed_lines} malformed "
                   "line(s) (not `word, time_ms`)", file=sys.stderr)
@@ -242,6 +281,10 @@ def main(argv: list[str]) -> int:
     print(f"{total.false_positives_per_hour:.1f} false positives per hour, "
           f"miss rate {100 * total.miss_rate:.1f}% "
           f"({total.ground_truth_words} words, {total.audio_duration_s:.0f} s of audio)")
+    if args.verbose:
+        print("by word:")
+        for line in outcome_lines(outcomes):
+            print(f"  {line}")
     figures = report.to_dict()
     best = best_quiet(figures["sweep"], args.quiet_per_hour) if sweep else None
     if sweep:
@@ -262,6 +305,7 @@ def main(argv: list[str]) -> int:
             "labels": list(evaluator.labels),
             **figures["total"],
             "files": [{k: v for k, v in f.items() if k != "sweep"} for f in figures["files"]],
+            "by_word": outcomes,
             "sweep": figures["sweep"],
         }
         if sweep:
