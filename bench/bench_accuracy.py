@@ -8,6 +8,8 @@
     python bench/bench_accuracy.py stream NAME...     # runs on a stream of REAL's validation voices
     python bench/bench_accuracy.py stream --partition heldout NAME...  # ... of its [16, 20)
     python bench/bench_accuracy.py stream --partition testing NAME...  # ... of its test voices
+    python bench/bench_accuracy.py stream-words NAME... [--stream S]  # the stream's words:
+                                                      # correct, heard as another, missed
     python bench/bench_accuracy.py make-folders [FOLDER...]  # SYNTH_MORE, SYNTH_FEWUNK,
                                                       # REAL_REV, the REAL_SUBSETS
     python bench/bench_accuracy.py speed              # augmentation cost per batch
@@ -36,6 +38,7 @@ from __future__ import annotations
 import argparse
 import collections
 import fcntl
+import functools
 import json
 import os
 import re
@@ -801,10 +804,11 @@ def _kws(*argv: str) -> None:
                    stdout=subprocess.DEVNULL)
 
 
-def stream_record(name: str, seed: int | None, stream: str, sweep: list[dict]) -> dict:
+def stream_record(name: str, seed: int | None, stream: str, sweep: list[dict],
+                  by_word: dict | None = None) -> dict:
     """One run's stream figures at its best quiet threshold (kws stream-eval's best_quiet:
     the most words correct with at most 1 false positive per hour; printed), with the
-    sweep."""
+    sweep and, when given, what became of each label's words there (`by_word`)."""
     from kws.commands.stream_eval import best_quiet
 
     best = best_quiet(sweep)
@@ -815,6 +819,8 @@ def stream_record(name: str, seed: int | None, stream: str, sweep: list[dict]) -
               "wrong_percent": best["wrong_percent"] if best else None,
               "false_positives_per_hour": best["false_positives_per_hour"] if best else None,
               "sweep": sweep}
+    if by_word is not None:
+        record["by_word"] = by_word
     if best:
         print(f"{who} ({stream}): {best['correct_percent']:.1f}% correct, "
               f"{best['wrong_percent']}% wrong at threshold {record['threshold']} "
@@ -894,12 +900,13 @@ def cmd_stream(args) -> None:
     stream-eval's threshold sweep (again only when the checkpoint or the stream is newer
     than the last sweep)."""
     import kws
-    from kws.commands.stream_eval import parse_thresholds
+    from kws.commands.stream_eval import best_quiet, parse_thresholds, word_outcomes
 
     base = stream_name(args.partition, args.stream_seed)
     streams = {d: base + (f"_delay{d}" if d else "") for d in _delays(args.decision_delay_ms)}
     wav = stream_wav(args.partition, args.stream_seed)
     truth = wav.with_suffix(".txt").read_text()
+    entries = kws._core.read_ground_truth(str(wav.with_suffix(".txt")))["entries"]
     records = _load()
     path = OUT / "stream.jsonl"
     new = []
@@ -914,21 +921,30 @@ def cmd_stream(args) -> None:
             native = train_dir / "native"
             made = max(p.stat().st_mtime for p in (wav, train_dir / "checkpoint"))
             results = {d: native / f"{stream}.json" for d, stream in streams.items()}
-            if any(not f.is_file() or f.stat().st_mtime < made for f in results.values()):
+            if any(not f.is_file() or f.stat().st_mtime < made
+                   or "by_word" not in json.loads(f.read_text()) for f in results.values()):
                 model = _export_native(train_dir)
                 samples, rate = kws.read_wav(str(wav))
                 evaluator = kws.StreamingEvaluator(str(model))
                 times, scores = evaluator.compute_scores(samples, threads=os.cpu_count() or 1)
                 for d, result in results.items():
-                    options = kws.StreamingOptions(decision_delay_ms=d)
-                    e = kws.evaluate_window_scores(
-                        times, scores, list(evaluator.labels), truth,
-                        1000.0 * len(samples) / rate, options=options,
-                        sweep=parse_thresholds(SWEEP))
-                    result.write_text(json.dumps({"sweep": e.to_dict()["sweep"]}))
+                    decode = functools.partial(
+                        kws.evaluate_window_scores, times, scores, list(evaluator.labels),
+                        truth, 1000.0 * len(samples) / rate)
+                    sweep = decode(options=kws.StreamingOptions(decision_delay_ms=d),
+                                   sweep=parse_thresholds(SWEEP)).to_dict()["sweep"]
+                    best = best_quiet(sweep)
+                    by_word = None
+                    if best:  # the words at the chosen threshold: decoded there again
+                        at = decode(options=kws.StreamingOptions(
+                            decision_delay_ms=d, detection_threshold=best["threshold"]))
+                        assert at.accuracy.correct == best["correct"], (name, result)
+                        by_word = word_outcomes(entries, at.detections)
+                    result.write_text(json.dumps({"sweep": sweep, "by_word": by_word}))
             for d, stream in streams.items():
-                sweep = json.loads(results[d].read_text())["sweep"]
-                new.append(stream_record(name, r["seed"], stream, sweep))
+                done = json.loads(results[d].read_text())
+                new.append(stream_record(name, r["seed"], stream, done["sweep"],
+                                         done["by_word"]))
     # Read, merged and written under a lock: stream commands run side by side keep each
     # other's records.
     with open(OUT / "stream.lock", "w") as lock:
@@ -936,6 +952,43 @@ def cmd_stream(args) -> None:
         kept = [h for h in (_read_jsonl(path) if path.exists() else [])
                 if h["name"] not in args.names or h["stream"] not in streams.values()]
         path.write_text("".join(json.dumps(h) + "\n" for h in kept + new))
+
+
+def cmd_stream_words(args) -> None:
+    """What became of the stream's words at each run's best quiet threshold (the `stream`
+    command's records), by kind, per seed and summed: keywords correct, heard as another
+    label, missed; unknown words the same; then the sum by label."""
+    from kws.commands.stream_eval import outcome_lines
+
+    records = [h for h in _read_jsonl(OUT / "stream.jsonl")
+               if h["name"] in args.names and h["stream"] == args.stream]
+    if not records:
+        raise SystemExit(f"no stream records of {', '.join(args.names)} on {args.stream}: "
+                         "run the stream command first")
+    total: dict = {}
+    for h in sorted(records, key=lambda h: (h["name"], h["seed"] or 0)):
+        if h.get("by_word") is None:
+            print(f"{h['name']} seed {h['seed']}: no words recorded (stream it again)")
+            continue
+        kinds = collections.Counter()
+        for label, row in h["by_word"].items():
+            kind = "unknown" if label == "_unknown_" else "keyword"
+            kinds[kind, "words"] += row["words"]
+            kinds[kind, "correct"] += row["correct"]
+            kinds[kind, "heard as another"] += sum(row["heard_as"].values())
+            kinds[kind, "missed"] += row["missed"]
+            t = total.setdefault(label, {"words": 0, "correct": 0, "heard_as": {}, "missed": 0})
+            for key in ("words", "correct", "missed"):
+                t[key] += row[key]
+            for other, n in row["heard_as"].items():
+                t["heard_as"][other] = t["heard_as"].get(other, 0) + n
+        print(f"{h['name']} seed {h['seed']} at {h['threshold']}: " + "; ".join(
+            f"{kind}s {kinds[kind, 'words']}: {kinds[kind, 'correct']} correct, "
+            f"{kinds[kind, 'heard as another']} heard as another, {kinds[kind, 'missed']} missed"
+            for kind in ("keyword", "unknown")))
+    print("summed:")
+    for line in outcome_lines(total):
+        print(f"  {line}")
 
 
 def _link(src: Path, dest: Path) -> None:
@@ -1224,6 +1277,10 @@ def main() -> None:
                     help="kws stream-eval's --decision_delay_ms, one or a comma list (0: the "
                          "classic rule); the records' stream is then "
                          "PARTITION_stream[_seedS]_delayN")
+    sw = sub.add_parser("stream-words")
+    sw.add_argument("names", nargs="+")
+    sw.add_argument("--stream", default="validation_stream_delay850",
+                    help="the records' stream (default: validation_stream_delay850)")
     mf = sub.add_parser("make-folders")
     mf.add_argument("folders", nargs="*", metavar="FOLDER",
                     help=f"some of {', '.join(FOLDERS)} (default: all)")
@@ -1245,6 +1302,8 @@ def main() -> None:
         cmd_heldout(args)
     elif args.command == "stream":
         cmd_stream(args)
+    elif args.command == "stream-words":
+        cmd_stream_words(args)
     elif args.command == "make-folders":
         cmd_make_folders(args)
     elif args.command == "ensemble":
