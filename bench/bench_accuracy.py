@@ -961,7 +961,7 @@ def cmd_stream_words(args) -> None:
     """What became of the stream's words at each run's best quiet threshold (the `stream`
     command's records), by kind, per seed and summed: keywords correct, heard as another
     label, missed; unknown words the same; then the sum by label."""
-    from kws.commands.stream_eval import outcome_lines
+    from kws.commands.stream_eval import add_outcomes, outcome_lines
 
     records = [h for h in _read_jsonl(OUT / "stream.jsonl")
                if h["name"] in args.names and h["stream"] == args.stream]
@@ -980,11 +980,7 @@ def cmd_stream_words(args) -> None:
             kinds[kind, "correct"] += row["correct"]
             kinds[kind, "heard as another"] += sum(row["heard_as"].values())
             kinds[kind, "missed"] += row["missed"]
-            t = total.setdefault(label, {"words": 0, "correct": 0, "heard_as": {}, "missed": 0})
-            for key in ("words", "correct", "missed"):
-                t[key] += row[key]
-            for other, n in row["heard_as"].items():
-                t["heard_as"][other] = t["heard_as"].get(other, 0) + n
+        add_outcomes(total, h["by_word"])
         print(f"{h['name']} seed {h['seed']} at {h['threshold']}: " + "; ".join(
             f"{kind}s {kinds[kind, 'words']}: {kinds[kind, 'correct']} correct, "
             f"{kinds[kind, 'heard as another']} heard as another, {kinds[kind, 'missed']} missed"

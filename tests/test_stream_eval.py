@@ -17,7 +17,7 @@ import pytest
 import kws
 from kws import _core
 from kws.cli import main as kws_main
-from kws.commands.stream_eval import best_quiet
+from kws.commands.stream_eval import add_outcomes, best_quiet
 from kws.labels import parse_wanted_words, prepare_words_list
 
 LABELS = prepare_words_list(parse_wanted_words("yes,no,up,down,left,right,on,off,stop,go"))
@@ -219,6 +219,15 @@ def test_cli_many_files_sum_and_threads_agree(models, streams, tmp_path, capsys)
     gts = [str(g) for _, g in streams]
     singles = [_core.StreamingEvaluator(str(models["fc"])).evaluate(w, g).accuracy.to_dict()
                for w, g in zip(wavs, gts)]
+    # Each file's words by label (from its own JSON), summed label by label.
+    by_word = {}
+    for i, (w, g) in enumerate(zip(wavs, gts)):
+        one = tmp_path / f"one{i}.json"
+        assert kws_main(["stream-eval", "--wav", w, "--ground_truth", g, "--model",
+                         str(models["fc"]), "--json", str(one)]) == 0
+        add_outcomes(by_word, json.loads(one.read_text())["by_word"])
+    assert sum(r["words"] for r in by_word.values()) == sum(
+        s["ground_truth_words"] for s in singles)
     for threads in ("1", "2"):
         out = tmp_path / f"t{threads}.json"
         assert kws_main(["stream-eval", "--wav", *wavs, "--ground_truth", *gts, "--model",
@@ -228,6 +237,7 @@ def test_cli_many_files_sum_and_threads_agree(models, streams, tmp_path, capsys)
             assert data[key] == sum(s[key] for s in singles), key
         assert data["audio_duration_s"] == pytest.approx(180)
         assert [f["wav"] for f in data["files"]] == wavs
+        assert data["by_word"] == by_word
     printed = capsys.readouterr().out
     assert f"{wavs[1]}: " in printed
     assert kws_main(["stream-eval", "--wav", *wavs, "--ground_truth", gts[0],

@@ -133,7 +133,7 @@ def word_outcomes(entries: list[tuple[str, int]], detections, into: dict | None 
     out = {} if into is None else into
     claimed = {d.word: d for d in detections if d.word >= 0}
     for i, (label, _) in enumerate(entries):
-        row = out.setdefault(label, {"words": 0, "correct": 0, "heard_as": {}, "missed": 0})
+        row = _outcome_row(out, label)
         row["words"] += 1
         d = claimed.get(i)
         if d is None:
@@ -143,6 +143,21 @@ def word_outcomes(entries: list[tuple[str, int]], detections, into: dict | None 
         else:
             row["heard_as"][d.label] = row["heard_as"].get(d.label, 0) + 1
     return out
+
+
+def _outcome_row(outcomes: dict, label: str) -> dict:
+    return outcomes.setdefault(label, {"words": 0, "correct": 0, "heard_as": {}, "missed": 0})
+
+
+def add_outcomes(into: dict, outcomes: dict) -> dict:
+    """Adds word_outcomes' counts `outcomes` to `into` (label by label) and returns it."""
+    for label, row in outcomes.items():
+        total = _outcome_row(into, label)
+        for key in ("words", "correct", "missed"):
+            total[key] += row[key]
+        for other, n in row["heard_as"].items():
+            total["heard_as"][other] = total["heard_as"].get(other, 0) + n
+    return into
 
 
 def outcome_lines(outcomes: dict) -> list[str]:
