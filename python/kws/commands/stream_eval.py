@@ -278,7 +278,8 @@ def main(argv: list[str]) -> int:
     many = len(report.files) > 1
     outcomes: dict = {}
     for f in report.files:
-        word_outcomes(read_ground_truth(f.ground_truth)["entries"], f.detections, outcomes)
+        if args.verbose or args.json:  # only these print the words (each file read again)
+            word_outcomes(read_ground_truth(f.ground_truth)["entries"], f.detections, outcomes)
         if f.malformed_lines:
             print(f"warning: {f.ground_truth}: skipped {f.malformed_lines} malformed "
                   "line(s) (not `word, time_ms`)", file=sys.stderr)
