@@ -263,6 +263,13 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
     "best_pair_ft16_r025": ("best_pair_ft8_r025 (best) with the last 16 convolutions",
                             _pair_lever("4500", "--train_embedding_layers", "16",
                                         "--embedding_rate_scale", "0.25")),
+    "best_ushift500": ("best (best_pair_ft8_r025) with _unknown_ clips shifted up to 500 ms "
+                       "(--unknown_time_shift_ms 500; keywords and silence keep 100 ms), as a "
+                       "stream's sliding window meets non-keyword speech off centre",
+                       _best_lever("--unknown_time_shift_ms", "500")),
+    "best_trainval_ushift500": ("best_ushift500 on REAL_TRAINVAL (62 real training speakers)",
+                                _best_lever("--unknown_time_shift_ms", "500",
+                                            real="{real_trainval}")),
     "best_pair_ft8_r025_ls": ("best_pair_ft8_r025 (best) with --label_smoothing 0.1",
                               _best_lever("--label_smoothing", "0.1")),
     "best_pair_ft8_r025_bg02": ("best_pair_ft8_r025 (best) with background noise up to 0.2 "

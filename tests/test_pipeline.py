@@ -84,6 +84,49 @@ def test_time_shift_exact(marked):
     assert not np.array_equal(other, x[:100])
 
 
+def _shifts(ds, count):
+    """(shift of each clip, by its marker sample; label) for `count` batches."""
+    x, y = collect(ds, count)
+    return np.argmax(x, axis=1) - MARK, y
+
+
+def test_unknown_time_shift(marked):
+    """--unknown_time_shift_ms widens the shift of _unknown_ clips only; unset, the draws
+    are those of one range for all."""
+    idx = DatasetIndex(marked, ["yes", "no"], silence_percentage=0, unknown_percentage=25,
+                       validation_percentage=0, testing_percentage=0)
+    unknown = idx.labels.index("_unknown_")
+    wide, y = _shifts(make_samples_dataset(idx, "training", 50, background_frequency=0.0,
+                                           time_shift_ms=50, unknown_time_shift_ms=400,
+                                           seed=5), 20)
+    words, others = wide[y != unknown], wide[y == unknown]
+    assert len(others) > 60 and len(words) > 500
+    assert words.min() >= -800 and words.max() < 800
+    assert others.min() >= -6400 and others.max() < 6400
+    assert (np.abs(others) > 3200).mean() > 0.4  # uniform over the wider range
+    # Unset, or equal to --time_shift_ms: the same clips, draw for draw.
+    plain = collect(make_samples_dataset(idx, "training", 50, background_frequency=0.0,
+                                         time_shift_ms=50, seed=5), 4)[0]
+    same = collect(make_samples_dataset(idx, "training", 50, background_frequency=0.0,
+                                        time_shift_ms=50, unknown_time_shift_ms=50,
+                                        seed=5), 4)[0]
+    np.testing.assert_array_equal(plain, same)
+    # Keywords alone shifted (unknown 0): the keywords' draws are unchanged.
+    still, y0 = _shifts(make_samples_dataset(idx, "training", 50, background_frequency=0.0,
+                                             time_shift_ms=50, unknown_time_shift_ms=0,
+                                             seed=5), 4)
+    assert (still[y0 == unknown] == 0).all()
+    np.testing.assert_array_equal(still[y0 != unknown], _shifts(
+        make_samples_dataset(idx, "training", 50, background_frequency=0.0,
+                             time_shift_ms=50, seed=5), 4)[0][y0 != unknown])
+    # Evaluation does not shift, and a range past the clip's length is refused.
+    val, _ = _shifts(make_samples_dataset(idx, "training", 50, augment=False,
+                                          unknown_time_shift_ms=400, seed=5), 2)
+    assert (val == 0).all()
+    with pytest.raises(ValueError, match="unknown_time_shift_ms must be in \\[0, 1000\\]"):
+        make_samples_dataset(idx, "training", 50, unknown_time_shift_ms=1500)
+
+
 def test_background_mixing_and_silence_exact(marked):
     idx = DatasetIndex(marked, ["yes", "no"], silence_percentage=50, unknown_percentage=0,
                        validation_percentage=0, testing_percentage=0)

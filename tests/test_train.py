@@ -412,6 +412,20 @@ def test_mixup_trains_and_bad_values_are_refused(tones, tmp_path):
             train_command.parse_config(["--data_dir", str(tones), "--mixup", value])
 
 
+def test_time_shift_ranges_are_bounded_by_the_clip(tmp_path):
+    for flag in ("--time_shift_ms", "--unknown_time_shift_ms"):
+        for value in ("-5", "1001", "nan"):
+            with pytest.raises(ValueError, match=re.escape(f"{flag} must be in [0, 1000]")):
+                train_command.parse_config(["--data_dir", str(tmp_path), flag, value])
+    config = train_command.parse_config(["--data_dir", str(tmp_path),
+                                         "--unknown_time_shift_ms", "500"])
+    assert config.unknown_time_shift_ms == 500 and config.time_shift_ms == 100
+    assert train_command.parse_config(["--data_dir", str(tmp_path)]).unknown_time_shift_ms == -1
+    # Bounded by the clip the run asks for.
+    assert train_command.parse_config(["--data_dir", str(tmp_path), "--clip_duration_ms",
+                                       "1500", "--time_shift_ms", "1200"]).time_shift_ms == 1200
+
+
 @pytest.mark.slow
 def test_peers_train_together_and_the_first_is_exported(tones, tmp_path):
     import tensorflow as tf

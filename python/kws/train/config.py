@@ -78,6 +78,7 @@ class TrainConfig:
     verbose: bool = False  # the per-step log on the terminal too
     resample: bool = False  # clips and noise at other rates or formats converted with soxr
     skip_bad_clips: bool = False  # warn about and leave out clips that fail validation
+    unknown_time_shift_ms: float = -1.0  # time shift range of _unknown_ clips (-1: as others)
 
     # derived, filled by validate()
     steps_list: list[int] = field(default_factory=list, repr=False)
@@ -221,6 +222,9 @@ FLAG_HELP = {
     "silence_percentage": "silence entries, percent of the wanted-word clips",
     "unknown_percentage": "unknown-word entries, percent of the wanted-word clips",
     "time_shift_ms": "random time shift range of training clips",
+    "unknown_time_shift_ms": "random time shift range of _unknown_ training clips (-1: "
+                             "--time_shift_ms); wider teaches that non-keyword speech seen "
+                             "off centre, as a sliding window meets it, is not a keyword",
     "testing_percentage": "percent of clips (by hashed speaker) in the testing partition",
     "validation_percentage": "percent of clips in the validation partition",
     "sample_rate": "expected sample rate of the clips",
@@ -415,11 +419,17 @@ def _check_ranges(config: TrainConfig) -> None:
     if not 0 <= config.background_frequency <= 1:
         raise ValueError(
             f"--background_frequency must be in [0, 1], got {config.background_frequency}")
-    for name in ("folder_balance", "peer_weight", "mixup", "background_volume",
-                 "time_shift_ms"):
+    for name in ("folder_balance", "peer_weight", "mixup", "background_volume"):
         value = getattr(config, name)
         if not (value >= 0 and math.isfinite(value)):
             raise ValueError(f"--{name} must be >= 0, got {value}")
+    for name in ("time_shift_ms", "unknown_time_shift_ms"):
+        value = getattr(config, name)
+        if name == "unknown_time_shift_ms" and value == -1:
+            continue
+        if not 0 <= value <= config.clip_duration_ms:
+            raise ValueError(f"--{name} must be in [0, {config.clip_duration_ms:g}] (the "
+                             f"clip's length, --clip_duration_ms), got {value}")
     if not 0 <= config.label_smoothing < 1:
         raise ValueError(f"--label_smoothing must be in [0, 1), got {config.label_smoothing}")
 

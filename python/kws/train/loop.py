@@ -254,6 +254,8 @@ class _Run:
                 background_frequency=config.background_frequency,
                 background_volume=config.background_volume,
                 time_shift_ms=config.time_shift_ms,
+                unknown_time_shift_ms=(None if config.unknown_time_shift_ms == -1
+                                       else config.unknown_time_shift_ms),
                 seed=base_seed + 1000003 * input_context.input_pipeline_id + start_step,
                 samples_hook=samples_hook, features_hook=features_hook,
             )

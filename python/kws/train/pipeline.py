@@ -27,6 +27,7 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
+from kws.labels import UNKNOWN_WORD_LABEL
 from kws.train.data import DatasetIndex
 from kws.train.features import tf_features
 from kws.train.settings import ModelSettings
@@ -74,6 +75,7 @@ def make_samples_dataset(
     background_frequency: float = 0.8,
     background_volume: float = 0.1,
     time_shift_ms: float = 100.0,
+    unknown_time_shift_ms: float | None = None,
     augment: bool | None = None,
     shuffle: bool | None = None,
     repeat: bool | None = None,
@@ -88,8 +90,9 @@ def make_samples_dataset(
     """
     return _pipeline(
         index, partition, batch_size, background_frequency=background_frequency,
-        background_volume=background_volume, time_shift_ms=time_shift_ms, augment=augment,
-        shuffle=shuffle, repeat=repeat, seed=seed, drop_remainder=drop_remainder,
+        background_volume=background_volume, time_shift_ms=time_shift_ms,
+        unknown_time_shift_ms=unknown_time_shift_ms, augment=augment, shuffle=shuffle,
+        repeat=repeat, seed=seed, drop_remainder=drop_remainder,
         samples_hook=samples_hook, clip_fn=None,
     )
 
@@ -102,6 +105,7 @@ def _pipeline(
     background_frequency: float,
     background_volume: float,
     time_shift_ms: float,
+    unknown_time_shift_ms: float | None,
     augment: bool | None,
     shuffle: bool | None,
     repeat: bool | None,
@@ -126,8 +130,12 @@ def _pipeline(
         raise ValueError(f"--background_frequency must be in [0, 1], got {background_frequency}")
     if background_volume < 0:
         raise ValueError(f"--background_volume must be >= 0, got {background_volume}")
-    if time_shift_ms < 0:
-        raise ValueError(f"--time_shift_ms must be >= 0, got {time_shift_ms}")
+    clip_ms = index.desired_samples * 1000 / index.sample_rate
+    for name, value in (("time_shift_ms", time_shift_ms),
+                        ("unknown_time_shift_ms", unknown_time_shift_ms)):
+        if value is not None and not 0 <= value <= clip_ms:
+            raise ValueError(f"--{name} must be in [0, {clip_ms:g}] (the clip's length), "
+                             f"got {value}")
     training = partition == "training"
     augment = training if augment is None else bool(augment)
     shuffle = training if shuffle is None else bool(shuffle)
@@ -141,6 +149,14 @@ def _pipeline(
 
     desired = index.desired_samples
     shift_max = int(time_shift_ms * index.sample_rate / 1000) if augment else 0
+    # _unknown_ clips may be shifted further: a sliding window meets non-keyword speech at
+    # every offset, not only near the clip's centre.
+    unknown_shift_max = (
+        int(unknown_time_shift_ms * index.sample_rate / 1000)
+        if augment and unknown_time_shift_ms is not None else shift_max
+    )
+    unknown_label = (index.labels.index(UNKNOWN_WORD_LABEL)
+                     if UNKNOWN_WORD_LABEL in index.labels else -1)
     noise = _noise_tensors(index)
     use_python_reader = bool(index.converted)
 
@@ -175,9 +191,11 @@ def _pipeline(
             lambda: tf.zeros([desired], tf.float32),
             lambda: decode(path),
         )
-        if shift_max > 0:
+        if shift_max > 0 or unknown_shift_max > 0:
+            limit = tf.where(tf.equal(label, unknown_label), unknown_shift_max, shift_max)
+            # Uniform in [-limit, limit) ([0, 1) when limit is 0: no shift).
             shift = tf.random.stateless_uniform(
-                [], keys[0], minval=-shift_max, maxval=shift_max, dtype=tf.int32
+                [], keys[0], minval=-limit, maxval=tf.maximum(limit, 1), dtype=tf.int32
             )
             front = tf.maximum(shift, 0)
             back = tf.maximum(-shift, 0)
@@ -225,6 +243,7 @@ def make_dataset(
     background_frequency: float = 0.8,
     background_volume: float = 0.1,
     time_shift_ms: float = 100.0,
+    unknown_time_shift_ms: float | None = None,
     augment: bool | None = None,
     shuffle: bool | None = None,
     repeat: bool | None = None,
@@ -259,6 +278,7 @@ def make_dataset(
         background_frequency=background_frequency,
         background_volume=background_volume,
         time_shift_ms=time_shift_ms,
+        unknown_time_shift_ms=unknown_time_shift_ms,
         augment=augment,
         shuffle=shuffle,
         repeat=repeat,
