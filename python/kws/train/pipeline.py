@@ -258,7 +258,10 @@ def make_dataset(
     full batches only. Validation/testing: one deterministic pass, last batch may be short.
     `augment`, `shuffle`, `repeat` and `drop_remainder` override those defaults; `seed`
     fixes the shuffle and the augmentation draws (None: a fresh random seed for
-    training, a fixed one for evaluation).
+    training, a fixed one for evaluation). Augmenting shifts each clip by a whole number
+    of samples drawn uniformly from [-time_shift_ms, time_shift_ms), and `_unknown_`
+    clips from [-unknown_time_shift_ms, unknown_time_shift_ms) when that is given; both
+    at most the clip's length.
 
     Hooks for extra augmentation, applied only when augmenting: `samples_hook(samples)`
     gets the float samples batch [batch, clip samples] after the classic augmentation;
