@@ -353,6 +353,23 @@ def _headless(tmp_path: Path, log: Path, *flags: str) -> Chromium:
     return browser
 
 
+@pytest.fixture
+def serve():
+    """serve(directory) -> its URL, from a local HTTP server stopped when the test ends,
+    however it ends."""
+    servers = []
+
+    def start(directory: Path) -> str:
+        server, url = _serve(directory)
+        servers.append(server)
+        return url
+
+    yield start
+    for server in servers:
+        server.terminate()
+        server.wait()
+
+
 def _serve(directory: Path):
     server = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1",
                                "--directory", str(directory), "0"],
@@ -390,7 +407,7 @@ def _in_order(page, native, offset: int | None = None,
 
 
 def test_page_hears_the_words_the_native_runtime_hears(web_dir, models, spoken_words,
-                                                      detections, repo_root, tmp_path):
+                                                      detections, repo_root, tmp_path, serve):
     wav, words = spoken_words
     samples, _ = kws.read_wav(str(wav))
     threshold, delay = 0.3, PAGE_DELAY_MS
@@ -411,7 +428,7 @@ def test_page_hears_the_words_the_native_runtime_hears(web_dir, models, spoken_w
 
     out_dir = repo_root / "build" / "web_test"
     out_dir.mkdir(parents=True, exist_ok=True)
-    server, url = _serve(site)
+    url = serve(site)
     browser = _headless(tmp_path, out_dir / "chromium.log",
                         "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
                         f"--use-file-for-fake-audio-capture={wav}%noloop",
@@ -489,8 +506,6 @@ def test_page_hears_the_words_the_native_runtime_hears(web_dir, models, spoken_w
             "})()", timeout=120)
     finally:
         browser.close()
-        server.terminate()
-        server.wait()
 
     assert state["state"] == "stopped", state["error"]
     fed_audio = np.frombuffer(base64.b64decode(state["audio"]), np.float32)
@@ -515,10 +530,10 @@ def test_page_hears_the_words_the_native_runtime_hears(web_dir, models, spoken_w
     assert (out_dir / "web_demo.png").stat().st_size > 10000
 
 
-def test_page_without_simd_says_so(web_dir, tmp_path):
+def test_page_without_simd_says_so(web_dir, tmp_path, serve):
     """In a browser whose WebAssembly cannot compile SIMD, the page shows that kws.wasm
     needs it, instead of a compile error or nothing."""
-    server, url = _serve(_site(web_dir, tmp_path))
+    url = serve(_site(web_dir, tmp_path))
     browser = _headless(tmp_path, tmp_path / "chromium.log")
     try:
         browser.send("Page.addScriptToEvaluateOnNewDocument", {"source": NO_SIMD})
@@ -528,7 +543,5 @@ def test_page_without_simd_says_so(web_dir, tmp_path):
         status = browser.evaluate("document.getElementById('status').textContent")
     finally:
         browser.close()
-        server.terminate()
-        server.wait()
     assert NEEDS + "this browser or JavaScript runtime lacks SIMD (128-bit) (" in error, error
     assert NEEDS + "this browser or JavaScript runtime lacks SIMD (128-bit) (" in status, status
