@@ -221,10 +221,10 @@ FLAG_HELP = {
     "background_frequency": "fraction of training clips mixed with background noise",
     "silence_percentage": "silence entries, percent of the wanted-word clips",
     "unknown_percentage": "unknown-word entries, percent of the wanted-word clips",
-    "time_shift_ms": "random time shift range of training clips",
+    "time_shift_ms": "random time shift range of training clips (0 to --clip_duration_ms)",
     "unknown_time_shift_ms": "random time shift range of _unknown_ training clips (-1: "
-                             "--time_shift_ms); wider teaches that non-keyword speech seen "
-                             "off centre, as a sliding window meets it, is not a keyword",
+                             "--time_shift_ms's); far past it the model may learn to call "
+                             "noise and keyword onsets unknown (BENCHMARKS.md)",
     "testing_percentage": "percent of clips (by hashed speaker) in the testing partition",
     "validation_percentage": "percent of clips in the validation partition",
     "sample_rate": "expected sample rate of the clips",
