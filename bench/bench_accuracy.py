@@ -274,9 +274,6 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                       "(--time_shift_ms 250; 100 otherwise): keywords and unknown words alike "
                       "seen further off centre",
                       _best_lever("--time_shift_ms", "250")),
-    "best_trainval_shift250": ("best_shift250 on REAL_TRAINVAL (62 real training speakers); "
-                               "its real validation column is not held out",
-                               _best_lever("--time_shift_ms", "250", real="{real_trainval}")),
     "best_pair_ft8_r025_ls": ("best_pair_ft8_r025 (best) with --label_smoothing 0.1",
                               _best_lever("--label_smoothing", "0.1")),
     "best_pair_ft8_r025_bg02": ("best_pair_ft8_r025 (best) with background noise up to 0.2 "

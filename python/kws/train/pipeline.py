@@ -149,8 +149,7 @@ def _pipeline(
 
     desired = index.desired_samples
     shift_max = int(time_shift_ms * index.sample_rate / 1000) if augment else 0
-    # _unknown_ clips may be shifted further: a sliding window meets non-keyword speech at
-    # every offset, not only near the clip's centre.
+    # _unknown_ clips may have a shift range of their own.
     unknown_shift_max = (
         int(unknown_time_shift_ms * index.sample_rate / 1000)
         if augment and unknown_time_shift_ms is not None else shift_max
