@@ -61,9 +61,12 @@ def _run(cmd: list, timeout: float = 1800, **kw) -> subprocess.CompletedProcess:
 
 
 def _clean_env() -> dict:
-    """The environment without this test run's Python settings (virtualenv, paths)."""
+    """The environment without this test run's Python settings (virtualenv, paths) and
+    without a forced OpenBLAS kernel (OPENBLAS_CORETYPE=Haswell makes numpy's own BLAS
+    run AVX2 code on an emulated CPU that lacks it)."""
     env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "KWS_ISA")}
+           if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "KWS_ISA",
+                        "OPENBLAS_CORETYPE")}
     env["PYTHONNOUSERSITE"] = "1"
     return env
 
