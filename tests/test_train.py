@@ -426,6 +426,26 @@ def test_time_shift_ranges_are_bounded_by_the_clip(tmp_path):
                                        "1500", "--time_shift_ms", "1200"]).time_shift_ms == 1200
 
 
+def test_negatives_dir_reaches_the_training_index(tones, tmp_path):
+    import shutil
+
+    clips = sorted((tones / "yes").glob("*.wav"))[:5]
+    for folder, chosen in (("_unknown_", clips[:3]), ("_silence_", clips[3:])):
+        (tmp_path / "neg" / folder).mkdir(parents=True)
+        for i, clip in enumerate(chosen):
+            shutil.copy(clip, tmp_path / "neg" / folder / f"n_nohash_{i}.wav")
+    base = ["--data_dir", str(tones), "--wanted_words", WORDS]
+    plain = loop.make_index(train_command.parse_config(base))
+    index = loop.make_index(train_command.parse_config(
+        [*base, "--negatives_dir", str(tmp_path / "neg")]))
+    assert index.negatives == {"_unknown_": 3, "_silence_": 2}
+    added = [e for e in index.data["training"] if e not in plain.data["training"]]
+    assert sorted(added) == sorted(
+        [(str(tmp_path / "neg" / "_silence_" / f"n_nohash_{i}.wav"), 0) for i in range(2)]
+        + [(str(tmp_path / "neg" / "_unknown_" / f"n_nohash_{i}.wav"), 1) for i in range(3)])
+    assert len(index.data["training"]) == len(plain.data["training"]) + 5
+
+
 @pytest.mark.slow
 def test_peers_train_together_and_the_first_is_exported(tones, tmp_path):
     import tensorflow as tf

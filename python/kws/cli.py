@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "download": ("kws.commands.download", "download and safely extract a dataset archive"),
     "gen-stream": ("kws.commands.gen_stream", "generate a synthetic streaming test WAV"),
     "stream-eval": ("kws.commands.stream_eval", "streaming accuracy of a model on long WAVs"),
+    "mine-negatives": ("kws.commands.mine_negatives",
+                       "write the windows a model fires on wrongly as training clips"),
     "spectrogram": ("kws.commands.spectrogram", "draw a WAV file's spectrogram as a PNG"),
     "train": ("kws.commands.train", "train a model (classic flags, recipes, resume)"),
     "listen": ("kws.commands.listen", "live recognition from the microphone (or --wav FILE)"),

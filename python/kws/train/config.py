@@ -79,6 +79,7 @@ class TrainConfig:
     resample: bool = False  # clips and noise at other rates or formats converted with soxr
     skip_bad_clips: bool = False  # warn about and leave out clips that fail validation
     unknown_time_shift_ms: float = -1.0  # time shift range of _unknown_ clips (-1: as others)
+    negatives_dir: str = ""  # hard negatives (kws mine-negatives), all in training
 
     # derived, filled by validate()
     steps_list: list[int] = field(default_factory=list, repr=False)
@@ -271,6 +272,9 @@ FLAG_HELP = {
                       "largest folder's wanted-word training clips / its own) times, the "
                       "largest once; validation/testing clips once (0: off, a folder listed "
                       "k times is used k times)",
+    "negatives_dir": "folder(s), comma-separated, of hard negatives such as kws "
+                     "mine-negatives writes: every clip trains, _silence_/ as silence, other "
+                     "folders as unknown words, on top of the usual draw (default: none)",
     "augment": "realistic-audio augmentation preset (kws.train.augment.PRESETS: "
                f"{', '.join(AUGMENT_PRESETS)})",
     "peers": "mutual distillation: train N models of the architecture together on the same "

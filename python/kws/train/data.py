@@ -97,6 +97,12 @@ class DatasetIndex:
     is used round(F * n_max / n) times (at least once) and the largest once; each
     distinct folder counts once, however often it is listed. `folder_repeats` says how
     often each distinct folder was used.
+
+    `negatives_dir` (a folder, a list or a comma-separated string) holds hard negatives, such
+    as `kws mine-negatives` writes: its `_silence_/` clips are silence entries and the clips
+    of its other folders unknown-word entries, every one of them in the training partition
+    on top of the draw above (the draw itself is unchanged); a keyword folder there is an
+    error. `negatives` counts them by label.
     """
 
     def __init__(
@@ -113,6 +119,7 @@ class DatasetIndex:
         seed: int = RANDOM_SEED,
         folder_balance: float = 0.0,
         skip_bad_clips: bool = False,
+        negatives_dir: str | os.PathLike | list | None = None,
     ) -> None:
         for name, value in (
             ("silence_percentage", silence_percentage),
@@ -151,6 +158,8 @@ class DatasetIndex:
             self.data_dirs = self._balanced_dirs(folder_balance)
         self.folder_repeats = {str(d): self.data_dirs.count(d)
                                for d in dict.fromkeys(self.data_dirs)}
+        self.negatives_dirs = _split_dirs(negatives_dir) if negatives_dir else []
+        self.negatives = {SILENCE_LABEL: 0, UNKNOWN_WORD_LABEL: 0}
         self._index_clips()
         self._load_background_noise()
 
@@ -284,8 +293,31 @@ class DatasetIndex:
             unknown_size = int(math.ceil(set_size * self.unknown_percentage / 100))
             entries.extend(unknown[part][:unknown_size])
             self.data[part] = entries
+        self.data["training"].extend(self._negative_entries())
         for part in ("validation", "testing", "training"):
             rng.shuffle(self.data[part])
+
+    def _negative_entries(self) -> list[tuple[str, int]]:
+        """Training entries of the clips in the negatives folders: `_silence_/` as silence,
+        other folders as unknown words."""
+        entries = []
+        for d in dict.fromkeys(self.negatives_dirs):
+            if not d.is_dir():
+                raise ValueError(f"negatives folder {d} does not exist or is not a folder")
+            for sub in sorted(d.iterdir()):
+                word = sub.name.lower()
+                if not sub.is_dir() or word == BACKGROUND_NOISE_DIR_NAME:
+                    continue
+                if word in self.wanted_words:
+                    raise ValueError(f"negatives folder {d} holds a keyword folder '{sub.name}': "
+                                     "hard negatives are clips of no keyword")
+                label = 0 if word == SILENCE_DIR_NAME else 1
+                for name in sorted(os.listdir(sub)):
+                    path = str(sub / name)
+                    if name.lower().endswith(".wav") and self._check_clip(path):
+                        entries.append((path, label))
+                        self.negatives[self.labels[label]] += 1
+        return entries
 
     # -- noise
 
@@ -351,4 +383,6 @@ class DatasetIndex:
             f"{len(self.labels)} labels ({', '.join(self.labels)}); {parts}; "
             f"{len(self.background_noise)} noise files"
             + (f"; training clips repeated: {repeated}" if repeated else "")
+            + (f"; hard negatives: {self.negatives[UNKNOWN_WORD_LABEL]} unknown, "
+               f"{self.negatives[SILENCE_LABEL]} silence" if self.negatives_dirs else "")
         )

@@ -441,6 +441,7 @@ def make_index(config: TrainConfig) -> DatasetIndex:
         folder_balance=config.folder_balance,
         resample=config.resample,
         skip_bad_clips=config.skip_bad_clips,
+        negatives_dir=config.negatives_dir or None,
     )
 
 
