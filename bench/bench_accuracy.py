@@ -10,6 +10,7 @@
     python bench/bench_accuracy.py stream --partition testing NAME...  # ... of its test voices
     python bench/bench_accuracy.py stream-words NAME... [--stream S]  # the stream's words:
                                                       # correct, heard as another, missed
+    python bench/bench_accuracy.py mine NAME [--seed S]  # hard negatives of a run (best_hn)
     python bench/bench_accuracy.py make-folders [FOLDER...]  # SYNTH_MORE, SYNTH_FEWUNK,
                                                       # REAL_REV, the REAL_SUBSETS
     python bench/bench_accuracy.py speed              # augmentation cost per batch
@@ -122,6 +123,14 @@ SYNTH_REALNOISE = Path(os.environ.get("KWS_SYNTH_REALNOISE_DIR",
 SPLIT = ["--validation_percentage", "12", "--testing_percentage", "4"]
 SECTION_START = "<!-- bench_accuracy start -->"
 SECTION_END = "<!-- bench_accuracy end -->"
+
+def _ft_lever(*extra: str) -> list[str]:
+    """best's flags fine-tuning the same seed's best run (best_pair_ft8_r025-sS) for 1,000
+    steps at learning rate 0.0005, with `extra` flags."""
+    return _pair_lever("1000", "--train_embedding_layers", "8", "--embedding_rate_scale", "0.25",
+                       "--init_checkpoint", "{out}/best_pair_ft8_r025-s{seed}",
+                       "--learning_rate", "0.0005", *extra)
+
 
 # name -> (what it measures, kws train flags; {synth} and {real} are filled in)
 def _pair_lever(steps: str, *extra: str, synth: str = "{synth_flite}",
@@ -274,6 +283,13 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                       "(--time_shift_ms 250; 100 otherwise): keywords and unknown words alike "
                       "seen further off centre",
                       _best_lever("--time_shift_ms", "250")),
+    "best_hn": ("best (best_pair_ft8_r025, the same seed's run) fine-tuned for 1,000 steps at "
+                "learning rate 0.0005 with the hard negatives `mine` took from it "
+                "(--negatives_dir MINED/best_pair_ft8_r025-sS)",
+                _ft_lever("--negatives_dir", "{out}/mined/best_pair_ft8_r025-s{seed}")),
+    "best_ft_control": ("best_hn without the hard negatives: the same fine-tuning on best's "
+                        "data alone, so that best_hn is read against it",
+                        _ft_lever()),
     "best_pair_ft8_r025_ls": ("best_pair_ft8_r025 (best) with --label_smoothing 0.1",
                               _best_lever("--label_smoothing", "0.1")),
     "best_pair_ft8_r025_bg02": ("best_pair_ft8_r025 (best) with background noise up to 0.2 "
@@ -968,6 +984,49 @@ def cmd_stream(args) -> None:
         path.write_text("".join(json.dumps(h) + "\n" for h in kept + new))
 
 
+MINED = OUT / "mined"  # hard negatives taken from a run: MINED / NAME-sS
+MINE_STREAMS = (101, 102, 103)  # gen-stream seeds of each source's 20-minute streams
+MINE_THRESHOLD = 0.5
+MINE_DELAY_MS = 850
+
+
+def cmd_mine(args) -> None:
+    """Hard negatives of a run (`kws mine-negatives`, written to MINED/NAME-sS for the
+    best_hn lever): the run's model over 20-minute streams (gen-stream seeds MINE_STREAMS)
+    of voices that no figure is read on: the sample's training speakers ([16, 20), the
+    heldout partition) and SYNTH_FLITE's validation speakers ([0, 12) of the split), both
+    over the sample's real noise, decoded at threshold MINE_THRESHOLD with decision delay
+    MINE_DELAY_MS. A folder already there is made again."""
+    import shutil
+
+    run = OUT / f"{args.name}-s{args.seed}"
+    if not (run / "checkpoint").is_file():
+        raise SystemExit(f"{run} holds no trained run: train it first")
+    model = _export_native(run)
+    sources = {"train_voices": (SAMPLE, STREAMS["heldout"][1], []),
+               "synth_validation": (SYNTH_FLITE, ["--validation_percentage", "0",
+                                                  "--testing_percentage", "12"],
+                                    ["--background_dir", str(SAMPLE / "_background_noise_")])}
+    wavs = []
+    for source, (folder, split, noise) in sources.items():
+        for seed in MINE_STREAMS:
+            wav = OUT / "mine_streams" / f"{source}_seed{seed}.wav"
+            if not wav.is_file():
+                wav.parent.mkdir(parents=True, exist_ok=True)
+                _kws("gen-stream", "--data_dir", str(folder), *split, *noise,
+                     "--duration_seconds", str(STREAM_SECONDS), "--seed", str(seed),
+                     "--output_wav", str(wav))
+            wavs.append(wav)
+    out = MINED / run.name
+    if out.exists():
+        shutil.rmtree(out)
+    subprocess.run([sys.executable, "-m", "kws.cli", "mine-negatives", "--model", str(model),
+                    "--wav", *map(str, wavs),
+                    "--ground_truth", *(str(w.with_suffix(".txt")) for w in wavs),
+                    "--output_dir", str(out), "--detection_threshold", str(MINE_THRESHOLD),
+                    "--decision_delay_ms", str(MINE_DELAY_MS), *SPLIT], check=True)
+
+
 def cmd_stream_words(args) -> None:
     """What became of the stream's words at each run's best quiet threshold (the `stream`
     command's records), by kind, per seed and summed: keywords correct, heard as another
@@ -1295,6 +1354,9 @@ def main() -> None:
     sw.add_argument("names", nargs="+")
     sw.add_argument("--stream", default="validation_stream_delay850",
                     help="the records' stream (default: validation_stream_delay850)")
+    mi = sub.add_parser("mine")
+    mi.add_argument("name")
+    mi.add_argument("--seed", type=int, default=1)
     mf = sub.add_parser("make-folders")
     mf.add_argument("folders", nargs="*", metavar="FOLDER",
                     help=f"some of {', '.join(FOLDERS)} (default: all)")
@@ -1318,6 +1380,8 @@ def main() -> None:
         cmd_stream(args)
     elif args.command == "stream-words":
         cmd_stream_words(args)
+    elif args.command == "mine":
+        cmd_mine(args)
     elif args.command == "make-folders":
         cmd_make_folders(args)
     elif args.command == "ensemble":
