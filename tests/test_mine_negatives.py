@@ -54,7 +54,8 @@ def _expected(model: Path, wav: Path, gt: Path) -> list[tuple[int, str]]:
     labels = list(evaluator.labels)
     out = []
     for d in detections:
-        if d.verdict == "Correct" or (d.verdict == "Wrong" and truth[d.word][0] in KEYWORDS):
+        if d.verdict == "Correct" or (d.verdict == "Wrong" and d.word >= 0
+                                         and truth[d.word][0] in KEYWORDS):
             continue
         average = evaluator.options.average_window_ms
         near = [i for i, t in enumerate(times) if d.time_ms - average <= t <= d.time_ms]
@@ -160,3 +161,40 @@ def test_the_index_refuses_keywords_and_missing_negatives(speech_dir, tmp_path):
         DatasetIndex(str(speech_dir), "yes,no", negatives_dir=str(tmp_path / "neg"))
     with pytest.raises(ValueError, match=f"negatives folder {tmp_path / 'none'} does not exist"):
         DatasetIndex(str(speech_dir), "yes,no", negatives_dir=str(tmp_path / "none"))
+
+
+def test_the_rule_for_each_kind_of_false_detection():
+    from types import SimpleNamespace
+
+    from kws.commands.mine_negatives import mine
+
+    labels = ["_silence_", "_unknown_", "yes", "no"]
+    times = np.arange(0, 20000, 30)
+    scores = np.full((times.size, 4), 0.1, np.float32)
+    scores[times == 5010, 2] = 0.9  # the peak of the detection at 5400 ms
+    truth = [("yes", 1000), ("_unknown_", 5000), ("_unknown_", 9000)]
+
+    def det(label, time_ms, verdict, word=-1):
+        return SimpleNamespace(label=label, time_ms=time_ms, score=0.8, verdict=verdict,
+                               word=word)
+
+    detections = [
+        det("yes", 1000, "Correct", 0),
+        det("no", 1100, "Wrong", 0),  # a keyword heard as another: not a negative
+        det("yes", 5400, "Wrong", 1),  # a keyword on an unknown word: _unknown_
+        det("_unknown_", 9100, "Correct", 2),
+        det("_unknown_", 8900, "Wrong", -1),  # every near word taken; on an unknown word
+        det("yes", 8950, "Wrong", -1),  # the same, as a keyword: _unknown_
+        det("no", 1800, "False Positive"),  # window over the keyword at 1000: skipped
+        det("no", 14000, "False Positive"),  # no word under it: _silence_
+        det("_unknown_", 16000, "False Positive"),  # _unknown_ in a gap: _silence_
+    ]
+    found = mine(times, scores, labels, detections, truth, 1000, 500)
+    assert [(f["detection_ms"], f["folder"]) for f in found] == [
+        (5400, "_unknown_"), (8950, "_unknown_"), (14000, "_silence_"),
+        (16000, "_silence_")]
+    assert times[found[0]["window"]] == 5010
+    # Without ground truth only keyword detections count, in the folder asked for.
+    found = mine(times, scores, labels, detections, None, 1000, 500, "_silence_")
+    assert {f["folder"] for f in found} == {"_silence_"}
+    assert [f["detection_ms"] for f in found] == [1100, 5400, 8950, 1800, 14000]

@@ -110,7 +110,7 @@ def mine(times: np.ndarray, scores: np.ndarray, labels: list[str], detections,
                 continue
             folder = unlabelled_as
         else:
-            if d.verdict == "Wrong" and entries[d.word][0] in keywords:
+            if d.verdict == "Wrong" and d.word >= 0 and entries[d.word][0] in keywords:
                 continue  # a keyword heard as another label: not a negative
             folder = None
         column = labels.index(d.label)
