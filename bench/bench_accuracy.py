@@ -994,8 +994,9 @@ def cmd_mine(args) -> None:
     """Hard negatives of a run (`kws mine-negatives`, written to MINED/NAME-sS for the
     best_hn lever): the run's model over 20-minute streams (gen-stream seeds MINE_STREAMS)
     of voices that no figure is read on: the sample's training speakers ([16, 20), the
-    heldout partition) and SYNTH_FLITE's validation speakers ([0, 12) of the split), both
-    over the sample's real noise, decoded at threshold MINE_THRESHOLD with decision delay
+    heldout partition), SYNTH_FLITE's validation speakers ([0, 12) of the split) and the
+    same speakers in SYNTH_MORE (70% unknown words, most of them the 46 MORE_WORDS that no
+    run trains on, many near a keyword), all over the sample's real noise, decoded at threshold MINE_THRESHOLD with decision delay
     MINE_DELAY_MS. A folder already there is made again."""
     import shutil
 
@@ -1003,10 +1004,15 @@ def cmd_mine(args) -> None:
     if not (run / "checkpoint").is_file():
         raise SystemExit(f"{run} holds no trained run: train it first")
     model = _export_native(run)
+    noise = ["--background_dir", str(SAMPLE / "_background_noise_")]
+    if not SYNTH_MORE.is_dir():
+        raise SystemExit(f"no {SYNTH_MORE}: run make-folders synth_more first")
     sources = {"train_voices": (SAMPLE, STREAMS["heldout"][1], []),
                "synth_validation": (SYNTH_FLITE, ["--validation_percentage", "0",
-                                                  "--testing_percentage", "12"],
-                                    ["--background_dir", str(SAMPLE / "_background_noise_")])}
+                                                  "--testing_percentage", "12"], noise),
+               "near_words": (SYNTH_MORE, ["--validation_percentage", "0",
+                                           "--testing_percentage", "12",
+                                           "--unknown_percentage", "70"], noise)}
     wavs = []
     for source, (folder, split, noise) in sources.items():
         for seed in MINE_STREAMS:
