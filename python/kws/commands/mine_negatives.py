@@ -192,36 +192,39 @@ def main(argv: list[str]) -> int:
     if len(candidates) > len(kept):
         print(f"kept the {len(kept)} highest-scoring of {len(candidates)} (--max_clips)")
     written = {SILENCE_LABEL: 0, UNKNOWN_WORD_LABEL: 0}
-    rows = []
     numbers: dict[str, int] = {}
-    source, samples = None, None
-    for _, i, f in sorted(kept, key=lambda c: (c[1], c[2]["window_ms"])):
-        if source != i:  # each WAV read again only while its clips are written
-            source, samples = i, read_wav(args.wav[i])[0]
-        folder = output / f["folder"]
-        if f["folder"] not in numbers:
-            folder.mkdir(parents=True, exist_ok=True)
-            numbers[f["folder"]] = _next_number(folder, speaker)
-        path = folder / f"{speaker}_nohash_{numbers[f['folder']]}.wav"
-        numbers[f["folder"]] += 1
-        start = f["window_ms"] * rate // 1000
-        piece = np.zeros(clip, dtype=np.float32)
-        part = samples[start:start + clip]
-        piece[: part.size] = part
-        write_wav(path, piece, rate)
-        written[f["folder"]] += 1
-        rows.append({"clip": str(path.relative_to(output)), "wav": args.wav[i],
-                     "window_ms": f["window_ms"], "detection_ms": f["detection_ms"],
-                     "label": f["label"], "score": f"{f['score']:.6g}", "verdict": f["verdict"]})
-    if rows:
-        manifest = output / MANIFEST
-        new = not manifest.exists()
-        with open(manifest, "a", newline="") as out:
-            w = csv.DictWriter(out, fieldnames=MANIFEST_FIELDS)
-            if new:
-                w.writeheader()
-            w.writerows(rows)
+    source, samples, manifest = None, None, None
+    try:
+        for _, i, f in sorted(kept, key=lambda c: (c[1], c[2]["window_ms"])):
+            if source != i:  # each WAV read again only while its clips are written
+                source, samples = i, read_wav(args.wav[i])[0]
+            folder = output / f["folder"]
+            if f["folder"] not in numbers:
+                folder.mkdir(parents=True, exist_ok=True)
+                numbers[f["folder"]] = _next_number(folder, speaker)
+            path = folder / f"{speaker}_nohash_{numbers[f['folder']]}.wav"
+            numbers[f["folder"]] += 1
+            start = f["window_ms"] * rate // 1000
+            piece = np.zeros(clip, dtype=np.float32)
+            part = samples[start:start + clip]
+            piece[: part.size] = part
+            write_wav(path, piece, rate)
+            written[f["folder"]] += 1
+            if manifest is None:  # a row per clip as it is written: an interrupted run's
+                new = not (output / MANIFEST).exists()  # clips are all listed
+                manifest = open(output / MANIFEST, "a", newline="")
+                rows = csv.DictWriter(manifest, fieldnames=MANIFEST_FIELDS)
+                if new:
+                    rows.writeheader()
+            rows.writerow({"clip": str(path.relative_to(output)), "wav": args.wav[i],
+                           "window_ms": f["window_ms"], "detection_ms": f["detection_ms"],
+                           "label": f["label"], "score": f"{f['score']:.6g}",
+                           "verdict": f["verdict"]})
+            manifest.flush()
+    finally:
+        if manifest is not None:
+            manifest.close()
     print(f"wrote {written[SILENCE_LABEL]} clip(s) to {output / SILENCE_LABEL} and "
           f"{written[UNKNOWN_WORD_LABEL]} to {output / UNKNOWN_WORD_LABEL}"
-          + (f"; listed in {output / MANIFEST}" if rows else ""))
+          + (f"; listed in {output / MANIFEST}" if manifest else ""))
     return 0
