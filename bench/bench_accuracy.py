@@ -996,8 +996,9 @@ def cmd_mine(args) -> None:
     of voices that no figure is read on: the sample's training speakers ([16, 20), the
     heldout partition), SYNTH_FLITE's validation speakers ([0, 12) of the split) and the
     same speakers in SYNTH_MORE (70% unknown words, most of them the 46 MORE_WORDS that no
-    run trains on, many near a keyword), all over the sample's real noise, decoded at threshold MINE_THRESHOLD with decision delay
-    MINE_DELAY_MS. A folder already there is made again."""
+    run trains on, many near a keyword), all over the sample's real noise; decoded at
+    threshold MINE_THRESHOLD with decision delay MINE_DELAY_MS. A folder already there is
+    made again."""
     import shutil
 
     run = OUT / f"{args.name}-s{args.seed}"
@@ -1014,12 +1015,12 @@ def cmd_mine(args) -> None:
                                            "--testing_percentage", "12",
                                            "--unknown_percentage", "70"], noise)}
     wavs = []
-    for source, (folder, split, noise) in sources.items():
+    for source, (folder, split, background) in sources.items():
         for seed in MINE_STREAMS:
             wav = OUT / "mine_streams" / f"{source}_seed{seed}.wav"
             if not wav.is_file():
                 wav.parent.mkdir(parents=True, exist_ok=True)
-                _kws("gen-stream", "--data_dir", str(folder), *split, *noise,
+                _kws("gen-stream", "--data_dir", str(folder), *split, *background,
                      "--duration_seconds", str(STREAM_SECONDS), "--seed", str(seed),
                      "--output_wav", str(wav))
             wavs.append(wav)
