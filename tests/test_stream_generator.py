@@ -111,6 +111,28 @@ def test_cli_writes_a_reproducible_stream_from_the_real_sample(tmp_path: Path, s
     assert louder >= 18  # real speech stands out from the noise around it
 
 
+def test_cli_makes_a_stream_of_other_words_only(tmp_path: Path, sample_dir: Path, capsys):
+    """At --unknown_percentage 100 a folder without any wanted word makes a stream, every
+    word of it `_unknown_` and read from that folder's clips; below 100 it is an error."""
+    data_dir = tmp_path / "other_words"
+    for word in ("bed", "cat", "dog"):
+        (data_dir / word).mkdir(parents=True)
+        for wav in (sample_dir / word).glob("*.wav"):
+            (data_dir / word / wav.name).symlink_to(wav)
+    wav = tmp_path / "other.wav"
+    args = ["gen-stream", "--data_dir", str(data_dir), "--output_wav", str(wav),
+            "--validation_percentage", "0", "--testing_percentage", "100",
+            "--background_volume", "0", "--duration_seconds", "30"]
+    assert kws_main([*args, "--unknown_percentage", "100"]) == 0
+    entries = _core.read_ground_truth(str(tmp_path / "other.txt"))["entries"]
+    assert len(entries) == 10 and {word for word, _ in entries} == {"_unknown_"}
+    samples, _ = kws.read_wav(str(wav))
+    assert np.count_nonzero(samples) > 0
+    capsys.readouterr()
+    assert kws_main([*args, "--unknown_percentage", "99"]) == 1
+    assert "no clips of wanted word 'down'" in capsys.readouterr().err
+
+
 def test_errors_are_value_errors(tmp_path: Path, sample_dir: Path):
     with pytest.raises(ValueError, match="'maybe'"):
         _core.generate_stream(str(sample_dir), wanted_words=["yes", "maybe"], duration_seconds=5)

@@ -321,10 +321,12 @@ Plan MakePlan(const StreamGeneratorOptions& opts, GeneratedStream* out_stream) {
         unknown_clips.push_back(file);
     }
   }
+  // At unknown_percentage 100 no wanted word is drawn, so a folder of other words alone
+  // (speech that must not trigger) makes a stream.
   std::vector<std::string> wanted_labels(wanted_index.size());
   for (const auto& [word, index] : wanted_index) {
     wanted_labels[index] = word;
-    if (wanted_clips[index].empty())
+    if (wanted_clips[index].empty() && opts.unknown_percentage < 100)
       throw InvalidArgument("stream generator: no clips of wanted word '" + word +
                             "' in the testing partition of '" + opts.data_dir + "'");
   }

@@ -238,6 +238,38 @@ TEST(StreamGenerator, UnknownWordsInTheTestSetsUnknownFolderAreDrawn) {
   fs::remove_all(dir);
 }
 
+// A folder without the wanted words makes an all-unknown stream at unknown_percentage 100,
+// and below that names the missing word.
+TEST(StreamGenerator, OnlyUnknownWordsNeedNoWantedClips) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / "kws_gen_unknown_only_test";
+  fs::remove_all(dir);
+  for (const char* word : {"bed", "cat", "dog"}) {
+    fs::create_directories(dir / word);
+    for (const auto& e : fs::directory_iterator(fs::path(kws_test::SampleDir()) / word))
+      fs::create_symlink(e.path(), dir / word / e.path().filename());
+  }
+  kws::StreamGeneratorOptions o;
+  o.data_dir = dir.string();
+  o.wanted_words = {"yes", "no"};
+  o.validation_percentage = 0;
+  o.testing_percentage = 100;
+  o.unknown_percentage = 100;
+  o.background_volume = 0;
+  o.duration_seconds = 20;
+  const kws::GeneratedStream s = kws::GenerateStream(o);
+  ASSERT_GE(s.truth.size(), 5u);
+  for (size_t i = 0; i < s.truth.size(); ++i) {
+    ASSERT_EQ(s.truth[i].label, "_unknown_");
+    const std::string folder = fs::path(s.word_files[i]).parent_path().filename().string();
+    ASSERT_TRUE(folder == "bed" || folder == "cat" || folder == "dog") << folder;
+  }
+  o.unknown_percentage = 99;
+  KWS_EXPECT_THROW_MSG(kws::GenerateStream(o), kws::InvalidArgument,
+                       "no clips of wanted word 'no'");
+  fs::remove_all(dir);
+}
+
 TEST(StreamGenerator, BadClipsAndFolderEntriesAreClearErrors) {
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / "kws_gen_bad_clips_test";

@@ -28,7 +28,8 @@ def build_parser() -> Parser:
     p.add_argument("--word_gap_ms", type=int, default=2000,
                    help="a word every clip + gap, at a random offset in the gap")
     p.add_argument("--unknown_percentage", type=float, default=30.0,
-                   help="share of words that are not wanted words")
+                   help="share of words that are not wanted words (100: other words only; "
+                        "then the folder needs no wanted-word clips)")
     p.add_argument("--word_volume", type=float, default=1.0)
     p.add_argument("--background_volume", type=float, default=0.1,
                    help="each noise segment's volume is uniform(0, this); 0: no noise")
