@@ -283,6 +283,9 @@ void BindStreamingEvaluator(py::module_& m) {
       .def_property_readonly("hop_samples", &StreamingEvaluator::hop_samples)
       .def_property_readonly("sample_rate",
                              [](const StreamingEvaluator& e) { return e.model().sample_rate(); })
+      .def_property_readonly(
+          "clip_samples", [](const StreamingEvaluator& e) { return e.model().clip_samples(); },
+          "Samples in one window (the model's clip).")
       .def(
           "compute_scores",
           [](const StreamingEvaluator& self,

@@ -75,6 +75,8 @@ def test_scores_equal_the_live_stream_and_each_window(models, streams, name, str
     starts = list(range(0, len(samples) - 16000 + 1, hop))
     assert list(times) == [s * 1000 // 16000 for s in starts]
     model = kws.Model.load(str(models[name]))
+    assert (ev.sample_rate, ev.clip_samples, ev.hop_samples) == (model.sample_rate,
+                                                                 model.clip_samples, hop)
     live = model.create_stream(hop_samples=hop)
     got = []
     for i in range(0, len(samples), 4000):  # live audio arrives in 250 ms chunks

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kws import Model, StreamingEvaluator, StreamingOptions, bundled, evaluate_window_scores
+from kws import StreamingEvaluator, StreamingOptions, bundled, evaluate_window_scores
 from kws._core import read_ground_truth, which_set_native
 from kws.commands.flags import Parser, add_option_flags
 from kws.commands.models import model_or_default
@@ -155,8 +155,7 @@ def main(argv: list[str]) -> int:
     options = StreamingOptions(**{k: getattr(args, k) for k in OPTION_FIELDS})
     evaluator = StreamingEvaluator(
         model_path, labels=read_labels(args.labels) if args.labels else [], options=options)
-    model = Model.load(model_path)
-    rate, clip = model.sample_rate, model.clip_samples
+    rate, clip = evaluator.sample_rate, evaluator.clip_samples
     clip_ms = clip * 1000 // rate
     labels = list(evaluator.labels)
 
