@@ -238,17 +238,25 @@ TEST(StreamGenerator, UnknownWordsInTheTestSetsUnknownFolderAreDrawn) {
   fs::remove_all(dir);
 }
 
-// A folder without the wanted words makes an all-unknown stream at unknown_percentage 100,
-// and below that names the missing word.
-TEST(StreamGenerator, OnlyUnknownWordsNeedNoWantedClips) {
+// A fresh folder `name` in the temporary directory holding links to the sample's clips of
+// `words`, one sub-folder per word.
+std::filesystem::path LinkedWords(const std::string& name, std::vector<std::string> words) {
   namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / "kws_gen_unknown_only_test";
+  const fs::path dir = fs::temp_directory_path() / name;
   fs::remove_all(dir);
-  for (const char* word : {"bed", "cat", "dog"}) {
+  for (const std::string& word : words) {
     fs::create_directories(dir / word);
     for (const auto& e : fs::directory_iterator(fs::path(kws_test::SampleDir()) / word))
       fs::create_symlink(e.path(), dir / word / e.path().filename());
   }
+  return dir;
+}
+
+// A folder without the wanted words makes an all-unknown stream at unknown_percentage 100,
+// and below that names the missing word.
+TEST(StreamGenerator, OnlyUnknownWordsNeedNoWantedClips) {
+  namespace fs = std::filesystem;
+  const fs::path dir = LinkedWords("kws_gen_unknown_only_test", {"bed", "cat", "dog"});
   kws::StreamGeneratorOptions o;
   o.data_dir = dir.string();
   o.wanted_words = {"yes", "no"};
@@ -272,13 +280,7 @@ TEST(StreamGenerator, OnlyUnknownWordsNeedNoWantedClips) {
 
 TEST(StreamGenerator, BadClipsAndFolderEntriesAreClearErrors) {
   namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / "kws_gen_bad_clips_test";
-  fs::remove_all(dir);
-  for (const char* word : {"yes", "no"}) {
-    fs::create_directories(dir / word);
-    for (const auto& e : fs::directory_iterator(fs::path(kws_test::SampleDir()) / word))
-      fs::create_symlink(e.path(), dir / word / e.path().filename());
-  }
+  const fs::path dir = LinkedWords("kws_gen_bad_clips_test", {"yes", "no"});
   kws::StreamGeneratorOptions o;
   o.data_dir = dir.string();
   o.wanted_words = {"yes", "no"};
