@@ -165,18 +165,20 @@ class DatasetIndex:
 
     # -- clips
 
+    @staticmethod
+    def _word_folders(d: Path, what: str) -> list[tuple[str, Path]]:
+        """(word, sub-folder) for the word folders of `d` (not the noise), sorted; `what`
+        names `d` in the error when it is not a folder."""
+        if not d.is_dir():
+            raise ValueError(f"{what} {d} does not exist or is not a folder")
+        return [(sub.name.lower(), sub) for sub in sorted(d.iterdir())
+                if sub.is_dir() and sub.name.lower() != BACKGROUND_NOISE_DIR_NAME]
+
     def _find_wavs(self) -> list[tuple[str, str]]:
         """(word, path) for every clip in every data folder, sorted for determinism."""
         found: list[tuple[str, str]] = []
         for d in self.data_dirs:
-            if not d.is_dir():
-                raise ValueError(f"dataset folder {d} does not exist or is not a folder")
-            for sub in sorted(d.iterdir()):
-                if not sub.is_dir():
-                    continue
-                word = sub.name.lower()
-                if word == BACKGROUND_NOISE_DIR_NAME:
-                    continue
+            for word, sub in self._word_folders(d, "dataset folder"):
                 for name in sorted(os.listdir(sub)):
                     if name.lower().endswith(".wav"):
                         found.append((word, str(sub / name)))
@@ -302,12 +304,7 @@ class DatasetIndex:
         other folders as unknown words."""
         entries = []
         for d in dict.fromkeys(self.negatives_dirs):
-            if not d.is_dir():
-                raise ValueError(f"negatives folder {d} does not exist or is not a folder")
-            for sub in sorted(d.iterdir()):
-                word = sub.name.lower()
-                if not sub.is_dir() or word == BACKGROUND_NOISE_DIR_NAME:
-                    continue
+            for word, sub in self._word_folders(d, "negatives folder"):
                 if word in self.wanted_words:
                     raise ValueError(f"negatives folder {d} holds a keyword folder '{sub.name}': "
                                      "hard negatives are clips of no keyword")
