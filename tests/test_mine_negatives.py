@@ -150,6 +150,12 @@ def test_bad_input_is_refused_with_the_file_named(models, stream, tmp_path, caps
     assert kws_main(["mine-negatives", "--model", str(models["fc"]), "--wav", str(wav),
                      "--output_dir", str(tmp_path / "file")]) == 1
     assert "exists and is not a folder" in capsys.readouterr().err
+    under = tmp_path / "file" / "under"
+    assert kws_main(["mine-negatives", "--model", str(models["fc"]), "--wav", str(wav),
+                     "--output_dir", str(under)]) == 1
+    out, err = capsys.readouterr()
+    assert f"--output_dir {under}: cannot make the folder: {under.parent} is not a " in err
+    assert "false detection" not in out  # named before the model ran
     assert not (tmp_path / "mined").exists()
 
 

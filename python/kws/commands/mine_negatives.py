@@ -151,6 +151,14 @@ def main(argv: list[str]) -> int:
     output = Path(args.output_dir)
     if output.exists() and not output.is_dir():
         raise ValueError(f"--output_dir {output}: exists and is not a folder")
+    # Named before the mining when the folder cannot be made there: the nearest existing
+    # folder on its path must be a writable folder.
+    nearest = output.absolute()
+    while not os.path.lexists(nearest) and nearest != nearest.parent:
+        nearest = nearest.parent
+    if not nearest.is_dir() or not os.access(nearest, os.W_OK | os.X_OK):
+        raise ValueError(f"--output_dir {output}: cannot make the folder: {nearest} is not a "
+                         "writable folder")
     model_path = str(bundled.resolve(model_or_default(args.model, "kws mine-negatives")))
     options = StreamingOptions(**{k: getattr(args, k) for k in OPTION_FIELDS})
     evaluator = StreamingEvaluator(
