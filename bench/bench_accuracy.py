@@ -10,6 +10,8 @@
     python bench/bench_accuracy.py stream --partition testing NAME...  # ... of its test voices
     python bench/bench_accuracy.py stream-words NAME... [--stream S]  # the stream's words:
                                                       # correct, heard as another, missed
+    python bench/bench_accuracy.py decoder NAME [--average_window_ms A,...]  # the decoder's
+                                                      # settings on the runs' streams
     python bench/bench_accuracy.py mine NAME [--seed S]  # hard negatives of a run (best_hn)
     python bench/bench_accuracy.py make-folders [FOLDER...]  # SYNTH_MORE, SYNTH_FEWUNK,
                                                       # REAL_REV, the REAL_SUBSETS
@@ -40,6 +42,7 @@ import argparse
 import collections
 import fcntl
 import functools
+import itertools
 import json
 import os
 import re
@@ -984,6 +987,73 @@ def cmd_stream(args) -> None:
         path.write_text("".join(json.dumps(h) + "\n" for h in kept + new))
 
 
+def _ms_list(flag: str, text: str) -> list[int]:
+    """A comma list of whole ms for `flag`."""
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise SystemExit(f"{flag} {text}: expected whole ms, comma-separated")
+
+
+def cmd_decoder(args) -> None:
+    """The decoder's settings on a run's streams: each run of NAME (every seed) scored once
+    over each stream (`stream`'s streams: --partition, --stream_seeds, --minutes), then
+    decoded with every combination of --average_window_ms, --decision_delay_ms and
+    --suppression_ms over stream-eval's threshold sweep; a record per run, stream and
+    combination (words correct at the best threshold with at most 1 false positive per
+    hour) in decoder.jsonl, and per combination the mean over streams of each seed, then
+    over seeds (printed; a combination with no quiet threshold on some stream prints
+    none)."""
+    import kws
+    from kws.commands.stream_eval import best_quiet, parse_thresholds
+
+    grid = list(itertools.product(_ms_list("--average_window_ms", args.average_window_ms),
+                                  _delays(args.decision_delay_ms),
+                                  _ms_list("--suppression_ms", args.suppression_ms)))
+    for average, delay, suppression in grid:
+        try:
+            kws.StreamingOptions(average_window_ms=average, decision_delay_ms=delay,
+                                 suppression_ms=suppression).validate()
+        except ValueError as e:
+            raise SystemExit(f"{average}/{delay}/{suppression} ms: {e}")
+    wavs = [stream_wav(args.partition, seed, 60 * args.minutes) for seed in args.stream_seeds]
+    sweep = parse_thresholds(SWEEP)
+    new = []
+    for r in _runs(_load(), args.name):
+        evaluator = kws.StreamingEvaluator(str(_export_native(_run_dir(args.name, r))))
+        for wav in wavs:
+            samples, rate = kws.read_wav(str(wav))
+            times, scores = evaluator.compute_scores(samples, threads=os.cpu_count() or 1)
+            decode = functools.partial(kws.evaluate_window_scores, times, scores,
+                                       list(evaluator.labels), wav.with_suffix(".txt").read_text(),
+                                       1000.0 * len(samples) / rate, sweep=sweep)
+            for average, delay, suppression in grid:
+                best = best_quiet(decode(options=kws.StreamingOptions(
+                    average_window_ms=average, decision_delay_ms=delay,
+                    suppression_ms=suppression)).to_dict()["sweep"])
+                new.append({"name": args.name, "seed": r["seed"], "stream": wav.stem,
+                            "average_window_ms": average, "decision_delay_ms": delay,
+                            "suppression_ms": suppression,
+                            "threshold": round(best["threshold"], 3) if best else None,
+                            "correct_percent": best["correct_percent"] if best else None})
+    with open(OUT / "decoder.jsonl", "a") as f:
+        f.write("".join(json.dumps(h) + "\n" for h in new))
+    print("average window / decision delay / suppression (ms): words correct, mean of the "
+          "streams per seed; mean ± sd over seeds")
+    for average, delay, suppression in grid:
+        per_seed = []
+        for seed in sorted({h["seed"] for h in new}):
+            got = [h["correct_percent"] for h in new if h["seed"] == seed
+                   and (h["average_window_ms"], h["decision_delay_ms"],
+                        h["suppression_ms"]) == (average, delay, suppression)]
+            per_seed.append(None if None in got else statistics.mean(got))
+        text = " / ".join("none" if v is None else f"{v:.2f}" for v in per_seed)
+        if None not in per_seed:
+            text += f"; {statistics.mean(per_seed):.2f}" + (
+                f" ± {statistics.stdev(per_seed):.2f}" if len(per_seed) > 1 else "")
+        print(f"  {average} / {delay} / {suppression}: {text}")
+
+
 MINED = OUT / "mined"  # hard negatives taken from a run: MINED / NAME-sS
 MINE_STREAMS = (101, 102, 103)  # gen-stream seeds of each source's 20-minute streams
 MINE_THRESHOLD = 0.5
@@ -1361,6 +1431,16 @@ def main() -> None:
     sw.add_argument("names", nargs="+")
     sw.add_argument("--stream", default="validation_stream_delay850",
                     help="the records' stream (default: validation_stream_delay850)")
+    de = sub.add_parser("decoder")
+    de.add_argument("name")
+    de.add_argument("--partition", choices=sorted(STREAMS), default="validation")
+    de.add_argument("--stream_seeds", type=lambda t: [int(v) for v in t.split(",")],
+                    default=[0, 1, 2], help="gen-stream seeds of the streams (default 0,1,2)")
+    de.add_argument("--minutes", type=int, choices=range(1, 181), default=STREAM_SECONDS // 60,
+                    metavar="1..180")
+    de.add_argument("--average_window_ms", default="500", help="a comma list")
+    de.add_argument("--decision_delay_ms", default="850", help="a comma list")
+    de.add_argument("--suppression_ms", default="1500", help="a comma list")
     mi = sub.add_parser("mine")
     mi.add_argument("name")
     mi.add_argument("--seed", type=int, default=1)
@@ -1387,6 +1467,8 @@ def main() -> None:
         cmd_stream(args)
     elif args.command == "stream-words":
         cmd_stream_words(args)
+    elif args.command == "decoder":
+        cmd_decoder(args)
     elif args.command == "mine":
         cmd_mine(args)
     elif args.command == "make-folders":
