@@ -113,7 +113,7 @@ def test_cli_writes_a_reproducible_stream_from_the_real_sample(tmp_path: Path, s
 
 def test_cli_makes_a_stream_of_other_words_only(tmp_path: Path, sample_dir: Path, capsys):
     """At --unknown_percentage 100 a folder without any wanted word makes a stream, every
-    word of it `_unknown_` and read from that folder's clips; below 100 it is an error."""
+    word of it `_unknown_`; below 100 the missing wanted word is an error."""
     data_dir = tmp_path / "other_words"
     for word in ("bed", "cat", "dog"):
         (data_dir / word).mkdir(parents=True)
