@@ -156,6 +156,10 @@ def test_bad_input_is_refused_with_the_file_named(models, stream, tmp_path, caps
     out, err = capsys.readouterr()
     assert f"--output_dir {under}: cannot make the folder: {under.parent} is not a " in err
     assert "false detection" not in out  # named before the model ran
+    # A folder no one can make a folder in (named early, or as the first clip's is made).
+    assert kws_main(["mine-negatives", "--model", str(models["fc"]), "--wav", str(wav),
+                     "--output_dir", "/proc/kws_mined"]) == 1
+    assert "--output_dir /proc/kws_mined: cannot make " in capsys.readouterr().err
     assert not (tmp_path / "mined").exists()
 
 

@@ -207,7 +207,11 @@ def main(argv: list[str]) -> int:
                 source, samples = i, read_wav(args.wav[i])[0]
             folder = output / f["folder"]
             if f["folder"] not in numbers:
-                folder.mkdir(parents=True, exist_ok=True)
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                except OSError as e:
+                    raise ValueError(f"--output_dir {output}: cannot make {folder}: "
+                                     f"{e.strerror}") from None
                 numbers[f["folder"]] = _next_number(folder, speaker)
             path = folder / f"{speaker}_nohash_{numbers[f['folder']]}.wav"
             numbers[f["folder"]] += 1
