@@ -904,14 +904,19 @@ def _export_native(train_dir: Path) -> Path:
     return model
 
 
+def _ms_list(flag: str, text: str) -> list[int]:
+    """A comma list of whole ms for `flag`."""
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise SystemExit(f"{flag} {text}: expected whole ms, comma-separated")
+
+
 def _delays(text: str) -> list[int]:
     """--decision_delay_ms's list, each checked by the decoder's own bounds."""
     import kws
 
-    try:
-        delays = [int(d) for d in text.split(",")]
-    except ValueError:
-        raise SystemExit(f"--decision_delay_ms {text}: expected whole ms, comma-separated")
+    delays = _ms_list("--decision_delay_ms", text)
     try:
         for d in delays:
             kws.StreamingOptions(decision_delay_ms=d).validate()
@@ -985,14 +990,6 @@ def cmd_stream(args) -> None:
         kept = [h for h in (_read_jsonl(path) if path.exists() else [])
                 if h["name"] not in args.names or h["stream"] not in streams.values()]
         path.write_text("".join(json.dumps(h) + "\n" for h in kept + new))
-
-
-def _ms_list(flag: str, text: str) -> list[int]:
-    """A comma list of whole ms for `flag`."""
-    try:
-        return [int(v) for v in text.split(",")]
-    except ValueError:
-        raise SystemExit(f"{flag} {text}: expected whole ms, comma-separated")
 
 
 def cmd_decoder(args) -> None:
