@@ -1000,7 +1000,8 @@ def cmd_decoder(args) -> None:
     combination (words correct at the best threshold with at most 1 false positive per
     hour) in decoder.jsonl, and per combination the mean over streams of each seed, then
     over seeds (printed; a combination with no quiet threshold on some stream prints
-    none)."""
+    none). --ensemble decodes the mean of the seeds' window scores instead: what one model
+    distilled from them could aim for."""
     import kws
     from kws.commands.stream_eval import best_quiet, parse_thresholds
 
@@ -1015,20 +1016,31 @@ def cmd_decoder(args) -> None:
             raise SystemExit(f"{average}/{delay}/{suppression} ms: {e}")
     wavs = [stream_wav(args.partition, seed, 60 * args.minutes) for seed in args.stream_seeds]
     sweep = parse_thresholds(SWEEP)
+    runs = _runs(_load(), args.name)
+    evaluators = {r["seed"]: kws.StreamingEvaluator(str(_export_native(_run_dir(args.name, r))))
+                  for r in runs}
+    if args.ensemble:  # every seed's run as one model: the mean of their window scores
+        evaluators = {"ensemble": list(evaluators.values())}
+    else:
+        evaluators = {seed: [e] for seed, e in evaluators.items()}
     new = []
-    for r in _runs(_load(), args.name):
-        evaluator = kws.StreamingEvaluator(str(_export_native(_run_dir(args.name, r))))
+    for seed, members in evaluators.items():
         for wav in wavs:
             samples, rate = kws.read_wav(str(wav))
-            times, scores = evaluator.compute_scores(samples, threads=os.cpu_count() or 1)
-            decode = functools.partial(kws.evaluate_window_scores, times, scores,
-                                       list(evaluator.labels), wav.with_suffix(".txt").read_text(),
+            scores = []
+            for evaluator in members:
+                times, s = evaluator.compute_scores(samples, threads=os.cpu_count() or 1)
+                scores.append(s)
+            decode = functools.partial(kws.evaluate_window_scores, times,
+                                       np.mean(scores, axis=0, dtype=np.float32),
+                                       list(members[0].labels),
+                                       wav.with_suffix(".txt").read_text(),
                                        1000.0 * len(samples) / rate, sweep=sweep)
             for average, delay, suppression in grid:
                 best = best_quiet(decode(options=kws.StreamingOptions(
                     average_window_ms=average, decision_delay_ms=delay,
                     suppression_ms=suppression)).to_dict()["sweep"])
-                new.append({"name": args.name, "seed": r["seed"], "stream": wav.stem,
+                new.append({"name": args.name, "seed": seed, "stream": wav.stem,
                             "average_window_ms": average, "decision_delay_ms": delay,
                             "suppression_ms": suppression,
                             "threshold": round(best["threshold"], 3) if best else None,
@@ -1438,6 +1450,9 @@ def main() -> None:
     de.add_argument("--average_window_ms", default="500", help="a comma list")
     de.add_argument("--decision_delay_ms", default="850", help="a comma list")
     de.add_argument("--suppression_ms", default="1500", help="a comma list")
+    de.add_argument("--ensemble", action="store_true",
+                    help="decode the mean of every seed's window scores, as one model (the "
+                         "records' seed is \"ensemble\")")
     mi = sub.add_parser("mine")
     mi.add_argument("name")
     mi.add_argument("--seed", type=int, default=1)
