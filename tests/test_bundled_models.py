@@ -265,7 +265,14 @@ def test_kws_models_lists_figures(models_dir, capsys):
     assert "accuracy: 93.8% on 1253 clips of real speakers it never heard" in out
     assert ("streaming at threshold 0.7, decision delay 750 ms: 91.2% correct, 2.5% wrong, "
             "0.0 false alarms per hour (20 min of real speech over real noise)") in out
+    stream["recommended_average_window_ms"] = 250
+    (models_dir / "speech_commands.json").write_text(json.dumps(
+        {"name": "speech_commands", "stream": stream}))
+    assert main(["models"]) == 0
+    assert ("streaming at threshold 0.7, decision delay 750 ms, average window 250 ms: 91.2% "
+            "correct") in capsys.readouterr().out
     stream["recommended_decision_delay_ms"] = 0
+    del stream["recommended_average_window_ms"]
     (models_dir / "speech_commands.json").write_text(json.dumps(
         {"name": "speech_commands", "stream": stream}))
     assert main(["models"]) == 0

@@ -282,8 +282,8 @@ def test_stream_wav_uses_the_bundled_model_by_default(examples, install_prefix, 
                                                       detections, program):
     """No model argument: the installed speech_commands, found through the package's
     KWS_MODELS_DIR compile definition (the environment variable is not set), decoded with
-    the threshold and decision delay its installed card recommends; in C++ and through the
-    C API."""
+    the threshold, decision delay and averaging window its installed card recommends; in
+    C++ and through the C API."""
     wav, words = word_stream
     env = {k: v for k, v in os.environ.items() if k != "KWS_MODELS_DIR"}
     out = subprocess.run([str(examples / program), str(wav)], capture_output=True,
@@ -294,13 +294,16 @@ def test_stream_wav_uses_the_bundled_model_by_default(examples, install_prefix, 
     installed = install_prefix / "share" / "kws" / "models" / "speech_commands.kws"
     card = json.loads(installed.with_suffix(".json").read_text())["stream"]
     threshold, delay = card["recommended_threshold"], card["recommended_decision_delay_ms"]
-    assert (f"{program}: --detection_threshold {threshold:g} --decision_delay_ms {delay}, as "
-            "the card of the bundled model 'speech_commands' recommends\n") in out.stderr
+    decoder = {"detection_threshold": threshold, "decision_delay_ms": delay}
+    said = f"--detection_threshold {threshold:g} --decision_delay_ms {delay}"
+    if "recommended_average_window_ms" in card:
+        decoder["average_window_duration_ms"] = card["recommended_average_window_ms"]
+        said += f" --average_window_ms {card['recommended_average_window_ms']}"
+    assert (f"{program}: {said}, as the card of the bundled model 'speech_commands' "
+            "recommends\n") in out.stderr
     got = detections.parse(out.stdout)
     samples, _ = kws.read_wav(str(wav))
-    detections.assert_same(got, detections.python(installed, samples, 30,
-                                                  detection_threshold=threshold,
-                                                  decision_delay_ms=delay))
+    detections.assert_same(got, detections.python(installed, samples, 30, **decoder))
     # By name, and a name that is no bundled model lists the bundled ones.
     by_name = subprocess.run([str(examples / program), "speech_commands", str(wav)],
                              capture_output=True, text=True, env=env)
@@ -314,10 +317,10 @@ def test_stream_wav_uses_the_bundled_model_by_default(examples, install_prefix, 
 @pytest.mark.parametrize("program", ["stream_wav", "stream_wav_c"])
 def test_stream_wav_decodes_a_bundled_model_as_its_card_says(examples, models, word_stream,
                                                              tmp_path, detections, program):
-    """A bundled model (KWS_MODELS_DIR) is decoded with its card's threshold and decision
-    delay for the flags not given; a given flag wins; a model by path, or a card that
-    cannot be read (said on stderr), keeps the decoder defaults. In C++ and through the C
-    API (whose messages name the call that failed)."""
+    """A bundled model (KWS_MODELS_DIR) is decoded with its card's threshold, decision
+    delay and averaging window for the flags not given; a given flag wins; a model by
+    path, or a card that cannot be read (said on stderr), keeps the decoder defaults. In
+    C++ and through the C API (whose messages name the call that failed)."""
     called = "kws_bundled_card_decoder: " if program == "stream_wav_c" else ""
     wav, _ = word_stream
     folder = tmp_path / "models"
@@ -325,7 +328,8 @@ def test_stream_wav_decodes_a_bundled_model_as_its_card_says(examples, models, w
     shutil.copyfile(models["fc"], folder / "words.kws")
     card = folder / "words.json"
     card.write_text(json.dumps({"stream": {"recommended_threshold": 0.3,
-                                           "recommended_decision_delay_ms": 750}}))
+                                           "recommended_decision_delay_ms": 750,
+                                           "recommended_average_window_ms": 250}}))
     env = {**os.environ, "KWS_MODELS_DIR": str(folder)}
     samples, _ = kws.read_wav(str(wav))
 
@@ -337,23 +341,34 @@ def test_stream_wav_decodes_a_bundled_model_as_its_card_says(examples, models, w
 
     classic = detections.python(models["fc"], samples, 30)
     carded = detections.python(models["fc"], samples, 30, detection_threshold=0.3,
-                               decision_delay_ms=750)
+                               decision_delay_ms=750, average_window_duration_ms=250)
     assert carded != classic
+    assert carded != detections.python(models["fc"], samples, 30, detection_threshold=0.3,
+                                       decision_delay_ms=750)
     got, err = run("words")
     detections.assert_same(got, carded)
-    assert (f"{program}: --detection_threshold 0.3 --decision_delay_ms 750, as the card of "
-            "the bundled model 'words' recommends") in err, err
+    assert (f"{program}: --detection_threshold 0.3 --decision_delay_ms 750 --average_window_ms "
+            "250, as the card of the bundled model 'words' recommends") in err, err
     got, err = run("--detection_threshold", "0.5", "words")
     detections.assert_same(got, detections.python(models["fc"], samples, 30,
                                                   detection_threshold=0.5,
+                                                  decision_delay_ms=750,
+                                                  average_window_duration_ms=250))
+    assert f"{program}: --decision_delay_ms 750 --average_window_ms 250, as the card" in err, err
+    got, err = run("--average_window_ms", "1000", "words")
+    detections.assert_same(got, detections.python(models["fc"], samples, 30,
+                                                  detection_threshold=0.3,
                                                   decision_delay_ms=750))
-    assert f"{program}: --decision_delay_ms 750, as the card" in err, err
+    assert f"{program}: --detection_threshold 0.3 --decision_delay_ms 750, as the card" in err
     got, err = run(str(folder / "words.kws"))
     detections.assert_same(got, classic)
     assert "recommends" not in err
     for broken, problem in (("{not json", ""),
                             (json.dumps({"stream": {"recommended_threshold": 2}}),
-                             "stream.recommended_threshold must be in [0, 1], got 2)")):
+                             "stream.recommended_threshold must be in [0, 1], got 2)"),
+                            (json.dumps({"stream": {"recommended_average_window_ms": 0}}),
+                             "stream.recommended_average_window_ms must be an integer in "
+                             "[1, 600000]")):
         card.write_text(broken)
         got, err = run("words")
         detections.assert_same(got, classic)

@@ -337,15 +337,17 @@ def test_best_quiet_threshold_rule(models, streams, tmp_path, capsys):
 def test_bundled_model_is_decoded_as_its_card_recommends(models, streams, tmp_path,
                                                          monkeypatch, capsys):
     """A bundled model (by name or by default) is evaluated with the threshold and decision
-    delay its card recommends, unless the flags are given: its figures equal those of the
-    same file by path with those flags. A model by path keeps the decoder defaults."""
+    delay its card recommends, and the averaging window they were chosen with, unless the
+    flags are given: its figures equal those of the same file by path with those flags. A
+    model by path keeps the decoder defaults."""
     wav, gt = streams[0]
     folder = tmp_path / "models"
     folder.mkdir()
     path = folder / "speech_commands.kws"
     path.write_bytes(Path(models["fc"]).read_bytes())
     (folder / "speech_commands.json").write_text(json.dumps({"name": "speech_commands", "stream": {
-        "recommended_threshold": 0.3, "recommended_decision_delay_ms": 750}}))
+        "recommended_threshold": 0.3, "recommended_decision_delay_ms": 750,
+        "recommended_average_window_ms": 250}}))
     monkeypatch.setenv("KWS_MODELS_DIR", str(folder))
 
     def figures(*args: str) -> tuple[dict, str]:
@@ -357,24 +359,32 @@ def test_bundled_model_is_decoded_as_its_card_recommends(models, streams, tmp_pa
                 capsys.readouterr().err)
 
     by_path, err = figures("--model", str(path), "--detection_threshold", "0.3",
-                           "--decision_delay_ms", "750")
+                           "--decision_delay_ms", "750", "--average_window_ms", "250")
     assert "recommends" not in err
     classic, _ = figures("--model", str(path))
     assert classic["options"]["detection_threshold"] != 0.3
     assert classic["options"]["decision_delay_ms"] == 0
+    assert classic["options"]["average_window_ms"] == 500
     assert by_path["options"]["decision_delay_ms"] == 750
+    assert by_path["options"]["average_window_ms"] == 250
     assert by_path != classic
     for args in ((), ("--model", "speech_commands")):
         carded, err = figures(*args)
         assert {**carded, "options": None} == {**by_path, "options": None}
         assert carded["options"] == {**by_path["options"]}
-        assert ("kws stream-eval: --detection_threshold 0.3 --decision_delay_ms 750, as the "
-                "card of the bundled model 'speech_commands' recommends (kws models)") in err
-    # A flag given wins over the card; the other still comes from it.
+        assert ("kws stream-eval: --detection_threshold 0.3 --decision_delay_ms 750 "
+                "--average_window_ms 250, as the card of the bundled model 'speech_commands' "
+                "recommends (kws models)") in err
+    # A flag given wins over the card; the others still come from it.
     given, err = figures("--model", "speech_commands", "--detection-threshold", "0.5")
     assert given["options"]["detection_threshold"] == 0.5
     assert given["options"]["decision_delay_ms"] == 750
-    assert "kws stream-eval: --decision_delay_ms 750, as the card" in err, err
+    assert given["options"]["average_window_ms"] == 250
+    assert "kws stream-eval: --decision_delay_ms 750 --average_window_ms 250, as the card" in err
+    given, err = figures("--model", "speech_commands", "--average_window_ms", "400")
+    assert given["options"]["average_window_ms"] == 400
+    assert given["options"]["detection_threshold"] == 0.3
+    assert "kws stream-eval: --detection_threshold 0.3 --decision_delay_ms 750, as the" in err
 
 
 def test_bad_input_is_reported(models, streams, tmp_path):

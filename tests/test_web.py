@@ -422,7 +422,8 @@ def test_page_hears_the_words_the_native_runtime_hears(web_dir, models, spoken_w
     # The page's own model (a stand-in here), then the user's choice: the bundled model.
     shutil.copy(models["fc"], site / "models" / "speech_commands.kws")
     (site / "models" / "speech_commands.json").write_text(json.dumps({"stream": {
-        "recommended_threshold": 0.45, "recommended_decision_delay_ms": 500}}))
+        "recommended_threshold": 0.45, "recommended_decision_delay_ms": 500,
+        "recommended_average_window_ms": 400}}))
     chosen = tmp_path / "my_model.kws"
     shutil.copy(TRAINED, chosen)
 
@@ -438,9 +439,12 @@ def test_page_hears_the_words_the_native_runtime_hears(web_dir, models, spoken_w
         # The bundled model loads by itself.
         browser.wait_for("window.kwsDemo && kwsDemo.state === 'ready'", 60, "bundled model load")
         assert browser.evaluate("kwsDemo.modelName") == "models/speech_commands.kws"
-        # Its card's threshold and decision delay are where the sliders start.
+        # Its card's threshold and decision delay are where the sliders start, and its
+        # averaging window is the decoder's.
         browser.wait_for("kwsDemo.card !== null", 10, "the bundled model's card")
-        assert browser.evaluate("kwsDemo.card") == {"threshold": 0.45, "decisionDelayMs": 500}
+        assert browser.evaluate("kwsDemo.card") == {"threshold": 0.45, "decisionDelayMs": 500,
+                                                    "averageWindowMs": 400}
+        assert browser.evaluate("kwsDemo.averageWindowMs") == 400
         assert browser.evaluate("[kwsDemo.threshold, kwsDemo.decisionDelayMs]") == [0.45, 500]
         assert browser.evaluate("document.getElementById('threshold-value').textContent") == \
             "0.45"
@@ -457,6 +461,9 @@ def test_page_hears_the_words_the_native_runtime_hears(web_dir, models, spoken_w
         browser.send("DOM.setFileInputFiles", {"nodeId": node, "files": [str(chosen)]})
         browser.wait_for("kwsDemo.modelName === 'my_model.kws' && kwsDemo.state === 'ready'",
                          30, "chosen model load")
+        # Decoded with the default window: the card is the bundled model's.
+        assert browser.evaluate("kwsDemo.averageWindowMs") == \
+            kws.RecognizeCommandsOptions().average_window_duration_ms
 
         # The threshold slider.
         browser.evaluate(f"(() => {{ const s = document.getElementById('threshold'); "

@@ -6,7 +6,8 @@
 // The bundled model, tried first; a missing file is not an error (the user picks one).
 const DEFAULT_MODEL_URL = 'models/speech_commands.kws';
 // Its model card (scripts/model_card.py), when there: the threshold and decision delay it
-// recommends become the sliders' starting values.
+// recommends become the sliders' starting values, and the bundled model is decoded with the
+// averaging window they were chosen with.
 const DEFAULT_CARD_URL = 'models/speech_commands.json';
 const HOP_MS = 30;                // a window scored every 30 ms
 const CHUNK_MS = 100;             // audio handed from the worklet to kws per message
@@ -28,7 +29,8 @@ const demo = {
   keepAudio: false,          // tests set this to read back the audio kws was fed
   audio: [],                 // Float32Array chunks when keepAudio
   error: null,
-  card: null,                // {threshold, decisionDelayMs} taken from the bundled model's card
+  averageWindowMs: null,     // the decoder's averaging window for the loaded model
+  card: null,                // {threshold, decisionDelayMs[, averageWindowMs]} from the bundled model's card
 };
 window.kwsDemo = demo;
 
@@ -73,6 +75,7 @@ function loadModel(bytes, name) {
   modelBytes = bytes;
   demo.modelName = name;
   demo.labels = spotter.labels.slice();
+  demo.averageWindowMs = spotter.recognizer.options.averageWindowMs;
   buildGrid(spotter.labels);
   demo.state = audio ? 'listening' : 'ready';
   $('start').disabled = Boolean(audio);
@@ -97,7 +100,8 @@ async function loadDefaultModel() {
 }
 
 // The bundled model's card: its recommended threshold and decision delay, when both are
-// numbers the sliders can show; anything else (no card, not JSON) keeps the defaults.
+// numbers the sliders can show, and the averaging window they were chosen with when it
+// gives one (whole ms in [1, 600000]); anything else (no card, not JSON) keeps the defaults.
 async function useCardDecoder() {
   let stream;
   try {
@@ -109,14 +113,24 @@ async function useCardDecoder() {
   }
   const threshold = stream.recommended_threshold;
   const delay = stream.recommended_decision_delay_ms;
+  const averageWindow = stream.recommended_average_window_ms;
   const slider = $('decision-delay');
   if (typeof threshold !== 'number' || !(threshold >= 0 && threshold <= 1) ||
       !Number.isInteger(delay) || delay < 0 || delay > Number(slider.max)) return;
+  if (averageWindow !== undefined && !(Number.isInteger(averageWindow) && averageWindow >= 1 &&
+                                       averageWindow <= 600000)) {
+    return;
+  }
+  if (averageWindow !== undefined) {
+    spotter.setOptions({ averageWindowMs: averageWindow });
+    demo.averageWindowMs = spotter.recognizer.options.averageWindowMs;
+  }
   $('threshold').value = String(threshold);
   setThreshold(Number($('threshold').value));
   slider.value = String(delay);
   setDecisionDelay(Number(slider.value));
   demo.card = { threshold: demo.threshold, decisionDelayMs: demo.decisionDelayMs };
+  if (averageWindow !== undefined) demo.card.averageWindowMs = averageWindow;
 }
 
 function highlight(index, score) {

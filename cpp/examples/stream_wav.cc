@@ -24,7 +24,8 @@
 //
 // Decoder defaults are the classic RecognizeCommands ones (kws::RecognizeCommandsOptions),
 // except that a bundled model is decoded with the threshold and decision delay its model
-// card recommends (kws::Model::BundledCardDecoder) for the flags not given.
+// card recommends (kws::Model::BundledCardDecoder) for the flags not given, and with the
+// averaging window they were chosen with.
 // A WAV with several channels is averaged to mono; its rate must be the model's.
 // Exit status: 0 on success, 1 for a bad model or WAV file, 2 for bad flags.
 #include <algorithm>
@@ -55,6 +56,7 @@ struct Flags {
   kws::RecognizeCommandsOptions decoder;  // the classic defaults
   bool threshold_given = false;           // --detection_threshold was given
   bool delay_given = false;               // --decision_delay_ms was given
+  bool window_given = false;              // --average_window_ms was given
 };
 
 void PrintUsage(const char* program) {
@@ -113,6 +115,7 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
       ok = ParseInt(value.c_str(), &flags->chunk_ms);
     } else if (arg == "--average_window_ms") {
       ok = ParseInt(value.c_str(), &flags->decoder.average_window_duration_ms);
+      flags->window_given = true;
     } else if (arg == "--detection_threshold") {
       ok = ParseFloat(value.c_str(), &flags->decoder.detection_threshold);
       flags->threshold_given = true;
@@ -183,6 +186,12 @@ void UseCardDecoder(Flags* flags) {
     const size_t used = std::strlen(said);
     std::snprintf(said + used, sizeof(said) - used, " --decision_delay_ms %lld",
                   static_cast<long long>(*card.decision_delay_ms));
+  }
+  if (card.average_window_duration_ms && !flags->window_given) {
+    flags->decoder.average_window_duration_ms = *card.average_window_duration_ms;
+    const size_t used = std::strlen(said);
+    std::snprintf(said + used, sizeof(said) - used, " --average_window_ms %lld",
+                  static_cast<long long>(*card.average_window_duration_ms));
   }
   if (said[0] != '\0')
     std::fprintf(stderr, "stream_wav:%s, as the card of the bundled model '%s' recommends\n", said,

@@ -22,7 +22,8 @@
  *                              whose average peaked highest (default 0: at once)
  *
  * A bundled model is decoded with the threshold and decision delay its model card recommends
- * (kws_bundled_card_decoder) for the flags not given, and says so on stderr.
+ * (kws_bundled_card_decoder), and the averaging window they were chosen with
+ * (kws_bundled_card_average_window), for the flags not given, and says so on stderr.
  *
  * Exit status: 0 on success, 1 for a bad model or WAV file, 2 for bad flags. */
 #include <errno.h>
@@ -51,6 +52,7 @@ typedef struct Flags {
   long long decision_delay_ms; /* set apart from the options struct (C API version 3) */
   int threshold_given;         /* --detection_threshold was given */
   int delay_given;             /* --decision_delay_ms was given */
+  int window_given;            /* --average_window_ms was given */
 } Flags;
 
 static int parse_int(const char* text, long long lo, long long hi, long long* value) {
@@ -110,6 +112,7 @@ static int parse_flags(int argc, char** argv, Flags* flags) {
     } else if (strcmp(arg, "--average_window_ms") == 0) {
       ok = parse_int(value, INT32_MIN, INT32_MAX, &n);
       flags->decoder.average_window_duration_ms = n;
+      flags->window_given = 1;
     } else if (strcmp(arg, "--detection_threshold") == 0) {
       ok = parse_float(value, &flags->decoder.detection_threshold);
       flags->threshold_given = 1;
@@ -150,12 +153,14 @@ static int parse_flags(int argc, char** argv, Flags* flags) {
  * in one line on stderr. A card that cannot be read is said, and the defaults stay. */
 static void use_card_decoder(Flags* flags) {
   float threshold = 0.0f;
-  int64_t delay = 0;
-  int32_t has_threshold = 0, has_delay = 0;
+  int64_t delay = 0, window = 0;
+  int32_t has_threshold = 0, has_delay = 0, has_window = 0;
   char said[160] = "";
   size_t used;
   if (kws_bundled_card_decoder(flags->model_path, MODELS_DIR, &threshold, &has_threshold, &delay,
-                               &has_delay) != KWS_OK) {
+                               &has_delay) != KWS_OK ||
+      kws_bundled_card_average_window(flags->model_path, MODELS_DIR, &window, &has_window) !=
+          KWS_OK) {
     fprintf(stderr,
             "stream_wav_c: no decoder settings from the card of the bundled model '%s' "
             "(%s): the decoder defaults\n",
@@ -170,6 +175,11 @@ static void use_card_decoder(Flags* flags) {
     flags->decision_delay_ms = delay;
     used = strlen(said);
     snprintf(said + used, sizeof said - used, " --decision_delay_ms %lld", (long long)delay);
+  }
+  if (has_window && !flags->window_given) {
+    flags->decoder.average_window_duration_ms = window;
+    used = strlen(said);
+    snprintf(said + used, sizeof said - used, " --average_window_ms %lld", (long long)window);
   }
   if (said[0] != '\0') {
     fprintf(stderr, "stream_wav_c:%s, as the card of the bundled model '%s' recommends\n", said,

@@ -439,6 +439,19 @@ kws_status kws_bundled_card_decoder(const char* name, const char* models_dir, fl
   });
 }
 
+kws_status kws_bundled_card_average_window(const char* name, const char* models_dir,
+                                           int64_t* average_window_ms,
+                                           int32_t* has_average_window) {
+  return Guard(__func__, [&] {
+    Out(average_window_ms, "average_window_ms");
+    Out(has_average_window, "has_average_window");
+    if (name == nullptr) Invalid("name is NULL");
+    const kws::CardDecoderOptions card = kws::Model::BundledCardDecoder(name, OrEmpty(models_dir));
+    *has_average_window = card.average_window_duration_ms.has_value() ? 1 : 0;
+    if (card.average_window_duration_ms) *average_window_ms = *card.average_window_duration_ms;
+  });
+}
+
 kws_status kws_model_load_from_memory(const void* data, size_t size, const char* name,
                                       kws_model** out) {
   return Guard(__func__, [&] {

@@ -637,6 +637,9 @@ CardDecoderOptions Model::BundledCardDecoder(const std::string& name,
     if (const json::Value* v = stream->Find("recommended_decision_delay_ms"))
       options.decision_delay_ms =
           v->AsInt("stream.recommended_decision_delay_ms", 0, kMaxDecisionDelayMs);
+    if (const json::Value* v = stream->Find("recommended_average_window_ms"))
+      options.average_window_duration_ms =
+          v->AsInt("stream.recommended_average_window_ms", 1, kMaxAverageWindowMs);
   } catch (const json::JsonError& e) {
     throw ModelError(path + ": " + e.what());
   }

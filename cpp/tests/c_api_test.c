@@ -114,7 +114,7 @@ static void test_version_and_status_names(void) {
   char api[32];
   snprintf(api, sizeof(api), "C API %d;", KWS_C_API_VERSION);
   CHECK(strstr(info, api) != NULL && strstr(info, "compiler ") != NULL);
-  CHECK(kws_c_api_version() == KWS_C_API_VERSION && KWS_C_API_VERSION == 4);
+  CHECK(kws_c_api_version() == KWS_C_API_VERSION && KWS_C_API_VERSION == 5);
   CHECK(strcmp(kws_status_name(KWS_OK), "KWS_OK") == 0);
   CHECK(strcmp(kws_status_name(KWS_ERROR_MODEL), "KWS_ERROR_MODEL") == 0);
   CHECK(strcmp(kws_status_name((kws_status)99), "unknown status") == 0);
@@ -178,7 +178,7 @@ static void write_text(const char* path, const char* text) { write_file(path, te
 
 /* A models folder made here: tiny.kws (the committed model) with a card, nocard.kws
  * without one, broken.json a card that is not JSON, far.json one whose delay is out of
- * range. */
+ * range (and wide.json, made later, one whose averaging window is). */
 static void test_bundled_models(void) {
   char dir[] = "/tmp/kws_c_api_models_XXXXXX";
   char path[4200];
@@ -187,8 +187,8 @@ static void test_bundled_models(void) {
   kws_model* model = NULL;
   kws_model* const sentinel = (kws_model*)&g_checks;
   float threshold = -1.0f;
-  int32_t has_threshold = -1, has_delay = -1, n = 0;
-  int64_t delay = -1;
+  int32_t has_threshold = -1, has_delay = -1, has_window = -1, n = 0;
+  int64_t delay = -1, window = -1;
   const char* env = getenv("KWS_MODELS_DIR");
   char saved_env[4096] = "";
   if (env != NULL) snprintf(saved_env, sizeof saved_env, "%s", env);
@@ -205,7 +205,7 @@ static void test_bundled_models(void) {
   snprintf(path, sizeof path, "%s/tiny.json", dir);
   write_text(path,
              "{\"name\": \"tiny\", \"stream\": {\"recommended_threshold\": 0.45, "
-             "\"recommended_decision_delay_ms\": 600}}");
+             "\"recommended_decision_delay_ms\": 600, \"recommended_average_window_ms\": 250}}");
   snprintf(path, sizeof path, "%s/broken.json", dir);
   write_text(path, "{\"stream\": ");
   snprintf(path, sizeof path, "%s/far.json", dir);
@@ -260,8 +260,27 @@ static void test_bundled_models(void) {
               KWS_ERROR_INVALID_ARGUMENT, "has_decision_delay is NULL");
   CHECK(has_threshold == 0 && has_delay == 0); /* outputs untouched by failures */
 
+  /* The averaging window the card's settings were chosen with (version 5). */
+  CHECK_OK(kws_bundled_card_average_window("tiny", dir, &window, &has_window));
+  CHECK(has_window == 1 && window == 250);
+  window = -1;
+  CHECK_OK(kws_bundled_card_average_window("nocard", dir, &window, &has_window));
+  CHECK(has_window == 0 && window == -1);
+  CHECK_ERROR(kws_bundled_card_average_window("broken", dir, &window, &has_window), KWS_ERROR_MODEL,
+              "broken.json");
+  CHECK_ERROR(kws_bundled_card_average_window("tiny", dir, NULL, &has_window),
+              KWS_ERROR_INVALID_ARGUMENT, "average_window_ms is NULL");
+  CHECK_ERROR(kws_bundled_card_average_window(NULL, dir, &window, &has_window),
+              KWS_ERROR_INVALID_ARGUMENT, "name is NULL");
+  snprintf(path, sizeof path, "%s/wide.json", dir);
+  write_text(path, "{\"stream\": {\"recommended_average_window_ms\": 600001}}");
+  CHECK_ERROR(kws_bundled_card_average_window("wide", dir, &window, &has_window), KWS_ERROR_MODEL,
+              "recommended_average_window_ms must be an integer in [1, 600000]");
+  CHECK(has_window == 0 && window == -1);
+
   {
-    const char* names[] = {"tiny.kws", "nocard.kws", "tiny.json", "broken.json", "far.json"};
+    const char* names[] = {"tiny.kws",    "nocard.kws", "tiny.json",
+                           "broken.json", "far.json",   "wide.json"};
     size_t i;
     for (i = 0; i < sizeof names / sizeof names[0]; ++i) {
       snprintf(path, sizeof path, "%s/%s", dir, names[i]);

@@ -17,6 +17,7 @@
 
 #include "kws/error.h"
 #include "kws/mfcc.h"
+#include "kws/recognize_commands.h"
 #include "test_support.h"
 
 namespace {
@@ -469,10 +470,21 @@ TEST(Model, BundledCardDecoderReadsTheCardsRecommendation) {
   card(R"({"stream": {"recommended_threshold": 0.8}})");
   got = read();
   ASSERT_TRUE(got.detection_threshold == 0.8f && !got.decision_delay_ms);
+  ASSERT_TRUE(!got.average_window_duration_ms);
   card(R"({"stream": {"recommended_threshold": 0.65, "recommended_decision_delay_ms": 750,
            "sweep": [1, 2]}})");
   got = read();
   ASSERT_TRUE(got.detection_threshold == 0.65f && got.decision_delay_ms == 750);
+  ASSERT_TRUE(!got.average_window_duration_ms);
+  card(R"({"stream": {"recommended_threshold": 0.8, "recommended_decision_delay_ms": 850,
+           "recommended_average_window_ms": 250}})");
+  got = read();
+  ASSERT_TRUE(got.detection_threshold == 0.8f && got.decision_delay_ms == 850 &&
+              got.average_window_duration_ms == 250);
+  // The window is one the decoder takes.
+  kws::RecognizeCommandsOptions options;
+  options.average_window_duration_ms = *got.average_window_duration_ms;
+  options.Validate();
   // Bad cards: ModelError naming the card and the problem.
   const std::string path = (dir / "words.json").string();
   card("{not json");
@@ -485,6 +497,11 @@ TEST(Model, BundledCardDecoderReadsTheCardsRecommendation) {
   KWS_EXPECT_THROW_MSG(read(), kws::ModelError, "recommended_decision_delay_ms must be an integer");
   card(R"({"stream": {"recommended_decision_delay_ms": 10001}})");
   KWS_EXPECT_THROW_MSG(read(), kws::ModelError, "in [0, 10000]");
+  card(R"({"stream": {"recommended_average_window_ms": 0}})");
+  KWS_EXPECT_THROW_MSG(read(), kws::ModelError,
+                       "stream.recommended_average_window_ms must be an integer in [1, 600000]");
+  card(R"({"stream": {"recommended_average_window_ms": 250.5}})");
+  KWS_EXPECT_THROW_MSG(read(), kws::ModelError, "recommended_average_window_ms");
   card("{\"pad\": \"" + std::string(kws::kMaxModelCardBytes, 'x') + "\"}");
   KWS_EXPECT_THROW_MSG(read(), kws::InputError, path);
   KWS_EXPECT_THROW_MSG(kws::Model::BundledCardDecoder("../words", dir.string()),

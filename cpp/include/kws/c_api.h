@@ -36,7 +36,7 @@ extern "C" {
 
 /* Version of this interface. Grows with additions; a change that breaks callers bumps it
  * and the library's major version. */
-#define KWS_C_API_VERSION 4
+#define KWS_C_API_VERSION 5
 
 typedef enum kws_status {
   KWS_OK = 0,
@@ -98,6 +98,14 @@ KWS_C_EXPORT kws_status kws_bundled_card_decoder(const char* name, const char* m
                                                  float* threshold, int32_t* has_threshold,
                                                  int64_t* decision_delay_ms,
                                                  int32_t* has_decision_delay);
+/* Since version 5. The averaging window (kws_recognizer_options.average_window_duration_ms)
+ * the bundled model's card recommends, the window its threshold and decision delay were
+ * chosen with: *has_average_window is 1 and *average_window_ms the window when the card
+ * gives one, else 0 (*average_window_ms untouched). Errors as kws_bundled_card_decoder's
+ * (a window that is not a whole number of ms in [1, 600000]: KWS_ERROR_MODEL). */
+KWS_C_EXPORT kws_status kws_bundled_card_average_window(const char* name, const char* models_dir,
+                                                        int64_t* average_window_ms,
+                                                        int32_t* has_average_window);
 
 KWS_C_EXPORT kws_status kws_model_num_labels(const kws_model* model, int32_t* out);
 /* Label `index` in [0, num_labels), in model output order. */

@@ -11,9 +11,14 @@ from typing import Callable
 from kws import RecognizeCommandsOptions, bundled
 from kws.commands.flags import Parser
 
-# What a bundled model's card recommends for the stream (kws models shows it) -> flag.
+# What a bundled model's card recommends for the stream (kws models shows it) -> flag,
+# and the RecognizeCommandsOptions field of each flag.
 CARD_DECODER_FLAGS = {"recommended_threshold": "detection_threshold",
-                      "recommended_decision_delay_ms": "decision_delay_ms"}
+                      "recommended_decision_delay_ms": "decision_delay_ms",
+                      "recommended_average_window_ms": "average_window_ms"}
+DECODER_FIELDS = {"detection_threshold": "detection_threshold",
+                  "decision_delay_ms": "decision_delay_ms",
+                  "average_window_ms": "average_window_duration_ms"}
 
 
 def model_or_default(value: str | None, prog: str, flag: str = "--model") -> str:
@@ -28,10 +33,11 @@ def model_or_default(value: str | None, prog: str, flag: str = "--model") -> str
 def card_decoder(args, argv: list[str], build_parser: Callable[[], Parser],
                  prog: str) -> dict[str, float]:
     """With a bundled model (`args.model` a bundled name, not a path), the decoder options
-    its card recommends (--detection_threshold, --decision_delay_ms) in place of the
-    defaults of those flags that `argv` does not give (`build_parser` parses the command's
-    argv), said in one line on stderr; a card that cannot be read is said too, and the
-    defaults stay. Sets them on `args` and returns those it set."""
+    its card recommends (--detection_threshold, --decision_delay_ms, and the
+    --average_window_ms they were chosen with) in place of the defaults of those flags
+    that `argv` does not give (`build_parser` parses the command's argv), said in one line
+    on stderr; a card that cannot be read is said too, and the defaults stay. Sets them on
+    `args` and returns those it set."""
     model = bundled.bundled_name(args.model)
     if model is None:
         return {}
@@ -39,12 +45,13 @@ def card_decoder(args, argv: list[str], build_parser: Callable[[], Parser],
         stream = bundled.card(model).get("stream", {})
         recommended = {flag: float(stream[key]) for key, flag in CARD_DECODER_FLAGS.items()
                        if key in stream}
-        delay = recommended.get("decision_delay_ms", 0.0)
-        if delay != int(delay):
-            raise ValueError(f"recommended_decision_delay_ms {delay:g} is not whole ms")
-        # The decoder's own bounds (threshold in [0, 1], the delay's maximum).
+        for key, flag in CARD_DECODER_FLAGS.items():
+            ms = recommended.get(flag, 0.0)
+            if key.endswith("_ms") and ms != int(ms):
+                raise ValueError(f"{key} {ms:g} is not whole ms")
+        # The decoder's own bounds (threshold in [0, 1], the delay's and window's ranges).
         try:
-            RecognizeCommandsOptions(**{k: type(getattr(args, k))(v)
+            RecognizeCommandsOptions(**{DECODER_FIELDS[k]: type(getattr(args, k))(v)
                                         for k, v in recommended.items()}).validate()
         except ValueError as e:
             raise ValueError(f"{bundled.model_path(model).with_suffix('.json')}: {e}") from None
@@ -101,9 +108,11 @@ def format_model(info: dict) -> str:
         at = stream.get("at_recommended")
         if at:
             delay = stream.get("recommended_decision_delay_ms", 0)
+            window = stream.get("recommended_average_window_ms")
             lines.append(
                 f"  streaming at threshold {stream['recommended_threshold']:g}"
-                + (f", decision delay {delay} ms" if delay else "") + ": "
+                + (f", decision delay {delay} ms" if delay else "")
+                + (f", average window {window} ms" if window else "") + ": "
                 f"{at['correct_percent']:.1f}% correct, {at['wrong_percent']:.1f}% wrong, "
                 f"{at['false_positives_per_hour']:.1f} false alarms per hour "
                 f"({stream.get('duration_s', 0) / 60:.0f} min of real speech over real noise)")
