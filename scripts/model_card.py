@@ -16,10 +16,11 @@ the training tier's own evaluation:
      the picture to docs/models/NAME_confusion.png.
   3. Two streams of real words over the sample's real background noise (`kws gen-stream`):
      one of validation voices, one of that testing partition's. `kws stream-eval --sweep`
-     of the sibling over thresholds with each decision delay of DECISION_DELAYS_MS on both;
-     the recommended threshold and delay are the validation stream's most words correct
-     with at most 1 false positive per hour, and the card reports the testing stream's figures
-     with them and its detection-error-tradeoff picture (docs/models/NAME_stream.png).
+     of the sibling over thresholds with each decision delay of DECISION_DELAYS_MS and
+     each averaging window of AVERAGE_WINDOWS_MS on both; the recommended threshold, delay
+     and window are the validation stream's most words correct with at most 1 false
+     positive per hour, and the card reports the testing stream's figures with them and its
+     detection-error-tradeoff picture (docs/models/NAME_stream.png).
   4. The shipped model's size, parameters and FLOPs (per window and per 20/30 ms hop,
      from the native runtime) and its top-1 accuracy on the committed fixture clips
      (tests/data/speech_commands), with the expectation the tests hold it to.
@@ -74,6 +75,12 @@ STREAM_SPLITS = {"validation": ("10", "2"), "testing": ("12", "4")}
 # 850 ms after the threshold is passed (chosen on three streams of the validation voices,
 # BENCHMARKS.md "Eighteenth round"). Ties go to the shorter delay.
 DECISION_DELAYS_MS = (0, 850)
+# The decoder's averaging windows a card sweeps with each delay: the classic 500 ms, 250 ms
+# (the best with the 850 ms delay) and 750 ms (the best with the classic rule), from three
+# streams of the validation voices (BENCHMARKS.md "Twenty-fifth round"). Ties go to the
+# window nearest DEFAULT_AVERAGE_WINDOW_MS, then the shorter.
+AVERAGE_WINDOWS_MS = (250, 500, 750)
+DEFAULT_AVERAGE_WINDOW_MS = 500
 CARD_HOPS_MS = (20, 30)
 
 
@@ -189,18 +196,21 @@ def _gen_text(gen: list[str], wav: str) -> str:
 
 
 def _sweeps(model: Path, wav: Path, truth: Path, work: Path
-            ) -> tuple[dict[int, list[dict]], dict]:
-    """`kws stream-eval --sweep` of `model` on one stream, with each decision delay; and
-    the figures (options, words, duration) of the last."""
+            ) -> tuple[dict[tuple[int, int], list[dict]], dict]:
+    """`kws stream-eval --sweep` of `model` on one stream, with each (averaging window,
+    decision delay) of AVERAGE_WINDOWS_MS x DECISION_DELAYS_MS; and the figures (options,
+    words, duration) of the last."""
     sweeps, figures = {}, {}
-    for delay in DECISION_DELAYS_MS:
-        prefix = work / f"{wav.stem}_sweep_delay{delay}"
-        run(kws_cmd("stream-eval", "--model", str(model), "--wav", str(wav), "--ground_truth",
-                    str(truth), "--sweep", "--sweep_thresholds", STREAM_THRESHOLDS,
-                    "--decision_delay_ms", str(delay), "--sweep_output", str(prefix),
-                    "--json", f"{prefix}.json"))
-        figures = json.loads(Path(f"{prefix}.json").read_text())
-        sweeps[delay] = figures["sweep"]
+    for window in AVERAGE_WINDOWS_MS:
+        for delay in DECISION_DELAYS_MS:
+            prefix = work / f"{wav.stem}_sweep_window{window}_delay{delay}"
+            run(kws_cmd("stream-eval", "--model", str(model), "--wav", str(wav),
+                        "--ground_truth", str(truth), "--sweep", "--sweep_thresholds",
+                        STREAM_THRESHOLDS, "--average_window_ms", str(window),
+                        "--decision_delay_ms", str(delay), "--sweep_output", str(prefix),
+                        "--json", f"{prefix}.json"))
+            figures = json.loads(Path(f"{prefix}.json").read_text())
+            sweeps[window, delay] = figures["sweep"]
     return sweeps, figures
 
 
@@ -211,21 +221,24 @@ def _at(points: list[dict], threshold: float) -> dict:
 def stream_figures(sibling_model: Path, sample_dir: Path, work: Path, seconds: float,
                    png_prefix: Path) -> dict:
     """The sibling's decoder settings chosen on a stream of the validation voices (the
-    sweep point, over thresholds and each decision delay of DECISION_DELAYS_MS, that
-    `rule_key` ranks first), and its figures with them on a stream of the testing voices,
-    read from that stream's sweeps (the recommended point marked in their picture)."""
+    sweep point, over thresholds, each decision delay of DECISION_DELAYS_MS and each
+    averaging window of AVERAGE_WINDOWS_MS, that `rule_key` ranks first; ties to the
+    shorter delay, then the window nearest the default), and its figures with them on a
+    stream of the testing voices, read from that stream's sweeps (the recommended point
+    marked in their picture)."""
     from kws.commands.stream_eval import QUIET_PER_HOUR, rule_key, write_sweep
 
     val_gen, val_wav, val_truth = _stream(sample_dir, work, seconds, "validation")
     val_sweeps, val_figures = _sweeps(sibling_model, val_wav, val_truth, work)
-    chosen = {delay: recommended(points) for delay, points in val_sweeps.items()}
-    delay = max(DECISION_DELAYS_MS, key=lambda d: (rule_key(chosen[d])[:-1], -d))
-    threshold = chosen[delay]["threshold"]
+    chosen = {decoder: recommended(points) for decoder, points in val_sweeps.items()}
+    window, delay = max(chosen, key=lambda wd: (
+        rule_key(chosen[wd])[:-1], -wd[1], -abs(wd[0] - DEFAULT_AVERAGE_WINDOW_MS), -wd[0]))
+    threshold = chosen[window, delay]["threshold"]
     gen, wav, truth = _stream(sample_dir, work, seconds, "testing")
     sweeps, figures = _sweeps(sibling_model, wav, truth, work)
-    at = _at(sweeps[delay], threshold)
+    at = _at(sweeps[window, delay], threshold)
     png_prefix.parent.mkdir(parents=True, exist_ok=True)
-    write_sweep(sweeps[delay], str(png_prefix), at)
+    write_sweep(sweeps[window, delay], str(png_prefix), at)
     keys = ("matched_percent", "correct_percent", "wrong_percent", "false_positive_percent",
             "false_positives_per_hour", "miss_rate", "ground_truth_words",
             "audio_duration_s")
@@ -235,12 +248,14 @@ def stream_figures(sibling_model: Path, sample_dir: Path, work: Path, seconds: f
         "commands": [
             _gen_text(gen, "stream.wav"),
             "kws stream-eval --model SIBLING.kws --wav stream.wav --ground_truth stream.txt "
-            f"--sweep --sweep_thresholds {STREAM_THRESHOLDS} --decision_delay_ms D",
+            f"--sweep --sweep_thresholds {STREAM_THRESHOLDS} --average_window_ms W "
+            "--decision_delay_ms D",
         ],
         "duration_s": float(figures["audio_duration_s"]),
         "words": int(figures["ground_truth_words"]),
         "recommended_threshold": float(threshold),
         "recommended_decision_delay_ms": int(delay),
+        "recommended_average_window_ms": int(window),
         "rule": "the validation voices' stream's most words correct with at most "
                 f"{QUIET_PER_HOUR:g} false positive per hour (then the fewest wrong)",
         "chosen_on": {
@@ -248,15 +263,18 @@ def stream_figures(sibling_model: Path, sample_dir: Path, work: Path, seconds: f
             "voices": "the sample's validation partition (hash [10, 12) of the 12/4 split's "
                       "[0, 12))",
             "words": int(val_figures["ground_truth_words"]),
-            "by_decision_delay": {str(d): {k: chosen[d][k] for k in point_keys}
-                                  for d in DECISION_DELAYS_MS},
+            "by_decoder": [{"average_window_ms": w, "decision_delay_ms": d,
+                            **{k: chosen[w, d][k] for k in point_keys}}
+                           for w, d in chosen],
         },
         "at_recommended": {k: at[k] for k in keys},
         "options": {**figures["options"], "detection_threshold": float(f"{threshold:.7g}"),
-                    "decision_delay_ms": int(delay)},
-        "sweep": [{k: p[k] for k in point_keys} for p in sweeps[delay]],
-        "by_decision_delay": {str(d): {k: _at(sweeps[d], chosen[d]["threshold"])[k]
-                                       for k in point_keys} for d in DECISION_DELAYS_MS},
+                    "decision_delay_ms": int(delay), "average_window_ms": int(window)},
+        "sweep": [{k: p[k] for k in point_keys} for p in sweeps[window, delay]],
+        # Each (window, delay) at the threshold chosen for it on the validation voices.
+        "by_decoder": [{"average_window_ms": w, "decision_delay_ms": d,
+                        **{k: _at(sweeps[w, d], chosen[w, d]["threshold"])[k]
+                           for k in point_keys}} for w, d in chosen],
         "sweep_png": str(png_prefix.with_suffix(".png").relative_to(REPO)),
     }
 
@@ -295,6 +313,12 @@ def model_figures(path: Path) -> dict:
 
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
+
+
+def _or(values: list[int]) -> str:
+    """"250, 500 or 750"."""
+    return (", ".join(str(v) for v in values[:-1]) + " or " if len(values) > 1 else "") + str(
+        values[-1])
 
 
 def _from_docs(path: str) -> str:
@@ -361,19 +385,22 @@ def card_markdown(card: dict) -> str:
         for p in st["sweep"])
     expect = card["expected"]["fixture_keyword_accuracy_min"]
     delay = st["recommended_decision_delay_ms"]
-    by_delay = st["by_decision_delay"]
+    window = st["recommended_average_window_ms"]
     chosen_on = st["chosen_on"]
-    delays = [int(d) for d in by_delay]
+    delays = sorted({p["decision_delay_ms"] for p in st["by_decoder"]})
+    windows = sorted({p["average_window_ms"] for p in st["by_decoder"]})
     delay_rows = (
-        "\n| decision delay | threshold (validation voices) | correct there | correct | wrong "
-        "| false positives | per hour |\n|---|---|---|---|---|---|---|\n" + "\n".join(
-            f"| {d} ms | {p['threshold']:g} | "
-            f"{chosen_on['by_decision_delay'][d]['correct_percent']:.1f}% | "
+        "\n| average window | decision delay | threshold (validation voices) | correct there "
+        "| correct | wrong | false positives | per hour |\n|---|---|---|---|---|---|---|---|\n"
+        + "\n".join(
+            f"| {p['average_window_ms']} ms | {p['decision_delay_ms']} ms | {p['threshold']:g} | "
+            f"{there['correct_percent']:.1f}% | "
             f"{p['correct_percent']:.1f}% | {p['wrong_percent']:.1f}% | "
             f"{p['false_positive_percent']:.1f}% | {p['false_positives_per_hour']:.1f} |"
-            for d, p in by_delay.items()) + "\n")
-    listen = f"kws listen --detection_threshold {st['recommended_threshold']:g}" + (
-        f" --decision_delay_ms {delay}" if delay else "")
+            for p, there in zip(st["by_decoder"], chosen_on["by_decoder"])) + "\n")
+    listen = (f"kws listen --detection_threshold {st['recommended_threshold']:g}"
+              + (f" --decision_delay_ms {delay}" if delay else "")
+              + f" --average_window_ms {window}")
     return f"""\
 Version {card['version']}, {card['architecture']}, labels: {', '.join(card['labels'])}.
 Made with kws {card['kws_version']} (git {card['git_commit']}) by
@@ -410,20 +437,22 @@ measured on {sib['evaluated_on']}: {sib['count']} clips of speakers it never hea
 **Streaming** (the sibling again): {st['duration_s'] / 60:.0f} minutes made by
 `{st['commands'][0]}` from the same testing partition's words (30% unknown words) over the
 sample's real background noise, {st['words']} words, evaluated with `kws stream-eval` (hop
-{st['options']['clip_stride_ms']} ms, average window {st['options']['average_window_ms']} ms,
-suppression {st['options']['suppression_ms']} ms), the label decided when the averaged score
-passes the threshold or {', '.join(f"{d} ms" for d in delays if d)} later
-(`--decision_delay_ms`: the label whose averaged score peaked highest meanwhile). The
-threshold for each delay, and the delay, are chosen on another stream made the same way
-from {chosen_on['voices']}, {chosen_on['words']} words
-(`{chosen_on['command']}`), whose voices the sibling did not train on either; the figures
-are on the testing voices' stream.
+{st['options']['clip_stride_ms']} ms, suppression {st['options']['suppression_ms']} ms), each
+label's score averaged over {_or(windows)} ms
+(`--average_window_ms`) and the label decided when the averaged score passes the threshold
+or {', '.join(f"{d} ms" for d in delays if d)} later (`--decision_delay_ms`: the label whose
+averaged score peaked highest meanwhile). The threshold for each window and delay, and the
+window and delay, are chosen on another stream made the same way from
+{chosen_on['voices']}, {chosen_on['words']} words (`{chosen_on['command']}`), whose voices the
+sibling did not train on either; the figures are on the testing voices' stream.
 {delay_rows}
 Recommended: threshold **{st['recommended_threshold']:g}**, decision delay
-**{delay} ms** ({st['rule']}); on the testing voices' stream: {at['correct_percent']:.1f}% correct,
+**{delay} ms**, average window **{window} ms** ({st['rule']}); `kws listen` and `kws
+stream-eval` use them with this model by name (`kws models`), as do the C++ and C examples
+and the web demo; on the testing voices' stream: {at['correct_percent']:.1f}% correct,
 {at['wrong_percent']:.1f}% wrong, {at['false_positive_percent']:.1f}% false positives
 ({at['false_positives_per_hour']:.1f} per hour), miss rate {_pct(at['miss_rate'])}.
-Use it with `{listen}`. The sweep at that delay:
+Use it with `{listen}`. The sweep at that window and delay:
 
 | threshold | correct | wrong | false positives | per hour |
 |---|---|---|---|---|

@@ -23,6 +23,9 @@ if [ -z "$SAMPLE" ] || [ ! -d "$SAMPLE/yes" ]; then
 fi
 SAMPLE="$(cd "$SAMPLE" && pwd)"
 WORK="${KWS_BUNDLE_WORK:-$ROOT/build/bundled}"
+# The version the models made here carry (kws models shows it); raised whenever retraining
+# changes the shipped weights.
+VERSION=3
 SYNTH="$WORK/synth"
 mkdir -p "$WORK"
 source "$ROOT/scripts/bootstrap.sh"
@@ -62,7 +65,7 @@ bundle() {
     rm -rf "$sibling"
     kws train --recipe best --data_dir "$SYNTH,$SAMPLE" --validation_percentage 12 --testing_percentage 4 "$@" --seed 1 --train_dir "$sibling"
   fi
-  python scripts/model_card.py --name "$name" --version 1 --train_flags "$*" \
+  python scripts/model_card.py --name "$name" --version "$VERSION" --train_flags "$*" \
     --bundled_train_dir "$train" --sibling_train_dir "$sibling" --sample_dir "$SAMPLE"
 }
 
