@@ -115,22 +115,30 @@ print(json.dumps(info))
     # The card's streaming figures are at the threshold it recommends, from its sweep.
     stream = card["stream"]
     assert stream["recommended_threshold"] in [p["threshold"] for p in stream["sweep"]]
-    # ... and the decision delay it recommends: both chosen on the validation voices'
-    # stream (the better of the delays swept there), the figures the testing voices'.
+    # ... and the decision delay and averaging window it recommends: all chosen on the
+    # validation voices' stream (the best of the windows and delays swept there), the
+    # figures the testing voices'.
     delay = stream["recommended_decision_delay_ms"]
+    window = stream["recommended_average_window_ms"]
     assert stream["options"]["decision_delay_ms"] == delay
-    by_delay = stream["by_decision_delay"]
-    chosen = stream["chosen_on"]["by_decision_delay"]
-    assert set(chosen) == set(by_delay)
-    for d, p in by_delay.items():  # each delay's figures at the threshold chosen for it
-        assert p["threshold"] == chosen[d]["threshold"]
-    assert by_delay[str(delay)]["threshold"] == stream["recommended_threshold"]
-    assert by_delay[str(delay)]["correct_percent"] == stream["at_recommended"]["correct_percent"]
+    assert stream["options"]["average_window_ms"] == window
+    kws.RecognizeCommandsOptions(average_window_duration_ms=window, decision_delay_ms=delay,
+                                 detection_threshold=stream["recommended_threshold"]).validate()
+    decoders = [(p["average_window_ms"], p["decision_delay_ms"]) for p in stream["by_decoder"]]
+    chosen = stream["chosen_on"]["by_decoder"]
+    assert decoders == [(p["average_window_ms"], p["decision_delay_ms"]) for p in chosen]
+    assert len(set(decoders)) == len(decoders) > 1 and (window, delay) in decoders
+    for p, there in zip(stream["by_decoder"], chosen):  # at the threshold chosen for each
+        assert p["threshold"] == there["threshold"]
+    here = stream["by_decoder"][decoders.index((window, delay))]
+    assert here["threshold"] == stream["recommended_threshold"]
+    assert here["correct_percent"] == stream["at_recommended"]["correct_percent"]
     # The rule: the most words correct with at most 1 false positive per hour, then the
     # fewest wrong (bench_accuracy's and the streaming goal's measure).
-    rank = {d: (p["false_positives_per_hour"] <= 1, p["correct_percent"], -p["wrong_percent"])
-            for d, p in chosen.items()}
-    assert rank[str(delay)] == max(rank.values()) and rank[str(delay)][0]
+    rank = [(p["false_positives_per_hour"] <= 1, p["correct_percent"], -p["wrong_percent"])
+            for p in chosen]
+    assert rank[decoders.index((window, delay))] == max(rank)
+    assert rank[decoders.index((window, delay))][0]
     assert stream["chosen_on"]["command"] != stream["commands"][0]
     for png in (card["sibling"]["confusion_png"], stream["sweep_png"]):
         assert (REPO / png).is_file(), png
