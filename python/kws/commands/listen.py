@@ -25,14 +25,8 @@ import numpy as np
 
 import kws
 from kws.commands.flags import Parser, add_option_flags
-from kws.commands.models import card_decoder, model_or_default
+from kws.commands.models import DECODER_FLAGS, card_decoder, model_or_default
 from kws.labels import SILENCE_LABEL, UNKNOWN_WORD_LABEL
-
-# RecognizeCommandsOptions field -> flag (the classic streaming flag names).
-DECODER_FLAGS = {"average_window_duration_ms": "average_window_ms",
-                 "detection_threshold": "detection_threshold",
-                 "suppression_ms": "suppression_ms", "minimum_count": "minimum_count",
-                 "decision_delay_ms": "decision_delay_ms"}
 
 
 @dataclass(frozen=True)

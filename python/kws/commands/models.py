@@ -11,14 +11,15 @@ from typing import Callable
 from kws import RecognizeCommandsOptions, bundled
 from kws.commands.flags import Parser
 
-# What a bundled model's card recommends for the stream (kws models shows it) -> flag,
-# and the RecognizeCommandsOptions field of each flag.
+# RecognizeCommandsOptions field -> flag (the classic streaming flag names; kws listen's).
+DECODER_FLAGS = {"average_window_duration_ms": "average_window_ms",
+                 "detection_threshold": "detection_threshold",
+                 "suppression_ms": "suppression_ms", "minimum_count": "minimum_count",
+                 "decision_delay_ms": "decision_delay_ms"}
+# What a bundled model's card recommends for the stream (kws models shows it) -> flag.
 CARD_DECODER_FLAGS = {"recommended_threshold": "detection_threshold",
                       "recommended_decision_delay_ms": "decision_delay_ms",
                       "recommended_average_window_ms": "average_window_ms"}
-DECODER_FIELDS = {"detection_threshold": "detection_threshold",
-                  "decision_delay_ms": "decision_delay_ms",
-                  "average_window_ms": "average_window_duration_ms"}
 
 
 def model_or_default(value: str | None, prog: str, flag: str = "--model") -> str:
@@ -50,8 +51,9 @@ def card_decoder(args, argv: list[str], build_parser: Callable[[], Parser],
             if key.endswith("_ms") and ms != int(ms):
                 raise ValueError(f"{key} {ms:g} is not whole ms")
         # The decoder's own bounds (threshold in [0, 1], the delay's and window's ranges).
+        field = {flag: f for f, flag in DECODER_FLAGS.items()}
         try:
-            RecognizeCommandsOptions(**{DECODER_FIELDS[k]: type(getattr(args, k))(v)
+            RecognizeCommandsOptions(**{field[k]: type(getattr(args, k))(v)
                                         for k, v in recommended.items()}).validate()
         except ValueError as e:
             raise ValueError(f"{bundled.model_path(model).with_suffix('.json')}: {e}") from None
