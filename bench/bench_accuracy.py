@@ -1037,16 +1037,25 @@ def cmd_decoder(args) -> None:
                                        wav.with_suffix(".txt").read_text(),
                                        1000.0 * len(samples) / rate, sweep=sweep)
             for average, delay, suppression in grid:
-                best = best_quiet(decode(options=kws.StreamingOptions(
-                    average_window_ms=average, decision_delay_ms=delay,
-                    suppression_ms=suppression)).to_dict()["sweep"])
-                new.append({"name": args.name, "seed": seed, "stream": wav.stem,
-                            "average_window_ms": average, "decision_delay_ms": delay,
-                            "suppression_ms": suppression,
-                            "threshold": round(best["threshold"], 3) if best else None,
-                            "correct_percent": best["correct_percent"] if best else None})
+                options = kws.StreamingOptions(average_window_ms=average,
+                                               decision_delay_ms=delay,
+                                               suppression_ms=suppression)
+                best = best_quiet(decode(options=options).to_dict()["sweep"])
+                record = {"name": args.name, "seed": seed, "stream": wav.stem,
+                          "average_window_ms": average, "decision_delay_ms": delay,
+                          "suppression_ms": suppression,
+                          "threshold": round(best["threshold"], 3) if best else None,
+                          "correct_percent": best["correct_percent"] if best else None}
+                if args.aligned and best:
+                    options.detection_threshold = best["threshold"]
+                    record["aligned"] = aligned_reading(
+                        times, np.mean(scores, axis=0), list(members[0].labels),
+                        wav.with_suffix(".txt"), decode(options=options, sweep=[]).detections)
+                new.append(record)
     with open(OUT / "decoder.jsonl", "a") as f:
         f.write("".join(json.dumps(h) + "\n" for h in new))
+    if args.aligned:
+        print_aligned(new, grid)
     print("average window / decision delay / suppression (ms): words correct, mean of the "
           "streams per seed; mean ± sd over seeds")
     for average, delay, suppression in grid:
@@ -1061,6 +1070,50 @@ def cmd_decoder(args) -> None:
             text += f"; {statistics.mean(per_seed):.2f}" + (
                 f" ± {statistics.stdev(per_seed):.2f}" if len(per_seed) > 1 else "")
         print(f"  {average} / {delay} / {suppression}: {text}")
+
+
+def aligned_reading(times: np.ndarray, scores: np.ndarray, labels: list[str],
+                    ground_truth: Path, detections) -> dict:
+    """Each ground-truth word's fate at the decoder's threshold beside the label of the one
+    window that holds its clip exactly (the first window starting at or after the clip's
+    start; windows are timed by their start): counts keyed "KIND OUTCOME aligned
+    right|wrong", KIND keyword or unknown, OUTCOME correct, wrong or missed. The aligned
+    window's reading is what a decoder that always chose that window would get."""
+    from kws._core import read_ground_truth
+
+    entries = read_ground_truth(str(ground_truth))["entries"]
+    claimed = {d.word: d for d in detections if d.word >= 0}
+    starts = np.searchsorted(times, [t for _, t in entries])
+    counts: dict[str, int] = collections.Counter()
+    for i, (label, _) in enumerate(entries):
+        d = claimed.get(i)
+        outcome = "missed" if d is None else ("correct" if d.verdict == "Correct" else "wrong")
+        row = scores[min(starts[i], len(scores) - 1)]
+        aligned = "right" if labels[int(np.argmax(row))] == label else "wrong"
+        kind = "unknown" if label == "_unknown_" else "keyword"
+        counts[f"{kind} {outcome} aligned {aligned}"] += 1
+    return dict(sorted(counts.items()))
+
+
+def print_aligned(records: list[dict], grid) -> None:
+    """Per decoder setting: words correct by the decoder and by the aligned window, summed
+    over every run and stream, and the table of aligned_reading's counts."""
+    for average, delay, suppression in grid:
+        rs = [h for h in records if "aligned" in h and (
+            h["average_window_ms"], h["decision_delay_ms"], h["suppression_ms"]) ==
+            (average, delay, suppression)]
+        if not rs:
+            continue
+        total: dict[str, int] = collections.Counter()
+        for h in rs:
+            total.update(h["aligned"])
+        words = sum(total.values())
+        decoded = sum(n for k, n in total.items() if " correct " in k)
+        aligned = sum(n for k, n in total.items() if k.endswith("aligned right"))
+        print(f"  {average} / {delay} / {suppression}, {len(rs)} decodings, {words} words: "
+              f"decoder {100 * decoded / words:.2f}%, aligned window {100 * aligned / words:.2f}%")
+        for k, n in total.items():
+            print(f"    {k}: {n}")
 
 
 MINED = OUT / "mined"  # hard negatives taken from a run: MINED / NAME-sS
@@ -1453,6 +1506,10 @@ def main() -> None:
     de.add_argument("--ensemble", action="store_true",
                     help="decode the mean of every seed's window scores, as one model (the "
                          "records' seed is \"ensemble\")")
+    de.add_argument("--aligned", action="store_true",
+                    help="also read each word by the one window that holds its clip exactly, "
+                         "beside the decoder's verdict at its best quiet threshold (records' "
+                         "\"aligned\" counts; what a perfect choice of window would give)")
     mi = sub.add_parser("mine")
     mi.add_argument("name")
     mi.add_argument("--seed", type=int, default=1)
