@@ -1007,11 +1007,12 @@ def cmd_decoder(args) -> None:
 
     grid = list(itertools.product(_ms_list("--average_window_ms", args.average_window_ms),
                                   _delays(args.decision_delay_ms),
-                                  _ms_list("--suppression_ms", args.suppression_ms)))
-    for average, delay, suppression in grid:
+                                  _ms_list("--suppression_ms", args.suppression_ms),
+                                  args.allow_repeats))
+    for average, delay, suppression, repeats in grid:
         try:
             kws.StreamingOptions(average_window_ms=average, decision_delay_ms=delay,
-                                 suppression_ms=suppression).validate()
+                                 suppression_ms=suppression, allow_repeats=repeats).validate()
         except ValueError as e:
             raise SystemExit(f"{average}/{delay}/{suppression} ms: {e}")
     wavs = [stream_wav(args.partition, seed, 60 * args.minutes) for seed in args.stream_seeds]
@@ -1036,14 +1037,15 @@ def cmd_decoder(args) -> None:
                                        list(members[0].labels),
                                        wav.with_suffix(".txt").read_text(),
                                        1000.0 * len(samples) / rate, sweep=sweep)
-            for average, delay, suppression in grid:
+            for average, delay, suppression, repeats in grid:
                 options = kws.StreamingOptions(average_window_ms=average,
                                                decision_delay_ms=delay,
-                                               suppression_ms=suppression)
+                                               suppression_ms=suppression,
+                                               allow_repeats=repeats)
                 best = best_quiet(decode(options=options).to_dict()["sweep"])
                 record = {"name": args.name, "seed": seed, "stream": wav.stem,
                           "average_window_ms": average, "decision_delay_ms": delay,
-                          "suppression_ms": suppression,
+                          "suppression_ms": suppression, "allow_repeats": repeats,
                           "threshold": round(best["threshold"], 3) if best else None,
                           "correct_percent": best["correct_percent"] if best else None}
                 if args.aligned and best:
@@ -1056,20 +1058,19 @@ def cmd_decoder(args) -> None:
         f.write("".join(json.dumps(h) + "\n" for h in new))
     if args.aligned:
         print_aligned(new, grid)
-    print("average window / decision delay / suppression (ms): words correct, mean of the "
-          "streams per seed; mean ± sd over seeds")
-    for average, delay, suppression in grid:
+    print("average window / decision delay / suppression (ms) / repeats allowed: words "
+          "correct, mean of the streams per seed; mean ± sd over seeds")
+    for combination in grid:
         per_seed = []
         for seed in sorted({h["seed"] for h in new}):
-            got = [h["correct_percent"] for h in new if h["seed"] == seed
-                   and (h["average_window_ms"], h["decision_delay_ms"],
-                        h["suppression_ms"]) == (average, delay, suppression)]
+            got = [h["correct_percent"] for h in new
+                   if h["seed"] == seed and _combination(h) == combination]
             per_seed.append(None if None in got else statistics.mean(got))
         text = " / ".join("none" if v is None else f"{v:.2f}" for v in per_seed)
         if None not in per_seed:
             text += f"; {statistics.mean(per_seed):.2f}" + (
                 f" ± {statistics.stdev(per_seed):.2f}" if len(per_seed) > 1 else "")
-        print(f"  {average} / {delay} / {suppression}: {text}")
+        print(f"  {' / '.join(map(str, combination))}: {text}")
 
 
 def aligned_reading(times: np.ndarray, scores: np.ndarray, labels: list[str],
@@ -1095,13 +1096,24 @@ def aligned_reading(times: np.ndarray, scores: np.ndarray, labels: list[str],
     return dict(sorted(counts.items()))
 
 
+def _bools(text: str) -> list[bool]:
+    """A comma list of true/false (or 1/0)."""
+    from kws.commands.flags import str2bool
+
+    return [str2bool(v) for v in text.split(",")]
+
+
+def _combination(record: dict) -> tuple:
+    """A decoder record's (window, delay, suppression, repeats allowed)."""
+    return (record["average_window_ms"], record["decision_delay_ms"], record["suppression_ms"],
+            record.get("allow_repeats", False))
+
+
 def print_aligned(records: list[dict], grid) -> None:
     """Per decoder setting: words correct by the decoder and by the aligned window, summed
     over every run and stream, and the table of aligned_reading's counts."""
-    for average, delay, suppression in grid:
-        rs = [h for h in records if "aligned" in h and (
-            h["average_window_ms"], h["decision_delay_ms"], h["suppression_ms"]) ==
-            (average, delay, suppression)]
+    for combination in grid:
+        rs = [h for h in records if "aligned" in h and _combination(h) == combination]
         if not rs:
             continue
         total: dict[str, int] = collections.Counter()
@@ -1110,7 +1122,7 @@ def print_aligned(records: list[dict], grid) -> None:
         words = sum(total.values())
         decoded = sum(n for k, n in total.items() if " correct " in k)
         aligned = sum(n for k, n in total.items() if k.endswith("aligned right"))
-        print(f"  {average} / {delay} / {suppression}, {len(rs)} decodings, {words} words: "
+        print(f"  {' / '.join(map(str, combination))}, {len(rs)} decodings, {words} words: "
               f"decoder {100 * decoded / words:.2f}%, aligned window {100 * aligned / words:.2f}%")
         for k, n in total.items():
             print(f"    {k}: {n}")
@@ -1503,6 +1515,10 @@ def main() -> None:
     de.add_argument("--average_window_ms", default="500", help="a comma list")
     de.add_argument("--decision_delay_ms", default="850", help="a comma list")
     de.add_argument("--suppression_ms", default="1500", help="a comma list")
+    de.add_argument("--allow_repeats", default=[False],
+                    type=_bools,
+                    help="kws stream-eval's --allow_repeats, one or a comma list (default "
+                         "false: the classic rule)")
     de.add_argument("--ensemble", action="store_true",
                     help="decode the mean of every seed's window scores, as one model (the "
                          "records' seed is \"ensemble\")")

@@ -42,19 +42,22 @@ void BindRecognizeCommands(py::module_& m) {
       "Decoder options; defaults are the classic RecognizeCommands class's. Checked by "
       "validate() and when a decoder is made.")
       .def(py::init([](int64_t average_window_duration_ms, float detection_threshold,
-                       int64_t suppression_ms, int minimum_count, int64_t decision_delay_ms) {
+                       int64_t suppression_ms, int minimum_count, int64_t decision_delay_ms,
+                       bool allow_repeats) {
              RecognizeCommandsOptions o;
              o.average_window_duration_ms = average_window_duration_ms;
              o.detection_threshold = detection_threshold;
              o.suppression_ms = suppression_ms;
              o.minimum_count = minimum_count;
              o.decision_delay_ms = decision_delay_ms;
+             o.allow_repeats = allow_repeats;
              return o;
            }),
            py::arg("average_window_duration_ms") = d.average_window_duration_ms,
            py::arg("detection_threshold") = d.detection_threshold,
            py::arg("suppression_ms") = d.suppression_ms, py::arg("minimum_count") = d.minimum_count,
-           py::arg("decision_delay_ms") = d.decision_delay_ms)
+           py::arg("decision_delay_ms") = d.decision_delay_ms,
+           py::arg("allow_repeats") = d.allow_repeats)
       .def_readwrite("average_window_duration_ms",
                      &RecognizeCommandsOptions::average_window_duration_ms,
                      "scores are averaged over this window (ms)")
@@ -68,6 +71,10 @@ void BindRecognizeCommands(py::module_& m) {
                      "0: report a command when its averaged score passes the threshold; else "
                      "wait this many ms and report the label whose averaged score peaked "
                      "highest meanwhile, with the time the threshold was passed")
+      .def_readwrite("allow_repeats", &RecognizeCommandsOptions::allow_repeats,
+                     "False: a label is reported again only after another label (or silence) "
+                     "has been (the classic rule); True: the same label may be reported again "
+                     "once suppression_ms has passed since it last was")
       .def("validate", &RecognizeCommandsOptions::Validate,
            "Raises ValueError naming the first bad field.")
       .def("__repr__", &RecognizeCommandsOptions::ToString);
@@ -117,9 +124,11 @@ void BindRecognizeCommands(py::module_& m) {
                              [](const RecognizeCommands& s) { return s.options().suppression_ms; })
       .def_property_readonly("minimum_count",
                              [](const RecognizeCommands& s) { return s.options().minimum_count; })
-      .def_property_readonly("decision_delay_ms", [](const RecognizeCommands& s) {
-        return s.options().decision_delay_ms;
-      });
+      .def_property_readonly(
+          "decision_delay_ms",
+          [](const RecognizeCommands& s) { return s.options().decision_delay_ms; })
+      .def_property_readonly("allow_repeats",
+                             [](const RecognizeCommands& s) { return s.options().allow_repeats; });
 }
 
 }  // namespace bindings

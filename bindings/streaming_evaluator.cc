@@ -131,7 +131,7 @@ void BindStreamingEvaluator(py::module_& m) {
       "test_streaming_accuracy ones. Checked by validate() and when an evaluator is made.")
       .def(py::init([](int64_t clip_duration_ms, int64_t clip_stride_ms, int64_t average_window_ms,
                        int64_t suppression_ms, float detection_threshold, int64_t time_tolerance_ms,
-                       int64_t minimum_count, int64_t decision_delay_ms) {
+                       int64_t minimum_count, int64_t decision_delay_ms, bool allow_repeats) {
              StreamingOptions o;
              o.clip_duration_ms = ClipMs(clip_duration_ms, "clip_duration_ms");
              o.clip_stride_ms = ClipMs(clip_stride_ms, "clip_stride_ms");
@@ -141,6 +141,7 @@ void BindStreamingEvaluator(py::module_& m) {
              o.time_tolerance_ms = time_tolerance_ms;
              o.minimum_count = MinimumCount(minimum_count);
              o.decision_delay_ms = decision_delay_ms;
+             o.allow_repeats = allow_repeats;
              return o;
            }),
            py::arg("clip_duration_ms") = d.clip_duration_ms,
@@ -150,7 +151,8 @@ void BindStreamingEvaluator(py::module_& m) {
            py::arg("detection_threshold") = d.detection_threshold,
            py::arg("time_tolerance_ms") = d.time_tolerance_ms,
            py::arg("minimum_count") = d.minimum_count,
-           py::arg("decision_delay_ms") = d.decision_delay_ms)
+           py::arg("decision_delay_ms") = d.decision_delay_ms,
+           py::arg("allow_repeats") = d.allow_repeats)
       .def_property(
           "clip_duration_ms", [](const StreamingOptions& o) { return o.clip_duration_ms; },
           [](StreamingOptions& o, int64_t v) {
@@ -177,6 +179,10 @@ void BindStreamingEvaluator(py::module_& m) {
                      "0: report a command when its averaged score passes the threshold; else "
                      "the label whose averaged score peaks highest within this many ms after "
                      "that (ms)")
+      .def_readwrite("allow_repeats", &StreamingOptions::allow_repeats,
+                     "True: the same label may be reported again once suppression_ms has "
+                     "passed since it last was (the classic rule, False, waits for another "
+                     "label or silence between)")
       .def("validate", &StreamingOptions::Validate, "Raises ValueError naming the first bad field.")
       .def(
           "decoder_options", [](const StreamingOptions& o) { return o.DecoderOptions(); },

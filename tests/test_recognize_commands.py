@@ -13,8 +13,10 @@ import kws
 LABELS = ["_silence_", "_unknown_", "yes", "no", "up"]
 
 
-def reference_decoder(labels, window, threshold, suppression, minimum_count):
-    """SPEC.md's six steps, written as directly as possible."""
+def reference_decoder(labels, window, threshold, suppression, minimum_count,
+                      allow_repeats=False):
+    """SPEC.md's six steps, written as directly as possible; `allow_repeats` lets the
+    previous label (not silence) fire again once the suppression has passed."""
     queue: list[tuple[int, np.ndarray]] = []
     state = {"label": "_silence_", "time": -math.inf}
 
@@ -31,7 +33,9 @@ def reference_decoder(labels, window, threshold, suppression, minimum_count):
             avg += s / np.float32(len(queue))
         best = int(np.argmax(avg))
         since = math.inf if state["label"] == "_silence_" else t - state["time"]
-        new = bool(avg[best] > threshold and labels[best] != state["label"] and since > suppression)
+        repeat = allow_repeats and state["label"] != "_silence_"
+        new = bool(avg[best] > threshold and (labels[best] != state["label"] or repeat)
+                   and since > suppression)
         if new:
             state["label"], state["time"] = labels[best], t
         return labels[best], float(avg[best]), new
@@ -70,6 +74,35 @@ def test_matches_the_spec_on_random_sequences(window, threshold, suppression, mi
         assert got.score == pytest.approx(score, abs=1e-6)
         fired += new
     assert fired > 10  # the sequence exercised detections, not only silence
+
+
+@pytest.mark.parametrize("allow_repeats", [False, True])
+def test_repeats_follow_the_spec_with_the_same_word_said_again(allow_repeats):
+    # Bursts of a label drawn anew each time (often the same one again) with quiet gaps
+    # that never reach the threshold, so only allow_repeats reports a word said again.
+    rng = np.random.default_rng(7)
+    options = kws.RecognizeCommandsOptions(300, 0.6, 1000, 3, allow_repeats=allow_repeats)
+    assert options.allow_repeats is allow_repeats
+    rc = kws.RecognizeCommands(LABELS, options)
+    assert rc.allow_repeats is allow_repeats
+    ref = reference_decoder(LABELS, 300, 0.6, 1000, 3, allow_repeats)
+    t = 0
+    repeats = 0
+    previous = None
+    for burst in range(120):
+        word = int(rng.choice([2, 2, 3]))
+        for step in range(50):
+            logits = rng.normal(0, 0.3, len(LABELS)).astype(np.float32)
+            logits[word if step < 25 else 1] += 3.0 if step < 25 else 0.5
+            scores = np.exp(logits) / np.exp(logits).sum()
+            t += 30
+            got = rc.process(scores, t)
+            label, score, new = ref(scores, t)
+            assert (got.label, got.is_new) == (label, new), (burst, step)
+            if new:
+                repeats += label == previous
+                previous = label
+    assert (repeats > 10) if allow_repeats else (repeats == 0)
 
 
 def test_errors_are_value_errors():

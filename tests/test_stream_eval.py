@@ -100,25 +100,26 @@ def test_windows_split_across_threads_give_identical_scores(models, streams):
     assert [d.to_dict() for d in one.detections] == [d.to_dict() for d in two.detections]
 
 
-@pytest.mark.parametrize("delay_ms", [0, 750])
-def test_figures_equal_the_classic_method_recomputed(models, streams, delay_ms):
+@pytest.mark.parametrize("delay_ms,repeats", [(0, False), (750, False), (750, True)])
+def test_figures_equal_the_classic_method_recomputed(models, streams, delay_ms, repeats):
     """Every window through Model.predict, kws.RecognizeCommands at the window's start
     time (and its finish()), SPEC scoring in Python: the same detections, verdicts and
-    figures; with a decision delay too."""
+    figures; with a decision delay, and with repeats allowed, too."""
     wav, gt = streams[0]
     samples, _ = kws.read_wav(str(wav))
     model = kws.Model.load(str(models["fc"]))
     starts = list(range(0, len(samples) - 16000 + 1, 480))
     scores = model.predict(np.stack([samples[s:s + 16000] for s in starts]))
-    rc = kws.RecognizeCommands(LABELS, kws.RecognizeCommandsOptions(500, 0.7, 1500, 3,
-                                                                    delay_ms))
+    rc = kws.RecognizeCommands(LABELS, kws.RecognizeCommandsOptions(
+        500, 0.7, 1500, 3, delay_ms, allow_repeats=repeats))
     results = [rc.process(row, s * 1000 // 16000) for s, row in zip(starts, scores)]
     results.append(rc.finish())
     detections = [(r.label, r.time_ms) for r in results if r.is_new and r.label != "_silence_"]
     truth = _core.read_ground_truth(str(gt))["entries"]
     matched, correct, wrong, fp, verdicts, claims = _spec_score(truth, detections, 750)
 
-    ev = _core.StreamingEvaluator(str(models["fc"]), decision_delay_ms=delay_ms)
+    ev = _core.StreamingEvaluator(str(models["fc"]), decision_delay_ms=delay_ms,
+                                  allow_repeats=repeats)
     result = ev.evaluate(str(wav), str(gt), sweep=[0.7])
     assert result.sweep[0].to_dict() == result.accuracy.to_dict()
     assert isinstance(result, kws.StreamEvaluation)
@@ -142,7 +143,8 @@ def test_figures_equal_the_classic_method_recomputed(models, streams, delay_ms):
     times, window_scores = ev.compute_scores(samples)
     apart = kws.evaluate_window_scores(times, window_scores, LABELS, Path(gt).read_text(),
                                        1000.0 * len(samples) / 16000,
-                                       kws.StreamingOptions(decision_delay_ms=delay_ms),
+                                       kws.StreamingOptions(decision_delay_ms=delay_ms,
+                                                            allow_repeats=repeats),
                                        sweep=[0.5, 0.7])
     assert apart.accuracy.to_dict() == acc.to_dict()
     assert [d.to_dict() for d in apart.detections] == [d.to_dict() for d in result.detections]
@@ -445,6 +447,15 @@ def test_cli_defaults_and_help_come_from_the_options():
         assert getattr(ev, field) == pytest.approx(getattr(o, field)), field
     help_text = stream_eval.build_parser().format_help()
     assert kws.StreamingOptions.time_tolerance_ms.__doc__.split()[0] in help_text
+    assert ev.allow_repeats is False
+    for argv, want in ((["--allow_repeats"], True), (["--allow-repeats", "false"], False),
+                       (["--allow_repeats", "1"], True)):
+        assert stream_eval.build_parser().parse_args(
+            ["--wav", "a", "--ground_truth", "b", *argv]).allow_repeats is want
+        assert listen.build_parser().parse_args(argv).allow_repeats is want
+    with pytest.raises(SystemExit):
+        stream_eval.build_parser().parse_args(["--wav", "a", "--ground_truth", "b",
+                                               "--allow_repeats", "maybe"])
     li = listen.build_parser().parse_args([])
     d = kws.RecognizeCommandsOptions()
     assert li.average_window_ms == d.average_window_duration_ms

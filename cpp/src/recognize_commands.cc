@@ -39,7 +39,8 @@ std::string RecognizeCommandsOptions::ToString() const {
   std::ostringstream os;
   os << "RecognizeCommandsOptions(average_window_duration_ms=" << average_window_duration_ms
      << ", detection_threshold=" << detection_threshold << ", suppression_ms=" << suppression_ms
-     << ", minimum_count=" << minimum_count << ", decision_delay_ms=" << decision_delay_ms << ")";
+     << ", minimum_count=" << minimum_count << ", decision_delay_ms=" << decision_delay_ms
+     << ", allow_repeats=" << (allow_repeats ? "true" : "false") << ")";
   return os.str();
 }
 
@@ -86,7 +87,11 @@ int CommandRule::Step(const float* average, size_t num_labels, int best, float b
   const bool previous_is_silence = previous_index == silence_index;
   const bool suppressed =
       !previous_is_silence && (time_ms - previous_time) <= options.suppression_ms;
-  if (!(best_score > threshold && best != previous_index && !suppressed)) return -1;
+  // Past the suppression, a repeat of the previous command is new when allowed (a
+  // previous `_silence_` never suppresses, and `_silence_` again is no news).
+  const bool repeat_allowed = options.allow_repeats && !previous_is_silence;
+  if (!(best_score > threshold && (best != previous_index || repeat_allowed) && !suppressed))
+    return -1;
   if (options.decision_delay_ms == 0 || best == silence_index) {
     previous_index = best;
     previous_time = time_ms;

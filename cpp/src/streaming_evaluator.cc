@@ -78,7 +78,8 @@ std::string StreamingOptions::ToString() const {
      << ", clip_stride_ms=" << clip_stride_ms << ", average_window_ms=" << average_window_ms
      << ", suppression_ms=" << suppression_ms << ", detection_threshold=" << detection_threshold
      << ", time_tolerance_ms=" << time_tolerance_ms << ", minimum_count=" << minimum_count
-     << ", decision_delay_ms=" << decision_delay_ms << ")";
+     << ", decision_delay_ms=" << decision_delay_ms
+     << ", allow_repeats=" << (allow_repeats ? "true" : "false") << ")";
   return os.str();
 }
 
@@ -89,6 +90,7 @@ RecognizeCommandsOptions StreamingOptions::DecoderOptions(float threshold) const
   o.suppression_ms = suppression_ms;
   o.minimum_count = minimum_count;
   o.decision_delay_ms = decision_delay_ms;
+  o.allow_repeats = allow_repeats;
   return o;
 }
 

@@ -124,6 +124,48 @@ TEST(RecognizeCommands, SameLabelDoesNotFireTwiceUntilAnotherHas) {
   ASSERT_TRUE(rc.Process(OneHot(2), 13000).is_new);  // now yes can fire again
 }
 
+// allow_repeats: the same label again once the suppression has passed, with or without a
+// decision delay; never inside the suppression, and `_silence_` at the start is no news.
+TEST(RecognizeCommands, AllowRepeatsReportsTheSameLabelAgainAfterTheSuppression) {
+  for (int64_t delay : {int64_t{0}, int64_t{200}}) {
+    RecognizeCommandsOptions o = Instant();
+    o.allow_repeats = true;
+    o.decision_delay_ms = delay;
+    RecognizeCommands rc(kLabels, o);
+    std::vector<RecognizeResult> news;
+    // yes at 0-100 ms, a dip below the threshold with no silence reported, yes again at
+    // 1000 ms (inside the suppression), 2000 ms and 4000 ms; silence throughout at the end.
+    for (int t = 0; t <= 6000; t += 50) {
+      const bool word = t <= 100 || (t >= 1000 && t <= 1100) || (t >= 2000 && t <= 2100) ||
+                        (t >= 4000 && t <= 4100);
+      const RecognizeResult r = rc.Process(word ? OneHot(2) : OneHot(1, 0.4f), t);
+      if (r.is_new) news.push_back(r);
+    }
+    const RecognizeResult last = rc.Finish();
+    if (last.is_new) news.push_back(last);
+    ASSERT_EQ(news.size(), 3u) << delay;
+    EXPECT_EQ(news[0].time_ms, 0);
+    EXPECT_EQ(news[1].time_ms, 2000);  // 1000 ms was inside the suppression
+    EXPECT_EQ(news[2].time_ms, 4000);
+    for (const RecognizeResult& r : news) EXPECT_EQ(r.label, "yes");
+    o.allow_repeats = false;  // the classic rule: yes once
+    RecognizeCommands classic(kLabels, o);
+    int classic_news = 0;
+    for (int t = 0; t <= 6000; t += 50) {
+      const bool word = t <= 100 || (t >= 2000 && t <= 2100) || (t >= 4000 && t <= 4100);
+      classic_news += classic.Process(word ? OneHot(2) : OneHot(1, 0.4f), t).is_new;
+    }
+    classic_news += classic.Finish().is_new;
+    EXPECT_EQ(classic_news, 1) << delay;
+  }
+  RecognizeCommandsOptions o = Instant();
+  o.allow_repeats = true;
+  RecognizeCommands rc(kLabels, o);
+  ASSERT_FALSE(rc.Process(OneHot(0), 0).is_new);  // silence at the start: still no news
+  ASSERT_FALSE(rc.Process(OneHot(0), 5000).is_new);
+  EXPECT_NE(o.ToString().find("allow_repeats=true"), std::string::npos);
+}
+
 TEST(RecognizeCommands, SilenceNeverSuppressesAndStartsAsPrevious) {
   RecognizeCommands rc(kLabels, Instant());
   RecognizeResult r = rc.Process(OneHot(0), 0);  // silence at start == previous: not new

@@ -30,6 +30,11 @@ struct RecognizeCommandsOptions {
   // this many ms after it, reported at the first result past then, with the time of the
   // result that passed the threshold.
   int64_t decision_delay_ms = 0;
+  // false: a label is reported again only after another label (or `_silence_`) has been
+  // reported between (the classic rule), so a word said twice with no reported silence
+  // between is reported once. true: the same label may be reported again once
+  // suppression_ms has passed since it was last reported.
+  bool allow_repeats = false;
 
   // Throws InvalidArgument naming the first bad field and its bound (the constants above).
   void Validate() const;
@@ -59,9 +64,9 @@ struct CommandRule {
   // One result at `time_ms`: `average` is the averaged scores (nullptr when undecided),
   // `best` and `best_score` their best label and score. Returns the index of a new
   // command (its time in *command_time, score in *command_score), or -1: a command when
-  // best_score > threshold, best differs from the previous command and the previous
-  // command (unless `_silence_`) is more than suppression_ms old; with decision_delay_ms,
-  // the peak label once the delay has passed.
+  // best_score > threshold, best differs from the previous command (or allow_repeats)
+  // and the previous command (unless `_silence_`) is more than suppression_ms old; with
+  // decision_delay_ms, the peak label once the delay has passed.
   int Step(const float* average, size_t num_labels, int best, float best_score, int64_t time_ms,
            float threshold, const RecognizeCommandsOptions& options, int silence_index,
            int64_t* command_time, float* command_score);

@@ -33,6 +33,7 @@ struct StreamingOptions {
   int64_t time_tolerance_ms = 750;
   int minimum_count = 3;
   int64_t decision_delay_ms = 0;  // RecognizeCommandsOptions::decision_delay_ms
+  bool allow_repeats = false;     // RecognizeCommandsOptions::allow_repeats
 
   // Throws InvalidArgument naming the first bad field.
   void Validate() const;

@@ -43,5 +43,10 @@ def add_option_flags(parser: argparse.ArgumentParser, options, flags: dict[str, 
     for field, flag in flags.items():
         default = option_default(options, field)
         doc = (getattr(cls, field).__doc__ or "").strip()
-        parser.add_argument(f"--{flag}", type=type(default), default=default,
-                            help=f"{doc} (default: {default})" if doc else None)
+        help_text = f"{doc} (default: {default})" if doc else None
+        if isinstance(default, bool):  # --flag alone is true; --flag false|true|0|1
+            parser.add_argument(f"--{flag}", type=str2bool, nargs="?", const=True,
+                                default=default, metavar="true|false", help=help_text)
+        else:
+            parser.add_argument(f"--{flag}", type=type(default), default=default,
+                                help=help_text)

@@ -39,7 +39,7 @@ from kws.labels import SILENCE_LABEL, UNKNOWN_WORD_LABEL
 from kws.wav_io import read_wav, write_wav
 
 OPTION_FIELDS = ("clip_stride_ms", "average_window_ms", "suppression_ms", "detection_threshold",
-                 "time_tolerance_ms", "minimum_count", "decision_delay_ms")
+                 "time_tolerance_ms", "minimum_count", "decision_delay_ms", "allow_repeats")
 MAX_CLIPS = 1_000_000
 SPEAKER = "mined"  # clips are <SPEAKER><k>_nohash_<n>.wav; k puts them in training
 MANIFEST = "mined.csv"

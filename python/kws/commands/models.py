@@ -15,7 +15,7 @@ from kws.commands.flags import Parser
 DECODER_FLAGS = {"average_window_duration_ms": "average_window_ms",
                  "detection_threshold": "detection_threshold",
                  "suppression_ms": "suppression_ms", "minimum_count": "minimum_count",
-                 "decision_delay_ms": "decision_delay_ms"}
+                 "decision_delay_ms": "decision_delay_ms", "allow_repeats": "allow_repeats"}
 # What a bundled model's card recommends for the stream (kws models shows it) -> flag.
 CARD_DECODER_FLAGS = {"recommended_threshold": "detection_threshold",
                       "recommended_decision_delay_ms": "decision_delay_ms",

@@ -23,7 +23,8 @@ from kws.commands.models import card_decoder, model_or_default
 from kws.files import atomic_write
 
 OPTION_FIELDS = ("clip_duration_ms", "clip_stride_ms", "average_window_ms", "suppression_ms",
-                 "detection_threshold", "time_tolerance_ms", "minimum_count", "decision_delay_ms")
+                 "detection_threshold", "time_tolerance_ms", "minimum_count", "decision_delay_ms",
+                 "allow_repeats")
 
 
 def build_parser() -> Parser:
