@@ -235,6 +235,9 @@ def test_stream_wav_bad_files(examples, models, word_stream, tmp_path):
     out = subprocess.run([program, "--chunk_ms", "x", str(models["fc"]), str(wav)],
                          capture_output=True, text=True)
     assert out.returncode == 2 and "--chunk_ms: 'x' is not a valid value" in out.stderr
+    out = subprocess.run([program, "--allow_repeats", "maybe", str(models["fc"]), str(wav)],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "--allow_repeats: 'maybe' is not a valid value" in out.stderr
 
 
 def test_stream_wav_c_is_c_and_reports_bad_input(examples, models, word_stream, tmp_path):
@@ -261,6 +264,9 @@ def test_stream_wav_c_is_c_and_reports_bad_input(examples, models, word_stream, 
     out = subprocess.run([program, "--chunk_ms", "x", str(models["fc"]), str(wav)],
                          capture_output=True, text=True)
     assert out.returncode == 2 and "--chunk_ms: 'x' is not a valid value" in out.stderr
+    out = subprocess.run([program, "--allow_repeats", "maybe", str(models["fc"]), str(wav)],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "--allow_repeats: 'maybe' is not a valid value" in out.stderr
 
 
 # ---- the bundled models, installed with the library ------------------------------------------
@@ -282,8 +288,8 @@ def test_stream_wav_uses_the_bundled_model_by_default(examples, install_prefix, 
                                                       detections, program):
     """No model argument: the installed speech_commands, found through the package's
     KWS_MODELS_DIR compile definition (the environment variable is not set), decoded with
-    the threshold, decision delay and averaging window its installed card recommends; in
-    C++ and through the C API."""
+    the threshold, decision delay, averaging window and repeats rule its installed card
+    recommends; in C++ and through the C API."""
     wav, words = word_stream
     env = {k: v for k, v in os.environ.items() if k != "KWS_MODELS_DIR"}
     out = subprocess.run([str(examples / program), str(wav)], capture_output=True,
@@ -299,6 +305,9 @@ def test_stream_wav_uses_the_bundled_model_by_default(examples, install_prefix, 
     if "recommended_average_window_ms" in card:
         decoder["average_window_duration_ms"] = card["recommended_average_window_ms"]
         said += f" --average_window_ms {card['recommended_average_window_ms']}"
+    if "recommended_allow_repeats" in card:
+        decoder["allow_repeats"] = card["recommended_allow_repeats"]
+        said += f" --allow_repeats {str(card['recommended_allow_repeats']).lower()}"
     assert (f"{program}: {said}, as the card of the bundled model 'speech_commands' "
             "recommends\n") in out.stderr
     got = detections.parse(out.stdout)
@@ -318,7 +327,8 @@ def test_stream_wav_uses_the_bundled_model_by_default(examples, install_prefix, 
 def test_stream_wav_decodes_a_bundled_model_as_its_card_says(examples, models, word_stream,
                                                              tmp_path, detections, program):
     """A bundled model (KWS_MODELS_DIR) is decoded with its card's threshold, decision
-    delay and averaging window for the flags not given; a given flag wins; a model by
+    delay, averaging window and repeats rule for the flags not given; a given flag wins; a
+    model by
     path, or a card that cannot be read (said on stderr), keeps the decoder defaults. In
     C++ and through the C API (whose messages name the call that failed)."""
     called = "kws_bundled_card_decoder: " if program == "stream_wav_c" else ""
@@ -329,7 +339,8 @@ def test_stream_wav_decodes_a_bundled_model_as_its_card_says(examples, models, w
     card = folder / "words.json"
     card.write_text(json.dumps({"stream": {"recommended_threshold": 0.3,
                                            "recommended_decision_delay_ms": 750,
-                                           "recommended_average_window_ms": 250}}))
+                                           "recommended_average_window_ms": 250,
+                                           "recommended_allow_repeats": True}}))
     env = {**os.environ, "KWS_MODELS_DIR": str(folder)}
     samples, _ = kws.read_wav(str(wav))
 
@@ -341,21 +352,25 @@ def test_stream_wav_decodes_a_bundled_model_as_its_card_says(examples, models, w
 
     classic = detections.python(models["fc"], samples, 30)
     carded = detections.python(models["fc"], samples, 30, detection_threshold=0.3,
-                               decision_delay_ms=750, average_window_duration_ms=250)
+                               decision_delay_ms=750, average_window_duration_ms=250,
+                               allow_repeats=True)
     assert carded != classic
     assert carded != detections.python(models["fc"], samples, 30, detection_threshold=0.3,
                                        decision_delay_ms=750)
     got, err = run("words")
     detections.assert_same(got, carded)
     assert (f"{program}: --detection_threshold 0.3 --decision_delay_ms 750 --average_window_ms "
-            "250, as the card of the bundled model 'words' recommends") in err, err
+            "250 --allow_repeats true, as the card of the bundled model 'words' recommends") \
+        in err, err
     got, err = run("--detection_threshold", "0.5", "words")
     detections.assert_same(got, detections.python(models["fc"], samples, 30,
                                                   detection_threshold=0.5,
                                                   decision_delay_ms=750,
-                                                  average_window_duration_ms=250))
-    assert f"{program}: --decision_delay_ms 750 --average_window_ms 250, as the card" in err, err
-    got, err = run("--average_window_ms", "1000", "words")
+                                                  average_window_duration_ms=250,
+                                                  allow_repeats=True))
+    assert (f"{program}: --decision_delay_ms 750 --average_window_ms 250 --allow_repeats true, "
+            "as the card") in err, err
+    got, err = run("--average_window_ms", "1000", "--allow_repeats", "false", "words")
     detections.assert_same(got, detections.python(models["fc"], samples, 30,
                                                   detection_threshold=0.3,
                                                   decision_delay_ms=750))
@@ -368,7 +383,9 @@ def test_stream_wav_decodes_a_bundled_model_as_its_card_says(examples, models, w
                              "stream.recommended_threshold must be in [0, 1], got 2)"),
                             (json.dumps({"stream": {"recommended_average_window_ms": 0}}),
                              "stream.recommended_average_window_ms must be an integer in "
-                             "[1, 600000]")):
+                             "[1, 600000]"),
+                            (json.dumps({"stream": {"recommended_allow_repeats": "yes"}}),
+                             "stream.recommended_allow_repeats")):
         card.write_text(broken)
         got, err = run("words")
         detections.assert_same(got, classic)

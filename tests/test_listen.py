@@ -154,19 +154,20 @@ def test_all_labels_shows_unknown_words_too(capsys, words, detections):
 
 def test_bundled_model_uses_its_cards_decoder(capsys, models, words, tmp_path, monkeypatch,
                                              detections):
-    """A bundled model (by name or by default) listens with the threshold and decision
-    delay its card recommends, and the averaging window they were chosen with, unless the
-    flags are given; a model by path with the decoder defaults."""
+    """A bundled model (by name or by default) listens with the threshold, decision delay
+    and repeats rule its card recommends, and the averaging window they were chosen with,
+    unless the flags are given; a model by path with the decoder defaults."""
     wav, samples = words
     folder = tmp_path / "models"
     folder.mkdir()
     (folder / "speech_commands.kws").write_bytes(Path(models["fc"]).read_bytes())
     (folder / "speech_commands.json").write_text(json.dumps({"name": "speech_commands", "stream": {
         "recommended_threshold": 0.3, "recommended_decision_delay_ms": 750,
-        "recommended_average_window_ms": 250}}))
+        "recommended_average_window_ms": 250, "recommended_allow_repeats": True}}))
     monkeypatch.setenv("KWS_MODELS_DIR", str(folder))
     carded = _wanted(detections.python(models["fc"], samples, detection_threshold=0.3,
-                                       decision_delay_ms=750, average_window_duration_ms=250))
+                                       decision_delay_ms=750, average_window_duration_ms=250,
+                                       allow_repeats=True))
     classic = _wanted(detections.python(models["fc"], samples))
     assert carded and carded != classic
     # The window matters here: the same threshold and delay over the default window differ.
@@ -177,16 +178,18 @@ def test_bundled_model_uses_its_cards_decoder(capsys, models, words, tmp_path, m
         out, err = capsys.readouterr()
         detections.assert_same(detections.parse(out), carded)
         assert ("kws listen: --detection_threshold 0.3 --decision_delay_ms 750 "
-                "--average_window_ms 250, as the card of the bundled model 'speech_commands' "
-                "recommends (kws models)") in err, err
+                "--average_window_ms 250 --allow_repeats true, as the card of the bundled model "
+                "'speech_commands' recommends (kws models)") in err, err
     # A flag given wins over the card; the others still come from it.
     assert kws_main(["listen", "--wav", str(wav), "--detection-threshold", "0.5"]) == 0
     out, err = capsys.readouterr()
     detections.assert_same(detections.parse(out), _wanted(detections.python(
         models["fc"], samples, detection_threshold=0.5, decision_delay_ms=750,
-        average_window_duration_ms=250)))
-    assert "kws listen: --decision_delay_ms 750 --average_window_ms 250, as the card" in err, err
-    assert kws_main(["listen", "--wav", str(wav), "--average_window_ms", "1000"]) == 0
+        average_window_duration_ms=250, allow_repeats=True)))
+    assert ("kws listen: --decision_delay_ms 750 --average_window_ms 250 --allow_repeats true, "
+            "as the card") in err, err
+    assert kws_main(["listen", "--wav", str(wav), "--average_window_ms", "1000",
+                     "--allow_repeats", "false"]) == 0
     out, err = capsys.readouterr()
     detections.assert_same(detections.parse(out), _wanted(detections.python(
         models["fc"], samples, detection_threshold=0.3, decision_delay_ms=750)))
@@ -197,7 +200,8 @@ def test_bundled_model_uses_its_cards_decoder(capsys, models, words, tmp_path, m
                    json.dumps({"stream": {"recommended_decision_delay_ms": 750.5}}),
                    json.dumps({"stream": {"recommended_decision_delay_ms": 10 ** 9}}),
                    json.dumps({"stream": {"recommended_average_window_ms": 0}}),
-                   json.dumps({"stream": {"recommended_average_window_ms": 250.5}})):
+                   json.dumps({"stream": {"recommended_average_window_ms": 250.5}}),
+                   json.dumps({"stream": {"recommended_allow_repeats": "yes"}})):
         (folder / "speech_commands.json").write_text(broken)
         assert kws_main(["listen", "--wav", str(wav)]) == 0
         out, err = capsys.readouterr()

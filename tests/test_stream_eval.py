@@ -349,7 +349,7 @@ def test_bundled_model_is_decoded_as_its_card_recommends(models, streams, tmp_pa
     path.write_bytes(Path(models["fc"]).read_bytes())
     (folder / "speech_commands.json").write_text(json.dumps({"name": "speech_commands", "stream": {
         "recommended_threshold": 0.3, "recommended_decision_delay_ms": 750,
-        "recommended_average_window_ms": 250}}))
+        "recommended_average_window_ms": 250, "recommended_allow_repeats": True}}))
     monkeypatch.setenv("KWS_MODELS_DIR", str(folder))
 
     def figures(*args: str) -> tuple[dict, str]:
@@ -361,13 +361,16 @@ def test_bundled_model_is_decoded_as_its_card_recommends(models, streams, tmp_pa
                 capsys.readouterr().err)
 
     by_path, err = figures("--model", str(path), "--detection_threshold", "0.3",
-                           "--decision_delay_ms", "750", "--average_window_ms", "250")
+                           "--decision_delay_ms", "750", "--average_window_ms", "250",
+                           "--allow_repeats")
     assert "recommends" not in err
     classic, _ = figures("--model", str(path))
     assert classic["options"]["detection_threshold"] != 0.3
     assert classic["options"]["decision_delay_ms"] == 0
     assert classic["options"]["average_window_ms"] == 500
+    assert classic["options"]["allow_repeats"] is False
     assert by_path["options"]["decision_delay_ms"] == 750
+    assert by_path["options"]["allow_repeats"] is True
     assert by_path["options"]["average_window_ms"] == 250
     assert by_path != classic
     for args in ((), ("--model", "speech_commands")):
@@ -375,16 +378,19 @@ def test_bundled_model_is_decoded_as_its_card_recommends(models, streams, tmp_pa
         assert {**carded, "options": None} == {**by_path, "options": None}
         assert carded["options"] == {**by_path["options"]}
         assert ("kws stream-eval: --detection_threshold 0.3 --decision_delay_ms 750 "
-                "--average_window_ms 250, as the card of the bundled model 'speech_commands' "
-                "recommends (kws models)") in err
+                "--average_window_ms 250 --allow_repeats true, as the card of the bundled model "
+                "'speech_commands' recommends (kws models)") in err
     # A flag given wins over the card; the others still come from it.
     given, err = figures("--model", "speech_commands", "--detection-threshold", "0.5")
     assert given["options"]["detection_threshold"] == 0.5
     assert given["options"]["decision_delay_ms"] == 750
     assert given["options"]["average_window_ms"] == 250
-    assert "kws stream-eval: --decision_delay_ms 750 --average_window_ms 250, as the card" in err
-    given, err = figures("--model", "speech_commands", "--average_window_ms", "400")
+    assert ("kws stream-eval: --decision_delay_ms 750 --average_window_ms 250 --allow_repeats "
+            "true, as the card") in err
+    given, err = figures("--model", "speech_commands", "--average_window_ms", "400",
+                         "--allow_repeats", "false")
     assert given["options"]["average_window_ms"] == 400
+    assert given["options"]["allow_repeats"] is False
     assert given["options"]["detection_threshold"] == 0.3
     assert "kws stream-eval: --detection_threshold 0.3 --decision_delay_ms 750, as the" in err
 

@@ -63,12 +63,12 @@ def _native_windows(model_path: Path, samples: np.ndarray, hop_ms: int):
     return stream.accept_waveform(samples)
 
 
-@pytest.mark.parametrize("delay_ms", [0, 750])
+@pytest.mark.parametrize("delay_ms,repeats", [(0, False), (750, False), (750, True)])
 def test_wasm_in_node_equals_native(web_dir, repo_root, models, sample_dir, detections,
-                                    tmp_path, delay_ms):
+                                    tmp_path, delay_ms, repeats):
     """kws.js on 12 s of real words: every window's scores and every detection equal the
-    native runtime's (Python's kws) on the same samples, with a decision delay too;
-    errors are KwsError messages."""
+    native runtime's (Python's kws) on the same samples, with a decision delay and with
+    repeats allowed too; errors are KwsError messages."""
     clips = [kws.read_wav(str(sorted((sample_dir / w).glob("*.wav"))[i]))[0]
              for w, i in [("yes", 0), ("no", 1), ("up", 0), ("stop", 2), ("go", 0), ("left", 1)]]
     gap = np.zeros(8000, np.float32)
@@ -76,7 +76,7 @@ def test_wasm_in_node_equals_native(web_dir, repo_root, models, sample_dir, dete
     raw = tmp_path / "samples.f32"
     samples.tofile(raw)
     options = {"hopMs": 30, "threshold": 0.3, "averageWindowMs": 800, "chunkSamples": 1234,
-               "decisionDelayMs": delay_ms}
+               "decisionDelayMs": delay_ms, "allowRepeats": repeats}
     out = subprocess.run([_node(), str(repo_root / "tests" / "wasm_spotter.js"), str(web_dir),
                           str(models["fc"]), str(raw), json.dumps(options)],
                          capture_output=True, text=True, timeout=300)
@@ -92,8 +92,13 @@ def test_wasm_in_node_equals_native(web_dir, repo_root, models, sample_dir, dete
         assert start == n_start
         np.testing.assert_allclose(scores, n_scores, atol=1e-5, rtol=0)
 
+    assert got["options"]["allowRepeats"] is repeats
+    assert got["options"]["decisionDelayMs"] == delay_ms
+    assert got["badOption"] == {"name": "KwsError", "message":
+                                "decoder option allowRepeats must be true or false"}
     expected = detections.python(models["fc"], samples, 30, detection_threshold=0.3,
-                                 average_window_duration_ms=800, decision_delay_ms=delay_ms)
+                                 average_window_duration_ms=800, decision_delay_ms=delay_ms,
+                                 allow_repeats=repeats)
     assert len(expected) >= 3
     assert [(d["timeMs"], d["label"]) for d in got["detections"]] == \
         [(t, label) for t, label, _ in expected]
@@ -423,7 +428,7 @@ def test_page_hears_the_words_the_native_runtime_hears(web_dir, models, spoken_w
     shutil.copy(models["fc"], site / "models" / "speech_commands.kws")
     (site / "models" / "speech_commands.json").write_text(json.dumps({"stream": {
         "recommended_threshold": 0.45, "recommended_decision_delay_ms": 500,
-        "recommended_average_window_ms": 400}}))
+        "recommended_average_window_ms": 400, "recommended_allow_repeats": True}}))
     chosen = tmp_path / "my_model.kws"
     shutil.copy(TRAINED, chosen)
 
@@ -443,7 +448,8 @@ def test_page_hears_the_words_the_native_runtime_hears(web_dir, models, spoken_w
         # averaging window is the decoder's.
         browser.wait_for("kwsDemo.card !== null", 10, "the bundled model's card")
         assert browser.evaluate("kwsDemo.card") == {"threshold": 0.45, "decisionDelayMs": 500,
-                                                    "averageWindowMs": 400}
+                                                    "averageWindowMs": 400,
+                                                    "allowRepeats": True}
         assert browser.evaluate("kwsDemo.averageWindowMs") == 400
         assert browser.evaluate("[kwsDemo.threshold, kwsDemo.decisionDelayMs]") == [0.45, 500]
         assert browser.evaluate("document.getElementById('threshold-value').textContent") == \

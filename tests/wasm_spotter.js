@@ -21,7 +21,14 @@ async function main() {
     result.detections.push(...spotter.feed(samples.subarray(i, i + chunk), onWindow));
   }
   result.detections.push(...spotter.finish(onWindow));
+  result.options = spotter.recognizer.options;
   spotter.free();
+  // A decoder option of the wrong kind is refused before anything changes.
+  try {
+    new kws.Recognizer(['_silence_', 'yes'], { allowRepeats: 1 });
+  } catch (e) {
+    result.badOption = { name: e.name, message: e.message };
+  }
   // Errors come back as KwsError naming the input.
   try {
     new kws.Model(new Uint8Array(fs.readFileSync(modelPath)).subarray(0, 100), 'cut.kws');

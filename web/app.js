@@ -30,7 +30,7 @@ const demo = {
   audio: [],                 // Float32Array chunks when keepAudio
   error: null,
   averageWindowMs: null,     // the decoder's averaging window for the loaded model
-  card: null,                // {threshold, decisionDelayMs[, averageWindowMs]} from the bundled model's card
+  card: null,                // {threshold, decisionDelayMs[, averageWindowMs][, allowRepeats]} from the bundled model's card
 };
 window.kwsDemo = demo;
 
@@ -100,8 +100,9 @@ async function loadDefaultModel() {
 }
 
 // The bundled model's card: its recommended threshold and decision delay, when both are
-// numbers the sliders can show, and the averaging window they were chosen with when it
-// gives one (whole ms in [1, 600000]); anything else (no card, not JSON) keeps the defaults.
+// numbers the sliders can show, the averaging window they were chosen with when it gives
+// one (whole ms in [1, 600000]) and whether a word said again is reported again (true or
+// false); anything else (no card, not JSON) keeps the defaults.
 async function useCardDecoder() {
   let stream;
   try {
@@ -114,6 +115,7 @@ async function useCardDecoder() {
   const threshold = stream.recommended_threshold;
   const delay = stream.recommended_decision_delay_ms;
   const averageWindow = stream.recommended_average_window_ms;
+  const repeats = stream.recommended_allow_repeats;
   const slider = $('decision-delay');
   if (typeof threshold !== 'number' || !(threshold >= 0 && threshold <= 1) ||
       !Number.isInteger(delay) || delay < 0 || delay > Number(slider.max)) return;
@@ -121,16 +123,19 @@ async function useCardDecoder() {
                                        averageWindow <= 600000)) {
     return;
   }
+  if (repeats !== undefined && typeof repeats !== 'boolean') return;
   if (averageWindow !== undefined) {
     spotter.setOptions({ averageWindowMs: averageWindow });
     demo.averageWindowMs = spotter.recognizer.options.averageWindowMs;
   }
+  if (repeats !== undefined) spotter.setOptions({ allowRepeats: repeats });
   $('threshold').value = String(threshold);
   setThreshold(Number($('threshold').value));
   slider.value = String(delay);
   setDecisionDelay(Number(slider.value));
   demo.card = { threshold: demo.threshold, decisionDelayMs: demo.decisionDelayMs };
   if (averageWindow !== undefined) demo.card.averageWindowMs = averageWindow;
+  if (repeats !== undefined) demo.card.allowRepeats = spotter.recognizer.options.allowRepeats;
 }
 
 function highlight(index, score) {

@@ -21,11 +21,13 @@
 //     --minimum_count N        fewer results in the window: no decision (default 3)
 //     --decision_delay_ms N    decide N ms after the threshold is passed, on the label
 //                              whose average peaked highest (default 0: at once)
+//     --allow_repeats B        true/1: a word said again is reported again once the
+//                              suppression has passed (default false: the classic rule)
 //
 // Decoder defaults are the classic RecognizeCommands ones (kws::RecognizeCommandsOptions),
-// except that a bundled model is decoded with the threshold and decision delay its model
-// card recommends (kws::Model::BundledCardDecoder) for the flags not given, and with the
-// averaging window they were chosen with.
+// except that a bundled model is decoded with the threshold, decision delay and repeats
+// rule its model card recommends (kws::Model::BundledCardDecoder) for the flags not given,
+// and with the averaging window they were chosen with.
 // A WAV with several channels is averaged to mono; its rate must be the model's.
 // Exit status: 0 on success, 1 for a bad model or WAV file, 2 for bad flags.
 #include <algorithm>
@@ -57,13 +59,14 @@ struct Flags {
   bool threshold_given = false;           // --detection_threshold was given
   bool delay_given = false;               // --decision_delay_ms was given
   bool window_given = false;              // --average_window_ms was given
+  bool repeats_given = false;             // --allow_repeats was given
 };
 
 void PrintUsage(const char* program) {
   std::fprintf(stderr,
                "usage: %s [--clip_stride_ms N] [--chunk_ms N] [--average_window_ms N]\n"
                "          [--detection_threshold X] [--suppression_ms N] [--minimum_count N]\n"
-               "          [--decision_delay_ms N]\n"
+               "          [--decision_delay_ms N] [--allow_repeats true|false]\n"
                "          [MODEL.kws | BUNDLED_NAME] FILE.wav\n",
                program);
 }
@@ -84,6 +87,17 @@ bool ParseFloat(const char* text, float* value) {
   const float v = std::strtof(text, &end);
   if (errno != 0 || end == text || *end != '\0') return false;
   *value = v;
+  return true;
+}
+
+bool ParseBool(const std::string& text, bool* value) {
+  if (text == "1" || text == "true") {
+    *value = true;
+  } else if (text == "0" || text == "false") {
+    *value = false;
+  } else {
+    return false;
+  }
   return true;
 }
 
@@ -127,6 +141,9 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
     } else if (arg == "--decision_delay_ms") {
       ok = ParseInt(value.c_str(), &flags->decoder.decision_delay_ms);
       flags->delay_given = true;
+    } else if (arg == "--allow_repeats") {
+      ok = ParseBool(value, &flags->decoder.allow_repeats);
+      flags->repeats_given = true;
     } else {
       std::fprintf(stderr, "stream_wav: unknown flag %s\n", arg.c_str());
       return false;
@@ -192,6 +209,12 @@ void UseCardDecoder(Flags* flags) {
     const size_t used = std::strlen(said);
     std::snprintf(said + used, sizeof(said) - used, " --average_window_ms %lld",
                   static_cast<long long>(*card.average_window_duration_ms));
+  }
+  if (card.allow_repeats && !flags->repeats_given) {
+    flags->decoder.allow_repeats = *card.allow_repeats;
+    const size_t used = std::strlen(said);
+    std::snprintf(said + used, sizeof(said) - used, " --allow_repeats %s",
+                  *card.allow_repeats ? "true" : "false");
   }
   if (said[0] != '\0')
     std::fprintf(stderr, "stream_wav:%s, as the card of the bundled model '%s' recommends\n", said,

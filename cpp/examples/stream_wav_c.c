@@ -20,10 +20,13 @@
  *     --minimum_count N        fewer results in the window: no decision (default 3)
  *     --decision_delay_ms N    decide N ms after the threshold is passed, on the label
  *                              whose average peaked highest (default 0: at once)
+ *     --allow_repeats B        true/1: a word said again is reported again once the
+ *                              suppression has passed (default false: the classic rule)
  *
  * A bundled model is decoded with the threshold and decision delay its model card recommends
- * (kws_bundled_card_decoder), and the averaging window they were chosen with
- * (kws_bundled_card_average_window), for the flags not given, and says so on stderr.
+ * (kws_bundled_card_decoder), the averaging window they were chosen with
+ * (kws_bundled_card_average_window) and its repeats rule (kws_bundled_card_allow_repeats),
+ * for the flags not given, and says so on stderr.
  *
  * Exit status: 0 on success, 1 for a bad model or WAV file, 2 for bad flags. */
 #include <errno.h>
@@ -53,6 +56,8 @@ typedef struct Flags {
   int threshold_given;         /* --detection_threshold was given */
   int delay_given;             /* --decision_delay_ms was given */
   int window_given;            /* --average_window_ms was given */
+  int allow_repeats;           /* set apart too (C API version 6) */
+  int repeats_given;           /* --allow_repeats was given */
 } Flags;
 
 static int parse_int(const char* text, long long lo, long long hi, long long* value) {
@@ -79,7 +84,7 @@ static void usage(const char* program) {
   fprintf(stderr,
           "usage: %s [--clip_stride_ms N] [--chunk_ms N] [--average_window_ms N]\n"
           "          [--detection_threshold X] [--suppression_ms N] [--minimum_count N]\n"
-          "          [--decision_delay_ms N] [MODEL] FILE.wav\n",
+          "          [--decision_delay_ms N] [--allow_repeats true|false] [MODEL] FILE.wav\n",
           program);
 }
 
@@ -125,6 +130,16 @@ static int parse_flags(int argc, char** argv, Flags* flags) {
     } else if (strcmp(arg, "--decision_delay_ms") == 0) {
       ok = parse_int(value, INT32_MIN, INT32_MAX, &flags->decision_delay_ms);
       flags->delay_given = 1;
+    } else if (strcmp(arg, "--allow_repeats") == 0) {
+      ok = 1;
+      if (strcmp(value, "1") == 0 || strcmp(value, "true") == 0) {
+        flags->allow_repeats = 1;
+      } else if (strcmp(value, "0") == 0 || strcmp(value, "false") == 0) {
+        flags->allow_repeats = 0;
+      } else {
+        ok = 0;
+      }
+      flags->repeats_given = 1;
     } else {
       fprintf(stderr, "stream_wav_c: unknown flag %s\n", arg);
       return 0;
@@ -154,12 +169,14 @@ static int parse_flags(int argc, char** argv, Flags* flags) {
 static void use_card_decoder(Flags* flags) {
   float threshold = 0.0f;
   int64_t delay = 0, window = 0;
-  int32_t has_threshold = 0, has_delay = 0, has_window = 0;
+  int32_t has_threshold = 0, has_delay = 0, has_window = 0, repeats = 0, has_repeats = 0;
   char said[160] = "";
   size_t used;
   if (kws_bundled_card_decoder(flags->model_path, MODELS_DIR, &threshold, &has_threshold, &delay,
                                &has_delay) != KWS_OK ||
       kws_bundled_card_average_window(flags->model_path, MODELS_DIR, &window, &has_window) !=
+          KWS_OK ||
+      kws_bundled_card_allow_repeats(flags->model_path, MODELS_DIR, &repeats, &has_repeats) !=
           KWS_OK) {
     fprintf(stderr,
             "stream_wav_c: no decoder settings from the card of the bundled model '%s' "
@@ -180,6 +197,11 @@ static void use_card_decoder(Flags* flags) {
     flags->decoder.average_window_duration_ms = window;
     used = strlen(said);
     snprintf(said + used, sizeof said - used, " --average_window_ms %lld", (long long)window);
+  }
+  if (has_repeats && !flags->repeats_given) {
+    flags->allow_repeats = repeats;
+    used = strlen(said);
+    snprintf(said + used, sizeof said - used, " --allow_repeats %s", repeats ? "true" : "false");
   }
   if (said[0] != '\0') {
     fprintf(stderr, "stream_wav_c:%s, as the card of the bundled model '%s' recommends\n", said,
@@ -270,7 +292,8 @@ int main(int argc, char** argv) {
   /* The model checks that the hop is a whole number of feature frames. */
   if (kws_stream_create(model, (int32_t)(flags.clip_stride_ms * rate / 1000), &stream) != KWS_OK ||
       kws_recognizer_create_for_model(model, &flags.decoder, &recognizer) != KWS_OK ||
-      kws_recognizer_set_decision_delay(recognizer, flags.decision_delay_ms) != KWS_OK) {
+      kws_recognizer_set_decision_delay(recognizer, flags.decision_delay_ms) != KWS_OK ||
+      kws_recognizer_set_allow_repeats(recognizer, flags.allow_repeats) != KWS_OK) {
     fprintf(stderr, "stream_wav_c: %s\n", kws_last_error());
     goto done;
   }

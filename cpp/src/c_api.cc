@@ -452,6 +452,18 @@ kws_status kws_bundled_card_average_window(const char* name, const char* models_
   });
 }
 
+kws_status kws_bundled_card_allow_repeats(const char* name, const char* models_dir,
+                                          int32_t* allow_repeats, int32_t* has_allow_repeats) {
+  return Guard(__func__, [&] {
+    Out(allow_repeats, "allow_repeats");
+    Out(has_allow_repeats, "has_allow_repeats");
+    if (name == nullptr) Invalid("name is NULL");
+    const kws::CardDecoderOptions card = kws::Model::BundledCardDecoder(name, OrEmpty(models_dir));
+    *has_allow_repeats = card.allow_repeats.has_value() ? 1 : 0;
+    if (card.allow_repeats) *allow_repeats = *card.allow_repeats ? 1 : 0;
+  });
+}
+
 kws_status kws_model_load_from_memory(const void* data, size_t size, const char* name,
                                       kws_model** out) {
   return Guard(__func__, [&] {
@@ -733,6 +745,7 @@ kws_status kws_recognizer_set_options(kws_recognizer* recognizer,
     if (options == nullptr) Invalid("options is NULL");
     kws::RecognizeCommandsOptions o = ToCpp(options);
     o.decision_delay_ms = r->decoder->options().decision_delay_ms;
+    o.allow_repeats = r->decoder->options().allow_repeats;
     r->decoder = std::make_unique<kws::RecognizeCommands>(r->decoder->labels(), o);
   });
 }
@@ -749,6 +762,23 @@ kws_status kws_recognizer_set_decision_delay(kws_recognizer* recognizer, int64_t
 kws_status kws_recognizer_decision_delay(const kws_recognizer* recognizer, int64_t* out) {
   return Guard(__func__, [&] {
     *Out(out, "out") = Check(recognizer, "recognizer")->decoder->options().decision_delay_ms;
+  });
+}
+
+kws_status kws_recognizer_set_allow_repeats(kws_recognizer* recognizer, int32_t allow) {
+  return Guard(__func__, [&] {
+    kws_recognizer* r = Check(recognizer, "recognizer");
+    if (allow != 0 && allow != 1)
+      Invalid("allow_repeats must be 0 or 1, got " + std::to_string(allow));
+    kws::RecognizeCommandsOptions o = r->decoder->options();
+    o.allow_repeats = allow == 1;
+    r->decoder = std::make_unique<kws::RecognizeCommands>(r->decoder->labels(), o);
+  });
+}
+
+kws_status kws_recognizer_allow_repeats(const kws_recognizer* recognizer, int32_t* out) {
+  return Guard(__func__, [&] {
+    *Out(out, "out") = Check(recognizer, "recognizer")->decoder->options().allow_repeats ? 1 : 0;
   });
 }
 

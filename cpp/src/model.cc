@@ -640,6 +640,8 @@ CardDecoderOptions Model::BundledCardDecoder(const std::string& name,
     if (const json::Value* v = stream->Find("recommended_average_window_ms"))
       options.average_window_duration_ms =
           v->AsInt("stream.recommended_average_window_ms", 1, kMaxAverageWindowMs);
+    if (const json::Value* v = stream->Find("recommended_allow_repeats"))
+      options.allow_repeats = v->AsBool("stream.recommended_allow_repeats");
   } catch (const json::JsonError& e) {
     throw ModelError(path + ": " + e.what());
   }

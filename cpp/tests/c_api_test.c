@@ -114,7 +114,7 @@ static void test_version_and_status_names(void) {
   char api[32];
   snprintf(api, sizeof(api), "C API %d;", KWS_C_API_VERSION);
   CHECK(strstr(info, api) != NULL && strstr(info, "compiler ") != NULL);
-  CHECK(kws_c_api_version() == KWS_C_API_VERSION && KWS_C_API_VERSION == 5);
+  CHECK(kws_c_api_version() == KWS_C_API_VERSION && KWS_C_API_VERSION == 6);
   CHECK(strcmp(kws_status_name(KWS_OK), "KWS_OK") == 0);
   CHECK(strcmp(kws_status_name(KWS_ERROR_MODEL), "KWS_ERROR_MODEL") == 0);
   CHECK(strcmp(kws_status_name((kws_status)99), "unknown status") == 0);
@@ -188,6 +188,7 @@ static void test_bundled_models(void) {
   kws_model* const sentinel = (kws_model*)&g_checks;
   float threshold = -1.0f;
   int32_t has_threshold = -1, has_delay = -1, has_window = -1, n = 0;
+  int32_t repeats = -1, has_repeats = -1;
   int64_t delay = -1, window = -1;
   const char* env = getenv("KWS_MODELS_DIR");
   char saved_env[4096] = "";
@@ -205,7 +206,8 @@ static void test_bundled_models(void) {
   snprintf(path, sizeof path, "%s/tiny.json", dir);
   write_text(path,
              "{\"name\": \"tiny\", \"stream\": {\"recommended_threshold\": 0.45, "
-             "\"recommended_decision_delay_ms\": 600, \"recommended_average_window_ms\": 250}}");
+             "\"recommended_decision_delay_ms\": 600, \"recommended_average_window_ms\": 250, "
+             "\"recommended_allow_repeats\": true}}");
   snprintf(path, sizeof path, "%s/broken.json", dir);
   write_text(path, "{\"stream\": ");
   snprintf(path, sizeof path, "%s/far.json", dir);
@@ -278,9 +280,23 @@ static void test_bundled_models(void) {
               "recommended_average_window_ms must be an integer in [1, 600000]");
   CHECK(has_window == 0 && window == -1);
 
+  /* Whether the card reports a word said again (version 6). */
+  CHECK_OK(kws_bundled_card_allow_repeats("tiny", dir, &repeats, &has_repeats));
+  CHECK(has_repeats == 1 && repeats == 1);
+  repeats = -1;
+  CHECK_OK(kws_bundled_card_allow_repeats("nocard", dir, &repeats, &has_repeats));
+  CHECK(has_repeats == 0 && repeats == -1);
+  CHECK_ERROR(kws_bundled_card_allow_repeats("tiny", dir, &repeats, NULL),
+              KWS_ERROR_INVALID_ARGUMENT, "has_allow_repeats is NULL");
+  snprintf(path, sizeof path, "%s/often.json", dir);
+  write_text(path, "{\"stream\": {\"recommended_allow_repeats\": \"yes\"}}");
+  CHECK_ERROR(kws_bundled_card_allow_repeats("often", dir, &repeats, &has_repeats), KWS_ERROR_MODEL,
+              "often.json: stream.recommended_allow_repeats");
+  CHECK(has_repeats == 0 && repeats == -1);
+
   {
-    const char* names[] = {"tiny.kws",    "nocard.kws", "tiny.json",
-                           "broken.json", "far.json",   "wide.json"};
+    const char* names[] = {"tiny.kws", "nocard.kws", "tiny.json", "broken.json",
+                           "far.json", "wide.json",  "often.json"};
     size_t i;
     for (i = 0; i < sizeof names / sizeof names[0]; ++i) {
       snprintf(path, sizeof path, "%s/%s", dir, names[i]);
@@ -559,6 +575,7 @@ static void test_recognizer(void) {
   float scores[4];
   int64_t t;
   int detections = 0;
+  int32_t repeats;
 
   CHECK_ERROR(kws_recognizer_options_default(NULL), KWS_ERROR_INVALID_ARGUMENT, "options is NULL");
   CHECK_OK(kws_recognizer_options_default(&o));
@@ -674,6 +691,39 @@ static void test_recognizer(void) {
   CHECK_OK(kws_recognizer_finish(r, &rec));
   CHECK(rec.is_new == 0);
   CHECK_OK(kws_recognizer_free(r));
+
+  /* allow_repeats (version 6): "yes" said twice 2 s apart, with no silence reported
+   * between, is one command by the classic rule and two with repeats allowed. */
+  kws_recognizer_options_default(&o);
+  o.average_window_duration_ms = 3;
+  o.minimum_count = 1;
+  o.detection_threshold = 0.5f;
+  for (repeats = 0; repeats <= 1; ++repeats) {
+    int32_t allowed = -1;
+    CHECK_OK(kws_recognizer_create(labels, 4, &o, &r));
+    CHECK_OK(kws_recognizer_allow_repeats(r, &allowed));
+    CHECK(allowed == 0);
+    CHECK_ERROR(kws_recognizer_set_allow_repeats(r, 2), KWS_ERROR_INVALID_ARGUMENT,
+                "allow_repeats must be 0 or 1, got 2");
+    CHECK_ERROR(kws_recognizer_allow_repeats(r, NULL), KWS_ERROR_INVALID_ARGUMENT, "out is NULL");
+    CHECK_OK(kws_recognizer_set_allow_repeats(r, repeats));
+    CHECK_OK(kws_recognizer_set_options(r, &o)); /* keeps it */
+    CHECK_OK(kws_recognizer_allow_repeats(r, &allowed));
+    CHECK(allowed == repeats);
+    detections = 0;
+    for (t = 0; t <= 4000; t += 50) {
+      int word = (t >= 500 && t < 700) || (t >= 2500 && t < 2700) ? 2 : 1;
+      scores[0] = scores[1] = scores[2] = scores[3] = 0.1f;
+      scores[word] = word == 2 ? 0.9f : 0.4f;
+      CHECK_OK(kws_recognizer_process(r, scores, 4, t, &rec));
+      if (rec.is_new) {
+        ++detections;
+        CHECK(rec.label_index == 2 && (rec.time_ms == 500 || rec.time_ms == 2500));
+      }
+    }
+    CHECK(detections == 1 + repeats);
+    CHECK_OK(kws_recognizer_free(r));
+  }
 
   /* Without `_silence_` in the labels, the undecided answer is `_silence_`, index -1. */
   CHECK_OK(kws_recognizer_create(labels + 2, 2, NULL, &r));

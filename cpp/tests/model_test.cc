@@ -481,6 +481,13 @@ TEST(Model, BundledCardDecoderReadsTheCardsRecommendation) {
   got = read();
   ASSERT_TRUE(got.detection_threshold == 0.8f && got.decision_delay_ms == 850 &&
               got.average_window_duration_ms == 250);
+  ASSERT_TRUE(!got.allow_repeats);
+  card(R"({"stream": {"recommended_allow_repeats": true}})");
+  ASSERT_TRUE(read().allow_repeats == true);
+  card(R"({"stream": {"recommended_allow_repeats": false}})");
+  ASSERT_TRUE(read().allow_repeats == false);
+  card(R"({"stream": {"recommended_allow_repeats": 1}})");
+  KWS_EXPECT_THROW_MSG(read(), kws::ModelError, "stream.recommended_allow_repeats");
   // The window is one the decoder takes.
   kws::RecognizeCommandsOptions options;
   options.average_window_duration_ms = *got.average_window_duration_ms;

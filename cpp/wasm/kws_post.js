@@ -205,13 +205,18 @@
     suppressionMs: 1500,
     minimumCount: 3,
     decisionDelayMs: 0,
+    allowRepeats: false,
   };
 
   function writeOptions(p, options) {
     const o = Object.assign({}, DEFAULT_OPTIONS, options || {});
     for (const key of Object.keys(o)) {
       if (!(key in DEFAULT_OPTIONS)) throw new KwsError('unknown decoder option ' + key, 1);
-      if (typeof o[key] !== 'number' || !isFinite(o[key])) {
+      if (key === 'allowRepeats') {
+        if (typeof o[key] !== 'boolean') {
+          throw new KwsError('decoder option allowRepeats must be true or false', 1);
+        }
+      } else if (typeof o[key] !== 'number' || !isFinite(o[key])) {
         throw new KwsError('decoder option ' + key + ' must be a finite number', 1);
       }
     }
@@ -248,7 +253,9 @@
       this.scores = alloc(this.numLabels * 4);
       this.answer = alloc(24);
       try {
-        this.setDecisionDelay(Object.assign({}, DEFAULT_OPTIONS, options || {}).decisionDelayMs);
+        const o = Object.assign({}, DEFAULT_OPTIONS, options || {});
+        this.setDecisionDelay(o.decisionDelayMs);
+        this.setAllowRepeats(o.allowRepeats);
       } catch (e) {
         this.free();
         throw e;
@@ -257,6 +264,11 @@
     setDecisionDelay(ms) {
       const t = Math.trunc(ms);
       check(M._kws_recognizer_set_decision_delay(this.ptr, t >>> 0, Math.floor(t / 4294967296)));
+    }
+    // true: a word said again is reported again once suppressionMs has passed since it
+    // last was; false (the classic rule): only after another label or silence between.
+    setAllowRepeats(allow) {
+      check(M._kws_recognizer_set_allow_repeats(this.ptr, allow ? 1 : 0));
     }
     readAnswer() {
       const a = this.answer;
@@ -299,6 +311,10 @@
             check(M._kws_recognizer_decision_delay(this.ptr, q));
             return readI64(q);
           }),
+          allowRepeats: withScratch(4, (q) => {
+            check(M._kws_recognizer_allow_repeats(this.ptr, q));
+            return HEAP32[q >> 2] !== 0;
+          }),
         };
       });
     }
@@ -310,6 +326,7 @@
         check(M._kws_recognizer_set_options(this.ptr, p));
       });
       this.setDecisionDelay(merged.decisionDelayMs);
+      this.setAllowRepeats(merged.allowRepeats);
     }
     reset() {
       check(M._kws_recognizer_reset(this.ptr));
@@ -350,7 +367,7 @@
   // Model + stream + RecognizeCommands: float samples at the model's rate in, commands out.
   class Spotter {
     // options: hopMs (30) and the decoder's averageWindowMs, threshold, suppressionMs,
-    // minimumCount, decisionDelayMs; name for error messages.
+    // minimumCount, decisionDelayMs, allowRepeats; name for error messages.
     constructor(modelBytes, options) {
       const o = Object.assign({ hopMs: 30 }, options || {});
       this.model = new Model(modelBytes, o.name);

@@ -36,7 +36,7 @@ extern "C" {
 
 /* Version of this interface. Grows with additions; a change that breaks callers bumps it
  * and the library's major version. */
-#define KWS_C_API_VERSION 5
+#define KWS_C_API_VERSION 6
 
 typedef enum kws_status {
   KWS_OK = 0,
@@ -106,6 +106,13 @@ KWS_C_EXPORT kws_status kws_bundled_card_decoder(const char* name, const char* m
 KWS_C_EXPORT kws_status kws_bundled_card_average_window(const char* name, const char* models_dir,
                                                         int64_t* average_window_ms,
                                                         int32_t* has_average_window);
+/* Since version 6. Whether the bundled model's card recommends reporting a word said again
+ * (kws_recognizer_set_allow_repeats): *has_allow_repeats is 1 and *allow_repeats 1 or 0
+ * when the card says, else 0 (*allow_repeats untouched). Errors as
+ * kws_bundled_card_decoder's (a value that is not true or false: KWS_ERROR_MODEL). */
+KWS_C_EXPORT kws_status kws_bundled_card_allow_repeats(const char* name, const char* models_dir,
+                                                       int32_t* allow_repeats,
+                                                       int32_t* has_allow_repeats);
 
 KWS_C_EXPORT kws_status kws_model_num_labels(const kws_model* model, int32_t* out);
 /* Label `index` in [0, num_labels), in model output order. */
@@ -190,7 +197,7 @@ KWS_C_EXPORT kws_status kws_recognizer_process(kws_recognizer* recognizer, const
 /* Back to the start state (previous label `_silence_`, nothing queued). */
 KWS_C_EXPORT kws_status kws_recognizer_reset(kws_recognizer* recognizer);
 /* Replaces the options (validated first; on error nothing changes) and resets. The
- * decision delay (below) is kept. */
+ * decision delay and allow_repeats (below) are kept. */
 KWS_C_EXPORT kws_status kws_recognizer_set_options(kws_recognizer* recognizer,
                                                    const kws_recognizer_options* options);
 KWS_C_EXPORT kws_status kws_recognizer_options_get(const kws_recognizer* recognizer,
@@ -205,6 +212,14 @@ KWS_C_EXPORT kws_status kws_recognizer_set_decision_delay(kws_recognizer* recogn
                                                           int64_t delay_ms);
 KWS_C_EXPORT kws_status kws_recognizer_decision_delay(const kws_recognizer* recognizer,
                                                       int64_t* out);
+/* Since C API version 6. allow 0 (the default, the classic rule): a label is reported
+ * again only after another label (or `_silence_`) has been reported between, so a word
+ * said twice in a row is reported once. allow 1: the same label may be reported again
+ * once suppression_ms has passed since it last was. Other values: KWS_ERROR_INVALID_ARGUMENT
+ * (nothing changes). Setting it resets the decoder. */
+KWS_C_EXPORT kws_status kws_recognizer_set_allow_repeats(kws_recognizer* recognizer, int32_t allow);
+KWS_C_EXPORT kws_status kws_recognizer_allow_repeats(const kws_recognizer* recognizer,
+                                                     int32_t* out);
 /* Since C API version 3. End of input: the command still being decided (is_new 1), or
  * is_new 0 with the previous command's label. The decoder can go on afterwards. */
 KWS_C_EXPORT kws_status kws_recognizer_finish(kws_recognizer* recognizer, kws_recognition* out);

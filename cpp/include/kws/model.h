@@ -39,6 +39,7 @@ struct CardDecoderOptions {
   std::optional<float> detection_threshold;
   std::optional<int64_t> decision_delay_ms;
   std::optional<int64_t> average_window_duration_ms;
+  std::optional<bool> allow_repeats;
 };
 
 // Weights and configuration. Immutable once loaded: share one Model across threads.
@@ -76,13 +77,13 @@ class Model : public std::enable_shared_from_this<Model> {
   static std::string BundledModelsDir(const std::string& models_dir = KWS_DETAIL_MODELS_DIR);
   // What the model card of the bundled model `name` (<models dir>/<name>.json, the figures
   // `kws models` shows) recommends for the decoder: stream.recommended_threshold,
-  // stream.recommended_decision_delay_ms and stream.recommended_average_window_ms (the
-  // averaging window its figures were measured with); all empty when the model has no
-  // card. Throws InvalidArgument for a name that is not one, and ModelError naming the
-  // card when it is larger than kMaxModelCardBytes, not valid JSON, or recommends values
-  // the decoder does not take (a threshold outside [0, 1], a delay that is not a whole
-  // number of ms in [0, kMaxDecisionDelayMs], a window that is not one in
-  // [1, kMaxAverageWindowMs]).
+  // stream.recommended_decision_delay_ms, stream.recommended_average_window_ms (the
+  // averaging window its figures were measured with) and stream.recommended_allow_repeats;
+  // all empty when the model has no card. Throws InvalidArgument for a name that is not
+  // one, and ModelError naming the card when it is larger than kMaxModelCardBytes, not
+  // valid JSON, or recommends values the decoder does not take (a threshold outside
+  // [0, 1], a delay that is not a whole number of ms in [0, kMaxDecisionDelayMs], a window
+  // that is not one in [1, kMaxAverageWindowMs], repeats that are not true or false).
   static CardDecoderOptions BundledCardDecoder(
       const std::string& name, const std::string& models_dir = KWS_DETAIL_MODELS_DIR);
 

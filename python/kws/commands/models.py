@@ -19,7 +19,8 @@ DECODER_FLAGS = {"average_window_duration_ms": "average_window_ms",
 # What a bundled model's card recommends for the stream (kws models shows it) -> flag.
 CARD_DECODER_FLAGS = {"recommended_threshold": "detection_threshold",
                       "recommended_decision_delay_ms": "decision_delay_ms",
-                      "recommended_average_window_ms": "average_window_ms"}
+                      "recommended_average_window_ms": "average_window_ms",
+                      "recommended_allow_repeats": "allow_repeats"}
 
 
 def model_or_default(value: str | None, prog: str, flag: str = "--model") -> str:
@@ -32,10 +33,10 @@ def model_or_default(value: str | None, prog: str, flag: str = "--model") -> str
 
 
 def card_decoder(args, argv: list[str], build_parser: Callable[[], Parser],
-                 prog: str) -> dict[str, float]:
+                 prog: str) -> dict[str, float | bool]:
     """With a bundled model (`args.model` a bundled name, not a path), the decoder options
-    its card recommends (--detection_threshold, --decision_delay_ms, and the
-    --average_window_ms they were chosen with) in place of the defaults of those flags
+    its card recommends (--detection_threshold, --decision_delay_ms, --allow_repeats, and
+    the --average_window_ms they were chosen with) in place of the defaults of those flags
     that `argv` does not give (`build_parser` parses the command's argv), said in one line
     on stderr; a card that cannot be read is said too, and the defaults stay. Sets them on
     `args` and returns those it set."""
@@ -44,8 +45,8 @@ def card_decoder(args, argv: list[str], build_parser: Callable[[], Parser],
         return {}
     try:
         stream = bundled.card(model).get("stream", {})
-        recommended = {flag: float(stream[key]) for key, flag in CARD_DECODER_FLAGS.items()
-                       if key in stream}
+        recommended = {flag: _card_value(key, stream[key])
+                       for key, flag in CARD_DECODER_FLAGS.items() if key in stream}
         for key, flag in CARD_DECODER_FLAGS.items():
             ms = recommended.get(flag, 0.0)
             if key.endswith("_ms") and ms != int(ms):
@@ -70,10 +71,26 @@ def card_decoder(args, argv: list[str], build_parser: Callable[[], Parser],
             used[flag] = type(getattr(args, flag))(value)
             setattr(args, flag, used[flag])
     if used:
-        print(f"{prog}: " + " ".join(f"--{flag} {value:g}" for flag, value in used.items())
+        print(f"{prog}: " + " ".join(f"--{flag} {flag_text(value)}"
+                                     for flag, value in used.items())
               + f", as the card of the bundled model '{model}' recommends (kws models)",
               file=sys.stderr)
     return used
+
+
+def _card_value(key: str, value) -> float | bool:
+    """A card's recommended decoder value: true or false for the repeats rule, a number
+    otherwise."""
+    if key == "recommended_allow_repeats":
+        if not isinstance(value, bool):
+            raise ValueError(f"{key} {value!r} is not true or false")
+        return value
+    return float(value)
+
+
+def flag_text(value: float | bool) -> str:
+    """A decoder value as it is written on a command line."""
+    return str(value).lower() if isinstance(value, bool) else f"{value:g}"
 
 
 def build_parser() -> Parser:
@@ -111,10 +128,12 @@ def format_model(info: dict) -> str:
         if at:
             delay = stream.get("recommended_decision_delay_ms", 0)
             window = stream.get("recommended_average_window_ms")
+            repeats = stream.get("recommended_allow_repeats") is True
             lines.append(
                 f"  streaming at threshold {stream['recommended_threshold']:g}"
                 + (f", decision delay {delay} ms" if delay else "")
-                + (f", average window {window} ms" if window else "") + ": "
+                + (f", average window {window} ms" if window else "")
+                + (", words said again reported again" if repeats else "") + ": "
                 f"{at['correct_percent']:.1f}% correct, {at['wrong_percent']:.1f}% wrong, "
                 f"{at['false_positives_per_hour']:.1f} false alarms per hour "
                 f"({stream.get('duration_s', 0) / 60:.0f} min of real speech over real noise)")
