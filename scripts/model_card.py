@@ -16,10 +16,10 @@ the training tier's own evaluation:
      the picture to docs/models/NAME_confusion.png.
   3. Two streams of real words over the sample's real background noise (`kws gen-stream`):
      one of validation voices, one of that testing partition's. `kws stream-eval --sweep`
-     of the sibling over thresholds with each decision delay of DECISION_DELAYS_MS and
-     each averaging window of AVERAGE_WINDOWS_MS on both; the recommended threshold, delay
-     and window are the validation stream's most words correct with at most 1 false
-     positive per hour, and the card reports the testing stream's figures with them and its
+     of the sibling over thresholds with each decision delay of DECISION_DELAYS_MS, each
+     averaging window of AVERAGE_WINDOWS_MS and each repeats rule of ALLOW_REPEATS on both;
+     the recommended threshold, delay, window and rule are the validation stream's most
+     words correct with at most 1 false positive per hour, and the card reports the testing stream's figures with them and its
      detection-error-tradeoff picture (docs/models/NAME_stream.png).
   4. The shipped model's size, parameters and FLOPs (per window and per 20/30 ms hop,
      from the native runtime) and its top-1 accuracy on the committed fixture clips
@@ -31,6 +31,7 @@ section of docs/models.md. Rerun it after retraining; it changes nothing else.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shutil
 import subprocess
@@ -81,6 +82,11 @@ DECISION_DELAYS_MS = (0, 850)
 # window nearest DEFAULT_AVERAGE_WINDOW_MS, then the shorter.
 AVERAGE_WINDOWS_MS = (250, 500, 750)
 DEFAULT_AVERAGE_WINDOW_MS = 500
+# The repeats rules a card sweeps with each window and delay: the classic rule (a word said
+# again is reported only after another label or silence), and reporting it again once the
+# suppression has passed (--allow_repeats; BENCHMARKS.md "Twenty-seventh round"). Ties go
+# to the classic rule.
+ALLOW_REPEATS = (False, True)
 CARD_HOPS_MS = (20, 30)
 
 
@@ -196,21 +202,22 @@ def _gen_text(gen: list[str], wav: str) -> str:
 
 
 def _sweeps(model: Path, wav: Path, truth: Path, work: Path
-            ) -> tuple[dict[tuple[int, int], list[dict]], dict]:
+            ) -> tuple[dict[tuple[int, int, bool], list[dict]], dict]:
     """`kws stream-eval --sweep` of `model` on one stream, with each (averaging window,
-    decision delay) of AVERAGE_WINDOWS_MS x DECISION_DELAYS_MS; and the figures (options,
-    words, duration) of the last."""
+    decision delay, repeats rule) of AVERAGE_WINDOWS_MS x DECISION_DELAYS_MS x
+    ALLOW_REPEATS; and the figures (options, words, duration) of the last."""
     sweeps, figures = {}, {}
-    for window in AVERAGE_WINDOWS_MS:
-        for delay in DECISION_DELAYS_MS:
-            prefix = work / f"{wav.stem}_sweep_window{window}_delay{delay}"
-            run(kws_cmd("stream-eval", "--model", str(model), "--wav", str(wav),
-                        "--ground_truth", str(truth), "--sweep", "--sweep_thresholds",
-                        STREAM_THRESHOLDS, "--average_window_ms", str(window),
-                        "--decision_delay_ms", str(delay), "--sweep_output", str(prefix),
-                        "--json", f"{prefix}.json"))
-            figures = json.loads(Path(f"{prefix}.json").read_text())
-            sweeps[window, delay] = figures["sweep"]
+    for window, delay, repeats in itertools.product(AVERAGE_WINDOWS_MS, DECISION_DELAYS_MS,
+                                                    ALLOW_REPEATS):
+        prefix = work / (f"{wav.stem}_sweep_window{window}_delay{delay}"
+                         + ("_repeats" if repeats else ""))
+        run(kws_cmd("stream-eval", "--model", str(model), "--wav", str(wav),
+                    "--ground_truth", str(truth), "--sweep", "--sweep_thresholds",
+                    STREAM_THRESHOLDS, "--average_window_ms", str(window),
+                    "--decision_delay_ms", str(delay), "--allow_repeats", str(repeats).lower(),
+                    "--sweep_output", str(prefix), "--json", f"{prefix}.json"))
+        figures = json.loads(Path(f"{prefix}.json").read_text())
+        sweeps[window, delay, repeats] = figures["sweep"]
     return sweeps, figures
 
 
@@ -221,9 +228,10 @@ def _at(points: list[dict], threshold: float) -> dict:
 def stream_figures(sibling_model: Path, sample_dir: Path, work: Path, seconds: float,
                    png_prefix: Path) -> dict:
     """The sibling's decoder settings chosen on a stream of the validation voices (the
-    sweep point, over thresholds, each decision delay of DECISION_DELAYS_MS and each
-    averaging window of AVERAGE_WINDOWS_MS, that `rule_key` ranks first; ties to the
-    shorter delay, then the window nearest the default), and its figures with them on a
+    sweep point, over thresholds, each decision delay of DECISION_DELAYS_MS, each averaging
+    window of AVERAGE_WINDOWS_MS and each repeats rule of ALLOW_REPEATS, that `rule_key`
+    ranks first; ties to the shorter delay, then the window nearest the default, then the
+    shorter window, then the classic rule), and its figures with them on a
     stream of the testing voices, read from that stream's sweeps (the recommended point
     marked in their picture)."""
     from kws.commands.stream_eval import QUIET_PER_HOUR, rule_key, write_sweep
@@ -231,14 +239,15 @@ def stream_figures(sibling_model: Path, sample_dir: Path, work: Path, seconds: f
     val_gen, val_wav, val_truth = _stream(sample_dir, work, seconds, "validation")
     val_sweeps, val_figures = _sweeps(sibling_model, val_wav, val_truth, work)
     chosen = {decoder: recommended(points) for decoder, points in val_sweeps.items()}
-    window, delay = max(chosen, key=lambda wd: (
-        rule_key(chosen[wd])[:-1], -wd[1], -abs(wd[0] - DEFAULT_AVERAGE_WINDOW_MS), -wd[0]))
-    threshold = chosen[window, delay]["threshold"]
+    window, delay, repeats = max(chosen, key=lambda wdr: (
+        rule_key(chosen[wdr])[:-1], -wdr[1], -abs(wdr[0] - DEFAULT_AVERAGE_WINDOW_MS), -wdr[0],
+        not wdr[2]))
+    threshold = chosen[window, delay, repeats]["threshold"]
     gen, wav, truth = _stream(sample_dir, work, seconds, "testing")
     sweeps, figures = _sweeps(sibling_model, wav, truth, work)
-    at = _at(sweeps[window, delay], threshold)
+    at = _at(sweeps[window, delay, repeats], threshold)
     png_prefix.parent.mkdir(parents=True, exist_ok=True)
-    write_sweep(sweeps[window, delay], str(png_prefix), at)
+    write_sweep(sweeps[window, delay, repeats], str(png_prefix), at)
     keys = ("matched_percent", "correct_percent", "wrong_percent", "false_positive_percent",
             "false_positives_per_hour", "miss_rate", "ground_truth_words",
             "audio_duration_s")
@@ -249,13 +258,14 @@ def stream_figures(sibling_model: Path, sample_dir: Path, work: Path, seconds: f
             _gen_text(gen, "stream.wav"),
             "kws stream-eval --model SIBLING.kws --wav stream.wav --ground_truth stream.txt "
             f"--sweep --sweep_thresholds {STREAM_THRESHOLDS} --average_window_ms W "
-            "--decision_delay_ms D",
+            "--decision_delay_ms D --allow_repeats R",
         ],
         "duration_s": float(figures["audio_duration_s"]),
         "words": int(figures["ground_truth_words"]),
         "recommended_threshold": float(threshold),
         "recommended_decision_delay_ms": int(delay),
         "recommended_average_window_ms": int(window),
+        "recommended_allow_repeats": bool(repeats),
         "rule": "the validation voices' stream's most words correct with at most "
                 f"{QUIET_PER_HOUR:g} false positive per hour (then the fewest wrong)",
         "chosen_on": {
@@ -264,17 +274,18 @@ def stream_figures(sibling_model: Path, sample_dir: Path, work: Path, seconds: f
                       "[0, 12))",
             "words": int(val_figures["ground_truth_words"]),
             "by_decoder": [{"average_window_ms": w, "decision_delay_ms": d,
-                            **{k: chosen[w, d][k] for k in point_keys}}
-                           for w, d in chosen],
+                            "allow_repeats": r, **{k: chosen[w, d, r][k] for k in point_keys}}
+                           for w, d, r in chosen],
         },
         "at_recommended": {k: at[k] for k in keys},
         "options": {**figures["options"], "detection_threshold": float(f"{threshold:.7g}"),
-                    "decision_delay_ms": int(delay), "average_window_ms": int(window)},
-        "sweep": [{k: p[k] for k in point_keys} for p in sweeps[window, delay]],
-        # Each (window, delay) at the threshold chosen for it on the validation voices.
-        "by_decoder": [{"average_window_ms": w, "decision_delay_ms": d,
-                        **{k: _at(sweeps[w, d], chosen[w, d]["threshold"])[k]
-                           for k in point_keys}} for w, d in chosen],
+                    "decision_delay_ms": int(delay), "average_window_ms": int(window),
+                    "allow_repeats": bool(repeats)},
+        "sweep": [{k: p[k] for k in point_keys} for p in sweeps[window, delay, repeats]],
+        # Each (window, delay, rule) at the threshold chosen for it on the validation voices.
+        "by_decoder": [{"average_window_ms": w, "decision_delay_ms": d, "allow_repeats": r,
+                        **{k: _at(sweeps[w, d, r], chosen[w, d, r]["threshold"])[k]
+                           for k in point_keys}} for w, d, r in chosen],
         "sweep_png": str(png_prefix.with_suffix(".png").relative_to(REPO)),
     }
 
@@ -389,18 +400,21 @@ def card_markdown(card: dict) -> str:
     chosen_on = st["chosen_on"]
     delays = sorted({p["decision_delay_ms"] for p in st["by_decoder"]})
     windows = sorted({p["average_window_ms"] for p in st["by_decoder"]})
+    repeats = st.get("recommended_allow_repeats", False)
     delay_rows = (
-        "\n| average window | decision delay | threshold (validation voices) | correct there "
-        "| correct | wrong | false positives | per hour |\n|---|---|---|---|---|---|---|---|\n"
+        "\n| average window | decision delay | words said again | threshold (validation voices) "
+        "| correct there | correct | wrong | false positives | per hour |\n"
+        "|---|---|---|---|---|---|---|---|---|\n"
         + "\n".join(
-            f"| {p['average_window_ms']} ms | {p['decision_delay_ms']} ms | {p['threshold']:g} | "
+            f"| {p['average_window_ms']} ms | {p['decision_delay_ms']} ms | "
+            f"{'reported again' if p.get('allow_repeats') else 'classic'} | {p['threshold']:g} | "
             f"{there['correct_percent']:.1f}% | "
             f"{p['correct_percent']:.1f}% | {p['wrong_percent']:.1f}% | "
             f"{p['false_positive_percent']:.1f}% | {p['false_positives_per_hour']:.1f} |"
             for p, there in zip(st["by_decoder"], chosen_on["by_decoder"])) + "\n")
     listen = (f"kws listen --detection_threshold {st['recommended_threshold']:g}"
               + (f" --decision_delay_ms {delay}" if delay else "")
-              + f" --average_window_ms {window}")
+              + f" --average_window_ms {window}" + (" --allow_repeats" if repeats else ""))
     return f"""\
 Version {card['version']}, {card['architecture']}, labels: {', '.join(card['labels'])}.
 Made with kws {card['kws_version']} (git {card['git_commit']}) by
@@ -441,18 +455,21 @@ sample's real background noise, {st['words']} words, evaluated with `kws stream-
 label's score averaged over {_or(windows)} ms
 (`--average_window_ms`) and the label decided when the averaged score passes the threshold
 or {', '.join(f"{d} ms" for d in delays if d)} later (`--decision_delay_ms`: the label whose
-averaged score peaked highest meanwhile). The threshold for each window and delay, and the
-window and delay, are chosen on another stream made the same way from
+averaged score peaked highest meanwhile), with the classic rule for a word said again (it is
+reported only after another label or silence has been) or reporting it again once the
+suppression has passed (`--allow_repeats`). The threshold for each window, delay and rule,
+and the window, delay and rule, are chosen on another stream made the same way from
 {chosen_on['voices']}, {chosen_on['words']} words (`{chosen_on['command']}`), whose voices the
 sibling did not train on either; the figures are on the testing voices' stream.
 {delay_rows}
 Recommended: threshold **{st['recommended_threshold']:g}**, decision delay
-**{delay} ms**, average window **{window} ms** ({st['rule']}); `kws listen` and `kws
+**{delay} ms**, average window **{window} ms**, words said again
+{'**reported again**' if repeats else '**by the classic rule**'} ({st['rule']}); `kws listen` and `kws
 stream-eval` use them with this model by name (`kws models`), as do the C++ and C examples
 and the web demo; on the testing voices' stream: {at['correct_percent']:.1f}% correct,
 {at['wrong_percent']:.1f}% wrong, {at['false_positive_percent']:.1f}% false positives
 ({at['false_positives_per_hour']:.1f} per hour), miss rate {_pct(at['miss_rate'])}.
-Use it with `{listen}`. The sweep at that window and delay:
+Use it with `{listen}`. The sweep with those settings:
 
 | threshold | correct | wrong | false positives | per hour |
 |---|---|---|---|---|

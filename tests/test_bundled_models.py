@@ -115,30 +115,39 @@ print(json.dumps(info))
     # The card's streaming figures are at the threshold it recommends, from its sweep.
     stream = card["stream"]
     assert stream["recommended_threshold"] in [p["threshold"] for p in stream["sweep"]]
-    # ... and the decision delay and averaging window it recommends: all chosen on the
-    # validation voices' stream (the best of the windows and delays swept there), the
+    # ... and the decision delay, averaging window and repeats rule it recommends: all
+    # chosen on the validation voices' stream (the best of the decoders swept there), the
     # figures the testing voices'.
     delay = stream["recommended_decision_delay_ms"]
     window = stream["recommended_average_window_ms"]
+    repeats = stream["recommended_allow_repeats"]
+    assert isinstance(repeats, bool)
     assert stream["options"]["decision_delay_ms"] == delay
     assert stream["options"]["average_window_ms"] == window
+    assert stream["options"]["allow_repeats"] is repeats
     kws.RecognizeCommandsOptions(average_window_duration_ms=window, decision_delay_ms=delay,
-                                 detection_threshold=stream["recommended_threshold"]).validate()
-    decoders = [(p["average_window_ms"], p["decision_delay_ms"]) for p in stream["by_decoder"]]
+                                 detection_threshold=stream["recommended_threshold"],
+                                 allow_repeats=repeats).validate()
+
+    def decoder(p):
+        return p["average_window_ms"], p["decision_delay_ms"], p["allow_repeats"]
+
+    decoders = [decoder(p) for p in stream["by_decoder"]]
     chosen = stream["chosen_on"]["by_decoder"]
-    assert decoders == [(p["average_window_ms"], p["decision_delay_ms"]) for p in chosen]
-    assert len(set(decoders)) == len(decoders) > 1 and (window, delay) in decoders
+    assert decoders == [decoder(p) for p in chosen]
+    assert {r for _, _, r in decoders} == {False, True}
+    assert len(set(decoders)) == len(decoders) > 1 and (window, delay, repeats) in decoders
     for p, there in zip(stream["by_decoder"], chosen):  # at the threshold chosen for each
         assert p["threshold"] == there["threshold"]
-    here = stream["by_decoder"][decoders.index((window, delay))]
+    here = stream["by_decoder"][decoders.index((window, delay, repeats))]
     assert here["threshold"] == stream["recommended_threshold"]
     assert here["correct_percent"] == stream["at_recommended"]["correct_percent"]
     # The rule: the most words correct with at most 1 false positive per hour, then the
     # fewest wrong (bench_accuracy's and the streaming goal's measure).
     rank = [(p["false_positives_per_hour"] <= 1, p["correct_percent"], -p["wrong_percent"])
             for p in chosen]
-    assert rank[decoders.index((window, delay))] == max(rank)
-    assert rank[decoders.index((window, delay))][0]
+    assert rank[decoders.index((window, delay, repeats))] == max(rank)
+    assert rank[decoders.index((window, delay, repeats))][0]
     assert stream["chosen_on"]["command"] != stream["commands"][0]
     for png in (card["sibling"]["confusion_png"], stream["sweep_png"]):
         assert (REPO / png).is_file(), png
@@ -279,6 +288,13 @@ def test_kws_models_lists_figures(models_dir, capsys):
     assert main(["models"]) == 0
     assert ("streaming at threshold 0.7, decision delay 750 ms, average window 250 ms: 91.2% "
             "correct") in capsys.readouterr().out
+    stream["recommended_allow_repeats"] = True
+    (models_dir / "speech_commands.json").write_text(json.dumps(
+        {"name": "speech_commands", "stream": stream}))
+    assert main(["models"]) == 0
+    assert ("streaming at threshold 0.7, decision delay 750 ms, average window 250 ms, words "
+            "said again reported again: 91.2% correct") in capsys.readouterr().out
+    del stream["recommended_allow_repeats"]
     stream["recommended_decision_delay_ms"] = 0
     del stream["recommended_average_window_ms"]
     (models_dir / "speech_commands.json").write_text(json.dumps(
