@@ -1,12 +1,16 @@
 """Export a bundled model and write its model card from measured figures.
 
     python scripts/model_card.py --bundled_train_dir TRAIN --sibling_train_dir SIBLING \\
-        --sample_dir SAMPLE [--name speech_commands] [--version 1] [--train_flags FLAGS]
+        --sample_dir SAMPLE [--name speech_commands] [--version 1] [--train_flags FLAGS] \
+        [--finetune_flags FINETUNE]
 
 TRAIN is the shipped model's `kws train` folder (every real clip of the sample in its
 training data), SIBLING the same recipe and seed trained on the sample's training partition
 only (--validation_percentage 12 --testing_percentage 4); FLAGS are flags both trainings
-added to the `best` recipe (e.g. "--model_architecture tc_resnet_stream --peers 1"). Steps,
+added to the `best` recipe (e.g. "--model_architecture tc_resnet_stream --peers 1"). With
+FINETUNE (e.g. "--how_many_training_steps 1000 --learning_rate 0.0005"), TRAIN and SIBLING
+are second runs that took those flags from their first run's checkpoint (--init_checkpoint,
+which is checked as TRAIN and SIBLING otherwise are). Steps,
 each a `kws` command or
 the training tier's own evaluation:
   1. `kws export --native_only --model_name NAME --model_version V --provenance ...` of both;
@@ -124,6 +128,23 @@ def parse_train_flags(text: str) -> dict[str, str]:
     return {k[2:]: v for k, v in zip(words[::2], words[1::2])}
 
 
+def check_runs(train_dir: Path, split: dict, args, extra: dict, finetune: dict
+               ) -> tuple[dict, int, int | None]:
+    """check_recipe of a card's run; with `finetune` flags, of the fine-tuned run and of
+    the run it started from (its --init_checkpoint): (the first run's meta, its step, the
+    fine-tuning's step or None)."""
+    if not finetune:
+        return (*check_recipe(train_dir, split, args.allow_unfinished, args.any_recipe, extra),
+                None)
+    tuned, tuned_step = check_recipe(train_dir, split, args.allow_unfinished, args.any_recipe,
+                                     {**extra, **finetune})
+    init = tuned["flags"].get("init_checkpoint")
+    if not init:
+        sys.exit(f"{train_dir}: --finetune_flags given, but the run has no --init_checkpoint")
+    meta, step = check_recipe(Path(init), split, args.allow_unfinished, args.any_recipe, extra)
+    return meta, step, tuned_step
+
+
 def check_recipe(train_dir: Path, split: dict, allow_unfinished: bool,
                  any_recipe: bool = False, extra: dict | None = None) -> tuple[dict, int]:
     meta, step = train_meta(train_dir)
@@ -140,6 +161,16 @@ def check_recipe(train_dir: Path, split: dict, allow_unfinished: bool,
         sys.exit(f"{train_dir}: latest checkpoint is step {step} of {steps}: training has not "
                  "finished (--allow_unfinished to card it anyway)")
     return meta, step
+
+
+def two_stage(command: str, finetune_flags: str) -> str:
+    """A card's training command (its --train_dir last), and with `finetune_flags` the
+    second run from its checkpoint, one command per line."""
+    if not finetune_flags:
+        return command
+    base, out = command.rsplit(" --train_dir ", 1)
+    return (f"{base} --train_dir {out}_BASE\n{base} --init_checkpoint {out}_BASE "
+            f"{finetune_flags} --train_dir {out}")
 
 
 def git_commit() -> str:
@@ -344,6 +375,21 @@ AUGMENT_TEXT = {
 }
 
 
+def finetune_text(card: dict) -> str:
+    """How the card says its runs were fine-tuned (nothing when they were not)."""
+    ft = card.get("finetune")
+    if not ft:
+        return ""
+    flags = parse_train_flags(ft["flags"])
+    return (f", then trained on from that checkpoint for {flags.get('how_many_training_steps')} "
+            f"steps at learning rate {flags.get('learning_rate')} (a fresh Adam, the cosine "
+            "rate again; the same data and seed)")
+
+
+def _indent(command: str) -> str:
+    return command.replace("\n", "\n    ")
+
+
 def recipe_text(flags: dict) -> str:
     """The recipe as the card describes it, from the run's flags."""
     arch = flags.get("model_architecture")
@@ -429,15 +475,15 @@ Creative Commons Attribution 4.0 International License (CC BY 4.0,
 https://creativecommons.org/licenses/by/4.0/); the model's weights are derived from it.{embedding_text(card)}
 
 **Recipe.** {recipe_text(card['training_flags'])}, seed 1, step
-{card['step']}:
+{card['step']}{finetune_text(card)}:
 
-    {card['commands']['train']}
+    {_indent(card['commands']['train'])}
 
 **Accuracy per class.** The shipped model trained on every real clip there is, so its
 accuracy cannot be measured on them. These figures are its **sibling**'s: the same recipe
 and seed trained on the sample's training partition only,
 
-    {card['commands']['sibling']}
+    {_indent(card['commands']['sibling'])}
 
 measured on {sib['evaluated_on']}: {sib['count']} clips of speakers it never heard,
 **{_pct(sib['accuracy'])}** overall.
@@ -526,6 +572,9 @@ def main() -> int:
     p.add_argument("--train_flags", default="",
                    help="flags both trainings added to the recipe, as in "
                         "scripts/train_bundled_models.sh")
+    p.add_argument("--finetune_flags", default="",
+                   help="flags of a second run both took from their first run's checkpoint "
+                        "(the train folders are then the second runs)")
     p.add_argument("--work_dir", type=Path, default=None,
                    help="exports and the stream (default: build/model_card/NAME)")
     p.add_argument("--stream_seconds", type=float, default=1200.0)
@@ -545,15 +594,17 @@ def main() -> int:
     work = args.work_dir or REPO / "build" / "model_card" / args.name
     work.mkdir(parents=True, exist_ok=True)
     extra = parse_train_flags(args.train_flags)
-    meta, step = check_recipe(args.bundled_train_dir, {"validation_percentage": 0.0,
-                                                       "testing_percentage": 0.0},
-                              args.allow_unfinished, args.any_recipe, extra)
-    check_recipe(args.sibling_train_dir, SPLIT, args.allow_unfinished, args.any_recipe, extra)
+    finetune = parse_train_flags(args.finetune_flags)
+    meta, step, tuned_step = check_runs(args.bundled_train_dir, {"validation_percentage": 0.0,
+                                                                 "testing_percentage": 0.0},
+                                        args, extra, finetune)
+    check_runs(args.sibling_train_dir, SPLIT, args, extra, finetune)
     commit = git_commit()
     flags = meta["flags"]
     with_flags = f" {args.train_flags}" if args.train_flags else ""
+    tuned = (f", then {args.finetune_flags} from it, step {tuned_step}" if finetune else "")
     provenance = (f"kws {kws.__version__} (git {commit}): recipe {flags.get('recipe')}"
-                  f"{with_flags}, seed {flags.get('seed')}, step {step}, "
+                  f"{with_flags}, seed {flags.get('seed')}, step {step}{tuned}, "
                   "on kws make-dataset synthetic speech (500 clips/word, 250 speakers, seed 0) "
                   "+ every clip of the Speech Commands sample (CC BY 4.0); "
                   "scripts/train_bundled_models.sh")
@@ -571,12 +622,15 @@ def main() -> int:
     card = {
         **figures,
         "step": step,
+        **({"finetune": {"flags": args.finetune_flags, "step": tuned_step}} if finetune else {}),
         "kws_version": kws.__version__,
         "git_commit": commit,
         "sample_name": args.sample_dir.name,
         "commands": {"make_dataset": MAKE_DATASET,
-                     "train": TRAIN.replace(" --seed", f"{with_flags} --seed"),
-                     "sibling": SIBLING.replace(" --seed", f"{with_flags} --seed")},
+                     "train": two_stage(TRAIN.replace(" --seed", f"{with_flags} --seed"),
+                                        args.finetune_flags),
+                     "sibling": two_stage(SIBLING.replace(" --seed", f"{with_flags} --seed"),
+                                          args.finetune_flags)},
         "training_flags": {k: meta["flags"].get(k) for k in CARD_FLAGS},
         "sibling": sibling_accuracy(args.sibling_train_dir, args.sample_dir,
                                     DOCS / "models" / f"{args.name}_confusion.png", args.name),
