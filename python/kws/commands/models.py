@@ -71,7 +71,7 @@ def card_decoder(args, argv: list[str], build_parser: Callable[[], Parser],
             used[flag] = type(getattr(args, flag))(value)
             setattr(args, flag, used[flag])
     if used:
-        print(f"{prog}: " + " ".join(f"--{flag} {flag_text(value)}"
+        print(f"{prog}: " + " ".join(f"--{flag} {_flag_text(value)}"
                                      for flag, value in used.items())
               + f", as the card of the bundled model '{model}' recommends (kws models)",
               file=sys.stderr)
@@ -88,7 +88,7 @@ def _card_value(key: str, value) -> float | bool:
     return float(value)
 
 
-def flag_text(value: float | bool) -> str:
+def _flag_text(value: float | bool) -> str:
     """A decoder value as it is written on a command line."""
     return str(value).lower() if isinstance(value, bool) else f"{value:g}"
 
