@@ -23,8 +23,9 @@ the training tier's own evaluation:
      of the sibling over thresholds with each decision delay of DECISION_DELAYS_MS, each
      averaging window of AVERAGE_WINDOWS_MS and each repeats rule of ALLOW_REPEATS on both;
      the recommended threshold, delay, window and rule are the validation stream's most
-     words correct with at most 1 false positive per hour, and the card reports the testing stream's figures with them and its
-     detection-error-tradeoff picture (docs/models/NAME_stream.png).
+     words correct with at most 1 false positive per hour, and the card reports the
+     testing stream's figures with them and its detection-error-tradeoff picture
+     (docs/models/NAME_stream.png).
   4. The shipped model's size, parameters and FLOPs (per window and per 20/30 ms hop,
      from the native runtime) and its top-1 accuracy on the committed fixture clips
      (tests/data/speech_commands), with the expectation the tests hold it to.
