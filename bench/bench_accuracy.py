@@ -1003,6 +1003,7 @@ def cmd_decoder(args) -> None:
     none). --ensemble decodes the mean of the seeds' window scores instead: what one model
     distilled from them could aim for."""
     import kws
+    from kws._core import read_ground_truth
     from kws.commands.stream_eval import best_quiet, parse_thresholds
 
     grid = list(itertools.product(_ms_list("--average_window_ms", args.average_window_ms),
@@ -1032,11 +1033,13 @@ def cmd_decoder(args) -> None:
             for evaluator in members:
                 times, s = evaluator.compute_scores(samples, threads=os.cpu_count() or 1)
                 scores.append(s)
-            decode = functools.partial(kws.evaluate_window_scores, times,
-                                       np.mean(scores, axis=0, dtype=np.float32),
-                                       list(members[0].labels),
-                                       wav.with_suffix(".txt").read_text(),
-                                       1000.0 * len(samples) / rate, sweep=sweep)
+            mean = np.mean(scores, axis=0, dtype=np.float32)
+            labels = list(members[0].labels)
+            truth = wav.with_suffix(".txt")
+            decode = functools.partial(kws.evaluate_window_scores, times, mean, labels,
+                                       truth.read_text(), 1000.0 * len(samples) / rate,
+                                       sweep=sweep)
+            entries = read_ground_truth(str(truth))["entries"] if args.aligned else None
             for average, delay, suppression, repeats in grid:
                 options = kws.StreamingOptions(average_window_ms=average,
                                                decision_delay_ms=delay,
@@ -1051,8 +1054,7 @@ def cmd_decoder(args) -> None:
                 if args.aligned and best:
                     options.detection_threshold = best["threshold"]
                     record["aligned"] = aligned_reading(
-                        times, np.mean(scores, axis=0), list(members[0].labels),
-                        wav.with_suffix(".txt"), decode(options=options, sweep=[]).detections)
+                        times, mean, labels, entries, decode(options=options, sweep=[]).detections)
                 new.append(record)
     with open(OUT / "decoder.jsonl", "a") as f:
         f.write("".join(json.dumps(h) + "\n" for h in new))
@@ -1074,15 +1076,13 @@ def cmd_decoder(args) -> None:
 
 
 def aligned_reading(times: np.ndarray, scores: np.ndarray, labels: list[str],
-                    ground_truth: Path, detections) -> dict:
-    """Each ground-truth word's fate at the decoder's threshold beside the label of the one
-    window that holds its clip exactly (the first window starting at or after the clip's
-    start; windows are timed by their start): counts keyed "KIND OUTCOME aligned
-    right|wrong", KIND keyword or unknown, OUTCOME correct, wrong or missed. The aligned
-    window's reading is what a decoder that always chose that window would get."""
-    from kws._core import read_ground_truth
-
-    entries = read_ground_truth(str(ground_truth))["entries"]
+                    entries: list[tuple[str, int]], detections) -> dict:
+    """Each ground-truth word (`entries`, as read_ground_truth gives them) and its fate at
+    the decoder's threshold beside the label of the one window that holds its clip exactly
+    (the first window starting at or after the clip's start; windows are timed by their
+    start): counts keyed "KIND OUTCOME aligned right|wrong", KIND keyword or unknown,
+    OUTCOME correct, wrong or missed. The aligned window's reading is what a decoder that
+    always chose that window would get."""
     claimed = {d.word: d for d in detections if d.word >= 0}
     starts = np.searchsorted(times, [t for _, t in entries])
     counts: dict[str, int] = collections.Counter()
