@@ -124,11 +124,14 @@ async function useCardDecoder() {
     return;
   }
   if (repeats !== undefined && typeof repeats !== 'boolean') return;
-  if (averageWindow !== undefined) {
-    spotter.setOptions({ averageWindowMs: averageWindow });
+  // The card's decoder options in one change (each change rebuilds the recognizer).
+  const decoder = {};
+  if (averageWindow !== undefined) decoder.averageWindowMs = averageWindow;
+  if (repeats !== undefined) decoder.allowRepeats = repeats;
+  if (Object.keys(decoder).length) {
+    spotter.setOptions(decoder);
     demo.averageWindowMs = spotter.recognizer.options.averageWindowMs;
   }
-  if (repeats !== undefined) spotter.setOptions({ allowRepeats: repeats });
   $('threshold').value = String(threshold);
   setThreshold(Number($('threshold').value));
   slider.value = String(delay);
