@@ -121,11 +121,11 @@ def train_meta(train_dir: Path) -> tuple[dict, int]:
     return meta, step
 
 
-def parse_train_flags(text: str) -> dict[str, str]:
-    """"--name value --name2 value2" -> {"name": "value", ...}."""
+def parse_train_flags(text: str, option: str = "--train_flags") -> dict[str, str]:
+    """"--name value --name2 value2" (given as `option`) -> {"name": "value", ...}."""
     words = text.split()
     if len(words) % 2 or any(not w.startswith("--") for w in words[::2]):
-        sys.exit(f"--train_flags '{text}': expected pairs of --flag value")
+        sys.exit(f"{option} '{text}': expected pairs of --flag value")
     return {k[2:]: v for k, v in zip(words[::2], words[1::2])}
 
 
@@ -285,6 +285,12 @@ def stream_figures(sibling_model: Path, sample_dir: Path, work: Path, seconds: f
             "audio_duration_s")
     point_keys = ("threshold", "correct_percent", "wrong_percent", "false_positive_percent",
                   "false_positives_per_hour", "miss_rate")
+
+    def decoder_row(decoder: tuple[int, int, bool], point: dict) -> dict:
+        """A by_decoder row: the (window, delay, repeats rule) and the sweep point's figures."""
+        window, delay, repeats = decoder
+        return {"average_window_ms": window, "decision_delay_ms": delay,
+                "allow_repeats": repeats, **{k: point[k] for k in point_keys}}
     return {
         "commands": [
             _gen_text(gen, "stream.wav"),
@@ -305,9 +311,7 @@ def stream_figures(sibling_model: Path, sample_dir: Path, work: Path, seconds: f
             "voices": "the sample's validation partition (hash [10, 12) of the 12/4 split's "
                       "[0, 12))",
             "words": int(val_figures["ground_truth_words"]),
-            "by_decoder": [{"average_window_ms": w, "decision_delay_ms": d,
-                            "allow_repeats": r, **{k: chosen[w, d, r][k] for k in point_keys}}
-                           for w, d, r in chosen],
+            "by_decoder": [decoder_row(decoder, chosen[decoder]) for decoder in chosen],
         },
         "at_recommended": {k: at[k] for k in keys},
         "options": {**figures["options"], "detection_threshold": float(f"{threshold:.7g}"),
@@ -315,9 +319,8 @@ def stream_figures(sibling_model: Path, sample_dir: Path, work: Path, seconds: f
                     "allow_repeats": bool(repeats)},
         "sweep": [{k: p[k] for k in point_keys} for p in sweeps[window, delay, repeats]],
         # Each (window, delay, rule) at the threshold chosen for it on the validation voices.
-        "by_decoder": [{"average_window_ms": w, "decision_delay_ms": d, "allow_repeats": r,
-                        **{k: _at(sweeps[w, d, r], chosen[w, d, r]["threshold"])[k]
-                           for k in point_keys}} for w, d, r in chosen],
+        "by_decoder": [decoder_row(decoder, _at(sweeps[decoder], chosen[decoder]["threshold"]))
+                       for decoder in chosen],
         "sweep_png": str(png_prefix.with_suffix(".png").relative_to(REPO)),
     }
 
@@ -595,7 +598,7 @@ def main() -> int:
     work = args.work_dir or REPO / "build" / "model_card" / args.name
     work.mkdir(parents=True, exist_ok=True)
     extra = parse_train_flags(args.train_flags)
-    finetune = parse_train_flags(args.finetune_flags)
+    finetune = parse_train_flags(args.finetune_flags, "--finetune_flags")
     meta, step, tuned_step = check_runs(args.bundled_train_dir, {"validation_percentage": 0.0,
                                                                  "testing_percentage": 0.0},
                                         args, extra, finetune)
