@@ -198,6 +198,9 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
              "(room_spec), 3 TC-ResNet8 peers trained together, each also fitting the mean "
              "softmax of the other two (--peers 3); the first peer is the model; one command",
              ["--recipe", "best_tc_resnet", "--data_dir", "{synth_flite},{real}"]),
+    "best_recipe": ("`kws train --recipe best` as shipped (one command) on synthetic (default "
+                    "voices) + the sample's real training clips",
+                    ["--recipe", "best", "--data_dir", "{synth_flite},{real}"]),
     "best_single": ("one model (--peers 1) for 6,000 steps: the best recipe before peers",
                     ["--recipe", "best_tc_resnet",
                      "--peers", "1", "--how_many_training_steps", "6000",
@@ -293,6 +296,12 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
     "best_ft_control": ("best_hn without the hard negatives: the same fine-tuning on best's "
                         "data alone, so that best_hn is read against it",
                         _ft_lever()),
+    "best_restart": ("best_ft_control as one run: best_pair_ft8_r025 (best) then 1,000 steps "
+                     "at 0.0005 as a second phase that starts a fresh optimizer "
+                     "(--restart_optimizer)",
+                     _pair_lever("4500,1000", "--train_embedding_layers", "8",
+                                 "--embedding_rate_scale", "0.25", "--learning_rate",
+                                 "0.002,0.0005", "--restart_optimizer", "true")),
     "best_pair_ft8_r025_ls": ("best_pair_ft8_r025 (best) with --label_smoothing 0.1",
                               _best_lever("--label_smoothing", "0.1")),
     "best_pair_ft8_r025_bg02": ("best_pair_ft8_r025 (best) with background noise up to 0.2 "

@@ -189,6 +189,87 @@ def test_init_checkpoint_fine_tunes_from_weights_with_a_fresh_step(sample_dir, t
                                      train_dir=str(tmp_path / "c"))
 
 
+def _restart_run(common, tmp_path, name, **flags):
+    """A 2 + 2 step Adam run (rates 0.01 then 0.001) saving every step."""
+    return loop.train(train_config.make_config(
+        **common, how_many_training_steps="2,2", learning_rate="0.01,0.001",
+        save_step_interval=1, train_dir=str(tmp_path / name), **flags))
+
+
+def _optimizer_and_step(checkpoint):
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(checkpoint)
+    names = reader.get_variable_to_shape_map()
+    count = next(n for n in names if n.startswith("optimizer/") and "iteration" in n)
+    steps = [n for n in names if n.startswith("step/")]
+    return (int(reader.get_tensor(count)),
+            int(reader.get_tensor(steps[0])) if steps else None)
+
+
+def _update_is_the_rate(before, after, rate):
+    """The fraction of the trainable weights that moved from `before` to `after` by the
+    rate itself (as a fresh Adam's first update does: rate x sign of the gradient)."""
+    import numpy as np
+
+    a = loop.load_checkpoint(before, training_dropout=True)[0]
+    b = loop.load_checkpoint(after, training_dropout=True)[0]
+    moved = np.concatenate([np.abs(vb.numpy() - va.numpy()).ravel()
+                            for va, vb in zip(a.trainable_variables, b.trainable_variables)])
+    moved = moved[moved > rate * 1e-3]
+    return float(np.mean(np.abs(moved - rate) < rate * 0.02))
+
+
+@pytest.mark.slow
+def test_restart_optimizer_starts_each_later_phase_with_a_fresh_optimizer(sample_dir, tmp_path):
+    """--restart_optimizer: the second phase's first step is a fresh Adam's (each weight
+    moves by the rate; without the flag few do), the optimizer's count restarts while the
+    step goes on, and resuming within or at the start of the phase restarts it only where a
+    phase starts; checkpoints from before the step was kept resume at the optimizer's count."""
+    common = dict(recipe="quick_tc_resnet", data_dir=str(sample_dir), data_url="",
+                  wanted_words="yes,no", batch_size=8, augment="none", lr_schedule="piecewise",
+                  validation_percentage=12, testing_percentage=4, eval_step_interval=100,
+                  progress=False, seed=5, summaries_dir=str(tmp_path / "s"))
+    fresh = _restart_run(common, tmp_path, "fresh", restart_optimizer=True)
+    kept = _restart_run(common, tmp_path, "kept")
+    assert fresh.final_step == kept.final_step == 4
+    ckpt = {name: str(tmp_path / name / "tc_resnet.ckpt-{}") for name in ("fresh", "kept")}
+    assert [_optimizer_and_step(ckpt["fresh"].format(s)) for s in (2, 3, 4)] == [
+        (2, 2), (1, 3), (2, 4)]
+    assert [_optimizer_and_step(ckpt["kept"].format(s)) for s in (2, 3, 4)] == [
+        (2, 2), (3, 3), (4, 4)]
+    assert _update_is_the_rate(ckpt["fresh"].format(2), ckpt["fresh"].format(3), 0.001) > 0.95
+    assert _update_is_the_rate(ckpt["kept"].format(2), ckpt["kept"].format(3), 0.001) < 0.5
+    log = (tmp_path / "fresh" / "train.log").read_text()
+    assert "Step #3: a new phase starts with a fresh optimizer state" in log
+    assert log.count("fresh optimizer state") == 1
+    assert "fresh optimizer state" not in (tmp_path / "kept" / "train.log").read_text()
+
+    # Resumed at the phase's start: restarted there; resumed within it: not again.
+    for start, restarted in ((2, True), (3, False)):
+        resumed = _restart_run(common, tmp_path, f"from{start}", restart_optimizer=True,
+                               start_checkpoint=ckpt["fresh"].format(start))
+        assert resumed.final_step == 4
+        log = (tmp_path / f"from{start}" / "train.log").read_text()
+        assert f"restored {ckpt['fresh'].format(start)} at step {start}" in log
+        assert ("Step #3: a new phase starts" in log) == restarted
+        assert _optimizer_and_step(str(tmp_path / f"from{start}" / "tc_resnet.ckpt-4")) == (2, 4)
+
+    # A checkpoint without the step (as kws wrote before keeping it) resumes at the
+    # optimizer's count.
+    run = loop._Run(train_config.make_config(**common, how_many_training_steps="2,2",
+                                             learning_rate="0.01,0.001",
+                                             train_dir=str(tmp_path / "old")))
+    run.prepare_data()
+    run.build()
+    run.tracked(with_step=False).restore(ckpt["kept"].format(3)).assert_existing_objects_matched()
+    old = run.tracked(with_step=False).save(str(tmp_path / "old" / "tc_resnet.ckpt"))
+    assert _optimizer_and_step(old) == (3, None)
+    resumed = _restart_run(common, tmp_path, "from_old", start_checkpoint=old)
+    assert resumed.final_step == 4
+    assert f"restored {old} at step 3" in (tmp_path / "from_old" / "train.log").read_text()
+
+
 def test_folder_balance_flag_reaches_the_training_index(sample_dir, tmp_path):
     """--folder_balance (set by `best`) oversamples the smaller of two distinct folders in
     the index `kws train` builds; 0 keeps each listed folder once; bad values are refused."""

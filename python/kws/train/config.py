@@ -80,6 +80,7 @@ class TrainConfig:
     skip_bad_clips: bool = False  # warn about and leave out clips that fail validation
     unknown_time_shift_ms: float = -1.0  # time shift range of _unknown_ clips (-1: as others)
     negatives_dir: str = ""  # hard negatives (kws mine-negatives), all in training
+    restart_optimizer: bool = False  # each phase after the first with a fresh optimizer
 
     # derived, filled by validate()
     steps_list: list[int] = field(default_factory=list, repr=False)
@@ -266,6 +267,11 @@ FLAG_HELP = {
     "init_checkpoint": "fine-tune: start from this checkpoint's model weights (a train_dir "
                        "or <arch>.ckpt-<step> prefix) with a fresh optimizer at step 0; "
                        "ignored when resuming",
+    "restart_optimizer": "each learning-rate phase after the first starts with a fresh "
+                         "optimizer state (Adam's moments and step count, or the momentum, "
+                         "zeroed), as a fine-tuning run (--init_checkpoint) from the previous "
+                         "phase's last weights would; the data go on where they were (false: "
+                         "one optimizer state throughout)",
     "label_smoothing": "cross-entropy target smoothing: the true label gets 1 - e, the "
                        "others share e (0: off)",
     "folder_balance": "oversample smaller --data_dir folders: each is used round(F x the "
@@ -298,8 +304,8 @@ FLAG_HELP = {
              "learns the same mix of the two labels' cross entropies (0: off)",
 }
 
-BOOL_FLAGS = {"check_nans", "resume", "distribute", "progress", "verbose", "quantize",
-              "resample", "skip_bad_clips"}
+# Flags that take true/false (alone: true).
+BOOL_FLAGS = {f.name for f in fields(TrainConfig) if f.type in (bool, "bool")}
 
 
 
@@ -499,6 +505,15 @@ def _check_tf_config() -> None:
         tf_config["cluster"], tf_config["task"]["type"]  # noqa: B018
     except (ValueError, KeyError, TypeError) as e:
         raise ValueError(f"TF_CONFIG is not a valid cluster description: {e}") from None
+
+
+def phase_starts(config: TrainConfig) -> set[int]:
+    """The first steps (1-based) of the learning-rate phases after the first."""
+    starts, start = set(), 0
+    for steps in config.steps_list[:-1]:
+        start += steps
+        starts.add(start + 1)
+    return starts
 
 
 def learning_rate_at(step: int, config: TrainConfig) -> float:

@@ -40,7 +40,7 @@ from kws.train.checkpoint import (
     resolve_checkpoint,
     write_model_files,
 )
-from kws.train.config import TrainConfig, check_checkpoint_model, learning_rate_at
+from kws.train.config import TrainConfig, check_checkpoint_model, learning_rate_at, phase_starts
 from kws.train.data import DatasetIndex
 from kws.train.models import BRANCH_SUFFIX, branch_model, build_model
 from kws.train.pipeline import DEFAULT_EVAL_SEED, make_dataset
@@ -175,15 +175,24 @@ class _Run:
                     scaled += speech_embedding.embedding_variables(m)
             self.optimizer = _make_optimizer(config, scaled)
             self.optimizer.build(_trainable(self.model, self.peers))
-        self.checkpoint = tf.train.Checkpoint(
-            model=self.model, optimizer=self.optimizer,
-            **({"peers": self.peers} if self.peers else {}))
+            # The training step, apart from the optimizer's own count (which
+            # --restart_optimizer zeroes); -1 until a run or a checkpoint sets it.
+            self.step_var = tf.Variable(-1, dtype=tf.int64, trainable=False, name="step")
+        self.checkpoint = self.tracked(with_step=True)
         # Non-chief workers must also save (collective reads), into a private scratch folder.
         if not self.chief:
             self.scratch = Path(tempfile.mkdtemp(prefix="kws-worker-ckpt-"))
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, str(self.scratch or self.train_dir),
             max_to_keep=MAX_CHECKPOINTS_KEPT, checkpoint_name=f"{architecture}.ckpt")
+
+    def tracked(self, with_step: bool) -> tf.train.Checkpoint:
+        """What a checkpoint holds: the model, its peers, the optimizer and (`with_step`)
+        the step."""
+        return tf.train.Checkpoint(
+            model=self.model, optimizer=self.optimizer,
+            **({"step": self.step_var} if with_step else {}),
+            **({"peers": self.peers} if self.peers else {}))
 
     def restore(self) -> None:
         """--start_checkpoint or --resume (whole state), else --init_checkpoint (weights)."""
@@ -211,14 +220,21 @@ class _Run:
             meta = read_model_json_for(start, required=False)
             if meta is not None:
                 check_checkpoint_model(meta, start, architecture, self.settings, self.labels)
-            status = self.checkpoint.restore(start)
+            # Checkpoints written before the step was kept hold the rest.
+            holds_step = any(name.startswith("step/")
+                             for name, _ in tf.train.list_variables(start))
+            status = self.tracked(with_step=holds_step).restore(start)
             try:
                 status.assert_existing_objects_matched()
             except AssertionError as e:
                 raise TrainingError(f"{start}: does not match this '{architecture}' model: "
                                     f"{e}") from None
-            LOG.info("restored %s at step %d", start, _iterations(self.optimizer))
-        self.start_step = _iterations(self.optimizer)
+        # Checkpoints written before the step was kept: the optimizer's count is the step.
+        if _value(self.step_var) < 0:
+            self.step_var.assign(_iterations(self.optimizer))
+        self.start_step = _value(self.step_var)
+        if start:
+            LOG.info("restored %s at step %d", start, self.start_step)
 
     def open_outputs(self) -> None:
         """The model files beside the checkpoints, TensorBoard writers, the progress bar."""
@@ -270,12 +286,17 @@ class _Run:
     def steps(self) -> None:
         """The training steps, with validation and checkpoints at their intervals."""
         config, total = self.config, self.config.total_steps
+        restarts = phase_starts(config) if config.restart_optimizer else set()
         for step in range(self.start_step + 1, total + 1):
+            if step in restarts:
+                for v in self.optimizer.variables:
+                    v.assign(tf.zeros_like(v))
+                LOG.info("Step #%d: a new phase starts with a fresh optimizer state", step)
             rate = learning_rate_at(step, config)
             self.optimizer.learning_rate.assign(rate)
             feats, truth = next(self.train_iter)
             try:
-                loss, correct = self.step_fn(feats, truth)
+                loss, correct = self.step_fn(feats, truth, tf.constant(step, tf.int64))
             except tf.errors.InvalidArgumentError as e:
                 raise TrainingError(_nan_message(e, step)) from None
             loss = float(loss)
@@ -284,6 +305,7 @@ class _Run:
                     f"the loss is {loss} at step {step}: training stopped before another "
                     "checkpoint (the model diverged, or the data holds NaN/Inf); lower "
                     "--learning_rate, or use --check_nans to find the first bad tensor")
+            self.step_var.assign(step)
             self.log_step(step, rate, float(correct) / config.batch_size, loss)
             if step % config.eval_step_interval == 0 or step == total:
                 self.validate(step)
@@ -351,7 +373,7 @@ class _Run:
             LOG.removeHandler(handler)
             handler.close()
         return TrainResult(
-            final_step=_iterations(self.optimizer),
+            final_step=_value(self.step_var),
             test_accuracy=accuracy,
             test_count=n,
             validation_accuracy=self.validation_accuracy,
@@ -558,6 +580,11 @@ def _iterations(optimizer) -> int:
     return int(value.numpy() if hasattr(value, "numpy") else value.read_value().numpy())
 
 
+def _value(variable: tf.Variable) -> int:
+    """An integer tf.Variable's value (a distributed one's too)."""
+    return int(variable.read_value().numpy())
+
+
 def _nan_message(error, step: int) -> str:
     text = getattr(error, "message", str(error))
     m = re.search(r"NaN/Inf in ([^:]+?)( : Tensor had| Tensor had|:|$)", text)
@@ -617,11 +644,12 @@ def mixup_batch(features, labels, alpha: float, seed):
 def _make_train_step(model, optimizer, strategy, global_batch: int, check_nans: bool,
                      label_smoothing: float = 0.0, peer_models=(), peer_weight: float = 1.0,
                      mixup: float = 0.0, seed: int = 0):
-    """One training step; returns (cross entropy of `model`, correct count of `model`).
-    With `peer_models` all are trained on the batch with `peer_distillation_loss`; with
-    `mixup` > 0 on `mixup_batch` of it (seeded by `seed`, the step and the replica). A
-    two-branch model (kws.train.models.branch_model) trains each branch on its own cross
-    entropy; the reported loss and count are its summed logits'."""
+    """One training step `step(features, labels, number=1)` (number: the 1-based step);
+    returns (cross entropy of `model`, correct count of `model`). With `peer_models` all are
+    trained on the batch with `peer_distillation_loss`; with `mixup` > 0 on `mixup_batch` of
+    it (seeded by `seed`, the step number and the replica). A two-branch model
+    (kws.train.models.branch_model) trains each branch on its own cross entropy; the reported
+    loss and count are its summed logits'."""
     loss_fn = make_loss(label_smoothing)
     peer_models = list(peer_models)
     branches = branch_model(model)
@@ -630,12 +658,12 @@ def _make_train_step(model, optimizer, strategy, global_batch: int, check_nans: 
         probe = keras.Model(model.inputs, [layer.output for layer in model.layers[1:]])
         probe_names = [layer.name for layer in model.layers[1:]]
 
-    def replica_step(features, labels):
+    def replica_step(features, labels, number):
         ce = loss_fn
         if mixup > 0:
             replica = tf.distribute.get_replica_context().replica_id_in_sync_group
             draw = tf.stack([tf.cast(seed % 2**31, tf.int64),
-                             tf.cast(optimizer.iterations, tf.int64) * 64
+                             (tf.cast(number, tf.int64) - 1) * 64
                              + tf.cast(replica, tf.int64) * 2])
             features, partner, lam = mixup_batch(features, labels, mixup, draw)
 
@@ -685,8 +713,8 @@ def _make_train_step(model, optimizer, strategy, global_batch: int, check_nans: 
         return loss, correct
 
     @tf.function
-    def step(features, labels):
-        loss, correct = strategy.run(replica_step, args=(features, labels))
+    def step(features, labels, number=1):
+        loss, correct = strategy.run(replica_step, args=(features, labels, number))
         return (strategy.reduce("SUM", loss, axis=None),
                 strategy.reduce("SUM", correct, axis=None))
 
