@@ -27,9 +27,10 @@ WORK="${KWS_BUNDLE_WORK:-$ROOT/build/bundled}"
 # The version the models made here carry (kws models shows it); raised whenever retraining
 # changes the shipped weights.
 VERSION=4
-# The second run from each first run's checkpoint: a fresh Adam and the cosine rate again,
-# from 0.0005 (BENCHMARKS.md "Twenty-seventh round": more words of the validation voices'
-# streams than the first run alone).
+# The recipe's two phases as two runs, which is how version 4 was made: `best`'s first
+# phase alone (FIRST), then from its checkpoint a fresh Adam and the cosine rate again from
+# 0.0005 (FINETUNE), as `best`'s second phase does (--restart_optimizer) within one run.
+FIRST=(--how_many_training_steps 4500 --learning_rate 0.002)
 FINETUNE=(--how_many_training_steps 1000 --learning_rate 0.0005)
 SYNTH="$WORK/synth"
 mkdir -p "$WORK"
@@ -64,22 +65,22 @@ run() {
   fi
 }
 
-# bundle NAME [FLAGS...]: the `best` recipe (plus FLAGS), seed 1, twice: the shipped model
-# on every clip of the sample, and its sibling for the model card on the sample's training
-# partition only (12/4 split); each then trained on with FINETUNE from its checkpoint. Then
-# export (name, version, provenance), evaluate the sibling, write the card and copy the
-# model into python/kws/models.
+# bundle NAME [FLAGS...]: the `best` recipe (plus FLAGS) with FIRST, seed 1, twice: the
+# shipped model on every clip of the sample, and its sibling for the model card on the
+# sample's training partition only (12/4 split); each then trained on with FINETUNE from its
+# checkpoint. Then export (name, version, provenance), evaluate the sibling, write the card
+# and copy the model into python/kws/models.
 bundle() {
   local name="$1"; shift
   local train="$WORK/$name" sibling="$WORK/${name}_sibling"
-  local all=(--recipe best --data_dir "$SYNTH,$SAMPLE" --validation_percentage 0 --testing_percentage 0 "$@" --seed 1)
-  local part=(--recipe best --data_dir "$SYNTH,$SAMPLE" --validation_percentage 12 --testing_percentage 4 "$@" --seed 1)
+  local all=(--recipe best --data_dir "$SYNTH,$SAMPLE" --validation_percentage 0 --testing_percentage 0 "${FIRST[@]}" "$@" --seed 1)
+  local part=(--recipe best --data_dir "$SYNTH,$SAMPLE" --validation_percentage 12 --testing_percentage 4 "${FIRST[@]}" "$@" --seed 1)
   run "${train}_base" "${all[@]}"
   run "$train" "${all[@]}" --init_checkpoint "${train}_base" "${FINETUNE[@]}"
   run "${sibling}_base" "${part[@]}"
   run "$sibling" "${part[@]}" --init_checkpoint "${sibling}_base" "${FINETUNE[@]}"
-  python scripts/model_card.py --name "$name" --version "$VERSION" --train_flags "$*" \
-    --finetune_flags "${FINETUNE[*]}" \
+  python scripts/model_card.py --name "$name" --version "$VERSION" \
+    --train_flags "${FIRST[*]}${*:+ $*}" --finetune_flags "${FINETUNE[*]}" \
     --bundled_train_dir "$train" --sibling_train_dir "$sibling" --sample_dir "$SAMPLE"
 }
 
