@@ -166,11 +166,20 @@ def check_recipe(train_dir: Path, split: dict, allow_unfinished: bool,
 
 def two_stage(command: str, finetune_flags: str) -> str:
     """A card's training command (its --train_dir last), and with `finetune_flags` the
-    second run from its checkpoint, one command per line."""
+    second run from its checkpoint (the first's flags that these replace left out), one
+    command per line."""
     if not finetune_flags:
         return command
     base, out = command.rsplit(" --train_dir ", 1)
-    return (f"{base} --train_dir {out}_BASE\n{base} --init_checkpoint {out}_BASE "
+    replaced = parse_train_flags(finetune_flags, "--finetune_flags")
+    words, kept = base.split(), []
+    while words:
+        word = words.pop(0)
+        if word.startswith("--") and word[2:] in replaced and words:
+            words.pop(0)
+        else:
+            kept.append(word)
+    return (f"{base} --train_dir {out}_BASE\n{' '.join(kept)} --init_checkpoint {out}_BASE "
             f"{finetune_flags} --train_dir {out}")
 
 
