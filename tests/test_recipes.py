@@ -41,7 +41,8 @@ def test_quick_and_best_set_what_they_claim(tmp_path):
     assert (best.model_architecture, best.optimizer, best.lr_schedule, best.augment,
             best.preprocess, best.feature_bin_count, best.window_size_ms) == (
         "speech_embedding_tc_resnet", "adam", "cosine", "ism", "average", 257, 25.0)
-    assert best.steps_list == [4500] and best.rates_list == [0.002]
+    assert best.steps_list == [4500, 1000] and best.rates_list == [0.002, 0.0005]
+    assert best.restart_optimizer and not quick.restart_optimizer
     assert best.folder_balance == 2.5 and quick.folder_balance == 0
     assert best.peers == 1 and quick.peers == 1
     assert (best.train_embedding_layers, best.embedding_rate_scale) == (8, 0.25)
@@ -64,6 +65,11 @@ def test_explicit_flags_override_recipes(tmp_path):
                                   "--model_architecture", "ds_cnn"])
     assert (cfg.augment, cfg.steps_list, cfg.model_architecture, cfg.optimizer) == (
         "spec", [300], "ds_cnn", "adam")
+    # Fewer phases than the recipe's take its first rates; rates alone must match its phases.
+    assert cfg.rates_list == [0.002]
+    with pytest.raises(ValueError, match=r"equal-length lists, got 2 steps \(4500,1000\) and 1"):
+        train_command.parse_config(["--recipe", "best", "--data_dir", str(tmp_path),
+                                    "--learning_rate", "0.001"])
     # The recipe's embedding training gives way to an architecture without the embedding;
     # asked for explicitly, it is refused.
     assert (cfg.train_embedding_layers, cfg.embedding_rate_scale) == (0, 1.0)
