@@ -276,6 +276,54 @@ def test_restart_optimizer_starts_each_later_phase_with_a_fresh_optimizer(sample
     assert f"restored {old} at step 3" in (tmp_path / "from_old" / "train.log").read_text()
 
 
+@pytest.mark.slow
+def test_an_unreadable_checkpoint_is_one_line_naming_it(sample_dir, tmp_path, capsys):
+    """A checkpoint whose index or data is damaged, given to --start_checkpoint,
+    --init_checkpoint or found by --resume: an error naming the flag or the file, no
+    traceback, the other checkpoints left alone."""
+    import shutil
+
+    common = ["--recipe", "quick_tc_resnet", "--data_dir", str(sample_dir), "--data_url", "",
+              "--wanted_words", "yes,no", "--batch_size", "8", "--augment", "none",
+              "--validation_percentage", "12", "--testing_percentage", "4",
+              "--save_step_interval", "1", "--progress", "false", "--seed", "5",
+              "--summaries_dir", str(tmp_path / "s")]
+    good = tmp_path / "good"
+    assert train_command.main([*common, "--how_many_training_steps", "2",
+                               "--train_dir", str(good)]) == 0
+    bad_index, bad_data = tmp_path / "bad_index", tmp_path / "bad_data"
+    for folder in (bad_index, bad_data):
+        shutil.copytree(good, folder)
+    index = bad_index / "tc_resnet.ckpt-2.index"
+    index.write_bytes(index.read_bytes()[:100])
+    (bad_data / "tc_resnet.ckpt-2.data-00000-of-00001").write_bytes(b"garbage")
+    capsys.readouterr()
+    cases = [
+        (["--start_checkpoint", f"{bad_index}/tc_resnet.ckpt-2"],
+         f"--start_checkpoint {bad_index}/tc_resnet.ckpt-2: not a readable checkpoint"),
+        (["--init_checkpoint", str(bad_index)],
+         f"--init_checkpoint {bad_index}/tc_resnet.ckpt-2: not a readable checkpoint"),
+        (["--resume", "--train_dir", str(bad_index)],
+         f"--resume {bad_index}/tc_resnet.ckpt-2: not a readable checkpoint"),
+        (["--start_checkpoint", f"{bad_data}/tc_resnet.ckpt-2"],
+         f"{bad_data}/tc_resnet.ckpt-2: cannot restore this checkpoint"),
+        (["--init_checkpoint", str(bad_data)],
+         f"{bad_data}/tc_resnet.ckpt-2: cannot restore this checkpoint"),
+    ]
+    for flags, message in cases:
+        out = tmp_path / "out"
+        train_dir = [] if "--train_dir" in flags else ["--train_dir", str(out)]
+        assert train_command.main([*common, "--how_many_training_steps", "3", *flags,
+                                   *train_dir]) != 0, flags
+        err = capsys.readouterr().err
+        assert f"kws train: error: {message}" in err, (flags, err[-2000:])
+        assert "Traceback" not in err
+        shutil.rmtree(out, ignore_errors=True)
+    assert (bad_index / "tc_resnet.ckpt-1.index").is_file()
+    assert loop.load_checkpoint(str(bad_index / "tc_resnet.ckpt-1"))[3] == loop.load_checkpoint(
+        str(good / "tc_resnet.ckpt-1"))[3]
+
+
 def test_folder_balance_flag_reaches_the_training_index(sample_dir, tmp_path):
     """--folder_balance (set by `best`) oversamples the smaller of two distinct folders in
     the index `kws train` builds; 0 keeps each listed folder once; bad values are refused."""

@@ -54,6 +54,21 @@ def resolve_checkpoint(path: str | os.PathLike, flag: str = "") -> str:
     return path
 
 
+def checkpoint_variables(checkpoint: str, what: str) -> list[str]:
+    """The names of the variables `checkpoint` holds; ValueError naming `what` (the flag and
+    the path) when its index cannot be read."""
+    try:
+        return [name for name, _ in tf.train.list_variables(checkpoint)]
+    except (tf.errors.OpError, ValueError) as e:
+        raise ValueError(f"{what}: not a readable checkpoint ({first_line(e)})") from None
+
+
+def first_line(error: Exception) -> str:
+    """The first line of an error's message (TensorFlow's run on)."""
+    lines = (getattr(error, "message", "") or str(error)).strip().splitlines()
+    return lines[0] if lines else repr(error)
+
+
 def latest_step(train_dir: str | os.PathLike) -> int | None:
     """The training step of train_dir's latest checkpoint (None when it has none)."""
     latest = tf.train.latest_checkpoint(os.fspath(train_dir))

@@ -12,7 +12,7 @@ from pathlib import Path
 from kws import MfccOptions
 from kws.labels import DEFAULT_WANTED_WORDS
 from kws.train.augment import PRESETS as AUGMENT_PRESETS
-from kws.train.checkpoint import read_model_json_for, resolve_checkpoint
+from kws.train.checkpoint import checkpoint_variables, read_model_json_for, resolve_checkpoint
 from kws.train.models import ARCHITECTURES, TWO_BRANCH
 from kws.train.settings import PREPROCESS_MODES, ModelSettings
 from kws.train.speech_embedding import CONVOLUTIONS as EMBEDDING_CONVOLUTIONS
@@ -494,11 +494,14 @@ def _check_checkpoints(config: TrainConfig) -> None:
                 f"--start_checkpoint {config.start_checkpoint}: no such checkpoint "
                 f"({config.start_checkpoint}.index not found)"
             )
+        checkpoint_variables(config.start_checkpoint,
+                             f"--start_checkpoint {config.start_checkpoint}")
         meta = read_model_json_for(config.start_checkpoint, required=False)
         if meta:
             checks.append((meta, f"--start_checkpoint {config.start_checkpoint}"))
     if config.init_checkpoint:
         init = resolve_checkpoint(config.init_checkpoint, "--init_checkpoint")
+        checkpoint_variables(init, f"--init_checkpoint {init}")
         checks.append((read_model_json_for(init), f"--init_checkpoint {config.init_checkpoint}"))
     for meta, what in checks:
         # The label count is part of the settings; without the checkpoint's labels only

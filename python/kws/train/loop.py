@@ -35,6 +35,8 @@ from kws.train.augment import make_hooks
 from kws.train.checkpoint import (
     MAX_CHECKPOINTS_KEPT,
     TrainingError,
+    checkpoint_variables,
+    first_line,
     load_checkpoint,
     read_model_json_for,
     resolve_checkpoint,
@@ -198,6 +200,7 @@ class _Run:
         """--start_checkpoint or --resume (whole state), else --init_checkpoint (weights)."""
         config, architecture = self.config, self.config.model_architecture
         start = config.start_checkpoint
+        how = "--start_checkpoint" if start else "--resume"
         if not start and config.resume:
             start = tf.train.latest_checkpoint(str(self.train_dir)) or ""
             if not start:
@@ -206,13 +209,16 @@ class _Run:
             init = resolve_checkpoint(config.init_checkpoint, "--init_checkpoint")
             check_checkpoint_model(read_model_json_for(init), f"--init_checkpoint {init}",
                                    architecture, self.settings, self.labels)
-            status = tf.train.Checkpoint(model=self.model).restore(init)
-            status.expect_partial()
             try:
+                status = tf.train.Checkpoint(model=self.model).restore(init)
+                status.expect_partial()
                 status.assert_existing_objects_matched()
             except AssertionError as e:
                 raise TrainingError(f"{init}: does not match this '{architecture}' model: "
                                     f"{e}") from None
+            except (tf.errors.OpError, IndexError, ValueError) as e:
+                raise TrainingError(f"{init}: cannot restore this checkpoint: "
+                                    f"{first_line(e)}") from None
             LOG.info("fine-tuning from the weights of %s", init)
         if start:
             # The run that wrote it recorded its front end and labels beside it: a resumed
@@ -222,13 +228,16 @@ class _Run:
                 check_checkpoint_model(meta, start, architecture, self.settings, self.labels)
             # Checkpoints written before the step was kept hold the rest.
             holds_step = any(name.startswith("step/")
-                             for name, _ in tf.train.list_variables(start))
-            status = self.tracked(with_step=holds_step).restore(start)
+                             for name in checkpoint_variables(start, f"{how} {start}"))
             try:
+                status = self.tracked(with_step=holds_step).restore(start)
                 status.assert_existing_objects_matched()
             except AssertionError as e:
                 raise TrainingError(f"{start}: does not match this '{architecture}' model: "
                                     f"{e}") from None
+            except (tf.errors.OpError, IndexError, ValueError) as e:
+                raise TrainingError(f"{start}: cannot restore this checkpoint: "
+                                    f"{first_line(e)}") from None
         # Checkpoints written before the step was kept: the optimizer's count is the step.
         if _value(self.step_var) < 0:
             self.step_var.assign(_iterations(self.optimizer))
