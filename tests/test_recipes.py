@@ -67,7 +67,8 @@ def test_explicit_flags_override_recipes(tmp_path):
         "spec", [300], "ds_cnn", "adam")
     # Fewer phases than the recipe's take its first rates; rates alone must match its phases.
     assert cfg.rates_list == [0.002]
-    with pytest.raises(ValueError, match=r"equal-length lists, got 2 steps \(4500,1000\) and 1"):
+    with pytest.raises(ValueError, match=r"--recipe best trains 2 phases \(--how_many_training_"
+                                         r"steps 4500,1000\): give --learning_rate a rate for"):
         train_command.parse_config(["--recipe", "best", "--data_dir", str(tmp_path),
                                     "--learning_rate", "0.001"])
     # The recipe's embedding training gives way to an architecture without the embedding;

@@ -372,7 +372,7 @@ def test_embedding_rate_scale_slows_only_the_embedding(speech):
     from kws.train.loop import _make_optimizer, _make_train_step
 
     config = make_config(recipe="best", train_embedding_layers=2, embedding_rate_scale=0.1,
-                         learning_rate="0.01")
+                         how_many_training_steps="10", learning_rate="0.01")
     m = build_model("speech_embedding_tc_resnet", SETTINGS, training_dropout=True)
     se.train_last_convolutions(m, 2)
     scaled = se.embedding_variables(m)

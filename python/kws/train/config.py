@@ -329,6 +329,14 @@ def make_config(**flags) -> TrainConfig:
         phases = [t for t in str(flags["how_many_training_steps"]).split(",") if t.strip()]
         if 0 < len(phases) < len(rates):
             values["learning_rate"] = ",".join(rates[:len(phases)])
+    steps = str(RECIPES.get(recipe, {}).get("how_many_training_steps", "")).split(",")
+    if "learning_rate" in flags and "how_many_training_steps" not in flags and len(steps) > 1:
+        given = [t for t in str(flags["learning_rate"]).split(",") if t.strip()]
+        if len(given) != len(steps):
+            raise ValueError(
+                f"--recipe {recipe} trains {len(steps)} phases (--how_many_training_steps "
+                f"{','.join(steps)}): give --learning_rate a rate for each, or "
+                "--how_many_training_steps with it")
     # The input an architecture is made for: a recipe's MFCC settings give way to it,
     # explicit flags do not.
     values.update({k: v for k, v in architecture_input(values.get("model_architecture", ""))
