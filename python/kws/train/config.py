@@ -324,15 +324,17 @@ def make_config(**flags) -> TrainConfig:
     values = {**RECIPES.get(recipe, {}), **flags}
     # A recipe's rates follow the phases given: fewer --how_many_training_steps phases than
     # the recipe's (without --learning_rate) take the recipe's first rates.
-    rates = str(RECIPES.get(recipe, {}).get("learning_rate", "")).split(",")
-    if "how_many_training_steps" in flags and "learning_rate" not in flags:
-        phases = [t for t in str(flags["how_many_training_steps"]).split(",") if t.strip()]
-        if 0 < len(phases) < len(rates):
-            values["learning_rate"] = ",".join(rates[:len(phases)])
-    steps = str(RECIPES.get(recipe, {}).get("how_many_training_steps", "")).split(",")
-    if "learning_rate" in flags and "how_many_training_steps" not in flags and len(steps) > 1:
-        given = [t for t in str(flags["learning_rate"]).split(",") if t.strip()]
-        if len(given) != len(steps):
+    recipe_flags = RECIPES.get(recipe, {})
+    given = {name: _parse_list(flags[name], str, name) for name in
+             ("how_many_training_steps", "learning_rate") if name in flags}
+    if "learning_rate" in recipe_flags and list(given) == ["how_many_training_steps"]:
+        rates = _parse_list(recipe_flags["learning_rate"], str, "learning_rate")
+        if len(given["how_many_training_steps"]) < len(rates):
+            values["learning_rate"] = ",".join(rates[:len(given["how_many_training_steps"])])
+    if "how_many_training_steps" in recipe_flags and list(given) == ["learning_rate"]:
+        steps = _parse_list(recipe_flags["how_many_training_steps"], str,
+                            "how_many_training_steps")
+        if len(steps) > 1 and len(given["learning_rate"]) != len(steps):
             raise ValueError(
                 f"--recipe {recipe} trains {len(steps)} phases (--how_many_training_steps "
                 f"{','.join(steps)}): give --learning_rate a rate for each, or "
