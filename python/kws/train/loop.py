@@ -595,9 +595,9 @@ def _value(variable: tf.Variable) -> int:
 
 
 def _nan_message(error, step: int) -> str:
-    text = getattr(error, "message", str(error))
-    m = re.search(r"NaN/Inf in ([^:]+?)( : Tensor had| Tensor had|:|$)", text)
-    where = m.group(1).strip() if m else text.splitlines()[0]
+    m = re.search(r"NaN/Inf in ([^:]+?)( : Tensor had| Tensor had|:|$)",
+                  getattr(error, "message", "") or str(error))
+    where = m.group(1).strip() if m else first_line(error)
     return f"--check_nans: NaN or Inf at step {step} in {where}"
 
 
