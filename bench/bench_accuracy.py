@@ -296,6 +296,13 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
     "best_ft_control": ("best_hn without the hard negatives: the same fine-tuning on best's "
                         "data alone, so that best_hn is read against it",
                         _ft_lever()),
+    "best_ft_vtlp": ("best_ft_control with vocal-tract-length perturbation added to ism "
+                     "(--augment ism_vtlp: warp 0.88-1.12 on 60% of clips): more voices made "
+                     "from each of the 44 real training speakers while fine-tuning",
+                     _ft_lever("--augment", "ism_vtlp")),
+    "best_ft_voice": ("best_ft_control with wider speed perturbation (--augment ism_voice: "
+                      "speed 0.8-1.25 on 80% of clips, 0.88-1.12 on 60% otherwise)",
+                      _ft_lever("--augment", "ism_voice")),
     "best_restart": ("best_ft_control as one run: best_pair_ft8_r025 (best) then 1,000 steps "
                      "at 0.0005 as a second phase that starts a fresh optimizer "
                      "(--restart_optimizer)",

@@ -131,6 +131,25 @@ def test_vtlp_preset_keeps_other_draws(speech):
         with_vtlp, A.augment_samples(x, [3, 4], room).numpy())
 
 
+def test_ism_voice_presets_change_only_their_voice_op(speech):
+    # ism_vtlp and ism_voice are ism with more voices per speaker: with their one op set
+    # back to ism's they are ism; with it they make different audio from the same draws.
+    x = tf.constant(speech)
+    ism = A.PRESETS["ism"]
+    vtlp = A.PRESETS["ism_vtlp"]
+    voice = A.PRESETS["ism_voice"]
+    assert A.AugmentConfig(**{**vtlp.__dict__, "vtlp_probability": 0.0,
+                              "vtlp_range": ism.vtlp_range}) == ism
+    assert A.AugmentConfig(**{**voice.__dict__, "speed_probability": ism.speed_probability,
+                              "speed_range": ism.speed_range}) == ism
+    assert voice.speed_range[0] < ism.speed_range[0] and voice.speed_range[1] > ism.speed_range[1]
+    base = A.augment_samples(x, [5, 6], ism).numpy()
+    for preset in (vtlp, voice):
+        out = A.augment_samples(x, [5, 6], preset).numpy()
+        assert out.shape == base.shape and np.isfinite(out).all()
+        assert not np.allclose(out, base)
+
+
 def test_compress_raises_quiet_parts_keeps_peak(speech):
     out = A.compress(tf.constant(speech), [1, 1], drive=(5.0, 5.01)).numpy()
     np.testing.assert_allclose(np.abs(out).max(axis=1), np.abs(speech).max(axis=1), rtol=1e-4)

@@ -100,6 +100,11 @@ PRESETS: dict[str, AugmentConfig] = {
     # The same rooms without SpecAugment (for inputs that are not log features, such as
     # speech_embedding's power spectrogram).
     "ism": AugmentConfig(**_ROOM, room_bank=256),
+    # ism with more voices made from each speaker: vocal-tract-length warp 0.88-1.12 on
+    # 60% of clips (ism_vtlp), or speed 0.8-1.25 on 80% of clips (ism_voice).
+    "ism_vtlp": AugmentConfig(**_ROOM, room_bank=256, vtlp_probability=0.6,
+                              vtlp_range=(0.88, 1.12)),
+    "ism_voice": AugmentConfig(**_VOICE, room_bank=256),
 }
 
 # Image-source rooms: size ranges (metres), the talker's distance from the microphone,
