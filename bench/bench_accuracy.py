@@ -303,8 +303,8 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
     "best_ft_voice": ("best_ft_control with wider speed perturbation (--augment ism_voice: "
                       "speed 0.8-1.25 on 80% of clips, 0.88-1.12 on 60% otherwise)",
                       _ft_lever("--augment", "ism_voice")),
-    "best_ft_fb5": ("best_ft_control with --folder_balance 5 (real x32; 2.5, real x16, "
-                    "otherwise): the fine-tuning batches hear the real speakers twice as often",
+    "best_ft_fb5": ("best_ft_control with --folder_balance 5 (2.5 otherwise): the "
+                    "fine-tuning batches hear the real speakers about twice as often",
                     _ft_lever("--folder_balance", "5")),
     "best_restart": ("best_ft_control as one run: best_pair_ft8_r025 (best) then 1,000 steps "
                      "at 0.0005 as a second phase that starts a fresh optimizer "
