@@ -43,7 +43,7 @@ def test_quick_and_best_set_what_they_claim(tmp_path):
         "speech_embedding_tc_resnet", "adam", "cosine", "ism", "average", 257, 25.0)
     assert best.steps_list == [4500, 1000] and best.rates_list == [0.002, 0.0005]
     assert best.restart_optimizer and not quick.restart_optimizer
-    assert best.folder_balance == 2.5 and quick.folder_balance == 0
+    assert best.balances_list == [2.5] and quick.balances_list == [0]
     assert best.peers == 1 and quick.peers == 1
     assert (best.train_embedding_layers, best.embedding_rate_scale) == (8, 0.25)
     assert (quick.train_embedding_layers, quick.embedding_rate_scale) == (0, 1.0)
@@ -51,8 +51,8 @@ def test_quick_and_best_set_what_they_claim(tmp_path):
     # The previous best, by name.
     old = train_command.parse_config(["--recipe", "best_tc_resnet", "--data_dir", str(tmp_path)])
     assert (old.model_architecture, old.preprocess, old.feature_bin_count, old.window_size_ms,
-            old.augment, old.steps_list, old.peers, old.folder_balance) == (
-        "tc_resnet", "mfcc", 40, 30.0, "room_spec", [9000], 3, 2.5)
+            old.augment, old.steps_list, old.peers, old.balances_list) == (
+        "tc_resnet", "mfcc", 40, 30.0, "room_spec", [9000], 3, [2.5])
     # Every recipe's augmentation preset exists and the default is none.
     for recipe in train_config.RECIPES.values():
         assert recipe.get("augment", "none") in augment.PRESETS
@@ -345,6 +345,46 @@ def test_folder_balance_flag_reaches_the_training_index(sample_dir, tmp_path):
     assert set(off.folder_repeats.values()) == {1}
     with pytest.raises(ValueError, match="--folder_balance must be >= 0"):
         train_command.parse_config(["--folder_balance", "-0.5", *common])
+
+
+@pytest.mark.slow
+def test_folder_balance_per_phase_reindexes_at_the_phase_start(sample_dir, tmp_path):
+    """--folder_balance 0,3: the first phase draws on each folder once, the second on the
+    smaller folder oversampled, from its first step and when started within it; a list
+    whose length is neither 1 nor the number of phases is refused."""
+    other = tmp_path / "yes_only"
+    (other / "yes").mkdir(parents=True)
+    for p in sorted((sample_dir / "yes").glob("*.wav"))[:6]:
+        (other / "yes" / p.name).symlink_to(p)
+    common = dict(recipe="quick_tc_resnet", data_dir=f"{sample_dir},{other}", data_url="",
+                  wanted_words="yes,no", batch_size=8, augment="none",
+                  validation_percentage=12, testing_percentage=4, eval_step_interval=100,
+                  save_step_interval=1, progress=False, seed=5, how_many_training_steps="2,2",
+                  learning_rate="0.001,0.001", folder_balance="0,3",
+                  summaries_dir=str(tmp_path / "s"))
+    balanced = loop.make_index(train_config.make_config(**{**common, "folder_balance": "3"}))
+    repeats = balanced.folder_repeats[str(other)]
+    assert repeats > 1
+    expected = f"training clips repeated: {other} x{repeats}"
+    assert loop.train(train_config.make_config(
+        **common, train_dir=str(tmp_path / "two"))).final_step == 4
+    log = (tmp_path / "two" / "train.log").read_text()
+    first, _, second = log.partition("Step #3: --folder_balance 3 from here: ")
+    assert "dataset: " in first and "training clips repeated" not in first
+    assert second.splitlines()[0].endswith(expected)
+    assert "--folder_balance 3 from here" not in second
+    # Started within the second phase: its index from the first step run.
+    assert loop.train(train_config.make_config(
+        **common, start_checkpoint=str(tmp_path / "two" / "tc_resnet.ckpt-3"),
+        train_dir=str(tmp_path / "within"))).final_step == 4
+    log = (tmp_path / "within" / "train.log").read_text()
+    assert "Step #4: --folder_balance 3 from here: " in log
+    assert log.split("Step #4: --folder_balance 3 from here: ")[1].splitlines()[0].endswith(
+        expected)
+    with pytest.raises(ValueError, match="--folder_balance takes one value or one per phase"):
+        train_config.make_config(**{**common, "folder_balance": "0,3,1"})
+    with pytest.raises(ValueError, match="--folder_balance must be >= 0"):
+        train_config.make_config(**{**common, "folder_balance": "0,-1"})
 
 
 def test_bc_resnet_defaults_to_log_mel():

@@ -69,7 +69,9 @@ class TrainConfig:
     augment: str = "none"  # kws.train.augment preset for training audio/features
     label_smoothing: float = 0.0
     init_checkpoint: str = ""  # fine-tune: model weights from here, fresh optimizer/step
-    folder_balance: float = 0.0  # oversample small --data_dir folders (kws.train.data.DatasetIndex)
+    # oversample small --data_dir folders (kws.train.data.DatasetIndex): one value, or one
+    # per learning-rate phase
+    folder_balance: str = "0"
     peers: int = 1  # models trained together, each distilled from the others (1: off)
     train_embedding_layers: int = 0  # speech_embedding*: last N pretrained convolutions trained
     embedding_rate_scale: float = 1.0  # their learning rate, as a fraction of the run's
@@ -85,6 +87,7 @@ class TrainConfig:
     # derived, filled by validate()
     steps_list: list[int] = field(default_factory=list, repr=False)
     rates_list: list[float] = field(default_factory=list, repr=False)
+    balances_list: list[float] = field(default_factory=list, repr=False)
 
     @property
     def total_steps(self) -> int:
@@ -105,6 +108,7 @@ class TrainConfig:
         d = asdict(self)
         d.pop("steps_list")
         d.pop("rates_list")
+        d.pop("balances_list")
         return d
 
 
@@ -130,7 +134,7 @@ _BEST = {
     "learning_rate": "0.002",
     "lr_schedule": "cosine",
     "batch_size": 100,
-    "folder_balance": 2.5,
+    "folder_balance": "2.5",
     "eval_step_interval": 500,
     "save_step_interval": 500,
 }
@@ -281,7 +285,8 @@ FLAG_HELP = {
     "folder_balance": "oversample smaller --data_dir folders: each is used round(F x the "
                       "largest folder's wanted-word training clips / its own) times, the "
                       "largest once; validation/testing clips once (0: off, a folder listed "
-                      "k times is used k times)",
+                      "k times is used k times); a comma list gives each learning-rate "
+                      "phase its own F",
     "negatives_dir": "folder(s), comma-separated, of hard negatives such as kws "
                      "mine-negatives writes: every clip trains, _silence_/ as silence, other "
                      "folders as unknown words, on top of the usual draw (default: none)",
@@ -380,7 +385,8 @@ def validate(config: TrainConfig) -> None:
 
 
 def _check_schedule(config: TrainConfig) -> None:
-    """--how_many_training_steps and --learning_rate: equal-length positive lists."""
+    """--how_many_training_steps and --learning_rate: equal-length positive lists;
+    --folder_balance: one value >= 0, or one per phase."""
     config.steps_list = _parse_list(config.how_many_training_steps, int,
                                     "how_many_training_steps")
     config.rates_list = _parse_list(config.learning_rate, float, "learning_rate")
@@ -395,6 +401,14 @@ def _check_schedule(config: TrainConfig) -> None:
                          f"{config.how_many_training_steps}")
     if any(not (r > 0 and math.isfinite(r)) for r in config.rates_list):
         raise ValueError(f"--learning_rate must be positive: {config.learning_rate}")
+    config.balances_list = _parse_list(config.folder_balance, float, "folder_balance")
+    if len(config.balances_list) not in (1, len(config.steps_list)):
+        raise ValueError(
+            f"--folder_balance takes one value or one per phase ({len(config.steps_list)} "
+            f"in --how_many_training_steps {config.how_many_training_steps}), got "
+            f"{config.folder_balance}")
+    if any(not (b >= 0 and math.isfinite(b)) for b in config.balances_list):
+        raise ValueError(f"--folder_balance must be >= 0, got {config.folder_balance}")
 
 
 def _check_choices(config: TrainConfig) -> None:
@@ -450,7 +464,7 @@ def _check_ranges(config: TrainConfig) -> None:
     if not 0 <= config.background_frequency <= 1:
         raise ValueError(
             f"--background_frequency must be in [0, 1], got {config.background_frequency}")
-    for name in ("folder_balance", "peer_weight", "mixup", "background_volume"):
+    for name in ("peer_weight", "mixup", "background_volume"):
         value = getattr(config, name)
         if not (value >= 0 and math.isfinite(value)):
             raise ValueError(f"--{name} must be >= 0, got {value}")
@@ -538,6 +552,18 @@ def phase_starts(config: TrainConfig) -> set[int]:
         start += steps
         starts.add(start + 1)
     return starts
+
+
+def folder_balance_at(step: int, config: TrainConfig) -> float:
+    """--folder_balance of the phase holding training step `step` (1-based)."""
+    if len(config.balances_list) == 1:
+        return config.balances_list[0]
+    start = 0
+    for steps, balance in zip(config.steps_list, config.balances_list):
+        if step <= start + steps:
+            return balance
+        start += steps
+    return config.balances_list[-1]
 
 
 def learning_rate_at(step: int, config: TrainConfig) -> float:

@@ -42,7 +42,13 @@ from kws.train.checkpoint import (
     resolve_checkpoint,
     write_model_files,
 )
-from kws.train.config import TrainConfig, check_checkpoint_model, learning_rate_at, phase_starts
+from kws.train.config import (
+    TrainConfig,
+    check_checkpoint_model,
+    folder_balance_at,
+    learning_rate_at,
+    phase_starts,
+)
 from kws.train.data import DatasetIndex
 from kws.train.models import BRANCH_SUFFIX, branch_model, build_model
 from kws.train.pipeline import DEFAULT_EVAL_SEED, make_dataset
@@ -156,7 +162,8 @@ class _Run:
     def prepare_data(self) -> None:
         """Download --data_url if needed, index the clips and derive the settings."""
         maybe_download(self.config)
-        self.index = make_index(self.config)
+        self.balance = folder_balance_at(1, self.config)
+        self.index = make_index(self.config, self.balance)
         self.labels = list(self.index.labels)
         self.settings = self.config.model_settings(len(self.labels))
         LOG.info("dataset: %s", self.index.summary())
@@ -263,10 +270,22 @@ class _Run:
                             dynamic_ncols=True, file=sys.stderr, disable=None,
                             desc=self.config.model_architecture)
 
-    def make_input(self) -> None:
-        """The augmented training batches (one pipeline per worker) and the step function."""
-        config, settings, index, start_step = (self.config, self.settings, self.index,
-                                               self.start_step)
+    def rebalance(self, step: int) -> None:
+        """Index the training clips again when step `step`'s phase has another
+        --folder_balance than the index's."""
+        balance = folder_balance_at(step, self.config)
+        if balance != self.balance:
+            self.balance = balance
+            self.index = make_index(self.config, balance)
+            LOG.info("Step #%d: --folder_balance %g from here: %s", step, balance,
+                     self.index.summary())
+
+    def make_input(self, start_step: int | None = None) -> None:
+        """The augmented training batches (one pipeline per worker, drawing on from
+        `start_step`, the run's start by default) and the step function."""
+        start_step = self.start_step if start_step is None else start_step
+        self.rebalance(start_step + 1)
+        config, settings, index = self.config, self.settings, self.index
         workers, base_seed = self.workers, self.base_seed
 
         def dataset_fn(input_context):
@@ -301,6 +320,8 @@ class _Run:
                 for v in self.optimizer.variables:
                     v.assign(tf.zeros_like(v))
                 LOG.info("Step #%d: a new phase starts with a fresh optimizer state", step)
+            if step > self.start_step + 1 and folder_balance_at(step, config) != self.balance:
+                self.make_input(step - 1)
             rate = learning_rate_at(step, config)
             self.optimizer.learning_rate.assign(rate)
             feats, truth = next(self.train_iter)
@@ -459,7 +480,8 @@ def maybe_download(config: TrainConfig) -> None:
         ) from None
 
 
-def make_index(config: TrainConfig) -> DatasetIndex:
+def make_index(config: TrainConfig, folder_balance: float | None = None) -> DatasetIndex:
+    """The run's dataset index; `folder_balance` is a phase's (the first's by default)."""
     return DatasetIndex(
         config.data_dir,
         config.wanted_words,
@@ -469,7 +491,8 @@ def make_index(config: TrainConfig) -> DatasetIndex:
         testing_percentage=config.testing_percentage,
         sample_rate=config.sample_rate,
         clip_duration_ms=config.clip_duration_ms,
-        folder_balance=config.folder_balance,
+        folder_balance=(folder_balance_at(1, config) if folder_balance is None
+                        else folder_balance),
         resample=config.resample,
         skip_bad_clips=config.skip_bad_clips,
         negatives_dir=config.negatives_dir or None,
