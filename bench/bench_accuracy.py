@@ -312,6 +312,12 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
                      _pair_lever("4500,1000", "--train_embedding_layers", "8",
                                  "--embedding_rate_scale", "0.25", "--learning_rate",
                                  "0.002,0.0005", "--restart_optimizer", "true")),
+    "best_restart_fb5": ("best_restart with --folder_balance 2.5,5: the second phase hears "
+                         "the real speakers about twice as often (best_ft_fb5 as one run)",
+                         _pair_lever("4500,1000", "--train_embedding_layers", "8",
+                                     "--embedding_rate_scale", "0.25", "--learning_rate",
+                                     "0.002,0.0005", "--restart_optimizer", "true",
+                                     "--folder_balance", "2.5,5")),
     "best_pair_ft8_r025_ls": ("best_pair_ft8_r025 (best) with --label_smoothing 0.1",
                               _best_lever("--label_smoothing", "0.1")),
     "best_pair_ft8_r025_bg02": ("best_pair_ft8_r025 (best) with background noise up to 0.2 "
