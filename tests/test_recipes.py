@@ -43,7 +43,7 @@ def test_quick_and_best_set_what_they_claim(tmp_path):
         "speech_embedding_tc_resnet", "adam", "cosine", "ism", "average", 257, 25.0)
     assert best.steps_list == [4500, 1000] and best.rates_list == [0.002, 0.0005]
     assert best.restart_optimizer and not quick.restart_optimizer
-    assert best.balances_list == [2.5] and quick.balances_list == [0]
+    assert best.balances_list == [2.5, 5] and quick.balances_list == [0]
     assert best.peers == 1 and quick.peers == 1
     assert (best.train_embedding_layers, best.embedding_rate_scale) == (8, 0.25)
     assert (quick.train_embedding_layers, quick.embedding_rate_scale) == (0, 1.0)
@@ -65,8 +65,13 @@ def test_explicit_flags_override_recipes(tmp_path):
                                   "--model_architecture", "ds_cnn"])
     assert (cfg.augment, cfg.steps_list, cfg.model_architecture, cfg.optimizer) == (
         "spec", [300], "ds_cnn", "adam")
-    # Fewer phases than the recipe's take its first rates; rates alone must match its phases.
-    assert cfg.rates_list == [0.002]
+    # Fewer phases than the recipe's take its first rates and folder balances; rates alone
+    # must match its phases.
+    assert cfg.rates_list == [0.002] and cfg.balances_list == [2.5]
+    one = train_command.parse_config(["--recipe", "best", "--data_dir", str(tmp_path),
+                                      "--how_many_training_steps", "300",
+                                      "--learning_rate", "0.001", "--folder_balance", "3"])
+    assert (one.rates_list, one.balances_list) == ([0.001], [3])
     with pytest.raises(ValueError, match=r"--recipe best trains 2 phases \(--how_many_training_"
                                          r"steps 4500,1000\): give --learning_rate a rate for"):
         train_command.parse_config(["--recipe", "best", "--data_dir", str(tmp_path),

@@ -168,6 +168,8 @@ RECIPES: dict[str, dict] = {
         "how_many_training_steps": "4500,1000",
         "learning_rate": "0.002,0.0005",
         "restart_optimizer": True,
+        # The second phase hears the real speakers about twice as often.
+        "folder_balance": "2.5,5",
         "augment": "ism",
         # The embedding's last 8 convolutions learn too, at a quarter of the rate.
         "train_embedding_layers": 8,
@@ -336,6 +338,12 @@ def make_config(**flags) -> TrainConfig:
         rates = _parse_list(recipe_flags["learning_rate"], str, "learning_rate")
         if len(given["how_many_training_steps"]) < len(rates):
             values["learning_rate"] = ",".join(rates[:len(given["how_many_training_steps"])])
+    # So does a recipe's --folder_balance per phase (when --folder_balance is not given).
+    if "how_many_training_steps" in given and "folder_balance" not in flags:
+        balances = _parse_list(recipe_flags.get("folder_balance", "0"), str, "folder_balance")
+        if 1 < len(balances) and len(given["how_many_training_steps"]) < len(balances):
+            values["folder_balance"] = ",".join(
+                balances[:len(given["how_many_training_steps"])])
     if "how_many_training_steps" in recipe_flags and list(given) == ["learning_rate"]:
         steps = _parse_list(recipe_flags["how_many_training_steps"], str,
                             "how_many_training_steps")
