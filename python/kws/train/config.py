@@ -221,7 +221,8 @@ RECIPE_SUMMARIES: dict[str, str] = {
             "pretrained speech embedding's head and TC-ResNet8 on its log-mel in one model "
             "(speech_embedding_tc_resnet), the embedding's last 8 convolutions trained at a "
             "quarter of the rate, 4,500 steps, then 1,000 at a quarter of the rate with a "
-            "fresh optimizer (--restart_optimizer), ism augmentation",
+            "fresh optimizer (--restart_optimizer) and the real folder twice as often "
+            "(--folder_balance 2.5,5), ism augmentation",
     "best_tc_resnet": "best with TC-ResNet8 on MFCC as 3 mutually distilled peers (room_spec), "
                       "9,000 steps: 19x cheaper per window, fewer real words found",
 }
