@@ -3,6 +3,8 @@ that augmented training runs through the pipeline and `kws train`."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -138,16 +140,14 @@ def test_ism_voice_presets_change_only_their_voice_op(speech):
     ism = A.PRESETS["ism"]
     vtlp = A.PRESETS["ism_vtlp"]
     voice = A.PRESETS["ism_voice"]
-    assert A.AugmentConfig(**{**vtlp.__dict__, "vtlp_probability": 0.0,
-                              "vtlp_range": ism.vtlp_range}) == ism
-    assert A.AugmentConfig(**{**voice.__dict__, "speed_probability": ism.speed_probability,
-                              "speed_range": ism.speed_range}) == ism
+    assert replace(vtlp, vtlp_probability=0.0, vtlp_range=ism.vtlp_range) == ism
+    assert replace(voice, speed_probability=ism.speed_probability,
+                   speed_range=ism.speed_range) == ism
     assert voice.speed_range[0] < ism.speed_range[0] and voice.speed_range[1] > ism.speed_range[1]
-    small = {"room_bank": 4}  # the same ops over a smaller bank of rooms, to keep this quick
-    base = A.augment_samples(x, [5, 6], A.AugmentConfig(**{**ism.__dict__, **small})).numpy()
+    # The same ops over a smaller bank of rooms, to keep this quick.
+    base = A.augment_samples(x, [5, 6], replace(ism, room_bank=4)).numpy()
     for preset in (vtlp, voice):
-        out = A.augment_samples(x, [5, 6], A.AugmentConfig(**{**preset.__dict__, **small}))
-        out = out.numpy()
+        out = A.augment_samples(x, [5, 6], replace(preset, room_bank=4)).numpy()
         assert out.shape == base.shape and np.isfinite(out).all()
         assert not np.allclose(out, base)
 

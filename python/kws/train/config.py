@@ -332,19 +332,17 @@ def make_config(**flags) -> TrainConfig:
     values = {**RECIPES.get(recipe, {}), **flags}
     # A recipe's rates follow the phases given: fewer --how_many_training_steps phases than
     # the recipe's (without --learning_rate) take the recipe's first rates.
+    # So do its per-phase folder balances (without --folder_balance).
     recipe_flags = RECIPES.get(recipe, {})
     given = {name: _parse_list(flags[name], str, name) for name in
              ("how_many_training_steps", "learning_rate") if name in flags}
-    if "learning_rate" in recipe_flags and list(given) == ["how_many_training_steps"]:
-        rates = _parse_list(recipe_flags["learning_rate"], str, "learning_rate")
-        if len(given["how_many_training_steps"]) < len(rates):
-            values["learning_rate"] = ",".join(rates[:len(given["how_many_training_steps"])])
-    # So does a recipe's --folder_balance per phase (when --folder_balance is not given).
-    if "how_many_training_steps" in given and "folder_balance" not in flags:
-        balances = _parse_list(recipe_flags.get("folder_balance", "0"), str, "folder_balance")
-        if 1 < len(balances) and len(given["how_many_training_steps"]) < len(balances):
-            values["folder_balance"] = ",".join(
-                balances[:len(given["how_many_training_steps"])])
+    if "how_many_training_steps" in given:
+        phases = len(given["how_many_training_steps"])
+        for name in ("learning_rate", "folder_balance"):
+            if name in recipe_flags and name not in flags:
+                per_phase = _parse_list(recipe_flags[name], str, name)
+                if phases < len(per_phase):
+                    values[name] = ",".join(per_phase[:phases])
     if "how_many_training_steps" in recipe_flags and list(given) == ["learning_rate"]:
         steps = _parse_list(recipe_flags["how_many_training_steps"], str,
                             "how_many_training_steps")
@@ -563,26 +561,33 @@ def phase_starts(config: TrainConfig) -> set[int]:
     return starts
 
 
+def _phase(step: int, config: TrainConfig) -> tuple[int, int] | None:
+    """(index, steps before it) of the phase holding training step `step` (1-based); None
+    past the last phase."""
+    start = 0
+    for i, steps in enumerate(config.steps_list):
+        if step <= start + steps:
+            return i, start
+        start += steps
+    return None
+
+
 def folder_balance_at(step: int, config: TrainConfig) -> float:
     """--folder_balance of the phase holding training step `step` (1-based)."""
     if len(config.balances_list) == 1:
         return config.balances_list[0]
-    start = 0
-    for steps, balance in zip(config.steps_list, config.balances_list):
-        if step <= start + steps:
-            return balance
-        start += steps
-    return config.balances_list[-1]
+    phase = _phase(step, config)
+    return config.balances_list[-1 if phase is None else phase[0]]
 
 
 def learning_rate_at(step: int, config: TrainConfig) -> float:
     """Rate used for training step `step` (1-based), from the phases and the schedule."""
-    start = 0
-    for steps, rate in zip(config.steps_list, config.rates_list):
-        if step <= start + steps:
-            if config.lr_schedule == "cosine":
-                progress = (step - 1 - start) / steps
-                return rate * 0.5 * (1.0 + math.cos(math.pi * progress))
-            return rate
-        start += steps
-    return config.rates_list[-1]
+    phase = _phase(step, config)
+    if phase is None:
+        return config.rates_list[-1]
+    i, start = phase
+    rate = config.rates_list[i]
+    if config.lr_schedule == "cosine":
+        progress = (step - 1 - start) / config.steps_list[i]
+        return rate * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return rate

@@ -270,15 +270,17 @@ class _Run:
                             dynamic_ncols=True, file=sys.stderr, disable=None,
                             desc=self.config.model_architecture)
 
-    def rebalance(self, step: int) -> None:
+    def rebalance(self, step: int) -> bool:
         """Index the training clips again when step `step`'s phase has another
-        --folder_balance than the index's."""
+        --folder_balance than the index's; True when it did."""
         balance = folder_balance_at(step, self.config)
-        if balance != self.balance:
-            self.balance = balance
-            self.index = make_index(self.config, balance)
-            LOG.info("Step #%d: --folder_balance %g from here: %s", step, balance,
-                     self.index.summary())
+        if balance == self.balance:
+            return False
+        self.balance = balance
+        self.index = make_index(self.config, balance)
+        LOG.info("Step #%d: --folder_balance %g from here: %s", step, balance,
+                 self.index.summary())
+        return True
 
     def make_input(self, start_step: int | None = None) -> None:
         """The augmented training batches (one pipeline per worker, drawing on from
@@ -320,7 +322,7 @@ class _Run:
                 for v in self.optimizer.variables:
                     v.assign(tf.zeros_like(v))
                 LOG.info("Step #%d: a new phase starts with a fresh optimizer state", step)
-            if step > self.start_step + 1 and folder_balance_at(step, config) != self.balance:
+            if self.rebalance(step):
                 self.make_input(step - 1)
             rate = learning_rate_at(step, config)
             self.optimizer.learning_rate.assign(rate)
