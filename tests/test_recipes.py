@@ -76,6 +76,18 @@ def test_explicit_flags_override_recipes(tmp_path):
                                          r"steps 4500,1000\): give --learning_rate a rate for"):
         train_command.parse_config(["--recipe", "best", "--data_dir", str(tmp_path),
                                     "--learning_rate", "0.001"])
+    # More phases than the recipe's need its per-phase flags given, each named.
+    three = ["--recipe", "best", "--data_dir", str(tmp_path),
+             "--how_many_training_steps", "3000,1500,1000"]
+    with pytest.raises(ValueError, match=r"--recipe best gives --learning_rate 0.002,0.0005 "
+                                         r"for 2 phases: with 3 --how_many_training_steps"):
+        train_command.parse_config(three)
+    with pytest.raises(ValueError, match=r"--recipe best gives --folder_balance 2.5,5 for 2 "
+                                         r"phases: with 3 --how_many_training_steps phases"):
+        train_command.parse_config([*three, "--learning_rate", "0.002,0.001,0.0005"])
+    given = train_command.parse_config([*three, "--learning_rate", "0.002,0.001,0.0005",
+                                        "--folder_balance", "2.5,2.5,5"])
+    assert (given.rates_list, given.balances_list) == ([0.002, 0.001, 0.0005], [2.5, 2.5, 5])
     # The recipe's embedding training gives way to an architecture without the embedding;
     # asked for explicitly, it is refused.
     assert (cfg.train_embedding_layers, cfg.embedding_rate_scale) == (0, 1.0)

@@ -331,8 +331,8 @@ def make_config(**flags) -> TrainConfig:
         raise ValueError(f"unknown training flag(s): {', '.join(sorted(unknown))}")
     values = {**RECIPES.get(recipe, {}), **flags}
     # A recipe's rates follow the phases given: fewer --how_many_training_steps phases than
-    # the recipe's (without --learning_rate) take the recipe's first rates.
-    # So do its per-phase folder balances (without --folder_balance).
+    # the recipe's (without --learning_rate) take the recipe's first rates; more phases
+    # need the flag given. So do its per-phase folder balances (without --folder_balance).
     recipe_flags = RECIPES.get(recipe, {})
     given = {name: _parse_list(flags[name], str, name) for name in
              ("how_many_training_steps", "learning_rate") if name in flags}
@@ -343,6 +343,11 @@ def make_config(**flags) -> TrainConfig:
                 per_phase = _parse_list(recipe_flags[name], str, name)
                 if phases < len(per_phase):
                     values[name] = ",".join(per_phase[:phases])
+                elif 1 < len(per_phase) < phases:
+                    raise ValueError(
+                        f"--recipe {recipe} gives --{name} {recipe_flags[name]} for "
+                        f"{len(per_phase)} phases: with {phases} --how_many_training_steps "
+                        f"phases give --{name} too (one value, or one per phase)")
     if "how_many_training_steps" in recipe_flags and list(given) == ["learning_rate"]:
         steps = _parse_list(recipe_flags["how_many_training_steps"], str,
                             "how_many_training_steps")
