@@ -1,12 +1,15 @@
-"""MFCC throughput: kws's C++ front end against tf.raw_ops (AudioSpectrogram + Mfcc), on
-one thread, in the same run: 1 s clips one by one and one 60 s signal. Reports audio
-seconds processed per second of wall time (x real time) and the ratio to TensorFlow, and
-writes the "MFCC front end" section of BENCHMARKS.md.
+"""MFCC throughput: kws's C++ front end against tf.raw_ops (AudioSpectrogram + Mfcc) and
+kaldi-native-fbank's OnlineMfcc (the same frame geometry, mel range and sizes; Kaldi's MFCC,
+so other numbers), on one thread, in the same run: 1 s clips one by one, one 60 s signal
+and that signal in 10 ms chunks. Reports audio seconds processed per second of wall time
+(x real time) and the ratio to kws, and writes the "MFCC front end" section of
+BENCHMARKS.md.
 
     python bench/bench_mfcc.py [--clips 500] [--repeats 5] [--no-write]
 
 Each figure is the best of --repeats runs (the machine may be shared; the best run is the
-least disturbed one). Needs TensorFlow and the real sample (KWS_SAMPLE_DIR or
+least disturbed one). Needs TensorFlow, kaldi-native-fbank (pip install
+kaldi-native-fbank) and the real sample (KWS_SAMPLE_DIR or
 ../shared/data/speech_commands_sample).
 """
 
@@ -67,6 +70,33 @@ def best_of(repeats: int, fn) -> tuple[float, float]:
     return best_wall, best_cpu
 
 
+def knf_options():
+    """kaldi-native-fbank MFCC options with kws's defaults where Kaldi has the same knob:
+    30 ms Hann frames every 10 ms (whole frames only), 40 mel bins over 20-4000 Hz, 40
+    coefficients, no dither, pre-emphasis, DC removal, energy or lifter."""
+    import kaldi_native_fbank as knf
+
+    opts = knf.MfccOptions()
+    frame = opts.frame_opts
+    frame.samp_freq, frame.frame_length_ms, frame.frame_shift_ms = RATE, 30.0, 10.0
+    frame.dither, frame.preemph_coeff, frame.remove_dc_offset = 0.0, 0.0, False
+    frame.window_type, frame.snip_edges = "hanning", True
+    opts.mel_opts.num_bins, opts.mel_opts.low_freq, opts.mel_opts.high_freq = 40, 20.0, 4000.0
+    opts.num_ceps, opts.use_energy, opts.cepstral_lifter = 40, False, 0.0
+    return opts
+
+
+def knf_mfcc(opts, x: np.ndarray) -> np.ndarray:
+    """Frames x coefficients of `x` by kaldi-native-fbank's OnlineMfcc (one call per
+    frame: its Python API returns frames one by one)."""
+    import kaldi_native_fbank as knf
+
+    m = knf.OnlineMfcc(opts)
+    m.accept_waveform(RATE, x)
+    m.input_finished()
+    return np.array([m.get_frame(i) for i in range(m.num_frames_ready)], np.float32)
+
+
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -90,6 +120,11 @@ def main(argv: list[str] | None = None) -> int:
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
+    try:
+        import kaldi_native_fbank as knf
+    except ImportError:
+        raise SystemExit("kaldi-native-fbank is a peer of this benchmark: "
+                         "pip install kaldi-native-fbank") from None
     import kws
 
     clips = load_clips(args.clips)
@@ -115,6 +150,11 @@ def main(argv: list[str] | None = None) -> int:
         assert diff <= 1e-3, f"kws and TensorFlow disagree by {diff}"
     diff_long = np.max(np.abs(kws.mfcc(long_signal) - tf_graph(tf_long)[0].numpy()))
     assert diff_long <= 1e-3, f"kws and TensorFlow disagree by {diff_long} on the long signal"
+    # Kaldi computes another MFCC (its own mel scale and log floor): the same amount of it.
+    opts = knf_options()
+    for x in (clips[0], long_signal):
+        shape_kws, shape_knf = kws.mfcc(x).shape, knf_mfcc(opts, x).shape
+        assert shape_kws == shape_knf, f"kws {shape_kws} against kaldi-native-fbank {shape_knf}"
 
     def run_kws_clips():
         for c in clips:
@@ -134,6 +174,19 @@ def main(argv: list[str] | None = None) -> int:
             stream.accept_waveform(long_signal[start : start + stride])
             stream.pop_frames()
 
+    def run_knf_clips():
+        for c in clips:
+            knf_mfcc(opts, c)
+
+    def run_knf_stream():
+        m = knf.OnlineMfcc(opts)
+        done = 0
+        for start in range(0, len(long_signal), stride):
+            m.accept_waveform(RATE, long_signal[start : start + stride])
+            while done < m.num_frames_ready:
+                m.get_frame(done)
+                done += 1
+
     # Warm up every path (tracing, caches, lazy initialisation).
     run_kws_clips(), run_tf_eager_clips(), run_tf_graph_clips()
     kws.mfcc(long_signal), tf_mfcc(tf_long).numpy(), tf_graph(tf_long).numpy()
@@ -146,17 +199,22 @@ def main(argv: list[str] | None = None) -> int:
         (clips_label, "kws.mfcc (C++)", clip_seconds, run_kws_clips),
         (clips_label, "tf.raw_ops, eager", clip_seconds, run_tf_eager_clips),
         (clips_label, "tf.raw_ops in tf.function", clip_seconds, run_tf_graph_clips),
+        (clips_label, "kaldi-native-fbank OnlineMfcc", clip_seconds, run_knf_clips),
         (long_label, "kws.mfcc (C++)", long_seconds, lambda: kws.mfcc(long_signal)),
         (long_label, "tf.raw_ops, eager", long_seconds, lambda: tf_mfcc(tf_long).numpy()),
         (long_label, "tf.raw_ops in tf.function", long_seconds, lambda: tf_graph(tf_long).numpy()),
+        (long_label, "kaldi-native-fbank OnlineMfcc", long_seconds,
+         lambda: knf_mfcc(opts, long_signal)),
         (long_label + ", 10 ms chunks", "kws.MfccStream (C++)", long_seconds, run_kws_stream),
+        (long_label + ", 10 ms chunks", "kaldi-native-fbank OnlineMfcc", long_seconds,
+         run_knf_stream),
     ]
     rows = [(w, impl, sec, best_of(args.repeats, fn)) for w, impl, sec, fn in workloads]
 
-    kws_cpu = {w: cpu for w, impl, _, (_, cpu) in rows if impl.startswith("kws.mfcc")}
+    kws_cpu = {w: cpu for w, impl, _, (_, cpu) in rows if impl.startswith("kws.")}
     lines = [
         "| workload | implementation | wall ms per audio s | x real time (wall) "
-        "| CPU ms per audio s | x real time (CPU) | kws.mfcc speed-up (CPU) |",
+        "| CPU ms per audio s | x real time (CPU) | kws speed-up (CPU) |",
         "|---|---|---|---|---|---|---|",
     ]
     for workload, impl, seconds, (wall, cpu) in rows:
@@ -171,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
 
     passed = sys.argv[1:] if argv is None else argv
     command = " ".join(["python bench/bench_mfcc.py", *passed])
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if cores and len(cores) < (os.cpu_count() or 0):
+        command = f"taskset -c {','.join(map(str, cores))} {command}"
     section = "\n".join([
         f"## {SECTION}",
         "",
@@ -179,10 +240,14 @@ def main(argv: list[str] | None = None) -> int:
         f"Single thread (TensorFlow intra/inter-op threads = 1; kws is single-threaded), "
         f"default settings (30 ms window, 10 ms stride, 40 mel channels, 40 coefficients), "
         f"real speech clips from the sample, {len(clips)} clips one by one, best of "
-        f"{args.repeats} runs. Both sides agree within 1e-3 (checked by the script; max diff "
-        f"{max(diff_long, 0):.1e} on the long signal). \"x real time\" = audio seconds "
+        f"{args.repeats} runs. kws and TensorFlow agree within 1e-3 (checked by the script; "
+        f"max diff {max(diff_long, 0):.1e} on the long signal); kaldi-native-fbank "
+        f"{getattr(knf, '__version__', '?')} computes Kaldi's MFCC with the same frame "
+        f"geometry, mel range and sizes (the same number of frames and coefficients, checked; "
+        f"other values: its own mel scale and log floor), through its Python API, which "
+        f"returns one frame per call. \"x real time\" = audio seconds "
         f"processed per second of wall time or of process CPU time; the machine is shared, so "
-        f"CPU time is the steadier measure and the speed-up (how many times less CPU kws.mfcc "
+        f"CPU time is the steadier measure and the speed-up (how many times less CPU kws "
         f"needs than that implementation on the same workload) is computed from it.",
         "",
         table,
@@ -190,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {cpu_name()} "
         f"({os.cpu_count()} cores, shared with other jobs: load average {load:.1f} at the end), "
         f"Python {platform.python_version()}, "
-        f"TensorFlow {tf.__version__}, numpy {np.__version__}.",
+        f"TensorFlow {tf.__version__}, numpy {np.__version__}, "
+        f"kaldi-native-fbank {getattr(knf, '__version__', '?')}.",
         "",
     ])
     print(section)
