@@ -13,8 +13,11 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <new>
 #include <sstream>
 
+#include "kernels/kernels.h"
 #include "kws/error.h"
 #include "real_fft.h"
 
@@ -23,7 +26,6 @@ namespace kws {
 namespace {
 
 constexpr double kPi = 3.14159265358979323846;
-constexpr double kFilterbankFloor = 1e-12;
 // Bounds that keep every derived size far from overflow; real front ends sit far below.
 constexpr int kMaxWindowSamples = 1 << 20;
 constexpr int kMaxChannels = 4096;
@@ -159,29 +161,46 @@ std::string MfccOptions::ToString() const {
 
 namespace {
 
-using internal::kLanes;
-using internal::LaneBuffer;
-using internal::Lanes;
-using internal::LogOfPositive;
-using internal::Splat;
-using internal::SqrtOfFloat32;
-static_assert(kLanes == 4, "Frames() gathers four frames per group");
+using kernels::kMfccLanes;
 
-// Per-thread working memory, grown to the largest front end used on the thread.
+// kMfccLanes doubles per entry, 64-byte aligned, zeroed when allocated.
+class LaneBuffer {
+ public:
+  void Resize(size_t n) {
+    data_.reset(static_cast<double*>(
+        ::operator new(n* kMfccLanes * sizeof(double), std::align_val_t(kAlignment))));
+    size_ = n;
+    std::fill(data_.get(), data_.get() + n * kMfccLanes, 0.0);
+  }
+  size_t size() const { return size_; }
+  double* data() { return data_.get(); }
+
+ private:
+  static constexpr size_t kAlignment = 64;
+  struct Free {
+    void operator()(double* p) const { ::operator delete(p, std::align_val_t(kAlignment)); }
+  };
+  std::unique_ptr<double[], Free> data_;
+  size_t size_ = 0;
+};
+
+// Per-thread working memory (kernels::MfccWork), grown to the largest front end used on
+// the thread.
 struct Workspace {
   LaneBuffer windowed;  // fft_length; the tail past the window stays zero
   LaneBuffer power;     // fft_length / 2 + 1
-  LaneBuffer fft_work;  // RealFft::work_size()
+  LaneBuffer fft;       // fft_length
   LaneBuffer mel;       // channels + 2 (one guard slot each side)
 
-  void Prepare(int fft_length, int channels, int coefficients) {
+  kernels::MfccWork Prepare(int fft_length, int channels) {
     const size_t n = static_cast<size_t>(fft_length);
     if (windowed.size() < n) {
       windowed.Resize(n);
       power.Resize(n / 2 + 1);
-      fft_work.Resize(n);
+      fft.Resize(n);
     }
     if (mel.size() < static_cast<size_t>(channels) + 2) mel.Resize(channels + 2);
+    return kernels::MfccWork{windowed.data(), power.data(), fft.data(), mel.data()};
   }
 };
 
@@ -216,6 +235,8 @@ struct MfccFrontend::Impl {
   std::vector<double> falling_weight;
   // DCT matrix, coefficient-major: dct[i * channels + j] multiplies log-mel j into c_i.
   std::vector<double> dct;
+  // The tables above as the frame kernels read them.
+  kernels::MfccFrameArgs args;
 
   explicit Impl(const MfccOptions& o) : opts(o), fft((o.Validate(), o.fft_length())) {
     window = opts.window_size_samples();
@@ -231,6 +252,7 @@ struct MfccFrontend::Impl {
       const int bins = fft.num_bins();
       const int total_pad = std::max(coefficients * average_width - bins, 0);
       average_pad_before = total_pad / 2;
+      DescribeTables();
       return;
     }
     channels = opts.filterbank_channel_count;
@@ -244,6 +266,22 @@ struct MfccFrontend::Impl {
             norm * std::cos(kPi / channels * i * (j + 0.5));
       }
     }
+    DescribeTables();
+  }
+
+  void DescribeTables() {
+    args.window = window;
+    args.stride = stride;
+    args.hann = hann.data();
+    fft.Describe(&args);
+    args.coefficients = coefficients;
+    args.average_width = average_width;
+    args.average_pad_before = average_pad_before;
+    args.channels = channels;
+    args.slot_begin = slot_begin.data();
+    args.slot_end = slot_end.data();
+    args.falling_weight = falling_weight.data();
+    args.dct = dct.data();
   }
 
   void BuildFilterbank() {
@@ -288,105 +326,6 @@ struct MfccFrontend::Impl {
       slot_end[k] = e;
     }
   }
-
-  // Computes `count` (1..kLanes) consecutive frames, the first starting at `samples`, into
-  // `out` (count rows). Every frame goes through the same lane arithmetic whatever its
-  // group, so a frame's values never depend on how the signal was chunked.
-  void Frames(const float* samples, int count, float* out, Workspace& ws) const {
-    // Locals: Lanes may alias anything, so members would be reloaded after every store.
-    const int window_length = window;
-    const int num_channels = channels;
-    const int num_coefficients = coefficients;
-    const float* start[kLanes];
-    for (int l = 0; l < kLanes; ++l) {
-      start[l] = samples + static_cast<size_t>(std::min(l, count - 1)) * stride;
-    }
-    Lanes* __restrict windowed = ws.windowed.data();
-    const double* __restrict w = hann.data();
-    for (int i = 0; i < window_length; ++i) {
-      const Lanes frame_values = {start[0][i], start[1][i], start[2][i], start[3][i]};
-      windowed[i] = frame_values * Splat(w[i]);
-    }
-    Lanes* __restrict power = ws.power.data();
-    fft.PowerSpectrum(windowed, power, ws.fft_work.data());
-    if (average_width > 0) {
-      Average(power, count, out);
-      return;
-    }
-
-    Lanes* __restrict mel = ws.mel.data();
-    for (int j = 0; j < num_channels + 2; ++j) mel[j] = Splat(0.0);
-    // Bins of slot k (a contiguous run) feed the falling side of channel k - 1 (mel[k])
-    // and the rising side of channel k (mel[k + 1]); sums stay in registers per run.
-    const double* __restrict weights = falling_weight.data();
-    for (int k = 0; k <= num_channels; ++k) {
-      Lanes falling_sum = Splat(0.0), rising_sum = Splat(0.0);
-      const int end = slot_end[k];
-      for (int i = slot_begin[k]; i < end; ++i) {
-        const Lanes magnitude = SqrtOfFloat32(power[i]);
-        const Lanes falling = magnitude * Splat(weights[i]);
-        falling_sum += falling;
-        rising_sum += magnitude - falling;
-      }
-      mel[k] += falling_sum;
-      mel[k + 1] += rising_sum;
-    }
-    // Log in place: mel[1 + j] becomes log(max(channel j, floor)).
-    Lanes* __restrict log_mel = mel + 1;
-    const Lanes floor = Splat(kFilterbankFloor);
-    for (int j = 0; j < num_channels; ++j) {
-      const Lanes v = log_mel[j];
-      log_mel[j] = LogOfPositive(v < floor ? floor : v);  // NaN stays NaN, like TensorFlow
-    }
-    // DCT, four coefficients per pass: independent accumulators keep the adds pipelined.
-    const double* __restrict d = dct.data();
-    const size_t stride_out = static_cast<size_t>(num_coefficients);
-    int i = 0;
-    for (; i + 4 <= num_coefficients; i += 4) {
-      const double* __restrict r0 = d + static_cast<size_t>(i) * num_channels;
-      const double* __restrict r1 = r0 + num_channels;
-      const double* __restrict r2 = r1 + num_channels;
-      const double* __restrict r3 = r2 + num_channels;
-      Lanes a0 = Splat(0.0), a1 = Splat(0.0), a2 = Splat(0.0), a3 = Splat(0.0);
-      for (int j = 0; j < num_channels; ++j) {
-        const Lanes v = log_mel[j];
-        a0 += Splat(r0[j]) * v;
-        a1 += Splat(r1[j]) * v;
-        a2 += Splat(r2[j]) * v;
-        a3 += Splat(r3[j]) * v;
-      }
-      for (int l = 0; l < count; ++l) {
-        float* o = out + l * stride_out + i;
-        o[0] = static_cast<float>(a0[l]);
-        o[1] = static_cast<float>(a1[l]);
-        o[2] = static_cast<float>(a2[l]);
-        o[3] = static_cast<float>(a3[l]);
-      }
-    }
-    for (; i < num_coefficients; ++i) {
-      const double* __restrict row = d + static_cast<size_t>(i) * num_channels;
-      Lanes acc = Splat(0.0);
-      for (int j = 0; j < num_channels; ++j) acc += Splat(row[j]) * log_mel[j];
-      for (int l = 0; l < count; ++l) out[l * stride_out + i] = static_cast<float>(acc[l]);
-    }
-  }
-
-  // The averaged spectrogram of `count` frames from their power spectra: each bin as the
-  // float32 TensorFlow hands over, summed in float32 in bin order, then divided by the
-  // number of bins in the group (padding is not counted).
-  void Average(const Lanes* power, int count, float* out) const {
-    const int bins = fft.num_bins();
-    for (int l = 0; l < count; ++l) {
-      float* o = out + static_cast<size_t>(l) * coefficients;
-      for (int j = 0; j < coefficients; ++j) {
-        const int begin = std::max(j * average_width - average_pad_before, 0);
-        const int end = std::min(j * average_width - average_pad_before + average_width, bins);
-        float sum = 0.0f;
-        for (int i = begin; i < end; ++i) sum += static_cast<float>(power[i][l]);
-        o[j] = sum / static_cast<float>(end - begin);
-      }
-    }
-  }
 };
 
 MfccFrontend::MfccFrontend(const MfccOptions& opts) : impl_(new Impl(opts)) {}
@@ -408,14 +347,14 @@ void MfccFrontend::Compute(const float* samples, size_t n, float* out) const {
 void MfccFrontend::ComputeFrames(const float* samples, size_t num_frames, float* out) const {
   if (num_frames == 0) return;
   const Impl& m = *impl_;
-  Workspace& ws = ThreadWorkspace();
-  ws.Prepare(m.fft.size(), m.channels, m.coefficients);
+  const kernels::MfccWork work = ThreadWorkspace().Prepare(m.fft.size(), m.channels);
   // A larger front end used earlier on this thread may have left values past our window.
-  Lanes* windowed = ws.windowed.data();
-  for (int i = m.window; i < m.fft.size(); ++i) windowed[i] = Splat(0.0);
-  for (size_t f = 0; f < num_frames; f += kLanes) {
-    const int count = static_cast<int>(std::min<size_t>(kLanes, num_frames - f));
-    m.Frames(samples + f * m.stride, count, out + f * m.coefficients, ws);
+  std::fill(work.windowed + static_cast<size_t>(m.window) * kMfccLanes,
+            work.windowed + static_cast<size_t>(m.fft.size()) * kMfccLanes, 0.0);
+  const kernels::MfccFramesFn frames = kernels::Active().mfcc_frames;
+  for (size_t f = 0; f < num_frames; f += kMfccLanes) {
+    const int count = static_cast<int>(std::min<size_t>(kMfccLanes, num_frames - f));
+    frames(m.args, work, samples + f * m.stride, count, out + f * m.coefficients);
   }
 }
 

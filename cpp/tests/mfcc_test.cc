@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "kws/error.h"
+#include "kws/version.h"
 #include "test_support.h"
 
 namespace {
@@ -331,4 +332,39 @@ TEST(Mfcc, ConcurrentUseGivesTheSameFrames) {
   }
   for (auto& t : threads) t.join();
   for (const auto& g : got) ASSERT_TRUE(BitIdentical(g, expected));
+}
+
+// The frames are compiled once per kernel set (cpp/src/kernels/mfcc_frames.h), each build
+// without FMA contraction, and must compute the same bits in every set this CPU runs: the
+// MFCC and the averaged spectrogram of a real clip, FFTs with even and odd stage counts
+// (512, 256 and 1024 points), frame counts that leave partial groups of four.
+TEST(Mfcc, EveryKernelSetComputesTheSameBits) {
+  const Fixture fx = LoadFixture();
+  std::vector<kws::MfccOptions> settings(5);
+  settings[1].window_size_ms = 16;  // 256 points: an odd number of radix-2 stages
+  settings[1].window_stride_ms = 7;
+  settings[1].dct_coefficient_count = 13;
+  settings[2].window_size_ms = 40;  // 1024 points
+  settings[2].window_stride_ms = 20;
+  settings[2].filterbank_channel_count = 64;
+  settings[2].dct_coefficient_count = 64;
+  settings[3].window_size_ms = 25;  // the averaged spectrogram
+  settings[3].average_window_width = 6;
+  settings[4].window_size_ms = 16;
+  settings[4].average_window_width = 1;
+  const kws::BuildInfo build = kws::GetBuildInfo();
+  const std::string active = build.kernel_set;
+  for (size_t s = 0; s < settings.size(); ++s) {
+    kws::MfccFrontend f(settings[s]);
+    ASSERT_TRUE(kws::UseKernelSet("scalar"));
+    const std::vector<float> reference = f.Compute(fx.samples.data(), fx.samples.size());
+    ASSERT_GT(reference.size(), 0u);
+    for (const std::string& set : build.supported_sets) {
+      ASSERT_TRUE(kws::UseKernelSet(set));
+      const std::vector<float> got = f.Compute(fx.samples.data(), fx.samples.size());
+      EXPECT_TRUE(BitIdentical(got, reference))
+          << "kernel set " << set << " differs from scalar with " << settings[s].ToString();
+    }
+  }
+  ASSERT_TRUE(kws::UseKernelSet(active));
 }

@@ -5,6 +5,8 @@
 #define KWS_GEMM_TILE_ROWS 6
 #define KWS_GEMM_TILE_PANELS 1
 #define KWS_GEMM_ROW_PANELS 4
+// The MFCC frames: AVX2 is as wide as their four doubles.
+#define KWS_MFCC_FRAMES &MfccFramesAvx2
 #include "kernels_impl.h"
 
 namespace kws {

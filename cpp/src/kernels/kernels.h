@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "../layers.h"
+#include "mfcc_frames.h"
 
 namespace kws {
 namespace kernels {
@@ -71,6 +72,8 @@ struct KernelSet {
   // Global pooling sums: out[c] = the sum, from zero in (row, pixel) order with plain
   // additions, of rows[r][p * C + c] over r < num_rows and p < pixels.
   void (*sum_pixels)(const float* const* rows, int num_rows, int pixels, int C, float* out);
+  // The MFCC front end's frames (mfcc_frames.h): the same bits in every set.
+  MfccFramesFn mfcc_frames;
 };
 
 // The set in use (chosen once; never null).

@@ -643,9 +643,13 @@ void SumPixelsImpl(const float* const* rows, int num_rows, int pixels, int C, fl
 
 }  // namespace
 
+// The set's MFCC frames: the baseline build unless the set names another.
+#ifndef KWS_MFCC_FRAMES
+#define KWS_MFCC_FRAMES &MfccFramesBaseline
+#endif
 #define KWS_KERNEL_TABLE(set_name)                                                     \
   {set_name, &GemmBlockImpl, kTilePanels, &SumPartialsImpl, &DepthwiseRowsImpl,         \
-   &SvdfTimeImpl, &SvdfStripImpl, &SumPixelsImpl}
+   &SvdfTimeImpl, &SvdfStripImpl, &SumPixelsImpl, KWS_MFCC_FRAMES}
 
 }  // namespace kernels
 }  // namespace kws
