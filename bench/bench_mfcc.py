@@ -226,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     table = "\n".join(lines)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    build = kws.build_info()
 
     passed = sys.argv[1:] if argv is None else argv
     command = " ".join(["python bench/bench_mfcc.py", *passed])
@@ -246,15 +247,17 @@ def main(argv: list[str] | None = None) -> int:
         f"geometry, mel range and sizes (the same number of frames and coefficients, checked; "
         f"other values: its own mel scale and log floor), through its Python API, which "
         f"returns one frame per call. \"x real time\" = audio seconds "
-        f"processed per second of wall time or of process CPU time; the machine is shared, so "
-        f"CPU time is the steadier measure and the speed-up (how many times less CPU kws "
+        f"processed per second of wall time or of process CPU time; CPU time is the "
+        f"steadier measure on a shared or virtual machine, and the speed-up (how many times "
+        f"less CPU kws "
         f"needs than that implementation on the same workload) is computed from it.",
         "",
         table,
         "",
         f"Measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {cpu_name()} "
-        f"({os.cpu_count()} cores, shared with other jobs: load average {load:.1f} at the end), "
-        f"Python {platform.python_version()}, "
+        f"({os.cpu_count()} cores; load average {load:.1f} at the end), kws "
+        f"{build['version']} ({'-march=native' if build['native_arch'] else 'portable'} "
+        f"build, kernel set {build['kernel_set']}), Python {platform.python_version()}, "
         f"TensorFlow {tf.__version__}, numpy {np.__version__}, "
         f"kaldi-native-fbank {getattr(knf, '__version__', '?')}.",
         "",
