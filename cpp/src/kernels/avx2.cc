@@ -5,6 +5,8 @@
 #define KWS_GEMM_TILE_ROWS 6
 #define KWS_GEMM_TILE_PANELS 1
 #define KWS_GEMM_ROW_PANELS 4
+// A last half panel (8 columns): 12 rows x 1 vector, 12 accumulators.
+#define KWS_GEMM_HALF_TILE_ROWS 12
 // The MFCC frames: AVX2 is as wide as their four doubles.
 #define KWS_MFCC_FRAMES &MfccFramesAvx2
 #include "kernels_impl.h"

@@ -49,6 +49,17 @@ constexpr int kVecPerPanel = 16 / kWidth;
 constexpr int kTilePanels = KWS_GEMM_TILE_PANELS;
 constexpr int kRowPanels = KWS_GEMM_ROW_PANELS;
 constexpr int kMaxPanels = kTilePanels > kRowPanels ? kTilePanels : kRowPanels;
+// Rows of the tile over a last half panel (WholePanelsEnd): its accumulators are half as
+// many per row, so a set may give it more rows to keep enough multiply-add chains going.
+#ifdef KWS_GEMM_HALF_TILE_ROWS
+constexpr int kHalfTileRows = KWS_GEMM_HALF_TILE_ROWS;
+#else
+constexpr int kHalfTileRows = kTileRows;
+#endif
+static_assert(kRows % kHalfTileRows == 0, "a block is a whole number of half-panel tiles");
+// The accumulator tile GemmBlockImpl keeps in memory: the largest of its tiles.
+constexpr int kAccFloats = (kTileRows * kMaxPanels > kHalfTileRows ? kTileRows * kMaxPanels
+                                                                   : kHalfTileRows) * 16;
 static_assert(16 % kWidth == 0, "a panel is a whole number of vectors");
 
 static inline float Relu(float v) { return v > 0.0f ? v : 0.0f; }
@@ -67,6 +78,9 @@ static inline bool AllZeroRows(const float* const* row, const float* zero_row) {
 // RR rows x NP panels register tile. Every element is accumulated over k in increasing
 // order from zero (kSums: each segment from zero, the segments' sums then added in
 // order into acc), so the tile shape never changes the bits. acc is RR x (NP * 16).
+// kHalf (one panel whose columns past 8 are padding): only the panel's first 8 columns
+// are computed, with half the loads and multiply-adds; acc's columns 8..15 are left as
+// they were.
 // Where a tile of whole panels is written straight to C (c at its first column; rows
 // below `rows` stored): each sum + bias, then the activation, as StoreTile does.
 struct Epilogue {
@@ -76,11 +90,13 @@ struct Epilogue {
   bool relu = false;
 };
 
-template <int RR, int NP, bool kSums>
+template <int RR, int NP, bool kSums, bool kHalf = false>
 static inline void Tile(const float* const* a_ptrs, int segments, int seg_len,
                         const float* panel0, size_t panel_stride, size_t ks,
                         const float* zero_row, float* acc, const Epilogue& e) {
-  constexpr int V = NP * kVecPerPanel;
+  static_assert(!kHalf || (NP == 1 && kVecPerPanel % 2 == 0), "a half panel is whole vectors");
+  constexpr int kPanelVecs = kHalf ? kVecPerPanel / 2 : kVecPerPanel;  // loaded per panel
+  constexpr int V = NP * kPanelVecs;
   constexpr int ld = NP * 16;
   Vec c[RR][V];
   KWS_UNROLL for (int i = 0; i < RR; ++i)
@@ -98,8 +114,8 @@ static inline void Tile(const float* const* a_ptrs, int segments, int seg_len,
     for (int k = 0; k < seg_len; ++k, off += ks) {
       Vec b[V];
       KWS_UNROLL for (int q = 0; q < NP; ++q)
-        KWS_UNROLL for (int v = 0; v < kVecPerPanel; ++v)
-          b[q * kVecPerPanel + v] = Load(panel0 + q * panel_stride + off + v * kWidth);
+        KWS_UNROLL for (int v = 0; v < kPanelVecs; ++v)
+          b[q * kPanelVecs + v] = Load(panel0 + q * panel_stride + off + v * kWidth);
       KWS_UNROLL for (int i = 0; i < RR; ++i) {
         const Vec av = Splat(a[i][k]);
         KWS_UNROLL for (int j = 0; j < V; ++j) c[i][j] = MulAdd(av, b[j], c[i][j]);
@@ -166,7 +182,7 @@ static inline void StoreTile(const float* acc, int rows, const PackedView& b, in
   }
 }
 
-template <int RR, int NP, bool kSums>
+template <int RR, int NP, bool kSums, bool kHalf = false>
 static inline void TileAndStore(const float** a_ptrs, int rows, int segments, int seg_len,
                                 const PackedView& b, int p, const float* bias,
                                 Activation act, float* c, int ldc, const float* zero_row,
@@ -181,9 +197,18 @@ static inline void TileAndStore(const float** a_ptrs, int rows, int segments, in
     e.bias = bias ? bias + p * 16 : nullptr;
     e.relu = act == Activation::kRelu;
   }
-  Tile<RR, NP, kSums>(a_ptrs, segments, seg_len, b.data + p * panel_stride, panel_stride,
-                      b.row_floats, zero_row, acc, e);
+  Tile<RR, NP, kSums, kHalf>(a_ptrs, segments, seg_len, b.data + p * panel_stride,
+                             panel_stride, b.row_floats, zero_row, acc, e);
   if (e.c == nullptr) StoreTile<NP>(acc, rows, b, p, bias, act, c, ldc);
+}
+
+// Where the panels [p, panel_end) stop being whole: panel_end - 1 when it is B's last
+// panel, holds at most 8 columns and half a panel is whole vectors (the tiles then compute
+// only its first 8 columns: Tile's kHalf), else panel_end.
+static inline int WholePanelsEnd(const PackedView& b, int p, int panel_end) {
+  const bool half = kVecPerPanel % 2 == 0 && p < panel_end && panel_end == b.panels &&
+                    b.n - (panel_end - 1) * 16 <= 8;
+  return half ? panel_end - 1 : panel_end;
 }
 
 // Rows [r0, r0 + kTileRows) of a block, panels [p, panel_end).
@@ -257,7 +282,7 @@ static inline void RowSegmentSums(const float* const* a_ptrs, int segments, int 
 void GemmBlockImpl(const float** a_ptrs, int rows, int segments, int seg_len,
                    const PackedView& b, const float* bias, Activation act, float* c, int ldc,
                    int panel_begin, int panel_end, const float* zero_row, bool segment_sums) {
-  alignas(64) float acc[kTileRows * kMaxPanels * 16];
+  alignas(64) float acc[kAccFloats];
   // Rows past `rows` repeat row 0 (computed, not stored).
   for (int s = 0; s < segments; ++s)
     for (int i = rows; i < kRows; ++i) a_ptrs[s * kRows + i] = a_ptrs[s * kRows];
@@ -279,24 +304,46 @@ void GemmBlockImpl(const float** a_ptrs, int rows, int segments, int seg_len,
   }
   if (rows == 1) {
     int p = panel_begin;
-    for (; p + kRowPanels <= panel_end; p += kRowPanels)
+    const int whole_end = WholePanelsEnd(b, p, panel_end);
+    for (; p + kRowPanels <= whole_end; p += kRowPanels)
       TileAndStore<1, kRowPanels, false>(a_ptrs, rows, segments, seg_len, b, p, bias, act, c,
                                          ldc, zero_row, acc);
-    for (; p < panel_end; ++p)
+    for (; p < whole_end; ++p)
       TileAndStore<1, 1, false>(a_ptrs, rows, segments, seg_len, b, p, bias, act, c, ldc,
                                 zero_row, acc);
+    if constexpr (kVecPerPanel % 2 == 0) {
+      if (whole_end < panel_end)
+        TileAndStore<1, 1, false, true>(a_ptrs, rows, segments, seg_len, b, whole_end, bias,
+                                        act, c, ldc, zero_row, acc);
+    }
     return;
   }
   // Tiles of kTileRows rows; a tile whose rows are all past `rows` is not computed.
+  const int whole_end = WholePanelsEnd(b, panel_begin, panel_end);
+  const bool sums = segment_sums && segments > 1;
   for (int r0 = 0; r0 < rows; r0 += kTileRows) {
     const int n = MinInt(kTileRows, rows - r0);
     float* cr = c + static_cast<size_t>(r0) * ldc;
-    if (segment_sums && segments > 1)
-      TileRows<true>(a_ptrs + r0, n, segments, seg_len, b, panel_begin, panel_end, bias, act,
+    if (sums)
+      TileRows<true>(a_ptrs + r0, n, segments, seg_len, b, panel_begin, whole_end, bias, act,
                      cr, ldc, zero_row, acc);
     else
-      TileRows<false>(a_ptrs + r0, n, segments, seg_len, b, panel_begin, panel_end, bias, act,
+      TileRows<false>(a_ptrs + r0, n, segments, seg_len, b, panel_begin, whole_end, bias, act,
                       cr, ldc, zero_row, acc);
+  }
+  // A last half panel: tiles of kHalfTileRows rows.
+  if constexpr (kVecPerPanel % 2 == 0) {
+    if (whole_end == panel_end) return;
+    for (int r0 = 0; r0 < rows; r0 += kHalfTileRows) {
+      const int n = MinInt(kHalfTileRows, rows - r0);
+      float* cr = c + static_cast<size_t>(r0) * ldc;
+      if (sums)
+        TileAndStore<kHalfTileRows, 1, true, true>(a_ptrs + r0, n, segments, seg_len, b,
+                                                   whole_end, bias, act, cr, ldc, zero_row, acc);
+      else
+        TileAndStore<kHalfTileRows, 1, false, true>(a_ptrs + r0, n, segments, seg_len, b,
+                                                    whole_end, bias, act, cr, ldc, zero_row, acc);
+    }
   }
 }
 
