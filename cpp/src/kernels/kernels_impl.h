@@ -57,6 +57,9 @@ constexpr int kHalfTileRows = KWS_GEMM_HALF_TILE_ROWS;
 constexpr int kHalfTileRows = kTileRows;
 #endif
 static_assert(kRows % kHalfTileRows == 0, "a block is a whole number of half-panel tiles");
+// Half panels are for the SIMD sets: the scalar set's compiler-vectorised 16-float rows
+// measured slower at 8.
+constexpr bool kHalfPanels = kWidth > 1 && kVecPerPanel % 2 == 0;
 // The accumulator tile GemmBlockImpl keeps in memory: the largest of its tiles.
 constexpr int kAccFloats = (kTileRows * kMaxPanels > kHalfTileRows ? kTileRows * kMaxPanels
                                                                    : kHalfTileRows) * 16;
@@ -94,7 +97,7 @@ template <int RR, int NP, bool kSums, bool kHalf = false>
 static inline void Tile(const float* const* a_ptrs, int segments, int seg_len,
                         const float* panel0, size_t panel_stride, size_t ks,
                         const float* zero_row, float* acc, const Epilogue& e) {
-  static_assert(!kHalf || (NP == 1 && kVecPerPanel % 2 == 0), "a half panel is whole vectors");
+  static_assert(!kHalf || (NP == 1 && kHalfPanels), "a half panel is whole vectors");
   constexpr int kPanelVecs = kHalf ? kVecPerPanel / 2 : kVecPerPanel;  // loaded per panel
   constexpr int V = NP * kPanelVecs;
   constexpr int ld = NP * 16;
@@ -206,7 +209,7 @@ static inline void TileAndStore(const float** a_ptrs, int rows, int segments, in
 // panel, holds at most 8 columns and half a panel is whole vectors (the tiles then compute
 // only its first 8 columns: Tile's kHalf), else panel_end.
 static inline int WholePanelsEnd(const PackedView& b, int p, int panel_end) {
-  const bool half = kVecPerPanel % 2 == 0 && p < panel_end && panel_end == b.panels &&
+  const bool half = kHalfPanels && p < panel_end && panel_end == b.panels &&
                     b.n - (panel_end - 1) * 16 <= 8;
   return half ? panel_end - 1 : panel_end;
 }
@@ -311,7 +314,7 @@ void GemmBlockImpl(const float** a_ptrs, int rows, int segments, int seg_len,
     for (; p < whole_end; ++p)
       TileAndStore<1, 1, false>(a_ptrs, rows, segments, seg_len, b, p, bias, act, c, ldc,
                                 zero_row, acc);
-    if constexpr (kVecPerPanel % 2 == 0) {
+    if constexpr (kHalfPanels) {
       if (whole_end < panel_end)
         TileAndStore<1, 1, false, true>(a_ptrs, rows, segments, seg_len, b, whole_end, bias,
                                         act, c, ldc, zero_row, acc);
@@ -332,7 +335,7 @@ void GemmBlockImpl(const float** a_ptrs, int rows, int segments, int seg_len,
                       cr, ldc, zero_row, acc);
   }
   // A last half panel: tiles of kHalfTileRows rows.
-  if constexpr (kVecPerPanel % 2 == 0) {
+  if constexpr (kHalfPanels) {
     if (whole_end == panel_end) return;
     for (int r0 = 0; r0 < rows; r0 += kHalfTileRows) {
       const int n = MinInt(kHalfTileRows, rows - r0);
