@@ -5,6 +5,7 @@
 
 #include <pybind11/pybind11.h>
 
+#include <charconv>
 #include <string>
 
 #include "kws/error.h"
@@ -32,6 +33,15 @@ T OptionsWithOverrides(const pybind11::object& options, const pybind11::kwargs& 
     pybind11::setattr(copy, item.first, item.second);
   }
   return copy.cast<T>();
+}
+
+// `x` as the Python float its shortest decimal text reads as: a threshold of 0.85f shows as
+// 0.85 (not 0.8500000238418579) in dicts, JSON and model cards, and converts back to the
+// same float.
+inline pybind11::float_ ShortestFloat(float x) {
+  char text[32];
+  const std::to_chars_result r = std::to_chars(text, text + sizeof(text), x);
+  return pybind11::float_(pybind11::str(text, static_cast<size_t>(r.ptr - text)));
 }
 
 }  // namespace bindings

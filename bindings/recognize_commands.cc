@@ -54,15 +54,18 @@ void BindRecognizeCommands(py::module_& m) {
              return o;
            }),
            py::arg("average_window_duration_ms") = d.average_window_duration_ms,
-           py::arg("detection_threshold") = d.detection_threshold,
+           py::arg("detection_threshold") = ShortestFloat(d.detection_threshold),
            py::arg("suppression_ms") = d.suppression_ms, py::arg("minimum_count") = d.minimum_count,
            py::arg("decision_delay_ms") = d.decision_delay_ms,
            py::arg("allow_repeats") = d.allow_repeats)
       .def_readwrite("average_window_duration_ms",
                      &RecognizeCommandsOptions::average_window_duration_ms,
                      "scores are averaged over this window (ms)")
-      .def_readwrite("detection_threshold", &RecognizeCommandsOptions::detection_threshold,
-                     "the averaged score must exceed this to detect a command")
+      .def_property(
+          "detection_threshold",
+          [](const RecognizeCommandsOptions& o) { return ShortestFloat(o.detection_threshold); },
+          [](RecognizeCommandsOptions& o, float v) { o.detection_threshold = v; },
+          "the averaged score must exceed this to detect a command")
       .def_readwrite("suppression_ms", &RecognizeCommandsOptions::suppression_ms,
                      "no new command this soon after the last one (ms)")
       .def_readwrite("minimum_count", &RecognizeCommandsOptions::minimum_count,
@@ -119,7 +122,7 @@ void BindRecognizeCommands(py::module_& m) {
           [](const RecognizeCommands& s) { return s.options().average_window_duration_ms; })
       .def_property_readonly(
           "detection_threshold",
-          [](const RecognizeCommands& s) { return s.options().detection_threshold; })
+          [](const RecognizeCommands& s) { return ShortestFloat(s.options().detection_threshold); })
       .def_property_readonly("suppression_ms",
                              [](const RecognizeCommands& s) { return s.options().suppression_ms; })
       .def_property_readonly("minimum_count",

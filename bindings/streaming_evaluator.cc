@@ -64,12 +64,18 @@ py::dict DetectionDict(const Detection& det) {
   return x;
 }
 
+py::list ShortestFloats(const std::vector<float>& values) {
+  py::list out;
+  for (float v : values) out.append(ShortestFloat(v));
+  return out;
+}
+
 py::list SweepList(const std::vector<StreamingAccuracy>& points,
                    const std::vector<float>& thresholds) {
   py::list out;
   for (size_t k = 0; k < points.size(); ++k) {
     py::dict p = AccuracyDict(points[k]);
-    p["threshold"] = k < thresholds.size() ? thresholds[k] : 0.0f;
+    p["threshold"] = ShortestFloat(k < thresholds.size() ? thresholds[k] : 0.0f);
     out.append(p);
   }
   return out;
@@ -148,7 +154,7 @@ void BindStreamingEvaluator(py::module_& m) {
            py::arg("clip_stride_ms") = d.clip_stride_ms,
            py::arg("average_window_ms") = d.average_window_ms,
            py::arg("suppression_ms") = d.suppression_ms,
-           py::arg("detection_threshold") = d.detection_threshold,
+           py::arg("detection_threshold") = ShortestFloat(d.detection_threshold),
            py::arg("time_tolerance_ms") = d.time_tolerance_ms,
            py::arg("minimum_count") = d.minimum_count,
            py::arg("decision_delay_ms") = d.decision_delay_ms,
@@ -167,8 +173,11 @@ void BindStreamingEvaluator(py::module_& m) {
                      "scores are averaged over this window (ms)")
       .def_readwrite("suppression_ms", &StreamingOptions::suppression_ms,
                      "no new command this soon after the last one (ms)")
-      .def_readwrite("detection_threshold", &StreamingOptions::detection_threshold,
-                     "the averaged score must exceed this to detect a command")
+      .def_property(
+          "detection_threshold",
+          [](const StreamingOptions& o) { return ShortestFloat(o.detection_threshold); },
+          [](StreamingOptions& o, float v) { o.detection_threshold = v; },
+          "the averaged score must exceed this to detect a command")
       .def_readwrite("time_tolerance_ms", &StreamingOptions::time_tolerance_ms,
                      "a detection this close to a ground-truth word matches it (ms)")
       .def_property(
@@ -242,7 +251,8 @@ void BindStreamingEvaluator(py::module_& m) {
                     "at the main threshold, with verdicts")
       .def_readonly("accuracy", &PyStreamEvaluation::accuracy, "at the main threshold")
       .def_readonly("sweep", &PyStreamEvaluation::sweep, "one StreamingAccuracy per threshold")
-      .def_readonly("sweep_thresholds", &PyStreamEvaluation::sweep_thresholds)
+      .def_property_readonly("sweep_thresholds",
+                             [](const PyStreamEvaluation& e) { return ShortestFloats(e.sweep_thresholds); })
       .def_readonly("malformed_lines", &PyStreamEvaluation::malformed_lines,
                     "ground-truth lines skipped")
       .def_readonly("unknown_words", &PyStreamEvaluation::unknown_words,
@@ -256,7 +266,8 @@ void BindStreamingEvaluator(py::module_& m) {
   py::class_<PyStreamingReport>(m, "StreamingReport", "The results of many streams, summed.")
       .def_readonly("files", &PyStreamingReport::files, "one StreamEvaluation per file")
       .def_readonly("total", &PyStreamingReport::total, "summed over the files")
-      .def_readonly("sweep_thresholds", &PyStreamingReport::sweep_thresholds)
+      .def_property_readonly("sweep_thresholds",
+                             [](const PyStreamingReport& e) { return ShortestFloats(e.sweep_thresholds); })
       .def_readonly("sweep_total", &PyStreamingReport::sweep_total,
                     "summed over the files, one per threshold")
       .def("to_dict", &ReportDict, "Everything as a dict (for JSON).")

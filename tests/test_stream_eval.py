@@ -277,7 +277,9 @@ def test_cli_sweep_writes_csv_and_png(models, streams, tmp_path):
     assert detected == sorted(detected, reverse=True)  # higher threshold, fewer detections
     assert float(rows[0]["matched_percent"]) > float(rows[-1]["matched_percent"])
     data = json.loads(out.read_text())
-    at_07 = next(p for p in data["sweep"] if p["threshold"] == pytest.approx(0.7))
+    # Thresholds read as written (0.7, not the float32's 0.699999988079071).
+    assert [p["threshold"] for p in data["sweep"]] == [0.1, 0.3, 0.5, 0.7, 0.9]
+    at_07 = next(p for p in data["sweep"] if p["threshold"] == 0.7)
     assert at_07["correct"] == data["correct"] and at_07["false_positives"] == data["false_positives"]
     png = Path(f"{prefix}.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
@@ -421,7 +423,7 @@ def test_options_are_bound_with_their_cpp_defaults():
     o = kws.StreamingOptions()
     assert (o.clip_duration_ms, o.clip_stride_ms, o.average_window_ms, o.suppression_ms,
             o.time_tolerance_ms, o.minimum_count) == (1000, 30, 500, 1500, 750, 3)
-    assert o.detection_threshold == pytest.approx(0.7)
+    assert o.detection_threshold == 0.7
     assert repr(o).startswith("StreamingOptions(") and "clip_stride_ms=30" in repr(o)
     o.validate()
     o.minimum_count = 0
@@ -429,13 +431,23 @@ def test_options_are_bound_with_their_cpp_defaults():
         o.validate()
     d = kws.RecognizeCommandsOptions()
     assert (d.average_window_duration_ms, d.suppression_ms, d.minimum_count) == (1000, 1500, 3)
-    assert d.detection_threshold == pytest.approx(0.2)
+    assert d.detection_threshold == 0.2
     assert "RecognizeCommandsOptions(" in repr(d)
     decoder = kws.StreamingOptions(average_window_ms=300).decoder_options()
     assert decoder.average_window_duration_ms == 300
-    assert decoder.detection_threshold == pytest.approx(0.7)
+    assert decoder.detection_threshold == 0.7
     rc = kws.RecognizeCommands(LABELS, detection_threshold=0.5)
-    assert rc.options.detection_threshold == pytest.approx(0.5)
+    assert rc.options.detection_threshold == rc.detection_threshold == 0.5
+    # Thresholds are float32 inside, read back as the shortest decimal that is the same
+    # float32: what was written, not 0.8500000238418579.
+    for t in (0.85, 0.95, 0.05, 1e-7, 1.0):
+        o.detection_threshold = t
+        assert o.detection_threshold == t
+        assert np.float32(kws.StreamingOptions(detection_threshold=t).decoder_options()
+                          .detection_threshold) == np.float32(t)
+    o.detection_threshold = 1 / 3
+    assert repr(o.detection_threshold) == "0.33333334"
+    assert np.float32(o.detection_threshold) == np.float32(1 / 3)
     assert rc.options.average_window_duration_ms == 1000
     m = kws.MfccOptions()
     assert (m.sample_rate, m.window_size_ms, m.window_stride_ms, m.dct_coefficient_count) == (

@@ -29,10 +29,9 @@ def str2bool(value: str) -> bool:
 
 
 def option_default(options, field: str):
-    """A field of a bound options object as a flag default (float32 fields rounded to the
-    value they were written as, 0.7 rather than 0.699999988)."""
-    value = getattr(options, field)
-    return float(f"{value:.7g}") if isinstance(value, float) else value
+    """A field of a bound options object as a flag default (thresholds, float32 in C++, read
+    as the decimal they were written as: 0.7)."""
+    return getattr(options, field)
 
 
 def add_option_flags(parser: argparse.ArgumentParser, options, flags: dict[str, str]) -> None:
