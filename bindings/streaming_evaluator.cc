@@ -251,8 +251,9 @@ void BindStreamingEvaluator(py::module_& m) {
                     "at the main threshold, with verdicts")
       .def_readonly("accuracy", &PyStreamEvaluation::accuracy, "at the main threshold")
       .def_readonly("sweep", &PyStreamEvaluation::sweep, "one StreamingAccuracy per threshold")
-      .def_property_readonly("sweep_thresholds",
-                             [](const PyStreamEvaluation& e) { return ShortestFloats(e.sweep_thresholds); })
+      .def_property_readonly(
+          "sweep_thresholds",
+          [](const PyStreamEvaluation& e) { return ShortestFloats(e.sweep_thresholds); })
       .def_readonly("malformed_lines", &PyStreamEvaluation::malformed_lines,
                     "ground-truth lines skipped")
       .def_readonly("unknown_words", &PyStreamEvaluation::unknown_words,
@@ -266,8 +267,9 @@ void BindStreamingEvaluator(py::module_& m) {
   py::class_<PyStreamingReport>(m, "StreamingReport", "The results of many streams, summed.")
       .def_readonly("files", &PyStreamingReport::files, "one StreamEvaluation per file")
       .def_readonly("total", &PyStreamingReport::total, "summed over the files")
-      .def_property_readonly("sweep_thresholds",
-                             [](const PyStreamingReport& e) { return ShortestFloats(e.sweep_thresholds); })
+      .def_property_readonly(
+          "sweep_thresholds",
+          [](const PyStreamingReport& e) { return ShortestFloats(e.sweep_thresholds); })
       .def_readonly("sweep_total", &PyStreamingReport::sweep_total,
                     "summed over the files, one per threshold")
       .def("to_dict", &ReportDict, "Everything as a dict (for JSON).")
