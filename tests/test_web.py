@@ -94,6 +94,8 @@ def test_wasm_in_node_equals_native(web_dir, repo_root, models, sample_dir, dete
 
     assert got["options"]["allowRepeats"] is repeats
     assert got["options"]["decisionDelayMs"] == delay_ms
+    # The float32 threshold reads back as written (0.3, not 0.30000001192092896).
+    assert (got["options"]["threshold"], got["options"]["averageWindowMs"]) == (0.3, 800)
     assert got["badOption"] == {"name": "KwsError", "message":
                                 "decoder option allowRepeats must be true or false"}
     expected = detections.python(models["fc"], samples, 30, detection_threshold=0.3,

@@ -49,6 +49,17 @@
     return HEAPU32[p >> 2] + HEAP32[(p + 4) >> 2] * 4294967296;
   }
 
+  // A float32 as the shortest decimal that is the same float32: a threshold of 0.85 reads
+  // back 0.85, not 0.8500000238418579.
+  function readF32(p) {
+    const x = HEAPF32[p >> 2];
+    for (let digits = 1; digits < 9; ++digits) {
+      const v = Number(x.toPrecision(digits));
+      if (Math.fround(v) === x) return v;
+    }
+    return x;
+  }
+
   function writeI64(p, v) {
     HEAPU32[p >> 2] = v >>> 0;
     HEAP32[(p + 4) >> 2] = Math.floor(v / 4294967296);
@@ -304,7 +315,7 @@
         check(M._kws_recognizer_options_get(this.ptr, p));
         return {
           averageWindowMs: readI64(p),
-          threshold: HEAPF32[(p + 8) >> 2],
+          threshold: readF32(p + 8),
           suppressionMs: readI64(p + 16),
           minimumCount: HEAP32[(p + 24) >> 2],
           decisionDelayMs: withScratch(8, (q) => {
