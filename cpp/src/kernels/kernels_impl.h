@@ -234,14 +234,12 @@ static inline void TileRows(const float** a_ptrs, int rows, int segments, int se
 }
 
 // S segments of one row over NP panels, from segment s: each accumulated from zero in its
-// own registers, then those that are not the all-zero row added to `sum` in order. kHalf:
-// one panel, only its first 8 columns (as Tile's kHalf).
-template <int NP, int S, bool kHalf>
+// own registers, then those that are not the all-zero row added to `sum` in order.
+template <int NP, int S>
 static inline void RowSegmentGroup(const float* const* a_ptrs, int s, int seg_len,
                                    const float* panel0, size_t panel_stride, size_t ks,
                                    const float* zero_row, Vec (&sum)[NP * kVecPerPanel]) {
-  constexpr int kPanelVecs = kHalf ? kVecPerPanel / 2 : kVecPerPanel;
-  constexpr int V = NP * kPanelVecs;
+  constexpr int V = NP * kVecPerPanel;
   const size_t seg_floats = static_cast<size_t>(seg_len) * ks;
   Vec c[S][V];
   const float* a[S];
@@ -254,8 +252,8 @@ static inline void RowSegmentGroup(const float* const* a_ptrs, int s, int seg_le
     KWS_UNROLL for (int u = 0; u < S; ++u) {
       const Vec av = Splat(a[u][k]);
       KWS_UNROLL for (int q = 0; q < NP; ++q)
-        KWS_UNROLL for (int v = 0; v < kPanelVecs; ++v)
-          c[u][q * kPanelVecs + v] = MulAdd(av, Load(pb + q * panel_stride + u * seg_floats + v * kWidth), c[u][q * kPanelVecs + v]);
+        KWS_UNROLL for (int v = 0; v < kVecPerPanel; ++v)
+          c[u][q * kVecPerPanel + v] = MulAdd(av, Load(pb + q * panel_stride + u * seg_floats + v * kWidth), c[u][q * kVecPerPanel + v]);
     }
   }
   KWS_UNROLL for (int u = 0; u < S; ++u)
@@ -267,23 +265,20 @@ static inline void RowSegmentGroup(const float* const* a_ptrs, int s, int seg_le
 // multiply-add chains, so a row of few panels is not bound by one chain's latency), each
 // added to the running sum in segment order: the same sums as Tile with kSums, and the same
 // skip of all-zero segments (which adds nothing: a sum started at +0 is never -0). Writes
-// NP * 16 floats to acc (kHalf: one panel's first 8; the rest of acc is left as it was).
-template <int NP, bool kHalf = false>
+// NP * 16 floats to acc.
+template <int NP>
 static inline void RowSegmentSums(const float* const* a_ptrs, int segments, int seg_len,
                                   const float* panel0, size_t panel_stride, size_t ks,
                                   const float* zero_row, float* acc) {
-  static_assert(!kHalf || (NP == 1 && kHalfPanels), "a half panel is whole vectors");
-  constexpr int V = NP * (kHalf ? kVecPerPanel / 2 : kVecPerPanel);
+  constexpr int V = NP * kVecPerPanel;
   constexpr int S = V <= 2 ? 4 : (V <= 4 ? 2 : 1);
-  Vec sum[NP * kVecPerPanel];
+  Vec sum[V];
   KWS_UNROLL for (int j = 0; j < V; ++j) sum[j] = Zero();
   int s = 0;
   for (; s + S <= segments; s += S)
-    RowSegmentGroup<NP, S, kHalf>(a_ptrs, s, seg_len, panel0, panel_stride, ks, zero_row,
-                                  sum);
+    RowSegmentGroup<NP, S>(a_ptrs, s, seg_len, panel0, panel_stride, ks, zero_row, sum);
   for (; s < segments; ++s)
-    RowSegmentGroup<NP, 1, kHalf>(a_ptrs, s, seg_len, panel0, panel_stride, ks, zero_row,
-                                  sum);
+    RowSegmentGroup<NP, 1>(a_ptrs, s, seg_len, panel0, panel_stride, ks, zero_row, sum);
   KWS_UNROLL for (int j = 0; j < V; ++j) Store(acc + j * kWidth, sum[j]);
 }
 
@@ -295,27 +290,18 @@ void GemmBlockImpl(const float** a_ptrs, int rows, int segments, int seg_len,
   for (int s = 0; s < segments; ++s)
     for (int i = rows; i < kRows; ++i) a_ptrs[s * kRows + i] = a_ptrs[s * kRows];
   if (rows == 1 && segment_sums && segments > 1) {
-    // One row of segment sums: two panels at a time, then one, then a last half panel.
+    // One row of segment sums: two panels at a time, then one.
     const size_t panel_stride = static_cast<size_t>(b.k) * b.row_floats;
     int p = panel_begin;
-    const int whole_end = WholePanelsEnd(b, p, panel_end);
-    for (; p + 2 <= whole_end; p += 2) {
+    for (; p + 2 <= panel_end; p += 2) {
       RowSegmentSums<2>(a_ptrs, segments, seg_len, b.data + p * panel_stride, panel_stride,
                         b.row_floats, zero_row, acc);
       StoreTile<2>(acc, 1, b, p, bias, act, c, ldc);
     }
-    if (p < whole_end) {
+    if (p < panel_end) {
       RowSegmentSums<1>(a_ptrs, segments, seg_len, b.data + p * panel_stride, panel_stride,
                         b.row_floats, zero_row, acc);
       StoreTile<1>(acc, 1, b, p, bias, act, c, ldc);
-      ++p;
-    }
-    if constexpr (kHalfPanels) {
-      if (p < panel_end) {
-        RowSegmentSums<1, true>(a_ptrs, segments, seg_len, b.data + p * panel_stride,
-                                panel_stride, b.row_floats, zero_row, acc);
-        StoreTile<1>(acc, 1, b, p, bias, act, c, ldc);
-      }
     }
     return;
   }
