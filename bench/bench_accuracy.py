@@ -201,6 +201,10 @@ LEVERS: dict[str, tuple[str, list[str]]] = {
     "best_recipe": ("`kws train --recipe best` as shipped (one command) on synthetic (default "
                     "voices) + the sample's real training clips",
                     ["--recipe", "best", "--data_dir", "{synth_flite},{real}"]),
+    "best_recipe_fb5": ("best_recipe with --folder_balance 5,5 (2.5,5 otherwise): both "
+                        "phases hear the real speakers about twice as often (real x33)",
+                        ["--recipe", "best", "--folder_balance", "5,5",
+                         "--data_dir", "{synth_flite},{real}"]),
     "best_single": ("one model (--peers 1) for 6,000 steps: the best recipe before peers",
                     ["--recipe", "best_tc_resnet",
                      "--peers", "1", "--how_many_training_steps", "6000",
