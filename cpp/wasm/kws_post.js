@@ -53,7 +53,7 @@
   // back 0.85, not 0.8500000238418579.
   function readF32(p) {
     const x = HEAPF32[p >> 2];
-    for (let digits = 1; digits < 9; ++digits) {
+    for (let digits = 1; digits <= 9; ++digits) {
       const v = Number(x.toPrecision(digits));
       if (Math.fround(v) === x) return v;
     }
